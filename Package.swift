@@ -1,0 +1,76 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Every target gets the same language settings (house style rule 1).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+// External dependencies, named once.
+let argumentParser = Package.Dependency.package(
+    url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
+
+let package = Package(
+    name: "tyger-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "TygerCore", targets: ["TygerCore"]),
+        .library(name: "TygerIO", targets: ["TygerIO"]),
+        .library(name: "TygerStorage", targets: ["TygerStorage"]),
+        .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
+        .executable(name: "tyger", targets: ["TygerCLI"]),
+    ],
+    dependencies: [argumentParser, crypto],
+    targets: [
+        // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
+        .target(
+            name: "CTygerNative",
+            cSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("isal"), .linkedLibrary("z")]
+        ),
+        // L1: format, integrity, codecs, the block ring. No I/O.
+        .target(
+            name: "TygerCore",
+            dependencies: ["CTygerNative", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // L2: descriptors, pipes, FIFOs, Dispatch I/O and the fast copy loops.
+        .target(name: "TygerIO", dependencies: ["TygerCore", "CTygerNative"], swiftSettings: swiftSettings),
+        // L3: blob stores.
+        .target(
+            name: "TygerStorage", dependencies: ["TygerCore", "TygerIO", "CTygerNative"],
+            swiftSettings: swiftSettings),
+        // L4: the write and read pipelines (stdin -> ring -> encode -> blobs, and back).
+        .target(
+            name: "TygerDataPath", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
+            swiftSettings: swiftSettings),
+        // L5: the thin `tyger` executable.
+        .executableTarget(
+            name: "TygerCLI",
+            dependencies: [
+                "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
+            path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerCoreTests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerIOTests", dependencies: ["TygerIO", "TygerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerStorageTests", dependencies: ["TygerStorage", "TygerTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,55 @@
+// C shims for the pieces of the data path that Swift cannot reach directly on Linux:
+// isa-l's CRC32C and igzip, zlib for the higher compression levels, and the Linux-only
+// syscalls splice/vmsplice/renameat2 and pipe sizing.
+#ifndef C_TYGER_NATIVE_H
+#define C_TYGER_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// CRC32C (Castagnoli) of `len` bytes, continuing from `crc` (pass 0 to start).
+uint32_t tyger_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/// zlib-format deflate of `in` into `out`. Level 1 uses isa-l igzip, 2...9 use zlib.
+/// Returns 0 on success (with `*out_len` set), 1 when `out` is too small, negative on error.
+int tyger_deflate(int level, const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
+
+/// Inflates a zlib-format stream (isa-l). Returns 0 on success, 1 when `out` is too small,
+/// 2 when the stream is truncated or has trailing bytes, negative when the stream is corrupt.
+int tyger_inflate(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
+
+/// Upper bound of the deflate output for `len` input bytes.
+size_t tyger_deflate_bound(size_t len);
+
+/// Fills `len` bytes with the `buffer gen` pattern as it appears at stream offset `offset`.
+void tyger_gen_fill(void *buf, size_t len, uint64_t offset);
+
+/// splice(2) from `fd_in` (at `*off_in` if not NULL) to `fd_out`. Returns bytes moved or -1 (errno set).
+ssize_t tyger_splice(int fd_in, int64_t *off_in, int fd_out, size_t len, unsigned int more);
+
+/// vmsplice(2) of one iovec into the pipe `fd`. Returns bytes moved or -1 (errno set).
+ssize_t tyger_vmsplice(int fd, const void *base, size_t len);
+
+/// renameat2(RENAME_NOREPLACE). Returns 0 or -1 (errno set; EEXIST when `newpath` exists).
+int tyger_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
+/// Sets the capacity of a pipe (F_SETPIPE_SZ). Returns the new size or -1.
+int tyger_set_pipe_size(int fd, int size);
+
+/// Returns the capacity of a pipe (F_GETPIPE_SZ) or -1.
+int tyger_get_pipe_size(int fd);
+
+/// syncfs(2) on the filesystem that holds `fd`.
+int tyger_syncfs(int fd);
+
+/// flock(2) wrappers: exclusive/shared, non-blocking. 0 on success, -1 (errno EWOULDBLOCK when held).
+int tyger_flock(int fd, int exclusive, int nonblocking);
+
+/// Sets O_NONBLOCK on (`on` != 0) or off.
+int tyger_set_nonblocking(int fd, int on);
+
+/// errno of the calling thread.
+int tyger_errno(void);
+
+#endif

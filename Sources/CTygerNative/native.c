@@ -1,0 +1,135 @@
+#define _GNU_SOURCE
+#include "CTygerNative.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <isa-l.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+uint32_t tyger_crc32c(uint32_t crc, const void *buf, size_t len) {
+    // isa-l works on the raw register: undo the final inversion, run, invert again.
+    uint32_t reg = crc ^ 0xffffffffu;
+    const unsigned char *p = (const unsigned char *)buf;
+    while (len > 0) {
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        reg = crc32_iscsi((unsigned char *)p, chunk, reg);
+        p += chunk;
+        len -= (size_t)chunk;
+    }
+    return reg ^ 0xffffffffu;
+}
+
+size_t tyger_deflate_bound(size_t len) { return len + len / 1000 + 1024; }
+
+static int deflate_isal(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len) {
+    if (in_len > 0xffffffffu || out_cap > 0xffffffffu) return -2;
+    struct isal_zstream stream;
+    isal_deflate_stateless_init(&stream);
+    uint8_t *level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
+    if (!level_buf) return -3;
+    stream.level = 1;
+    stream.level_buf = level_buf;
+    stream.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+    stream.gzip_flag = IGZIP_ZLIB;
+    stream.end_of_stream = 1;
+    stream.flush = NO_FLUSH;
+    stream.next_in = (uint8_t *)in;
+    stream.avail_in = (uint32_t)in_len;
+    stream.next_out = (uint8_t *)out;
+    stream.avail_out = (uint32_t)out_cap;
+    int rc = isal_deflate_stateless(&stream);
+    free(level_buf);
+    if (rc == STATELESS_OVERFLOW) return 1;
+    if (rc != COMP_OK) return -1;
+    *out_len = stream.total_out;
+    return 0;
+}
+
+int tyger_deflate(int level, const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len) {
+    if (level <= 1) return deflate_isal(in, in_len, out, out_cap, out_len);
+    uLongf dest = (uLongf)out_cap;
+    int rc = compress2((Bytef *)out, &dest, (const Bytef *)in, (uLong)in_len, level > 9 ? 9 : level);
+    if (rc == Z_BUF_ERROR) return 1;
+    if (rc != Z_OK) return -1;
+    *out_len = (size_t)dest;
+    return 0;
+}
+
+int tyger_inflate(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len) {
+    if (in_len > 0xffffffffu || out_cap > 0xffffffffu) return -2;
+    struct inflate_state state;
+    isal_inflate_init(&state);
+    state.crc_flag = ISAL_ZLIB;
+    state.next_in = (uint8_t *)in;
+    state.avail_in = (uint32_t)in_len;
+    state.next_out = (uint8_t *)out;
+    state.avail_out = (uint32_t)out_cap;
+    int rc = isal_inflate_stateless(&state);
+    if (rc == ISAL_OUT_OVERFLOW) return 1;
+    if (rc == ISAL_END_INPUT) return 2;
+    if (rc != ISAL_DECOMP_OK) return -1;
+    if (state.avail_in != 0) return 2;
+    *out_len = state.total_out;
+    return 0;
+}
+
+void tyger_gen_fill(void *buf, size_t len, uint64_t offset) {
+    unsigned char *p = (unsigned char *)buf;
+    unsigned char pattern[128];
+    for (int i = 0; i < 128; i++) pattern[i] = (unsigned char)(':' + (i % 64));
+    size_t phase = (size_t)(offset % 64);
+    // Head: up to the next 64-byte boundary of the stream.
+    while (len > 0 && phase != 0) {
+        *p++ = pattern[phase];
+        phase = (phase + 1) % 64;
+        len--;
+    }
+    while (len >= 64) {
+        memcpy(p, pattern, 64);
+        p += 64;
+        len -= 64;
+    }
+    if (len) memcpy(p, pattern, len);
+}
+
+ssize_t tyger_splice(int fd_in, int64_t *off_in, int fd_out, size_t len, unsigned int more) {
+    loff_t off = off_in ? (loff_t)*off_in : 0;
+    ssize_t n = splice(fd_in, off_in ? &off : NULL, fd_out, NULL, len, SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
+    if (n > 0 && off_in) *off_in = (int64_t)off;
+    return n;
+}
+
+ssize_t tyger_vmsplice(int fd, const void *base, size_t len) {
+    struct iovec iov = {.iov_base = (void *)base, .iov_len = len};
+    return vmsplice(fd, &iov, 1, 0);
+}
+
+int tyger_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return renameat2(olddirfd, oldpath, newdirfd, newpath, RENAME_NOREPLACE);
+}
+
+int tyger_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int tyger_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+int tyger_syncfs(int fd) { return syncfs(fd); }
+
+int tyger_flock(int fd, int exclusive, int nonblocking) {
+    int op = (exclusive ? LOCK_EX : LOCK_SH) | (nonblocking ? LOCK_NB : 0);
+    int rc;
+    do { rc = flock(fd, op); } while (rc == -1 && errno == EINTR);
+    return rc;
+}
+
+int tyger_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags);
+}
+
+int tyger_errno(void) { return errno; }

@@ -1,0 +1,65 @@
+import ArgumentParser
+import TygerCore
+import TygerDataPath
+import TygerIO
+
+extension BufferCommand {
+    struct Read: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read a buffer to stdout (or a file).",
+            discussion: """
+                TARGET is an access URL (file://PATH for a local buffer) or a file holding one. A buffer still being \
+                written is followed until its writer finishes; a failed or abandoned buffer ends with an error.
+                """
+        )
+
+        @Argument(help: "The buffer's access URL, or a file holding it.")
+        var target: String
+
+        @Option(name: .shortAndLong, help: "Write to this file instead of stdout.")
+        var output: String?
+
+        @Option(name: [.customShort("p"), .long], help: "Concurrent blob downloads.")
+        var dop: Int = 32
+
+        @Option(name: .customLong("io"), help: .hidden)
+        var ioMode: IOMode = .syscalls
+
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard dop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+        }
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            let store = try BufferLocation.resolve(target)
+            var options = ReadOptions()
+            options.dop = dop
+            let fd: Int32
+            if let path = output { fd = try await openPath(path, forWriting: true) } else { fd = 1 }
+            defer { if output != nil { FileDescriptorOps.close(fd) } }
+            let sink: any ByteSink =
+                switch ioMode {
+                case .syscalls: DescriptorSink(fd: fd, mode: .vmsplice)
+                case .copy: DescriptorSink(fd: fd, mode: .write)
+                case .dispatch: DispatchIOSink(fd: fd)
+                }
+            let counter = LockedCounter()
+            let reporter = ProgressReporter(operation: "buffer read", counter: counter)
+            let frozen = options
+            let summary = try await withSignalCancellation {
+                try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                    group.addTask {
+                        await reporter.run()
+                        return nil
+                    }
+                    let result = try await BufferReader.read(from: store, to: sink, options: frozen, bytesWritten: counter)
+                    group.cancelAll()
+                    return result
+                }
+            }
+            reporter.summary(summary)
+        }
+    }
+}

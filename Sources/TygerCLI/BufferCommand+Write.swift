@@ -1,0 +1,97 @@
+import ArgumentParser
+import TygerCore
+import TygerDataPath
+import TygerIO
+
+extension BufferCommand {
+    struct Write: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write stdin (or a file) into a buffer.",
+            discussion: """
+                TARGET is an access URL (file://PATH for a local buffer, created if PATH does not exist) or a file \
+                holding one. Buffers are write-once: writing to a buffer that already holds data fails.
+                """
+        )
+
+        @Argument(help: "The buffer's access URL, or a file holding it.")
+        var target: String
+
+        @Option(name: .shortAndLong, help: "Read from this file instead of stdin.")
+        var input: String?
+
+        @Option(name: [.customShort("p"), .long], help: "Concurrent blob uploads.")
+        var dop: Int = 16
+
+        @Option(name: .shortAndLong, help: "Block (blob) size, e.g. 4M, 512K.")
+        var blockSize: String = "4M"
+
+        @Option(
+            name: .shortAndLong,
+            help: "Flush a partial block after this long (e.g. 1s, 250ms; 0 disables). Off for regular-file input.")
+        var flushInterval: String = "1s"
+
+        @Option(help: "Compression of the native format: none, fast (isa-l deflate) or best (zlib level 9).")
+        var compress: CompressOption = .none
+
+        @Option(help: "Buffer format: native (CRC32C, optional compression) or 0.3.0 (upstream Tyger, MD5).")
+        var format: String = "native"
+
+        @Option(name: .customLong("io"), help: .hidden)
+        var ioMode: IOMode = .syscalls
+
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard dop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+            let size = try parseSize(blockSize, option: "--block-size")
+            guard size >= 1024 && size <= 256 << 20 else {
+                throw ValidationError("--block-size must be between 1K and 256M, got '\(blockSize)'")
+            }
+            do { _ = try DurationParser.parse(flushInterval) } catch let e as TygerCoreError {
+                throw ValidationError("--flush-interval: \(e.message)")
+            }
+            guard let f = BufferFormat(name: format) else {
+                throw ValidationError("unknown --format '\(format)': use native or 0.3.0")
+            }
+            if f == .upstream && compress != .none {
+                throw ValidationError("--compress needs the native format; the 0.3.0 format stores blobs raw")
+            }
+        }
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            let store = try BufferLocation.resolve(target)
+            var options = WriteOptions()
+            options.dop = dop
+            options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
+            let interval = try DurationParser.parse(flushInterval)
+            options.flushInterval = interval > .zero ? interval : nil
+            options.format = BufferFormat(name: format)!  // checked in validate()
+            options.compression = compress.level
+            let fd: Int32
+            if let path = input { fd = try await openPath(path, forWriting: false) } else { fd = 0 }
+            defer { if input != nil { FileDescriptorOps.close(fd) } }
+            let source: any ByteSource = ioMode == .dispatch ? DispatchIOSource(fd: fd) : DescriptorSource(fd: fd)
+            let counter = LockedCounter()
+            let reporter = ProgressReporter(operation: "buffer write", counter: counter)
+            let frozen = options
+            let summary = try await withSignalCancellation {
+                try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                    group.addTask {
+                        await reporter.run()
+                        return nil
+                    }
+                    let result = try await BufferWriter.write(from: source, to: store, options: frozen, bytesStored: counter)
+                    group.cancelAll()
+                    return result
+                }
+            }
+            var extra: KeyValuePairs<String, String> = [:]
+            if compress != .none, summary.bytes > 0 {
+                extra = ["storedData": ByteSize.format(summary.storedBytes),
+                         "ratio": ByteSize.formatFixed(Double(summary.storedBytes) / Double(summary.bytes), digits: 3)]
+            }
+            reporter.summary(summary, extra: extra)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import TygerCore
+import TygerIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `tyger buffer …`
+struct BufferCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "buffer",
+        abstract: "Write, read and generate buffers.",
+        subcommands: [Write.self, Read.self, Gen.self],
+        aliases: ["buffers"]
+    )
+}
+
+/// `--compress` values.
+enum CompressOption: String, ExpressibleByArgument, CaseIterable {
+    case none, fast, best
+    var level: CompressionLevel { CompressionLevel(rawValue: rawValue)! }  // same case names
+}
+
+/// Which implementation moves bytes between descriptors (for benchmarks; `read` is the fastest here).
+enum IOMode: String, ExpressibleByArgument, CaseIterable {
+    /// Plain read/write loops on dedicated threads, 1 MiB pipes, vmsplice for mapped blobs.
+    case syscalls
+    /// Like `syscalls` but never vmsplice: every byte is copied with write(2).
+    case copy
+    /// DispatchIO stream channels.
+    case dispatch
+}
+
+func parseSize(_ text: String, option: String) throws -> Int64 {
+    do { return try ByteSize.parse(text) } catch let e as TygerCoreError {
+        throw ValidationError("\(option): \(e.message)")
+    }
+}
+
+/// Opens a path for reading or writing, off the cooperative pool (a FIFO's open blocks until its peer opens).
+func openPath(_ path: String, forWriting: Bool) async throws -> Int32 {
+    try await DedicatedThread.run(name: "tyger-open") {
+        let flags = forWriting ? (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
+        while true {
+            let fd = open(path, flags, 0o644)
+            if fd >= 0 { return fd }
+            if errno == EINTR { continue }
+            let reason = String(cString: strerror(errno))
+            throw UsageError("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import TygerCore
+import TygerIO
+import TygerStorage
+
+/// Turns any error into what the CLI prints: one line on stderr and a non-zero exit.
+enum CLIError {
+    static func presentable(_ error: any Error) -> any Error {
+        switch error {
+        case is ExitCode, is CleanExit, is ValidationError: return error
+        case let e as TygerIOError where e.code == .brokenPipe:
+            // The reader of our output went away (`tyger buffer read ... | head`): not an error for us.
+            return ExitCode.success
+        case is CancellationError:
+            Log.shared.error("Canceled")
+            return ExitCode(130)
+        default:
+            Log.shared.error(message(error))
+            return ExitCode.failure
+        }
+    }
+
+    static func message(_ error: any Error) -> String {
+        switch error {
+        case let e as TygerCoreError: e.message
+        case let e as TygerIOError: e.message
+        case let e as BlobStoreError: e.message
+        case let e as UsageError: e.message
+        default: String(describing: error)
+        }
+    }
+}
+
+/// A user mistake found after parsing (bad URL, missing file): printed as is.
+struct UsageError: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

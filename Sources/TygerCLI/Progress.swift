@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TygerCore
+import TygerDataPath
+import TygerIO
+
+/// Reports a transfer's progress on stderr: a live line on a terminal, periodic log lines otherwise, and a final
+/// summary in both cases.
+struct ProgressReporter: Sendable {
+    let operation: String
+    let counter: LockedCounter
+    let started = ContinuousClock.now
+
+    /// Runs until cancelled.
+    func run() async {
+        let log = Log.shared
+        guard log.enabled(.info) else { return }
+        let live = log.stderrIsTerminal
+        var lastBytes: Int64 = 0
+        var lastTime = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: live ? .milliseconds(250) : .seconds(2))
+            if Task.isCancelled { break }
+            let now = ContinuousClock.now
+            let bytes = counter.value
+            let rate = Double(bytes - lastBytes) / seconds(now - lastTime)
+            lastBytes = bytes
+            lastTime = now
+            if live {
+                Log.writeStderr(
+                    "\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(ByteSize.formatRate(rate))  \(elapsedText())")
+            } else {
+                log.info(
+                    "Transfer progress",
+                    ["operation": "\"\(operation)\"", "totalCompletedData": ByteSize.format(bytes), "throughput": ByteSize.formatRate(rate)])
+            }
+        }
+        if live { Log.writeStderr("\r\u{1B}[2K") }
+    }
+
+    func summary(_ result: TransferSummary, extra: KeyValuePairs<String, String> = [:]) {
+        let elapsed = seconds(ContinuousClock.now - started)
+        var fields: [(String, String)] = [
+            ("operation", "\"\(operation)\""), ("elapsed", ByteSize.formatFixed(elapsed, digits: 2) + "s"),
+            ("avgThroughput", ByteSize.formatRate(Double(result.bytes) / max(elapsed, 1e-9))),
+            ("totalCompletedData", ByteSize.format(result.bytes)), ("blobs", String(result.blobs)),
+        ]
+        for (k, v) in extra { fields.append((k, v)) }
+        var line = "Transfer complete"
+        for (k, v) in fields { line += " \(k)=\(v)" }
+        Log.shared.info(line)
+    }
+
+    private func elapsedText() -> String {
+        ByteSize.formatFixed(seconds(ContinuousClock.now - started), digits: 1) + "s"
+    }
+}
+
+func seconds(_ d: Duration) -> Double {
+    let (s, a) = d.components
+    return Double(s) + Double(a) / 1e18
+}
+
+/// Runs `body`, cancelling it on SIGINT or SIGTERM (a second signal exits at once).
+func withSignalCancellation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let task = Task { try await body() }
+    SignalCancellation.install { task.cancel() }
+    return try await withTaskCancellationHandler {
+        try await task.value
+    } onCancel: {
+        task.cancel()
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import TygerIO
+
+/// The `tyger` command line.
+@main
+struct TygerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tyger",
+        abstract: "Tyger for Swift: stream data through buffers and runs.",
+        version: TygerVersion.current,
+        subcommands: [BufferCommand.self]
+    )
+
+    static func main() async {
+        FileDescriptorOps.ignoreSIGPIPE()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: CLIError.presentable(error))
+        }
+    }
+}
+
+enum TygerVersion {
+    static let current = "0.1.0"
+}

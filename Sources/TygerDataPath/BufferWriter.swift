@@ -1,0 +1,138 @@
+import TygerCore
+public import TygerIO
+public import TygerStorage
+
+/// The write pipeline: a byte source into a buffer.
+///
+/// ```
+/// source ──(dedicated thread: Chunker)──▶ ring of blocks ──▶ dop tasks: checksum/compress ─▶ chain (in order) ─▶ put
+/// ```
+/// 1. The chunker reads the source into fixed-size blocks taken from a `BlockRing`; it stops reading while every
+///    block is in use (back-pressure), and flushes a partial block after the flush interval.
+/// 2. `dop` tasks take blocks in stream order, compute the checksum (and the deflated form), get the blob's chain
+///    value from the `ChainSequencer`, and put the blob. The block goes back to the ring when its lease is dropped.
+/// 3. After the source ends: the empty end-marker blob, `sync()` (durability), then `.bufferend` `complete`.
+/// Any failure aborts every stage and writes `.bufferend` `failed`, so readers stop with a clear error.
+public enum BufferWriter {
+    /// Writes everything `source` yields into the buffer held by `store`.
+    ///
+    /// - Parameters:
+    ///   - source: The bytes; read on a dedicated thread.
+    ///   - store: The buffer's blob store.
+    ///   - options: Block size, dop, flush interval, format, compression.
+    ///   - bytesRead: Counts raw bytes as they are stored (for progress).
+    /// - Returns: What was written.
+    /// - Throws: `BlobStoreError` `.leaseHeld` (another writer), `TygerCoreError` `.invalidArgument` ("buffer cannot be
+    ///   overwritten" when it already holds data), the source's or store's errors, or `CancellationError`. After the
+    ///   lease is taken, every failure marks the buffer failed.
+    public static func write(
+        from source: any ByteSource, to store: any BlobStore, options: WriteOptions = WriteOptions(),
+        bytesStored: LockedCounter? = nil
+    ) async throws -> TransferSummary {
+        precondition(options.blockSize > 0 && options.dop > 0, "block size and dop must be positive")
+        if try await !store.containerExists() {
+            guard options.createContainer else {
+                throw BlobStoreError(.containerNotFound, "the buffer does not exist")
+            }
+            try await store.createContainer()
+        }
+        let lease = try await store.acquireWriterLease()
+        do {
+            if try await store.head(BufferBlobNames.start) != nil {
+                throw TygerCoreError(.invalidArgument, "buffer cannot be overwritten: it already holds data (buffers are write-once)")
+            }
+        } catch {
+            await lease.release()
+            throw error
+        }
+        do {
+            let summary = try await writeData(from: source, to: store, options: options, bytesStored: bytesStored)
+            try await store.sync()
+            try await putMetadata(BufferEndMetadata.encoded(.complete), name: BufferBlobNames.end, store: store)
+            await lease.release()
+            return summary
+        } catch {
+            // Best effort: the original error is what the caller needs to see.
+            try? await putMetadata(BufferEndMetadata.encoded(.failed), name: BufferBlobNames.end, store: store)
+            await lease.release()
+            throw error
+        }
+    }
+
+    static func putMetadata(_ bytes: [UInt8], name: String, store: any BlobStore) async throws {
+        let md5 = Checksums.md5Base64(bytes)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        try await store.put(
+            name, bytes: UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]), metadata: BlobMetadata(contentMD5: md5))
+    }
+
+    private static func writeData(
+        from source: any ByteSource, to store: any BlobStore, options: WriteOptions, bytesStored: LockedCounter?
+    ) async throws -> TransferSummary {
+        let codec = BlobCodec(format: options.format, compression: options.compression)
+        let codecName = options.format == .native ? (options.compression == .none ? "none" : "deflate") : nil
+        try await putMetadata(
+            BufferStartMetadata(format: options.format, codec: codecName).encoded(), name: BufferBlobNames.start,
+            store: store)
+
+        let ring = BlockRing(capacity: options.effectiveRingSlots, blockSize: options.blockSize)
+        let chunks = HandoffQueue<Chunk>(capacity: options.effectiveRingSlots)
+        let sequencer = ChainSequencer()
+        let stored = LockedCounter()
+        let raw = LockedCounter()
+        let abort: @Sendable (any Error) -> Void = { error in
+            chunks.fail(error)
+            ring.shutDown(error)
+            sequencer.fail(error)
+        }
+        // The chunker gets its own thread and is not awaited: if the pipeline fails while it is blocked reading
+        // (a terminal, a FIFO), it notices on its next push and exits.
+        DedicatedThread.start(name: "tyger-chunker") {
+            do {
+                try Chunker.run(source: source, ring: ring, output: chunks, flushInterval: options.flushInterval)
+            } catch {
+                abort(error)
+            }
+        }
+        let scratchSize = BlobCodec.scratchSize(blockSize: options.blockSize, compression: options.compression)
+        try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<options.dop {
+                    group.addTask {
+                        let scratch: UnsafeMutableRawBufferPointer? =
+                            scratchSize > 0 ? .allocate(byteCount: scratchSize, alignment: 64) : nil
+                        defer { scratch?.deallocate() }
+                        do {
+                            while let chunk = try await chunks.pop() {
+                                let lease = BlockLease(chunk.block, ring: ring)
+                                var encoded = codec.encode(lease.block.bytes, scratch: scratch)
+                                encoded.metadata.hashChain = try await sequencer.link(chunk.number, checksum: encoded.checksum)
+                                try await store.put(
+                                    BlobPath.name(for: chunk.number), bytes: encoded.stored, metadata: encoded.metadata)
+                                stored.add(Int64(encoded.stored.count))
+                                raw.add(Int64(chunk.block.count))
+                                bytesStored?.add(Int64(chunk.block.count))
+                                withExtendedLifetime(lease) {}
+                            }
+                        } catch {
+                            abort(error)
+                            throw error
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } onCancel: {
+            abort(CancellationError())
+        }
+        try Task.checkCancellation()
+        // The end marker: an empty blob numbered after the last data blob, chained like the others.
+        let count = sequencer.linked
+        var end = codec.encode(UnsafeRawBufferPointer(start: nil, count: 0), scratch: nil)
+        end.metadata.hashChain = try await sequencer.link(count, checksum: end.checksum)
+        try await store.put(BlobPath.name(for: count), bytes: end.stored, metadata: end.metadata)
+        return TransferSummary(bytes: raw.value, blobs: count, storedBytes: stored.value)
+    }
+}

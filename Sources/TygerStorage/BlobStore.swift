@@ -1,0 +1,65 @@
+public import TygerCore
+
+/// The blobs of one buffer (one container): where the data path puts and gets blobs.
+///
+/// Implementations: `InMemoryBlobStore` (tests, benchmarks), `FileBlobStore` (the embedded local store); an HTTP
+/// data-plane client implements the same protocol. Blobs are write-once: a second `put` of a name fails with
+/// `BlobStoreError.Code.alreadyExists` and leaves the first blob untouched. A blob is visible whole or not at all.
+public protocol BlobStore: Sendable {
+    /// Where the store is, for messages (a path or URL without secrets).
+    var location: String { get }
+
+    /// Whether the container exists.
+    func containerExists() async throws -> Bool
+
+    /// Creates the container if it does not exist.
+    func createContainer() async throws
+
+    /// Stores a blob.
+    ///
+    /// - Parameters:
+    ///   - name: The blob name (`.bufferstart`, `00/000`, ...).
+    ///   - bytes: The content; valid for the duration of the call.
+    ///   - metadata: Content-MD5 and user metadata to keep with the blob.
+    /// - Throws: `BlobStoreError` `.alreadyExists` if the name is taken, `.containerNotFound` if the container is
+    ///   missing, `.invalidName` for names with `..`, absolute paths or odd characters, `.io` otherwise.
+    func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws
+
+    /// Fetches a blob.
+    ///
+    /// - Returns: The blob, or `nil` if it does not exist (yet).
+    /// - Throws: `BlobStoreError` `.containerNotFound`, `.corrupt` when the stored form is damaged, `.io`.
+    func get(_ name: String) async throws -> StoredBlob?
+
+    /// Fetches only a blob's metadata; `nil` if the blob does not exist.
+    func head(_ name: String) async throws -> BlobMetadata?
+
+    /// Makes every blob stored so far durable (survives a power loss).
+    func sync() async throws
+
+    /// Takes the buffer's writer lease: held while one writer writes, released when it finishes or dies.
+    ///
+    /// - Throws: `BlobStoreError` `.leaseHeld` when another writer holds it.
+    func acquireWriterLease() async throws -> any WriterLease
+
+    /// Tells whether a writer is at work, so readers can stop waiting on one that died.
+    func writerState() async throws -> WriterState
+}
+
+/// The writer lease of a buffer; release it once `.bufferend` is written.
+public protocol WriterLease: Sendable {
+    /// Releases the lease. Idempotent.
+    func release() async
+}
+
+/// What a store knows about a buffer's writer.
+public enum WriterState: Equatable, Sendable {
+    /// No writer has ever taken the lease.
+    case notStarted
+    /// A writer holds the lease now.
+    case active
+    /// A writer took the lease and no longer holds it (finished, or died).
+    case gone
+    /// The store cannot tell (e.g. over HTTP without lease support): keep waiting, as upstream does.
+    case unknown
+}

@@ -1,0 +1,50 @@
+/// The error thrown by blob stores.
+public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        private enum Value: Hashable, Sendable { case alreadyExists, containerNotFound, invalidName, leaseHeld, corrupt, io }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+        /// The blob exists; blobs are write-once.
+        public static let alreadyExists = Code(.alreadyExists)
+        /// The buffer (container) does not exist.
+        public static let containerNotFound = Code(.containerNotFound)
+        /// The blob name is not acceptable (traversal, absolute, odd characters).
+        public static let invalidName = Code(.invalidName)
+        /// Another writer holds the buffer's writer lease.
+        public static let leaseHeld = Code(.leaseHeld)
+        /// The stored form of a blob is damaged (torn trailer, bad metadata).
+        public static let corrupt = Code(.corrupt)
+        /// A file-system call failed.
+        public static let io = Code(.io)
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Blob names the stores accept: `.bufferstart`, `.bufferend`, or slash-separated segments of `[A-Za-z0-9._-]`
+/// with no empty, `.` or `..` segment. This is what keeps a name from escaping its container.
+public enum BlobName {
+    /// Checks `name`.
+    /// - Throws: `BlobStoreError` `.invalidName`.
+    public static func validate(_ name: String) throws {
+        let segments = name.split(separator: "/", omittingEmptySubsequences: false)
+        let ok =
+            !name.isEmpty && name.utf8.count <= 1024
+            && segments.allSatisfy { segment in
+                !segment.isEmpty && segment != "." && segment != ".."
+                    && segment.utf8.allSatisfy { c in
+                        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E
+                            || c == 0x5F || c == 0x2D
+                    }
+            }
+        guard ok else { throw BlobStoreError(.invalidName, "invalid blob name '\(name)'") }
+    }
+}

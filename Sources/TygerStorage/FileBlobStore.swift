@@ -1,0 +1,239 @@
+private import CTygerNative
+public import TygerCore
+import TygerIO
+private import Synchronization
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// The embedded local blob store: one directory per buffer, one file per blob.
+///
+/// - **Layout.** A blob named `02/00/000` is the file `<dir>/02/00/000`. Each file is the blob's bytes followed by a
+///   trailer: the metadata as JSON, its length (UInt32 LE) and the magic `TYGBLOB1`. Bytes start at offset 0, so a
+///   reader maps them and hands the pages straight to a pipe.
+/// - **Atomic and write-once.** A blob is written to a temporary file in its final directory, then moved into
+///   place with `renameat2(RENAME_NOREPLACE)`: nobody ever sees a torn blob, and a second put of the same name fails
+///   with `EEXIST` whatever the race.
+/// - **Durability.** No fsync per blob (measured at 0.47× of `cat > file`); `sync()` runs one `syncfs(2)` plus an
+///   fsync of each directory, and the writer calls it before `.bufferend` says `complete`. See `docs/storage.md`.
+/// - **Writer lease.** `flock(2)` on `<dir>/.writer.lock`. The kernel drops it when the writer process exits for any
+///   reason, so a reader can tell a live writer from a dead one.
+public final class FileBlobStore: BlobStore {
+    /// The buffer's directory.
+    public let directory: String
+    public var location: String { "file://\(directory)" }
+    private let createdDirectories = Mutex<Set<String>>([])
+    private let tempCounter = Mutex<UInt64>(0)
+    static let magic: [UInt8] = Array("TYGBLOB1".utf8)
+    static let lockName = ".writer.lock"
+    /// Blobs at most this big are read into memory; larger ones are mapped.
+    static let mapThreshold = 256 * 1024
+
+    /// A store over `directory` (which need not exist yet).
+    public init(directory: String) {
+        var d = directory
+        while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
+        self.directory = d
+    }
+
+    public func containerExists() async throws -> Bool {
+        var st = stat()
+        return stat(directory, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public func createContainer() async throws {
+        try Self.makeDirectories(directory)
+        createdDirectories.withLock { _ = $0.insert("") }
+    }
+
+    static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw BlobStoreError(.io, "cannot create directory \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private func ensureParent(of name: String) throws {
+        guard let slash = name.lastIndex(of: "/") else {
+            guard try containerExistsSync() else {
+                throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+            }
+            return
+        }
+        let parent = String(name[..<slash])
+        if createdDirectories.withLock({ $0.contains(parent) }) { return }
+        guard try containerExistsSync() else {
+            throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+        }
+        try Self.makeDirectories(directory + "/" + parent)
+        createdDirectories.withLock { _ = $0.insert(parent) }
+    }
+
+    private func containerExistsSync() throws -> Bool {
+        var st = stat()
+        return stat(directory, &st) == 0
+    }
+
+    public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        try BlobName.validate(name)
+        try ensureParent(of: name)
+        let final = directory + "/" + name
+        let n = tempCounter.withLock { $0 += 1; return $0 }
+        let temp = final + ".tmp-\(getpid())-\(n)"
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("create", temp) }
+        var renamed = false
+        defer {
+            if !renamed { unlink(temp) }
+        }
+        do {
+            defer { close(fd) }
+            var trailer = metadata.encodedJSON()
+            let length = UInt32(trailer.count)
+            trailer += [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24)]
+            trailer += Self.magic
+            if bytes.count > 0 { try FileDescriptorOps.pwriteAll(fd, bytes, at: 0) }
+            try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: Int64(bytes.count)) }
+        } catch let error as TygerIOError {
+            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+        }
+        if tyger_rename_noreplace(AT_FDCWD, temp, AT_FDCWD, final) != 0 {
+            if errno == EEXIST { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
+            throw ioError("rename", final)
+        }
+        renamed = true
+    }
+
+    public func get(_ name: String) async throws -> StoredBlob? {
+        try BlobName.validate(name)
+        let path = directory + "/" + name
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR {
+                guard try containerExistsSync() else {
+                    throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+                }
+                return nil
+            }
+            throw ioError("open", path)
+        }
+        defer { close(fd) }
+        let (metadata, dataLength) = try readTrailer(fd: fd, name: name)
+        if dataLength > Self.mapThreshold {
+            guard let map = mmap(nil, dataLength, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), map != MAP_FAILED else {
+                throw ioError("mmap", path)
+            }
+            return StoredBlob(
+                bytes: UnsafeRawBufferPointer(start: map, count: dataLength), metadata: metadata, mapped: true,
+                deallocate: .munmap(dataLength))
+        }
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(dataLength, 1), alignment: 16)
+        do {
+            if dataLength > 0 {
+                try FileDescriptorOps.preadExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: memory[0..<dataLength]), at: 0)
+            }
+        } catch {
+            memory.deallocate()
+            throw BlobStoreError(.io, "cannot read blob \(name): \(error)")
+        }
+        return StoredBlob(
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<dataLength]), metadata: metadata, mapped: false, deallocate: .free)
+    }
+
+    public func head(_ name: String) async throws -> BlobMetadata? {
+        try BlobName.validate(name)
+        let path = directory + "/" + name
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw ioError("open", path)
+        }
+        defer { close(fd) }
+        return try readTrailer(fd: fd, name: name).0
+    }
+
+    private func readTrailer(fd: Int32, name: String) throws -> (BlobMetadata, Int) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ioError("fstat", name) }
+        let size = Int(st.st_size)
+        let corrupt = BlobStoreError(.corrupt, "blob \(name) is damaged: its metadata trailer is missing or torn")
+        guard size >= 12 else { throw corrupt }
+        var tail = [UInt8](repeating: 0, count: 12)
+        do {
+            try tail.withUnsafeMutableBytes { try FileDescriptorOps.preadExactly(fd, into: $0, at: Int64(size - 12)) }
+        } catch { throw corrupt }
+        guard Array(tail[4..<12]) == Self.magic else { throw corrupt }
+        let jsonLength = Int(tail[0]) | Int(tail[1]) << 8 | Int(tail[2]) << 16 | Int(tail[3]) << 24
+        guard jsonLength <= size - 12 else { throw corrupt }
+        var json = [UInt8](repeating: 0, count: jsonLength)
+        do {
+            try json.withUnsafeMutableBytes {
+                try FileDescriptorOps.preadExactly(fd, into: $0, at: Int64(size - 12 - jsonLength))
+            }
+        } catch { throw corrupt }
+        guard let metadata = try? BlobMetadata.decodeJSON(json) else { throw corrupt }
+        return (metadata, size - 12 - jsonLength)
+    }
+
+    public func sync() async throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open", directory) }
+        defer { close(fd) }
+        guard tyger_syncfs(fd) == 0 else { throw ioError("syncfs", directory) }
+        // Directory entries: syncfs covers them on ext4/xfs, but fsync the directories too, as POSIX asks.
+        let dirs = createdDirectories.withLock { Array($0) }
+        for dir in dirs {
+            let path = dir.isEmpty ? directory : directory + "/" + dir
+            let dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 {
+                fsync(dfd)
+                close(dfd)
+            }
+        }
+        fsync(fd)
+    }
+
+    public func acquireWriterLease() async throws -> any WriterLease {
+        let path = directory + "/" + Self.lockName
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)") }
+            throw ioError("open", path)
+        }
+        if tyger_flock(fd, 1, 1) != 0 {
+            let e = errno
+            close(fd)
+            if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
+            throw ioError("flock", path)
+        }
+        return FileLease(fd: fd)
+    }
+
+    public func writerState() async throws -> WriterState {
+        let path = directory + "/" + Self.lockName
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return errno == ENOENT ? .notStarted : .unknown }
+        defer { close(fd) }
+        if tyger_flock(fd, 0, 1) == 0 { return .gone }  // closing the descriptor drops our shared lock
+        return errno == EWOULDBLOCK ? .active : .unknown
+    }
+
+    private func ioError(_ operation: String, _ path: String) -> BlobStoreError {
+        BlobStoreError(.io, "\(operation) \(path): \(String(cString: strerror(errno)))")
+    }
+
+    private final class FileLease: WriterLease {
+        private let fd: Mutex<Int32>
+        init(fd: Int32) { self.fd = Mutex(fd) }
+        func release() async {
+            fd.withLock {
+                if $0 >= 0 { close($0) }
+                $0 = -1
+            }
+        }
+        deinit { fd.withLock { if $0 >= 0 { close($0) } } }
+    }
+}
