@@ -13,8 +13,13 @@ struct TygerCommand: AsyncParsableCommand {
 
     static func main() async {
         FileDescriptorOps.ignoreSIGPIPE()
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
