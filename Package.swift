@@ -13,6 +13,9 @@ let swiftSettings: [SwiftSetting] = [
 let argumentParser = Package.Dependency.package(
     url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
+let asyncHTTPClient = Package.Dependency.package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
+let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
+let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
 
 let package = Package(
     name: "tyger-swift",
@@ -24,7 +27,7 @@ let package = Package(
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
     ],
-    dependencies: [argumentParser, crypto],
+    dependencies: [argumentParser, crypto, asyncHTTPClient, nio, nioSSL],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -47,6 +50,17 @@ let package = Package(
         // L4: the write and read pipelines (stdin -> ring -> encode -> blobs, and back).
         .target(
             name: "TygerDataPath", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
+            swiftSettings: swiftSettings),
+        // L4: HTTP clients of the control plane and the data plane.
+        .target(
+            name: "TygerClient",
+            dependencies: [
+                "TygerCore", "TygerStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings),
         // L5: the thin `tyger` executable.
         .executableTarget(

@@ -1,0 +1,171 @@
+public import TygerCore
+public import TygerStorage
+import NIOCore
+import NIOHTTP1
+private import Synchronization
+
+/// A `BlobStore` over the data plane: the Azure-Blob-style HTTP protocol, addressed by a signed container URL.
+///
+/// - 403 `AuthenticationFailed` (an expired URL) asks `refreshURL` for a fresh one and retries, when given.
+/// - Connection errors and 500/503 are retried with exponential backoff (up to `maxAttempts`).
+/// - A 409/403 "already exists" on a retried put is accepted if the stored blob has our checksum and chain
+///   (the first attempt landed), as upstream does.
+public final class HTTPBlobStore: BlobStore {
+    private let transport: HTTPTransport
+    private let url = Mutex<ServiceURL>(try! ServiceURL("http://placeholder/"))  // replaced in init
+    private let refreshURL: (@Sendable () async throws -> ServiceURL)?
+    private let maxAttempts: Int
+
+    /// - Parameters:
+    ///   - containerURL: The signed container URL (`…/containers/<id>?…&sig=…`).
+    ///   - refreshURL: Gets a fresh URL when the current one is refused (buffer IDs); nil for URLs given by users.
+    public init(
+        containerURL: ServiceURL, transport: HTTPTransport, maxAttempts: Int = 6,
+        refreshURL: (@Sendable () async throws -> ServiceURL)? = nil
+    ) {
+        self.transport = transport
+        self.refreshURL = refreshURL
+        self.maxAttempts = maxAttempts
+        url.withLock { $0 = containerURL }
+    }
+
+    public var location: String { url.withLock { $0.redacted } }
+
+    private func blobURL(_ name: String?) -> ServiceURL {
+        let base = url.withLock { $0 }
+        return name.map { base.appending(path: $0) } ?? base
+    }
+
+    private static func baseHeaders() -> HTTPHeaders {
+        ["x-ms-version": "2021-08-06"]
+    }
+
+    /// Sends with retries and URL refresh.
+    private func send(_ method: HTTPMethod, blob: String?, headers: HTTPHeaders = [:], body: ByteBuffer? = nil)
+        async throws -> HTTPTransport.Response
+    {
+        var attempt = 0
+        var refreshed = false
+        while true {
+            var h = Self.baseHeaders()
+            h.add(contentsOf: headers)
+            do {
+                let response = try await transport.send(method, blobURL(blob), headers: h, body: body)
+                let code = response.headers.first(name: "x-ms-error-code")
+                if response.status == 403, code == "AuthenticationFailed", let refreshURL, !refreshed {
+                    let fresh = try await refreshURL()
+                    url.withLock { $0 = fresh }
+                    refreshed = true
+                    continue
+                }
+                if (response.status == 500 || response.status == 503), attempt + 1 < maxAttempts {
+                    attempt += 1
+                    try await Task.sleep(for: Self.backoff(attempt))
+                    continue
+                }
+                return response
+            } catch let error as TygerClientError where error.code == .transport && attempt + 1 < maxAttempts {
+                attempt += 1
+                try await Task.sleep(for: Self.backoff(attempt))
+            }
+        }
+    }
+
+    static func backoff(_ attempt: Int) -> Duration { .milliseconds(min(5000, 100 << min(attempt, 6))) }
+
+    private func failure(_ response: HTTPTransport.Response, _ what: String) -> any Error {
+        let code = response.headers.first(name: "x-ms-error-code")
+        switch (response.status, code) {
+        case (404, "ContainerNotFound"): return BlobStoreError(.containerNotFound, "the buffer does not exist")
+        case (403, "AuthorizationPermissionMismatch"):
+            return TygerClientError(.authentication, "the access URL does not allow this operation (\(what))", status: 403, errorCode: code)
+        case (403, _):
+            return TygerClientError(.authentication, "invalid access URL: \(code ?? "forbidden")", status: 403, errorCode: code)
+        default:
+            return TygerClientError(
+                .http, "\(what): unexpected status code \(response.status)\(code.map { " (\($0))" } ?? "")",
+                status: response.status, errorCode: code)
+        }
+    }
+
+    public func containerExists() async throws -> Bool {
+        let response = try await send(.HEAD, blob: nil)
+        if response.status == 200 { return true }
+        if response.status == 404 { return false }
+        throw failure(response, "HEAD container")
+    }
+
+    public func createContainer() async throws {
+        throw BlobStoreError(.containerNotFound, "the buffer does not exist (buffers are created with 'tyger buffer create')")
+    }
+
+    public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        try BlobName.validate(name)
+        var headers: HTTPHeaders = ["x-ms-blob-type": "BlockBlob", "If-None-Match": "*"]
+        if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
+        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) { headers.add(name: "x-ms-meta-\(k)", value: v) }
+        let body = bytes.count > 0 ? ByteBuffer(bytes: bytes) : nil
+        let response = try await send(.PUT, blob: name, headers: headers, body: body)
+        switch response.status {
+        case 201, 200: return
+        case 409 where response.headers.first(name: "x-ms-error-code") == "BlobAlreadyExists",
+            403 where response.headers.first(name: "x-ms-error-code") == "UnauthorizedBlobOverwrite":
+            // A retried put whose first attempt landed stores the same checksum and chain: accept it.
+            if let existing = try await head(name), existing.contentMD5 == metadata.contentMD5,
+                existing.properties == metadata.properties
+            {
+                return
+            }
+            throw BlobStoreError(.alreadyExists, "blob \(name) already exists")
+        case 400 where response.headers.first(name: "x-ms-error-code") == "Md5Mismatch":
+            throw TygerCoreError(.checksumMismatch, "failed to upload blob \(name): MD5 mismatch")
+        default:
+            throw failure(response, "PUT \(name)")
+        }
+    }
+
+    public func get(_ name: String) async throws -> StoredBlob? {
+        try BlobName.validate(name)
+        let response = try await send(.GET, blob: name)
+        switch response.status {
+        case 200, 206:
+            let metadata = Self.metadata(from: response.headers)
+            return response.body.withUnsafeReadableBytes { StoredBlob(copying: $0, metadata: metadata) }
+        case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound":
+            return nil
+        default:
+            throw failure(response, "GET \(name)")
+        }
+    }
+
+    public func head(_ name: String) async throws -> BlobMetadata? {
+        try BlobName.validate(name)
+        let response = try await send(.HEAD, blob: name)
+        switch response.status {
+        case 200: return Self.metadata(from: response.headers)
+        case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound": return nil
+        default: throw failure(response, "HEAD \(name)")
+        }
+    }
+
+    static func metadata(from headers: HTTPHeaders) -> BlobMetadata {
+        var metadata = BlobMetadata(contentMD5: headers.first(name: "Content-MD5"))
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower.hasPrefix("x-ms-meta-") { metadata.properties[String(lower.dropFirst(10))] = value }
+        }
+        return metadata
+    }
+
+    /// The server makes blobs durable before it stores `.bufferend`; nothing to do on the client.
+    public func sync() async throws {}
+
+    /// Over HTTP the lease is not visible to readers; the data plane keeps upstream's semantics.
+    public func acquireWriterLease() async throws -> any WriterLease { NoLease() }
+
+    public func writerState() async throws -> WriterState { .unknown }
+
+    private struct NoLease: WriterLease {
+        func release() async {}
+    }
+}

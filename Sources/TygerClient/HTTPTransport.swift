@@ -1,0 +1,107 @@
+public import AsyncHTTPClient
+public import NIOCore
+public import NIOHTTP1
+import NIOSSL
+import Foundation
+
+/// The HTTP client both planes use: AsyncHTTPClient, with unix-socket URLs, a pool wide enough for `--dop`,
+/// and optional trust in a private CA (for TLS servers with self-signed certificates).
+public final class HTTPTransport: Sendable {
+    public let client: HTTPClient
+    /// Bearer token sent on control-plane requests (never on signed data-plane URLs).
+    public let bearerToken: String?
+
+    /// - Parameters:
+    ///   - caCertificatePath: PEM file of extra trusted roots, for servers with their own CA.
+    ///   - bearerToken: Token for `Authorization: Bearer`.
+    public init(caCertificatePath: String? = nil, bearerToken: String? = nil, maxConnections: Int = 48) throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(100))
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        if let caCertificatePath {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caCertificatePath)]
+            configuration.tlsConfiguration = tls
+        }
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.bearerToken = bearerToken
+    }
+
+    /// Shuts the client down. Call once when done.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// A response with its whole body.
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: ByteBuffer
+        /// The body as UTF-8 text.
+        public var text: String { String(buffer: body) }
+    }
+
+    /// Sends a request and collects the response body (at most `maxBody` bytes).
+    ///
+    /// - Throws: `TygerClientError` `.transport` when no response arrived.
+    public func send(
+        _ method: HTTPMethod, _ url: ServiceURL, headers: HTTPHeaders = [:], body: ByteBuffer? = nil,
+        maxBody: Int = 300 << 20, timeout: TimeAmount = .seconds(100)
+    ) async throws -> Response {
+        var request = HTTPClientRequest(url: try Self.clientURL(url))
+        request.method = method
+        request.headers = headers
+        if let body {
+            request.body = .bytes(body)
+        } else if method == .PUT || method == .POST {
+            request.headers.replaceOrAdd(name: "Content-Length", value: "0")
+        }
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            let collected = try await response.body.collect(upTo: maxBody)
+            return Response(status: Int(response.status.code), headers: response.headers, body: collected)
+        } catch let error as TygerClientError {
+            throw error
+        } catch {
+            throw TygerClientError(.transport, "\(method) \(url.redacted): \(Self.describe(error))")
+        }
+    }
+
+    /// Streams a response body to `consume` chunk by chunk.
+    public func stream(
+        _ method: HTTPMethod, _ url: ServiceURL, headers: HTTPHeaders = [:], timeout: TimeAmount = .hours(24 * 365),
+        head: (Int, HTTPHeaders) async throws -> Void, consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        var request = HTTPClientRequest(url: try Self.clientURL(url))
+        request.method = method
+        request.headers = headers
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch {
+            throw TygerClientError(.transport, "\(method) \(url.redacted): \(Self.describe(error))")
+        }
+        try await head(Int(response.status.code), response.headers)
+        for try await chunk in response.body { try await consume(chunk) }
+    }
+
+    static func clientURL(_ url: ServiceURL) throws -> String {
+        let pathAndQuery = url.path + (url.query.isEmpty ? "" : "?" + url.query)
+        switch url.transport {
+        case .tcp(let scheme, let authority):
+            return "\(scheme)://\(authority)\(pathAndQuery)"
+        case .unix(let socket):
+            guard let u = URL(httpURLWithSocketPath: socket, uri: pathAndQuery) else {
+                throw TygerClientError(.invalidURL, "invalid unix socket URL \(url.redacted)")
+            }
+            return u.absoluteString
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError { return "\(e)" }
+        return "\(error)"
+    }
+}
