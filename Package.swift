@@ -59,6 +59,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
@@ -66,8 +67,10 @@ let package = Package(
         .executableTarget(
             name: "TygerCLI",
             dependencies: [
-                "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath",
+                "CTygerNative", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

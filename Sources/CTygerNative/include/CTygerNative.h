@@ -53,3 +53,10 @@ int tyger_set_nonblocking(int fd, int on);
 int tyger_errno(void);
 
 #endif
+
+#ifndef C_TYGER_NATIVE_SPAWN_H
+#define C_TYGER_NATIVE_SPAWN_H
+/// Starts `path` with `argv` (NULL-terminated) in a new session, stdin from /dev/null and stdout/stderr to
+/// `log_fd`, not waiting for it. Returns the child's pid, or -1 (errno set).
+int tyger_spawn_detached(const char *path, char *const argv[], int log_fd);
+#endif

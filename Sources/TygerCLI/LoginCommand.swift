@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import TygerClient
+import NIOHTTP1
+
+/// `tyger login`, `tyger login status`, `tyger logout`.
+struct LoginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login",
+        abstract: "Connect to a Tyger server.",
+        discussion: """
+            tyger login unix:///path/api.sock          a server on this machine, through its socket
+            tyger login https://host:port --token T    a shared server over TCP (TLS), with a bearer token
+            tyger login --local                        the embedded local server (the default with no login)
+            """,
+        subcommands: [Status.self]
+    )
+
+    @Argument(help: "The server URL: unix:///path/api.sock, http+unix:///path/api.sock:, http(s)://host:port")
+    var serverURL: String?
+
+    @Option(help: "Bearer token for a TCP server (see 'tyger-server token create').")
+    var token: String?
+
+    @Option(help: "PEM file of the CA that signed the server's TLS certificate, if it is not publicly trusted.")
+    var caCert: String?
+
+    @Flag(help: "Use the embedded local server (started on demand in $TYGER_HOME).")
+    var local = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
+        if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
+        if let serverURL {
+            do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError { throw ValidationError(e.message) }
+        }
+    }
+
+    func run() async throws {
+        Log.shared.setLevel(global.logLevel)
+        if local {
+            try LoginState.remove()
+            let connection = try await Connection.open()
+            defer { Task { await connection.close() } }
+            try await connection.client.call(.GET, "/metadata")
+            Log.shared.info("Using the embedded local server", ["home": TygerHome.path])
+            return
+        }
+        var url = try ServiceURL(serverURL!)  // validated above
+        url = url.with(path: "/")
+        var pem: String?
+        if let caCert {
+            guard let text = try? String(contentsOfFile: caCert, encoding: .utf8) else {
+                throw UsageError("cannot read the CA certificate file '\(caCert)'")
+            }
+            pem = text
+        }
+        let state = LoginState(serverURL: url.description, token: token, caCertificate: pem)
+        // Check before saving: a login that cannot reach its server is not saved.
+        var caPath: String?
+        if let caCert { caPath = caCert }
+        let transport = try HTTPTransport(caCertificatePath: caPath, bearerToken: token)
+        defer { Task { await transport.shutdown() } }
+        let client = ControlPlaneClient(server: url, transport: transport)
+        try await client.call(.GET, "/metadata")
+        try await client.call(.GET, "/buffers", query: [("limit", "1")])
+        try state.save()
+        Log.shared.info("Login successful", ["server": url.description])
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show which server this CLI uses.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            if let login = try LoginState.load() {
+                print("Logged in to \(login.serverURL)\(login.token == nil ? "" : " with a token")")
+            } else {
+                print("Using the embedded local server in \(TygerHome.path) (tyger login --local)")
+            }
+        }
+    }
+}
+
+struct LogoutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logout", abstract: "Forget the saved login (the CLI then uses the embedded local server).")
+
+    func run() async throws {
+        try LoginState.remove()
+    }
+}
+
+/// `tyger api status|stop`.
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api", abstract: "See and stop the server this CLI uses.", subcommands: [Status.self, Stop.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the server's endpoint and state as JSON (starts the embedded server if needed).")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            let connection = try await Connection.open()
+            defer { Task { await connection.close() } }
+            let metadata = try await connection.client.call(.GET, "/metadata")
+            var status: [String: Any] = [
+                "controlPlaneEndpoint": connection.client.server.with(path: "/").description,
+                "mode": connection.isEmbedded ? "embedded" : "remote",
+                "healthy": true,
+                "cliVersion": TygerVersion.current,
+            ]
+            if connection.isEmbedded {
+                status["home"] = TygerHome.path
+                status["dataDirectory"] = TygerHome.serverDirectory
+                if let pid = LocalServer.runningPID { status["pid"] = Int(pid) }
+            }
+            if let object = try? JSONSerialization.jsonObject(with: Data(metadata.text.utf8)) {
+                status["metadata"] = object
+            }
+            let data = try JSONSerialization.data(withJSONObject: status, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the embedded local server.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            if try await LocalServer.stop() {
+                Log.shared.info("Stopped the local server")
+            } else {
+                Log.shared.info("The local server is not running")
+            }
+        }
+    }
+}

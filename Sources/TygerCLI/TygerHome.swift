@@ -1,0 +1,52 @@
+import Foundation
+
+/// Where the CLI keeps its state: `$TYGER_HOME`, else `$XDG_DATA_HOME/tyger`, else `~/.local/share/tyger`.
+///
+/// - `login.json`: the server to talk to (absent: the embedded local server).
+/// - `server/`: the embedded server's data directory (`api.sock`, database, keys, buffers).
+enum TygerHome {
+    static var path: String {
+        let env = ProcessInfo.processInfo.environment
+        if let home = env["TYGER_HOME"], !home.isEmpty { return home }
+        if let xdg = env["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/tyger" }
+        return NSHomeDirectory() + "/.local/share/tyger"
+    }
+
+    static var loginFile: String { path + "/login.json" }
+    static var serverDirectory: String { path + "/server" }
+    static var serverSocket: String { serverDirectory + "/api.sock" }
+}
+
+/// The saved login: which server, and how to authenticate.
+struct LoginState: Codable, Equatable {
+    /// `http+unix:///…/api.sock:` or `https://host:port`.
+    var serverURL: String
+    var token: String?
+    /// PEM of extra trusted CA certificates, for servers with their own CA.
+    var caCertificate: String?
+
+    static func load() throws -> LoginState? {
+        guard let data = FileManager.default.contents(atPath: TygerHome.loginFile) else { return nil }
+        do { return try JSONDecoder().decode(LoginState.self, from: data) } catch {
+            throw UsageError("the login file \(TygerHome.loginFile) is damaged: run 'tyger login' again")
+        }
+    }
+
+    func save() throws {
+        try FileManager.default.createDirectory(atPath: TygerHome.path, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        let temp = TygerHome.loginFile + ".tmp"
+        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw UsageError("cannot write \(temp)")
+        }
+        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: TygerHome.loginFile), withItemAt: URL(fileURLWithPath: temp))
+    }
+
+    static func remove() throws {
+        if FileManager.default.fileExists(atPath: TygerHome.loginFile) {
+            try FileManager.default.removeItem(atPath: TygerHome.loginFile)
+        }
+    }
+}
