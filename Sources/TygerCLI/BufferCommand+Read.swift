@@ -25,6 +25,12 @@ extension BufferCommand {
         @Option(name: .customLong("io"), help: .hidden)
         var ioMode: IOMode = .syscalls
 
+        @Option(name: .customLong("access-ttl"), help: .hidden)
+        var accessTTL: String?
+
+        @Option(name: .customLong("transport"), help: .hidden)
+        var transportMode: TransportMode = .auto
+
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -33,7 +39,8 @@ extension BufferCommand {
 
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
-            let store = try BufferLocation.resolve(target)
+            let resolved = try await BufferLocation.resolve(target, write: false, accessTTL: accessTTL, allowFastPath: transportMode != .http)
+            let store = resolved.store
             var options = ReadOptions()
             options.dop = dop
             let fd: Int32
@@ -59,6 +66,7 @@ extension BufferCommand {
                     return result
                 }
             }
+            await resolved.close()
             reporter.summary(summary)
         }
     }

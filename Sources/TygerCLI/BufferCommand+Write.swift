@@ -39,6 +39,12 @@ extension BufferCommand {
         @Option(name: .customLong("io"), help: .hidden)
         var ioMode: IOMode = .syscalls
 
+        @Option(name: .customLong("access-ttl"), help: .hidden)
+        var accessTTL: String?
+
+        @Option(name: .customLong("transport"), help: .hidden)
+        var transportMode: TransportMode = .auto
+
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -60,7 +66,8 @@ extension BufferCommand {
 
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
-            let store = try BufferLocation.resolve(target)
+            let resolved = try await BufferLocation.resolve(target, write: true, accessTTL: accessTTL, allowFastPath: transportMode != .http)
+            let store = resolved.store
             var options = WriteOptions()
             options.dop = dop
             options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
@@ -68,6 +75,7 @@ extension BufferCommand {
             options.flushInterval = interval > .zero ? interval : nil
             options.format = BufferFormat(name: format)!  // checked in validate()
             options.compression = compress.level
+            options.createContainer = !resolved.isBufferID && resolved.transport == nil
             let fd: Int32
             if let path = input { fd = try await openPath(path, forWriting: false) } else { fd = 0 }
             defer { if input != nil { FileDescriptorOps.close(fd) } }
@@ -91,6 +99,7 @@ extension BufferCommand {
                 extra = ["storedData": ByteSize.format(summary.storedBytes),
                          "ratio": ByteSize.formatFixed(Double(summary.storedBytes) / Double(summary.bytes), digits: 3)]
             }
+            await resolved.close()
             reporter.summary(summary, extra: extra)
         }
     }

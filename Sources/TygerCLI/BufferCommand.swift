@@ -10,7 +10,10 @@ struct BufferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "buffer",
         abstract: "Write, read and generate buffers.",
-        subcommands: [Write.self, Read.self, Gen.self],
+        subcommands: [
+            Create.self, Show.self, List.self, Set.self, Delete.self, Restore.self, Purge.self, Access.self,
+            Write.self, Read.self, Gen.self, StorageAccount.self,
+        ],
         aliases: ["buffers"]
     )
 }
@@ -29,6 +32,14 @@ enum IOMode: String, ExpressibleByArgument, CaseIterable {
     case copy
     /// DispatchIO stream channels.
     case dispatch
+}
+
+/// How `read`/`write` by buffer ID reach the data (hidden flag, for benchmarks and tests).
+enum TransportMode: String, ExpressibleByArgument, CaseIterable {
+    /// The local directory when the embedded server's data is readable, else HTTP.
+    case auto
+    /// Always the data plane over HTTP.
+    case http
 }
 
 func parseSize(_ text: String, option: String) throws -> Int64 {

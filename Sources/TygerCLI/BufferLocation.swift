@@ -2,43 +2,95 @@
 import Glibc
 #endif
 import TygerStorage
+import TygerClient
 
 /// Resolves a `buffer read/write` argument to a blob store, as upstream does:
 /// 1. an absolute URL is used directly (`file://PATH` for the embedded local store);
 /// 2. otherwise, a file smaller than 2 KiB holding such a URL;
 /// 3. otherwise a buffer ID, which needs a server.
 enum BufferLocation {
-    static func resolve(_ argument: String) throws -> any BlobStore {
-        if let store = try fromURL(argument) { return store }
+    /// A resolved target: the store, and what to close afterwards.
+    struct Resolved {
+        var store: any BlobStore
+        var transport: HTTPTransport?
+        var isBufferID: Bool
+
+        func close() async { await transport?.shutdown() }
+    }
+
+    /// Resolves `argument`.
+    /// - Parameters:
+    ///   - write: Whether a write URL is needed (buffer IDs).
+    ///   - allowFastPath: Whether a buffer ID on the embedded server may be reached through its directory.
+    static func resolve(_ argument: String, write: Bool, accessTTL: String? = nil, allowFastPath: Bool = true) async throws -> Resolved {
+        if argument.isEmpty { throw UsageError("a buffer ID, access URL or file holding an access URL is required") }
+        if let resolved = try fromURL(argument) {
+            if accessTTL != nil { throw UsageError("--access-ttl can only be used with a buffer ID") }
+            return resolved
+        }
         if let contents = readSmallFile(argument) {
             let url = contents.trimmingCharacters(in: " \r\n\t")
-            guard let store = try fromURL(url) else {
+            guard var resolved = try fromURL(url, refreshFile: argument) else {
                 throw UsageError("the file '\(argument)' does not hold an access URL")
             }
-            return store
+            resolved.isBufferID = false
+            return resolved
         }
-        if argument.isEmpty { throw UsageError("a buffer ID, access URL or file holding an access URL is required") }
-        throw UsageError(
-            "'\(argument)' is not an access URL (file://PATH) or a file holding one; buffer IDs need a Tyger server: run 'tyger login' to connect to one"
-        )
+        guard argument.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw UsageError("'\(argument)' is not a buffer ID, an access URL, or a file holding an access URL")
+        }
+        let connection = try await Connection.open()
+        do {
+            let uri = try await accessURL(id: argument, write: write, ttl: accessTTL, connection: connection)
+            let directory = TygerHome.serverDirectory + "/buffers/" + argument
+            if allowFastPath, connection.isEmbedded, access(directory, write ? (R_OK | W_OK) : R_OK) == 0 {
+                await connection.close()
+                Log.shared.debug("Using the local fast path", ["directory": directory])
+                return Resolved(store: FileBlobStore(directory: directory), transport: nil, isBufferID: true)
+            }
+            let url = try ServiceURL(uri)
+            let store = HTTPBlobStore(containerURL: url, transport: connection.client.transport) {
+                try ServiceURL(try await accessURL(id: argument, write: write, ttl: accessTTL, connection: connection))
+            }
+            return Resolved(store: store, transport: connection.client.transport, isBufferID: true)
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 
     /// Parses an absolute URL; nil when `text` is not one.
-    static func fromURL(_ text: String) throws -> (any BlobStore)? {
+    static func fromURL(_ text: String, refreshFile: String? = nil) throws -> Resolved? {
         guard let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isLetter || $0 == "+" || $0 == "-" || $0 == "." }),
             text[..<colon].count >= 2, text[colon...].hasPrefix("://")
         else { return nil }
         let scheme = text[..<colon].lowercased()
         var rest = String(text[text.index(colon, offsetBy: 3)...])
+        if ["http", "https", "http+unix"].contains(scheme) {
+            let url: ServiceURL
+            do { url = try ServiceURL(text) } catch let e as TygerClientError { throw UsageError(e.message) }
+            let transport = try HTTPTransport()
+            var refresh: (@Sendable () async throws -> ServiceURL)?
+            if let refreshFile {
+                // Access files are rewritten by whoever issued them: read it again when the URL is refused.
+                refresh = {
+                    guard let text = readSmallFile(refreshFile)?.trimmingCharacters(in: " \r\n\t") else {
+                        throw UsageError("cannot read the access file '\(refreshFile)'")
+                    }
+                    return try ServiceURL(text)
+                }
+            }
+            return Resolved(store: HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refresh), transport: transport, isBufferID: false)
+        }
         guard scheme == "file" else {
-            throw UsageError("unsupported access URL scheme '\(scheme)': this build reads and writes file:// buffers")
+            throw UsageError("unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
         }
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = String(rest[..<q]) }
         if rest.hasPrefix("localhost/") { rest.removeFirst("localhost".count) }
         guard let path = percentDecode(rest), !path.isEmpty else {
             throw UsageError("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
         }
-        return FileBlobStore(directory: path)
+        return Resolved(store: FileBlobStore(directory: path), transport: nil, isBufferID: false)
     }
 
     private static func percentDecode(_ s: String) -> String? {
