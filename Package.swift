@@ -15,6 +15,7 @@ let argumentParser = Package.Dependency.package(
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
 let asyncHTTPClient = Package.Dependency.package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
+let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
 
 let package = Package(
@@ -27,7 +28,7 @@ let package = Package(
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
     ],
-    dependencies: [argumentParser, crypto, asyncHTTPClient, nio, nioSSL],
+    dependencies: [argumentParser, crypto, asyncHTTPClient, nio, nioSSL, yams],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -71,6 +72,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

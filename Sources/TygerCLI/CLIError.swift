@@ -2,6 +2,7 @@ import ArgumentParser
 import TygerCore
 import TygerIO
 import TygerStorage
+import TygerClient
 
 /// Turns any error into what the CLI prints: one line on stderr and a non-zero exit.
 enum CLIError {
@@ -26,6 +27,8 @@ enum CLIError {
         case let e as TygerIOError: e.message
         case let e as BlobStoreError: e.message
         case let e as UsageError: e.message
+        case let e as RunFailed: e.message
+        case let e as TygerClientError: e.message
         default: String(describing: error)
         }
     }

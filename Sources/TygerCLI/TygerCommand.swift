@@ -8,7 +8,9 @@ struct TygerCommand: AsyncParsableCommand {
         commandName: "tyger",
         abstract: "Tyger for Swift: stream data through buffers and runs.",
         version: TygerVersion.current,
-        subcommands: [BufferCommand.self, LoginCommand.self, LogoutCommand.self, APICommand.self]
+        subcommands: [
+            BufferCommand.self, CodespecCommand.self, RunCommand.self, LoginCommand.self, LogoutCommand.self, APICommand.self,
+        ]
     )
 
     static func main() async {

@@ -51,6 +51,11 @@ public struct ControlPlaneClient: Sendable {
         return response
     }
 
+    /// The error for a non-2xx response of a streamed request.
+    public static func errorFrom(status: Int, body: ByteBuffer) -> TygerClientError {
+        error(from: HTTPTransport.Response(status: status, headers: [:], body: body))
+    }
+
     static func error(from response: HTTPTransport.Response) -> TygerClientError {
         if let object = try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any],
             let error = object["error"] as? [String: Any], let code = error["code"] as? String
