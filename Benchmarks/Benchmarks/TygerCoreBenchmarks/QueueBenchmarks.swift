@@ -10,7 +10,7 @@ private let handoffItems = 200_000
 func queueBenchmarks() {
     // The write pipeline's shape: the chunker thread pushes, async encoder tasks pop.
     Benchmark(
-        "HandoffQueue thread push → async pop (cap 16)",
+        "HandoffQueue thread push -> async pop (cap 16)",
         configuration: BenchmarkPresets.stream(BenchmarkPresets.itemMetrics, maxIterations: 50)
     ) { benchmark async in
         let queue = HandoffQueue<Int>(capacity: 16)
@@ -31,7 +31,7 @@ func queueBenchmarks() {
 
     // The read pipeline's shape: async verify tasks push, the output pump thread pops.
     Benchmark(
-        "HandoffQueue async push → thread pop (cap 16)",
+        "HandoffQueue async push -> thread pop (cap 16)",
         configuration: BenchmarkPresets.stream(BenchmarkPresets.itemMetrics, maxIterations: 50)
     ) { benchmark async in
         let queue = HandoffQueue<Int>(capacity: 16)

@@ -18,13 +18,13 @@ private struct PipeVariant: Sendable {
 
 private let pipeVariants: [PipeVariant] = [
     PipeVariant(
-        name: "DescriptorSink(write) → DescriptorSource", immutablePages: false,
+        name: "DescriptorSink(write) -> DescriptorSource", immutablePages: false,
         makeSink: { DescriptorSink(fd: $0, mode: .write) }, makeSource: { DescriptorSource(fd: $0) }),
     PipeVariant(
-        name: "DescriptorSink(vmsplice) → DescriptorSource", immutablePages: true,
+        name: "DescriptorSink(vmsplice) -> DescriptorSource", immutablePages: true,
         makeSink: { DescriptorSink(fd: $0, mode: .vmsplice) }, makeSource: { DescriptorSource(fd: $0) }),
     PipeVariant(
-        name: "DispatchIOSink → DispatchIOSource", immutablePages: false,
+        name: "DispatchIOSink -> DispatchIOSource", immutablePages: false,
         makeSink: { DispatchIOSink(fd: $0) }, makeSource: { DispatchIOSource(fd: $0) }),
 ]
 

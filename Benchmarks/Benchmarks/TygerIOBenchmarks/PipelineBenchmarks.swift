@@ -32,7 +32,7 @@ final class WrittenBuffer: Sendable {
 func pipelineBenchmarks() {
     for compression in [CompressionLevel.none, .fast] {
         Benchmark(
-            "BufferWriter.write 256 MiB gen → InMemoryBlobStore (\(compression))",
+            "BufferWriter.write 256 MiB gen -> InMemoryBlobStore (\(compression))",
             configuration: BenchmarkPresets.stream(maxDuration: .seconds(6))
         ) { benchmark async throws in
             var options = WriteOptions()
@@ -51,7 +51,7 @@ func pipelineBenchmarks() {
 
     for compression in [CompressionLevel.none, .fast] {
         Benchmark(
-            "BufferReader.read 256 MiB (\(compression)) → discarding sink",
+            "BufferReader.read 256 MiB (\(compression)) -> discarding sink",
             configuration: BenchmarkPresets.stream(maxDuration: .seconds(6))
         ) { (benchmark: Benchmark, buffer: WrittenBuffer) async throws in
             var summary: TransferSummary?
