@@ -117,6 +117,15 @@ public final class HandoffQueue<Element: Sendable>: @unchecked Sendable {
     ///
     /// - Throws: the error given to `fail(_:)`, or `TygerCoreError` `.cancelled` if the queue was closed.
     public func push(_ element: Element) async throws {
+        // Fast path: room in the ring and nobody waiting to be handed the element.
+        lock()
+        if failure == nil, !closed, asyncPoppers.isEmpty, count < capacity {
+            enqueueLocked(element)
+            pthread_cond_broadcast(&condition)
+            unlock()
+            return
+        }
+        unlock()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             lock()
             switch tryPushLocked(element) {
@@ -170,7 +179,18 @@ public final class HandoffQueue<Element: Sendable>: @unchecked Sendable {
     /// - Returns: The element, or `nil` once the queue is closed and drained.
     /// - Throws: the error given to `fail(_:)`.
     public func pop() async throws -> Element? {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Element?, any Error>) in
+        // Fast path: an element is ready (the common case under load), no continuation needed.
+        lock()
+        if failure == nil, count > 0 {
+            let element = dequeueLocked()
+            let pusher = admitPusherLocked()
+            pthread_cond_broadcast(&condition)
+            unlock()
+            pusher?.resume()
+            return element
+        }
+        unlock()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Element?, any Error>) in
             lock()
             if let failure {
                 unlock()
