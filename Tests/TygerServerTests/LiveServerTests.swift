@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Testing
+import TygerServer
+import TygerStorage
+import NIOHTTP1
+
+struct LiveServerTests {
+    @Test func tcpRoundTripNeedsATokenOrASignature() async throws {
+        let fixture = try ServerFixture()
+        try fixture.makeContainer("buf1")
+        let issued = try await fixture.tokens.create(name: "live")
+        let payload = pattern(5 << 20)
+        let putURI = try fixture.blobURI("buf1", "00/000", [.createBlob, .readBlob])
+        let getURI = try fixture.blobURI("buf1", "00/000", [.readBlob])
+        let application = Application(
+            router: fixture.app.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await application.test(.live) { client in
+            try await client.execute(uri: "/whoami", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(issued.token)"]) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "token:live(\(issued.record.id))")
+            }
+            // Signed data-plane requests need no token; a 5 MiB body streams in and out.
+            try await client.execute(uri: putURI, method: .put, headers: [.contentMD5: md5Base64(payload)], body: ByteBuffer(bytes: payload)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: getURI, method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentLength] == String(payload.count))
+                #expect(Array(buffer: response.body) == payload)
+            }
+            try await client.execute(uri: getURI, method: .get, headers: [.xMsRange: "bytes=4194300-4194309"]) { response in
+                #expect(response.status == .partialContent)
+                #expect(Array(buffer: response.body) == Array(payload[4_194_300...4_194_309]))
+            }
+            // Request-Id on every response, also errors.
+            try await client.execute(uri: "/containers/buf1/00/000?api-version=1.0&sig=x", method: .get) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.requestID] != nil)
+            }
+        }
+    }
+
+    @Test func unixSocketIsTrustedOwnerOnlyAndReplacesAStaleSocket() async throws {
+        let directory = TemporaryDirectory()
+        let dataDirectory = directory.path + "/d"
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let socketPath = dataDirectory + "/api.sock"
+        makeStaleSocket(socketPath)
+
+        var configuration = TygerServerConfiguration(dataDirectory: dataDirectory)
+        configuration.controlPlane = [EchoControlPlane()]
+        configuration.tokenStore = InMemoryTokenStore()
+        let (listening, continuation) = AsyncStream.makeStream(of: String.self)
+        configuration.onListening = { continuation.yield($0) }
+        let app = try TygerServerApplication(configuration: configuration)
+        let logger = Logger(label: "test")
+        let group = ServiceGroup(services: try app.makeServices(logger: logger), logger: logger)
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = listening.makeAsyncIterator()
+            #expect(await iterator.next() == "http+unix://\(socketPath):")
+
+            let attributes = try FileManager.default.attributesOfItem(atPath: socketPath)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            // A second server on the same data directory refuses to start.
+            #expect(throws: TygerServerError.self) { _ = try TygerServerApplication(configuration: configuration).makeServices(logger: logger) }
+
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                let url = try #require(URL(httpURLWithSocketPath: socketPath, uri: "/whoami"))
+                let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(10))
+                #expect(response.status == .ok)
+                #expect(String(buffer: try await response.body.collect(upTo: 1 << 20)) == "unix-socket")
+                #expect(response.headers["Request-Id"].first != nil)
+
+                let metadataURL = try #require(URL(httpURLWithSocketPath: socketPath, uri: "/metadata"))
+                let metadata = try await client.execute(HTTPClientRequest(url: metadataURL.absoluteString), timeout: .seconds(10))
+                let decoded = try JSONDecoder().decode(ServiceMetadata.self, from: Data(Array(buffer: try await metadata.body.collect(upTo: 1 << 20))))
+                #expect(decoded.dataPlaneEndpoint == "http+unix://\(socketPath):")
+
+                // An access URL for the socket works over the socket.
+                let accessURL = try app.issuer.accessURL(containerId: "sockbuf", writeable: true, endpoint: app.endpoints.unixSocket!)
+                try app.buffers.create("sockbuf")
+                let query = String(accessURL.split(separator: "?")[1])
+                let putURL = try #require(URL(httpURLWithSocketPath: socketPath, uri: "/containers/sockbuf/00/000?" + query))
+                var put = HTTPClientRequest(url: putURL.absoluteString)
+                put.method = .PUT
+                put.body = .bytes(ByteBuffer(string: "over the socket"))
+                let putResponse = try await client.execute(put, timeout: .seconds(10))
+                #expect(putResponse.status == .created)
+                let stored = try await app.buffers.store(for: "sockbuf").get("00/000")
+                #expect(stored.map { String(decoding: $0.bytes, as: UTF8.self) } == "over the socket")
+            } catch {
+                try await client.shutdown()
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            try await client.shutdown()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Leaves a socket file nobody listens on, as a killed server would.
+    private func makeStaleSocket(_ path: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        precondition(rc == 0, "bind \(path) failed")
+        close(fd)
+    }
+}
