@@ -10,6 +10,7 @@ import Testing
 import TygerServer
 import TygerStorage
 import NIOHTTP1
+import NIOSSL
 
 struct LiveServerTests {
     @Test func tcpRoundTripNeedsATokenOrASignature() async throws {
@@ -125,5 +126,74 @@ struct LiveServerTests {
         }
         precondition(rc == 0, "bind \(path) failed")
         close(fd)
+    }
+}
+
+struct TLSListenerTests {
+    @Test func httpsListenerServesTheDataPlaneAndTokens() async throws {
+        let directory = TemporaryDirectory()
+        let cert = directory.path + "/cert.pem"
+        let key = directory.path + "/key.pem"
+        let openssl = try run(
+            "/usr/bin/env",
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ])
+        try #require(openssl.status == 0, "openssl: \(openssl.stderr)")
+
+        var configuration = TygerServerConfiguration(dataDirectory: directory.path + "/data")
+        configuration.unixSocket = false
+        configuration.tcp = TCPListenerConfiguration(host: "127.0.0.1", port: 0, tlsCertificatePath: cert, tlsKeyPath: key)
+        let tokens = InMemoryTokenStore()
+        configuration.tokenStore = tokens
+        configuration.controlPlane = [EchoControlPlane()]
+        let (listening, continuation) = AsyncStream.makeStream(of: String.self)
+        configuration.onListening = { continuation.yield($0) }
+        let app = try TygerServerApplication(configuration: configuration)
+        let logger = Logger(label: "test")
+        let group = ServiceGroup(services: try app.makeServices(logger: logger), logger: logger)
+        let issued = try await tokens.create(name: "tls")
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = listening.makeAsyncIterator()
+            let endpoint = try #require(await iterator.next())
+            #expect(endpoint.hasPrefix("https://127.0.0.1:"))
+            #expect(app.endpoints.tcp == endpoint)
+
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(cert)
+            var clientConfiguration = HTTPClient.Configuration()
+            clientConfiguration.tlsConfiguration = tls
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+            do {
+                let anonymous = try await client.execute(HTTPClientRequest(url: endpoint + "/whoami"), timeout: .seconds(10))
+                #expect(anonymous.status == .unauthorized)
+                var request = HTTPClientRequest(url: endpoint + "/buffers/tlsbuf/access")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(issued.token)")
+                let access = try await client.execute(request, timeout: .seconds(10))
+                #expect(access.status == .ok)
+                let url = String(buffer: try await access.body.collect(upTo: 1 << 16))
+                #expect(url.hasPrefix(endpoint + "/containers/tlsbuf?api-version=1.0&sv=0.1.0&sp=cr&"))
+                // The access URL works as is over HTTPS, without a token.
+                var put = HTTPClientRequest(url: url.replacingOccurrences(of: "/containers/tlsbuf?", with: "/containers/tlsbuf/00/000?"))
+                put.method = .PUT
+                put.body = .bytes(ByteBuffer(string: "secret data"))
+                #expect(try await client.execute(put, timeout: .seconds(10)).status == .created)
+                let get = try await client.execute(
+                    HTTPClientRequest(url: url.replacingOccurrences(of: "/containers/tlsbuf?", with: "/containers/tlsbuf/00/000?")),
+                    timeout: .seconds(10))
+                #expect(String(buffer: try await get.body.collect(upTo: 1 << 16)) == "secret data")
+            } catch {
+                try await client.shutdown()
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            try await client.shutdown()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
     }
 }

@@ -72,6 +72,11 @@ extension DataPlaneController {
             upload.abort()
             throw APIError.crc32cMismatch
         }
+        if name == BufferBlobNames.end {
+            // `.bufferend` says the buffer is complete: make every blob before it durable first, as the local
+            // writer does (one syncfs instead of an fsync per blob).
+            try await store.sync()
+        }
         try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
         context.logger.debug(
             "blob stored", metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"])
