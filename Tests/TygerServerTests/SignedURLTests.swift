@@ -202,6 +202,8 @@ struct SignedURLTests {
         ("/containers/buf1/a%2fb", "InvalidBlobName"),
         ("/containers/buf1/a%00b", "InvalidBlobName"),
         ("/containers/buf1/a//b", "InvalidBlobName"),
+        ("/containers/buf1//etc/passwd", "InvalidBlobName"),
+        ("/containers/buf1/%2Fetc%2Fpasswd", "InvalidBlobName"),
         ("/containers/buf1/./a", "InvalidBlobName"),
         ("/containers/buf1/a b", "InvalidBlobName"),
     ]
