@@ -54,6 +54,7 @@ struct RunCommand: AsyncParsableCommand {
         var configuration = TygerServerConfiguration(dataDirectory: options.dataDir)
         configuration.unixSocket = !noUnixSocket
         configuration.maxBlobSize = maxBlobSize
+        configuration.accessLogLevel = .info
         if let tcp {
             var listener = try TCPListenerConfiguration.parse(tcp)
             listener.tlsCertificatePath = tlsCert

@@ -13,8 +13,9 @@ public struct TygerServerConfiguration: Sendable {
     public var tcp: TCPListenerConfiguration?
     /// The largest blob one PUT may upload. Buffers use blobs of a few MiB; the default is 1 GiB.
     public var maxBlobSize: Int = 1 << 30
-    /// The level of the per-request access log line.
-    public var accessLogLevel: Logger.Level = .info
+    /// The level of the per-request access log line: `.debug` by default (libraries log at trace/debug only);
+    /// `tyger-server` sets `.info`.
+    public var accessLogLevel: Logger.Level = .debug
     /// Where signed URLs get "now" from.
     public var clock: WallClock = .system
     /// Where bearer tokens are kept; `nil` means `<dataDirectory>/tokens.json`.
