@@ -13,10 +13,16 @@ let swiftSettings: [SwiftSetting] = [
 let argumentParser = Package.Dependency.package(
     url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
-let asyncHTTPClient = Package.Dependency.package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
+let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
-let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
+let serviceLifecycle = Package.Dependency.package(
+    url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
+let httpTypes = Package.Dependency.package(url: "https://github.com/apple/swift-http-types", from: "1.8.0")
+let log = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+let asyncHTTPClient = Package.Dependency.package(
+    url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
+let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 
 let package = Package(
     name: "tyger-swift",
@@ -26,9 +32,11 @@ let package = Package(
         .library(name: "TygerIO", targets: ["TygerIO"]),
         .library(name: "TygerStorage", targets: ["TygerStorage"]),
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
+        .library(name: "TygerServer", targets: ["TygerServer"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
+        .executable(name: "tyger-server", targets: ["TygerServerMain"]),
     ],
-    dependencies: [argumentParser, crypto, asyncHTTPClient, nio, nioSSL, yams],
+    dependencies: [argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -76,6 +84,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // L4: the HTTP server: data plane (Azure Blob subset), signed URLs, tokens, listeners, error mapping.
+        .target(
+            name: "TygerServer",
+            dependencies: [
+                "TygerCore", "TygerStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // L5: the thin `tyger-server` executable.
+        .executableTarget(
+            name: "TygerServerMain",
+            dependencies: [
+                "TygerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
@@ -89,6 +127,22 @@ let package = Package(
         .testTarget(
             name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
             swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerServerTests",
+            dependencies: [
+                "TygerServer", "TygerStorage", "TygerCore", "TygerTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
     ]

@@ -1,13 +1,17 @@
 /// The error thrown by blob stores.
 public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
-        private enum Value: Hashable, Sendable { case alreadyExists, containerNotFound, invalidName, leaseHeld, corrupt, io }
+        private enum Value: Hashable, Sendable {
+            case alreadyExists, containerNotFound, containerAlreadyExists, invalidName, leaseHeld, corrupt, io
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
         /// The blob exists; blobs are write-once.
         public static let alreadyExists = Code(.alreadyExists)
         /// The buffer (container) does not exist.
         public static let containerNotFound = Code(.containerNotFound)
+        /// The buffer (container) already exists and cannot be created again.
+        public static let containerAlreadyExists = Code(.containerAlreadyExists)
         /// The blob name is not acceptable (traversal, absolute, odd characters).
         public static let invalidName = Code(.invalidName)
         /// Another writer holds the buffer's writer lease.

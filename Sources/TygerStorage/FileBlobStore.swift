@@ -72,7 +72,7 @@ public final class FileBlobStore: BlobStore {
         createdDirectories.withLock { _ = $0.insert(parent) }
     }
 
-    private func containerExistsSync() throws -> Bool {
+    func containerExistsSync() throws -> Bool {
         var st = stat()
         return stat(directory, &st) == 0
     }
@@ -81,8 +81,7 @@ public final class FileBlobStore: BlobStore {
         try BlobName.validate(name)
         try ensureParent(of: name)
         let final = directory + "/" + name
-        let n = tempCounter.withLock { $0 += 1; return $0 }
-        let temp = final + ".tmp-\(getpid())-\(n)"
+        let temp = temporaryPath(beside: final)
         let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ioError("create", temp) }
         var renamed = false
@@ -91,10 +90,7 @@ public final class FileBlobStore: BlobStore {
         }
         do {
             defer { close(fd) }
-            var trailer = metadata.encodedJSON()
-            let length = UInt32(trailer.count)
-            trailer += [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24)]
-            trailer += Self.magic
+            let trailer = Self.trailer(for: metadata)
             if bytes.count > 0 { try FileDescriptorOps.pwriteAll(fd, bytes, at: 0) }
             try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: Int64(bytes.count)) }
         } catch let error as TygerIOError {
@@ -106,6 +102,24 @@ public final class FileBlobStore: BlobStore {
         }
         renamed = true
     }
+
+    /// The bytes that follow a blob's data: metadata JSON, its length (UInt32 LE), the magic.
+    static func trailer(for metadata: BlobMetadata) -> [UInt8] {
+        var trailer = metadata.encodedJSON()
+        let length = UInt32(trailer.count)
+        trailer += [UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), UInt8(length >> 24)]
+        trailer += Self.magic
+        return trailer
+    }
+
+    /// A unique temporary path beside `final`.
+    func temporaryPath(beside final: String) -> String {
+        let n = tempCounter.withLock { $0 += 1; return $0 }
+        return final + ".tmp-\(getpid())-\(n)"
+    }
+
+    /// Creates the blob's parent directories; fails when the container is missing.
+    func prepareParent(of name: String) throws { try ensureParent(of: name) }
 
     public func get(_ name: String) async throws -> StoredBlob? {
         try BlobName.validate(name)
@@ -155,7 +169,7 @@ public final class FileBlobStore: BlobStore {
         return try readTrailer(fd: fd, name: name).0
     }
 
-    private func readTrailer(fd: Int32, name: String) throws -> (BlobMetadata, Int) {
+    func readTrailer(fd: Int32, name: String) throws -> (BlobMetadata, Int) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ioError("fstat", name) }
         let size = Int(st.st_size)
@@ -221,7 +235,7 @@ public final class FileBlobStore: BlobStore {
         return errno == EWOULDBLOCK ? .active : .unknown
     }
 
-    private func ioError(_ operation: String, _ path: String) -> BlobStoreError {
+    func ioError(_ operation: String, _ path: String) -> BlobStoreError {
         BlobStoreError(.io, "\(operation) \(path): \(String(cString: strerror(errno)))")
     }
 

@@ -1,0 +1,225 @@
+import Crypto
+import Hummingbird
+import HTTPTypes
+import Logging
+import TygerCore
+import TygerStorage
+
+extension DataPlaneController {
+    // MARK: Put Blob
+
+    /// Streams a blob to disk while hashing it, verifies the checksums the client sent, and commits it write-once.
+    func putBlob(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let (path, query) = try authorize(request, context, permission: .createBlob, blob: true)
+        let name = path.blobName!  // authorize(blob: true) guarantees a blob name
+        if let comp = query["comp"] {
+            throw APIError.unsupportedOperation(
+                "The operation comp=\(comp) is not supported: upload each blob with a single Put Blob request.")
+        }
+        let headers = request.headers
+        if let type = headers[.xMsBlobType], type != "BlockBlob" {
+            throw APIError.invalidHeaderValue("x-ms-blob-type", "only BlockBlob is supported")
+        }
+        if let length = headers[.contentLength], let n = Int(length), n > maxBlobSize {
+            throw APIError.requestBodyTooLarge(limit: maxBlobSize)
+        }
+        let transactionalMD5 = try Self.md5Header(headers, .contentMD5)
+        let blobMD5 = try Self.md5Header(headers, .xMsBlobContentMD5)
+        let properties = try Self.metadata(from: headers)
+        var expectedCRC: UInt32?
+        if let text = properties[BlobMetadata.Key.crc32c] {
+            guard text.utf8.count == 8, let crc = UInt32(text, radix: 16) else {
+                throw APIError.invalidMetadata("crc32c must be 8 hex digits")
+            }
+            expectedCRC = crc
+        }
+        let store = buffers.store(for: path.containerId)
+        if headers[.ifMatch] != nil {
+            // Write-once: an existing blob cannot be replaced, and a missing one does not match.
+            throw try store.openBlob(name) == nil ? APIError.conditionNotMet : APIError.blobAlreadyExists
+        }
+
+        // The native format carries a CRC32C: then MD5 (5x slower) is computed only if the client sent one.
+        let computeMD5 = expectedCRC == nil || transactionalMD5 != nil || blobMD5 != nil
+        let upload = try store.beginUpload(name)
+        var md5 = Insecure.MD5()
+        var crc: UInt32 = 0
+        var count = 0
+        do {
+            for try await chunk in request.body {
+                count += chunk.readableBytes
+                guard count <= maxBlobSize else { throw APIError.requestBodyTooLarge(limit: maxBlobSize) }
+                try chunk.withUnsafeReadableBytes { bytes in
+                    if computeMD5 { md5.update(bufferPointer: bytes) }
+                    if expectedCRC != nil { crc = Checksums.crc32c(bytes, seed: crc) }
+                    try upload.append(bytes)
+                }
+            }
+        } catch {
+            upload.abort()
+            throw error
+        }
+        let digest = computeMD5 ? Base64.encode(md5.finalize()) : nil
+        if let transactionalMD5, transactionalMD5 != digest {
+            upload.abort()
+            throw APIError.md5Mismatch(header: "Content-MD5")
+        }
+        if let blobMD5, blobMD5 != digest {
+            upload.abort()
+            throw APIError.md5Mismatch(header: "x-ms-blob-content-md5")
+        }
+        if let expectedCRC, expectedCRC != crc {
+            upload.abort()
+            throw APIError.crc32cMismatch
+        }
+        if name == BufferBlobNames.end {
+            // `.bufferend` says the buffer is complete: make every blob before it durable first, as the local
+            // writer does (one syncfs instead of an fsync per blob).
+            try await store.sync()
+        }
+        try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
+        context.logger.debug(
+            "blob stored", metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"])
+
+        var response = HTTPFields()
+        if let blob = try store.openBlob(name) {
+            response[.eTag] = Self.eTag(blob)
+            response[.lastModified] = HTTPDate.format(blob.modifiedNanoseconds / 1_000_000_000)
+        }
+        if let digest { response[.contentMD5] = digest }
+        response[.xMsRequestServerEncrypted] = "false"
+        response[.xMsRequestID] = context.requestID
+        response[.contentLength] = "0"
+        return Response(status: .created, headers: response)
+    }
+
+    /// A base64 MD5 header, checked to be 16 bytes.
+    static func md5Header(_ headers: HTTPFields, _ name: HTTPField.Name) throws -> String? {
+        guard let value = headers[name] else { return nil }
+        guard let bytes = Base64.decode(value), bytes.count == 16 else {
+            throw APIError.invalidMd5(header: name.rawName)
+        }
+        return value
+    }
+
+    /// The `x-ms-meta-*` headers: keys lowercased, without the prefix, C#-identifier-like as Azure requires.
+    static func metadata(from headers: HTTPFields) throws -> [String: String] {
+        var properties: [String: String] = [:]
+        for field in headers {
+            let lower = field.name.canonicalName
+            guard lower.hasPrefix("x-ms-meta-") else { continue }
+            let key = String(lower.dropFirst("x-ms-meta-".count))
+            let validKey =
+                !key.isEmpty
+                && key.utf8.enumerated().allSatisfy { i, c in
+                    (c >= 0x61 && c <= 0x7A) || c == 0x5F || (i > 0 && c >= 0x30 && c <= 0x39)
+                }
+            guard validKey else { throw APIError.invalidMetadata("'\(key)' is not a valid metadata name") }
+            guard properties[key] == nil else { throw APIError.invalidMetadata("'\(key)' is given more than once") }
+            properties[key] = field.value
+        }
+        return properties
+    }
+
+    static func eTag(_ blob: BlobFile) -> String {
+        "\"0x\(String(UInt64(bitPattern: blob.modifiedNanoseconds), radix: 16, uppercase: true))"
+            + "\(String(blob.length, radix: 16, uppercase: true))\""
+    }
+
+    /// Whether an `If-Match`/`If-None-Match` value matches an ETag (`*` matches any).
+    static func matches(_ condition: String, _ eTag: String) -> Bool {
+        condition.split(separator: ",").contains { part in
+            var candidate = part.trimmingPrefix(while: { $0 == " " })
+            while candidate.last == " " { candidate = candidate.dropLast() }
+            if candidate.hasPrefix("W/") { candidate = candidate.dropFirst(2) }
+            return candidate == "*" || candidate == eTag
+        }
+    }
+
+    // MARK: Get Blob, Get Blob Properties
+
+    /// Serves a blob or a range of it (GET), or only its properties (HEAD).
+    func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) throws -> Response {
+        let (path, _) = try authorize(request, context, permission: .readBlob, blob: true)
+        let name = path.blobName!  // authorize(blob: true) guarantees a blob name
+        guard let blob = try buffers.store(for: path.containerId).openBlob(name) else { throw APIError.blobNotFound }
+        let eTag = Self.eTag(blob)
+        let headers = request.headers
+        if let condition = headers[.ifMatch], !Self.matches(condition, eTag) { throw APIError.conditionNotMet }
+        if let condition = headers[.ifNoneMatch], Self.matches(condition, eTag) {
+            return Response(status: .notModified, headers: [.eTag: eTag])
+        }
+
+        var selected: ClosedRange<Int>?
+        if includeBody, let value = headers[.xMsRange] ?? headers[.range] {
+            guard let range = ByteRange.parse(value) else {
+                throw APIError.invalidHeaderValue(headers[.xMsRange] != nil ? "x-ms-range" : "Range", "expected bytes=START-[END]")
+            }
+            guard let positions = range.resolve(length: blob.length) else {
+                throw APIError.invalidRange(blobLength: blob.length)
+            }
+            selected = positions
+        }
+        let wantsRangeMD5 = headers[.xMsRangeGetContentMD5]?.lowercased() == "true"
+        if wantsRangeMD5 {
+            guard let selected, selected.count <= Self.maxRangeMD5 else {
+                throw APIError(
+                    .badRequest, code: "OutOfRangeInput",
+                    message: "x-ms-range-get-content-md5 needs a range of at most \(Self.maxRangeMD5) bytes.")
+            }
+        }
+
+        var fields = HTTPFields()
+        let modified = HTTPDate.format(blob.modifiedNanoseconds / 1_000_000_000)
+        fields[.contentType] = "application/octet-stream"
+        fields[.eTag] = eTag
+        fields[.lastModified] = modified
+        fields[.xMsCreationTime] = modified
+        fields[.acceptRanges] = "bytes"
+        fields[.xMsBlobType] = "BlockBlob"
+        fields[.xMsRequestID] = context.requestID
+        for (key, value) in blob.metadata.properties.sorted(by: { $0.key < $1.key }) {
+            if let fieldName = HTTPField.Name("x-ms-meta-" + key) { fields[fieldName] = value }
+        }
+        let offset = selected?.lowerBound ?? 0
+        let count = selected?.count ?? blob.length
+        fields[.contentLength] = String(count)
+        if let selected {
+            fields[.contentRange] = "bytes \(selected.lowerBound)-\(selected.upperBound)/\(blob.length)"
+            if let md5 = blob.metadata.contentMD5 { fields[.xMsBlobContentMD5] = md5 }
+        } else if let md5 = blob.metadata.contentMD5 {
+            fields[.contentMD5] = md5
+        }
+        let status: HTTPResponse.Status = selected == nil ? .ok : .partialContent
+        guard includeBody else { return Response(status: status, headers: fields) }
+
+        if count <= Self.chunkSize || wantsRangeMD5 {
+            let buffer = try Self.read(blob, offset: offset, count: count)
+            if wantsRangeMD5 {
+                fields[.contentMD5] = buffer.withUnsafeReadableBytes { Checksums.md5Base64($0) }
+            }
+            return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
+        }
+        let body = ResponseBody(contentLength: count) { writer in
+            var position = offset
+            let end = offset + count
+            while position < end {
+                let n = min(Self.chunkSize, end - position)
+                try await writer.write(try Self.read(blob, offset: position, count: n))
+                position += n
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: fields, body: body)
+    }
+
+    static func read(_ blob: BlobFile, offset: Int, count: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        guard count > 0 else { return buffer }
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+            try blob.read(into: UnsafeMutableRawBufferPointer(rebasing: target[0..<count]), at: offset)
+            return count
+        }
+        return buffer
+    }
+}

@@ -1,0 +1,57 @@
+public import Hummingbird
+import HTTPTypes
+import Logging
+
+/// Establishes `context.caller`, and refuses unauthenticated TCP requests with 401.
+///
+/// - `/healthcheck` and `/metadata` are anonymous on every listener (as upstream: clients read `/metadata` before
+///   they log in).
+/// - Data-plane requests (`/containers/...`) that carry a signature (`sig`) pass through: the data plane checks the
+///   signature itself and answers 403 when it is bad.
+/// - The unix socket is trusted: its callers are `.unixSocket`.
+/// - Everything else needs `Authorization: Bearer <token>` with a token from the `TokenStore`; otherwise 401
+///   `Unauthorized` (JSON envelope, `WWW-Authenticate: Bearer`).
+public struct AuthenticationMiddleware: RouterMiddleware {
+    public typealias Context = AppRequestContext
+    private let tokens: any TokenStore
+    private let anonymousPaths: Set<String>
+
+    /// A middleware checking bearer tokens against `tokens`.
+    ///
+    /// - Parameters:
+    ///   - tokens: Where tokens are looked up.
+    ///   - anonymousPaths: Exact paths that need no authentication.
+    public init(tokens: any TokenStore, anonymousPaths: Set<String> = ["/healthcheck", "/metadata"]) {
+        self.tokens = tokens
+        self.anonymousPaths = anonymousPaths
+    }
+
+    public func handle(
+        _ request: Request, context: AppRequestContext, next: @concurrent (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let path = request.uri.path
+        if context.transport == .unixSocket {
+            context.caller = .unixSocket
+            return try await next(request, context)
+        }
+        if anonymousPaths.contains(path) {
+            return try await next(request, context)
+        }
+        if APIError.dialect(forPath: path) == .azureXML && request.uri.queryParameters["sig"] != nil {
+            return try await next(request, context)
+        }
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("Authentication is required: send 'Authorization: Bearer <token>' or use a signed access URL.")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw APIError.unauthorized("The Authorization header must be 'Bearer <token>'.")
+        }
+        let token = parts[1].trimmingPrefix(while: { $0 == " " })
+        guard let record = try await tokens.authenticate(String(token)) else {
+            throw APIError.unauthorized("The bearer token is not valid (unknown or revoked).")
+        }
+        context.caller = .token(id: record.id, name: record.name)
+        return try await next(request, context)
+    }
+}

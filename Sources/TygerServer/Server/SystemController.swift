@@ -1,0 +1,28 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+
+/// `GET /healthcheck` and `GET /metadata`: anonymous, version-neutral.
+struct SystemController: Sendable {
+    let endpoints: ListenerEndpoints
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/healthcheck") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "Healthy")))
+        }
+        router.get("/metadata") { _, context in
+            let endpoint = endpoints.endpoint(for: context.transport) ?? ""
+            let metadata = ServiceMetadata(
+                storageEndpoints: endpoints.all, dataPlaneEndpoint: endpoint, controlPlaneEndpoint: endpoint)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(metadata)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+}

@@ -1,0 +1,183 @@
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import NIOSSL
+public import ServiceLifecycle
+import UnixSignals
+
+/// Where things live in a data directory.
+///
+/// ```
+/// <dataDir>/            mode 0700
+///   api.sock            the unix socket (mode 0600)
+///   buffers/<id>/       one FileBlobStore per buffer
+///   keys/               signing-primary.pem (0600), optional signing-secondary.pem
+///   tokens.json         bearer tokens, SHA-256 only (0600)
+/// ```
+public struct DataDirectoryLayout: Sendable {
+    /// The data directory.
+    public let root: String
+    /// Creates the layout of `root`.
+    public init(root: String) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+    }
+    /// `<root>/api.sock`.
+    public var socketPath: String { root + "/api.sock" }
+    /// `<root>/buffers`.
+    public var buffersPath: String { root + "/buffers" }
+    /// `<root>/keys`.
+    public var keysPath: String { root + "/keys" }
+    /// `<root>/tokens.json`.
+    public var tokensPath: String { root + "/tokens.json" }
+}
+
+/// The Tyger server: data plane, signed URLs, tokens, the system routes and any plugged-in control plane, served
+/// on a unix socket and optionally on TCP, all in one `ServiceGroup`.
+///
+/// ```swift
+/// var configuration = TygerServerConfiguration(dataDirectory: "/var/lib/tyger")
+/// configuration.tcp = TCPListenerConfiguration(host: "127.0.0.1", port: 8080)
+/// let app = try TygerServerApplication(configuration: configuration)
+/// try await app.run(logger: logger)   // until SIGTERM/SIGINT
+/// ```
+public struct TygerServerApplication: Sendable {
+    /// The configuration it was made with.
+    public let configuration: TygerServerConfiguration
+    /// The data directory's layout.
+    public let layout: DataDirectoryLayout
+    /// The buffers (containers) of the data directory.
+    public let buffers: BufferStorage
+    /// The signing keys.
+    public let keys: SigningKeys
+    /// Issues access URLs.
+    public let issuer: SignedURLIssuer
+    /// Checks access URLs.
+    public let validator: SignedURLValidator
+    /// Bearer tokens.
+    public let tokens: any TokenStore
+    /// The listeners' base URLs (TCP known once bound).
+    public let endpoints: ListenerEndpoints
+
+    /// Opens the data directory: creates it (0700), its buffers and keys directories, and the signing key on first
+    /// start.
+    ///
+    /// - Parameter configuration: The configuration.
+    /// - Throws: `TygerServerError` `.io` when directories cannot be created, `.signingKey` for bad key files,
+    ///   `.invalidConfiguration` when no listener is enabled or TLS is half-configured.
+    public init(configuration: TygerServerConfiguration) throws {
+        guard configuration.unixSocket || configuration.tcp != nil else {
+            throw TygerServerError(.invalidConfiguration, "no listener: enable the unix socket or a TCP address")
+        }
+        if let tcp = configuration.tcp, (tcp.tlsCertificatePath == nil) != (tcp.tlsKeyPath == nil) {
+            throw TygerServerError(.invalidConfiguration, "TLS needs both a certificate and a private key")
+        }
+        self.configuration = configuration
+        self.layout = DataDirectoryLayout(root: configuration.dataDirectory)
+        try PrivateFile.makeDirectory(layout.root, mode: 0o700)
+        self.buffers = BufferStorage(root: layout.buffersPath)
+        do {
+            try buffers.ensureRoot()
+        } catch {
+            throw TygerServerError(.io, "cannot create \(layout.buffersPath)", cause: error)
+        }
+        self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
+        self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
+        self.validator = SignedURLValidator(keys: keys, clock: configuration.clock)
+        self.tokens = configuration.tokenStore ?? JSONFileTokenStore(path: layout.tokensPath, clock: configuration.clock)
+        self.endpoints = ListenerEndpoints(unixSocketPath: configuration.unixSocket ? layout.socketPath : nil)
+    }
+
+    /// Builds the router: middleware (request ID and access log, errors, authentication), `/healthcheck`,
+    /// `/metadata`, the data plane, then the configured control-plane routes.
+    public func buildRouter() -> Router<AppRequestContext> {
+        let router = Router(context: AppRequestContext.self)
+        router.add(middleware: RequestLoggingMiddleware(level: configuration.accessLogLevel))
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: AuthenticationMiddleware(tokens: tokens))
+        SystemController(endpoints: endpoints).addRoutes(to: router)
+        DataPlaneController(buffers: buffers, validator: validator, maxBlobSize: configuration.maxBlobSize)
+            .addRoutes(to: router)
+        for routes in configuration.controlPlane { routes.addRoutes(to: router, server: self) }
+        return router
+    }
+
+    /// Makes the services to run: one Hummingbird application per listener, sharing one router, plus the control
+    /// plane's services.
+    ///
+    /// - Parameter logger: The server's logger.
+    /// - Returns: The services, for a `ServiceGroup`.
+    /// - Throws: `TygerServerError` `.alreadyRunning` when another server listens on the socket, `.io` when a stale
+    ///   socket cannot be removed, `.invalidConfiguration` for unreadable TLS files.
+    public func makeServices(logger: Logger) throws -> [any Service] {
+        let responder = buildRouter().buildResponder()
+        var services: [any Service] = []
+        if configuration.unixSocket {
+            try UnixSocketFile.prepare(layout.socketPath)
+            let path = layout.socketPath
+            let endpoint = endpoints.unixSocket!  // set whenever the unix socket is enabled
+            let onListening = configuration.onListening
+            services.append(
+                Application(
+                    responder: responder,
+                    configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "tyger-server"),
+                    onServerRunning: { _ in
+                        UnixSocketFile.restrict(path)
+                        onListening?(endpoint)
+                    },
+                    logger: logger))
+        }
+        if let tcp = configuration.tcp {
+            var server: HTTPServerBuilder = .http1()
+            if let certificate = tcp.tlsCertificatePath, let key = tcp.tlsKeyPath {
+                server = try .tls(tlsConfiguration: Self.tlsConfiguration(certificate: certificate, key: key))
+            }
+            let scheme = tcp.tlsCertificatePath == nil ? "http" : "https"
+            let endpoints = self.endpoints
+            let onListening = configuration.onListening
+            let host = tcp.host
+            services.append(
+                Application(
+                    responder: responder,
+                    server: server,
+                    configuration: ApplicationConfiguration(address: .hostname(tcp.host, port: tcp.port), serverName: "tyger-server"),
+                    onServerRunning: { channel in
+                        let port = channel.localAddress?.port ?? tcp.port
+                        var shown = host == "0.0.0.0" || host == "::" ? "localhost" : host
+                        if shown.contains(":") { shown = "[\(shown)]" }
+                        let endpoint = "\(scheme)://\(shown):\(port)"
+                        endpoints.setTCP(endpoint)
+                        onListening?(endpoint)
+                    },
+                    logger: logger))
+        }
+        for routes in configuration.controlPlane { services += routes.services(server: self) }
+        return services
+    }
+
+    /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully (in-flight requests finish).
+    ///
+    /// - Parameter logger: The server's logger.
+    /// - Throws: What `makeServices` throws, or the first service failure (a port in use, ...).
+    public func run(logger: Logger) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: try makeServices(logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        if configuration.unixSocket { UnixSocketFile.remove(layout.socketPath) }
+    }
+
+    static func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch {
+            throw TygerServerError(
+                .invalidConfiguration, "cannot load the TLS certificate \(certificate) or key \(key)", cause: error)
+        }
+    }
+}

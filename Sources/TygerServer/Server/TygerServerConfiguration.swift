@@ -1,0 +1,115 @@
+public import Hummingbird
+public import Logging
+public import ServiceLifecycle
+
+/// Everything `TygerServerApplication` needs to start: data directory, listeners, limits and the control-plane
+/// routes to plug in.
+public struct TygerServerConfiguration: Sendable {
+    /// The data directory (see `DataDirectoryLayout`); created with mode 0700 when missing.
+    public var dataDirectory: String
+    /// Whether to listen on the unix socket `<dataDirectory>/api.sock` (trusted, mode 0600).
+    public var unixSocket: Bool = true
+    /// An optional TCP listener (bearer tokens or signed URLs required).
+    public var tcp: TCPListenerConfiguration?
+    /// The largest blob one PUT may upload. Buffers use blobs of a few MiB; the default is 1 GiB.
+    public var maxBlobSize: Int = 1 << 30
+    /// The level of the per-request access log line: `.debug` by default (libraries log at trace/debug only);
+    /// `tyger-server` sets `.info`.
+    public var accessLogLevel: Logger.Level = .debug
+    /// Where signed URLs get "now" from.
+    public var clock: WallClock = .system
+    /// Where bearer tokens are kept; `nil` means `<dataDirectory>/tokens.json`.
+    public var tokenStore: (any TokenStore)?
+    /// Route collections to add after the data plane (the control plane).
+    public var controlPlane: [any ControlPlaneRoutes] = []
+    /// Called with each listener's base URL once it is bound (the executable logs it).
+    public var onListening: (@Sendable (String) -> Void)?
+
+    /// A configuration for `dataDirectory` with the defaults: unix socket only.
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+}
+
+/// The TCP listener: address and optional TLS.
+public struct TCPListenerConfiguration: Sendable {
+    /// The address to bind (`127.0.0.1`, `0.0.0.0`, `::1`).
+    public var host: String
+    /// The port; 0 picks a free one (see `ListenerEndpoints.tcp` for the result).
+    public var port: Int
+    /// PEM certificate chain for TLS; with `tlsKeyPath`, the listener speaks HTTPS.
+    public var tlsCertificatePath: String?
+    /// PEM private key for TLS.
+    public var tlsKeyPath: String?
+
+    /// A plain or TLS TCP listener.
+    public init(host: String, port: Int, tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil) {
+        self.host = host
+        self.port = port
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+    }
+
+    /// Parses `HOST:PORT` (`[::1]:8080` for IPv6).
+    ///
+    /// - Throws: `TygerServerError` `.invalidConfiguration` when it is not of that form.
+    public static func parse(_ text: String) throws -> TCPListenerConfiguration {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw TygerServerError(.invalidConfiguration, "expected [IPV6]:PORT, got '\(text)'")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw TygerServerError(.invalidConfiguration, "expected HOST:PORT, got '\(text)'")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
+            throw TygerServerError(.invalidConfiguration, "expected HOST:PORT with a port from 0 to 65535, got '\(text)'")
+        }
+        return TCPListenerConfiguration(host: String(host), port: port)
+    }
+}
+
+/// A set of routes plugged into the server after the built-in ones: how the control plane joins the server.
+///
+/// ```swift
+/// struct BufferRoutes: ControlPlaneRoutes {
+///     func addRoutes(to router: Router<AppRequestContext>, server: TygerServerApplication) {
+///         router.post("/buffers") { request, context in
+///             let id = "abc123"
+///             try server.buffers.create(id)
+///             let url = try server.issuer.accessURL(
+///                 containerId: id, writeable: true, endpoint: server.endpoints.endpoint(for: context.transport)!)
+///             …
+///         }
+///     }
+/// }
+/// var configuration = TygerServerConfiguration(dataDirectory: dir)
+/// configuration.controlPlane = [BufferRoutes()]
+/// ```
+///
+/// The routes run behind the same middleware as the data plane: request IDs and logging, the JSON error envelope
+/// for thrown errors (throw `APIError` or an `HTTPErrorConvertible` error), and authentication (`context.caller`
+/// is `.unixSocket` or `.token`; unauthenticated TCP requests never reach them).
+public protocol ControlPlaneRoutes: Sendable {
+    /// Adds the routes.
+    ///
+    /// - Parameters:
+    ///   - router: The server's router (`AppRequestContext`).
+    ///   - server: The application: buffers, signed-URL issuer, endpoints, tokens.
+    func addRoutes(to router: Router<AppRequestContext>, server: TygerServerApplication)
+
+    /// Long-running work to run in the server's `ServiceGroup` beside the listeners (run engine, janitors); they
+    /// get graceful shutdown on SIGTERM/SIGINT with the rest. Empty by default.
+    ///
+    /// - Parameter server: The application.
+    func services(server: TygerServerApplication) -> [any Service]
+}
+
+extension ControlPlaneRoutes {
+    public func services(server: TygerServerApplication) -> [any Service] { [] }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Logging
+import TygerServer
+
+/// `tyger-server run`: serves until SIGTERM/SIGINT.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the server.",
+        discussion: """
+            Listens on the unix socket <data-dir>/api.sock (trusted, mode 0600) and, with --tcp, on a TCP address \
+            where requests need a bearer token (see 'tyger-server token') or a signed access URL. Stops gracefully \
+            on SIGTERM or SIGINT.
+            """
+    )
+
+    @OptionGroup var options: DataDirectoryOptions
+
+    @Option(name: .long, help: "Also listen on TCP, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks one).")
+    var tcp: String?
+
+    @Option(name: .long, help: "PEM certificate chain: serve HTTPS on the TCP listener.")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Flag(name: .long, help: "Do not listen on the unix socket (needs --tcp).")
+    var noUnixSocket = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "The largest blob one upload may carry, in bytes.")
+    var maxBlobSize: Int = 1 << 30
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil && tcp == nil { throw ValidationError("--tls-cert needs --tcp") }
+        if noUnixSocket && tcp == nil { throw ValidationError("--no-unix-socket needs --tcp") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
+        if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info  // checked in validate()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tyger-server")
+        var configuration = TygerServerConfiguration(dataDirectory: options.dataDir)
+        configuration.unixSocket = !noUnixSocket
+        configuration.maxBlobSize = maxBlobSize
+        configuration.accessLogLevel = .info
+        if let tcp {
+            var listener = try TCPListenerConfiguration.parse(tcp)
+            listener.tlsCertificatePath = tlsCert
+            listener.tlsKeyPath = tlsKey
+            configuration.tcp = listener
+        }
+        configuration.onListening = { endpoint in
+            logger.info("listening", metadata: ["endpoint": "\(endpoint)"])
+        }
+        do {
+            let app = try TygerServerApplication(configuration: configuration)
+            try await withLogger(logger) { logger in try await app.run(logger: logger) }
+            logger.info("stopped")
+        } catch let error as TygerServerError {
+            logger.critical("cannot run the server", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+    }
+}

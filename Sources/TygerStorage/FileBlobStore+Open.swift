@@ -1,0 +1,119 @@
+public import TygerCore
+import TygerIO
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+extension FileBlobStore {
+    /// Opens a blob for reading parts of it without loading it: what an HTTP server needs for ranged GETs.
+    ///
+    /// - Parameter name: The blob name.
+    /// - Returns: The open blob, or `nil` when it does not exist (yet).
+    /// - Throws: `BlobStoreError` `.invalidName`, `.containerNotFound` when the buffer's directory is missing,
+    ///   `.corrupt` when the trailer is damaged, `.io` otherwise.
+    public func openBlob(_ name: String) throws -> BlobFile? {
+        try BlobName.validate(name)
+        let path = directory + "/" + name
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR {
+                guard try containerExistsSync() else {
+                    throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+                }
+                return nil
+            }
+            throw ioError("open", path)
+        }
+        do {
+            let (metadata, length) = try readTrailer(fd: fd, name: name)
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw ioError("fstat", path) }
+            let modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            return BlobFile(fd: fd, name: name, length: length, metadata: metadata, modifiedNanoseconds: modified)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Deletes the buffer's directory and every blob in it.
+    ///
+    /// - Throws: `BlobStoreError` `.containerNotFound` when the directory does not exist, `.io` when something in it
+    ///   cannot be removed.
+    public func removeContainer() throws {
+        guard try containerExistsSync() else {
+            throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+        }
+        try Self.removeTree(directory)
+    }
+
+    private static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw BlobStoreError(.io, "lstat \(path): \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            guard let dir = opendir(path) else {
+                throw BlobStoreError(.io, "opendir \(path): \(String(cString: strerror(errno)))")
+            }
+            var children: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)  // d_name is NUL-terminated
+                }
+                if name != "." && name != ".." { children.append(name) }
+            }
+            closedir(dir)
+            for child in children { try removeTree(path + "/" + child) }
+            guard rmdir(path) == 0 || errno == ENOENT else {
+                throw BlobStoreError(.io, "rmdir \(path): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw BlobStoreError(.io, "unlink \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// An open, write-once blob of a `FileBlobStore`: its length, metadata and modification time, and positional reads
+/// of its bytes. The descriptor closes when the object is released, so it can be handed to a response writer that
+/// may never run.
+public final class BlobFile: Sendable {
+    private let fd: Int32
+    /// The blob's name in its buffer.
+    public let name: String
+    /// Length of the blob's bytes (without the trailer).
+    public let length: Int
+    /// Content-MD5 and user metadata.
+    public let metadata: BlobMetadata
+    /// When the blob was committed, in nanoseconds since the Unix epoch.
+    public let modifiedNanoseconds: Int64
+
+    init(fd: Int32, name: String, length: Int, metadata: BlobMetadata, modifiedNanoseconds: Int64) {
+        self.fd = fd
+        self.name = name
+        self.length = length
+        self.metadata = metadata
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+
+    /// Reads `buffer.count` bytes of the blob starting at `offset`.
+    ///
+    /// - Parameters:
+    ///   - buffer: Where to put the bytes; filled completely.
+    ///   - offset: Position in the blob.
+    /// - Throws: `BlobStoreError` `.io` when the read fails or the file is shorter than promised.
+    /// - Precondition: `offset >= 0` and `offset + buffer.count <= length`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+        precondition(offset >= 0 && offset + buffer.count <= length, "read of \(buffer.count) at \(offset) past \(length)")
+        do {
+            try FileDescriptorOps.preadExactly(fd, into: buffer, at: Int64(offset))
+        } catch {
+            throw BlobStoreError(.io, "cannot read blob \(name): \(error)")
+        }
+    }
+
+    deinit { close(fd) }
+}

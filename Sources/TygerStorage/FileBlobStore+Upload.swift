@@ -1,0 +1,118 @@
+private import CTygerNative
+public import TygerCore
+import TygerIO
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+extension FileBlobStore {
+    /// Starts a streaming upload of one blob: the bytes go to a temporary file beside the blob's final place as they
+    /// arrive, and `FileBlobUpload.commit(metadata:)` moves the finished file into place atomically, write-once.
+    ///
+    /// Use it when the blob's bytes are not all in memory (an HTTP request body). Only the chunk being appended is
+    /// ever held by the store. An upload that is neither committed nor aborted removes its temporary file when it is
+    /// released, so a failed request leaves nothing behind.
+    ///
+    /// ```swift
+    /// let upload = try store.beginUpload("00/000")
+    /// for try await chunk in body { try chunk.withUnsafeReadableBytes { try upload.append($0) } }
+    /// try upload.commit(metadata: BlobMetadata(contentMD5: md5))
+    /// ```
+    ///
+    /// - Parameter name: The blob name (`.bufferstart`, `00/000`, ...).
+    /// - Returns: The open upload.
+    /// - Throws: `BlobStoreError` `.invalidName` for a bad name, `.containerNotFound` when the buffer's directory is
+    ///   missing, `.alreadyExists` when the blob is already there (checked again, race-free, at commit), `.io` when the
+    ///   temporary file cannot be created.
+    public func beginUpload(_ name: String) throws -> FileBlobUpload {
+        try BlobName.validate(name)
+        try prepareParent(of: name)
+        let final = directory + "/" + name
+        if access(final, F_OK) == 0 { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
+        let temp = temporaryPath(beside: final)
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("create", temp) }
+        return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final)
+    }
+}
+
+/// One blob being streamed into a `FileBlobStore`; see `FileBlobStore.beginUpload(_:)`.
+///
+/// Not thread-safe: one task appends, then commits or aborts. After `commit` or `abort` the upload is finished and
+/// further calls are programmer errors.
+public final class FileBlobUpload {
+    /// The blob's name in its buffer.
+    public let name: String
+    /// Bytes appended so far.
+    public private(set) var byteCount: Int64 = 0
+    private var fd: Int32
+    private let temporaryPath: String
+    private let finalPath: String
+
+    init(name: String, fd: Int32, temporaryPath: String, finalPath: String) {
+        self.name = name
+        self.fd = fd
+        self.temporaryPath = temporaryPath
+        self.finalPath = finalPath
+    }
+
+    /// Appends bytes to the blob.
+    ///
+    /// - Parameter bytes: The next bytes; valid for the duration of the call.
+    /// - Throws: `BlobStoreError` `.io` when the write fails (disk full, ...).
+    /// - Precondition: The upload is not finished.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        precondition(fd >= 0, "append after commit or abort of blob \(name)")
+        guard bytes.count > 0 else { return }
+        do {
+            try FileDescriptorOps.pwriteAll(fd, bytes, at: byteCount)
+        } catch let error as TygerIOError {
+            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+        }
+        byteCount += Int64(bytes.count)
+    }
+
+    /// Writes the metadata trailer and moves the blob into place; after this, readers see the whole blob.
+    ///
+    /// - Parameter metadata: Content-MD5 and user metadata to keep with the blob.
+    /// - Throws: `BlobStoreError` `.alreadyExists` when another upload of the same name committed first (the
+    ///   temporary file is removed and the existing blob is untouched), `.io` when a write or the rename fails.
+    /// - Precondition: The upload is not finished.
+    public func commit(metadata: BlobMetadata) throws {
+        precondition(fd >= 0, "commit after commit or abort of blob \(name)")
+        defer { finish() }
+        let trailer = FileBlobStore.trailer(for: metadata)
+        do {
+            try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: byteCount) }
+        } catch let error as TygerIOError {
+            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+        }
+        close(fd)
+        fd = -1
+        if tyger_rename_noreplace(AT_FDCWD, temporaryPath, AT_FDCWD, finalPath) != 0 {
+            let e = errno
+            if e == EEXIST { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
+            throw BlobStoreError(.io, "rename \(finalPath): \(String(cString: strerror(e)))")
+        }
+        committed = true
+    }
+
+    /// Drops the upload and its temporary file. Idempotent.
+    public func abort() { finish() }
+
+    private var committed = false
+
+    private func finish() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        if !committed && !removed {
+            unlink(temporaryPath)
+            removed = true
+        }
+    }
+    private var removed = false
+
+    deinit { finish() }
+}
