@@ -110,7 +110,7 @@ struct APICommand: AsyncParsableCommand {
             defer { Task { await connection.close() } }
             let metadata = try await connection.client.call(.GET, "/metadata")
             var status: [String: Any] = [
-                "controlPlaneEndpoint": connection.client.server.with(path: "/").description,
+                "controlPlaneEndpoint": String(connection.client.server.with(path: "/").description.dropLast()),
                 "mode": connection.isEmbedded ? "embedded" : "remote",
                 "healthy": true,
                 "cliVersion": TygerVersion.current,
@@ -123,7 +123,7 @@ struct APICommand: AsyncParsableCommand {
             if let object = try? JSONSerialization.jsonObject(with: Data(metadata.text.utf8)) {
                 status["metadata"] = object
             }
-            let data = try JSONSerialization.data(withJSONObject: status, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: status, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
     }
