@@ -13,6 +13,10 @@ let swiftSettings: [SwiftSetting] = [
 let argumentParser = Package.Dependency.package(
     url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
+let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
+let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
+let log = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+let grdb = Package.Dependency.package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0")
 
 let package = Package(
     name: "tyger-swift",
@@ -22,9 +26,11 @@ let package = Package(
         .library(name: "TygerIO", targets: ["TygerIO"]),
         .library(name: "TygerStorage", targets: ["TygerStorage"]),
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
+        .library(name: "TygerModel", targets: ["TygerModel"]),
+        .library(name: "TygerControlPlane", targets: ["TygerControlPlane"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
     ],
-    dependencies: [argumentParser, crypto],
+    dependencies: [argumentParser, crypto, hummingbird, nio, log, grdb],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -48,6 +54,20 @@ let package = Package(
         .target(
             name: "TygerDataPath", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             swiftSettings: swiftSettings),
+        // L0: control-plane wire types (Codable DTOs, error envelope, api-version, tags, ETags). Foundation only.
+        .target(name: "TygerModel", swiftSettings: swiftSettings),
+        // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry, HTTP routes.
+        .target(
+            name: "TygerControlPlane",
+            dependencies: [
+                "TygerModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // L5: the thin `tyger` executable.
         .executableTarget(
             name: "TygerCLI",
@@ -70,6 +90,17 @@ let package = Package(
         .testTarget(
             name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "TygerModelTests", dependencies: ["TygerModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerControlPlaneTests",
+            dependencies: [
+                "TygerControlPlane", "TygerModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
     ]
