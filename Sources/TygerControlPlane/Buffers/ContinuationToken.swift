@@ -1,4 +1,5 @@
 import Foundation
+import TygerModel
 
 /// Opaque page tokens for `GET /buffers` (`_ct`).
 ///
@@ -7,7 +8,7 @@ import Foundation
 enum ContinuationToken {
     static func encode(_ cursor: BufferCursor) -> String {
         let json = "[\(cursor.createdAtMicros),\"\(cursor.id)\"]"
-        return BufferIDCodec.encode(Array(json.utf8))
+        return BufferID.encode(Array(json.utf8))
     }
 
     /// Decodes a token.
@@ -23,26 +24,8 @@ enum ContinuationToken {
     }
 }
 
-/// Unpadded lowercase base32 (RFC 4648 alphabet, lowercased), shared with buffer IDs.
+/// Decoding of unpadded lowercase base32 (the alphabet of ``BufferID/encode(_:)``).
 enum BufferIDCodec {
-    private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            buffer = (buffer << 8) | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                out.append(alphabet[Int((buffer >> UInt32(bits - 5)) & 31)])
-                bits -= 5
-            }
-        }
-        if bits > 0 { out.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func decode(_ text: String) -> [UInt8]? {
         var out: [UInt8] = []
         var buffer: UInt32 = 0
