@@ -144,6 +144,31 @@ struct BufferRepositoryTests {
     }
 
     @Test(arguments: RepositoryKind.allCases)
+    func concurrentWritersDoNotLoseUpdates(kind: RepositoryKind) async throws {
+        let (repo, dir) = try kind.make()
+        defer { _ = dir }
+        let start = t0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    try await repo.create(
+                        BufferRecord(id: "c\(i)", location: "local", createdAt: start + Double(i), tags: ["i": "\(i)"]))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let softDelete = BufferStateChange(fromSoftDeleted: false, toSoftDeleted: true, expiresAt: nil)
+        let results = try await withThrowingTaskGroup(of: BufferChangeOutcome.self) { group in
+            for _ in 0..<8 { group.addTask { try await repo.changeState(id: "c7", softDelete, now: start) } }
+            return try await group.reduce(into: [BufferChangeOutcome]()) { $0.append($1) }
+        }
+        // Exactly one concurrent soft delete wins; the others see the new state.
+        #expect(results.filter { if case .changed = $0 { true } else { false } }.count == 1)
+        #expect(results.filter { if case .wrongState = $0 { true } else { false } }.count == 7)
+        #expect(try await repo.count(BufferFilter(softDeleted: nil)) == 40)
+    }
+
+    @Test(arguments: RepositoryKind.allCases)
     func expiryQueries(kind: RepositoryKind) async throws {
         let (repo, dir) = try kind.make()
         defer { _ = dir }

@@ -128,6 +128,22 @@ struct BuffersControllerTests {
         }
     }
 
+    @Test func legacyV1PathImpliesVersion() async throws {
+        let (repo, _) = try RepositoryKind.inMemory.make()
+        let manager = BufferManager(repository: repo, storage: storage, clock: clock.wallClock)
+        let router = Router(context: TestRequestContext.self)
+        BuffersController(manager: manager)
+            .addRoutes(to: router.group("v1/buffers").add(middleware: APIVersionMiddleware()))
+        try await Application(router: router).test(.router) { client in
+            let created = try await client.execute(uri: "/v1/buffers", method: .post, body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#))
+            #expect(created.status == .created)
+            #expect(created.headers[.location]?.hasPrefix("/v1/buffers/") == true)
+            #expect(try await client.execute(uri: "/v1/buffers?api-version=", method: .get).status == .ok)
+            let wrong = try await client.execute(uri: "/v1/buffers?api-version=0.9", method: .get)
+            #expect(try decode(ErrorResponse.self, wrong).error.code == "UnsupportedApiVersion")
+        }
+    }
+
     @Test(arguments: RepositoryKind.allCases)
     func listPaginatesWithNextLinkAndFilters(kind: RepositoryKind) async throws {
         let (app, dir) = try app(kind)
