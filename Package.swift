@@ -23,6 +23,7 @@ let log = Package.Dependency.package(url: "https://github.com/apple/swift-log", 
 let asyncHTTPClient = Package.Dependency.package(
     url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
+let grdb = Package.Dependency.package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0")
 
 let package = Package(
     name: "tyger-swift",
@@ -33,10 +34,12 @@ let package = Package(
         .library(name: "TygerStorage", targets: ["TygerStorage"]),
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
         .library(name: "TygerServer", targets: ["TygerServer"]),
+        .library(name: "TygerModel", targets: ["TygerModel"]),
+        .library(name: "TygerControlPlane", targets: ["TygerControlPlane"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
         .executable(name: "tyger-server", targets: ["TygerServerMain"]),
     ],
-    dependencies: [argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams],
+    dependencies: [argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams, grdb],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -72,6 +75,20 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
+        // L0: control-plane wire types (Codable DTOs, error envelope, api-version, tags, ETags). Foundation only.
+        .target(name: "TygerModel", swiftSettings: swiftSettings),
+        // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry, HTTP routes.
+        .target(
+            name: "TygerControlPlane",
+            dependencies: [
+                "TygerModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // L5: the thin `tyger` executable.
         .executableTarget(
             name: "TygerCLI",
@@ -127,6 +144,17 @@ let package = Package(
         .testTarget(
             name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "TygerModelTests", dependencies: ["TygerModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerControlPlaneTests",
+            dependencies: [
+                "TygerControlPlane", "TygerModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TygerServerTests",
             dependencies: [

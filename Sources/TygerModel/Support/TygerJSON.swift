@@ -1,0 +1,121 @@
+public import Foundation
+
+/// JSON encoding and request-body decoding with upstream's conventions and error messages.
+public enum TygerJSON {
+    /// Returns an encoder for response bodies: compact, slashes not escaped (access URLs stay readable).
+    ///
+    /// Dates need no strategy: every model type encodes its timestamps itself with ``RFC3339``.
+    public static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// Encodes a value for a response body.
+    ///
+    /// - Parameter value: The value to encode.
+    /// - Returns: The JSON bytes.
+    /// - Throws: `EncodingError` only for values that cannot be represented in JSON (never for this module's
+    ///   types).
+    public static func encode(_ value: some Encodable) throws -> Data {
+        try makeEncoder().encode(value)
+    }
+
+    /// Decodes a request body with upstream's rules and messages.
+    ///
+    /// - An empty body is an error (`Error deserializing input: The input does not contain any JSON tokens.`)
+    ///   unless `allowEmpty`, in which case it decodes as `{}`.
+    /// - `null` is an error: `null is not a valid input value`.
+    /// - `{}` is an error unless `allowEmpty`: `An empty object is not a valid input value`.
+    /// - Malformed JSON, a wrong type or an unrecognized property (strict types) gives
+    ///   `Error deserializing input: <reason> Path: $.<path>`.
+    ///
+    /// - Parameters:
+    ///   - type: The type to decode.
+    ///   - data: The request body.
+    ///   - allowEmpty: Whether an empty body or `{}` is acceptable (upstream's update bodies).
+    /// - Returns: The decoded value.
+    /// - Throws: ``TygerModelError`` with code ``TygerModelError/Code/invalidJSON`` in the cases above.
+    public static func decodeBody<T: Decodable>(
+        _ type: T.Type, from data: Data, allowEmpty: Bool = false
+    ) throws(TygerModelError) -> T {
+        let trimmed = data.drop(while: { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF
+            || $0 == 0xBB || $0 == 0xBF })
+        if trimmed.isEmpty {
+            if allowEmpty { return try decode(type, from: Data("{}".utf8)) }
+            throw TygerModelError(
+                code: .invalidJSON, message: "Error deserializing input: The input does not contain any JSON tokens.")
+        }
+        if trimmed.starts(with: Array("null".utf8)),
+            trimmed.dropFirst(4).allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })
+        {
+            throw TygerModelError(code: .invalidJSON, message: "null is not a valid input value")
+        }
+        let value = try decode(type, from: Data(trimmed))
+        if !allowEmpty, trimmed.first == UInt8(ascii: "{"),
+            let probe = try? JSONDecoder().decode(KeyCountProbe.self, from: Data(trimmed)), probe.count == 0
+        {
+            throw TygerModelError(code: .invalidJSON, message: "An empty object is not a valid input value")
+        }
+        return value
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(TygerModelError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw TygerModelError(
+                code: .invalidJSON, message: "Error deserializing input: " + describe(error), cause: error)
+        } catch {
+            throw TygerModelError(code: .invalidJSON, message: "Error deserializing input: \(error)")
+        }
+    }
+
+    private struct KeyCountProbe: Decodable {
+        var count: Int
+        init(from decoder: any Decoder) throws {
+            count = try decoder.container(keyedBy: AnyCodingKey.self).allKeys.count
+        }
+    }
+
+    /// A short, client-facing description of a decoding error ending with its JSON path (`$.tags.key`).
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var out = "$"
+            for key in codingPath {
+                if let index = key.intValue { out += "[\(index)]" } else { out += "." + key.stringValue }
+            }
+            return out
+        }
+        func sentence(_ s: String) -> String { s.hasSuffix(".") ? s : s + "." }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "The JSON value could not be converted to \(typeName(type)). Path: \(path(context.codingPath))"
+        case .valueNotFound(let type, let context):
+            return "The JSON value null could not be converted to \(typeName(type)). Path: \(path(context.codingPath))"
+        case .keyNotFound(let key, let context):
+            return "Missing required property '\(key.stringValue)'. Path: \(path(context.codingPath))"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty, let underlying = context.underlyingError {
+                return "The input is not valid JSON: \(sentence(String(describing: underlying))) Path: $"
+            }
+            return "\(sentence(context.debugDescription)) Path: \(path(context.codingPath))"
+        @unknown default:
+            return "The input is not valid."
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type: return "an integer"
+        case is Double.Type: return "a number"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Dictionary") { return "an object" }
+            if name.hasPrefix("Array") { return "an array" }
+            return "an object"
+        }
+    }
+}

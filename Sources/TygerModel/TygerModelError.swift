@@ -1,0 +1,61 @@
+/// An error raised while decoding or validating a control-plane wire value.
+///
+/// Every error carries a stable ``Code``, a human-readable ``message`` that is safe to return to API callers, and the
+/// source location where it was raised. The HTTP layer maps every code of this type to `400 Bad Request` with the
+/// `InvalidInput` error code.
+public struct TygerModelError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: Hashable, Sendable {
+            case invalidJSON
+            case invalidTags
+            case invalidTimestamp
+            case invalidTimeSpan
+        }
+
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The request body is not valid JSON, has the wrong shape, or contains unrecognized properties.
+        public static let invalidJSON = Code(.invalidJSON)
+        /// A tag set breaks the tag rules (count, key or value pattern).
+        public static let invalidTags = Code(.invalidTags)
+        /// A timestamp is not an RFC 3339 date-time.
+        public static let invalidTimestamp = Code(.invalidTimestamp)
+        /// A duration is not a .NET `TimeSpan` string.
+        public static let invalidTimeSpan = Code(.invalidTimeSpan)
+
+        public var description: String { String(describing: wrapped) }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// A message suitable for API callers.
+    public var message: String
+    /// The underlying error, if any.
+    public var cause: (any Error & Sendable)?
+    /// The file in which the error was raised.
+    public var file: String
+    /// The line on which the error was raised.
+    public var line: Int
+
+    /// Creates an error.
+    ///
+    /// - Parameters:
+    ///   - code: The kind of failure.
+    ///   - message: A message suitable for API callers.
+    ///   - cause: The underlying error, if any.
+    ///   - file: The file in which the error was raised.
+    ///   - line: The line on which the error was raised.
+    public init(
+        code: Code, message: String, cause: (any Error & Sendable)? = nil, file: String = #fileID, line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "TygerModelError.\(code): \(message) (\(file):\(line))" }
+}
