@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "TygerServer",
             dependencies: [
-                "TygerCore", "TygerStorage",
+                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "TygerServerMain",
             dependencies: [
-                "TygerServer",
+                "TygerServer", "TygerControlPlane", "TygerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -89,10 +89,11 @@ public final class HTTPBlobStore: BlobStore {
     }
 
     public func containerExists() async throws -> Bool {
-        let response = try await send(.HEAD, blob: nil)
+        // Access URLs carry blob-level permissions, so ask about a blob: a missing container says so in its 404.
+        let response = try await send(.HEAD, blob: ".bufferstart")
         if response.status == 200 { return true }
-        if response.status == 404 { return false }
-        throw failure(response, "HEAD container")
+        if response.status == 404 { return response.headers.first(name: "x-ms-error-code") != "ContainerNotFound" }
+        throw failure(response, "HEAD .bufferstart")
     }
 
     public func createContainer() async throws {

@@ -3,6 +3,7 @@ public import NIOCore
 public import NIOHTTP1
 import NIOSSL
 import Foundation
+private import Synchronization
 
 /// The HTTP client both planes use: AsyncHTTPClient, with unix-socket URLs, a pool wide enough for `--dop`,
 /// and optional trust in a private CA (for TLS servers with self-signed certificates).
@@ -27,11 +28,17 @@ public final class HTTPTransport: Sendable {
         }
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.bearerToken = bearerToken
+        // Clients live as long as the process (a CLI invocation): callers that exit on an error path cannot await
+        // `shutdown()`, and AsyncHTTPClient asserts on a client deallocated without it.
+        Self.live.withLock { $0.append(client) }
     }
+
+    private static let live = Mutex<[HTTPClient]>([])
 
     /// Shuts the client down. Call once when done.
     public func shutdown() async {
         try? await client.shutdown()
+        Self.live.withLock { $0.removeAll { $0 === self.client } }
     }
 
     /// A response with its whole body.

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Logging
+import Foundation
+import TygerControlPlane
+import TygerCore
 import TygerServer
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
@@ -34,7 +37,23 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The largest blob one upload may carry, in bytes.")
     var maxBlobSize: Int = 1 << 30
 
+    @Option(name: .long, help: "How long a soft-deleted buffer is kept before it is purged (e.g. 24h).")
+    var softDeletedLifetime: String = "24h"
+
+    @Option(name: .long, help: "Lifetime given to a restored buffer (e.g. 30d as 720h); none by default.")
+    var activeLifetime: String?
+
+    @Option(name: .long, help: "Time between buffer expiry passes.")
+    var expiryInterval: String = "30s"
+
     func validate() throws {
+        for (name, value) in [("--soft-deleted-lifetime", softDeletedLifetime), ("--expiry-interval", expiryInterval)]
+            + (activeLifetime.map { [("--active-lifetime", $0)] } ?? [])
+        {
+            do {
+                guard try DurationParser.parse(value) > .zero else { throw ValidationError("\(name) must be positive") }
+            } catch let e as TygerCoreError { throw ValidationError("\(name): \(e.message)") }
+        }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil && tcp == nil { throw ValidationError("--tls-cert needs --tcp") }
         if noUnixSocket && tcp == nil { throw ValidationError("--no-unix-socket needs --tcp") }
@@ -65,6 +84,17 @@ struct RunCommand: AsyncParsableCommand {
             logger.info("listening", metadata: ["endpoint": "\(endpoint)"])
         }
         do {
+            try FileManager.default.createDirectory(
+                atPath: options.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let repository = try SQLiteBufferRepository(path: options.dataDir + "/control-plane.sqlite")
+            var buffers = BufferManager.Configuration()
+            buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
+            buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
+            configuration.controlPlane = [
+                BuffersControlPlane(
+                    repository: repository, configuration: buffers, expiryInterval: try DurationParser.parse(expiryInterval),
+                    logger: logger)
+            ]
             let app = try TygerServerApplication(configuration: configuration)
             try await withLogger(logger) { logger in try await app.run(logger: logger) }
             logger.info("stopped")

@@ -47,7 +47,8 @@ public struct BuffersController: Sendable {
     // MARK: - Collection routes
 
     private func create(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let body = try await Self.decodeBody(Buffer.self, request, context, allowEmpty: false)
+        // `{}` creates a buffer with no tags or expiry (upstream rejects it; a buffer with no properties is valid).
+        let body = try await Self.decodeBody(Buffer.self, request, context, allowEmpty: true)
         let record = try await manager.create(body)
         let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
         return try JSONResponse.make(

@@ -1,0 +1,113 @@
+public import Hummingbird
+public import Logging
+public import ServiceLifecycle
+public import TygerControlPlane
+import TygerModel
+private import Synchronization
+
+/// Mounts the buffers control plane (`/buffers/**`) on the server and runs its expiry service.
+///
+/// Buffers live in the server's data plane (`<dataDir>/buffers/<id>`); access URLs are signed for the listener the
+/// caller used (a TCP caller gets a TCP URL, a socket caller a socket URL, `preferTcp=true` asks for TCP).
+public final class BuffersControlPlane: ControlPlaneRoutes {
+    private let repository: any BufferRepository
+    private let configuration: BufferManager.Configuration
+    private let expiryInterval: Duration
+    private let logger: Logger
+    private let manager = Mutex<BufferManager?>(nil)
+
+    /// - Parameters:
+    ///   - repository: Where buffer records live (SQLite in the data directory for `tyger-server`).
+    ///   - configuration: Lifetimes, access-URL TTL bounds.
+    ///   - expiryInterval: Time between expiry passes (upstream: 30 s).
+    public init(
+        repository: any BufferRepository, configuration: BufferManager.Configuration = .init(),
+        expiryInterval: Duration = .seconds(30), logger: Logger
+    ) {
+        self.repository = repository
+        self.configuration = configuration
+        self.expiryInterval = expiryInterval
+        self.logger = logger
+    }
+
+    /// The manager, created once per server.
+    public func manager(server: TygerServerApplication) -> BufferManager {
+        manager.withLock { existing in
+            if let existing { return existing }
+            let created = BufferManager(
+                repository: repository, storage: LocalBufferStorageProvider(server: server), configuration: configuration)
+            existing = created
+            return created
+        }
+    }
+
+    public func addRoutes(to router: Router<AppRequestContext>, server: TygerServerApplication) {
+        let group = router.group("buffers")
+            .add(middleware: APIVersionMiddleware<AppRequestContext>())
+            .add(middleware: CallerTransportMiddleware())
+        BuffersController(manager: manager(server: server)).addRoutes(to: group)
+    }
+
+    public func services(server: TygerServerApplication) -> [any Service] {
+        [GracefulService(BufferExpiryService(manager: manager(server: server), interval: expiryInterval, logger: logger))]
+    }
+}
+
+/// Runs a plain `run()` loop as a `Service` that stops on graceful shutdown.
+struct GracefulService<S: Sendable>: Service {
+    let inner: S
+    let body: @Sendable (S) async throws -> Void
+    init(_ inner: S) where S == BufferExpiryService<ContinuousClock> {
+        self.inner = inner
+        self.body = { try await $0.run() }
+    }
+    init(_ inner: S, run: @escaping @Sendable (S) async throws -> Void) {
+        self.inner = inner
+        self.body = run
+    }
+    func run() async throws {
+        let inner = inner
+        let body = body
+        try await cancelWhenGracefulShutdown { try await body(inner) }
+    }
+}
+
+/// The listener of the request being handled, for code below the router that signs URLs.
+enum CurrentRequest {
+    @TaskLocal static var transport: ListenerTransport = .unknown
+}
+
+/// Makes `CurrentRequest.transport` available to the handlers' callees.
+struct CallerTransportMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    func handle(
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        try await CurrentRequest.$transport.withValue(context.transport) { try await next(request, context) }
+    }
+}
+
+/// The control plane's view of the server's own data plane.
+struct LocalBufferStorageProvider: BufferStorageProvider {
+    let server: TygerServerApplication
+
+    func createContainer(id: String) async throws { try server.buffers.create(id) }
+
+    func deleteContainer(id: String) async throws {
+        if server.buffers.exists(id) { try server.buffers.delete(id) }
+    }
+
+    func containerExists(id: String) async throws -> Bool { server.buffers.exists(id) }
+
+    func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
+        let endpoint = preferTCP
+            ? (server.endpoints.tcp ?? server.endpoints.unixSocket)
+            : server.endpoints.endpoint(for: CurrentRequest.transport)
+        guard let endpoint else { throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for") }
+        return try server.issuer.accessURL(containerId: id, writeable: writeable, ttl: ttl, endpoint: endpoint)
+    }
+
+    func storageAccounts() async throws -> [StorageAccount] {
+        [StorageAccount(name: "local", location: "local", endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/")]
+    }
+}
