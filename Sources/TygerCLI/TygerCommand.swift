@@ -13,8 +13,15 @@ struct TygerCommand: AsyncParsableCommand {
 
     static func main() async {
         FileDescriptorOps.ignoreSIGPIPE()
+        // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:
+        // they print usage or the version and exit 64 or 0, not a logged error with exit 1.
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
