@@ -203,10 +203,20 @@ public final class FileBlobStore: BlobStore {
             if errno == ENOENT { throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)") }
             throw ioError("open", path)
         }
-        if tyger_flock(fd, 1, 1) != 0 {
+        // A reader probing `writerState()` holds a shared lock for a moment: retry briefly before concluding that
+        // another writer holds the lease, or a polling reader could make a starting writer fail.
+        var attempts = 0
+        while tyger_flock(fd, 1, 1) != 0 {
             let e = errno
+            if e == EINTR { continue }
+            if e == EWOULDBLOCK && attempts < 50 {
+                attempts += 1
+                try? await Task.sleep(for: .milliseconds(2))
+                continue
+            }
             close(fd)
             if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
+            errno = e
             throw ioError("flock", path)
         }
         return FileLease(fd: fd)
