@@ -87,17 +87,31 @@ enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
-    @Test func damageIsReportedAfterTheSoundPrefixIsWritten() async throws {
+    @Test(arguments: [Damage.deleteMiddleBlob, .flipByte, .changeChain], [1, 8])
+    func damageIsReportedAfterTheSoundPrefixIsWritten(damage: Damage, dop: Int) async throws {
         try await TestStore.with(.memory) { t in
             let input = try await writeFiveBlobs(t, format: .native)
-            try t.replace("00/003", with: nil)
-            let sink = MemorySink()
-            await #expect(throws: TygerCoreError.self) {
-                try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(dop: 1))
+            switch damage {
+            case .deleteMiddleBlob:
+                try t.replace("00/003", with: nil)
+            case .flipByte:
+                var b = try #require(try await t.blob("00/003"))
+                b.bytes[0] ^= 1
+                try t.replace("00/003", with: b)
+            default:
+                var b = try #require(try await t.blob("00/003"))
+                b.metadata.hashChain = "x"
+                try t.replace("00/003", with: b)
             }
-            // Blobs are written strictly in order, so what came out is a prefix of the input.
-            #expect(mismatch(sink.bytes, input.prefix(sink.bytes.count)) == nil)
-            #expect(sink.bytes.count <= 3 * 16384)
+            // A slow sink: the blobs before the damage are still queued when the reader finds it.
+            let sink = MemorySink(delayMilliseconds: 30)
+            let error = await #expect(throws: TygerCoreError.self) {
+                try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(dop: dop))
+            }
+            #expect(error?.code == damage.expected(.native))
+            // Blobs are written strictly in order, and a damaged blob is reported when the reader reaches it: the
+            // output is exactly the three sound blobs before it, however far the fetches ran ahead.
+            #expect(mismatch(sink.bytes, input.prefix(3 * 16384)) == nil)
         }
     }
 }

@@ -109,6 +109,39 @@ import TygerTestSupport
         }
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func anAbandonedBufferYieldsItsStoredBlobsBeforeTheError(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { t in
+            // A writer that stored three blobs and died: the reader finds it already gone. Fetches of the blobs
+            // after the third fail at once; they must not pre-empt the three sound blobs.
+            let input = Payload.random(count: 3 * 16384, seed: 14)
+            let gate = GateSource(prefix: input)
+            var options = testWriteOptions(blockSize: 16384)
+            options.flushInterval = .milliseconds(20)
+            let writer = Task { try await BufferWriter.write(from: gate, to: t.store, options: options) }
+            #expect(await eventually(timeout: .seconds(10)) { (try? await t.store.get("00/002")) != nil })
+            // Kill it the hard way: take the lease away without `.bufferend`.
+            if let memory = t.memory {
+                memory._abandonLease()
+            }
+            writer.cancel()
+            gate.release()
+            _ = try? await writer.value
+            // A cancelled writer writes `.bufferend` failed; remove it to model a writer that died without a word.
+            try t.replace(BufferBlobNames.end, with: nil)
+            try t.replace(BlobPath.name(for: 3), with: nil)
+            #expect(try await t.store.writerState() == .gone)
+            for delay in [0, 30] {
+                let sink = MemorySink(delayMilliseconds: delay)
+                let error = await #expect(throws: TygerCoreError.self) {
+                    try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(dop: 16))
+                }
+                #expect(error?.code == .bufferAbandoned)
+                #expect(mismatch(sink.bytes, input) == nil)
+            }
+        }
+    }
+
     @Test func aWriterThatDiesBeforeTheStartIsReportedAbandoned() async throws {
         try await TestStore.with(.memory) { t in
             let lease = try await t.store.acquireWriterLease()

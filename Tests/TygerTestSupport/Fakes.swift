@@ -8,11 +8,18 @@ private import Glibc
 public final class MemorySink: ByteSink {
     private let state = Mutex<(bytes: [UInt8], writes: Int, finished: Bool)>(([], 0, false))
     private let failAfter: Int?
+    private let delayMilliseconds: Int
 
-    /// - Parameter failAfter: Throw `TygerIOError` `.brokenPipe` once this many bytes were written (nil: never).
-    public init(failAfter: Int? = nil) { self.failAfter = failAfter }
+    /// - Parameters:
+    ///   - failAfter: Throw `TygerIOError` `.brokenPipe` once this many bytes were written (nil: never).
+    ///   - delayMilliseconds: Sleep this long in every write: a slow consumer.
+    public init(failAfter: Int? = nil, delayMilliseconds: Int = 0) {
+        self.failAfter = failAfter
+        self.delayMilliseconds = delayMilliseconds
+    }
 
     public func write(_ chunk: OutputChunk) throws {
+        if delayMilliseconds > 0 { usleepMilliseconds(delayMilliseconds) }
         try state.withLock {
             if let failAfter, $0.bytes.count >= failAfter {
                 throw TygerIOError(.brokenPipe, "test sink: reader went away")
@@ -69,7 +76,7 @@ public final class ArraySource: ByteSource {
 public final class GateSource: ByteSource {
     private let opened = Mutex(false)
     private let prefix: [UInt8]
-    private let sent = Mutex(false)
+    private let sent = Mutex(0)
 
     /// - Parameter prefix: Bytes handed out before blocking.
     public init(prefix: [UInt8] = []) { self.prefix = prefix }
@@ -80,13 +87,13 @@ public final class GateSource: ByteSource {
     public func release() { opened.withLock { $0 = true } }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, waitAtMost: Duration?) throws -> ReadOutcome {
-        let first = sent.withLock { s -> Bool in
-            defer { s = true }
-            return !s
+        let (offset, n) = sent.withLock { s -> (Int, Int) in
+            let n = min(prefix.count - s, buffer.count)
+            defer { s += n }
+            return (s, n)
         }
-        if first, !prefix.isEmpty {
-            let n = min(prefix.count, buffer.count)
-            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }  // non-empty
+        if n > 0 {
+            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }  // n > 0
             return .bytes(n)
         }
         let clock = ContinuousClock()

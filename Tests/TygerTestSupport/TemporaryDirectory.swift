@@ -88,6 +88,38 @@ public enum TestFiles {
         }
     }
 
+    /// Creates a directory and any missing parents.
+    public static func makeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// Opens a path for writing off the cooperative pool (a FIFO's open waits for its reader).
+    ///
+    /// - Returns: A close-on-exec descriptor; the caller closes it.
+    public static func openForWriting(_ path: String) async throws -> Int32 {
+        try await onThread {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw TestSupportError("open \(path): \(String(cString: strerror(errno)))") }
+            return fd
+        }
+    }
+
+    /// Writes all of `bytes` to a descriptor (blocking).
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }  // count > offset
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TestSupportError("write: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    /// Closes a descriptor.
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
     /// Whether a path exists (any kind of file).
     public static func exists(_ path: String) -> Bool {
         var st = stat()
