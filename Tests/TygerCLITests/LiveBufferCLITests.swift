@@ -22,9 +22,8 @@ import Glibc
             #expect(killed.signal == SIGKILL)
             #expect(!TestFiles.exists(buffer + "/.bufferend"))
 
-            let start = ContinuousClock.now
             let read = try await TygerBinary.run(["buffer", "read", "file://" + buffer], timeout: .seconds(20))
-            #expect(ContinuousClock.now - start < .seconds(5), "the reader took \(ContinuousClock.now - start)")
+            #expect(read.elapsed < .seconds(5), "the reader took \(read.elapsed)")
             #expect(read.exitCode == 1, "\(read)")
             #expect(read.stderrText.contains("writer stopped without finishing"), "\(read)")
             // What the writer did store comes out first, intact.
@@ -40,15 +39,18 @@ import Glibc
                 ["buffer", "write", "file://" + buffer, "--block-size", "16K", "--flush-interval", "50ms"], input: .pipe)
             try writer.writeStdin(Array("some data\n".utf8))
             #expect(await eventually(timeout: .seconds(20)) { TestFiles.exists(buffer + "/00/000") })
+            let readerStarted = ContinuousClock.now
             let reader = try TygerBinary.start(["buffer", "read", "file://" + buffer])
             try await Task.sleep(for: .milliseconds(500))
             #expect(!reader.hasExited, "the reader must keep following a live writer")
+            let killedAt = ContinuousClock.now
             writer.signal(SIGKILL)
-            _ = try await writer.wait(timeout: .seconds(10))
             let read = try await reader.wait(timeout: .seconds(10))
             #expect(read.exitCode == 1, "\(read)")
             #expect(read.stderrText.contains("writer stopped"), "\(read)")
+            #expect(read.elapsed - (killedAt - readerStarted) < .seconds(5), "the reader outlived the writer by too long")
             #expect(read.stdoutText == "some data\n")
+            _ = try await writer.wait(timeout: .seconds(10))
         }
     }
 
@@ -115,17 +117,35 @@ import Glibc
             let writer = try TygerBinary.start(
                 ["buffer", "write", "file://" + buffer, "--flush-interval", "200ms", "--block-size", "64K"], input: .pipe)
             let reader = try TygerBinary.start(["buffer", "read", "file://" + buffer, "-o", dir + "/out"])
-            for i in 0..<3 {
-                let line = Array("line \(i)\n".utf8)
-                let sent = ContinuousClock.now
-                try writer.writeStdin(line)
-                let expected = (0...i).flatMap { Array("line \($0)\n".utf8) }
-                let arrived = await eventually(timeout: .seconds(5), every: .milliseconds(20)) {
-                    (try? TestFiles.read(dir + "/out")) == expected
+            // Send a line every 600 ms and watch the reader's output file, both on threads of their own so the
+            // times measure the pipeline and not the test's scheduling.
+            let sender = spawnThread { () -> [ContinuousClock.Instant] in
+                var sent: [ContinuousClock.Instant] = []
+                for i in 0..<3 {
+                    usleepMilliseconds(600)
+                    sent.append(ContinuousClock.now)
+                    try writer.writeStdin(Array("line \(i)\n".utf8))
                 }
-                #expect(arrived, "line \(i) did not reach the reader")
-                // Interval + polling + process scheduling: well under the 4 MiB-block wait it replaces.
-                #expect(ContinuousClock.now - sent < .seconds(3), "line \(i) took \(ContinuousClock.now - sent)")
+                return sent
+            }
+            let watcher = spawnThread { () -> [ContinuousClock.Instant] in
+                var seen: [ContinuousClock.Instant] = []
+                let deadline = ContinuousClock.now + .seconds(20)
+                while seen.count < 3, ContinuousClock.now < deadline {
+                    let lines = ((try? TestFiles.read(dir + "/out")) ?? []).filter { $0 == 0x0A }.count
+                    while seen.count < lines { seen.append(ContinuousClock.now) }
+                    usleepMilliseconds(5)
+                }
+                return seen
+            }
+            let sent = try await sender.value
+            let seen = try await watcher.value
+            try #require(seen.count == 3, "only \(seen.count) lines reached the reader")
+            for i in 0..<3 {
+                // Flush interval (200 ms) + the reader's polling + two processes' scheduling: far below the
+                // 4 MiB-block wait the interval replaces.
+                #expect(seen[i] - sent[i] < .seconds(2), "line \(i) took \(seen[i] - sent[i])")
+                #expect(seen[i] - sent[i] >= .milliseconds(150), "line \(i) arrived before the flush interval")
             }
             writer.closeStdin()
             #expect(try await writer.wait(timeout: .seconds(20)).exitCode == 0)

@@ -45,7 +45,7 @@ struct Encoding: Sendable, CustomTestStringConvertible {
                 #expect(try await t.store.get(BlobPath.name(for: Int64(blobs + 1))) == nil)
                 let bufferEnd = try #require(try await t.store.get(BufferBlobNames.end))
                 #expect(String(decoding: Array(bufferEnd.bytes), as: UTF8.self) == #"{"status":"complete"}"#)
-                #expect(try await t.store.writerState() == .gone)
+                #expect(await writerGone(t.store))
             }
         }
     }

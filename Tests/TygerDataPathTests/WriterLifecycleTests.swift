@@ -20,7 +20,7 @@ import TygerTestSupport
             let end = try #require(try await t.blob(BufferBlobNames.end))
             #expect(BufferEndMetadata.decode(end.bytes) == .complete)
             #expect(mismatch(try await readBuffer(t.store), input) == nil)
-            #expect(try await t.store.writerState() == .gone)
+            #expect(await writerGone(t.store))
         }
     }
 
@@ -56,7 +56,7 @@ import TygerTestSupport
             #expect(error?.message.contains("injected read failure") == true)
             let end = try #require(try await t.blob(BufferBlobNames.end))
             #expect(String(decoding: end.bytes, as: UTF8.self) == #"{"status":"failed"}"#)
-            #expect(try await t.store.writerState() == .gone)
+            #expect(await writerGone(t.store))
             let readFailure = await readError(t.store)
             #expect(coreCode(readFailure) == .bufferFailed)
             #expect("\(readFailure!)".contains("the buffer is in a permanently failed state"))
@@ -130,7 +130,7 @@ import TygerTestSupport
             // A cancelled writer writes `.bufferend` failed; remove it to model a writer that died without a word.
             try t.replace(BufferBlobNames.end, with: nil)
             try t.replace(BlobPath.name(for: 3), with: nil)
-            #expect(try await t.store.writerState() == .gone)
+            #expect(await writerGone(t.store))
             for delay in [0, 30] {
                 let sink = MemorySink(delayMilliseconds: delay)
                 let error = await #expect(throws: TygerCoreError.self) {

@@ -24,6 +24,8 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     public var signal: Int32?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
+    /// From start to exit, measured on threads of their own (not delayed by a busy cooperative pool).
+    public var elapsed: Duration = .zero
 
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
     public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
@@ -52,12 +54,14 @@ public enum ChildInput: Sendable {
 /// Every descriptor the helpers create is close-on-exec, so concurrently running tests never leak pipe ends into
 /// each other's children (which would keep a pipe open and hide end of stream).
 public final class ChildProcess: @unchecked Sendable {
-    // @unchecked: `stdinFD` is changed only by `closeStdin()`, which tests call from one task.
+    // @unchecked: `stdinFD` is changed only by `closeStdin()`, which tests call from one task; the rest is immutable
+    // or locked.
     public let pid: Int32
     /// The write end of the child's stdin, for `.pipe` input; -1 once closed.
     public private(set) var stdinFD: Int32
     private let workDirectory: String
-    private var finished: ProcessResult?
+    /// Set by the reaper thread once the child has exited.
+    private let outcome = Locked<ProcessResult?>(nil)
 
     /// Starts `executable` with `arguments`.
     ///
@@ -106,15 +110,24 @@ public final class ChildProcess: @unchecked Sendable {
         }
         self.pid = pid
         self.stdinFD = pipeWrite
+        // A reaper thread waits for the exit, so the exit time is exact whatever the test's tasks are doing.
+        let started = ContinuousClock.now
+        let childPID = pid
+        let directory = workDirectory
+        let outcome = self.outcome
+        startThread {
+            var status: Int32 = 0
+            while waitpid(childPID, &status, 0) < 0 && errno == EINTR {}
+            let ended = ContinuousClock.now
+            var result = ChildProcess.collect(status, directory: directory)
+            result.elapsed = ended - started
+            outcome.withLock { $0 = result }
+        }
     }
 
     deinit {
         if stdinFD >= 0 { close(stdinFD) }
-        if finished == nil {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
+        if outcome.value == nil { kill(pid, SIGKILL) }  // the reaper thread reaps it
         removeTree(workDirectory)
     }
 
@@ -140,17 +153,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Sends a signal to the child.
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
-    /// Whether the child has exited (reaping it if so).
-    public var hasExited: Bool {
-        if finished != nil { return true }
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid {
-            finished = collect(status)
-            return true
-        }
-        return false
-    }
+    /// Whether the child has exited.
+    public var hasExited: Bool { outcome.value != nil }
 
     /// Waits for the child to exit, polling without blocking the cooperative pool.
     ///
@@ -158,23 +162,20 @@ public final class ChildProcess: @unchecked Sendable {
     /// - Throws: `TestSupportError` when it is still running after `timeout`; it is killed first.
     public func wait(timeout: Duration = .seconds(60)) async throws -> ProcessResult {
         let deadline = ContinuousClock.now + timeout
-        while !hasExited {
+        while true {
+            if let result = outcome.value { return result }
             if ContinuousClock.now >= deadline {
                 kill(pid, SIGKILL)
-                var status: Int32 = 0
-                waitpid(pid, &status, 0)
-                let partial = collect(status)
-                finished = partial
-                throw TestSupportError("process \(pid) still running after \(timeout); killed. Output so far: \(partial)")
+                while outcome.value == nil { try? await Task.sleep(for: .milliseconds(5)) }
+                throw TestSupportError("process \(pid) still running after \(timeout); killed. Output so far: \(outcome.value!)")
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
-        return finished!  // set by hasExited
     }
 
-    private func collect(_ status: Int32) -> ProcessResult {
-        let out = (try? TestFiles.read(workDirectory + "/stdout")) ?? []
-        let err = (try? TestFiles.read(workDirectory + "/stderr")) ?? []
+    private static func collect(_ status: Int32, directory: String) -> ProcessResult {
+        let out = (try? TestFiles.read(directory + "/stdout")) ?? []
+        let err = (try? TestFiles.read(directory + "/stderr")) ?? []
         let termSignal = status & 0x7F
         if termSignal == 0 {
             return ProcessResult(exitCode: (status >> 8) & 0xFF, signal: nil, stdout: out, stderr: err)

@@ -26,3 +26,29 @@ public final class Locked<Value: Sendable>: Sendable {
     /// A copy of the value.
     public var value: Value { state.withLock { $0 } }
 }
+
+/// The result of work running on a thread started by `spawnThread`.
+public final class ThreadHandle<T: Sendable>: Sendable {
+    fileprivate let result = Locked<Result<T, any Error>?>(nil)
+
+    /// Waits (polling, so it never blocks the cooperative pool) for the thread's result.
+    public var value: T {
+        get async throws {
+            while true {
+                if let r = result.value { return try r.get() }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
+    }
+}
+
+/// Starts `body` on a new thread at once, before returning: unlike `onThread` it does not need a free thread in the
+/// cooperative pool to get going, so timing-sensitive work is not delayed by other tests keeping the pool busy.
+public func spawnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> ThreadHandle<T> {
+    let handle = ThreadHandle<T>()
+    DedicatedThread.start(name: "tyger-test") {
+        let r = Result { try body() }
+        handle.result.withLock { $0 = r }
+    }
+    return handle
+}
