@@ -141,7 +141,7 @@ import Glibc
             // `flock(1)` takes the same kind of lock on the same file, as another writer process would.
             try TestFiles.write([], to: dir + "/.writer.lock")
             // `-o`: the lock is held by flock itself, not inherited by the command it runs.
-            let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "20"])
+            let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "10"])
             #expect(await eventually(timeout: .seconds(10)) { (try? await store.writerState()) == .active })
             #expect(await storeError { _ = try await store.acquireWriterLease() } == .leaseHeld)
             holder.signal(SIGKILL)
