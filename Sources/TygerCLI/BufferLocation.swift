@@ -61,7 +61,9 @@ enum BufferLocation {
 
     /// Parses an absolute URL; nil when `text` is not one.
     static func fromURL(_ text: String, refreshFile: String? = nil) throws -> Resolved? {
-        guard let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isLetter || $0 == "+" || $0 == "-" || $0 == "." }),
+        // RFC 3986 scheme: a letter, then letters, digits, "+", "-" or "." (so `s3://` is a URL too).
+        guard let colon = text.firstIndex(of: ":"), text.first?.isLetter == true,
+            text[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }),
             text[..<colon].count >= 2, text[colon...].hasPrefix("://")
         else { return nil }
         let scheme = text[..<colon].lowercased()
@@ -127,8 +129,10 @@ enum BufferLocation {
 extension String {
     func trimmingCharacters(in set: String) -> String {
         var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        // By scalar: "\r\n" is one Character, so `set.contains(Character("\n"))` is false for " \r\n\t".
+        func inSet(_ c: Character) -> Bool { c.unicodeScalars.allSatisfy { set.unicodeScalars.contains($0) } }
+        while let f = s.first, inSet(f) { s = s.dropFirst() }
+        while let l = s.last, inSet(l) { s = s.dropLast() }
         return String(s)
     }
 }

@@ -15,9 +15,13 @@ enum CLIError {
         case is CancellationError:
             Log.shared.error("Canceled")
             return ExitCode(130)
-        default:
+        case is TygerCoreError, is TygerIOError, is BlobStoreError, is UsageError:
             Log.shared.error(message(error))
             return ExitCode.failure
+        default:
+            // ArgumentParser's own errors (`--help` runs a help command that throws one) and anything unexpected:
+            // ArgumentParser presents them (help text and exit 0, or "Error: ..." and a failure code).
+            return error
         }
     }
 

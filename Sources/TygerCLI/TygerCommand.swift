@@ -15,6 +15,8 @@ struct TygerCommand: AsyncParsableCommand {
 
     static func main() async {
         FileDescriptorOps.ignoreSIGPIPE()
+        // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:
+        // they print usage or the version and exit 64 or 0, not a logged error with exit 1.
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()

@@ -41,7 +41,9 @@ public enum BufferReader {
             }
             output.close()
         } catch {
-            output.fail(error)
+            // Everything queued is verified and in order (errors are positional): let the pump write it, then report
+            // the error. After a sink failure or cancellation the queue is already failed and this returns at once.
+            output.close()
             _ = try? await pumped
             throw error
         }
@@ -74,6 +76,8 @@ public enum BufferReader {
     private enum Fetched: Sendable {
         case blob(OutputChunk, VerifiedBlob)
         case absent
+        /// Fetching or verifying the blob failed.
+        case failed(any Error)
     }
 
     private static func emitBlobs(
@@ -90,7 +94,13 @@ public enum BufferReader {
                 let number = nextToLaunch
                 nextToLaunch += 1
                 group.addTask {
-                    (number, try await fetch(number, store: store, format: format, monitor: monitor, options: options))
+                    // Errors are positional: reported when the reader reaches this blob, after every blob before it
+                    // is written, so the output is always the longest sound prefix (not whatever raced ahead).
+                    do {
+                        return (number, try await fetch(number, store: store, format: format, monitor: monitor, options: options))
+                    } catch {
+                        return (number, .failed(error))
+                    }
                 }
             }
             while nextToLaunch < window { launch() }
@@ -98,6 +108,7 @@ public enum BufferReader {
                 ready[number] = fetched
                 while let item = ready.removeValue(forKey: nextToEmit) {
                     let name = BlobPath.name(for: nextToEmit)
+                    if case .failed(let error) = item { throw error }
                     guard case .blob(let chunk, let verified) = item else {
                         throw TygerCoreError(
                             .missingBlob, "blob number \(nextToEmit) (\(name)) was expected to exist but does not")

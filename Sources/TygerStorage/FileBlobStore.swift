@@ -212,15 +212,43 @@ public final class FileBlobStore: BlobStore {
 
     public func acquireWriterLease() async throws -> any WriterLease {
         let path = directory + "/" + Self.lockName
-        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        var fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT {
+            // The first writer creates the lock file already locked (a locked temporary file moved into place): a
+            // reader probing `writerState()` must never find an unlocked lock file of a starting writer, which would
+            // read as a writer that is gone.
+            let n = tempCounter.withLock { $0 += 1; return $0 }
+            let temp = path + ".tmp-\(getpid())-\(n)"
+            let tfd = open(temp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
+            guard tfd >= 0 else {
+                if errno == ENOENT { throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)") }
+                throw ioError("create", temp)
+            }
+            if tyger_flock(tfd, 1, 1) == 0 && tyger_rename_noreplace(AT_FDCWD, temp, AT_FDCWD, path) == 0 {
+                return FileLease(fd: tfd)
+            }
+            unlink(temp)
+            close(tfd)
+            fd = open(path, O_RDWR | O_CLOEXEC)  // another writer created it first
+        }
         guard fd >= 0 else {
             if errno == ENOENT { throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)") }
             throw ioError("open", path)
         }
-        if tyger_flock(fd, 1, 1) != 0 {
+        // A reader probing `writerState()` holds a shared lock for a moment: retry briefly before concluding that
+        // another writer holds the lease, or a polling reader could make a starting writer fail.
+        var attempts = 0
+        while tyger_flock(fd, 1, 1) != 0 {
             let e = errno
+            if e == EINTR { continue }
+            if e == EWOULDBLOCK && attempts < 50 {
+                attempts += 1
+                try? await Task.sleep(for: .milliseconds(2))
+                continue
+            }
             close(fd)
             if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
+            errno = e
             throw ioError("flock", path)
         }
         return FileLease(fd: fd)

@@ -1,0 +1,84 @@
+import Testing
+import TygerTestSupport
+
+/// A command line that must be refused, and how.
+struct Refusal: Sendable, CustomTestStringConvertible {
+    var arguments: [String]
+    var message: String
+    var exitCode: Int32
+    var testDescription: String { arguments.joined(separator: " ") }
+}
+
+/// The placeholder for a fresh buffer path in `Refusal.arguments`.
+let bufferPlaceholder = "BUFFER"
+
+@Suite struct CLIArgumentTests {
+    /// Usage errors: found while parsing, exit 64 (EX_USAGE) with the message and a usage line.
+    static let usageErrors: [Refusal] = [
+        Refusal(arguments: ["buffer", "gen", "12Q"], message: "invalid size '12Q'", exitCode: 64),
+        Refusal(arguments: ["buffer", "gen", "1.5"], message: "invalid size '1.5'", exitCode: 64),
+        Refusal(arguments: ["buffer", "gen"], message: "Missing expected argument", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval", "5x"], message: "invalid duration '5x'", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval=-1s"], message: "invalid duration '-1s'", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--dop", "0"], message: "must be at least 1", exitCode: 64),
+        Refusal(arguments: ["buffer", "read", bufferPlaceholder, "--dop", "0"], message: "must be at least 1", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--format", "0.4"], message: "unknown --format '0.4'", exitCode: 64),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--format", "0.3.0", "--compress", "fast"],
+            message: "--compress needs the native format", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--compress", "zstd"], message: "zstd", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "100"], message: "--block-size must be between 1K and 256M", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "1G"], message: "--block-size must be between 1K and 256M", exitCode: 64),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "4X"], message: "invalid size '4X'", exitCode: 64),
+        Refusal(arguments: ["buffer", "frobnicate"], message: "frobnicate", exitCode: 64),
+    ]
+
+    /// Errors found while running: exit 1 with one logged line.
+    static let runtimeErrors: [Refusal] = [
+        Refusal(arguments: ["buffer", "read", "https://acct.blob.core.windows.net/b?sv=1"], message: "unsupported access URL scheme 'https'", exitCode: 1),
+        Refusal(arguments: ["buffer", "write", "s3://bucket/b"], message: "unsupported access URL scheme 's3'", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", bufferPlaceholder], message: "the buffer does not exist", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", "no-such-id-or-file"], message: "is not an access URL", exitCode: 1),
+        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "-i", "/nonexistent/input"], message: "cannot open '/nonexistent/input' for reading", exitCode: 1),
+    ]
+
+    @Test(arguments: usageErrors + runtimeErrors)
+    func refused(refusal: Refusal) async throws {
+        try await withTemporaryDirectory { dir in
+            let buffer = dir + "/buffer"
+            let arguments = refusal.arguments.map { $0 == bufferPlaceholder ? "file://" + buffer : $0 }
+            let result = try await TygerBinary.run(arguments, timeout: .seconds(30))
+            #expect(result.exitCode == refusal.exitCode, "\(result)")
+            #expect(result.stderrText.contains(refusal.message), "\(result)")
+            #expect(!result.stderrText.contains("CommandError("), "raw parser error leaked: \(result)")
+            #expect(result.stdout.isEmpty)
+            if refusal.exitCode == 64 {
+                #expect(result.stderrText.contains("Usage:"))
+            } else {
+                #expect(result.stderrText.contains(" ERR "))
+            }
+            // A refused command leaves nothing behind.
+            #expect(!TestFiles.exists(buffer))
+        }
+    }
+
+    @Test func helpAndVersion() async throws {
+        let help = try await TygerBinary.run(["--help"])
+        #expect(help.exitCode == 0, "\(help)")
+        #expect(help.stdoutText.contains("USAGE: tyger"))
+        #expect(help.stdoutText.contains("buffer"))
+        let bufferHelp = try await TygerBinary.run(["buffer", "write", "--help"])
+        #expect(bufferHelp.exitCode == 0)
+        #expect(bufferHelp.stdoutText.contains("--flush-interval"))
+        #expect(bufferHelp.stdoutText.contains("--compress"))
+        let version = try await TygerBinary.run(["--version"])
+        #expect(version.exitCode == 0, "\(version)")
+        #expect(version.stdoutText.split(separator: ".").count == 3)
+    }
+
+    @Test func bufferAliasWorks() async throws {
+        let result = try await TygerBinary.run(["buffers", "gen", "64"])
+        #expect(result.exitCode == 0)
+        #expect(result.stdout == Payload.generated(count: 64))
+    }
+}

@@ -1,0 +1,221 @@
+import Testing
+import TygerCore
+import TygerStorage
+import TygerTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct FileBlobStoreTests {
+    @Test func blobFileLayoutIsBytesThenJSONTrailerLengthAndMagic() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            let bytes = Payload.random(count: 5000, seed: 1)
+            var metadata = BlobMetadata(contentMD5: "CffgLxKQviEdpweiZvFTsw==")
+            metadata.hashChain = "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c="
+            try await put(store, "02/00/010", bytes, metadata)
+
+            let raw = try TestFiles.read(dir + "/02/00/010")
+            #expect(Array(raw.suffix(8)) == Array("TYGBLOB1".utf8))
+            #expect(mismatch(raw.prefix(5000), bytes) == nil)
+            let parts = try FileBlobFile.read(dir + "/02/00/010")
+            #expect(mismatch(parts.data, bytes) == nil)
+            #expect(raw.count == 5000 + parts.metadataJSON.count + 4 + 8)
+            #expect(
+                try parts.metadata() == [
+                    "content-md5": "CffgLxKQviEdpweiZvFTsw==",
+                    "meta:cumulative_hash_chain": "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=",
+                ])
+        }
+    }
+
+    @Test func blobsWrittenByHandAreRead() async throws {
+        // The layout is the contract: a file assembled independently reads back through the store.
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            let bytes = Payload.random(count: 777, seed: 2)
+            let parts = try FileBlobFile.Parts(data: bytes, metadataJSON: []).with(metadata: [
+                "content-md5": "x", "meta:crc32c": "0badf00d", "ignored": "y",
+            ])
+            try FileBlobFile.write(parts, to: dir + "/.bufferstart")
+            let blob = try #require(try await store.get(".bufferstart"))
+            #expect(Array(blob.bytes) == bytes)
+            #expect(blob.metadata == BlobMetadata(contentMD5: "x", properties: ["crc32c": "0badf00d"]))
+        }
+    }
+
+    @Test(arguments: [100, 256 * 1024, 256 * 1024 + 1, 3 << 20])
+    func largeBlobsAreMappedSmallOnesCopied(count: Int) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            let bytes = Payload.random(count: count, seed: UInt64(count))
+            try await put(store, "00/000", bytes)
+            let blob = try #require(try await store.get("00/000"))
+            #expect(blob.isMapped == (count > 256 * 1024))
+            #expect(mismatch(Array(blob.bytes), bytes) == nil)
+            if blob.isMapped {
+                #expect(Int(bitPattern: blob.bytes.baseAddress!) % 4096 == 0)
+            }
+        }
+    }
+
+    @Test func noTemporaryFilesAreLeftBehind() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir + "/b/")
+            #expect(store.directory == dir + "/b")
+            #expect(store.location == "file://\(dir)/b")
+            try await store.createContainer()
+            var names: [String] = []
+            for n in Int64(0)..<20 {
+                names.append(BlobPath.name(for: n * 1000))
+                try await put(store, names.last!, Payload.random(count: 100, seed: UInt64(n)))
+            }
+            _ = await storeError { try await put(store, names[0], [1]) }  // a failed put cleans up too
+            #expect(TestFiles.regularFiles(under: dir + "/b") == names.sorted())
+        }
+    }
+
+    @Test(arguments: ["truncated", "badMagic", "badJSON", "hugeLength", "tiny", "empty"])
+    func damagedTrailersAreCorrupt(damage: String) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            try await put(store, "00/000", Payload.random(count: 1000, seed: 3), BlobMetadata(contentMD5: "m"))
+            let path = dir + "/00/000"
+            var raw = try TestFiles.read(path)
+            switch damage {
+            case "truncated": raw.removeLast(3)
+            case "badMagic": raw[raw.count - 1] = UInt8(ascii: "2")
+            case "badJSON": raw[1000] = UInt8(ascii: "[")  // first byte of the JSON
+            case "hugeLength": raw[raw.count - 9] = 0x7F  // top byte of the length
+            case "tiny": raw = Array(raw.suffix(8))
+            default: raw = []
+            }
+            try TestFiles.write(raw, to: path)
+            #expect(await storeError { _ = try await store.get("00/000") } == .corrupt)
+            #expect(await storeError { _ = try await store.head("00/000") } == .corrupt)
+        }
+    }
+
+    @Test func aNonDirectoryContainerDoesNotExist() async throws {
+        try await withTemporaryDirectory { dir in
+            try TestFiles.write([1], to: dir + "/file")
+            let store = FileBlobStore(directory: dir + "/file")
+            #expect(try await !store.containerExists())
+        }
+    }
+
+    @Test func droppingTheLeaseObjectReleasesIt() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            do {
+                let lease = try await store.acquireWriterLease()
+                #expect(try await store.writerState() == .active)
+                _ = lease
+            }
+            #expect(await writerGone(store))
+            let again = try await store.acquireWriterLease()
+            await again.release()
+        }
+    }
+
+    @Test func leaseIsSharedBetweenStoreInstancesOfOneDirectory() async throws {
+        try await withTemporaryDirectory { dir in
+            let a = FileBlobStore(directory: dir)
+            let b = FileBlobStore(directory: dir)
+            let lease = try await a.acquireWriterLease()
+            #expect(await storeError { _ = try await b.acquireWriterLease() } == .leaseHeld)
+            #expect(try await b.writerState() == .active)
+            await lease.release()
+            #expect(await writerGone(b))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aLeaseHeldByAnotherProcessIsActiveUntilItDies() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            // `flock(1)` takes the same kind of lock on the same file, as another writer process would.
+            try TestFiles.write([], to: dir + "/.writer.lock")
+            // `-o`: the lock is held by flock itself, not inherited by the command it runs.
+            let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "10"])
+            #expect(await eventually(timeout: .seconds(10)) { (try? await store.writerState()) == .active })
+            #expect(await storeError { _ = try await store.acquireWriterLease() } == .leaseHeld)
+            holder.signal(SIGKILL)
+            _ = try await holder.wait(timeout: .seconds(10))
+            #expect(await eventually(timeout: .seconds(10)) { (try? await store.writerState()) == .gone })
+            let lease = try await store.acquireWriterLease()
+            await lease.release()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aStartingWriterIsNeverSeenAsGone() async throws {
+        // A reader that finds no `.bufferstart` asks whether the writer is alive; a writer in the middle of taking its
+        // lease must read as starting or active, never as gone (the reader would report the buffer abandoned).
+        try await withTemporaryDirectory { base in
+            var gone = 0
+            for round in 0..<150 {
+                let dir = base + "/\(round)"
+                try TestFiles.makeDirectory(dir)
+                let writer = FileBlobStore(directory: dir)
+                let reader = FileBlobStore(directory: dir)
+                let stop = Locked(false)
+                let probes = Locked(0)
+                let probe = Task { () -> Int in
+                    var seenGone = 0
+                    while !stop.value {
+                        if try await reader.writerState() == .gone { seenGone += 1 }
+                        probes.withLock { $0 += 1 }
+                    }
+                    return seenGone
+                }
+                // Take the lease while the probe is running.
+                while probes.value == 0 { await Task.yield() }
+                let lease = try await writer.acquireWriterLease()
+                stop.withLock { $0 = true }
+                gone += try await probe.value
+                await lease.release()
+            }
+            #expect(gone == 0, "a writer taking its lease was seen as gone \(gone) times")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func probingTheWriterStateNeverMakesAWriterFail() async throws {
+        // Readers probe the lease (`writerState`) while a writer may be taking it: the probe must not make the
+        // writer's `acquireWriterLease` fail with "another writer is writing this buffer".
+        try await withTemporaryDirectory { dir in
+            let writer = FileBlobStore(directory: dir)
+            let reader = FileBlobStore(directory: dir)
+            let lease = try await writer.acquireWriterLease()
+            await lease.release()
+            let running = Locked(true)
+            let probes = Locked(0)
+            let probing = Task {
+                while running.value {
+                    _ = try await reader.writerState()
+                    probes.withLock { $0 += 1 }
+                    await Task.yield()
+                }
+            }
+            #expect(await eventually(timeout: .seconds(10)) { probes.value > 0 })
+            var spurious = 0
+            for _ in 0..<600 {
+                await Task.yield()
+                do {
+                    let lease = try await writer.acquireWriterLease()
+                    await lease.release()
+                } catch let error as BlobStoreError where error.code == .leaseHeld {
+                    spurious += 1
+                }
+            }
+            running.withLock { $0 = false }
+            try await probing.value
+            #expect(spurious == 0, "\(spurious) of 600 lease acquisitions failed because a reader was probing")
+        }
+    }
+}
