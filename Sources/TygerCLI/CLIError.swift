@@ -15,7 +15,7 @@ enum CLIError {
         case is CancellationError:
             Log.shared.error("Canceled")
             return ExitCode(130)
-        case is TygerCoreError, is TygerIOError, is BlobStoreError, is UsageError:
+        case is TygerCoreError, is TygerIOError, is BlobStoreError, is UsageError, is TygerClientError, is RunFailed:
             Log.shared.error(message(error))
             return ExitCode.failure
         default:

@@ -27,6 +27,7 @@ struct ProgressReporter: Sendable {
             let rate = Double(bytes - lastBytes) / seconds(now - lastTime)
             lastBytes = bytes
             lastTime = now
+            if bytes == 0 { continue }  // nothing moved yet (waiting for a writer, a server, a pipe)
             if live {
                 Log.writeStderr(
                     "\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(ByteSize.formatRate(rate))  \(elapsedText())")

@@ -18,6 +18,8 @@ public final class HTTPTransport: Sendable {
     public init(caCertificatePath: String? = nil, bearerToken: String? = nil, maxConnections: Int = 48) throws {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+        // Fail a connection attempt at once (a missing socket, a refused port); callers retry with their own backoff.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(100))
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow

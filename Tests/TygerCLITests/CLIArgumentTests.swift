@@ -35,10 +35,12 @@ let bufferPlaceholder = "BUFFER"
 
     /// Errors found while running: exit 1 with one logged line.
     static let runtimeErrors: [Refusal] = [
-        Refusal(arguments: ["buffer", "read", "https://acct.blob.core.windows.net/b?sv=1"], message: "unsupported access URL scheme 'https'", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", "ftp://host/b?sv=1"], message: "unsupported access URL scheme 'ftp'", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", "http+unix:///nonexistent/api.sock:/containers/b?sv=1"], message: "http+unix:///nonexistent/api.sock", exitCode: 1),
         Refusal(arguments: ["buffer", "write", "s3://bucket/b"], message: "unsupported access URL scheme 's3'", exitCode: 1),
         Refusal(arguments: ["buffer", "read", bufferPlaceholder], message: "the buffer does not exist", exitCode: 1),
-        Refusal(arguments: ["buffer", "read", "no-such-id-or-file"], message: "is not an access URL", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", "nosuchbufferid"], message: "NotFound", exitCode: 1),
+        Refusal(arguments: ["buffer", "read", "no/such/file"], message: "is not a buffer ID, an access URL, or a file holding an access URL", exitCode: 1),
         Refusal(arguments: ["buffer", "write", bufferPlaceholder, "-i", "/nonexistent/input"], message: "cannot open '/nonexistent/input' for reading", exitCode: 1),
     ]
 

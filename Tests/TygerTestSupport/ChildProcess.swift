@@ -93,6 +93,8 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 2, workDirectory + "/stderr", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
 
         var env = ProcessInfo.processInfo.environment
+        // Never touch the user's own embedded server: every child gets the test process's home unless told otherwise.
+        env["TYGER_HOME"] = TestHome.path
         for (k, v) in environment { env[k] = v }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -235,4 +237,23 @@ public enum TygerBinary {
     public static func start(_ arguments: [String], input: ChildInput = .null) throws -> ChildProcess {
         try ChildProcess(path(), arguments, input: input)
     }
+}
+
+/// The `TYGER_HOME` of every `tyger` the tests start: private to this test process; an embedded server started
+/// there is stopped when the process exits.
+public enum TestHome {
+    public static let path: String = {
+        let path = "/tmp/tyger-test-home-\(getpid())"
+        mkdir(path, 0o700)
+        atexit { stopTestHomeServer() }
+        return path
+    }()
+}
+
+private func stopTestHomeServer() {
+    let pidFile = "/tmp/tyger-test-home-\(getpid())/server/server.pid"
+    guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+        let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    else { return }
+    kill(pid, SIGTERM)
 }

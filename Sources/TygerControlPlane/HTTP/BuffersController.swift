@@ -48,7 +48,7 @@ public struct BuffersController: Sendable {
 
     private func create(_ request: Request, _ context: some RequestContext) async throws -> Response {
         // `{}` creates a buffer with no tags or expiry (upstream rejects it; a buffer with no properties is valid).
-        let body = try await Self.decodeBody(Buffer.self, request, context, allowEmpty: true)
+        let body = try await Self.decodeBody(Buffer.self, request, context, allowEmpty: false, allowEmptyObject: true)
         let record = try await manager.create(body)
         let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
         return try JSONResponse.make(
@@ -149,12 +149,14 @@ public struct BuffersController: Sendable {
     }
 
     static func decodeBody<T: Decodable>(
-        _ type: T.Type, _ request: Request, _ context: some RequestContext, allowEmpty: Bool
+        _ type: T.Type, _ request: Request, _ context: some RequestContext, allowEmpty: Bool,
+        allowEmptyObject: Bool = false
     ) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         do {
-            return try TygerJSON.decodeBody(type, from: Data(buffer.readableBytesView), allowEmpty: allowEmpty)
+            return try TygerJSON.decodeBody(
+                type, from: Data(buffer.readableBytesView), allowEmpty: allowEmpty, allowEmptyObject: allowEmptyObject)
         } catch {
             throw TygerControlPlaneError(code: .invalidInput, message: error.message, cause: error)
         }

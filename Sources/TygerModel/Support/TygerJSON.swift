@@ -34,10 +34,11 @@ public enum TygerJSON {
     ///   - type: The type to decode.
     ///   - data: The request body.
     ///   - allowEmpty: Whether an empty body or `{}` is acceptable (upstream's update bodies).
+    ///   - allowEmptyObject: Whether `{}` (but not an empty body) is acceptable.
     /// - Returns: The decoded value.
     /// - Throws: ``TygerModelError`` with code ``TygerModelError/Code/invalidJSON`` in the cases above.
     public static func decodeBody<T: Decodable>(
-        _ type: T.Type, from data: Data, allowEmpty: Bool = false
+        _ type: T.Type, from data: Data, allowEmpty: Bool = false, allowEmptyObject: Bool = false
     ) throws(TygerModelError) -> T {
         let trimmed = data.drop(while: { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF
             || $0 == 0xBB || $0 == 0xBF })
@@ -52,7 +53,7 @@ public enum TygerJSON {
             throw TygerModelError(code: .invalidJSON, message: "null is not a valid input value")
         }
         let value = try decode(type, from: Data(trimmed))
-        if !allowEmpty, trimmed.first == UInt8(ascii: "{"),
+        if !allowEmpty, !allowEmptyObject, trimmed.first == UInt8(ascii: "{"),
             let probe = try? JSONDecoder().decode(KeyCountProbe.self, from: Data(trimmed)), probe.count == 0
         {
             throw TygerModelError(code: .invalidJSON, message: "An empty object is not a valid input value")
