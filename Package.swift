@@ -16,6 +16,13 @@ let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-cry
 let asyncHTTPClient = Package.Dependency.package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
+let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
+let grdb = Package.Dependency.package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0")
+let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
+let httpTypes = Package.Dependency.package(url: "https://github.com/apple/swift-http-types", from: "1.8.0")
+let log = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+let serviceLifecycle = Package.Dependency.package(
+    url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
 
 let package = Package(
     name: "tyger-swift",
@@ -27,7 +34,9 @@ let package = Package(
         .library(name: "TygerDataPath", targets: ["TygerDataPath"]),
         .executable(name: "tyger", targets: ["TygerCLI"]),
     ],
-    dependencies: [argumentParser, crypto, asyncHTTPClient, nio, nioSSL],
+    dependencies: [
+        argumentParser, crypto, asyncHTTPClient, nio, nioSSL, yams, grdb, hummingbird, httpTypes, log, serviceLifecycle,
+    ],
     targets: [
         // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
         .target(
@@ -74,6 +83,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // L0: posix_spawn with a new process group, default signals and a working directory; waitpid status decoding.
+        .target(name: "CTygerSpawn"),
+        // L5: runs: codespecs, run specs, the lifecycle state machine, repositories, the local process executor.
+        .target(
+            name: "TygerRunEngine",
+            dependencies: [
+                "CTygerSpawn", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        // L6: Hummingbird controllers for /codespecs and /runs, generic over the server's request context.
+        .target(
+            name: "TygerRunEngineHTTP",
+            dependencies: [
+                "TygerRunEngine", "TygerIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
@@ -86,6 +119,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerRunEngineTests",
+            dependencies: [
+                "TygerRunEngine", "TygerRunEngineHTTP", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
