@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "TygerServer",
             dependencies: [
-                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane",
+                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine", "TygerRunEngineHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -124,13 +124,37 @@ let package = Package(
         .executableTarget(
             name: "TygerServerMain",
             dependencies: [
-                "TygerServer", "TygerControlPlane", "TygerCore",
+                "TygerServer", "TygerControlPlane", "TygerCore", "TygerRunEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
+        // L0: posix_spawn with a new process group, default signals and a working directory; waitpid status decoding.
+        .target(name: "CTygerSpawn"),
+        // L5: runs: codespecs, run specs, the lifecycle state machine, repositories, the local process executor.
+        .target(
+            name: "TygerRunEngine",
+            dependencies: [
+                "CTygerSpawn", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        // L6: Hummingbird controllers for /codespecs and /runs, generic over the server's request context.
+        .target(
+            name: "TygerRunEngineHTTP",
+            dependencies: [
+                "TygerRunEngine", "TygerIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
@@ -171,6 +195,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "TygerRunEngineTests",
+            dependencies: [
+                "TygerRunEngine", "TygerRunEngineHTTP", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
     ]

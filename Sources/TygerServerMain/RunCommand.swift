@@ -3,6 +3,7 @@ import Logging
 import Foundation
 import TygerControlPlane
 import TygerCore
+import TygerRunEngine
 import TygerServer
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
@@ -90,10 +91,12 @@ struct RunCommand: AsyncParsableCommand {
             var buffers = BufferManager.Configuration()
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
+            let buffersControlPlane = BuffersControlPlane(
+                repository: repository, configuration: buffers, expiryInterval: try DurationParser.parse(expiryInterval),
+                logger: logger)
+            let runStore = try SQLiteRunEngineStore(directory: options.dataDir)
             configuration.controlPlane = [
-                BuffersControlPlane(
-                    repository: repository, configuration: buffers, expiryInterval: try DurationParser.parse(expiryInterval),
-                    logger: logger)
+                buffersControlPlane, RunsControlPlane(buffers: buffersControlPlane, store: runStore, logger: logger),
             ]
             let app = try TygerServerApplication(configuration: configuration)
             try await withLogger(logger) { logger in try await app.run(logger: logger) }

@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import TygerControlPlane
 import TygerModel
+import NIOCore
 private import Synchronization
 
 /// Mounts the buffers control plane (`/buffers/**`) on the server and runs its expiry service.
@@ -15,6 +16,8 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
     private let expiryInterval: Duration
     private let logger: Logger
     private let manager = Mutex<BufferManager?>(nil)
+    /// Issues access URLs for ephemeral buffer IDs (set by the runs control plane).
+    let ephemeralAccess = Mutex<(@Sendable (String, Bool, ListenerTransport) async throws -> String?)?>(nil)
 
     /// - Parameters:
     ///   - repository: Where buffer records live (SQLite in the data directory for `tyger-server`).
@@ -45,6 +48,7 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
         let group = router.group("buffers")
             .add(middleware: APIVersionMiddleware<AppRequestContext>())
             .add(middleware: CallerTransportMiddleware())
+            .add(middleware: EphemeralAccessMiddleware(resolve: { [self] in ephemeralAccess.withLock { $0 } }))
         BuffersController(manager: manager(server: server)).addRoutes(to: group)
     }
 
@@ -109,5 +113,30 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
 
     func storageAccounts() async throws -> [StorageAccount] {
         [StorageAccount(name: "local", location: "local", endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/")]
+    }
+}
+
+/// Answers `POST /buffers/run-<id>-temp-<x>/access` (ephemeral buffers are not in the buffer repository).
+struct EphemeralAccessMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let resolve: @Sendable () -> (@Sendable (String, Bool, ListenerTransport) async throws -> String?)?
+
+    func handle(
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let parts = request.uri.path.split(separator: "/")
+        if request.method == .post, parts.count == 3, parts[0] == "buffers", parts[2] == "access",
+            parts[1].hasPrefix("run-"), let issue = resolve()
+        {
+            let writeable = request.uri.queryParameters["writeable"].map { $0 == "true" } ?? false
+            if let uri = try await issue(String(parts[1]), writeable, context.transport) {
+                var body = ByteBuffer()
+                body.writeString(#"{"uri":"\#(uri)"}"#)
+                return Response(
+                    status: .created, headers: [.contentType: "application/json; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: body))
+            }
+        }
+        return try await next(request, context)
     }
 }

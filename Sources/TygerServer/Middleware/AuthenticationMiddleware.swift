@@ -37,7 +37,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if anonymousPaths.contains(path) {
             return try await next(request, context)
         }
-        if APIError.dialect(forPath: path) == .azureXML && request.uri.queryParameters["sig"] != nil {
+        if (APIError.dialect(forPath: path) == .azureXML || path.hasPrefix("/relay/"))
+            && request.uri.queryParameters["sig"] != nil
+        {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization] else {

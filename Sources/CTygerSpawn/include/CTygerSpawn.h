@@ -1,0 +1,26 @@
+#ifndef CTYGER_SPAWN_H
+#define CTYGER_SPAWN_H
+
+#include <sys/types.h>
+
+/// Spawns `path` (an absolute or relative path, no PATH search) in a new process group whose id is the child's pid.
+/// stdin is /dev/null; stdout and stderr are dup2'ed from the given descriptors; every signal is reset to its default
+/// disposition and the signal mask is cleared (the server ignores SIGPIPE; its children must not).
+/// `cwd` may be NULL. Returns 0 and sets *pid, or an errno value.
+int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
+                int stderr_fd, pid_t *pid);
+
+/// Waits (blocking, retrying on EINTR) for `pid` to end. Sets *code to the exit status, or to 128 + signal number
+/// when it was killed by a signal, and *signal to that signal (0 if it exited). Returns 0 or an errno value.
+int tyger_wait(pid_t pid, int *code, int *signal);
+
+/// Sends `sig` to every process of the group `pgid`. Returns 0 or an errno value (ESRCH when the group is empty).
+int tyger_kill_group(pid_t pgid, int sig);
+
+/// Sends `sig` to `pid`. Returns 0 or an errno value.
+int tyger_kill(pid_t pid, int sig);
+
+/// pipe2(fds, O_CLOEXEC). Returns 0 or -1 with errno set.
+int tyger_pipe_cloexec(int fds[2]);
+
+#endif

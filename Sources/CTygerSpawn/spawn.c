@@ -1,0 +1,65 @@
+#define _GNU_SOURCE
+#include "CTygerSpawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
+                int stderr_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    if (rc == 0) rc = posix_spawnattr_setflags(
+                      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (rc == 0) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int tyger_wait(pid_t pid, int *code, int *signal) {
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, 0);
+        if (r == pid) break;
+        if (r < 0 && errno == EINTR) continue;
+        return errno;
+    }
+    if (WIFEXITED(status)) {
+        *code = WEXITSTATUS(status);
+        *signal = 0;
+    } else if (WIFSIGNALED(status)) {
+        *signal = WTERMSIG(status);
+        *code = 128 + *signal;
+    } else {
+        *code = -1;
+        *signal = 0;
+    }
+    return 0;
+}
+
+int tyger_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig) == 0 ? 0 : errno; }
+
+int tyger_kill(pid_t pid, int sig) { return kill(pid, sig) == 0 ? 0 : errno; }
+
+int tyger_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

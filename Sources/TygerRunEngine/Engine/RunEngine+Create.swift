@@ -1,0 +1,104 @@
+public import Foundation
+import Logging
+
+extension RunEngine {
+    /// Creates a run and queues it for execution.
+    ///
+    /// Resolves the codespec (stored resolved in `job.codespec`), checks that the executor can honour it, creates a
+    /// buffer for every parameter without an argument (tags: `job.tags` + `bufferName`), turns `_` arguments into
+    /// ephemeral buffer IDs `run-<id>-temp-<x>`, and stores the run as Pending.
+    ///
+    /// - Returns: The created run.
+    /// - Throws: `TygerRunEngineError` `.invalidInput` with upstream's messages (unknown codespec or version, buffer
+    ///   argument without a parameter, missing buffer, workers, invalid tags) or the executor's (resources that
+    ///   cannot be honoured); `.storage`; what `createBuffer` throws.
+    public func createRun(_ request: Run) async throws -> Run {
+        if request.kind == "system" { throw TygerRunEngineError.invalid("System runs cannot be created directly") }
+        var run = request.withoutSystemFields
+        if run.worker != nil { throw TygerRunEngineError.invalid("Runs with workers are only supported on Kubernetes") }
+        let spec = try await resolve(run.job.codespec)
+        guard spec.kind == .job else {
+            throw TygerRunEngineError.invalid("The codespec for a run's job must be a job codespec, not a worker codespec")
+        }
+        guard run.job.replicas >= 1 else { throw TygerRunEngineError.invalid("The number of replicas must be at least 1") }
+        if let t = run.timeoutSeconds, t <= 0 { throw TygerRunEngineError.invalid("timeoutSeconds must be a positive integer") }
+        try Self.validateTags(run.tags ?? [:])
+        try Self.validateTags(run.job.tags ?? [:])
+        try executor.validate(codespec: spec, replicas: run.job.replicas)
+
+        var arguments: [String: String] = [:]
+        let parameters = spec.bufferParameters
+        for (argument, id) in run.job.buffers ?? [:] {
+            guard let parameter = parameters.first(where: { $0.name.lowercased() == argument.lowercased() }) else {
+                throw TygerRunEngineError.invalid(
+                    "Buffer argument '\(argument)' does not correspond to a buffer parameter on the codespec")
+            }
+            if id != "_" {
+                guard try await bufferExists(id) else { throw TygerRunEngineError.invalid("The buffer '\(id)' was not found") }
+            }
+            arguments[parameter.name] = id
+        }
+        for parameter in parameters where arguments[parameter.name] == nil {
+            var tags = run.job.tags ?? [:]
+            tags["bufferName"] = parameter.name
+            arguments[parameter.name] = try await createBuffer(tags)
+        }
+        run.job.codespec = .inline(spec)
+        run.job.buffers = arguments
+        run.timeoutSeconds = run.effectiveTimeoutSeconds
+        run.status = .pending
+        run.cluster = nil
+        var created = try await runs.create(run, now: Date())
+        let id = created.id!  // assigned by the repository
+        if arguments.values.contains("_") {
+            created.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID.make(runId: id) : $0 }
+            try await runs.update(created)
+        }
+        enqueue(RunSupervisor(run: created, engine: self))
+        logger.debug("run created", metadata: ["run.id": "\(id)"])
+        return created
+    }
+
+    private func resolve(_ reference: CodespecReference) async throws -> Codespec {
+        switch reference {
+        case .inline(var spec):
+            spec.name = nil
+            spec.version = nil
+            spec.createdAt = nil
+            try spec.validate()
+            return spec
+        case .named(let text):
+            let (name, version) = try CodespecReference.parse(text)
+            if let version {
+                if let found = try await codespecs.get(name: name, version: version) { return found }
+                guard let latest = try await codespecs.latest(name: name) else {
+                    throw TygerRunEngineError.invalid("The codespec '\(name)' was not found")
+                }
+                throw TygerRunEngineError.invalid(
+                    "The version '\(version)' of codespec '\(name)' was not found. The latest version is '\(latest.version ?? 0)'.")
+            }
+            guard let latest = try await codespecs.latest(name: name) else {
+                throw TygerRunEngineError.invalid("The codespec '\(name)' was not found")
+            }
+            return latest
+        }
+    }
+
+    /// Upstream's tag rules: at most 100; keys `^[a-zA-Z0-9-_.]{1,128}$`; values `^[a-zA-Z0-9-_.]{0,256}$`.
+    static func validateTags(_ tags: [String: String]) throws {
+        guard tags.count <= 100 else { throw TygerRunEngineError.invalid("Too many tags: at most 100 are allowed") }
+        func ok(_ s: String) -> Bool {
+            s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
+        }
+        for (key, value) in tags {
+            guard !key.isEmpty, key.utf8.count <= 128, ok(key) else {
+                throw TygerRunEngineError.invalid(
+                    "Tag key '\(key)' is invalid: it must be 1 to 128 characters from a-z, A-Z, 0-9, '-', '_' and '.'")
+            }
+            guard value.utf8.count <= 256, ok(value) else {
+                throw TygerRunEngineError.invalid(
+                    "Tag value '\(value)' of key '\(key)' is invalid: it must be at most 256 characters from a-z, A-Z, 0-9, '-', '_' and '.'")
+            }
+        }
+    }
+}

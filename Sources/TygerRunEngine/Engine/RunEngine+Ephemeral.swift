@@ -1,0 +1,164 @@
+public import NIOCore
+import Synchronization
+import TygerCore
+import TygerIO
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// The in-process relay of ephemeral buffers (`_` arguments): data goes between an HTTP request and the run's FIFO
+/// without being stored. Each ephemeral buffer can be attached to once, while the run is live.
+extension RunEngine {
+    /// Which run parameter an ephemeral buffer ID (`run-<id>-temp-<x>`) stands for.
+    ///
+    /// - Returns: The run, the parameter and whether it is an input of the run (then the caller writes to it).
+    /// - Throws: `TygerRunEngineError` `.notFound` when the ID is not an ephemeral buffer of an existing run.
+    public func ephemeralTarget(bufferId: String) async throws -> (runId: Int64, parameter: String, isInput: Bool) {
+        guard let runId = EphemeralBufferID.parse(bufferId), let run = try await runs.get(id: runId),
+            let parameter = run.job.buffers?.first(where: { $0.value == bufferId })?.key,
+            let spec = run.resolvedCodespec
+        else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        return (runId, parameter, (spec.buffers?.inputs ?? []).contains(parameter))
+    }
+
+    /// Streams data into an ephemeral input of a live run (an HTTP PUT body into the FIFO).
+    ///
+    /// Waits until the process opens its end of the FIFO. If the process went away (or never opens it before the
+    /// run ends), the writes are discarded, as upstream's relay does.
+    /// - Parameters:
+    ///   - runId: The run.
+    ///   - parameter: An input parameter whose argument was `_`.
+    ///   - body: Writes the data; the FIFO is closed (end of stream for the process) when it returns.
+    /// - Returns: What `body` returns.
+    /// - Throws: `TygerRunEngineError` `.notFound` (no live run), `.invalidInput` (not an ephemeral input),
+    ///   `.alreadyCalled` (attached before), `.conflict` (the run has finished); what `body` throws.
+    public func withEphemeralInput<R: Sendable>(
+        runId: Int64, parameter: String, _ body: (EphemeralInputWriter) async throws -> R
+    ) async throws -> R {
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: true)
+        let descriptor = try await withTaskCancellationHandler { try await opener.open() } onCancel: { opener.release() }
+        if opener.wasReleased {
+            return try await body(EphemeralInputWriter(queue: nil))
+        }
+        let queue = HandoffQueue<OutputChunk>(capacity: 4)
+        let sink = FIFOSink(descriptor)
+        async let pumped: Int64 = DedicatedThread.run(name: "tyger-relay-in") {
+            try OutputPump.run(input: queue, sink: sink)
+        }
+        do {
+            let result = try await body(EphemeralInputWriter(queue: queue))
+            queue.close()
+            _ = try? await pumped
+            return result
+        } catch {
+            queue.fail(error)
+            _ = try? await pumped
+            throw error
+        }
+    }
+
+    /// Streams an ephemeral output of a live run (the FIFO into an HTTP GET response).
+    ///
+    /// - Parameters:
+    ///   - body: Reads the data; the sequence ends when the process closes its end.
+    /// - Throws: As `withEphemeralInput`, and what `body` throws.
+    public func withEphemeralOutput<R: Sendable>(
+        runId: Int64, parameter: String, _ body: (EphemeralOutputReader) async throws -> R
+    ) async throws -> R {
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: false)
+        let descriptor = try await withTaskCancellationHandler { try await opener.open() } onCancel: { opener.release() }
+        let queue = HandoffQueue<ByteBuffer>(capacity: 4)
+        DedicatedThread.start(name: "tyger-relay-out") {
+            let allocator = ByteBufferAllocator()
+            do {
+                while true {
+                    var buffer = allocator.buffer(capacity: 256 << 10)
+                    let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 256 << 10) { raw in
+                        try FileDescriptorOps.read(descriptor.fd, into: raw)
+                    }
+                    if n == 0 { break }
+                    try queue.pushBlocking(buffer)
+                }
+                queue.close()
+            } catch {
+                queue.fail(error)
+            }
+        }
+        defer { queue.fail(CancellationError()) }  // stops the reader thread if `body` returned early
+        return try await body(EphemeralOutputReader(queue: queue))
+    }
+
+    private func claimEphemeral(runId: Int64, parameter: String, isInput: Bool) async throws -> FifoOpener {
+        guard let supervisor = supervisor(runId) else {
+            _ = try await getRun(id: runId)
+            throw TygerRunEngineError(.conflict, "The run \(runId) is not active: ephemeral buffers exist only while their run runs")
+        }
+        guard let p = supervisor.parameters.first(where: { $0.name == parameter }), p.isEphemeral, p.isInput == isInput else {
+            throw TygerRunEngineError.invalid(
+                "'\(parameter)' is not an ephemeral \(isInput ? "input" : "output") buffer of run \(runId)")
+        }
+        while true {
+            let outcome = supervisor.state.withLock { s -> Result<FifoOpener?, TygerRunEngineError> in
+                if s.lifecycle.isFinished || s.pipesReleased {
+                    return .failure(TygerRunEngineError(.conflict, "The run \(runId) has finished; its ephemeral buffers are gone"))
+                }
+                guard s.prepared else { return .success(nil) }
+                guard !s.claimedEphemeral.contains(parameter) else {
+                    return .failure(TygerRunEngineError(.alreadyCalled, "The ephemeral buffer '\(parameter)' of run \(runId) was already attached to"))
+                }
+                s.claimedEphemeral.insert(parameter)
+                return .success(s.openers[parameter])
+            }
+            switch outcome {
+            case .failure(let error): throw error
+            case .success(let opener?): return opener
+            case .success(nil): try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+}
+
+/// Writes into an ephemeral input's FIFO; see `RunEngine.withEphemeralInput`.
+public final class EphemeralInputWriter: Sendable {
+    private let queue: HandoffQueue<OutputChunk>?
+    private let discarding = Mutex(false)
+
+    init(queue: HandoffQueue<OutputChunk>?) {
+        self.queue = queue
+        discarding.withLock { $0 = queue == nil }
+    }
+
+    /// Writes `buffer` (suspending while the pipe is full). Once the process has gone, data is discarded.
+    /// - Throws: `TygerIOError` for failures other than the reader going away.
+    public func write(_ buffer: ByteBuffer) async throws {
+        guard let queue, !discarding.withLock({ $0 }), buffer.readableBytes > 0 else { return }
+        let box = HeapBox(count: buffer.readableBytes)
+        buffer.withUnsafeReadableBytes { box.memory.copyMemory(from: $0) }
+        do {
+            try await queue.push(OutputChunk(bytes: UnsafeRawBufferPointer(box.memory), immutablePages: false, owner: box))
+        } catch let error as TygerIOError where error.code == .brokenPipe {
+            discarding.withLock { $0 = true }
+        }
+    }
+}
+
+/// Reads from an ephemeral output's FIFO; see `RunEngine.withEphemeralOutput`.
+public struct EphemeralOutputReader: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let queue: HandoffQueue<ByteBuffer>
+
+    public func makeAsyncIterator() -> Iterator { Iterator(queue: queue) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let queue: HandoffQueue<ByteBuffer>
+        public mutating func next() async throws -> ByteBuffer? { try await queue.pop() }
+    }
+}
+
+/// Heap memory owned by an object.
+final class HeapBox: @unchecked Sendable {
+    // @unchecked: filled once before it is shared, then only read.
+    let memory: UnsafeMutableRawBufferPointer
+    init(count: Int) { memory = .allocate(byteCount: max(count, 1), alignment: 16) }
+    deinit { memory.deallocate() }
+}

@@ -1,0 +1,107 @@
+public import Foundation
+
+extension RunEngine {
+    // MARK: Codespecs
+
+    /// Creates a new version of codespec `name`, or returns the latest when `spec` is equivalent to it.
+    ///
+    /// - Returns: The stored codespec (`version` 1 means the codespec is new: answer 201).
+    /// - Throws: `TygerRunEngineError` `.invalidInput` for a bad name, a body name different from `name`, or an
+    ///   invalid codespec; `.storage` when the repository fails.
+    public func upsertCodespec(name: String, _ spec: Codespec) async throws -> Codespec {
+        try Codespec.validateName(name)
+        if let bodyName = spec.name, !bodyName.isEmpty, bodyName != name {
+            throw TygerRunEngineError.invalid("If provided, the codespec name in the body must match the name in the URL.")
+        }
+        var spec = spec.withoutSystemFields
+        spec.name = name
+        try spec.validate()
+        spec.name = nil
+        return try await codespecs.upsert(name: name, spec: spec, now: Date())
+    }
+
+    /// The latest version of `name`, or version `version`.
+    /// - Throws: `TygerRunEngineError` `.notFound` when there is no such codespec or version.
+    public func codespec(name: String, version: Int? = nil) async throws -> Codespec {
+        let found: Codespec?
+        if let version {
+            found = try await codespecs.get(name: name, version: version)
+        } else {
+            found = try await codespecs.latest(name: name)
+        }
+        guard let found else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        return found
+    }
+
+    /// The latest version of each codespec by name, and the name to continue after (when there may be more).
+    public func listCodespecs(prefix: String?, limit: Int, after: String?) async throws -> (items: [Codespec], next: String?) {
+        let items = try await codespecs.list(prefix: prefix, limit: limit + 1, after: after)
+        let page = Array(items.prefix(limit))
+        return (page, items.count > limit ? page.last?.name : nil)
+    }
+
+    // MARK: Runs
+
+    /// The run with `id`.
+    /// - Throws: `TygerRunEngineError` `.notFound`.
+    public func getRun(id: Int64) async throws -> Run {
+        guard let run = try await runs.get(id: id) else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        return run
+    }
+
+    /// Runs newest first, and the position to continue after (when there may be more).
+    public func listRuns(_ query: RunQuery) async throws -> (items: [Run], next: RunPosition?) {
+        var probe = query
+        probe.limit = query.limit + 1
+        let items = try await runs.list(probe)
+        let page = Array(items.prefix(query.limit))
+        return (page, items.count > query.limit ? page.last.map(RunPosition.init) : nil)
+    }
+
+    /// The number of runs per status (only non-zero counts).
+    public func runCounts(since: Date?, tags: [String: String]) async throws -> [RunStatus: Int] {
+        try await runs.counts(since: since, tags: tags).filter { $0.value > 0 }
+    }
+
+    /// Cancels a run: a Pending run becomes Canceled at once; a Running one becomes Canceling, its output buffers
+    /// are failed and its processes terminated (SIGTERM, grace, SIGKILL), then it becomes Canceled.
+    ///
+    /// - Returns: The run after the request (unchanged when already terminal).
+    /// - Throws: `TygerRunEngineError` `.notFound`.
+    public func cancelRun(id: Int64) async throws -> Run {
+        let run = try await getRun(id: id)
+        if (run.status ?? .pending).isTerminal { return run }
+        if let supervisor = supervisor(id) {
+            await supervisor.requestCancel()
+            // Give the supervisor a moment to record Canceling/Canceled before answering.
+            for _ in 0..<50 where supervisor.currentRun.status == run.status && !supervisor.finished.isFired {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return supervisor.currentRun
+        }
+        // Not supervised by this server (left from a previous one, before recovery ran).
+        var canceled = run
+        canceled.status = .canceled
+        canceled.statusReason = RunLifecycle.Reason.canceled
+        canceled.finishedAt = Date()
+        await failUnfinishedOutputs(of: canceled)
+        await persist(canceled)
+        return canceled
+    }
+
+    /// The current state of a run and a stream of its later states (ending after a terminal one).
+    /// - Throws: `TygerRunEngineError` `.notFound`.
+    public func watch(id: Int64) async throws -> (current: Run, changes: AsyncStream<Run>) {
+        let changes = watchers.subscribe(id)
+        let current = try await getRun(id: id)
+        return (current, changes)
+    }
+
+    /// A run's log.
+    /// - Throws: `TygerRunEngineError` `.notFound` when the run does not exist.
+    public func logs(id: Int64, options: RunLogOptions) async throws -> RunLogSequence {
+        _ = try await getRun(id: id)
+        let supervisor = supervisor(id)
+        return RunLogSequence(path: logPath(id), options: options, isLive: { supervisor?.isLive ?? false })
+    }
+}

@@ -1,0 +1,182 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+public import TygerStorage
+import TygerCore
+import TygerIO
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// Codespecs and runs: creation, supervision of live runs, logs, cancellation, watch streams and the ephemeral
+/// buffer relay. Conforms to `Service`: run it in the server's `ServiceGroup`; runs start only while it runs.
+///
+/// ```swift
+/// let store = try SQLiteRunEngineStore(directory: dataDir + "/db")
+/// let engine = RunEngine(
+///     configuration: RunEngineConfiguration(dataDirectory: dataDir),
+///     codespecs: store.codespecs, runs: store.runs,
+///     blobStore: { id in FileBlobStore(directory: buffersDir + "/" + id) },
+///     createBuffer: { tags in try await buffers.create(tags: tags).id },
+///     logger: logger)
+/// ```
+public final class RunEngine: Service, Sendable {
+    let configuration: RunEngineConfiguration
+    let codespecs: any CodespecRepository
+    let runs: any RunRepository
+    let executor: any Executor
+    let blobStore: @Sendable (String) -> any BlobStore
+    let createBuffer: @Sendable ([String: String]) async throws -> String
+    let bufferExists: @Sendable (String) async throws -> Bool
+    let logger: Logger
+    let watchers = RunWatchers()
+    let supervisors = Mutex<[Int64: RunSupervisor]>([:])
+    private let startQueue: (stream: AsyncStream<RunSupervisor>, continuation: AsyncStream<RunSupervisor>.Continuation)
+    /// Set by `_simulateCrash()`: supervisors stop persisting anything, as if the process had died.
+    let crashed = Mutex(false)
+
+    /// Creates an engine.
+    ///
+    /// - Parameters:
+    ///   - configuration: Data directory and timings.
+    ///   - codespecs: Where codespecs are kept.
+    ///   - runs: Where runs are kept.
+    ///   - executor: What runs processes; default `LocalProcessExecutor()`.
+    ///   - blobStore: The blob store of a buffer, by buffer ID (the server passes `FileBlobStore` directories).
+    ///   - createBuffer: Creates a buffer with tags and returns its ID (for parameters without an argument).
+    ///   - bufferExists: Whether a buffer ID given as an argument exists (active); default: always.
+    ///   - logger: For debug and trace messages.
+    public init(
+        configuration: RunEngineConfiguration, codespecs: any CodespecRepository, runs: any RunRepository,
+        executor: any Executor = LocalProcessExecutor(),
+        blobStore: @escaping @Sendable (String) -> any BlobStore,
+        createBuffer: @escaping @Sendable ([String: String]) async throws -> String,
+        bufferExists: @escaping @Sendable (String) async throws -> Bool = { _ in true },
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.codespecs = codespecs
+        self.runs = runs
+        self.executor = executor
+        self.blobStore = blobStore
+        self.createBuffer = createBuffer
+        self.bufferExists = bufferExists
+        self.logger = logger
+        self.startQueue = AsyncStream.makeStream(of: RunSupervisor.self)
+        FileDescriptorOps.ignoreSIGPIPE()
+    }
+
+    var runsDirectory: String { configuration.dataDirectory + "/runs" }
+    var logsDirectory: String { configuration.dataDirectory + "/logs" }
+    func runDirectory(_ id: Int64) -> String { runsDirectory + "/\(id)" }
+    func logPath(_ id: Int64) -> String { logsDirectory + "/\(id).log" }
+
+    /// Recovers runs a previous server left in flight, then starts and supervises runs until shutdown.
+    ///
+    /// On graceful shutdown (or cancellation) live runs are stopped and marked Failed ("The server shut down ...").
+    /// - Throws: `TygerRunEngineError` `.storage` when recovery cannot read or write the repository.
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: runsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true)
+        _ = chmod(runsDirectory, 0o700)
+        try await recoverInterruptedRuns()
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.sweepPendingTimeouts() }
+                    for await supervisor in startQueue.stream {
+                        group.addTask { await supervisor.supervise() }
+                    }
+                    group.cancelAll()
+                }
+            } onCancel: {
+                self.beginShutdown()
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+    }
+
+    private func beginShutdown() {
+        startQueue.continuation.finish()
+        for supervisor in supervisors.withLock({ Array($0.values) }) { supervisor.requestShutdown() }
+    }
+
+    private func sweepPendingTimeouts() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.pendingSweepInterval)
+            for supervisor in supervisors.withLock({ Array($0.values) }) {
+                await supervisor.timeoutIfPendingAndDue()
+            }
+        }
+    }
+
+    /// Fails every run a previous server left Pending, Running or Canceling, killing its leftover processes.
+    func recoverInterruptedRuns() async throws {
+        for run in try await runs.nonTerminal() {
+            guard let id = run.id else { continue }
+            if supervisors.withLock({ $0[id] != nil }) { continue }
+            await executor.recover(runDirectory: runDirectory(id))
+            var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
+            guard case .finish(let status, let reason, let failOutputs) = lifecycle.serverRestarted() else { continue }
+            var updated = run
+            updated.status = status
+            updated.statusReason = reason
+            updated.finishedAt = Date()
+            updated.runningCount = nil
+            if failOutputs { await failUnfinishedOutputs(of: updated) }
+            try await runs.update(updated)
+            watchers.publish(updated)
+            try? FileManager.default.removeItem(atPath: runDirectory(id))
+            logger.debug("recovered interrupted run", metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"])
+        }
+    }
+
+    /// Marks the output buffers of `run` that have no `.bufferend` failed.
+    func failUnfinishedOutputs(of run: Run) async {
+        guard let spec = run.resolvedCodespec else { return }
+        for parameter in spec.buffers?.outputs ?? [] {
+            guard let id = run.job.buffers?[parameter], !EphemeralBufferID.isEphemeral(id) else { continue }
+            await BufferEnd.markFailedIfUnfinished(blobStore(id))
+        }
+    }
+
+    func enqueue(_ supervisor: RunSupervisor) {
+        supervisors.withLock { $0[supervisor.runId] = supervisor }
+        startQueue.continuation.yield(supervisor)
+    }
+
+    func supervisor(_ id: Int64) -> RunSupervisor? { supervisors.withLock { $0[id] } }
+
+    func removeSupervisor(_ id: Int64) { _ = supervisors.withLock { $0.removeValue(forKey: id) } }
+
+    /// Persists `run` and tells watchers, unless the engine was made to "crash" in a test.
+    func persist(_ run: Run) async {
+        if crashed.withLock({ $0 }) { return }
+        do {
+            try await runs.update(run)
+        } catch {
+            logger.debug("cannot persist run", metadata: ["run.id": "\(run.id ?? 0)", "error": "\(error)"])
+        }
+        watchers.publish(run)
+    }
+
+    /// Test hook: behave as if the server process died now — nothing more is persisted, processes are left running.
+    package func _simulateCrash() {
+        crashed.withLock { $0 = true }
+    }
+}
+
+/// Writes `.bufferend` `failed` on buffers that have no end yet.
+enum BufferEnd {
+    static func markFailedIfUnfinished(_ store: any BlobStore) async {
+        guard (try? await store.containerExists()) == true, (try? await store.head(BufferBlobNames.end)) == nil else { return }
+        let bytes = BufferEndMetadata.encoded(.failed)
+        let md5 = Checksums.md5Base64(bytes)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        try? await store.put(BufferBlobNames.end, bytes: UnsafeRawBufferPointer(copy), metadata: BlobMetadata(contentMD5: md5))
+    }
+}

@@ -1,0 +1,28 @@
+/// Settings of a `RunEngine`.
+public struct RunEngineConfiguration: Sendable {
+    /// Where run directories (`runs/<id>`, 0700, with the FIFOs) and logs (`logs/<id>.log`) live.
+    public var dataDirectory: String
+    /// How long processes get between SIGTERM and SIGKILL when a run is canceled or times out. Default 5 s.
+    public var terminationGrace: Duration = .seconds(5)
+    /// How often Pending runs are checked against their timeout. Default 1 s.
+    public var pendingSweepInterval: Duration = .seconds(1)
+    /// Options of the writes from output FIFOs into buffers (flush interval 1 s, as upstream's sidecar).
+    public var writeOptions: TransferWriteOptions = .init()
+
+    /// Settings with defaults.
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+}
+
+/// The subset of the data path's write options the engine lets callers set.
+public struct TransferWriteOptions: Sendable {
+    /// Bytes per blob. Default 4 MiB.
+    public var blockSize = 4 << 20
+    /// Concurrent blob puts. Default 16.
+    public var dop = 16
+    /// Partial-block flush interval. Default 1 s.
+    public var flushInterval: Duration? = .seconds(1)
+
+    public init() {}
+}

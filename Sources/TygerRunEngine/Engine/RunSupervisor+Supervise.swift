@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+import TygerCore
+import TygerDataPath
+import TygerIO
+import TygerStorage
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+extension RunSupervisor {
+    /// Runs the run to its end: FIFOs, processes, transfers, deadline and cancel; then cleans up the run directory
+    /// (the log stays).
+    func supervise() async {
+        let go = state.withLock { s -> Bool in
+            if s.lifecycle.isFinished { return false }
+            s.supervising = true
+            return true
+        }
+        defer { engine.removeSupervisor(runId) }
+        guard go else { return }
+        if Date() >= deadline {
+            await handle { $0.timedOut() }
+            return
+        }
+        let directory = engine.runDirectory(runId)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let parameters = self.parameters
+        let execution: any Execution
+        do {
+            let (request, log) = try prepare(directory: directory, parameters: parameters)
+            execution = try await engine.executor.start(request, log: log)
+        } catch {
+            let message = (error as? TygerRunEngineError)?.message ?? "\(error)"
+            await handle { $0.startFailed(message) }
+            return
+        }
+        state.withLock { $0.execution = execution }
+        let transfers = parameters.filter { !$0.isEphemeral }
+        let replicas = execution.replicaCount
+        await handle { $0.started(replicas: replicas, transfers: transfers.count) }
+        if state.withLock({ $0.lifecycle.isFinished }) {
+            await execution.terminate(grace: .zero)
+        }
+        await withDiscardingTaskGroup { group in
+            for replica in 0..<replicas {
+                group.addTask {
+                    let code = await execution.waitForExit(replica: replica)
+                    await self.handle { $0.processExited(replica: replica, code: code) }
+                }
+            }
+            for parameter in transfers {
+                group.addTask {
+                    let error = await self.transfer(parameter)
+                    await self.handle { $0.transferEnded(parameter: parameter.name, error: error) }
+                }
+            }
+            group.addTask {
+                let remaining = max(0, self.deadline.timeIntervalSinceNow)
+                let due = await untilTriggered(self.finished) {
+                    (try? await Task.sleep(for: .milliseconds(Int64(remaining * 1000)))) != nil
+                }
+                if due == true { await self.handle { $0.timedOut() } }
+            }
+            group.addTask {
+                if await untilTriggered(self.finished, { await self.cancel.wait() }) != nil {
+                    await self.handle { $0.cancelRequested() }
+                }
+            }
+            group.addTask {
+                if await untilTriggered(self.finished, { await self.shutdown.wait() }) != nil {
+                    await self.handle { $0.shutdown() }
+                }
+            }
+        }
+    }
+
+    /// Creates the run directory (0700), one FIFO per buffer parameter, the log, and the launch of each replica.
+    private func prepare(directory: String, parameters: [Parameter]) throws -> (ExecutionRequest, RunLogWriter) {
+        let run = currentRun
+        guard let spec = run.resolvedCodespec else {
+            throw TygerRunEngineError(.executorFailure, "the run has no resolved codespec")
+        }
+        let pipesDirectory = directory + "/pipes"
+        let workDirectory = directory + "/work"
+        for d in [directory, pipesDirectory, workDirectory] {
+            guard mkdir(d, 0o700) == 0 || errno == EEXIST else {
+                throw TygerRunEngineError(.executorFailure, "cannot create \(d): \(String(cString: strerror(errno)))")
+            }
+            _ = chmod(d, 0o700)
+        }
+        var pipes: [String: String] = [:]
+        var openers: [String: FifoOpener] = [:]
+        for parameter in parameters {
+            let path = pipesDirectory + "/\(parameter.name).pipe"
+            try NamedPipe.create(at: path, mode: 0o600)
+            pipes[parameter.name] = path
+            openers[parameter.name] = FifoOpener(path: path, forWriting: parameter.isInput)
+        }
+        state.withLock {
+            $0.openers = openers
+            $0.prepared = true
+        }
+        let log = try RunLogWriter(path: engine.logPath(runId))
+        let replicas = max(1, run.job.replicas)
+        var base: [String: String] = [:]
+        for key in RunEnvironment.inherited { if let v = ProcessInfo.processInfo.environment[key] { base[key] = v } }
+        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        let launches = (0..<replicas).map { replica -> ReplicaLaunch in
+            let replicaPipes = replica == 0 ? pipes : pipes.mapValues { _ in "/dev/null" }
+            let env = RunEnvironment.make(
+                codespec: spec, runId: runId, replica: replica, replicas: replicas, pipes: replicaPipes, base: base)
+            let arguments = ((spec.command ?? []) + (spec.args ?? [])).map { RunEnvironment.expand($0, with: env) }
+            let workingDirectory = spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? workDirectory
+            return ReplicaLaunch(
+                arguments: arguments, environment: env, workingDirectory: workingDirectory,
+                logPrefix: replicas == 1 ? "" : "[replica-\(replica)] ")
+        }
+        return (ExecutionRequest(runId: runId, runDirectory: directory, image: spec.image, replicas: launches), log)
+    }
+
+    /// Streams one buffer parameter between its FIFO and its buffer.
+    ///
+    /// - Returns: An error message when the transfer failed in a way that fails the run; `nil` otherwise (including
+    ///   an input side stopped because the processes are gone, and transfers abandoned by a stop).
+    func transfer(_ parameter: Parameter) async -> String? {
+        guard let opener = state.withLock({ $0.openers[parameter.name] }) else { return "no pipe" }
+        let store = engine.blobStore(parameter.bufferId)
+        let stop = parameter.isInput ? stopInputs : stopOutputs
+        let result: String?? = await untilTriggered(stop) { () -> String? in
+            let descriptor: OwnedDescriptor
+            do {
+                descriptor = try await withTaskCancellationHandler {
+                    try await opener.open()
+                } onCancel: {
+                    opener.release()
+                }
+            } catch {
+                return "cannot open the pipe: \(error)"
+            }
+            if parameter.isInput {
+                if opener.wasReleased || Task.isCancelled { return nil }
+                do {
+                    _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
+                    return nil
+                } catch {
+                    if self.stopInputs.isFired || Task.isCancelled { return nil }
+                    if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
+                    return Self.describe(error)
+                }
+            } else {
+                if Task.isCancelled { return nil }
+                var options = WriteOptions()
+                options.blockSize = self.engine.configuration.writeOptions.blockSize
+                options.dop = self.engine.configuration.writeOptions.dop
+                options.flushInterval = self.engine.configuration.writeOptions.flushInterval
+                do {
+                    _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
+                    return nil
+                } catch {
+                    if Task.isCancelled { return nil }
+                    return Self.describe(error)
+                }
+            }
+        }
+        if !parameter.isInput, result == nil || stopOutputs.isFired {
+            // Stopped before the buffer was complete: it must not look complete (or stay open forever).
+            await BufferEnd.markFailedIfUnfinished(store)
+        }
+        return result ?? nil
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? TygerRunEngineError { return e.message }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import Synchronization
+import TygerStorage
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// Owns one live run: its lifecycle state machine, its FIFOs, the buffer transfers, the processes and the timers.
+///
+/// Events (process exits, transfer ends, the deadline, cancel) are fed to `RunLifecycle` under the lock; the actions
+/// it returns are performed outside the lock by `perform(_:)`.
+final class RunSupervisor: Sendable {
+    let runId: Int64
+    unowned let engine: RunEngine
+    let deadline: Date
+
+    struct Parameter: Sendable {
+        var name: String
+        var isInput: Bool
+        var bufferId: String
+        var isEphemeral: Bool { EphemeralBufferID.isEphemeral(bufferId) }
+    }
+
+    struct State {
+        var lifecycle: RunLifecycle
+        var run: Run
+        var supervising = false
+        var prepared = false
+        var pipesReleased = false
+        var execution: (any Execution)?
+        var openers: [String: FifoOpener] = [:]
+        var claimedEphemeral: Set<String> = []
+    }
+    let state: Mutex<State>
+    /// Fired when a cancel was requested while supervising.
+    let cancel = Trigger()
+    /// Fired when the server shuts down.
+    let shutdown = Trigger()
+    /// Fired to abandon the input transfers (processes gone, or stopping).
+    let stopInputs = Trigger()
+    /// Fired to abandon the output transfers, failing their buffers (cancel, timeout, transfer failure).
+    let stopOutputs = Trigger()
+    /// Fired once the run is terminal.
+    let finished = Trigger()
+
+    init(run: Run, engine: RunEngine) {
+        precondition(run.id != nil && run.createdAt != nil, "supervising a run that was not created")
+        self.runId = run.id!  // checked above
+        self.engine = engine
+        self.deadline = run.createdAt!.addingTimeInterval(Double(run.effectiveTimeoutSeconds))  // checked above
+        self.state = Mutex(State(lifecycle: RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds), run: run))
+    }
+
+    var currentRun: Run { state.withLock { $0.run } }
+
+    /// Whether the run's processes may still write logs.
+    var isLive: Bool { !finished.isFired }
+
+    var parameters: [Parameter] {
+        let run = currentRun
+        guard let spec = run.resolvedCodespec else { return [] }
+        return spec.bufferParameters.map { p in
+            Parameter(name: p.name, isInput: p.isInput, bufferId: run.job.buffers?[p.name] ?? "")
+        }
+    }
+
+    // MARK: Events from outside
+
+    /// Cancels: directly while nobody supervises the run yet, else through the supervision task.
+    func requestCancel() async {
+        let direct = state.withLock { s -> RunLifecycle.Action? in
+            s.supervising ? nil : s.lifecycle.cancelRequested()
+        }
+        if let direct { await perform(direct) } else { cancel.fire() }
+    }
+
+    func requestShutdown() {
+        let direct = state.withLock { s -> RunLifecycle.Action? in s.supervising ? nil : s.lifecycle.shutdown() }
+        if direct != nil {
+            // Not started: leave it Pending in the repository; the next server's recovery fails it.
+            finished.fire()
+        }
+        shutdown.fire()
+    }
+
+    func timeoutIfPendingAndDue() async {
+        guard Date() >= deadline else { return }
+        let direct = state.withLock { s -> RunLifecycle.Action? in s.supervising ? nil : s.lifecycle.timedOut() }
+        if let direct { await perform(direct) }
+    }
+
+    func handle(_ event: @Sendable (inout RunLifecycle) -> RunLifecycle.Action) async {
+        let action = state.withLock { event(&$0.lifecycle) }
+        await perform(action)
+    }
+
+    // MARK: Actions
+
+    func perform(_ action: RunLifecycle.Action) async {
+        switch action {
+        case .none:
+            return
+        case .markRunning:
+            let run = state.withLock { s -> Run in
+                s.run.status = .running
+                s.run.startedAt = Date()
+                s.run.runningCount = s.lifecycle.runningCount
+                return s.run
+            }
+            await engine.persist(run)
+        case .stop(let persistCanceling, let failOutputs):
+            if persistCanceling {
+                let run = state.withLock { s -> Run in
+                    s.run.status = .canceling
+                    s.run.statusReason = RunLifecycle.Reason.canceled
+                    return s.run
+                }
+                await engine.persist(run)
+            }
+            if failOutputs { stopOutputs.fire() }
+            stopInputs.fire()
+            releasePipes()
+            let execution = state.withLock { $0.execution }
+            await execution?.terminate(grace: engine.configuration.terminationGrace)
+        case .releasePipes:
+            stopInputs.fire()
+            releasePipes()
+        case .finish(let status, let reason, let failOutputs):
+            releasePipes()
+            var run = state.withLock { s -> Run in
+                s.run.status = status
+                s.run.statusReason = reason
+                s.run.finishedAt = Date()
+                s.run.runningCount = nil
+                return s.run
+            }
+            if failOutputs { await engine.failUnfinishedOutputs(of: run) }
+            run.eTag = nil
+            await engine.persist(run)
+            finished.fire()
+        }
+    }
+
+    /// Makes every pending FIFO open return (see `FifoOpener.release()`); later ephemeral claims are refused.
+    func releasePipes() {
+        let openers = state.withLock { s -> [FifoOpener] in
+            s.pipesReleased = true
+            return Array(s.openers.values)
+        }
+        for o in openers { o.release() }
+    }
+}

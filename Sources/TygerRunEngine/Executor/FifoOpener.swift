@@ -1,0 +1,113 @@
+import Synchronization
+import TygerIO
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// A descriptor closed when the last reference goes away, so a thread still using it never sees it reused.
+final class OwnedDescriptor: Sendable {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { FileDescriptorOps.close(fd) }
+}
+
+/// Opens one end of a FIFO without ever hanging the run.
+///
+/// `open()` blocks (on a dedicated thread) until the process opens the other end, as a FIFO open does. `release()`
+/// makes a pending or future `open()` return: it opens the opposite end non-blocking, retrying until that succeeds
+/// (for a write end, only once our reader is blocked in `open`), holds it until `open()` returned, then closes it.
+/// The engine releases after the process exited (so an output never opened completes empty and an input side stops)
+/// and when the run is stopped.
+final class FifoOpener: Sendable {
+    let path: String
+    let forWriting: Bool
+    private struct State {
+        var released = false
+        var openReturned = false
+    }
+    private let state = StateBox()
+
+    private final class StateBox: Sendable {
+        let mutex = Mutex(State())
+        func withLock<R>(_ body: (inout State) -> R) -> R { mutex.withLock { body(&$0) } }
+    }
+
+    init(path: String, forWriting: Bool) {
+        self.path = path
+        self.forWriting = forWriting
+    }
+
+    /// Whether `release()` was called.
+    var wasReleased: Bool { state.withLock { $0.released } }
+
+    /// Opens our end, waiting for the peer or for `release()`.
+    ///
+    /// - Returns: The descriptor (blocking mode).
+    /// - Throws: `TygerIOError` when `open` fails (the FIFO is gone).
+    func open() async throws -> OwnedDescriptor {
+        let path = self.path
+        let flags = (forWriting ? O_WRONLY : O_RDONLY) | O_CLOEXEC
+        defer { state.withLock { $0.openReturned = true } }
+        let fd = try await DedicatedThread.run(name: "tyger-fifo-open") {
+            while true {
+                let fd = Glibc.open(path, flags)
+                if fd >= 0 { return fd }
+                if errno == EINTR { continue }
+                throw TygerIOError.system("open", path: path)
+            }
+        }
+        return OwnedDescriptor(fd)
+    }
+
+    /// Makes `open()` return now or as soon as it is called (for up to a minute). Idempotent.
+    func release() {
+        let first = state.withLock { s -> Bool in
+            defer { s.released = true }
+            return !s.released && !s.openReturned
+        }
+        guard first else { return }
+        let path = self.path
+        let peerFlags = (forWriting ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC
+        DedicatedThread.start(name: "tyger-fifo-release") { [state] in
+            var peer: Int32 = -1
+            var waited = 0
+            while !state.withLock({ $0.openReturned }) && waited < 60_000 {
+                if peer < 0 { peer = Glibc.open(path, peerFlags) }
+                usleep(2000)
+                waited += 2
+            }
+            if peer >= 0 { Glibc.close(peer) }
+        }
+    }
+}
+
+/// A FIFO read end as a byte source that owns its descriptor.
+final class FIFOSource: ByteSource {
+    private let descriptor: OwnedDescriptor
+    private let source: DescriptorSource
+
+    init(_ descriptor: OwnedDescriptor) {
+        self.descriptor = descriptor
+        self.source = DescriptorSource(fd: descriptor.fd)
+    }
+
+    var supportsTimeouts: Bool { source.supportsTimeouts }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, waitAtMost: Duration?) throws -> ReadOutcome {
+        try source.read(into: buffer, waitAtMost: waitAtMost)
+    }
+}
+
+/// A FIFO write end as a byte sink that owns its descriptor.
+final class FIFOSink: ByteSink {
+    private let descriptor: OwnedDescriptor
+    private let sink: DescriptorSink
+
+    init(_ descriptor: OwnedDescriptor) {
+        self.descriptor = descriptor
+        self.sink = DescriptorSink(fd: descriptor.fd)
+    }
+
+    func write(_ chunk: OutputChunk) throws { try sink.write(chunk) }
+    func finish() throws {}
+}

@@ -1,0 +1,84 @@
+public import Foundation
+
+/// Codespecs in memory (tests, throwaway servers).
+public actor InMemoryCodespecRepository: CodespecRepository {
+    private var versions: [String: [Codespec]] = [:]
+
+    public init() {}
+
+    public func upsert(name: String, spec: Codespec, now: Date) async throws -> Codespec {
+        var list = versions[name, default: []]
+        if let latest = list.last, latest.isEquivalent(to: spec) { return latest }
+        var stored = spec
+        stored.name = name
+        stored.version = list.count + 1
+        stored.createdAt = now
+        list.append(stored)
+        versions[name] = list
+        return stored
+    }
+
+    public func latest(name: String) async throws -> Codespec? { versions[name]?.last }
+
+    public func get(name: String, version: Int) async throws -> Codespec? {
+        guard let list = versions[name], version >= 1, version <= list.count else { return nil }
+        return list[version - 1]
+    }
+
+    public func list(prefix: String?, limit: Int, after: String?) async throws -> [Codespec] {
+        let names = versions.keys
+            .filter { name in prefix.map { name.hasPrefix($0) } ?? true }
+            .filter { name in after.map { Array($0.utf8).lexicographicallyPrecedes(Array(name.utf8)) } ?? true }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return names.prefix(max(0, limit)).compactMap { versions[$0]?.last }
+    }
+}
+
+/// Runs in memory (tests, throwaway servers).
+public actor InMemoryRunRepository: RunRepository {
+    private var runs: [Int64: Run] = [:]
+    private var nextId: Int64 = 1
+
+    public init() {}
+
+    public func create(_ run: Run, now: Date) async throws -> Run {
+        var stored = run
+        stored.id = nextId
+        stored.createdAt = now
+        nextId += 1
+        runs[stored.id!] = stored  // assigned just above
+        return stored
+    }
+
+    public func get(id: Int64) async throws -> Run? { runs[id] }
+
+    public func update(_ run: Run) async throws {
+        guard let id = run.id else { preconditionFailure("updating a run without an id") }
+        runs[id] = run
+    }
+
+    public func list(_ query: RunQuery) async throws -> [Run] {
+        let sinceMicros = query.since.map(RunPosition.micros)
+        return runs.values
+            .filter { run in
+                let position = RunPosition(run)
+                if let sinceMicros, position.createdAtMicros <= sinceMicros { return false }
+                if !query.statuses.isEmpty, !query.statuses.contains(run.status ?? .pending) { return false }
+                if !query.tags.allSatisfy({ run.tags?[$0.key] == $0.value }) { return false }
+                if let after = query.after, !position.isAfter(after) { return false }
+                return true
+            }
+            .sorted { RunPosition($1).isAfter(RunPosition($0)) }
+            .prefix(max(0, query.limit))
+            .map { $0 }
+    }
+
+    public func counts(since: Date?, tags: [String: String]) async throws -> [RunStatus: Int] {
+        let all = try await list(RunQuery(limit: Int.max, since: since, tags: tags))
+        return Dictionary(grouping: all, by: { $0.status ?? .pending }).mapValues(\.count)
+    }
+
+    public func nonTerminal() async throws -> [Run] {
+        runs.values.filter { !($0.status ?? .pending).isTerminal }.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+    }
+}

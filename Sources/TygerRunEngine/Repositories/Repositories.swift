@@ -1,0 +1,161 @@
+public import Foundation
+
+/// Where codespecs are kept. Versions are immutable; a new version is made only when the spec changes.
+public protocol CodespecRepository: Sendable {
+    /// Stores `spec` as the next version of `name`, unless it is equivalent to the latest version, which is then
+    /// returned unchanged (`Codespec.isEquivalent(to:)`).
+    ///
+    /// - Returns: The stored codespec with `name`, `version` and `createdAt` set.
+    /// - Throws: `TygerRunEngineError` `.storage` when the database fails.
+    func upsert(name: String, spec: Codespec, now: Date) async throws -> Codespec
+
+    /// The latest version of `name`, or `nil`.
+    func latest(name: String) async throws -> Codespec?
+
+    /// Version `version` of `name`, or `nil`.
+    func get(name: String, version: Int) async throws -> Codespec?
+
+    /// The latest version of each codespec, by name in byte order, starting after `after`.
+    ///
+    /// - Parameters:
+    ///   - prefix: Only names starting with this.
+    ///   - limit: At most this many.
+    ///   - after: The last name of the previous page.
+    func list(prefix: String?, limit: Int, after: String?) async throws -> [Codespec]
+}
+
+/// Where runs are kept.
+public protocol RunRepository: Sendable {
+    /// Inserts a run, assigning its `id` (increasing from 1) and `createdAt` (`now`).
+    func create(_ run: Run, now: Date) async throws -> Run
+
+    /// The run with `id`, or `nil`.
+    func get(id: Int64) async throws -> Run?
+
+    /// Replaces the stored run with the same `id`.
+    /// - Precondition: `run.id` is set.
+    func update(_ run: Run) async throws
+
+    /// Runs newest first (createdAt desc, id desc) matching `query`.
+    func list(_ query: RunQuery) async throws -> [Run]
+
+    /// The number of runs per status, created after `since`, with all of `tags`.
+    func counts(since: Date?, tags: [String: String]) async throws -> [RunStatus: Int]
+
+    /// Every run whose status is not terminal (for restart recovery).
+    func nonTerminal() async throws -> [Run]
+}
+
+/// A filter and page of `RunRepository.list`.
+public struct RunQuery: Sendable, Hashable {
+    /// At most this many runs.
+    public var limit: Int
+    /// Only runs created strictly after this.
+    public var since: Date?
+    /// Only runs in one of these statuses (empty: any).
+    public var statuses: Set<RunStatus>
+    /// Only runs having every one of these tags.
+    public var tags: [String: String]
+    /// Only runs after this position (the last run of the previous page).
+    public var after: RunPosition?
+
+    public init(
+        limit: Int = 20, since: Date? = nil, statuses: Set<RunStatus> = [], tags: [String: String] = [:],
+        after: RunPosition? = nil
+    ) {
+        self.limit = limit
+        self.since = since
+        self.statuses = statuses
+        self.tags = tags
+        self.after = after
+    }
+}
+
+/// A run's place in the newest-first order: creation time (microseconds) and id.
+public struct RunPosition: Sendable, Hashable, Codable {
+    public var createdAtMicros: Int64
+    public var id: Int64
+
+    public init(createdAtMicros: Int64, id: Int64) {
+        self.createdAtMicros = createdAtMicros
+        self.id = id
+    }
+
+    /// The position of `run` (which must have been created).
+    public init(_ run: Run) {
+        self.init(createdAtMicros: Self.micros(run.createdAt ?? Date(timeIntervalSince1970: 0)), id: run.id ?? 0)
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
+
+    /// Whether `self` comes after `other` in the newest-first order.
+    func isAfter(_ other: RunPosition) -> Bool {
+        createdAtMicros < other.createdAtMicros || (createdAtMicros == other.createdAtMicros && id < other.id)
+    }
+
+    /// The opaque continuation token (z-base-32 of `[createdAtMicros,id]`, like upstream's tokens).
+    public var token: String { ZBase32.encode(Array("[\(createdAtMicros),\(id)]".utf8)) }
+
+    /// Parses a continuation token.
+    /// - Throws: `TygerRunEngineError` `.invalidInput` "Invalid continuation token."
+    public init(token: String) throws {
+        guard let bytes = ZBase32.decode(token), let text = String(validating: bytes, as: UTF8.self),
+            text.hasPrefix("["), text.hasSuffix("]")
+        else { throw TygerRunEngineError.invalid("Invalid continuation token.") }
+        let parts = text.dropFirst().dropLast().split(separator: ",")
+        guard parts.count == 2, let c = Int64(parts[0]), let i = Int64(parts[1]) else {
+            throw TygerRunEngineError.invalid("Invalid continuation token.")
+        }
+        self.init(createdAtMicros: c, id: i)
+    }
+}
+
+/// z-base-32 (the alphabet upstream's continuation tokens use).
+enum ZBase32 {
+    static let alphabet = Array("ybndrfg8ejkmcpqxot1uwisza345h769".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var buffer = 0
+        var bits = 0
+        for b in bytes {
+            buffer = (buffer << 8) | Int(b)
+            bits += 8
+            while bits >= 5 {
+                out.append(alphabet[(buffer >> (bits - 5)) & 31])
+                bits -= 5
+            }
+        }
+        if bits > 0 { out.append(alphabet[(buffer << (5 - bits)) & 31]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buffer = 0
+        var bits = 0
+        for c in text.utf8 {
+            guard let v = alphabet.firstIndex(of: c) else { return nil }
+            buffer = ((buffer << 5) | v) & 0xFFFF
+            bits += 5
+            if bits >= 8 {
+                out.append(UInt8((buffer >> (bits - 8)) & 0xFF))
+                bits -= 8
+            }
+        }
+        return out
+    }
+}
+
+/// Codespec names as continuation tokens (z-base-32 of `["name"]`).
+public enum CodespecContinuation {
+    public static func token(after name: String) -> String { ZBase32.encode(Array("[\"\(name)\"]".utf8)) }
+
+    /// - Throws: `TygerRunEngineError` `.invalidInput` "Invalid continuation token."
+    public static func name(fromToken token: String) throws -> String {
+        guard let bytes = ZBase32.decode(token), let text = String(validating: bytes, as: UTF8.self),
+            text.hasPrefix("[\""), text.hasSuffix("\"]"), text.count >= 4
+        else { throw TygerRunEngineError.invalid("Invalid continuation token.") }
+        return String(text.dropFirst(2).dropLast(2))
+    }
+}
