@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "TygerClient",
             dependencies: [
-                "TygerCore", "TygerStorage",
+                "TygerCore", "TygerIO", "TygerStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TygerCore
 import TygerDataPath
+import TygerClient
 import TygerIO
 
 extension BufferCommand {
@@ -60,6 +61,11 @@ extension BufferCommand {
                     group.addTask {
                         await reporter.run()
                         return nil
+                    }
+                    if let relay = resolved.relay {
+                        let bytes = try await relay.read(to: sink, bytesMoved: counter)
+                        group.cancelAll()
+                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: bytes)
                     }
                     let result = try await BufferReader.read(from: store, to: sink, options: frozen, bytesWritten: counter)
                     group.cancelAll()

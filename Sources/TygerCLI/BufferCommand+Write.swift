@@ -1,6 +1,7 @@
 import ArgumentParser
 import TygerCore
 import TygerDataPath
+import TygerClient
 import TygerIO
 
 extension BufferCommand {
@@ -88,6 +89,11 @@ extension BufferCommand {
                     group.addTask {
                         await reporter.run()
                         return nil
+                    }
+                    if let relay = resolved.relay {
+                        let bytes = try await relay.write(from: source, bytesMoved: counter)
+                        group.cancelAll()
+                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: 0)
                     }
                     let result = try await BufferWriter.write(from: source, to: store, options: frozen, bytesStored: counter)
                     group.cancelAll()

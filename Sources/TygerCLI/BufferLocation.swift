@@ -14,6 +14,8 @@ enum BufferLocation {
         var store: any BlobStore
         var transport: HTTPTransport?
         var isBufferID: Bool
+        /// Set for ephemeral buffers: bytes go through the run's relay, not through blobs.
+        var relay: RelayClient? = nil
 
         func close() async { await transport?.shutdown() }
     }
@@ -49,6 +51,12 @@ enum BufferLocation {
                 return Resolved(store: FileBlobStore(directory: directory), transport: nil, isBufferID: true)
             }
             let url = try ServiceURL(uri)
+            if RelayClient.isRelay(url) {
+                let relay = RelayClient(url: url, transport: connection.client.transport)
+                return Resolved(
+                    store: HTTPBlobStore(containerURL: url, transport: connection.client.transport),
+                    transport: connection.client.transport, isBufferID: true, relay: relay)
+            }
             let store = HTTPBlobStore(containerURL: url, transport: connection.client.transport) {
                 try ServiceURL(try await accessURL(id: argument, write: write, ttl: accessTTL, connection: connection))
             }

@@ -94,6 +94,10 @@ extension RunCommand {
                         options.dop = writeDop
                         options.createContainer = false
                         let counter = LockedCounter()
+                        if let relay = resolved.relay {
+                            _ = try await relay.write(from: DescriptorSource(fd: 0), bytesMoved: counter)
+                            return
+                        }
                         let summary = try await BufferWriter.write(
                             from: DescriptorSource(fd: 0), to: resolved.store, options: options, bytesStored: counter)
                         Log.shared.debug("Input written", ["buffer": inputID, "bytes": String(summary.bytes)])
@@ -105,6 +109,10 @@ extension RunCommand {
                         defer { Task { await resolved.close() } }
                         var options = ReadOptions()
                         options.dop = readDop
+                        if let relay = resolved.relay {
+                            _ = try await relay.read(to: DescriptorSink(fd: 1))
+                            return
+                        }
                         let summary = try await BufferReader.read(from: resolved.store, to: DescriptorSink(fd: 1), options: options)
                         Log.shared.debug("Output read", ["buffer": outputID, "bytes": String(summary.bytes)])
                     }

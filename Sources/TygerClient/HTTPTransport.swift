@@ -96,7 +96,7 @@ public final class HTTPTransport: Sendable {
         for try await chunk in response.body { try await consume(chunk) }
     }
 
-    static func clientURL(_ url: ServiceURL) throws -> String {
+    public static func clientURL(_ url: ServiceURL) throws -> String {
         let pathAndQuery = url.path + (url.query.isEmpty ? "" : "?" + url.query)
         switch url.transport {
         case .tcp(let scheme, let authority):
@@ -109,7 +109,7 @@ public final class HTTPTransport: Sendable {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let e = error as? HTTPClientError { return "\(e)" }
         return "\(error)"
     }

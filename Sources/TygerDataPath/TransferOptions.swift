@@ -53,4 +53,10 @@ public struct TransferSummary: Sendable, Equatable {
     public var blobs: Int64
     /// Bytes stored (after compression) — for writes.
     public var storedBytes: Int64
+
+    public init(bytes: Int64, blobs: Int64, storedBytes: Int64) {
+        self.bytes = bytes
+        self.blobs = blobs
+        self.storedBytes = storedBytes
+    }
 }

@@ -4,7 +4,7 @@ public import ServiceLifecycle
 public import TygerControlPlane
 import TygerModel
 import NIOCore
-private import Synchronization
+import Synchronization
 
 /// Mounts the buffers control plane (`/buffers/**`) on the server and runs its expiry service.
 ///

@@ -4,6 +4,7 @@ public import ServiceLifecycle
 import HTTPTypes
 import NIOCore
 import TygerControlPlane
+import TygerCore
 import TygerModel
 public import TygerRunEngine
 import TygerRunEngineHTTP
@@ -77,10 +78,12 @@ struct EphemeralRelay: Sendable {
     let server: TygerServerApplication
 
     static func unqualified(_ id: String) -> String? {
-        guard id.hasPrefix("run-"), let range = id.range(of: "-temp-") else { return nil }
-        let rest = id[range.upperBound...]
-        guard !rest.isEmpty, rest.allSatisfy({ $0.isLetter || $0.isNumber }) else { return nil }
-        return String(rest)
+        // run-<digits>-temp-<alphanumerics>
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "run", !parts[1].isEmpty, parts[1].allSatisfy(\.isNumber),
+            parts[2] == "temp", !parts[3].isEmpty, parts[3].allSatisfy({ $0.isLetter || $0.isNumber })
+        else { return nil }
+        return String(parts[3])
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -136,8 +139,28 @@ struct EphemeralRelay: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "application/octet-stream"],
             body: ResponseBody { writer in
-                try await engine.withEphemeralOutput(runId: target.runId, parameter: target.parameter) { reader in
-                    for try await chunk in reader { try await writer.write(chunk) }
+                // The pipe is read in a child task and handed over through a bounded queue, so the response writer
+                // never leaves this task.
+                let queue = HandoffQueue<ByteBuffer>(capacity: 4)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            try await engine.withEphemeralOutput(runId: target.runId, parameter: target.parameter) { reader in
+                                for try await chunk in reader { try await queue.push(chunk) }
+                            }
+                            queue.close()
+                        } catch {
+                            queue.fail(error)
+                            throw error
+                        }
+                    }
+                    do {
+                        while let chunk = try await queue.pop() { try await writer.write(chunk) }
+                    } catch {
+                        queue.fail(error)
+                        throw error
+                    }
+                    try await group.waitForAll()
                 }
                 try await writer.finish(nil)
             })
