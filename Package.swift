@@ -199,7 +199,11 @@ let package = Package(
             name: "TygerRunEngineTests",
             dependencies: [
                 "TygerRunEngine", "TygerRunEngineHTTP", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

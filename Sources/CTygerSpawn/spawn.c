@@ -63,3 +63,5 @@ int tyger_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig) == 0 ? 0 : e
 int tyger_kill(pid_t pid, int sig) { return kill(pid, sig) == 0 ? 0 : errno; }
 
 int tyger_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int tyger_open_path(const char *path) { return open(path, O_PATH | O_CLOEXEC); }

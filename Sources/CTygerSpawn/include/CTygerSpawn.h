@@ -23,4 +23,8 @@ int tyger_kill(pid_t pid, int sig);
 /// pipe2(fds, O_CLOEXEC). Returns 0 or -1 with errno set.
 int tyger_pipe_cloexec(int fds[2]);
 
+/// open(path, O_PATH | O_CLOEXEC): a handle on the file itself (a FIFO can later be reopened through
+/// /proc/self/fd/N even after it was unlinked). Returns the descriptor or -1.
+int tyger_open_path(const char *path);
+
 #endif

@@ -33,6 +33,10 @@ public final class RunEngine: Service, Sendable {
     let watchers = RunWatchers()
     let supervisors = Mutex<[Int64: RunSupervisor]>([:])
     private let startQueue: (stream: AsyncStream<RunSupervisor>, continuation: AsyncStream<RunSupervisor>.Continuation)
+    /// When this engine was created: runs created before it belong to a previous server (restart recovery).
+    let createdAt = Date()
+    /// Fired when the service begins shutting down.
+    let stopping = Trigger()
     /// Set by `_simulateCrash()`: supervisors stop persisting anything, as if the process had died.
     let crashed = Mutex(false)
 
@@ -88,7 +92,6 @@ public final class RunEngine: Service, Sendable {
                     for await supervisor in startQueue.stream {
                         group.addTask { await supervisor.supervise() }
                     }
-                    group.cancelAll()
                 }
             } onCancel: {
                 self.beginShutdown()
@@ -99,13 +102,14 @@ public final class RunEngine: Service, Sendable {
     }
 
     private func beginShutdown() {
+        stopping.fire()
         startQueue.continuation.finish()
         for supervisor in supervisors.withLock({ Array($0.values) }) { supervisor.requestShutdown() }
     }
 
     private func sweepPendingTimeouts() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.pendingSweepInterval)
+        while !Task.isCancelled && !stopping.isFired {
+            _ = await untilTriggered(stopping) { try? await Task.sleep(for: self.configuration.pendingSweepInterval) }
             for supervisor in supervisors.withLock({ Array($0.values) }) {
                 await supervisor.timeoutIfPendingAndDue()
             }
@@ -116,7 +120,8 @@ public final class RunEngine: Service, Sendable {
     func recoverInterruptedRuns() async throws {
         for run in try await runs.nonTerminal() {
             guard let id = run.id else { continue }
-            if supervisors.withLock({ $0[id] != nil }) { continue }
+            // Runs created by this engine (possibly while recovery runs) are live, not leftovers.
+            if supervisors.withLock({ $0[id] != nil }) || (run.createdAt ?? .distantPast) >= createdAt { continue }
             await executor.recover(runDirectory: runDirectory(id))
             var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
             guard case .finish(let status, let reason, let failOutputs) = lifecycle.serverRestarted() else { continue }

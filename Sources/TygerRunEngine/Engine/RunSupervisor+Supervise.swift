@@ -24,8 +24,15 @@ extension RunSupervisor {
             return
         }
         let directory = engine.runDirectory(runId)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let parameters = self.parameters
+        await supervise(directory: directory, parameters: parameters)
+        // No FIFO open may be left pending on a FIFO about to disappear (ephemeral relays included).
+        releasePipes()
+        for opener in state.withLock({ Array($0.openers.values) }) { await opener.waitUntilSettled() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func supervise(directory: String, parameters: [Parameter]) async {
         let execution: any Execution
         do {
             let (request, log) = try prepare(directory: directory, parameters: parameters)
@@ -63,14 +70,13 @@ extension RunSupervisor {
                 if due == true { await self.handle { $0.timedOut() } }
             }
             group.addTask {
-                if await untilTriggered(self.finished, { await self.cancel.wait() }) != nil {
-                    await self.handle { $0.cancelRequested() }
-                }
+                _ = await untilTriggered(self.finished) { await self.cancel.wait() }
+                // The trigger's state decides, not the return value: waits also end on task cancellation.
+                if self.cancel.isFired { await self.handle { $0.cancelRequested() } }
             }
             group.addTask {
-                if await untilTriggered(self.finished, { await self.shutdown.wait() }) != nil {
-                    await self.handle { $0.shutdown() }
-                }
+                _ = await untilTriggered(self.finished) { await self.shutdown.wait() }
+                if self.shutdown.isFired { await self.handle { $0.shutdown() } }
             }
         }
     }
@@ -149,7 +155,8 @@ extension RunSupervisor {
                     return Self.describe(error)
                 }
             } else {
-                if Task.isCancelled { return nil }
+                // A "crashed" engine (test hook) must not complete buffers a dead server could not have completed.
+                if Task.isCancelled || self.engine.crashed.withLock({ $0 }) { return nil }
                 var options = WriteOptions()
                 options.blockSize = self.engine.configuration.writeOptions.blockSize
                 options.dop = self.engine.configuration.writeOptions.dop
@@ -163,7 +170,7 @@ extension RunSupervisor {
                 }
             }
         }
-        if !parameter.isInput, result == nil || stopOutputs.isFired {
+        if !parameter.isInput, result == nil || stopOutputs.isFired, !engine.crashed.withLock({ $0 }) {
             // Stopped before the buffer was complete: it must not look complete (or stay open forever).
             await BufferEnd.markFailedIfUnfinished(store)
         }

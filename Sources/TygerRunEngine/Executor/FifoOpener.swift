@@ -1,3 +1,4 @@
+private import CTygerSpawn
 import Synchronization
 import TygerIO
 #if canImport(Glibc)
@@ -23,6 +24,7 @@ final class FifoOpener: Sendable {
     let forWriting: Bool
     private struct State {
         var released = false
+        var openStarted = false
         var openReturned = false
     }
     private let state = StateBox()
@@ -32,10 +34,17 @@ final class FifoOpener: Sendable {
         func withLock<R>(_ body: (inout State) -> R) -> R { mutex.withLock { body(&$0) } }
     }
 
+    /// An `O_PATH` handle on the FIFO: `release()` reopens it through `/proc/self/fd`, so it works even when the
+    /// FIFO's directory was removed meanwhile.
+    private let handle: Int32
+
     init(path: String, forWriting: Bool) {
         self.path = path
         self.forWriting = forWriting
+        self.handle = tyger_open_path(path)
     }
+
+    deinit { if handle >= 0 { FileDescriptorOps.close(handle) } }
 
     /// Whether `release()` was called.
     var wasReleased: Bool { state.withLock { $0.released } }
@@ -47,6 +56,7 @@ final class FifoOpener: Sendable {
     func open() async throws -> OwnedDescriptor {
         let path = self.path
         let flags = (forWriting ? O_WRONLY : O_RDONLY) | O_CLOEXEC
+        state.withLock { $0.openStarted = true }
         defer { state.withLock { $0.openReturned = true } }
         let fd = try await DedicatedThread.run(name: "tyger-fifo-open") {
             while true {
@@ -59,6 +69,14 @@ final class FifoOpener: Sendable {
         return OwnedDescriptor(fd)
     }
 
+    /// Waits (up to `timeout`) until no `open()` is pending, so the FIFO can be removed without stranding one.
+    func waitUntilSettled(timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, state.withLock({ $0.openStarted && !$0.openReturned }) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Makes `open()` return now or as soon as it is called (for up to a minute). Idempotent.
     func release() {
         let first = state.withLock { s -> Bool in
@@ -66,12 +84,13 @@ final class FifoOpener: Sendable {
             return !s.released && !s.openReturned
         }
         guard first else { return }
-        let path = self.path
+        let path = handle >= 0 ? "/proc/self/fd/\(handle)" : self.path
         let peerFlags = (forWriting ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC
         DedicatedThread.start(name: "tyger-fifo-release") { [state] in
             var peer: Int32 = -1
             var waited = 0
-            while !state.withLock({ $0.openReturned }) && waited < 60_000 {
+            // Until `open()` returned; if it was never called, give up after a minute.
+            while !state.withLock({ $0.openReturned }) && (state.withLock({ $0.openStarted }) || waited < 60_000) {
                 if peer < 0 { peer = Glibc.open(path, peerFlags) }
                 usleep(2000)
                 waited += 2

@@ -48,10 +48,12 @@ public struct RunLogSequence: AsyncSequence, Sendable {
             self.path = path
             self.options = options
             self.isLive = isLive
+            // Compared at microsecond precision: a Date cannot hold a stamp's nanoseconds exactly, and a client
+            // reconnecting with `since` = the last stamp it saw must not get that line again.
             self.sinceText = options.since.map { date in
-                let t = date.timeIntervalSince1970
-                let seconds = Int(t.rounded(.down))
-                return Array(Timestamp.format(seconds: seconds, nanos: Int(((t - Double(seconds)) * 1e9).rounded(.down)), digits: 9).utf8)
+                let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+                return Array(Timestamp.format(
+                    seconds: Int(micros.floorDiv(1_000_000)), nanos: Int(micros.floorMod(1_000_000)) * 1000, digits: 6).utf8)
             }
         }
 
@@ -134,7 +136,9 @@ public struct RunLogSequence: AsyncSequence, Sendable {
             let space = line.firstIndex(of: 0x20) ?? line.endIndex
             if let sinceText {
                 let stamp = line[line.startIndex..<space]
-                if !sinceText.lexicographicallyPrecedes(stamp) { return }
+                // `YYYY-MM-DDTHH:MM:SS.ffffff` + `Z`, from the stored 9-digit stamp.
+                let micros = Array(stamp.prefix(26)) + [0x5A]
+                if !sinceText.lexicographicallyPrecedes(micros) { return }
             }
             if options.timestamps {
                 out.writeBytes(line)

@@ -86,7 +86,7 @@ final class SQLiteCodespecRepository: CodespecRepository {
                 try db.execute(
                     sql: "INSERT INTO codespecs (name, version, created_at, spec) VALUES (?, ?, ?, ?)",
                     arguments: [name, next, RunPosition.micros(now), try encodeJSON(stored)])
-                return stored
+                return try decodeJSON(Codespec.self, try encodeJSON(stored))  // as later reads will see it
             }
         }
     }
@@ -150,7 +150,7 @@ final class SQLiteRunRepository: RunRepository {
                 stored.id = db.lastInsertedRowID
                 stored.createdAt = now
                 try Self.write(stored, db: db)
-                return stored
+                return try decodeJSON(Run.self, try encodeJSON(stored))  // as later reads will see it
             }
         }
     }

@@ -41,10 +41,20 @@ public enum YAMLSpecs {
         } catch let error as TygerRunEngineError {
             throw error
         } catch let error as DecodingError {
+            if let ours = engineError(in: error) { throw ours }
             throw TygerRunEngineError.invalid("invalid \(what) file: \(describe(error))", cause: error)
         } catch {
             throw TygerRunEngineError.invalid("invalid \(what) file: \(error)", cause: error)
         }
+    }
+
+    /// Our own error, when a decoder wrapped it (Yams reports errors thrown by `init(from:)` as data corruption).
+    static func engineError(in error: any Error) -> TygerRunEngineError? {
+        if let ours = error as? TygerRunEngineError { return ours }
+        if case .dataCorrupted(let context) = error as? DecodingError, let underlying = context.underlyingError {
+            return engineError(in: underlying)
+        }
+        return nil
     }
 
     /// A one-line description of a decoding error with the field path.

@@ -1,0 +1,127 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+@testable import TygerRunEngine
+import TygerRunEngineHTTP
+
+struct ControllerTests {
+    func app(_ h: Harness) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        CodespecsController<BasicRequestContext>(engine: h.engine).addRoutes(to: router.group())
+        RunsController<BasicRequestContext>(engine: h.engine).addRoutes(to: router.group())
+        return Application(router: router)
+    }
+
+    @Test func codespecRoutes() async throws {
+        let h = try Harness()
+        try await app(h).test(.router) { client in
+            let body = #"{"kind":"job","image":"ubuntu","command":["echo"],"buffers":{"inputs":["a","b"]}}"#
+            try await client.execute(uri: "/codespecs/hello", method: .put, body: ByteBuffer(string: body)) { r in
+                #expect(r.status == .created)
+                #expect(r.headers[.location] == "/codespecs/hello/versions/1")
+            }
+            let reordered = #"{"kind":"job","image":"ubuntu","command":["echo"],"buffers":{"inputs":["b","a"]}}"#
+            try await client.execute(uri: "/codespecs/hello", method: .put, body: ByteBuffer(string: reordered)) { r in
+                // Same spec: the existing version 1 comes back, and version 1 answers 201 as upstream does.
+                #expect(r.status == .created)
+                #expect(r.headers[.location] == "/codespecs/hello/versions/1")
+            }
+            let changed = #"{"kind":"job","image":"ubuntu","command":["echo","2"]}"#
+            try await client.execute(uri: "/codespecs/hello", method: .put, body: ByteBuffer(string: changed)) { r in
+                #expect(r.status == .ok)
+                #expect(r.headers[.location] == "/codespecs/hello/versions/2")
+            }
+            try await client.execute(uri: "/codespecs/hello", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body).contains("\"version\":2"))
+            }
+            try await client.execute(uri: "/codespecs/hello/versions/1", method: .get) { r in
+                #expect(String(buffer: r.body).contains("\"inputs\":[\"a\",\"b\"]"))
+            }
+            try await client.execute(uri: "/codespecs/hello/versions/x", method: .get) { r in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/codespecs/Bad", method: .put, body: ByteBuffer(string: changed)) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains(#"{"error":{"code":"InvalidInput","message":"codespec names must contain only"#))
+            }
+            try await client.execute(uri: "/codespecs/x", method: .put, body: ByteBuffer(string: #"{"image":"u"}"#)) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("Missing discriminator property 'kind'."))
+            }
+            try await client.execute(uri: "/codespecs/x", method: .put, body: ByteBuffer(string: #"{"kind":"job","image":"u","resources":{"requests":{"cpu":"abc"}}}"#)) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("quantities must match"))
+            }
+            for name in ["b1", "b2"] {
+                try await client.execute(uri: "/codespecs/\(name)", method: .put, body: ByteBuffer(string: changed)) { _ in }
+            }
+            try await client.execute(uri: "/codespecs?limit=2", method: .get) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains("\"name\":\"b1\"") && text.contains("\"name\":\"b2\"") && !text.contains("hello"))
+                #expect(text.contains("\"nextLink\":\"/codespecs?limit=2&_ct="))
+            }
+            try await client.execute(uri: "/codespecs?prefix=he", method: .get) { r in
+                #expect(String(buffer: r.body).contains("\"name\":\"hello\""))
+                #expect(!String(buffer: r.body).contains("nextLink"))
+            }
+            try await client.execute(uri: "/codespecs/missing", method: .get) { r in
+                #expect(r.status == .notFound)
+                #expect(String(buffer: r.body) == #"{"error":{"code":"NotFound","message":"The resource was not found"}}"#)
+            }
+        }
+    }
+
+    @Test func runRoutes() async throws {
+        try await withRunningEngine(try Harness()) { h in
+            try await app(h).test(.router) { client in
+                let body = #"{"job":{"codespec":{"kind":"job","image":"u","command":["bash","-c","echo one; echo two; echo out > \"$OUT_PIPE\""],"buffers":{"outputs":["out"]}}},"tags":{"t":"1"},"createdAt":"0001-01-01T00:00:00Z"}"#
+                var id = ""
+                try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: body)) { r in
+                    #expect(r.status == .created)
+                    id = String(r.headers[.location]?.split(separator: "/").last ?? "")
+                    #expect(String(buffer: r.body).contains("\"status\":\"Pending\""))
+                }
+                try await client.execute(uri: "/runs/\(id)?watch=true", method: .get) { r in
+                    #expect(r.status == .ok)
+                    let lines = String(buffer: r.body).split(separator: "\n")
+                    #expect(lines.count >= 1)
+                    #expect(lines.last?.contains("\"status\":\"Succeeded\"") == true)
+                }
+                try await client.execute(uri: "/runs/\(id)/logs", method: .get) { r in
+                    #expect(r.headers[.contentType]?.hasPrefix("text/plain") == true)
+                    #expect(String(buffer: r.body) == "one\ntwo\n")
+                }
+                try await client.execute(uri: "/runs/\(id)/logs?tailLines=1&timestamps=true", method: .get) { r in
+                    let text = String(buffer: r.body)
+                    #expect(text.hasSuffix(" two\n") && text.split(separator: "\n").count == 1)
+                }
+                try await client.execute(uri: "/runs?status=succeeded&tag[t]=1", method: .get) { r in
+                    #expect(String(buffer: r.body).contains("\"id\":\(id)"))
+                }
+                try await client.execute(uri: "/runs?status=bogus", method: .get) { r in
+                    #expect(r.status == .badRequest)
+                    #expect(String(buffer: r.body).contains("Invalid status: bogus"))
+                }
+                try await client.execute(uri: "/runs/counts", method: .get) { r in
+                    #expect(String(buffer: r.body) == "{\"succeeded\":1}\n")
+                }
+                try await client.execute(uri: "/runs/\(id)/cancel", method: .post) { r in
+                    #expect(r.status == .accepted)
+                    #expect(String(buffer: r.body).contains("\"status\":\"Succeeded\""))
+                }
+                try await client.execute(uri: "/runs/999", method: .get) { r in #expect(r.status == .notFound) }
+                try await client.execute(uri: "/runs/abc/logs", method: .get) { r in #expect(r.status == .notFound) }
+                try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: #"{"job":{"codespec":"nope"}}"#)) { r in
+                    #expect(r.status == .badRequest)
+                    #expect(String(buffer: r.body).contains("The codespec 'nope' was not found"))
+                }
+                try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: #"{"job":{"codespec":"a"},"bogus":1}"#)) { r in
+                    #expect(r.status == .badRequest)
+                    #expect(String(buffer: r.body).contains("unknown field 'bogus'"))
+                }
+            }
+        }
+    }
+}
