@@ -52,6 +52,14 @@ struct LoginState: Codable, Equatable {
         }
     }
 
+    /// Writes the login's CA certificate to `$TYGER_HOME/ca.pem` for the HTTP client; `nil` without one.
+    func caCertificateFile() throws -> String? {
+        guard let caCertificate else { return nil }
+        let path = TygerHome.path + "/ca.pem"
+        try caCertificate.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     static func remove() throws {
         if FileManager.default.fileExists(atPath: TygerHome.loginFile) {
             try FileManager.default.removeItem(atPath: TygerHome.loginFile)
