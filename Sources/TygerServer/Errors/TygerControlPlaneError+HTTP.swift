@@ -1,5 +1,5 @@
-public import TygerControlPlane
 import HTTPTypes
+public import TygerControlPlane
 import TygerModel
 
 extension TygerControlPlaneError: HTTPErrorConvertible {
