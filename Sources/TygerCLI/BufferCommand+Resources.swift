@@ -72,7 +72,9 @@ extension BufferCommand {
         @Option(name: .long, help: "Leave out buffers with this tag KEY=VALUE (repeatable: any excludes).")
         var excludeTag: [String] = []
         @Flag(help: "List soft-deleted buffers.") var softDeleted = false
-        @Option(name: .shortAndLong, help: "The maximum number of buffers to list (default 1000).") var limit: Int?
+        // `.unconditional`: `--limit -1` is a (negative) value, refused by validate(), not a missing one.
+        @Option(name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
+        var limit: Int?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -148,6 +150,7 @@ extension BufferCommand {
 
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
+            if let ttl { _ = try parseTTL(ttl, option: "--access-ttl") }  // before starting a server for nothing
             let url = try await withConnection { try await accessURL(id: id, write: write, ttl: ttl, connection: $0) }
             print(url)
         }

@@ -79,7 +79,9 @@ enum BufferLocation {
         if ["http", "https", "http+unix"].contains(scheme) {
             let url: ServiceURL
             do { url = try ServiceURL(text) } catch let e as TygerClientError { throw UsageError(e.message) }
-            let transport = try HTTPTransport()
+            // The login's CA also vouches for the access URLs its server hands out (https with a private CA).
+            let caPath = scheme == "https" ? (try? LoginState.load()?.caCertificateFile()) ?? nil : nil
+            let transport = try HTTPTransport(caCertificatePath: caPath)
             var refresh: (@Sendable () async throws -> ServiceURL)?
             if let refreshFile {
                 // Access files are rewritten by whoever issued them: read it again when the URL is refused.

@@ -9,12 +9,7 @@ struct Connection {
     /// Connects: a saved login is used as is; otherwise the embedded server is started if needed.
     static func open() async throws -> Connection {
         if let login = try LoginState.load() {
-            var caPath: String?
-            if let pem = login.caCertificate {
-                caPath = TygerHome.path + "/ca.pem"
-                try pem.write(toFile: caPath!, atomically: true, encoding: .utf8)
-            }
-            let transport = try HTTPTransport(caCertificatePath: caPath, bearerToken: login.token)
+            let transport = try HTTPTransport(caCertificatePath: try login.caCertificateFile(), bearerToken: login.token)
             return Connection(client: ControlPlaneClient(server: try ServiceURL(login.serverURL), transport: transport), isEmbedded: false)
         }
         let transport = try HTTPTransport()

@@ -4,6 +4,9 @@ import TygerClient
 import NIOHTTP1
 
 /// `tyger login`, `tyger login status`, `tyger logout`.
+///
+/// `login URL` is the default subcommand (`Connect`): ArgumentParser cannot dispatch `login status` to a
+/// subcommand when `login` itself takes a positional argument (the argument swallows "status").
 struct LoginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "login",
@@ -12,62 +15,69 @@ struct LoginCommand: AsyncParsableCommand {
             tyger login unix:///path/api.sock          a server on this machine, through its socket
             tyger login https://host:port --token T    a shared server over TCP (TLS), with a bearer token
             tyger login --local                        the embedded local server (the default with no login)
+            tyger login status                         which server this CLI uses
             """,
-        subcommands: [Status.self]
+        subcommands: [Connect.self, Status.self],
+        defaultSubcommand: Connect.self
     )
 
-    @Argument(help: "The server URL: unix:///path/api.sock, http+unix:///path/api.sock:, http(s)://host:port")
-    var serverURL: String?
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "connect", abstract: "Connect to a Tyger server (the default: 'tyger login URL').")
 
-    @Option(help: "Bearer token for a TCP server (see 'tyger-server token create').")
-    var token: String?
+        @Argument(help: "The server URL: unix:///path/api.sock, http+unix:///path/api.sock:, http(s)://host:port")
+        var serverURL: String?
 
-    @Option(help: "PEM file of the CA that signed the server's TLS certificate, if it is not publicly trusted.")
-    var caCert: String?
+        @Option(help: "Bearer token for a TCP server (see 'tyger-server token create').")
+        var token: String?
 
-    @Flag(help: "Use the embedded local server (started on demand in $TYGER_HOME).")
-    var local = false
+        @Option(help: "PEM file of the CA that signed the server's TLS certificate, if it is not publicly trusted.")
+        var caCert: String?
 
-    @OptionGroup var global: GlobalOptions
+        @Flag(help: "Use the embedded local server (started on demand in $TYGER_HOME).")
+        var local = false
 
-    func validate() throws {
-        if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
-        if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
-        if let serverURL {
-            do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError { throw ValidationError(e.message) }
-        }
-    }
+        @OptionGroup var global: GlobalOptions
 
-    func run() async throws {
-        Log.shared.setLevel(global.logLevel)
-        if local {
-            try LoginState.remove()
-            let connection = try await Connection.open()
-            defer { Task { await connection.close() } }
-            try await connection.client.call(.GET, "/metadata")
-            Log.shared.info("Using the embedded local server", ["home": TygerHome.path])
-            return
-        }
-        var url = try ServiceURL(serverURL!)  // validated above
-        url = url.with(path: "/")
-        var pem: String?
-        if let caCert {
-            guard let text = try? String(contentsOfFile: caCert, encoding: .utf8) else {
-                throw UsageError("cannot read the CA certificate file '\(caCert)'")
+        func validate() throws {
+            if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
+            if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
+            if let serverURL {
+                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError { throw ValidationError(e.message) }
             }
-            pem = text
         }
-        let state = LoginState(serverURL: url.description, token: token, caCertificate: pem)
-        // Check before saving: a login that cannot reach its server is not saved.
-        var caPath: String?
-        if let caCert { caPath = caCert }
-        let transport = try HTTPTransport(caCertificatePath: caPath, bearerToken: token)
-        defer { Task { await transport.shutdown() } }
-        let client = ControlPlaneClient(server: url, transport: transport)
-        try await client.call(.GET, "/metadata")
-        try await client.call(.GET, "/buffers", query: [("limit", "1")])
-        try state.save()
-        Log.shared.info("Login successful", ["server": url.description])
+
+        func run() async throws {
+            Log.shared.setLevel(global.logLevel)
+            if local {
+                try LoginState.remove()
+                let connection = try await Connection.open()
+                defer { Task { await connection.close() } }
+                try await connection.client.call(.GET, "/metadata")
+                Log.shared.info("Using the embedded local server", ["home": TygerHome.path])
+                return
+            }
+            var url = try ServiceURL(serverURL!)  // validated above
+            url = url.with(path: "/")
+            var pem: String?
+            if let caCert {
+                guard let text = try? String(contentsOfFile: caCert, encoding: .utf8) else {
+                    throw UsageError("cannot read the CA certificate file '\(caCert)'")
+                }
+                pem = text
+            }
+            let state = LoginState(serverURL: url.description, token: token, caCertificate: pem)
+            // Check before saving: a login that cannot reach its server is not saved.
+            var caPath: String?
+            if let caCert { caPath = caCert }
+            let transport = try HTTPTransport(caCertificatePath: caPath, bearerToken: token)
+            defer { Task { await transport.shutdown() } }
+            let client = ControlPlaneClient(server: url, transport: transport)
+            try await client.call(.GET, "/metadata")
+            try await client.call(.GET, "/buffers", query: [("limit", "1")])
+            try state.save()
+            Log.shared.info("Login successful", ["server": url.description])
+        }
     }
 
     struct Status: AsyncParsableCommand {
@@ -77,7 +87,9 @@ struct LoginCommand: AsyncParsableCommand {
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
             if let login = try LoginState.load() {
-                print("Logged in to \(login.serverURL)\(login.token == nil ? "" : " with a token")")
+                // The endpoint as `api status` shows it: `http+unix:///…/api.sock:` or `https://host:port`.
+                let endpoint = login.serverURL.hasSuffix("/") ? String(login.serverURL.dropLast()) : login.serverURL
+                print("Logged in to \(endpoint)\(login.token == nil ? "" : " with a token")")
             } else {
                 print("Using the embedded local server in \(TygerHome.path) (tyger login --local)")
             }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the CLI keeps its state: `$TYGER_HOME`, else `$XDG_DATA_HOME/tyger`, else `~/.local/share/tyger`.
 ///
@@ -41,7 +44,20 @@ struct LoginState: Codable, Equatable {
         guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw UsageError("cannot write \(temp)")
         }
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: TygerHome.loginFile), withItemAt: URL(fileURLWithPath: temp))
+        // rename(2), not FileManager.replaceItemAt, which fails on Linux when there is no login file yet.
+        guard rename(temp, TygerHome.loginFile) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temp)
+            throw UsageError("cannot write \(TygerHome.loginFile): \(reason)")
+        }
+    }
+
+    /// Writes the login's CA certificate to `$TYGER_HOME/ca.pem` for the HTTP client; `nil` without one.
+    func caCertificateFile() throws -> String? {
+        guard let caCertificate else { return nil }
+        let path = TygerHome.path + "/ca.pem"
+        try caCertificate.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     static func remove() throws {

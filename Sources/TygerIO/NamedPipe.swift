@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 private import Glibc
 #endif
+private import Synchronization
 
 /// Named pipes (FIFOs): creation and opening without blocking Swift's cooperative pool.
 ///
@@ -25,9 +26,12 @@ public enum NamedPipe {
     }
 
     private static func open(_ path: String, flags: Int32, unblockWith: Int32) async throws -> Int32 {
+        let state = PendingOpen()
         let fd = try await withTaskCancellationHandler {
             try await DedicatedThread.run(name: "tyger-fifo-open") {
+                defer { state.finish() }
                 while true {
+                    if state.isCancelled { throw TygerIOError(.cancelled, "opening \(path) was cancelled") }
                     let fd = Glibc.open(path, flags | O_CLOEXEC)
                     if fd >= 0 { return fd }
                     if errno == EINTR { continue }
@@ -36,9 +40,15 @@ public enum NamedPipe {
             }
         } onCancel: {
             // Satisfy the blocked open from our side so its thread can finish; the result is discarded below.
-            let peer = Glibc.open(path, unblockWith | O_CLOEXEC)
-            if peer >= 0 {
-                DedicatedThread.start { usleep(200_000); Glibc.close(peer) }
+            // Keep trying until that thread is done: it may not have reached open(2) yet (a busy machine can start it
+            // late), and a non-blocking open for writing fails with ENXIO until a reader is in open(2).
+            state.cancel()
+            DedicatedThread.start(name: "tyger-fifo-unblock") {
+                while !state.isFinished {
+                    let peer = Glibc.open(path, unblockWith | O_CLOEXEC)
+                    usleep(10_000)
+                    if peer >= 0 { Glibc.close(peer) }
+                }
             }
         }
         if Task.isCancelled {
@@ -47,4 +57,14 @@ public enum NamedPipe {
         }
         return fd
     }
+}
+
+/// A FIFO open in progress: whether its task was cancelled, and whether its thread is done with open(2).
+private final class PendingOpen: Sendable {
+    private let state = Mutex<(cancelled: Bool, finished: Bool)>((false, false))
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+    var isFinished: Bool { state.withLock { $0.finished } }
+    func cancel() { state.withLock { $0.cancelled = true } }
+    func finish() { state.withLock { $0.finished = true } }
 }

@@ -136,6 +136,22 @@ import Glibc
         }
     }
 
+    /// Cancelled before its thread reaches open(2) (a busy machine starts threads late): must not hang.
+    @Test(.timeLimit(.minutes(1)))
+    func cancellingAnOpenAtOnceNeverHangs() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/p"
+            try NamedPipe.create(at: path)
+            for i in 0..<40 {
+                let forWriting = i % 2 == 1
+                let task = Task { forWriting ? try await NamedPipe.openForWriting(path) : try await NamedPipe.openForReading(path) }
+                task.cancel()
+                let error = await #expect(throws: TygerIOError.self) { try await task.value }
+                #expect(error?.code == .cancelled)
+            }
+        }
+    }
+
     @Test func openingAMissingFIFOFails() async throws {
         let error = await #expect(throws: TygerIOError.self) { try await NamedPipe.openForReading("/nonexistent/dir/fifo") }
         #expect(error?.code == .notFound)

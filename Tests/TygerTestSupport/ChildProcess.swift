@@ -155,6 +155,12 @@ public final class ChildProcess: @unchecked Sendable {
     /// Sends a signal to the child.
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
+    /// The file the child's stderr goes to; readable while the child runs (for servers that log their endpoint).
+    public var stderrPath: String { workDirectory + "/stderr" }
+
+    /// What the child has written to stderr so far.
+    public var stderrSoFar: String { String(decoding: (try? TestFiles.read(stderrPath)) ?? [], as: UTF8.self) }
+
     /// Whether the child has exited.
     public var hasExited: Bool { outcome.value != nil }
 
