@@ -62,6 +62,13 @@ extension BufferCommand {
                         await reporter.run()
                         return nil
                     }
+                    if let fifo = resolved.fifoPath {
+                        let pipe = try await NamedPipe.openForReading(fifo)
+                        defer { FileDescriptorOps.close(pipe) }
+                        let bytes = try await DedicatedThread.run { try PipeCopier.copy(from: pipe, to: fd, bytesMoved: counter) }
+                        group.cancelAll()
+                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: bytes)
+                    }
                     if let relay = resolved.relay {
                         let bytes = try await relay.read(to: sink, bytesMoved: counter)
                         group.cancelAll()

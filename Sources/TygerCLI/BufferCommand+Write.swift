@@ -90,6 +90,13 @@ extension BufferCommand {
                         await reporter.run()
                         return nil
                     }
+                    if let fifo = resolved.fifoPath {
+                        let pipe = try await NamedPipe.openForWriting(fifo)
+                        defer { FileDescriptorOps.close(pipe) }
+                        let bytes = try await DedicatedThread.run { try PipeCopier.copy(from: fd, to: pipe, bytesMoved: counter) }
+                        group.cancelAll()
+                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: 0)
+                    }
                     if let relay = resolved.relay {
                         let bytes = try await relay.write(from: source, bytesMoved: counter)
                         group.cancelAll()

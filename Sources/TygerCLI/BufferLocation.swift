@@ -3,6 +3,7 @@ import Glibc
 #endif
 import TygerStorage
 import TygerClient
+import NIOHTTP1
 
 /// Resolves a `buffer read/write` argument to a blob store, as upstream does:
 /// 1. an absolute URL is used directly (`file://PATH` for the embedded local store);
@@ -16,6 +17,8 @@ enum BufferLocation {
         var isBufferID: Bool
         /// Set for ephemeral buffers: bytes go through the run's relay, not through blobs.
         var relay: RelayClient? = nil
+        /// Set for ephemeral buffers of the embedded server: the run's named pipe, used directly (no HTTP).
+        var fifoPath: String? = nil
 
         func close() async { await transport?.shutdown() }
     }
@@ -53,6 +56,14 @@ enum BufferLocation {
             let url = try ServiceURL(uri)
             if RelayClient.isRelay(url) {
                 let relay = RelayClient(url: url, transport: connection.client.transport)
+                if allowFastPath, connection.isEmbedded,
+                    let fifo = try await localPipe(ephemeralID: argument, connection: connection)
+                {
+                    Log.shared.debug("Using the run's pipe directly", ["pipe": fifo])
+                    return Resolved(
+                        store: HTTPBlobStore(containerURL: url, transport: connection.client.transport),
+                        transport: connection.client.transport, isBufferID: true, relay: relay, fifoPath: fifo)
+                }
                 return Resolved(
                     store: HTTPBlobStore(containerURL: url, transport: connection.client.transport),
                     transport: connection.client.transport, isBufferID: true, relay: relay)
@@ -65,6 +76,26 @@ enum BufferLocation {
             await connection.close()
             throw error
         }
+    }
+
+    /// The named pipe of an ephemeral buffer (`run-<id>-temp-<x>`) of the embedded server, once the run has made it;
+    /// nil when it cannot be used directly (then the HTTP relay is used).
+    static func localPipe(ephemeralID: String, connection: Connection) async throws -> String? {
+        let parts = ephemeralID.split(separator: "-")
+        guard parts.count == 4, parts[0] == "run", let runID = Int64(parts[1]) else { return nil }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let response = try await connection.client.call(.GET, "/runs/\(runID)")
+            guard let run = try JSONOutput.parse(response.text) as? [String: Any] else { return nil }
+            let buffers = (run["job"] as? [String: Any])?["buffers"] as? [String: Any] ?? [:]
+            guard let parameter = buffers.first(where: { ($0.value as? String) == ephemeralID })?.key else { return nil }
+            let path = TygerHome.serverDirectory + "/runs/\(runID)/pipes/\(parameter).pipe"
+            if access(path, R_OK | W_OK) == 0 { return path }
+            let status = run["status"] as? String ?? ""
+            if ["Failed", "Succeeded", "Canceled"].contains(status) { return nil }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     /// Parses an absolute URL; nil when `text` is not one.

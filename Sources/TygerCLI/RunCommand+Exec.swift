@@ -94,6 +94,12 @@ extension RunCommand {
                         options.dop = writeDop
                         options.createContainer = false
                         let counter = LockedCounter()
+                        if let fifo = resolved.fifoPath {
+                            let pipe = try await NamedPipe.openForWriting(fifo)
+                            defer { FileDescriptorOps.close(pipe) }
+                            _ = try await DedicatedThread.run { try PipeCopier.copy(from: 0, to: pipe, bytesMoved: counter) }
+                            return
+                        }
                         if let relay = resolved.relay {
                             _ = try await relay.write(from: DescriptorSource(fd: 0), bytesMoved: counter)
                             return
@@ -109,6 +115,12 @@ extension RunCommand {
                         defer { Task { await resolved.close() } }
                         var options = ReadOptions()
                         options.dop = readDop
+                        if let fifo = resolved.fifoPath {
+                            let pipe = try await NamedPipe.openForReading(fifo)
+                            defer { FileDescriptorOps.close(pipe) }
+                            _ = try await DedicatedThread.run { try PipeCopier.copy(from: pipe, to: 1) }
+                            return
+                        }
                         if let relay = resolved.relay {
                             _ = try await relay.read(to: DescriptorSink(fd: 1))
                             return

@@ -91,7 +91,14 @@ final class FifoOpener: Sendable {
             var waited = 0
             // Until `open()` returned; if it was never called, give up after a minute.
             while !state.withLock({ $0.openReturned }) && (state.withLock({ $0.openStarted }) || waited < 60_000) {
-                if peer < 0 { peer = Glibc.open(path, peerFlags) }
+                if peer < 0 {
+                    peer = Glibc.open(path, peerFlags)
+                } else if !state.withLock({ $0.openStarted }) {
+                    // Nobody here is opening this end (an ephemeral pipe used directly by a local client): one open
+                    // and close of the peer is enough to release whoever waits on the other end; holding it would
+                    // keep a local reader from seeing end of stream.
+                    break
+                }
                 usleep(2000)
                 waited += 2
             }
