@@ -142,11 +142,11 @@ import Glibc
             try TestFiles.write([], to: dir + "/.writer.lock")
             // `-o`: the lock is held by flock itself, not inherited by the command it runs.
             let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "10"])
-            #expect(await eventually(timeout: .seconds(10)) { (try? await store.writerState()) == .active })
+            #expect(await eventually(timeout: .seconds(30)) { (try? await store.writerState()) == .active })
             #expect(await storeError { _ = try await store.acquireWriterLease() } == .leaseHeld)
             holder.signal(SIGKILL)
             _ = try await holder.wait(timeout: .seconds(10))
-            #expect(await eventually(timeout: .seconds(10)) { (try? await store.writerState()) == .gone })
+            #expect(await eventually(timeout: .seconds(30)) { (try? await store.writerState()) == .gone })
             let lease = try await store.acquireWriterLease()
             await lease.release()
         }
