@@ -1,6 +1,7 @@
 public import TygerCore
 public import TygerStorage
 import NIOCore
+import AsyncHTTPClient
 import NIOHTTP1
 private import Synchronization
 
@@ -127,16 +128,78 @@ public final class HTTPBlobStore: BlobStore {
 
     public func get(_ name: String) async throws -> StoredBlob? {
         try BlobName.validate(name)
-        let response = try await send(.GET, blob: name)
-        switch response.status {
-        case 200, 206:
-            let metadata = Self.metadata(from: response.headers)
-            return response.body.withUnsafeReadableBytes { StoredBlob(copying: $0, metadata: metadata) }
-        case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound":
-            return nil
-        default:
-            throw failure(response, "GET \(name)")
+        var attempt = 0
+        var refreshed = false
+        while true {
+            do {
+                switch try await download(name) {
+                case .blob(let blob): return blob
+                case .response(let response):
+                    let code = response.headers.first(name: "x-ms-error-code")
+                    if response.status == 404 && code != "ContainerNotFound" { return nil }
+                    if response.status == 403, code == "AuthenticationFailed", let refreshURL, !refreshed {
+                        let fresh = try await refreshURL()
+                        url.withLock { $0 = fresh }
+                        refreshed = true
+                        continue
+                    }
+                    if (response.status == 500 || response.status == 503), attempt + 1 < maxAttempts {
+                        attempt += 1
+                        try await Task.sleep(for: Self.backoff(attempt))
+                        continue
+                    }
+                    throw failure(response, "GET \(name)")
+                }
+            } catch let error as TygerClientError where error.code == .transport && attempt + 1 < maxAttempts {
+                attempt += 1
+                try await Task.sleep(for: Self.backoff(attempt))
+            }
         }
+    }
+
+    private enum Download {
+        case blob(StoredBlob)
+        case response(HTTPTransport.Response)
+    }
+
+    /// GETs a blob straight into memory sized by `Content-Length` (one copy from the socket buffers).
+    private func download(_ name: String) async throws -> Download {
+        var request = HTTPClientRequest(url: try HTTPTransport.clientURL(blobURL(name)))
+        request.method = .GET
+        request.headers = Self.baseHeaders()
+        let response: HTTPClientResponse
+        do {
+            response = try await transport.client.execute(request, timeout: .seconds(100))
+        } catch {
+            throw TygerClientError(.transport, "GET \(blobURL(name).redacted): \(HTTPTransport.describe(error))")
+        }
+        let status = Int(response.status.code)
+        guard status == 200 || status == 206, let length = response.headers.first(name: "Content-Length").flatMap(Int.init)
+        else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return .response(HTTPTransport.Response(status: status, headers: response.headers, body: body))
+        }
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length, 1), alignment: 64)
+        var filled = 0
+        do {
+            for try await chunk in response.body {
+                guard filled + chunk.readableBytes <= length else {
+                    throw TygerClientError(.transport, "GET \(name): more bytes than Content-Length")
+                }
+                chunk.withUnsafeReadableBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: memory[filled..<(filled + $0.count)]).copyMemory(from: $0)
+                }
+                filled += chunk.readableBytes
+            }
+            guard filled == length else { throw TygerClientError(.transport, "GET \(name): the body ended early") }
+        } catch let error as TygerClientError {
+            memory.deallocate()
+            throw error
+        } catch {
+            memory.deallocate()
+            throw TygerClientError(.transport, "GET \(name): \(HTTPTransport.describe(error))")
+        }
+        return .blob(StoredBlob(adopting: memory, count: length, metadata: Self.metadata(from: response.headers)))
     }
 
     public func head(_ name: String) async throws -> BlobMetadata? {

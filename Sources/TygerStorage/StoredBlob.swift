@@ -29,6 +29,15 @@ public final class StoredBlob: @unchecked Sendable {
         self.init(bytes: UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count]), metadata: metadata, mapped: false, deallocate: .free)
     }
 
+    /// A blob that takes ownership of `memory` (allocated with `UnsafeMutableRawBufferPointer.allocate`), of which the
+    /// first `count` bytes are the blob. Saves a copy for stores that fill their own memory (HTTP downloads).
+    public convenience init(adopting memory: UnsafeMutableRawBufferPointer, count: Int, metadata: BlobMetadata) {
+        precondition(count <= memory.count, "blob of \(count) bytes in \(memory.count) bytes of memory")
+        self.init(
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<count]), metadata: metadata, mapped: false,
+            deallocate: .free)
+    }
+
     init(bytes: UnsafeRawBufferPointer, metadata: BlobMetadata, mapped: Bool, deallocate: Deallocation) {
         self.bytes = bytes
         self.metadata = metadata
