@@ -149,7 +149,7 @@ let package = Package(
         .target(
             name: "TygerRunEngineHTTP",
             dependencies: [
-                "TygerRunEngine", "TygerIO",
+                "TygerRunEngine", "TygerIO", "TygerCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

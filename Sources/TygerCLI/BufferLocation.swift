@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import TygerCore
 #endif
 import TygerStorage
 import TygerClient
@@ -136,23 +137,7 @@ enum BufferLocation {
         return Resolved(store: FileBlobStore(directory: path), transport: nil, isBufferID: false)
     }
 
-    private static func percentDecode(_ s: String) -> String? {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let c = bytes.first {
-            bytes = bytes.dropFirst()
-            if c == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else {
-                    return nil
-                }
-                out.append(v)
-                bytes = bytes.dropFirst(2)
-            } else {
-                out.append(c)
-            }
-        }
-        return String(validating: out, as: UTF8.self)
-    }
+    private static func percentDecode(_ s: String) -> String? { TextEncoding.percentDecoded(s) }
 
     private static func readSmallFile(_ path: String) -> String? {
         var st = stat()

@@ -1,4 +1,5 @@
 import Foundation
+import TygerCore
 
 /// Prints JSON the way the upstream CLI does: 2-space indentation, fields in a fixed order per resource.
 enum JSONOutput {
@@ -37,25 +38,7 @@ enum JSONOutput {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { TextEncoding.jsonQuoted(s) }
 }
 
 /// Parses `--tag K=V` values (repeatable, or comma-separated lists).

@@ -1,4 +1,5 @@
 public import Hummingbird
+import TygerCore
 public import HTTPTypes
 import NIOCore
 import TygerRunEngine
@@ -49,25 +50,6 @@ public struct RunAPIError: HTTPResponseError, Sendable {
 }
 
 /// A JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where u.value < 0x20: out += String(format: u.value)
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
-}
+func jsonString(_ s: String) -> String { TextEncoding.jsonQuoted(s) }
 
-extension String {
-    init(format value: UInt32) {
-        let hex = String(value, radix: 16)
-        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-    }
-}
+

@@ -1,4 +1,5 @@
 import TygerStorage
+import TygerCore
 
 /// Names on the data plane: container (buffer) IDs and blob paths as they appear in request paths.
 public enum ContainerName {
@@ -53,22 +54,5 @@ struct DataPlanePath: Equatable {
         return DataPlanePath(containerId: String(id), blobName: name)
     }
 
-    private static func percentDecode(_ s: Substring) -> String? {
-        guard s.contains("%") else { return String(s) }
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let c = bytes.first {
-            bytes = bytes.dropFirst()
-            if c == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else {
-                    return nil
-                }
-                out.append(v)
-                bytes = bytes.dropFirst(2)
-            } else {
-                out.append(c)
-            }
-        }
-        return String(validating: out, as: UTF8.self)
-    }
+    private static func percentDecode(_ s: Substring) -> String? { TextEncoding.percentDecoded(s) }
 }

@@ -1,4 +1,5 @@
 public import Hummingbird
+import TygerCore
 import HTTPTypes
 import Logging
 
@@ -45,23 +46,7 @@ extension APIError {
         return Response(status: status, headers: fields, body: includeBody ? .init(byteBuffer: buffer) : .init())
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ text: String) -> String { TextEncoding.jsonQuoted(text) }
 
     static func xmlEscaped(_ text: String) -> String {
         var out = ""
