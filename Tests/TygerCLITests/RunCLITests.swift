@@ -423,6 +423,27 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    @Test func aRunInFlightFailsWhenTheServerIsKilledAndItsProcessIsStopped() async throws {
+        try await withTyger { s in
+            let pidFile = s.directory + "/sleeper.pid"
+            try await s.codespec("sleeper", scriptCodespec("sleeper", "echo $$ > '\(pidFile)'; exec sleep 60"))
+            let id = try await s.createRun(["--codespec", "sleeper"])
+            _ = try await s.waitForStatus(id, in: ["Running"])
+            #expect(await eventually(timeout: .seconds(10)) { ((try? read(pidFile)) ?? "").hasSuffix("\n") })
+            let sleeper = try #require(Int32(try read(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
+            let server = try #require(Int32(try read(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(kill(server, SIGKILL) == 0)
+            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            #expect(kill(sleeper, 0) == 0, "the run's process outlives a killed server")
+
+            // The next command starts a new server, which fails the run and stops its leftover process.
+            let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(20))
+            #expect(run["status"] as? String == "Failed", "\(run)")
+            #expect(run["statusReason"] as? String == "The server restarted while the run was in progress; runs are never restarted", "\(run)")
+            #expect(await eventually(timeout: .seconds(10)) { kill(sleeper, 0) != 0 }, "the leftover process \(sleeper) still runs")
+        }
+    }
+
     @Test func badInputGivesClearErrors() async throws {
         try await withTyger { s in
             let badName = try await s.tyger(["codespec", "create", "bad_NAME!"])
@@ -447,6 +468,20 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             // No run was created for it.
             let runs = try jsonArray(try await s.tyger(["run", "list"]))
             #expect(runs.isEmpty, "\(runs)")
+
+            let missing = try await s.tyger(["run", "create", "--codespec", "nosuch"])
+            #expect(missing.exitCode != 0, "\(missing)")
+            #expect(missing.stderrText.contains("The codespec 'nosuch' was not found"), "\(missing)")
+            let unknownRun = try await s.tyger(["run", "show", "999"])
+            #expect(unknownRun.exitCode != 0, "\(unknownRun)")
+            #expect(unknownRun.stderrText.contains("NotFound"), "\(unknownRun)")
+            let badSince = try await s.tyger(["run", "list", "--since", "2026-13-45T00:00:00Z"])
+            #expect(badSince.exitCode != 0, "\(badSince)")
+            #expect(badSince.stderrText.contains("is not valid for since"), "\(badSince)")
+            try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
+            let badRun = try await s.tyger(["run", "create", "-f", s.directory + "/badrun.yml"])
+            #expect(badRun.exitCode != 0, "\(badRun)")
+            #expect(badRun.stderrText.contains("unknown field 'colour' in job"), "\(badRun)")
         }
     }
 }
