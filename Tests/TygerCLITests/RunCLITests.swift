@@ -286,6 +286,28 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    @Test func interruptingRunExecCancelsTheRun() async throws {
+        try await withTyger { s in
+            try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
+            let exec = try s.start(["run", "exec", "--codespec", "sleeper"])
+            // The run is the only one: wait for it to run, then Ctrl-C the CLI.
+            var id: String?
+            let deadline = ContinuousClock.now + .seconds(20)
+            while id == nil, ContinuousClock.now < deadline {
+                let runs = try jsonArray(try await s.tyger(["run", "list"]))
+                if let run = runs.first, run["status"] as? String == "Running" { id = "\(run["id"] ?? "")" }
+                if id == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let running = try #require(id, "the run never started")
+            exec.signal(SIGINT)
+            let result = try await exec.wait(timeout: .seconds(20))
+            #expect(result.exitCode == 130, "\(result)")
+            #expect(result.stderrText.contains("Run canceled"), "\(result)")
+            let run = try await s.waitForStatus(running, in: ["Canceled", "Failed", "Succeeded"])
+            #expect(run["status"] as? String == "Canceled", "\(run)")
+        }
+    }
+
     @Test func logsTailTimestampsAndSince() async throws {
         try await withTyger { s in
             try await s.codespec("count", scriptCodespec("count", "for i in 1 2 3 4 5; do echo $i; done"))
@@ -444,6 +466,28 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    @Test func runProcessesAndTheEmbeddedServerInheritOnlyStdio() async throws {
+        try await withTyger { s in
+            // The CLI that starts the server holds a descriptor of its own (7): the server must not keep it.
+            let started = try await s.shell(
+                #"""
+                exec 7> "$PWD/marker"
+                "$TYGER" api status > /dev/null
+                ls -l "/proc/$(cat "$TYGER_HOME/server/server.pid")/fd"
+                """#)
+            #expect(started.exitCode == 0, "\(started)")
+            #expect(!started.stdoutText.contains("marker"), "the server inherited the CLI's fd 7: \(started)")
+
+            // A run's process sees stdin, stdout and stderr only (and the directory `ls` reads).
+            try await s.codespec("fds", scriptCodespec("fds", "exec ls -1 /proc/self/fd"))
+            let id = try await s.createRun(["--codespec", "fds"])
+            #expect(try await s.watch(id) == "Succeeded")
+            let logs = try await s.tyger(["run", "logs", id])
+            let fds = Set(logs.stdoutText.split(separator: "\n").map(String.init))
+            #expect(fds.isSubset(of: ["0", "1", "2", "3"]), "\(logs)")
+        }
+    }
+
     @Test func badInputGivesClearErrors() async throws {
         try await withTyger { s in
             let badName = try await s.tyger(["codespec", "create", "bad_NAME!"])
@@ -469,9 +513,11 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             let runs = try jsonArray(try await s.tyger(["run", "list"]))
             #expect(runs.isEmpty, "\(runs)")
 
-            let missing = try await s.tyger(["run", "create", "--codespec", "nosuch"])
-            #expect(missing.exitCode != 0, "\(missing)")
-            #expect(missing.stderrText.contains("The codespec 'nosuch' was not found"), "\(missing)")
+            for command in ["create", "exec"] {
+                let missing = try await s.tyger(["run", command, "--codespec", "nosuch"])
+                #expect(missing.exitCode != 0, "\(missing)")
+                #expect(missing.stderrText.contains("The codespec 'nosuch' was not found"), "\(command): \(missing)")
+            }
             let unknownRun = try await s.tyger(["run", "show", "999"])
             #expect(unknownRun.exitCode != 0, "\(unknownRun)")
             #expect(unknownRun.stderrText.contains("NotFound"), "\(unknownRun)")
