@@ -146,6 +146,11 @@ int tyger_spawn_detached(const char *path, char *const argv[], int log_fd) {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // The long-lived server must not keep the starting CLI's other descriptors (a caller's pipes would never see
+    // end of file; its files would stay open), nor pass them on to the run processes it spawns.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     sigset_t empty, all;
     sigemptyset(&empty);

@@ -25,6 +25,12 @@ int tyger_spawn(const char *path, char *const argv[], char *const envp[], const 
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Only stdio goes to the child. Descriptors the server opened without O_CLOEXEC (its listening socket, client
+    // connections) would otherwise outlive a killed server in the run's processes, and a restarted server would
+    // find its socket still answering ("another server is already listening").
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
     if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
     if (rc == 0) rc = posix_spawnattr_setflags(
                       &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);

@@ -179,7 +179,11 @@ func codespecParameters(_ codespec: Any, connection: Connection) async throws ->
         let parts = reference.split(separator: "/")
         var path = "/codespecs/\(ControlPlaneClient.escape(String(parts[0])))"
         if parts.count == 3, parts[1] == "versions" { path += "/versions/\(parts[2])" }
-        let response = try await connection.client.call(.GET, path)
+        let response: HTTPTransport.Response
+        do { response = try await connection.client.call(.GET, path) } catch let error as TygerClientError where error.status == 404 {
+            // As `run create` says it (the bare 404 would be "NotFound: The resource was not found").
+            throw UsageError("The codespec '\(reference)' was not found")
+        }
         spec = try JSONOutput.parse(response.text) as? [String: Any] ?? [:]
     } else {
         throw UsageError("job.codespec must be a codespec name or an inline codespec")

@@ -219,8 +219,13 @@ extension RunCommand {
     }
 }
 
-/// Parses a user time (RFC 3339, with or without fraction, or a date) and returns RFC 3339 UTC with fraction.
+/// Parses a user time (RFC 3339, with or without fraction, or a date) and returns RFC 3339.
+///
+/// A full RFC 3339 date-time is sent as written: a `Date` (and `ISO8601DateFormatter`) keeps only milliseconds, so
+/// `--since` with a stamp the server printed (micro- or nanoseconds) would have included that very run or log line.
 func normalizeTime(_ text: String) throws -> String {
+    let dateTime = #"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"#
+    if text.range(of: dateTime, options: .regularExpression) != nil { return text }
     let f = ISO8601DateFormatter()
     for options: ISO8601DateFormatter.Options in [
         [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
