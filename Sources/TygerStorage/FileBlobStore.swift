@@ -78,6 +78,13 @@ public final class FileBlobStore: BlobStore {
     }
 
     public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        // The write and rename block (page-cache throttling can stall them for milliseconds): do them on the
+        // blocking pool so the cooperative threads keep checksumming other blocks meanwhile.
+        let region = SendableRegion(bytes)
+        try await BlockingPool.shared.run { try self.putBlocking(name, bytes: region.bytes, metadata: metadata) }
+    }
+
+    func putBlocking(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) throws {
         try BlobName.validate(name)
         try ensureParent(of: name)
         let final = directory + "/" + name
@@ -278,4 +285,11 @@ public final class FileBlobStore: BlobStore {
         }
         deinit { fd.withLock { if $0 >= 0 { close($0) } } }
     }
+}
+
+/// A byte region handed to the blocking pool for the duration of one awaited call.
+struct SendableRegion: @unchecked Sendable {
+    // @unchecked: the caller keeps the memory alive and unchanged until the awaited call returns.
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }
