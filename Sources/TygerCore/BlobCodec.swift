@@ -75,10 +75,18 @@ public struct BlobCodec: Sendable {
     /// - Parameters:
     ///   - raw: The block's bytes.
     ///   - scratch: Memory for the deflated form, at least `scratchSize` bytes; ignored when not compressing.
+    ///   - precomputedMD5: The block's base64 MD5 when the caller hashed several blocks at once (upstream format).
     /// - Returns: What to store. `stored` aliases `raw` or `scratch`.
     public func encode(_ raw: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer?) -> EncodedBlock {
+        encode(raw, scratch: scratch, precomputedMD5: nil)
+    }
+
+    /// Encodes one block whose MD5 the caller may already have computed (see `Checksums.md5Base64(multi:)`).
+    public func encode(
+        _ raw: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer?, precomputedMD5: String?
+    ) -> EncodedBlock {
         if format == .upstream {
-            let md5 = Checksums.md5Base64(raw)
+            let md5 = precomputedMD5 ?? Checksums.md5Base64(raw)
             return EncodedBlock(stored: raw, checksum: md5, metadata: BlobMetadata(contentMD5: md5))
         }
         var stored = raw

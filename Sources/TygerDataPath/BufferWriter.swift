@@ -1,4 +1,7 @@
 import TygerCore
+#if canImport(Glibc)
+private import Glibc
+#endif
 public import TygerIO
 public import TygerStorage
 
@@ -59,6 +62,9 @@ public enum BufferWriter {
         }
     }
 
+    /// Cores available to this process (hashing workers for the upstream format).
+    static let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
     static func putMetadata(_ bytes: [UInt8], name: String, store: any BlobStore) async throws {
         let md5 = Checksums.md5Base64(bytes)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
@@ -99,22 +105,56 @@ public enum BufferWriter {
         let scratchSize = BlobCodec.scratchSize(blockSize: options.blockSize, compression: options.compression)
         try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<options.dop {
+                // MD5 (upstream format) is the bottleneck: run one hashing worker per core, each taking the blocks
+                // that queued up while it hashed (up to 8, hashed side by side) and putting them concurrently.
+                let workers = options.format == .upstream ? max(1, min(options.dop, Self.cores)) : options.dop
+                for _ in 0..<workers {
                     group.addTask {
                         let scratch: UnsafeMutableRawBufferPointer? =
                             scratchSize > 0 ? .allocate(byteCount: scratchSize, alignment: 64) : nil
                         defer { scratch?.deallocate() }
                         do {
-                            while let chunk = try await chunks.pop() {
-                                let lease = BlockLease(chunk.block, ring: ring)
-                                var encoded = codec.encode(lease.block.bytes, scratch: scratch)
-                                encoded.metadata.hashChain = try await sequencer.link(chunk.number, checksum: encoded.checksum)
-                                try await store.put(
-                                    BlobPath.name(for: chunk.number), bytes: encoded.stored, metadata: encoded.metadata)
-                                stored.add(Int64(encoded.stored.count))
-                                raw.add(Int64(chunk.block.count))
-                                bytesStored?.add(Int64(chunk.block.count))
-                                withExtendedLifetime(lease) {}
+                            while let first = try await chunks.pop() {
+                                // MD5 is sequential within a blob but not across blobs: with the upstream format, take
+                                // the blocks already waiting (up to 8) and hash them side by side.
+                                var batch = [first]
+                                if codec.format == .upstream {
+                                    while batch.count < 8, let next = chunks.tryPop() { batch.append(next) }
+                                }
+                                let leases = batch.map { BlockLease($0.block, ring: ring) }
+                                let md5s: [String]? =
+                                    batch.count > 1 ? Checksums.md5Base64(multi: leases.map { $0.block.bytes }) : nil
+                                if batch.count == 1 {
+                                    var encoded = codec.encode(leases[0].block.bytes, scratch: scratch, precomputedMD5: md5s?[0])
+                                    encoded.metadata.hashChain = try await sequencer.link(first.number, checksum: encoded.checksum)
+                                    try await store.put(
+                                        BlobPath.name(for: first.number), bytes: encoded.stored, metadata: encoded.metadata)
+                                    stored.add(Int64(encoded.stored.count))
+                                } else {
+                                    // Upstream format only (no compression, so no scratch): chain in order, put together.
+                                    var encodedBatch: [EncodedBlock] = []
+                                    for (i, chunk) in batch.enumerated() {
+                                        var encoded = codec.encode(leases[i].block.bytes, scratch: nil, precomputedMD5: md5s?[i])
+                                        encoded.metadata.hashChain = try await sequencer.link(chunk.number, checksum: encoded.checksum)
+                                        encodedBatch.append(encoded)
+                                    }
+                                    try await withThrowingTaskGroup(of: Void.self) { puts in
+                                        for (i, chunk) in batch.enumerated() {
+                                            let encoded = encodedBatch[i]
+                                            puts.addTask {
+                                                try await store.put(
+                                                    BlobPath.name(for: chunk.number), bytes: encoded.stored,
+                                                    metadata: encoded.metadata)
+                                            }
+                                        }
+                                        try await puts.waitForAll()
+                                    }
+                                    stored.add(encodedBatch.reduce(0) { $0 + Int64($1.stored.count) })
+                                }
+                                let batchBytes = batch.reduce(0) { $0 + Int64($1.block.count) }
+                                raw.add(batchBytes)
+                                bytesStored?.add(batchBytes)
+                                withExtendedLifetime(leases) {}
                             }
                         } catch {
                             abort(error)

@@ -60,3 +60,10 @@ int tyger_errno(void);
 /// `log_fd`, not waiting for it. Returns the child's pid, or -1 (errno set).
 int tyger_spawn_detached(const char *path, char *const argv[], int log_fd);
 #endif
+
+#ifndef C_TYGER_NATIVE_MD5_H
+#define C_TYGER_NATIVE_MD5_H
+/// MD5 of up to 8 messages of the same length at once (AVX2 lanes when the CPU has them, else one by one).
+/// `digests` receives `count` 16-byte digests. Returns 1 when the SIMD path ran, 0 for the portable one.
+int tyger_md5_multi(const void *const *messages, int count, size_t length, unsigned char *digests);
+#endif
