@@ -41,7 +41,6 @@ extension BufferCommand {
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
             let resolved = try await BufferLocation.resolve(target, write: false, accessTTL: accessTTL, allowFastPath: transportMode != .http)
-            let store = resolved.store
             var options = ReadOptions()
             options.dop = dop
             let fd: Int32
@@ -62,19 +61,7 @@ extension BufferCommand {
                         await reporter.run()
                         return nil
                     }
-                    if let fifo = resolved.fifoPath {
-                        let pipe = try await NamedPipe.openForReading(fifo)
-                        defer { FileDescriptorOps.close(pipe) }
-                        let bytes = try await DedicatedThread.run { try PipeCopier.copy(from: pipe, to: fd, bytesMoved: counter) }
-                        group.cancelAll()
-                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: bytes)
-                    }
-                    if let relay = resolved.relay {
-                        let bytes = try await relay.read(to: sink, bytesMoved: counter)
-                        group.cancelAll()
-                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: bytes)
-                    }
-                    let result = try await BufferReader.read(from: store, to: sink, options: frozen, bytesWritten: counter)
+                    let result = try await resolved.read(to: fd, sink: sink, options: frozen, counter: counter)
                     group.cancelAll()
                     return result
                 }

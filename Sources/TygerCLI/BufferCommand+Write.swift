@@ -68,7 +68,6 @@ extension BufferCommand {
         func run() async throws {
             Log.shared.setLevel(global.logLevel)
             let resolved = try await BufferLocation.resolve(target, write: true, accessTTL: accessTTL, allowFastPath: transportMode != .http)
-            let store = resolved.store
             var options = WriteOptions()
             options.dop = dop
             options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
@@ -90,19 +89,7 @@ extension BufferCommand {
                         await reporter.run()
                         return nil
                     }
-                    if let fifo = resolved.fifoPath {
-                        let pipe = try await NamedPipe.openForWriting(fifo)
-                        defer { FileDescriptorOps.close(pipe) }
-                        let bytes = try await DedicatedThread.run { try PipeCopier.copy(from: fd, to: pipe, bytesMoved: counter) }
-                        group.cancelAll()
-                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: 0)
-                    }
-                    if let relay = resolved.relay {
-                        let bytes = try await relay.write(from: source, bytesMoved: counter)
-                        group.cancelAll()
-                        return TransferSummary(bytes: bytes, blobs: 0, storedBytes: 0)
-                    }
-                    let result = try await BufferWriter.write(from: source, to: store, options: frozen, bytesStored: counter)
+                    let result = try await resolved.write(from: fd, source: source, options: frozen, counter: counter)
                     group.cancelAll()
                     return result
                 }

@@ -20,25 +20,24 @@ enum JSONOutput {
             if object.isEmpty { return "{}" }
             var keys = order.filter { object[$0] != nil && !(object[$0] is NSNull) }
             keys += object.keys.filter { !order.contains($0) && !(object[$0] is NSNull) }.sorted()
-            let lines = keys.map { "\(inner)\(quote($0)): \(render(object[$0]!, indent: inner))" }
+            let lines = keys.map { "\(inner)\(TextEncoding.jsonQuoted($0)): \(render(object[$0]!, indent: inner))" }
             return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
         case let array as [Any]:
             if array.isEmpty { return "[]" }
             let lines = array.map { inner + render($0, order: order, indent: inner) }
             return "[\n" + lines.joined(separator: ",\n") + "\n\(indent)]"
         case let string as String:
-            return quote(string)
+            return TextEncoding.jsonQuoted(string)
         case let number as NSNumber:
             if String(cString: number.objCType) == "c" { return number.boolValue ? "true" : "false" }
             return number.stringValue
         case is NSNull:
             return "null"
         default:
-            return quote("\(value)")
+            return TextEncoding.jsonQuoted("\(value)")
         }
     }
 
-    static func quote(_ s: String) -> String { TextEncoding.jsonQuoted(s) }
 }
 
 /// Parses `--tag K=V` values (repeatable, or comma-separated lists).

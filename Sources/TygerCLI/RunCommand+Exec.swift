@@ -94,18 +94,8 @@ extension RunCommand {
                         options.dop = writeDop
                         options.createContainer = false
                         let counter = LockedCounter()
-                        if let fifo = resolved.fifoPath {
-                            let pipe = try await NamedPipe.openForWriting(fifo)
-                            defer { FileDescriptorOps.close(pipe) }
-                            _ = try await DedicatedThread.run { try PipeCopier.copy(from: 0, to: pipe, bytesMoved: counter) }
-                            return
-                        }
-                        if let relay = resolved.relay {
-                            _ = try await relay.write(from: DescriptorSource(fd: 0), bytesMoved: counter)
-                            return
-                        }
-                        let summary = try await BufferWriter.write(
-                            from: DescriptorSource(fd: 0), to: resolved.store, options: options, bytesStored: counter)
+                        let summary = try await resolved.write(
+                            from: 0, source: DescriptorSource(fd: 0), options: options, counter: counter)
                         Log.shared.debug("Input written", ["buffer": inputID, "bytes": String(summary.bytes)])
                     }
                 }
@@ -115,17 +105,8 @@ extension RunCommand {
                         defer { Task { await resolved.close() } }
                         var options = ReadOptions()
                         options.dop = readDop
-                        if let fifo = resolved.fifoPath {
-                            let pipe = try await NamedPipe.openForReading(fifo)
-                            defer { FileDescriptorOps.close(pipe) }
-                            _ = try await DedicatedThread.run { try PipeCopier.copy(from: pipe, to: 1) }
-                            return
-                        }
-                        if let relay = resolved.relay {
-                            _ = try await relay.read(to: DescriptorSink(fd: 1))
-                            return
-                        }
-                        let summary = try await BufferReader.read(from: resolved.store, to: DescriptorSink(fd: 1), options: options)
+                        let summary = try await resolved.read(
+                            to: 1, sink: DescriptorSink(fd: 1), options: options, counter: LockedCounter())
                         Log.shared.debug("Output read", ["buffer": outputID, "bytes": String(summary.bytes)])
                     }
                 }

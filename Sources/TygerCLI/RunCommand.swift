@@ -238,32 +238,18 @@ func normalizeTime(_ text: String) throws -> String {
 
 /// Streams `GET /runs/{id}?watch=true`, calling `onRun` for each JSON line, until a terminal status.
 func watchRun(id: String, connection: Connection, onRun: ([String: Any]) async throws -> Void) async throws {
-    let path = "/runs/\(ControlPlaneClient.escape(id))"
-    let url = connection.client.server.with(path: path, query: "api-version=1.0&watch=true")
-    var headers: HTTPHeaders = ["Accept": "application/json"]
-    if let token = connection.client.transport.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
     var pending = ByteBuffer()
-    var errorBody = ByteBuffer()
-    var status = 0
-    try await connection.client.transport.stream(.GET, url, headers: headers, head: { s, _ in status = s }) { chunk in
-        if status != 200 {
+    try await runNotFound {
+        try await connection.client.stream("/runs/\(ControlPlaneClient.escape(id))", query: [("watch", "true")]) { chunk in
             var c = chunk
-            errorBody.writeBuffer(&c)
-            return
+            pending.writeBuffer(&c)
+            while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending.readString(length: newline - pending.readerIndex) ?? ""
+                pending.moveReaderIndex(forwardBy: 1)
+                if line.isEmpty { continue }
+                if let run = try JSONOutput.parse(line) as? [String: Any] { try await onRun(run) }
+            }
         }
-        var c = chunk
-        pending.writeBuffer(&c)
-        while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - pending.readerIndex
-            let line = pending.readString(length: length) ?? ""
-            pending.moveReaderIndex(forwardBy: 1)
-            if line.isEmpty { continue }
-            if let run = try JSONOutput.parse(line) as? [String: Any] { try await onRun(run) }
-        }
-    }
-    if status == 404 { throw UsageError("run not found") }
-    if status != 200 {
-        throw ControlPlaneClient.errorFrom(status: status, body: errorBody)
     }
 }
 
@@ -272,26 +258,20 @@ func streamLogs(
     id: String, timestamps: Bool, tail: Int?, since: String?, follow: Bool, connection: Connection,
     onChunk: (ByteBuffer) async throws -> Void
 ) async throws {
-    var query = [("api-version", "1.0"), ("timestamps", timestamps ? "true" : "false")]
+    var query = [("timestamps", timestamps ? "true" : "false")]
     if let tail { query.append(("tailLines", String(tail))) }
     if let since { query.append(("since", since)) }
     if follow { query.append(("follow", "true")) }
-    let queryString = query.map { "\($0.0)=\(ControlPlaneClient.escape($0.1))" }.joined(separator: "&")
-    let url = connection.client.server.with(path: "/runs/\(ControlPlaneClient.escape(id))/logs", query: queryString)
-    var headers: HTTPHeaders = [:]
-    if let token = connection.client.transport.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
-    var status = 0
-    var errorBody = ByteBuffer()
-    try await connection.client.transport.stream(.GET, url, headers: headers, head: { s, _ in status = s }) { chunk in
-        if status == 200 {
-            try await onChunk(chunk)
-        } else {
-            var c = chunk
-            errorBody.writeBuffer(&c)
-        }
+    try await runNotFound {
+        try await connection.client.stream("/runs/\(ControlPlaneClient.escape(id))/logs", query: query, onChunk: onChunk)
     }
-    if status == 404 { throw UsageError("run not found") }
-    if status != 200 { throw ControlPlaneClient.errorFrom(status: status, body: errorBody) }
+}
+
+/// Turns a 404 of a run's stream into `run not found`, as upstream's CLI says it.
+private func runNotFound(_ body: () async throws -> Void) async throws {
+    do { try await body() } catch let error as TygerClientError where error.status == 404 {
+        throw UsageError("run not found")
+    }
 }
 
 enum FileDescriptorWriter {

@@ -25,16 +25,11 @@ public struct ControlPlaneClient: Sendable {
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
         headers extra: HTTPHeaders = [:]
     ) async throws -> HTTPTransport.Response {
-        var items = query
-        if !items.contains(where: { $0.0 == "api-version" }) { items.insert(("api-version", Self.apiVersion), at: 0) }
-        let queryString = items.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
-        var headers: HTTPHeaders = ["Accept": "application/json"]
+        var headers = requestHeaders()
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
-        if let token = transport.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
         headers.add(contentsOf: extra)
         let response = try await transport.send(
-            method, server.with(path: path, query: queryString), headers: headers,
-            body: body.map { ByteBuffer(bytes: $0) })
+            method, url(path, query: query), headers: headers, body: body.map { ByteBuffer(bytes: $0) })
         guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
         return response
     }
@@ -44,16 +39,45 @@ public struct ControlPlaneClient: Sendable {
         var link = link
         if !link.hasPrefix("/") { link = "/" + link }
         let (path, query) = link.firstIndex(of: "?").map { (String(link[..<$0]), String(link[link.index(after: $0)...])) } ?? (link, "")
-        var headers: HTTPHeaders = ["Accept": "application/json"]
-        if let token = transport.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await transport.send(.GET, server.with(path: path, query: query), headers: headers)
+        let response = try await transport.send(.GET, server.with(path: path, query: query), headers: requestHeaders())
         guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
         return response
     }
 
-    /// The error for a non-2xx response of a streamed request.
-    public static func errorFrom(status: Int, body: ByteBuffer) -> TygerClientError {
-        error(from: HTTPTransport.Response(status: status, headers: [:], body: body))
+    /// Streams the body of `GET path` chunk by chunk (watch streams, logs) until the server ends it.
+    ///
+    /// - Throws: As `call`, for a non-2xx answer (its body is read whole to get the error envelope).
+    public func stream(
+        _ path: String, query: [(String, String)] = [], onChunk: (ByteBuffer) async throws -> Void
+    ) async throws {
+        var status = 0
+        var errorBody = ByteBuffer()
+        try await transport.stream(.GET, url(path, query: query), headers: requestHeaders(), head: { s, _ in status = s }) {
+            chunk in
+            if (200..<300).contains(status) {
+                try await onChunk(chunk)
+            } else {
+                var c = chunk
+                errorBody.writeBuffer(&c)
+            }
+        }
+        guard (200..<300).contains(status) else {
+            throw Self.error(from: HTTPTransport.Response(status: status, headers: [:], body: errorBody))
+        }
+    }
+
+    /// The server URL for `path` with `query`, `api-version` added unless present.
+    private func url(_ path: String, query: [(String, String)]) -> ServiceURL {
+        var items = query
+        if !items.contains(where: { $0.0 == "api-version" }) { items.insert(("api-version", Self.apiVersion), at: 0) }
+        return server.with(path: path, query: items.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&"))
+    }
+
+    /// `Accept: application/json` and the bearer token, if any.
+    private func requestHeaders() -> HTTPHeaders {
+        var headers: HTTPHeaders = ["Accept": "application/json"]
+        if let token = transport.bearerToken { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        return headers
     }
 
     static func error(from response: HTTPTransport.Response) -> TygerClientError {

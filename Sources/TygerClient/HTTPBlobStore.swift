@@ -41,35 +41,46 @@ public final class HTTPBlobStore: BlobStore {
         ["x-ms-version": "2021-08-06"]
     }
 
-    /// Sends with retries and URL refresh.
-    private func send(_ method: HTTPMethod, blob: String?, headers: HTTPHeaders = [:], body: ByteBuffer? = nil)
-        async throws -> HTTPTransport.Response
-    {
+    /// Runs `request` again while its answer calls for it: once with a fresh URL after 403 `AuthenticationFailed`
+    /// (when `refreshURL` is set), and with backoff after 500/503 or a transport error, up to `maxAttempts`.
+    ///
+    /// - Parameter response: The HTTP response inside a result, or `nil` when the result is final as it is.
+    private func retrying<R>(
+        _ request: () async throws -> R, response: (R) -> HTTPTransport.Response?
+    ) async throws -> R {
         var attempt = 0
         var refreshed = false
         while true {
-            var h = Self.baseHeaders()
-            h.add(contentsOf: headers)
             do {
-                let response = try await transport.send(method, blobURL(blob), headers: h, body: body)
-                let code = response.headers.first(name: "x-ms-error-code")
-                if response.status == 403, code == "AuthenticationFailed", let refreshURL, !refreshed {
+                let result = try await request()
+                guard let answer = response(result) else { return result }
+                let code = answer.headers.first(name: "x-ms-error-code")
+                if answer.status == 403, code == "AuthenticationFailed", let refreshURL, !refreshed {
                     let fresh = try await refreshURL()
                     url.withLock { $0 = fresh }
                     refreshed = true
                     continue
                 }
-                if (response.status == 500 || response.status == 503), attempt + 1 < maxAttempts {
+                if (answer.status == 500 || answer.status == 503), attempt + 1 < maxAttempts {
                     attempt += 1
                     try await Task.sleep(for: Self.backoff(attempt))
                     continue
                 }
-                return response
+                return result
             } catch let error as TygerClientError where error.code == .transport && attempt + 1 < maxAttempts {
                 attempt += 1
                 try await Task.sleep(for: Self.backoff(attempt))
             }
         }
+    }
+
+    /// Sends with retries and URL refresh.
+    private func send(_ method: HTTPMethod, blob: String?, headers: HTTPHeaders = [:], body: ByteBuffer? = nil)
+        async throws -> HTTPTransport.Response
+    {
+        var h = Self.baseHeaders()
+        h.add(contentsOf: headers)
+        return try await retrying({ try await transport.send(method, blobURL(blob), headers: h, body: body) }) { $0 }
     }
 
     static func backoff(_ attempt: Int) -> Duration { .milliseconds(min(5000, 100 << min(attempt, 6))) }
@@ -128,32 +139,17 @@ public final class HTTPBlobStore: BlobStore {
 
     public func get(_ name: String) async throws -> StoredBlob? {
         try BlobName.validate(name)
-        var attempt = 0
-        var refreshed = false
-        while true {
-            do {
-                switch try await download(name) {
-                case .blob(let blob): return blob
-                case .response(let response):
-                    let code = response.headers.first(name: "x-ms-error-code")
-                    if response.status == 404 && code != "ContainerNotFound" { return nil }
-                    if response.status == 403, code == "AuthenticationFailed", let refreshURL, !refreshed {
-                        let fresh = try await refreshURL()
-                        url.withLock { $0 = fresh }
-                        refreshed = true
-                        continue
-                    }
-                    if (response.status == 500 || response.status == 503), attempt + 1 < maxAttempts {
-                        attempt += 1
-                        try await Task.sleep(for: Self.backoff(attempt))
-                        continue
-                    }
-                    throw failure(response, "GET \(name)")
-                }
-            } catch let error as TygerClientError where error.code == .transport && attempt + 1 < maxAttempts {
-                attempt += 1
-                try await Task.sleep(for: Self.backoff(attempt))
+        let outcome = try await retrying({ try await download(name) }) { outcome in
+            if case .response(let response) = outcome { return response }
+            return nil
+        }
+        switch outcome {
+        case .blob(let blob): return blob
+        case .response(let response):
+            if response.status == 404 && response.headers.first(name: "x-ms-error-code") != "ContainerNotFound" {
+                return nil
             }
+            throw failure(response, "GET \(name)")
         }
     }
 

@@ -61,7 +61,7 @@ public struct RelayClient: Sendable {
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
             queue.fail(CancellationError())
-            throw ControlPlaneClient.errorFrom(status: Int(response.status.code), body: body)
+            throw ControlPlaneClient.error(from: HTTPTransport.Response(status: Int(response.status.code), headers: response.headers, body: body))
         }
         return total.value
     }
@@ -85,7 +85,7 @@ public struct RelayClient: Sendable {
                 let copy = CopiedBytes(chunk)
                 try await output.push(OutputChunk(bytes: copy.bytes, immutablePages: false, owner: copy))
             }
-            if status != 200 { throw ControlPlaneClient.errorFrom(status: status, body: errorBody) }
+            if status != 200 { throw ControlPlaneClient.error(from: HTTPTransport.Response(status: status, headers: [:], body: errorBody)) }
             output.close()
         } catch {
             output.fail(error)

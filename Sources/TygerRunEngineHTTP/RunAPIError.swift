@@ -22,7 +22,7 @@ public struct RunAPIError: HTTPResponseError, Sendable {
     public var headers: HTTPFields { [.contentType: "application/json; charset=utf-8"] }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = "{\"error\":{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}}"
+        let body = "{\"error\":{\"code\":\(TextEncoding.jsonQuoted(code)),\"message\":\(TextEncoding.jsonQuoted(message))}}"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
@@ -49,7 +49,5 @@ public struct RunAPIError: HTTPResponseError, Sendable {
     static func badRequest(_ message: String) -> RunAPIError { RunAPIError(.badRequest, code: "BadRequest", message: message) }
 }
 
-/// A JSON string literal.
-func jsonString(_ s: String) -> String { TextEncoding.jsonQuoted(s) }
 
 

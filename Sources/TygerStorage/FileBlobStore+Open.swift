@@ -12,18 +12,7 @@ extension FileBlobStore {
     /// - Throws: `BlobStoreError` `.invalidName`, `.containerNotFound` when the buffer's directory is missing,
     ///   `.corrupt` when the trailer is damaged, `.io` otherwise.
     public func openBlob(_ name: String) throws -> BlobFile? {
-        try BlobName.validate(name)
-        let path = directory + "/" + name
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT || errno == ENOTDIR {
-                guard try containerExistsSync() else {
-                    throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
-                }
-                return nil
-            }
-            throw ioError("open", path)
-        }
+        guard let (fd, path) = try openExisting(name) else { return nil }
         do {
             let (metadata, length) = try readTrailer(fd: fd, name: name)
             var st = stat()

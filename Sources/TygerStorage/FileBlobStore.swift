@@ -128,7 +128,9 @@ public final class FileBlobStore: BlobStore {
     /// Creates the blob's parent directories; fails when the container is missing.
     func prepareParent(of name: String) throws { try ensureParent(of: name) }
 
-    public func get(_ name: String) async throws -> StoredBlob? {
+    /// Opens a blob's file read-only: `nil` when the blob does not exist (yet), `.containerNotFound` when the buffer
+    /// does not. The caller closes the descriptor.
+    func openExisting(_ name: String) throws -> (fd: Int32, path: String)? {
         try BlobName.validate(name)
         let path = directory + "/" + name
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -141,6 +143,11 @@ public final class FileBlobStore: BlobStore {
             }
             throw ioError("open", path)
         }
+        return (fd, path)
+    }
+
+    public func get(_ name: String) async throws -> StoredBlob? {
+        guard let (fd, path) = try openExisting(name) else { return nil }
         defer { close(fd) }
         let (metadata, dataLength) = try readTrailer(fd: fd, name: name)
         if dataLength > Self.mapThreshold {

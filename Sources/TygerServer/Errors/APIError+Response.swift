@@ -30,9 +30,9 @@ extension APIError {
         switch dialect {
         case .json:
             fields[.contentType] = "application/json; charset=utf-8"
-            var object = "{\"error\":{\"code\":\(Self.jsonString(code)),\"message\":\(Self.jsonString(message))"
+            var object = "{\"error\":{\"code\":\(TextEncoding.jsonQuoted(code)),\"message\":\(TextEncoding.jsonQuoted(message))"
             if let apiVersions {
-                object += ",\"apiVersions\":[" + apiVersions.map(Self.jsonString).joined(separator: ",") + "]"
+                object += ",\"apiVersions\":[" + apiVersions.map(TextEncoding.jsonQuoted).joined(separator: ",") + "]"
             }
             body = object + "}}"
         case .azureXML:
@@ -45,8 +45,6 @@ extension APIError {
         fields[.contentLength] = String(buffer.readableBytes)
         return Response(status: status, headers: fields, body: includeBody ? .init(byteBuffer: buffer) : .init())
     }
-
-    static func jsonString(_ text: String) -> String { TextEncoding.jsonQuoted(text) }
 
     static func xmlEscaped(_ text: String) -> String {
         var out = ""
