@@ -75,8 +75,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
-        // L0: control-plane wire types (Codable DTOs, error envelope, api-version, tags, ETags). Foundation only.
-        .target(name: "TygerModel", swiftSettings: swiftSettings),
+        // L0: every wire type (buffers, codespecs, runs, pages, tags, error envelope, api-version), the JSON coder,
+        // the RFC 3339 codec, the wall clock and the strict spec-file decoder. Foundation and Yams only.
+        .target(
+            name: "TygerModel", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry, HTTP routes.
         .target(
             name: "TygerControlPlane",
@@ -124,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "TygerServerMain",
             dependencies: [
-                "TygerServer", "TygerControlPlane", "TygerCore", "TygerRunEngine",
+                "TygerServer", "TygerControlPlane", "TygerCore", "TygerModel", "TygerRunEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,8 +139,7 @@ let package = Package(
         .target(
             name: "TygerRunEngine",
             dependencies: [
-                "CTygerSpawn", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath",
-                .product(name: "Yams", package: "Yams"),
+                "CTygerSpawn", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -149,7 +150,7 @@ let package = Package(
         .target(
             name: "TygerRunEngineHTTP",
             dependencies: [
-                "TygerRunEngine", "TygerIO", "TygerCore",
+                "TygerRunEngine", "TygerIO", "TygerCore", "TygerModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -182,7 +183,7 @@ let package = Package(
         .testTarget(
             name: "TygerServerTests",
             dependencies: [
-                "TygerServer", "TygerStorage", "TygerCore", "TygerTestSupport",
+                "TygerServer", "TygerStorage", "TygerCore", "TygerModel", "TygerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -198,7 +199,8 @@ let package = Package(
         .testTarget(
             name: "TygerRunEngineTests",
             dependencies: [
-                "TygerRunEngine", "TygerRunEngineHTTP", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
+                "TygerRunEngine", "TygerRunEngineHTTP", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO",
+                "TygerTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

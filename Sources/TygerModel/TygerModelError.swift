@@ -11,6 +11,7 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
             case invalidTags
             case invalidTimestamp
             case invalidTimeSpan
+            case invalidInput
         }
 
         private let wrapped: Wrapped
@@ -24,6 +25,8 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
         public static let invalidTimestamp = Code(.invalidTimestamp)
         /// A duration is not a .NET `TimeSpan` string.
         public static let invalidTimeSpan = Code(.invalidTimeSpan)
+        /// A codespec, run spec or other request value breaks a rule (missing field, bad name, bad quantity...).
+        public static let invalidInput = Code(.invalidInput)
 
         public var description: String { String(describing: wrapped) }
     }
@@ -58,4 +61,11 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "TygerModelError.\(code): \(message) (\(file):\(line))" }
+
+    /// An ``Code/invalidInput`` error with a message for users.
+    public static func invalid(
+        _ message: String, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line
+    ) -> TygerModelError {
+        TygerModelError(code: .invalidInput, message: message, cause: cause, file: file, line: line)
+    }
 }

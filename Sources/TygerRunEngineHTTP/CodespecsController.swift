@@ -1,6 +1,7 @@
 public import Hummingbird
 import HTTPTypes
 public import TygerRunEngine
+import TygerModel
 
 /// `/codespecs` routes: create a version, get the latest or a version, list.
 public struct CodespecsController<Context: RequestContext>: Sendable {

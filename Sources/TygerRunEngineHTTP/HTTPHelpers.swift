@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import NIOCore
 import TygerRunEngine
+import TygerModel
 
 /// Runs a handler body, turning engine errors into API errors.
 func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
@@ -15,7 +16,7 @@ func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
 
 /// A JSON response with upstream's conventions.
 func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, location: String? = nil) throws -> Response {
-    var data = try RunEngineJSON.makeEncoder().encode(value)
+    var data = try TygerJSON.makeEncoder().encode(value)
     data.append(0x0A)
     var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
     if let location { headers[.location] = location }
@@ -34,7 +35,7 @@ func decodeBody<T: Decodable>(_ type: T.Type, from request: Request, context: so
         throw RunAPIError(.badRequest, code: "InvalidInput", message: "null is not a valid input value")
     }
     do {
-        return try RunEngineJSON.makeDecoder(requireCodespecKind: true).decode(T.self, from: data)
+        return try TygerJSON.makeDecoder(requireCodespecKind: true).decode(T.self, from: data)
     } catch let error as TygerRunEngineError {
         throw error
     } catch let error as DecodingError {
@@ -70,7 +71,7 @@ struct Query {
 
     func date(_ name: String) throws -> Date? {
         guard let text = string(name), !text.isEmpty else { return nil }
-        guard let date = RunEngineJSON.parseTimestamp(text) else {
+        guard let date = RFC3339.parse(text) else {
             throw RunAPIError.badRequest("The value '\(text)' is not valid for \(name).")
         }
         return date
@@ -91,10 +92,4 @@ struct Query {
         let encoded = token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token
         return request.uri.path + "?" + (pairs.map(String.init) + ["_ct=\(encoded)"]).joined(separator: "&")
     }
-}
-
-/// A page of items (`{"items":[...],"nextLink":"..."}`).
-struct Page<Item: Encodable>: Encodable {
-    var items: [Item]
-    var nextLink: String?
 }

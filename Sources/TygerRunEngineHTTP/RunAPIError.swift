@@ -3,6 +3,7 @@ import TygerCore
 public import HTTPTypes
 import NIOCore
 import TygerRunEngine
+import TygerModel
 
 /// An API error rendered as upstream's envelope `{"error":{"code":"...","message":"..."}}`.
 public struct RunAPIError: HTTPResponseError, Sendable {
@@ -39,6 +40,8 @@ public struct RunAPIError: HTTPResponseError, Sendable {
             case .conflict: return RunAPIError(.conflict, code: "Conflict", message: e.message)
             default: return RunAPIError(.internalServerError, code: "InternalServerError", message: "An internal error occurred")
             }
+        case let e as TygerModelError:
+            return RunAPIError(.badRequest, code: "InvalidInput", message: e.message)
         case let e as DecodingError:
             return RunAPIError(.badRequest, code: "InvalidInput", message: "Error deserializing input: \(YAMLSpecs.describe(e))")
         default:

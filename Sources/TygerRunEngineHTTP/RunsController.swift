@@ -3,6 +3,7 @@ public import Hummingbird
 import HTTPTypes
 import NIOCore
 public import TygerRunEngine
+import TygerModel
 
 /// `/runs` routes: create, list, counts, get (and watch), cancel, logs.
 public struct RunsController<Context: RequestContext>: Sendable {
@@ -75,7 +76,7 @@ public struct RunsController<Context: RequestContext>: Sendable {
             guard try Query(request: request).bool("watch") else { return try jsonResponse(try await engine.getRun(id: id)) }
             let (current, changes) = try await engine.watch(id: id)
             let body = ResponseBody { writer in
-                let encoder = RunEngineJSON.makeEncoder()
+                let encoder = TygerJSON.makeEncoder()
                 var last = try encoder.encode(current)
                 try await writer.write(ByteBuffer(bytes: last + [0x0A]))
                 if !(current.status ?? .pending).isTerminal {

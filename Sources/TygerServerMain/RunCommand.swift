@@ -5,6 +5,7 @@ import TygerControlPlane
 import TygerCore
 import TygerRunEngine
 import TygerServer
+import TygerModel
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -87,7 +88,8 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(
                 atPath: options.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let repository = try SQLiteBufferRepository(path: options.dataDir + "/control-plane.sqlite")
+            let repository = try SQLiteBufferRepository(
+                path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath)
             var buffers = BufferManager.Configuration()
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TygerCore
 import TygerServer
 
 /// `tyger-server token`: bearer tokens for the TCP listener.

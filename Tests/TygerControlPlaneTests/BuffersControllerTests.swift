@@ -170,7 +170,7 @@ struct BuffersControllerTests {
             while let next = uri {
                 let response = try await client.execute(uri: next, method: .get)
                 #expect(response.status == .ok)
-                let page = try decode(BufferPage.self, response)
+                let page = try decode(Page<Buffer>.self, response)
                 seen += page.items.map(\.id)
                 pages += 1
                 if let link = page.nextLink {
@@ -183,10 +183,10 @@ struct BuffersControllerTests {
             #expect(seen == [created[6], created[4], created[0]])
             #expect(pages == 2)
 
-            let all = try decode(BufferPage.self, try await client.execute(uri: "/buffers?\(Self.v)", method: .get))
+            let all = try decode(Page<Buffer>.self, try await client.execute(uri: "/buffers?\(Self.v)", method: .get))
             #expect(all.items.count == 7)
             #expect(all.nextLink == nil)
-            let zero = try decode(BufferPage.self, try await client.execute(uri: "/buffers?\(Self.v)&limit=0", method: .get))
+            let zero = try decode(Page<Buffer>.self, try await client.execute(uri: "/buffers?\(Self.v)&limit=0", method: .get))
             #expect(zero.items.isEmpty)
             try expectError(
                 try await client.execute(uri: "/buffers?\(Self.v)&limit=-1", method: .get),

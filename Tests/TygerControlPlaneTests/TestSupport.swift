@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TygerControlPlane
+import TygerModel
 
 /// A wall clock the test moves by hand.
 final class ManualWallClock: Sendable {

@@ -110,7 +110,7 @@ struct BufferJSONTests {
     }
 
     @Test func pageAccessAndAccountShapes() throws {
-        let page = try json(BufferPage(items: [], nextLink: nil))
+        let page = try json(Page<Buffer>(items: [], nextLink: nil))
         #expect(Set(page.keys) == ["items"])
         let access = String(decoding: try TygerJSON.encode(BufferAccess(uri: "http+unix:///a.sock:/c/x?s=1")), as: UTF8.self)
         #expect(access == #"{"uri":"http+unix:///a.sock:/c/x?s=1"}"#)

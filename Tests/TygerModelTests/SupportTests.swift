@@ -40,6 +40,30 @@ struct RFC3339Tests {
             #expect(Int64((back.timeIntervalSince1970 * 1e6).rounded()) == micros)
         }
     }
+
+    @Test func lastInstantOfYear9999StaysInYear9999() throws {
+        let last = try #require(RFC3339.parse("9999-12-31T23:59:59.9999999Z"))
+        #expect(RFC3339.format(last) == "9999-12-31T23:59:59.999999Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_799.9999999)).hasPrefix("9999-12-31T23:59:59"))
+        #expect(RFC3339.format(seconds: 253_402_300_799, nanoseconds: 999_999_999, fractionDigits: 9)
+            == "9999-12-31T23:59:59.999999999Z")
+    }
+
+    @Test func keepsNanosecondsForLogs() throws {
+        let text = RFC3339.format(seconds: 1_706_206_849, nanoseconds: 5, fractionDigits: 9)
+        #expect(text == "2024-01-25T18:20:49.000000005Z")
+        let parsed = try #require(RFC3339.parseComponents(text))
+        #expect(parsed.seconds == 1_706_206_849 && parsed.nanoseconds == 5)
+        #expect(RFC3339.format(seconds: -1, nanoseconds: 0, fractionDigits: 0) == "1969-12-31T23:59:59Z")
+    }
+
+    @Test func secondsFormOfSignedURLs() {
+        #expect(RFC3339.formatSeconds(0) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.parseSeconds("2026-11-26T07:05:09Z") == 1_795_676_709)
+        for bad in ["2026-11-26T07:05:09.5Z", "2026-02-31T00:00:00Z", "2026-11-26T07:05:09+00:00", "2026-11-26 07:05:09Z"] {
+            #expect(RFC3339.parseSeconds(bad) == nil, "\(bad)")
+        }
+    }
 }
 
 struct TimeSpanTests {

@@ -7,6 +7,7 @@ import TygerDataPath
 import TygerIO
 @testable import TygerRunEngine
 import TygerStorage
+import TygerModel
 
 /// A byte source over an array.
 final class BytesSource: ByteSource {

@@ -8,6 +8,7 @@ import TygerDataPath
 import TygerIO
 @testable import TygerRunEngine
 import TygerStorage
+import TygerModel
 
 @Suite(.serialized)
 struct ExecutorTests {
@@ -116,7 +117,7 @@ struct ExecutorTests {
             let first = try #require(stamped.split(separator: "\n").first { $0.hasSuffix(" 1") })
             let parts = first.split(separator: " ", maxSplits: 1)
             #expect(parts.count == 2 && parts[1] == "1")
-            let stamp = try #require(RunEngineJSON.parseTimestamp(String(parts[0])))
+            let stamp = try #require(RFC3339.parse(String(parts[0])))
             #expect(abs(stamp.timeIntervalSinceNow) < 60)
             let sinceFirst = try await h.logs(run.id!, RunLogOptions(since: stamp))
             #expect(!sinceFirst.split(separator: "\n").contains("1"), "line 1 is not after its own stamp")

@@ -4,6 +4,7 @@ import NIOCore
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import TygerCore
 import TygerServer
 
 /// Router tests run without a socket, so their transport is "unknown" and treated like TCP: untrusted.

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Synchronization
 import TygerCore
 import TygerServer
+import TygerModel
 
 /// A movable clock for expiry tests.
 final class TestClock: Sendable {
@@ -14,7 +15,7 @@ final class TestClock: Sendable {
     init(_ start: Int64 = 1_800_000_000) { seconds = Mutex(start) }
     var now: Int64 { seconds.withLock { $0 } }
     func advance(_ delta: Int64) { seconds.withLock { $0 += delta } }
-    var wallClock: WallClock { WallClock { self.now } }
+    var wallClock: WallClock { WallClock { Date(timeIntervalSince1970: Double(self.now)) } }
 }
 
 /// A temporary directory removed when the fixture goes.

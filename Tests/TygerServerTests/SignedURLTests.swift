@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Testing
 import TygerCore
 import TygerServer
+import TygerModel
 
 struct SignedURLTests {
     static let write: Set<SignedURLPermission> = [.createBlob, .readBlob]
@@ -23,7 +24,7 @@ struct SignedURLTests {
 
     @Test func accessURLHasUpstreamShapeAndVerifies() throws {
         let keys = SigningKeys(primary: P256.Signing.PrivateKey())
-        let clock = WallClock.fixed(1_800_000_000)
+        let clock = WallClock.fixed(seconds: 1_800_000_000)
         let issuer = SignedURLIssuer(keys: keys, clock: clock)
         let url = try issuer.accessURL(
             containerId: "abc123", writeable: true, ttl: .seconds(3600), endpoint: "http+unix:///tmp/d/api.sock:")
@@ -60,9 +61,9 @@ struct SignedURLTests {
     @Test func validityWindowIsEnforced() throws {
         let keys = SigningKeys(primary: P256.Signing.PrivateKey())
         let query = Self.queryItems(
-            try SignedURLIssuer(keys: keys, clock: .fixed(1000)).query(containerId: "abc", permissions: Self.read, ttl: .seconds(60)))
+            try SignedURLIssuer(keys: keys, clock: .fixed(seconds: 1000)).query(containerId: "abc", permissions: Self.read, ttl: .seconds(60)))
         for (now, ok) in [(Int64(999), false), (1000, true), (1060, true), (1061, false)] {
-            let validator = SignedURLValidator(keys: keys, clock: .fixed(now))
+            let validator = SignedURLValidator(keys: keys, clock: .fixed(seconds: now))
             if ok {
                 _ = try validator.validate(query: query, containerId: "abc", required: .readBlob)
             } else {
@@ -87,10 +88,10 @@ struct SignedURLTests {
     }
 
     @Test func timestampsRoundTripAndRejectNonsense() {
-        #expect(SASTimestamp.format(0) == "1970-01-01T00:00:00Z")
-        #expect(SASTimestamp.parse("2026-11-26T07:05:09Z").map(SASTimestamp.format) == "2026-11-26T07:05:09Z")
+        #expect(RFC3339.formatSeconds(0) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.parseSeconds("2026-11-26T07:05:09Z").map(RFC3339.formatSeconds) == "2026-11-26T07:05:09Z")
         for bad in ["2026-02-30T00:00:00Z", "2026-11-26 07:05:09Z", "2026-11-26T07:05:09", "2026-11-26T07:05:09+00:00", "x"] {
-            #expect(SASTimestamp.parse(bad) == nil, "\(bad)")
+            #expect(RFC3339.parseSeconds(bad) == nil, "\(bad)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TygerModel
 public import Logging
 
 /// What one expiry pass did.

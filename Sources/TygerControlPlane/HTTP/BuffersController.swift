@@ -62,7 +62,7 @@ public struct BuffersController: Sendable {
         let limit = try Self.limit(query)
         let (records, token) = try await manager.list(filter, limit: limit, continuationToken: query.last("_ct"))
         let nextLink = token.map { "\(request.uri.path)?\(query.replacing("_ct", with: $0))" }
-        return try JSONResponse.make(.ok, BufferPage(items: records.map(\.wire), nextLink: nextLink))
+        return try JSONResponse.make(.ok, Page<Buffer>(items: records.map(\.wire), nextLink: nextLink))
     }
 
     private func deleteMany(_ request: Request) async throws -> Response {

@@ -59,7 +59,7 @@ extension Buffer: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownProperties(known: Set(CodingKeys.allCases.map(\.stringValue)))
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.stringValue)))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
         self.location = try c.decodeIfPresent(String.self, forKey: .location)

@@ -11,17 +11,27 @@ struct AnyCodingKey: CodingKey, Hashable {
 }
 
 extension Decoder {
-    /// Throws when the current JSON object has a property outside `known`.
+    /// Throws when the object being decoded has keys outside `allowed`: every strict wire type decodes through this.
     ///
-    /// The message matches upstream's strict models: `Object contains unrecognized properties 'x', 'y'.`
-    func rejectUnknownProperties(known: Set<String>) throws {
+    /// - Parameters:
+    ///   - allowed: The keys the object may have.
+    ///   - what: How to name the object (`codespec`, `resources.requests`): the message then names the unknown
+    ///     fields and lists the allowed ones (`unknown field 'x' in codespec; allowed fields are: ...`). Without it
+    ///     the message is upstream's: `Object contains unrecognized properties 'x', 'y'.`
+    /// - Throws: `DecodingError.dataCorrupted` at the object's coding path.
+    func rejectUnknownKeys(_ allowed: Set<String>, in what: String? = nil) throws {
         let container = try container(keyedBy: AnyCodingKey.self)
-        let unknown = container.allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
-        if !unknown.isEmpty {
-            let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: codingPath, debugDescription: "Object contains unrecognized properties \(list)."))
-        }
+        let unknown = container.allKeys.map(\.stringValue).filter { !allowed.contains($0) }.sorted()
+        guard !unknown.isEmpty else { return }
+        let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
+        let message =
+            if let what {
+                "unknown field\(unknown.count == 1 ? "" : "s") \(list) in \(what); allowed fields are: "
+                    + allowed.sorted().joined(separator: ", ")
+            } else {
+                "Object contains unrecognized properties \(list)."
+            }
+        throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: message))
     }
 }
 

@@ -6,33 +6,45 @@ public import Foundation
 /// trimmed, no fraction when it is zero), like upstream's `2024-01-25T18:20:49.951262Z`. Parsing accepts what Go's
 /// `RFC3339Nano` and .NET produce: `T`/`t`/space separators, any number of fractional digits (nanoseconds kept),
 /// `Z`/`z` or a `±HH:MM` offset, and years `0001`...`9999` (so Go's zero time `0001-01-01T00:00:00Z` parses).
-/// A timestamp without any zone designator is read as UTC.
+/// A timestamp without any zone designator is read as UTC. This is the one timestamp codec of the project: wire
+/// bodies, query parameters, log lines (nanoseconds, fixed width) and signed URLs (whole seconds) all use it.
 public enum RFC3339 {
-    /// Formats a date as an RFC 3339 UTC timestamp with microsecond precision.
+    /// The first second of year 10000 (`10000-01-01T00:00:00Z`): formatting clamps below it, so the last instant of
+    /// year 9999 never rounds into a five-digit year.
+    static let endOfYear9999: Int64 = 253_402_300_800
+
+    /// Formats a date as an RFC 3339 UTC timestamp with microsecond precision, trailing zeros trimmed.
     ///
-    /// - Parameter date: The date to format; it is rounded to the nearest microsecond.
+    /// - Parameter date: The date to format; it is rounded to the nearest microsecond (but never past
+    ///   `9999-12-31T23:59:59.999999Z`).
     /// - Returns: A string such as `2024-01-25T18:20:49.951262Z`.
     public static func format(_ date: Date) -> String {
-        let totalMicros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        var seconds = totalMicros / 1_000_000
-        var micros = totalMicros % 1_000_000
-        if micros < 0 {
-            micros += 1_000_000
-            seconds -= 1
-        }
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 {
-            secondOfDay += 86_400
-            days -= 1
-        }
+        let totalMicros = min(micros(date), endOfYear9999 * 1_000_000 - 1)
+        return format(
+            seconds: totalMicros.floorDivided(by: 1_000_000),
+            nanoseconds: Int(totalMicros.floorModulo(1_000_000)) * 1000, fractionDigits: 6, trimZeros: true)
+    }
+
+    /// Formats seconds and nanoseconds since the epoch as an RFC 3339 UTC timestamp.
+    ///
+    /// - Parameters:
+    ///   - seconds: Whole seconds since the Unix epoch.
+    ///   - nanoseconds: The fraction, `0..<1_000_000_000`; digits past `fractionDigits` are cut, not rounded.
+    ///   - fractionDigits: How many fraction digits to write (0...9); 0 writes none.
+    ///   - trimZeros: Whether to drop trailing zeros of the fraction (and the `.` when nothing is left). Without it
+    ///     the output has a fixed width, so timestamps compare as text (log lines).
+    /// - Returns: For example `2026-11-26T07:00:00.123456789Z`.
+    public static func format(seconds: Int64, nanoseconds: Int, fractionDigits: Int, trimZeros: Bool = false) -> String {
+        let days = seconds.floorDivided(by: 86_400)
+        let secondOfDay = seconds.floorModulo(86_400)
         let (year, month, day) = civil(fromDays: days)
         var out = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
         out += pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay % 3600 / 60, 2) + ":" + pad(secondOfDay % 60, 2)
-        if micros != 0 {
-            var fraction = pad(micros, 6)
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            out += "." + fraction
+        let digits = max(0, min(9, fractionDigits))
+        if digits > 0 {
+            var fraction = String(pad(Int64(nanoseconds), 9).prefix(digits))
+            if trimZeros { while fraction.hasSuffix("0") { fraction.removeLast() } }
+            if !fraction.isEmpty { out += "." + fraction }
         }
         return out + "Z"
     }
@@ -42,6 +54,15 @@ public enum RFC3339 {
     /// - Parameter string: The text to parse, for example `2024-01-25T18:20:49.9512620+00:00`.
     /// - Returns: The date, or `nil` when `string` is not a valid timestamp.
     public static func parse(_ string: String) -> Date? {
+        guard let (seconds, nanoseconds) = parseComponents(string) else { return nil }
+        return Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1_000_000_000)
+    }
+
+    /// Parses an RFC 3339 timestamp into whole seconds since the epoch and nanoseconds, without loss.
+    ///
+    /// - Parameter string: The text to parse.
+    /// - Returns: The instant, or `nil` when `string` is not a valid timestamp.
+    public static func parseComponents(_ string: String) -> (seconds: Int64, nanoseconds: Int)? {
         var p = Scanner(Array(string.utf8))
         guard let year = p.digits(4), p.take(UInt8(ascii: "-")),
             let month = p.digits(2), p.take(UInt8(ascii: "-")),
@@ -77,9 +98,36 @@ public enum RFC3339 {
             minute < 60, second < 60
         else { return nil }
         let days = self.days(fromCivil: year, month, day)
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1_000_000_000)
+        return (days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds, Int(nanos))
     }
+
+    /// Formats whole seconds as `yyyy-MM-ddTHH:mm:ssZ` (the `st`/`se` fields of signed URLs).
+    public static func formatSeconds(_ seconds: Int64) -> String {
+        format(seconds: seconds, nanoseconds: 0, fractionDigits: 0)
+    }
+
+    /// Parses exactly `yyyy-MM-ddTHH:mm:ssZ` (no fraction, no offset, a real date).
+    ///
+    /// - Returns: Seconds since the epoch, or `nil` for any other form.
+    public static func parseSeconds(_ text: String) -> Int64? {
+        guard text.utf8.count == 20, let (seconds, nanos) = parseComponents(text), nanos == 0,
+            formatSeconds(seconds) == text
+        else { return nil }
+        return seconds
+    }
+
+    /// Microseconds since the Unix epoch, rounded to the nearest microsecond (what repositories store).
+    public static func micros(_ date: Date) -> Int64 {
+        let value = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard value.isFinite else { return value > 0 ? Int64.max : Int64.min }
+        return Int64(max(-9.2e18, min(9.2e18, value)))
+    }
+
+    /// The date of a microsecond count since the Unix epoch.
+    public static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+
+    /// Rounds a date to the nearest microsecond: the result survives formatting, parsing and storage unchanged.
+    public static func normalize(_ date: Date) -> Date { Self.date(micros: micros(date)) }
 
     private struct Scanner {
         var bytes: [UInt8]
@@ -145,4 +193,15 @@ public enum RFC3339 {
         let month = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity.
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let q = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
+    }
+
+    /// The remainder of ``floorDivided(by:)``, with the divisor's sign.
+    func floorModulo(_ divisor: Int64) -> Int64 { self - floorDivided(by: divisor) * divisor }
 }

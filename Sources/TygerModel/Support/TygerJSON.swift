@@ -2,13 +2,43 @@ public import Foundation
 
 /// JSON encoding and request-body decoding with upstream's conventions and error messages.
 public enum TygerJSON {
-    /// Returns an encoder for response bodies: compact, slashes not escaped (access URLs stay readable).
-    ///
-    /// Dates need no strategy: every model type encodes its timestamps itself with ``RFC3339``.
+    /// Returns an encoder for response bodies and stored records: compact, keys in declaration order, slashes not
+    /// escaped (access URLs stay readable), dates as RFC 3339 UTC with microseconds (``RFC3339/format(_:)``).
     public static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
         return encoder
+    }
+
+    /// Returns the encoder for what people read (the CLI's output): as ``makeEncoder()``, indented by two spaces with
+    /// `": "` between keys and values, keys in declaration order (upstream's field order).
+    public static func makePrettyEncoder() -> JSONEncoder {
+        let encoder = makeEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .prettyPrinted]
+        return encoder
+    }
+
+    /// Returns a decoder for wire values: dates in any RFC 3339 form (``RFC3339/parse(_:)``).
+    ///
+    /// - Parameter requireCodespecKind: Reject codespecs without `kind` (JSON request bodies), as upstream does;
+    ///   files default it to `job`.
+    public static func makeDecoder(requireCodespecKind: Bool = false) -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339.parse(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "The value '\(text.prefix(64))' is not a valid RFC 3339 date-time.")
+            }
+            return date
+        }
+        if requireCodespecKind { decoder.userInfo[.tygerRequireCodespecKind] = true }
+        return decoder
     }
 
     /// Encodes a value for a response body.
@@ -38,12 +68,13 @@ public enum TygerJSON {
     /// - Returns: The decoded value.
     /// - Throws: ``TygerModelError`` with code ``TygerModelError/Code/invalidJSON`` in the cases above.
     public static func decodeBody<T: Decodable>(
-        _ type: T.Type, from data: Data, allowEmpty: Bool = false, allowEmptyObject: Bool = false
+        _ type: T.Type, from data: Data, allowEmpty: Bool = false, allowEmptyObject: Bool = false,
+        requireCodespecKind: Bool = false
     ) throws(TygerModelError) -> T {
         let trimmed = data.drop(while: { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF
             || $0 == 0xBB || $0 == 0xBF })
         if trimmed.isEmpty {
-            if allowEmpty { return try decode(type, from: Data("{}".utf8)) }
+            if allowEmpty { return try decode(type, from: Data("{}".utf8), requireCodespecKind: requireCodespecKind) }
             throw TygerModelError(
                 code: .invalidJSON, message: "Error deserializing input: The input does not contain any JSON tokens.")
         }
@@ -52,7 +83,7 @@ public enum TygerJSON {
         {
             throw TygerModelError(code: .invalidJSON, message: "null is not a valid input value")
         }
-        let value = try decode(type, from: Data(trimmed))
+        let value = try decode(type, from: Data(trimmed), requireCodespecKind: requireCodespecKind)
         if !allowEmpty, !allowEmptyObject, trimmed.first == UInt8(ascii: "{"),
             let probe = try? JSONDecoder().decode(KeyCountProbe.self, from: Data(trimmed)), probe.count == 0
         {
@@ -61,10 +92,15 @@ public enum TygerJSON {
         return value
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(TygerModelError) -> T {
+    private static func decode<T: Decodable>(
+        _ type: T.Type, from data: Data, requireCodespecKind: Bool
+    ) throws(TygerModelError) -> T {
         do {
-            return try JSONDecoder().decode(type, from: data)
+            return try makeDecoder(requireCodespecKind: requireCodespecKind).decode(type, from: data)
+        } catch let error as TygerModelError {
+            throw error
         } catch let error as DecodingError {
+            if let ours = YAMLSpecs.modelError(in: error) { throw ours }
             throw TygerModelError(
                 code: .invalidJSON, message: "Error deserializing input: " + describe(error), cause: error)
         } catch {
@@ -119,4 +155,9 @@ public enum TygerJSON {
             return "an object"
         }
     }
+}
+
+extension CodingUserInfoKey {
+    /// Set to `true` to require `kind` on codespecs (JSON bodies); YAML files default it to `job`.
+    static let tygerRequireCodespecKind = CodingUserInfoKey(rawValue: "tyger.requireCodespecKind")!  // a valid key
 }

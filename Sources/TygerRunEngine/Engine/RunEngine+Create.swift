@@ -1,5 +1,6 @@
-public import Foundation
+import Foundation
 import Logging
+public import TygerModel
 
 extension RunEngine {
     /// Creates a run and queues it for execution.
@@ -22,8 +23,8 @@ extension RunEngine {
         }
         guard run.job.replicas >= 1 else { throw TygerRunEngineError.invalid("The number of replicas must be at least 1") }
         if let t = run.timeoutSeconds, t <= 0 { throw TygerRunEngineError.invalid("timeoutSeconds must be a positive integer") }
-        try Self.validateTags(run.tags ?? [:])
-        try Self.validateTags(run.job.tags ?? [:])
+        try TagValidation.validate(run.tags)
+        try TagValidation.validate(run.job.tags)
         try executor.validate(codespec: spec, replicas: run.job.replicas)
 
         var arguments: [String: String] = [:]
@@ -81,24 +82,6 @@ extension RunEngine {
                 throw TygerRunEngineError.invalid("The codespec '\(name)' was not found")
             }
             return latest
-        }
-    }
-
-    /// Upstream's tag rules: at most 100; keys `^[a-zA-Z0-9-_.]{1,128}$`; values `^[a-zA-Z0-9-_.]{0,256}$`.
-    static func validateTags(_ tags: [String: String]) throws {
-        guard tags.count <= 100 else { throw TygerRunEngineError.invalid("Too many tags: at most 100 are allowed") }
-        func ok(_ s: String) -> Bool {
-            s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
-        }
-        for (key, value) in tags {
-            guard !key.isEmpty, key.utf8.count <= 128, ok(key) else {
-                throw TygerRunEngineError.invalid(
-                    "Tag key '\(key)' is invalid: it must be 1 to 128 characters from a-z, A-Z, 0-9, '-', '_' and '.'")
-            }
-            guard value.utf8.count <= 256, ok(value) else {
-                throw TygerRunEngineError.invalid(
-                    "Tag value '\(value)' of key '\(key)' is invalid: it must be at most 256 characters from a-z, A-Z, 0-9, '-', '_' and '.'")
-            }
         }
     }
 }

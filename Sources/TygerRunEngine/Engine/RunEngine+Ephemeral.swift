@@ -1,4 +1,5 @@
 public import NIOCore
+import TygerModel
 import Synchronization
 import TygerCore
 import TygerIO

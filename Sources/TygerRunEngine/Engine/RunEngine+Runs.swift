@@ -1,4 +1,5 @@
 public import Foundation
+public import TygerModel
 
 extension RunEngine {
     // MARK: Codespecs

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -7,6 +7,7 @@ import TygerCore
 import TygerIO
 #if canImport(Glibc)
 private import Glibc
+import TygerModel
 #endif
 
 /// Codespecs and runs: creation, supervision of live runs, logs, cancellation, watch streams and the ephemeral
@@ -71,19 +72,19 @@ public final class RunEngine: Service, Sendable {
         FileDescriptorOps.ignoreSIGPIPE()
     }
 
-    var runsDirectory: String { configuration.dataDirectory + "/runs" }
-    var logsDirectory: String { configuration.dataDirectory + "/logs" }
-    func runDirectory(_ id: Int64) -> String { runsDirectory + "/\(id)" }
-    func logPath(_ id: Int64) -> String { logsDirectory + "/\(id).log" }
+    var layout: DataDirectoryLayout { DataDirectoryLayout(root: configuration.dataDirectory) }
+    var logsDirectory: String { layout.logsPath }
+    func runDirectory(_ id: Int64) -> String { layout.runPath(id) }
+    func logPath(_ id: Int64) -> String { layout.runLogPath(id) }
 
     /// Recovers runs a previous server left in flight, then starts and supervises runs until shutdown.
     ///
     /// On graceful shutdown (or cancellation) live runs are stopped and marked Failed ("The server shut down ...").
     /// - Throws: `TygerRunEngineError` `.storage` when recovery cannot read or write the repository.
     public func run() async throws {
-        try FileManager.default.createDirectory(atPath: runsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: layout.runsPath, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true)
-        _ = chmod(runsDirectory, 0o700)
+        _ = chmod(layout.runsPath, 0o700)
         try await recoverInterruptedRuns()
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {

@@ -1,3 +1,4 @@
+import TygerModel
 /// Environment variables and `$(VAR)` expansion for run processes.
 public enum RunEnvironment {
     /// The variable naming a buffer parameter's pipe, as upstream: the name uppercased plus `_PIPE`, dashes kept

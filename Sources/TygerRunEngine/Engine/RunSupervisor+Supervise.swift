@@ -1,4 +1,5 @@
 import Foundation
+import TygerModel
 import Synchronization
 import TygerCore
 import TygerDataPath
@@ -87,8 +88,8 @@ extension RunSupervisor {
         guard let spec = run.resolvedCodespec else {
             throw TygerRunEngineError(.executorFailure, "the run has no resolved codespec")
         }
-        let pipesDirectory = directory + "/pipes"
-        let workDirectory = directory + "/work"
+        let pipesDirectory = engine.layout.runPipesPath(runId)
+        let workDirectory = engine.layout.runWorkPath(runId)
         for d in [directory, pipesDirectory, workDirectory] {
             guard mkdir(d, 0o700) == 0 || errno == EEXIST else {
                 throw TygerRunEngineError(.executorFailure, "cannot create \(d): \(String(cString: strerror(errno)))")
@@ -98,7 +99,7 @@ extension RunSupervisor {
         var pipes: [String: String] = [:]
         var openers: [String: FifoOpener] = [:]
         for parameter in parameters {
-            let path = pipesDirectory + "/\(parameter.name).pipe"
+            let path = engine.layout.runPipePath(runId, parameter: parameter.name)
             try NamedPipe.create(at: path, mode: 0o600)
             pipes[parameter.name] = path
             openers[parameter.name] = FifoOpener(path: path, forWriting: parameter.isInput)

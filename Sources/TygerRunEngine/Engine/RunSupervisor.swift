@@ -3,6 +3,7 @@ import Synchronization
 import TygerStorage
 #if canImport(Glibc)
 private import Glibc
+import TygerModel
 #endif
 
 /// Owns one live run: its lifecycle state machine, its FIFOs, the buffer transfers, the processes and the timers.

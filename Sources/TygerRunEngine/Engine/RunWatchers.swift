@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TygerModel
 
 /// Subscribers to run changes (`GET /runs/{id}?watch=true`).
 ///

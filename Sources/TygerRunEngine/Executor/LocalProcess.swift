@@ -1,4 +1,5 @@
 private import CTygerSpawn
+import TygerModel
 import Synchronization
 import TygerIO
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import Synchronization
 import TygerIO
 #if canImport(Glibc)
 private import Glibc
+public import TygerModel
 #endif
 
 /// Runs codespecs as host processes: `command` + `args`, one process group per replica, stdout and stderr into the

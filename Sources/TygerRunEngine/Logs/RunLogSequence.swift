@@ -1,5 +1,6 @@
 public import Foundation
 public import NIOCore
+import TygerModel
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -51,9 +52,10 @@ public struct RunLogSequence: AsyncSequence, Sendable {
             // Compared at microsecond precision: a Date cannot hold a stamp's nanoseconds exactly, and a client
             // reconnecting with `since` = the last stamp it saw must not get that line again.
             self.sinceText = options.since.map { date in
-                let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-                return Array(Timestamp.format(
-                    seconds: Int(micros.floorDiv(1_000_000)), nanos: Int(micros.floorMod(1_000_000)) * 1000, digits: 6).utf8)
+                let micros = RFC3339.micros(date)
+                let seconds = (Double(micros) / 1_000_000).rounded(.down)
+                let nanos = Int(micros - Int64(seconds) * 1_000_000) * 1000
+                return Array(RFC3339.format(seconds: Int64(seconds), nanoseconds: nanos, fractionDigits: 6).utf8)
             }
         }
 

@@ -1,5 +1,6 @@
 import Synchronization
 import TygerIO
+import TygerModel
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -31,7 +32,10 @@ public final class RunLogWriter: Sendable {
         var record: [UInt8] = []
         record.reserveCapacity(line.count + prefix.utf8.count + 32)
         fd.withLock { fd in
-            record.append(contentsOf: Timestamp.nowForLog().utf8)
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let stamp = RFC3339.format(seconds: Int64(ts.tv_sec), nanoseconds: Int(ts.tv_nsec), fractionDigits: 9)
+            record.append(contentsOf: stamp.utf8)
             record.append(0x20)
             record.append(contentsOf: prefix.utf8)
             record.append(contentsOf: line)

@@ -1,4 +1,5 @@
 public import Foundation
+public import TygerModel
 
 /// Codespecs in memory (tests, throwaway servers).
 public actor InMemoryCodespecRepository: CodespecRepository {

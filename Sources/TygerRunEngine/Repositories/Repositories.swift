@@ -1,4 +1,5 @@
 public import Foundation
+public import TygerModel
 
 /// Where codespecs are kept. Versions are immutable; a new version is made only when the spec changes.
 public protocol CodespecRepository: Sendable {

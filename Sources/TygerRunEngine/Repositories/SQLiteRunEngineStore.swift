@@ -1,5 +1,6 @@
-public import Foundation
+import Foundation
 import GRDB
+import TygerModel
 
 /// The run engine's SQLite database (GRDB): codespecs and runs in `<directory>/runs.sqlite`, with migrations.
 ///
@@ -56,11 +57,11 @@ public final class SQLiteRunEngineStore: Sendable {
 }
 
 func encodeJSON<T: Encodable>(_ value: T) throws -> String {
-    String(decoding: try RunEngineJSON.makeEncoder().encode(value), as: UTF8.self)
+    String(decoding: try TygerJSON.makeEncoder().encode(value), as: UTF8.self)
 }
 
 func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-    try RunEngineJSON.makeDecoder().decode(T.self, from: Data(text.utf8))
+    try TygerJSON.makeDecoder().decode(T.self, from: Data(text.utf8))
 }
 
 final class SQLiteCodespecRepository: CodespecRepository {

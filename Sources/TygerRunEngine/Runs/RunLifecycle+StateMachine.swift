@@ -1,3 +1,4 @@
+public import TygerModel
 /// The lifecycle of one run as a pure state machine: events in, actions out, no I/O.
 ///
 /// ```

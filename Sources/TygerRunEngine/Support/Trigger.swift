@@ -1,4 +1,5 @@
 import Synchronization
+import TygerModel
 
 /// A one-shot signal that any number of tasks can wait for.
 final class Trigger: Sendable {

@@ -1,4 +1,5 @@
 public import Hummingbird
+import TygerModel
 import HTTPTypes
 import Logging
 import TygerStorage
@@ -98,7 +99,7 @@ public struct DataPlaneController: Sendable {
         try buffers.create(path.containerId)
         context.logger.debug("container created", metadata: ["buffer.id": "\(path.containerId)"])
         var headers = HTTPFields()
-        headers[.lastModified] = HTTPDate.format(WallClock.system.now())
+        headers[.lastModified] = HTTPDate.format(WallClock.system.seconds())
         headers[.contentLength] = "0"
         return Response(status: .created, headers: headers)
     }

@@ -6,34 +6,7 @@ import NIOCore
 import NIOSSL
 public import ServiceLifecycle
 import UnixSignals
-
-/// Where things live in a data directory.
-///
-/// ```
-/// <dataDir>/            mode 0700
-///   api.sock            the unix socket (mode 0600)
-///   buffers/<id>/       one FileBlobStore per buffer
-///   keys/               signing-primary.pem (0600), optional signing-secondary.pem
-///   tokens.json         bearer tokens, SHA-256 only (0600)
-/// ```
-public struct DataDirectoryLayout: Sendable {
-    /// The data directory.
-    public let root: String
-    /// Creates the layout of `root`.
-    public init(root: String) {
-        var r = root
-        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
-        self.root = r
-    }
-    /// `<root>/api.sock`.
-    public var socketPath: String { root + "/api.sock" }
-    /// `<root>/buffers`.
-    public var buffersPath: String { root + "/buffers" }
-    /// `<root>/keys`.
-    public var keysPath: String { root + "/keys" }
-    /// `<root>/tokens.json`.
-    public var tokensPath: String { root + "/tokens.json" }
-}
+public import TygerCore
 
 /// The Tyger server: data plane, signed URLs, tokens, the system routes and any plugged-in control plane, served
 /// on a unix socket and optionally on TCP, all in one `ServiceGroup`.

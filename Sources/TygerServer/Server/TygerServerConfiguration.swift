@@ -1,3 +1,4 @@
+public import TygerModel
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle

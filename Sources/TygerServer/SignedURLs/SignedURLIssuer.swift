@@ -1,3 +1,4 @@
+public import TygerModel
 import Crypto
 import TygerCore
 
@@ -84,11 +85,11 @@ public struct SignedURLIssuer: Sendable {
         guard ttl >= Self.minimumTTL && ttl <= Self.maximumTTL else {
             throw TygerServerError(.invalidArgument, "the access TTL must be between 30 seconds and 24 hours, not \(ttl)")
         }
-        let start = clock.now()
+        let start = clock.seconds()
         let expiry = start + ttl.components.seconds
         let sp = SignedURLPermission.spValue(permissions)
-        let st = SASTimestamp.format(start)
-        let se = SASTimestamp.format(expiry)
+        let st = RFC3339.formatSeconds(start)
+        let se = RFC3339.formatSeconds(expiry)
         let payload = SignedURLValidator.stringToSign(version: Self.version, containerId: containerId, sp: sp, st: st, se: se)
         let signature: String
         do {

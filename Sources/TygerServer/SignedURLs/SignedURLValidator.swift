@@ -1,3 +1,4 @@
+public import TygerModel
 import Crypto
 import TygerCore
 
@@ -67,10 +68,10 @@ public struct SignedURLValidator: Sendable {
         guard let permissions = SignedURLPermission.parse(sp) else {
             throw SignedURLError(.authenticationFailed, "Invalid permissions '\(sp)'.")
         }
-        guard let start = SASTimestamp.parse(st), let expiry = SASTimestamp.parse(se) else {
+        guard let start = RFC3339.parseSeconds(st), let expiry = RFC3339.parseSeconds(se) else {
             throw SignedURLError(.authenticationFailed, "Invalid 'st' or 'se': expected yyyy-MM-ddTHH:mm:ssZ.")
         }
-        let now = clock.now()
+        let now = clock.seconds()
         guard now >= start else { throw SignedURLError(.authenticationFailed, "The access URL is not valid yet.") }
         guard now <= expiry else { throw SignedURLError(.authenticationFailed, "The access URL has expired.") }
         guard let der = Base64.decode(sig), let signature = try? P256.Signing.ECDSASignature(derRepresentation: der) else {

@@ -1,3 +1,4 @@
+public import TygerModel
 import Foundation
 private import Synchronization
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ public final class JSONFileTokenStore: TokenStore {
     }
 
     public func create(name: String) async throws -> IssuedToken {
-        let issued = AccessTokens.generate(name: name, now: clock.now())
+        let issued = AccessTokens.generate(name: name, now: clock.seconds())
         try modify { $0.append(issued.record) }
         return issued
     }
@@ -94,7 +95,7 @@ public final class InMemoryTokenStore: TokenStore {
     public init(clock: WallClock = .system) { self.clock = clock }
 
     public func create(name: String) async throws -> IssuedToken {
-        let issued = AccessTokens.generate(name: name, now: clock.now())
+        let issued = AccessTokens.generate(name: name, now: clock.seconds())
         records.withLock { $0.append(issued.record) }
         return issued
     }

@@ -1,3 +1,4 @@
+import TygerModel
 import Crypto
 import TygerCore
 
@@ -77,7 +78,7 @@ public enum AccessTokens {
             prefix
             + Base64.encode(secret).replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
         let id = idBytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        let record = AccessTokenRecord(id: id, name: name, createdAt: SASTimestamp.format(now), sha256: hash(token))
+        let record = AccessTokenRecord(id: id, name: name, createdAt: RFC3339.formatSeconds(now), sha256: hash(token))
         return IssuedToken(record: record, token: token)
     }
 

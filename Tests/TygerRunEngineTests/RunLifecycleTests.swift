@@ -1,77 +1,44 @@
 import Foundation
 import Testing
 @testable import TygerRunEngine
+import TygerModel
 
-struct RunSpecTests {
-    @Test func namedCodespecRunSpec() throws {
-        let run = try YAMLSpecs.run(fromYAML: """
-            job:
-              codespec: hello/versions/2
-              buffers: {input: abc, output: _}
-              tags: {k: v}
-              nodePool: cpu
-              replicas: 2
-            timeoutSeconds: 60
-            cluster: local
-            tags: {run: "1"}
-            """)
-        #expect(run.job.codespec == .named("hello/versions/2"))
-        #expect(run.job.buffers == ["input": "abc", "output": "_"])
-        #expect(run.job.replicas == 2)
-        #expect(run.job.nodePool == "cpu")
-        #expect(run.timeoutSeconds == 60)
-        #expect(run.tags == ["run": "1"])
-        #expect(try CodespecReference.parse("hello/versions/2") == ("hello", 2))
-    }
-
-    @Test func inlineCodespecGetsJobKind() throws {
-        let run = try YAMLSpecs.run(fromYAML: """
-            job:
-              codespec:
-                image: ubuntu
-                command: [echo, hi]
-                buffers: {outputs: [out]}
-            """)
-        guard case .inline(let spec) = run.job.codespec else { Issue.record("not inline"); return }
-        #expect(spec.kind == .job)
-        #expect(spec.buffers?.outputs == ["out"])
-        #expect(run.job.replicas == 1)
-        #expect(run.effectiveTimeoutSeconds == 43200)
-    }
-
-    @Test(arguments: [
-        ("job: {codespec: a}\nbogus: 1", "unknown field 'bogus' in run"),
-        ("job: {codespec: a, extra: 1}", "unknown field 'extra' in job"),
-        ("job: {codespec: 'a/v/1'}", "The codespec reference 'a/v/1' is invalid"),
-        ("job: {codespec: {image: x, buffers: {inputs: [a, a]}}}", "'a' is duplicated"),
-        ("timeoutSeconds: 5", "missing required properties including: 'job'"),
-    ])
-    func invalidRunSpecs(yaml: String, message: String) {
-        do {
-            _ = try YAMLSpecs.run(fromYAML: yaml)
-            Issue.record("expected \(message)")
-        } catch let error as TygerRunEngineError {
-            #expect(error.message.contains(message), "\(error.message)")
-        } catch {
-            Issue.record("unexpected \(error)")
+struct EngineModelTests {
+    @Test func versionsAreIdempotentAndOrderInsensitive() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/tyger-cs-\(UUID().uuidString)"
+        for repo in [InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs] {
+            var a = job(["echo"], inputs: ["x", "y"], outputs: ["z"], env: ["A": "1", "B": "2"])
+            let v1 = try await repo.upsert(name: "c", spec: a, now: Date())
+            #expect(v1.version == 1)
+            a.buffers = BufferParameters(inputs: ["y", "x"], outputs: ["z"])
+            let same = try await repo.upsert(name: "c", spec: a, now: Date())
+            #expect(same.version == 1)
+            #expect(same.createdAt == v1.createdAt)
+            a.command = ["echo", "changed"]
+            let v2 = try await repo.upsert(name: "c", spec: a, now: Date())
+            #expect(v2.version == 2)
+            #expect(try await repo.get(name: "c", version: 1)?.command == ["echo"])
+            #expect(try await repo.latest(name: "c")?.version == 2)
+            a.command = ["changed", "echo"]
+            #expect(try await repo.upsert(name: "c", spec: a, now: Date()).version == 3)
+            _ = try await repo.upsert(name: "b", spec: a, now: Date())
+            _ = try await repo.upsert(name: "ca", spec: a, now: Date())
+            let listed = try await repo.list(prefix: "c", limit: 10, after: nil)
+            #expect(listed.map(\.name) == ["c", "ca"])
+            #expect(listed.first?.version == 3)
+            #expect(try await repo.list(prefix: nil, limit: 10, after: "b").map(\.name) == ["c", "ca"])
+            #expect(try await repo.list(prefix: nil, limit: 1, after: nil).map(\.name) == ["b"])
         }
     }
 
-    @Test func runJSONMatchesUpstreamShape() throws {
-        var run = Run(job: JobRunCodeTarget(codespec: .named("hello"), buffers: ["input": "x"]))
-        run.id = 7
-        run.status = .succeeded
-        run.createdAt = Date(timeIntervalSince1970: 1_700_000_000.25)
-        let json = String(decoding: try RunEngineJSON.makeEncoder().encode(run), as: UTF8.self)
-        #expect(json.contains("\"status\":\"Succeeded\""))
-        #expect(json.contains("\"createdAt\":\"2023-11-14T22:13:20.250000Z\""))
-        #expect(json.contains("\"replicas\":1"))
-        #expect(!json.contains("null"))
-        let back = try RunEngineJSON.makeDecoder().decode(Run.self, from: Data(json.utf8))
-        #expect(back == run)
-        let offset = try RunEngineJSON.makeDecoder().decode(
-            Run.self, from: Data(#"{"job":{"codespec":"a"},"createdAt":"2023-11-14T23:13:20+01:00"}"#.utf8))
-        #expect(offset.createdAt == Date(timeIntervalSince1970: 1_700_000_000))
+
+    @Test func expansion() {
+        let vars = ["INPUT_PIPE": "/p/in", "A": "1"]
+        #expect(RunEnvironment.expand("cat $(INPUT_PIPE)", with: vars) == "cat /p/in")
+        #expect(RunEnvironment.expand("$$(INPUT_PIPE) and $(UNKNOWN)", with: vars) == "$(INPUT_PIPE) and $(UNKNOWN)")
+        #expect(RunEnvironment.expand("$A $(A)$(A) $", with: vars) == "$A 11 $")
+        #expect(RunEnvironment.pipeVariable("my-input") == "MY-INPUT_PIPE")
+        #expect(RunEnvironment.underscoredPipeVariable("my-input") == "MY_INPUT_PIPE")
     }
 
     @Test func continuationTokensRoundTrip() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TygerRunEngine
+@testable import TygerModel
 
 struct CodespecTests {
     @Test func yamlCodespecLoads() throws {
@@ -50,7 +50,7 @@ struct CodespecTests {
         do {
             _ = try YAMLSpecs.codespec(fromYAML: yaml)
             Issue.record("expected an error containing \(message)")
-        } catch let error as TygerRunEngineError {
+        } catch let error as TygerModelError {
             #expect(error.code == .invalidInput)
             #expect(error.message.contains(message), "\(error.message)")
         } catch {
@@ -60,7 +60,7 @@ struct CodespecTests {
 
     @Test(arguments: ["Hello", "a b", "a/b", ""])
     func invalidNames(name: String) {
-        #expect(throws: TygerRunEngineError.self) { try Codespec.validateName(name) }
+        #expect(throws: TygerModelError.self) { try Codespec.validateName(name) }
     }
 
     @Test func namesAllowLowercaseDigitsDashUnderscoreDot() throws {
@@ -75,52 +75,17 @@ struct CodespecTests {
     @Test(arguments: ["abc", "1.2.3", "", "1Qi", "m", "1e"])
     func badQuantities(text: String) { #expect(Quantity(text).value == nil) }
 
-    @Test func versionsAreIdempotentAndOrderInsensitive() async throws {
-        let dir = FileManager.default.temporaryDirectory.path + "/tyger-cs-\(UUID().uuidString)"
-        for repo in [InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs] {
-            var a = job(["echo"], inputs: ["x", "y"], outputs: ["z"], env: ["A": "1", "B": "2"])
-            let v1 = try await repo.upsert(name: "c", spec: a, now: Date())
-            #expect(v1.version == 1)
-            a.buffers = BufferParameters(inputs: ["y", "x"], outputs: ["z"])
-            let same = try await repo.upsert(name: "c", spec: a, now: Date())
-            #expect(same.version == 1)
-            #expect(same.createdAt == v1.createdAt)
-            a.command = ["echo", "changed"]
-            let v2 = try await repo.upsert(name: "c", spec: a, now: Date())
-            #expect(v2.version == 2)
-            #expect(try await repo.get(name: "c", version: 1)?.command == ["echo"])
-            #expect(try await repo.latest(name: "c")?.version == 2)
-            a.command = ["changed", "echo"]
-            #expect(try await repo.upsert(name: "c", spec: a, now: Date()).version == 3)
-            _ = try await repo.upsert(name: "b", spec: a, now: Date())
-            _ = try await repo.upsert(name: "ca", spec: a, now: Date())
-            let listed = try await repo.list(prefix: "c", limit: 10, after: nil)
-            #expect(listed.map(\.name) == ["c", "ca"])
-            #expect(listed.first?.version == 3)
-            #expect(try await repo.list(prefix: nil, limit: 10, after: "b").map(\.name) == ["c", "ca"])
-            #expect(try await repo.list(prefix: nil, limit: 1, after: nil).map(\.name) == ["b"])
-        }
-    }
-
     @Test func jsonRoundTripOmitsAbsentFieldsAndRejectsUnknown() throws {
-        var spec = job(["a"])
+        var spec = Codespec(image: "x", command: ["a"])
         spec.resources = CodespecResources(requests: ResourceQuantities(cpu: "1"))
-        let json = String(decoding: try RunEngineJSON.makeEncoder().encode(spec), as: UTF8.self)
+        let json = String(decoding: try TygerJSON.makeEncoder().encode(spec), as: UTF8.self)
         #expect(!json.contains("null"))
         #expect(json.contains("\"cpu\":\"1\""))
-        let decoded = try RunEngineJSON.makeDecoder().decode(Codespec.self, from: Data(#"{"kind":"job","image":"x","resources":{"requests":{"cpu":2}}}"#.utf8))
+        let decoded = try TygerJSON.makeDecoder().decode(Codespec.self, from: Data(#"{"kind":"job","image":"x","resources":{"requests":{"cpu":2}}}"#.utf8))
         #expect(decoded.resources?.requests?.cpu?.text == "2")
-        #expect(throws: TygerRunEngineError.self) {
-            try RunEngineJSON.makeDecoder(requireCodespecKind: true).decode(Codespec.self, from: Data(#"{"image":"x"}"#.utf8))
+        #expect(throws: TygerModelError.self) {
+            try TygerJSON.makeDecoder(requireCodespecKind: true).decode(Codespec.self, from: Data(#"{"image":"x"}"#.utf8))
         }
     }
 
-    @Test func expansion() {
-        let vars = ["INPUT_PIPE": "/p/in", "A": "1"]
-        #expect(RunEnvironment.expand("cat $(INPUT_PIPE)", with: vars) == "cat /p/in")
-        #expect(RunEnvironment.expand("$$(INPUT_PIPE) and $(UNKNOWN)", with: vars) == "$(INPUT_PIPE) and $(UNKNOWN)")
-        #expect(RunEnvironment.expand("$A $(A)$(A) $", with: vars) == "$A 11 $")
-        #expect(RunEnvironment.pipeVariable("my-input") == "MY-INPUT_PIPE")
-        #expect(RunEnvironment.underscoredPipeVariable("my-input") == "MY_INPUT_PIPE")
-    }
 }

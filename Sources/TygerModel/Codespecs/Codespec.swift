@@ -64,12 +64,12 @@ public struct Codespec: Codable, Hashable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let kindText = try c.decodeIfPresent(String.self, forKey: .kind), !kindText.isEmpty {
             guard let kind = CodespecKind(rawValue: kindText) else {
-                throw TygerRunEngineError.invalid(
+                throw TygerModelError.invalid(
                     "Invalid value for the property 'kind'. It can be either 'job' or 'worker'.")
             }
             self.kind = kind
         } else if decoder.userInfo[.tygerRequireCodespecKind] as? Bool == true {
-            throw TygerRunEngineError.invalid("Missing discriminator property 'kind'.")
+            throw TygerModelError.invalid("Missing discriminator property 'kind'.")
         } else {
             self.kind = .job
         }
@@ -77,7 +77,7 @@ public struct Codespec: Codable, Hashable, Sendable {
         version = try c.decodeIfPresent(Int.self, forKey: .version)
         createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt)
         guard let image = try c.decodeIfPresent(String.self, forKey: .image) else {
-            throw TygerRunEngineError.invalid("JSON deserialization for type 'Codespec' was missing required properties including: 'image'.")
+            throw TygerModelError.invalid("JSON deserialization for type 'Codespec' was missing required properties including: 'image'.")
         }
         self.image = image
         command = try c.decodeIfPresent([String].self, forKey: .command)
@@ -93,7 +93,7 @@ public struct Codespec: Codable, Hashable, Sendable {
     }
 
     /// The system fields cleared: what a user wrote, for comparisons.
-    var withoutSystemFields: Codespec {
+    public var withoutSystemFields: Codespec {
         var copy = self
         copy.name = nil
         copy.version = nil

@@ -18,7 +18,7 @@ public struct Quantity: Hashable, Sendable, Codable, CustomStringConvertible, Ex
         } else if let d = try? container.decode(Double.self) {
             text = String(d)
         } else {
-            throw TygerRunEngineError.invalid("a quantity must be a string or a number")
+            throw TygerModelError.invalid("a quantity must be a string or a number")
         }
     }
 

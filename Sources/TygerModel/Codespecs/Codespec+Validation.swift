@@ -5,11 +5,11 @@ extension Codespec {
 
     /// Checks a codespec name against upstream's rule (`^[a-z0-9\-._]*$`, and not empty).
     ///
-    /// - Throws: `TygerRunEngineError` `.invalidInput` with upstream's message.
+    /// - Throws: ``TygerModelError`` `.invalidInput` with upstream's message.
     public static func validateName(_ name: String) throws {
         guard !name.isEmpty,
             name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F })
-        else { throw TygerRunEngineError.invalid(invalidNameMessage) }
+        else { throw TygerModelError.invalid(invalidNameMessage) }
     }
 
     /// Whether `name` is a valid buffer parameter name (`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).
@@ -22,47 +22,47 @@ extension Codespec {
 
     /// Checks the codespec as upstream does on create (and on run creation for inline codespecs).
     ///
-    /// - Throws: `TygerRunEngineError` `.invalidInput` with the first problem found: empty image, endpoints on a job,
+    /// - Throws: ``TygerModelError`` `.invalidInput` with the first problem found: empty image, endpoints on a job,
     ///   buffers on a worker, invalid or duplicated buffer names (case-insensitive), malformed quantities, negative
     ///   replicas.
     public func validate() throws {
         if let name { try Self.validateName(name) }
         if image.isEmpty {
-            throw TygerRunEngineError.invalid("The field Image must be a string or array type with a minimum length of '1'.")
+            throw TygerModelError.invalid("The field Image must be a string or array type with a minimum length of '1'.")
         }
         switch kind {
         case .job:
             if let endpoints, !endpoints.isEmpty {
-                throw TygerRunEngineError.invalid("job codespecs cannot have endpoints")
+                throw TygerModelError.invalid("job codespecs cannot have endpoints")
             }
         case .worker:
             if buffers != nil && !bufferParameters.isEmpty {
-                throw TygerRunEngineError.invalid("worker codespecs cannot have use buffers")
+                throw TygerModelError.invalid("worker codespecs cannot have use buffers")
             }
             if let sockets, !sockets.isEmpty {
-                throw TygerRunEngineError.invalid("worker codespecs cannot have sockets")
+                throw TygerModelError.invalid("worker codespecs cannot have sockets")
             }
         }
         var seen = Set<String>()
         for (name, _) in bufferParameters {
-            guard !name.isEmpty else { throw TygerRunEngineError.invalid("Buffer names cannot be empty.") }
+            guard !name.isEmpty else { throw TygerModelError.invalid("Buffer names cannot be empty.") }
             guard seen.insert(name.lowercased()).inserted else {
-                throw TygerRunEngineError.invalid(
+                throw TygerModelError.invalid(
                     "All buffer names must be unique across inputs and outputs. Buffer names are case-insensitive. '\(name)' is duplicated")
             }
             guard Self.isValidBufferName(name) else {
-                throw TygerRunEngineError.invalid(
+                throw TygerModelError.invalid(
                     "The name of buffer '\(name)' is invalid. Buffer names must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character.")
             }
         }
         for (port, _) in endpoints ?? [:] where port.isEmpty {
-            throw TygerRunEngineError.invalid("endpoint names cannot be empty")
+            throw TygerModelError.invalid("endpoint names cannot be empty")
         }
         for (name, port) in endpoints ?? [:] where !(1...65535).contains(port) {
-            throw TygerRunEngineError.invalid("endpoint '\(name)' has an invalid port \(port)")
+            throw TygerModelError.invalid("endpoint '\(name)' has an invalid port \(port)")
         }
         if let maxReplicas, maxReplicas < 0 {
-            throw TygerRunEngineError.invalid("maxReplicas must be a non-negative integer")
+            throw TygerModelError.invalid("maxReplicas must be a non-negative integer")
         }
         try resources?.validate()
     }
@@ -71,7 +71,7 @@ extension Codespec {
 extension CodespecResources {
     /// Checks every quantity.
     ///
-    /// - Throws: `TygerRunEngineError` `.invalidInput` naming the field and the bad value, e.g.
+    /// - Throws: ``TygerModelError`` `.invalidInput` naming the field and the bad value, e.g.
     ///   `invalid resources.requests.cpu 'abc': quantities must match the regular expression ...`.
     public func validate() throws {
         let fields: [(String, Quantity?)] = [
@@ -82,10 +82,10 @@ extension CodespecResources {
         for (field, quantity) in fields {
             guard let quantity else { continue }
             guard let value = quantity.value else {
-                throw TygerRunEngineError.invalid("invalid \(field) '\(quantity.text)': \(Quantity.formatMessage)")
+                throw TygerModelError.invalid("invalid \(field) '\(quantity.text)': \(Quantity.formatMessage)")
             }
             if value < 0 {
-                throw TygerRunEngineError.invalid("invalid \(field) '\(quantity.text)': quantities must not be negative")
+                throw TygerModelError.invalid("invalid \(field) '\(quantity.text)': quantities must not be negative")
             }
         }
     }

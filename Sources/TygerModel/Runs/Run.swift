@@ -56,7 +56,7 @@ public struct Run: Codable, Hashable, Sendable {
         startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
         finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
         guard let job = try c.decodeIfPresent(JobRunCodeTarget.self, forKey: .job) else {
-            throw TygerRunEngineError.invalid("JSON deserialization for type 'Run' was missing required properties including: 'job'.")
+            throw TygerModelError.invalid("JSON deserialization for type 'Run' was missing required properties including: 'job'.")
         }
         self.job = job
         worker = try c.decodeIfPresent(RunCodeTarget.self, forKey: .worker)
@@ -136,9 +136,9 @@ public enum CodespecReference: Codable, Hashable, Sendable {
 
     /// Parses `name` or `name/versions/N`.
     ///
-    /// - Throws: `TygerRunEngineError` `.invalidInput` with upstream's message when the text has another form.
+    /// - Throws: ``TygerModelError`` `.invalidInput` with upstream's message when the text has another form.
     public static func parse(_ text: String) throws -> (name: String, version: Int?) {
-        let invalid = TygerRunEngineError.invalid(
+        let invalid = TygerModelError.invalid(
             "The codespec reference '\(text)' is invalid. It should be in the form '<codespec_name>' or '<codespec_name>/versions/<version_number>'.")
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         let name = String(parts[0])
@@ -181,7 +181,7 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "job")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         guard let codespec = try c.decodeIfPresent(CodespecReference.self, forKey: .codespec) else {
-            throw TygerRunEngineError.invalid("JSON deserialization for type 'JobRunCodeTarget' was missing required properties including: 'codespec'.")
+            throw TygerModelError.invalid("JSON deserialization for type 'JobRunCodeTarget' was missing required properties including: 'codespec'.")
         }
         self.codespec = codespec
         nodePool = try c.decodeIfPresent(String.self, forKey: .nodePool)

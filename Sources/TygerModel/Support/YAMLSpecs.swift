@@ -10,7 +10,7 @@ public enum YAMLSpecs {
     ///   - yaml: The file's text.
     ///   - name: The name given on the command line; it overrides `name` in the file.
     /// - Returns: The codespec, `kind` defaulting to `job`.
-    /// - Throws: `TygerRunEngineError` `.invalidInput` for malformed YAML, unknown fields, wrong types and every
+    /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types and every
     ///   `Codespec.validate()` failure.
     public static func codespec(fromYAML yaml: String, name: String? = nil) throws -> Codespec {
         var spec: Codespec = try decode(Codespec.self, from: yaml, what: "codespec")
@@ -23,7 +23,7 @@ public enum YAMLSpecs {
     ///
     /// An inline codespec gets `kind: job` when it has none (upstream forces it), and is validated.
     /// - Returns: The run request (system fields cleared).
-    /// - Throws: `TygerRunEngineError` `.invalidInput` for malformed YAML, unknown fields, wrong types, an invalid
+    /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types, an invalid
     ///   codespec reference or inline codespec.
     public static func run(fromYAML yaml: String) throws -> Run {
         var run: Run = try decode(Run.self, from: yaml, what: "run")
@@ -38,21 +38,21 @@ public enum YAMLSpecs {
     static func decode<T: Decodable>(_ type: T.Type, from yaml: String, what: String) throws -> T {
         do {
             return try YAMLDecoder().decode(T.self, from: yaml)
-        } catch let error as TygerRunEngineError {
+        } catch let error as TygerModelError {
             throw error
         } catch let error as DecodingError {
-            if let ours = engineError(in: error) { throw ours }
-            throw TygerRunEngineError.invalid("invalid \(what) file: \(describe(error))", cause: error)
+            if let ours = modelError(in: error) { throw ours }
+            throw TygerModelError.invalid("invalid \(what) file: \(describe(error))", cause: error)
         } catch {
-            throw TygerRunEngineError.invalid("invalid \(what) file: \(error)", cause: error)
+            throw TygerModelError.invalid("invalid \(what) file: \(error)", cause: error)
         }
     }
 
     /// Our own error, when a decoder wrapped it (Yams reports errors thrown by `init(from:)` as data corruption).
-    static func engineError(in error: any Error) -> TygerRunEngineError? {
-        if let ours = error as? TygerRunEngineError { return ours }
+    static func modelError(in error: any Error) -> TygerModelError? {
+        if let ours = error as? TygerModelError { return ours }
         if case .dataCorrupted(let context) = error as? DecodingError, let underlying = context.underlyingError {
-            return engineError(in: underlying)
+            return modelError(in: underlying)
         }
         return nil
     }
@@ -78,8 +78,3 @@ public enum YAMLSpecs {
     }
 }
 
-extension TygerRunEngineError {
-    static func invalid(_ message: String, cause: any Error) -> TygerRunEngineError {
-        TygerRunEngineError(.invalidInput, message, cause: cause)
-    }
-}
