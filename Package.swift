@@ -79,15 +79,13 @@ let package = Package(
         // the RFC 3339 codec, the wall clock and the strict spec-file decoder. Foundation and Yams only.
         .target(
             name: "TygerModel", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
-        // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry, HTTP routes.
+        // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry. No HTTP framework.
         .target(
             name: "TygerControlPlane",
             dependencies: [
                 "TygerModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -103,11 +101,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // L4: the HTTP server: data plane (Azure Blob subset), signed URLs, tokens, listeners, error mapping.
+        // L6: the HTTP server and every route: data plane (Azure Blob subset), buffers, codespecs, runs and relay
+        // controllers, signed URLs, tokens, listeners, the one error mapping and the one query decoder.
         .target(
             name: "TygerServer",
             dependencies: [
-                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine", "TygerRunEngineHTTP",
+                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -146,16 +145,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
-        // L6: Hummingbird controllers for /codespecs and /runs, generic over the server's request context.
-        .target(
-            name: "TygerRunEngineHTTP",
-            dependencies: [
-                "TygerRunEngine", "TygerIO", "TygerCore", "TygerModel",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings),
         .target(
             name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
@@ -171,19 +160,14 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "TygerModelTests", dependencies: ["TygerModel"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TygerControlPlaneTests",
-            dependencies: [
-                "TygerControlPlane", "TygerModel",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            name: "TygerControlPlaneTests", dependencies: ["TygerControlPlane", "TygerModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TygerServerTests",
             dependencies: [
-                "TygerServer", "TygerStorage", "TygerCore", "TygerModel", "TygerTestSupport",
+                "TygerServer", "TygerStorage", "TygerCore", "TygerModel", "TygerTestSupport", "TygerControlPlane",
+                "TygerRunEngine",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -199,11 +183,7 @@ let package = Package(
         .testTarget(
             name: "TygerRunEngineTests",
             dependencies: [
-                "TygerRunEngine", "TygerRunEngineHTTP", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO",
-                "TygerTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "TygerRunEngine", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

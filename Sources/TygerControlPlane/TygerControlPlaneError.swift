@@ -1,6 +1,7 @@
 /// An error of the buffers control plane.
 ///
-/// Each ``Code`` maps to one HTTP status and error-envelope code (see `TygerControlPlaneError+HTTP.swift`):
+/// The server maps each ``Code`` to one HTTP status and error-envelope code (`APIError+Mapping.swift` of
+/// `TygerServer`):
 /// ``Code/invalidInput`` → 400 `InvalidInput`, ``Code/badRequest`` → 400 `BadRequest`, ``Code/notFound`` → 404
 /// `NotFound`, ``Code/preconditionFailed`` → 412 `PreconditionFailed`, ``Code/apiVersionUnspecified`` and
 /// ``Code/unsupportedAPIVersion`` → 400 with `apiVersions`, and ``Code/storageFailure`` /

@@ -62,6 +62,8 @@ public final class BufferManager: Sendable {
     public let configuration: Configuration
     /// The wall clock.
     public let clock: WallClock
+    /// Access to ephemeral buffers (`run-<id>-temp-<x>`), or `nil` when there are none (no run engine).
+    public let ephemeralBuffers: (any EphemeralBufferProvider)?
 
     /// Creates a manager.
     ///
@@ -70,14 +72,17 @@ public final class BufferManager: Sendable {
     ///   - storage: The container storage and access-URL signer.
     ///   - configuration: Lifetimes and limits.
     ///   - clock: The wall clock; inject a controllable one in tests.
+    ///   - ephemeralBuffers: Access to ephemeral buffers, consulted by ``access(id:writeable:preferTCP:ttl:)``.
     public init(
         repository: any BufferRepository, storage: any BufferStorageProvider,
-        configuration: Configuration = Configuration(), clock: WallClock = .system
+        configuration: Configuration = Configuration(), clock: WallClock = .system,
+        ephemeralBuffers: (any EphemeralBufferProvider)? = nil
     ) {
         self.repository = repository
         self.storage = storage
         self.configuration = configuration
         self.clock = clock
+        self.ephemeralBuffers = ephemeralBuffers
     }
 
     private func now() -> Date { Timestamp.normalize(clock.now()) }
@@ -278,7 +283,8 @@ public final class BufferManager: Sendable {
 
     // MARK: - Access and storage accounts
 
-    /// Creates a signed access URL for a buffer's container.
+    /// Creates a signed access URL for a buffer's container, or for an ephemeral buffer (`run-<id>-temp-<x>`)
+    /// through ``ephemeralBuffers``.
     ///
     /// Upstream's local provider answers an out-of-range `ttl` with a 500; this returns a 400 instead.
     ///
@@ -287,9 +293,10 @@ public final class BufferManager: Sendable {
     ///   - writeable: Whether the URL may create blobs.
     ///   - preferTCP: Whether to prefer a TCP URL over a Unix-socket one.
     ///   - ttl: The URL lifetime, or `nil` for ``Configuration/defaultAccessTTL``.
-    /// - Returns: The URL.
+    /// - Returns: The URL; for an ephemeral buffer also the run's pipe when the provider gives one.
     /// - Throws: ``TygerControlPlaneError``: `invalidInput` when `ttl` is outside
-    ///   ``Configuration/accessTTLRange``; `notFound` when the container does not exist; `storageFailure`.
+    ///   ``Configuration/accessTTLRange``; `notFound` when the container (or the ephemeral buffer's run) does not
+    ///   exist; `storageFailure`.
     public func access(
         id: String, writeable: Bool, preferTCP: Bool = false, ttl: Duration? = nil
     ) async throws(TygerControlPlaneError) -> BufferAccess {
@@ -298,6 +305,12 @@ public final class BufferManager: Sendable {
             throw .invalidInput(
                 "ttl must be between \(TimeSpan.format(configuration.accessTTLRange.lowerBound)) and "
                     + "\(TimeSpan.format(configuration.accessTTLRange.upperBound))")
+        }
+        if let ephemeral = EphemeralBufferID(id) {
+            guard let ephemeralBuffers else { throw .notFound() }
+            return try await storageCall("give access to an ephemeral buffer") {
+                try await ephemeralBuffers.access(ephemeral, writeable: writeable, preferTCP: preferTCP, ttl: ttl)
+            }
         }
         let exists = try await storageCall("check container") { try await self.storage.containerExists(id: id) }
         guard exists else { throw .notFound() }

@@ -52,7 +52,7 @@ extension RunEngine {
         var created = try await runs.create(run, now: Date())
         let id = created.id!  // assigned by the repository
         if arguments.values.contains("_") {
-            created.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID.make(runId: id) : $0 }
+            created.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID(runId: id).description : $0 }
             try await runs.update(created)
         }
         enqueue(RunSupervisor(run: created, engine: self))

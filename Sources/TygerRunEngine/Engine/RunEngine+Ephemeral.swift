@@ -15,11 +15,41 @@ extension RunEngine {
     /// - Returns: The run, the parameter and whether it is an input of the run (then the caller writes to it).
     /// - Throws: `TygerRunEngineError` `.notFound` when the ID is not an ephemeral buffer of an existing run.
     public func ephemeralTarget(bufferId: String) async throws -> (runId: Int64, parameter: String, isInput: Bool) {
-        guard let runId = EphemeralBufferID.parse(bufferId), let run = try await runs.get(id: runId),
+        guard let runId = EphemeralBufferID(bufferId)?.runId, let run = try await runs.get(id: runId),
             let parameter = run.job.buffers?.first(where: { $0.value == bufferId })?.key,
             let spec = run.resolvedCodespec
         else { throw TygerRunEngineError(.notFound, "The resource was not found") }
         return (runId, parameter, (spec.buffers?.inputs ?? []).contains(parameter))
+    }
+
+    /// The named pipe of an ephemeral buffer on this machine, for a caller on the same machine that opens it
+    /// directly instead of going through the relay.
+    ///
+    /// Waits, polling every 20 ms for at most `timeout`, until the run has made its pipes.
+    /// - Parameters:
+    ///   - runId: The run.
+    ///   - parameter: The buffer parameter whose argument was `_`.
+    ///   - timeout: How long to wait for the pipe.
+    /// - Returns: The pipe's path (``TygerCore/DataDirectoryLayout/runPipePath(_:parameter:)``), or `nil` when the
+    ///   run finished first or did not make its pipes within `timeout`.
+    /// - Throws: `TygerRunEngineError` `.notFound` when the run does not exist; `CancellationError`.
+    public func ephemeralPipePath(
+        runId: Int64, parameter: String, timeout: Duration = .seconds(30)
+    ) async throws -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let supervisor = supervisor(runId) {
+                let (prepared, finished) = supervisor.state.withLock {
+                    ($0.prepared, $0.lifecycle.isFinished || $0.pipesReleased)
+                }
+                if finished { return nil }
+                if prepared { return layout.runPipePath(runId, parameter: parameter) }
+            } else if (try await getRun(id: runId).status ?? .pending).isTerminal {
+                return nil
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     /// Streams data into an ephemeral input of a live run (an HTTP PUT body into the FIFO).

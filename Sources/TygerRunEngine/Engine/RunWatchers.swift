@@ -38,20 +38,3 @@ final class RunWatchers: Sendable {
         }
     }
 }
-
-/// IDs of ephemeral buffers: `run-<runId>-temp-<26 chars>` once the run exists (upstream's form).
-public enum EphemeralBufferID {
-    /// Whether `id` names an ephemeral buffer (`temp-…` or `run-<n>-temp-…`).
-    public static func isEphemeral(_ id: String) -> Bool { id.hasPrefix("temp-") || parse(id) != nil }
-
-    /// The run ID of `run-<runId>-temp-<x>`, or nil.
-    public static func parse(_ id: String) -> Int64? {
-        guard id.hasPrefix("run-"), let range = id.range(of: "-temp-") else { return nil }
-        return Int64(id[id.index(id.startIndex, offsetBy: 4)..<range.lowerBound])
-    }
-
-    static func make(runId: Int64) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
-        return "run-\(runId)-temp-" + String((0..<26).map { _ in alphabet.randomElement()! })  // non-empty alphabet
-    }
-}

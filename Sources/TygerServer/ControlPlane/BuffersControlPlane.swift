@@ -3,7 +3,6 @@ public import Logging
 public import ServiceLifecycle
 public import TygerControlPlane
 import TygerModel
-import NIOCore
 import Synchronization
 
 /// Mounts the buffers control plane (`/buffers/**`) on the server and runs its expiry service.
@@ -16,8 +15,8 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
     private let expiryInterval: Duration
     private let logger: Logger
     private let manager = Mutex<BufferManager?>(nil)
-    /// Issues access URLs for ephemeral buffer IDs (set by the runs control plane).
-    let ephemeralAccess = Mutex<(@Sendable (String, Bool, ListenerTransport) async throws -> String?)?>(nil)
+    /// Access to ephemeral buffers, bound by the runs control plane once its engine exists.
+    let ephemeralBuffers = LateBoundEphemeralBuffers()
 
     /// - Parameters:
     ///   - repository: Where buffer records live (SQLite in the data directory for `tyger-server`).
@@ -38,17 +37,15 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
         manager.withLock { existing in
             if let existing { return existing }
             let created = BufferManager(
-                repository: repository, storage: LocalBufferStorageProvider(server: server), configuration: configuration)
+                repository: repository, storage: LocalBufferStorageProvider(server: server),
+                configuration: configuration, ephemeralBuffers: ephemeralBuffers)
             existing = created
             return created
         }
     }
 
     public func addRoutes(to router: Router<AppRequestContext>, server: TygerServerApplication) {
-        let group = router.group("buffers")
-            .add(middleware: APIVersionMiddleware<AppRequestContext>())
-            .add(middleware: CallerTransportMiddleware())
-            .add(middleware: EphemeralAccessMiddleware(resolve: { [self] in ephemeralAccess.withLock { $0 } }))
+        let group = router.group("buffers").add(middleware: APIVersionMiddleware<AppRequestContext>())
         BuffersController(manager: manager(server: server)).addRoutes(to: group)
     }
 
@@ -76,18 +73,24 @@ struct GracefulService<S: Sendable>: Service {
     }
 }
 
-/// The listener of the request being handled, for code below the router that signs URLs.
+/// The listener of the request being handled, for code below the router that signs URLs (set by
+/// `BuffersController` around `BufferManager.access`).
 enum CurrentRequest {
     @TaskLocal static var transport: ListenerTransport = .unknown
 }
 
-/// Makes `CurrentRequest.transport` available to the handlers' callees.
-struct CallerTransportMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-    func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        try await CurrentRequest.$transport.withValue(context.transport) { try await next(request, context) }
+/// The ephemeral buffers of the run engine, bound after the buffer manager is made (the engine needs the manager
+/// to create the buffers of runs, the manager needs the engine for ephemeral access).
+final class LateBoundEphemeralBuffers: EphemeralBufferProvider {
+    private let bound = Mutex<(any EphemeralBufferProvider)?>(nil)
+
+    func bind(_ provider: any EphemeralBufferProvider) { bound.withLock { $0 = provider } }
+
+    func access(_ id: EphemeralBufferID, writeable: Bool, preferTCP: Bool, ttl: Duration) async throws -> BufferAccess {
+        guard let provider = bound.withLock({ $0 }) else {
+            throw TygerControlPlaneError(code: .notFound, message: "The resource was not found")
+        }
+        return try await provider.access(id, writeable: writeable, preferTCP: preferTCP, ttl: ttl)
     }
 }
 
@@ -113,30 +116,5 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
 
     func storageAccounts() async throws -> [StorageAccount] {
         [StorageAccount(name: "local", location: "local", endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/")]
-    }
-}
-
-/// Answers `POST /buffers/run-<id>-temp-<x>/access` (ephemeral buffers are not in the buffer repository).
-struct EphemeralAccessMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-    let resolve: @Sendable () -> (@Sendable (String, Bool, ListenerTransport) async throws -> String?)?
-
-    func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        let parts = request.uri.path.split(separator: "/")
-        if request.method == .post, parts.count == 3, parts[0] == "buffers", parts[2] == "access",
-            parts[1].hasPrefix("run-"), let issue = resolve()
-        {
-            let writeable = request.uri.queryParameters["writeable"].map { $0 == "true" } ?? false
-            if let uri = try await issue(String(parts[1]), writeable, context.transport) {
-                var body = ByteBuffer()
-                body.writeString(#"{"uri":"\#(uri)"}"#)
-                return Response(
-                    status: .created, headers: [.contentType: "application/json; charset=utf-8"],
-                    body: ResponseBody(byteBuffer: body))
-            }
-        }
-        return try await next(request, context)
     }
 }

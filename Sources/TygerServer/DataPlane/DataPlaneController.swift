@@ -55,22 +55,6 @@ public struct DataPlaneController: Sendable {
 
     // MARK: Authorization
 
-    /// The request's query parameters, percent-decoded; duplicated signed parameters are refused.
-    static func query(of request: Request) throws -> [String: String] {
-        var result: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters {
-            let k = String(key)
-            if result[k] != nil {
-                if ["api-version", "sv", "sp", "st", "se", "sig"].contains(k) {
-                    throw SignedURLError(.authenticationFailed, "The query parameter '\(k)' is repeated.")
-                }
-                continue
-            }
-            result[k] = String(value)
-        }
-        return result
-    }
-
     /// Checks the API version, parses the path and validates the signed URL for `permission`.
     ///
     /// `api-version=1.0` comes with the signed URL's query. Azure Storage SDKs keep only the SAS parameters they
@@ -79,7 +63,7 @@ public struct DataPlaneController: Sendable {
     func authorize(
         _ request: Request, _ context: AppRequestContext, permission: SignedURLPermission, blob: Bool
     ) throws -> (DataPlanePath, [String: String]) {
-        let query = try Self.query(of: request)
+        let query = try QueryParameters(request.uri.query).signedURLParameters()
         if let version = query["api-version"], !version.isEmpty {
             guard version == ServiceMetadata.apiVersion else { throw APIError.unsupportedApiVersion }
         } else if request.headers[.xMsVersion] == nil {

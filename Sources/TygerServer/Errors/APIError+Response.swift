@@ -1,12 +1,13 @@
+import Foundation
 public import Hummingbird
-import TygerCore
 import HTTPTypes
-import Logging
+import TygerModel
 
 extension APIError {
     /// How an error body is written.
     public enum Dialect: Sendable {
-        /// Tyger's control-plane envelope: `{"error":{"code":"…","message":"…"}}`.
+        /// Tyger's control-plane envelope, ``TygerModel/ErrorResponse``: `{"error":{"code":"…","message":"…"}}`;
+        /// a 500 has an empty body, as upstream.
         case json
         /// Azure Blob Storage: `x-ms-error-code` header and `<Error><Code>…</Code><Message>…</Message></Error>`.
         case azureXML
@@ -26,24 +27,26 @@ extension APIError {
     public func response(dialect: Dialect, includeBody: Bool = true) -> Response {
         var fields = headers
         fields[HTTPField.Name.xMsErrorCode] = code
-        let body: String
+        let body: ByteBuffer
         switch dialect {
         case .json:
-            fields[.contentType] = "application/json; charset=utf-8"
-            var object = "{\"error\":{\"code\":\(TextEncoding.jsonQuoted(code)),\"message\":\(TextEncoding.jsonQuoted(message))"
-            if let apiVersions {
-                object += ",\"apiVersions\":[" + apiVersions.map(TextEncoding.jsonQuoted).joined(separator: ",") + "]"
+            // Upstream answers unhandled failures with an empty 500; internals never reach the client.
+            guard status != .internalServerError else {
+                fields[.contentLength] = "0"
+                return Response(status: status, headers: fields)
             }
-            body = object + "}}"
+            fields[.contentType] = "application/json; charset=utf-8"
+            let envelope = ErrorResponse(error: ErrorInfo(code: code, message: message, apiVersions: apiVersions))
+            // Two strings and an optional string array always encode.
+            body = ByteBuffer(bytes: (try? TygerJSON.encode(envelope)) ?? Data())
         case .azureXML:
             fields[.contentType] = "application/xml"
-            body =
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>\(Self.xmlEscaped(code))</Code>"
-                + "<Message>\(Self.xmlEscaped(message))</Message></Error>"
+            body = ByteBuffer(
+                string: "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>\(Self.xmlEscaped(code))</Code>"
+                    + "<Message>\(Self.xmlEscaped(message))</Message></Error>")
         }
-        let buffer = ByteBuffer(string: body)
-        fields[.contentLength] = String(buffer.readableBytes)
-        return Response(status: status, headers: fields, body: includeBody ? .init(byteBuffer: buffer) : .init())
+        fields[.contentLength] = String(body.readableBytes)
+        return Response(status: status, headers: fields, body: includeBody ? .init(byteBuffer: body) : .init())
     }
 
     static func xmlEscaped(_ text: String) -> String {

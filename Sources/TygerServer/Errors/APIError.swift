@@ -1,12 +1,13 @@
 public import HTTPTypes
+import TygerModel
 
 /// A failure of one request as the client sees it: an HTTP status, a stable error code and a human message.
 ///
 /// The error middleware renders it in the plane's dialect: the data plane (`/containers/...`) answers like Azure
 /// Blob Storage (`x-ms-error-code` header and an XML `<Error>` body), everything else with Tyger's JSON envelope
-/// `{"error":{"code":"…","message":"…"}}`. Domain errors of other modules become `APIError`s through
-/// `HTTPErrorConvertible` conformances declared in this module (house style rule 10).
-public struct APIError: Error, Sendable, Equatable, HTTPErrorConvertible {
+/// `{"error":{"code":"…","message":"…"}}`. Domain errors of other modules become `APIError`s in one place,
+/// ``init(mapping:unrouted:)`` (house style rule 10).
+public struct APIError: Error, Sendable, Equatable {
     /// The HTTP status.
     public var status: HTTPResponse.Status
     /// The stable error code (`BlobNotFound`, `InvalidRoute`, ...).
@@ -29,14 +30,6 @@ public struct APIError: Error, Sendable, Equatable, HTTPErrorConvertible {
         self.headers = headers
         self.apiVersions = apiVersions
     }
-
-    public var apiError: APIError { self }
-}
-
-/// A domain error that knows which HTTP error it is. Conform errors of lower modules here, in the server target.
-public protocol HTTPErrorConvertible: Error {
-    /// The HTTP error to answer with.
-    var apiError: APIError { get }
 }
 
 extension APIError {
@@ -45,6 +38,14 @@ extension APIError {
     /// 400 `InvalidRoute`: the path (or the method on it) is not served.
     public static let invalidRoute = APIError(
         .badRequest, code: "InvalidRoute", message: "The request path was not recognized.")
+
+    /// 400 `InvalidInput`: a body or query parameter failed validation.
+    public static func invalidInput(_ message: String) -> APIError {
+        APIError(.badRequest, code: "InvalidInput", message: message)
+    }
+
+    /// 404 `NotFound` "The resource was not found", upstream's answer for a missing buffer, codespec or run.
+    public static let notFound = APIError(.notFound, code: "NotFound", message: "The resource was not found")
 
     /// 401 `Unauthorized`: a TCP request without a valid bearer token.
     public static func unauthorized(_ message: String) -> APIError {
@@ -56,12 +57,12 @@ extension APIError {
     /// 400 `ApiVersionUnspecified`.
     public static let apiVersionUnspecified = APIError(
         .badRequest, code: "ApiVersionUnspecified", message: "Unspecified API version",
-        apiVersions: [ServiceMetadata.apiVersion])
+        apiVersions: APIVersion.supported)
 
     /// 400 `UnsupportedApiVersion`.
     public static let unsupportedApiVersion = APIError(
         .badRequest, code: "UnsupportedApiVersion", message: "Unsupported API version",
-        apiVersions: [ServiceMetadata.apiVersion])
+        apiVersions: APIVersion.supported)
 
     /// 500 `InternalError`, for errors that must not leak their details.
     public static let internalError = APIError(

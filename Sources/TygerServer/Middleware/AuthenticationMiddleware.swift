@@ -4,10 +4,11 @@ import Logging
 
 /// Establishes `context.caller`, and refuses unauthenticated TCP requests with 401.
 ///
-/// - `/healthcheck` and `/metadata` are anonymous on every listener (as upstream: clients read `/metadata` before
-///   they log in).
-/// - Data-plane requests (`/containers/...`) that carry a signature (`sig`) pass through: the data plane checks the
-///   signature itself and answers 403 when it is bad.
+/// - `/healthcheck`, `/metadata` and the OpenAPI document are anonymous on every listener (as upstream: clients
+///   read `/metadata` before they log in).
+/// - Requests under a signed path prefix (the data plane's `/containers/`, and those of
+///   `ControlPlaneRoutes.signedPathPrefixes`) that carry a signature (`sig`) pass through: those routes check the
+///   signature themselves and answer 403 when it is bad.
 /// - The unix socket is trusted: its callers are `.unixSocket`.
 /// - Everything else needs `Authorization: Bearer <token>` with a token from the `TokenStore`; otherwise 401
 ///   `Unauthorized` (JSON envelope, `WWW-Authenticate: Bearer`).
@@ -15,15 +16,26 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     private let tokens: any TokenStore
     private let anonymousPaths: Set<String>
+    private let signedPathPrefixes: [String]
+
+    /// The exact paths that need no authentication by default.
+    public static let defaultAnonymousPaths: Set<String> = [
+        "/healthcheck", "/metadata", SystemController.openAPIDocumentPath,
+    ]
 
     /// A middleware checking bearer tokens against `tokens`.
     ///
     /// - Parameters:
     ///   - tokens: Where tokens are looked up.
     ///   - anonymousPaths: Exact paths that need no authentication.
-    public init(tokens: any TokenStore, anonymousPaths: Set<String> = ["/healthcheck", "/metadata"]) {
+    ///   - signedPathPrefixes: Path prefixes whose routes check a signed URL (`sig`) themselves.
+    public init(
+        tokens: any TokenStore, anonymousPaths: Set<String> = defaultAnonymousPaths,
+        signedPathPrefixes: [String] = ["/containers/"]
+    ) {
         self.tokens = tokens
         self.anonymousPaths = anonymousPaths
+        self.signedPathPrefixes = signedPathPrefixes
     }
 
     public func handle(
@@ -37,8 +49,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if anonymousPaths.contains(path) {
             return try await next(request, context)
         }
-        if (APIError.dialect(forPath: path) == .azureXML || path.hasPrefix("/relay/"))
-            && request.uri.queryParameters["sig"] != nil
+        if signedPathPrefixes.contains(where: { path.hasPrefix($0) })
+            && QueryParameters(request.uri.query).string("sig") != nil
         {
             return try await next(request, context)
         }

@@ -4,11 +4,9 @@ import Logging
 
 /// Turns every error into a response, in the plane's dialect (Azure XML under `/containers`, JSON elsewhere).
 ///
-/// - `HTTPErrorConvertible` errors (our `APIError`, domain errors of lower modules) render as themselves.
-/// - The router's "no route" error becomes 400 `InvalidRoute`, as upstream answers unknown paths.
-/// - Hummingbird's own `HTTPResponseError`s (bad JSON bodies in control-plane routes, ...) keep their status with a
-///   code named after it (`BadRequest`, `NotFound`, ...).
-/// - Anything else is a 500 `InternalError` without details; the error is logged at debug.
+/// Errors get their status, code and message from ``APIError/init(mapping:unrouted:)``, the one mapping of domain
+/// errors; the router's "no route" error becomes 400 `InvalidRoute`, as upstream answers unknown paths. 500s are
+/// logged at debug and answered without details.
 public struct ErrorMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
 
@@ -21,23 +19,12 @@ public struct ErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let apiError = Self.apiError(for: error, context: context)
+            let apiError = APIError(mapping: error, unrouted: context.endpointPath == "NotFound")
             if apiError.status.kind == .serverError {
                 context.logger.debug("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             return apiError.response(
                 dialect: APIError.dialect(forPath: request.uri.path), includeBody: request.method != .head)
         }
-    }
-
-    static func apiError(for error: any Error, context: AppRequestContext) -> APIError {
-        if let convertible = error as? any HTTPErrorConvertible { return convertible.apiError }
-        if let httpError = error as? any HTTPResponseError {
-            if httpError.status == .notFound && context.endpointPath == "NotFound" { return .invalidRoute }
-            let message = (httpError as? HTTPError)?.body ?? httpError.status.reasonPhrase
-            let code = httpError.status.reasonPhrase.split(separator: " ").joined()
-            return APIError(httpError.status, code: code.isEmpty ? "Error" : code, message: message)
-        }
-        return .internalError
     }
 }

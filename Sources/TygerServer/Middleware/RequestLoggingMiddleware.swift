@@ -23,7 +23,7 @@ public struct RequestLoggingMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             // The error middleware turns everything into responses; this only sees errors thrown around it.
-            let apiError = (error as? any HTTPErrorConvertible)?.apiError ?? .internalError
+            let apiError = APIError(mapping: error)
             response = apiError.response(
                 dialect: APIError.dialect(forPath: request.uri.path), includeBody: request.method != .head)
         }

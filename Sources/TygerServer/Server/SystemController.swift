@@ -3,15 +3,23 @@ import Hummingbird
 import HTTPTypes
 import Logging
 
-/// `GET /healthcheck` and `GET /metadata`: anonymous, version-neutral.
+/// `GET /healthcheck`, `GET /metadata` and `GET /swagger/v1.0/swagger.yaml`: anonymous, version-neutral.
 struct SystemController: Sendable {
     let endpoints: ListenerEndpoints
+
+    /// Where the OpenAPI document is served (upstream's path).
+    static let openAPIDocumentPath = "/swagger/v1.0/swagger.yaml"
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/healthcheck") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: "Healthy")))
+        }
+        router.get(RouterPath(Self.openAPIDocumentPath)) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         router.get("/metadata") { _, context in
             let endpoint = endpoints.endpoint(for: context.transport) ?? ""

@@ -65,12 +65,13 @@ public struct TygerServerApplication: Sendable {
     }
 
     /// Builds the router: middleware (request ID and access log, errors, authentication), `/healthcheck`,
-    /// `/metadata`, the data plane, then the configured control-plane routes.
+    /// `/metadata`, the OpenAPI document, the data plane, then the configured control-plane routes.
     public func buildRouter() -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: RequestLoggingMiddleware(level: configuration.accessLogLevel))
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: AuthenticationMiddleware(tokens: tokens))
+        let signed = ["/containers/"] + configuration.controlPlane.flatMap(\.signedPathPrefixes)
+        router.add(middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed))
         SystemController(endpoints: endpoints).addRoutes(to: router)
         DataPlaneController(buffers: buffers, validator: validator, maxBlobSize: configuration.maxBlobSize)
             .addRoutes(to: router)

@@ -94,8 +94,9 @@ public struct TCPListenerConfiguration: Sendable {
 /// ```
 ///
 /// The routes run behind the same middleware as the data plane: request IDs and logging, the JSON error envelope
-/// for thrown errors (throw `APIError` or an `HTTPErrorConvertible` error), and authentication (`context.caller`
-/// is `.unixSocket` or `.token`; unauthenticated TCP requests never reach them).
+/// for thrown errors (throw `APIError` or a domain error that `APIError(mapping:)` knows), and authentication
+/// (`context.caller` is `.unixSocket` or `.token`; unauthenticated TCP requests never reach them, except under
+/// ``signedPathPrefixes``).
 public protocol ControlPlaneRoutes: Sendable {
     /// Adds the routes.
     ///
@@ -109,8 +110,13 @@ public protocol ControlPlaneRoutes: Sendable {
     ///
     /// - Parameter server: The application.
     func services(server: TygerServerApplication) -> [any Service]
+
+    /// Path prefixes of routes that check a signed URL themselves, as the data plane does under `/containers/`:
+    /// requests there that carry a signature (`sig`) need no bearer token. Empty by default.
+    var signedPathPrefixes: [String] { get }
 }
 
 extension ControlPlaneRoutes {
     public func services(server: TygerServerApplication) -> [any Service] { [] }
+    public var signedPathPrefixes: [String] { [] }
 }

@@ -3,18 +3,57 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 import TygerControlPlane
 import TygerModel
+import TygerServer
 
-/// A custom context, like the server's `AppRequestContext`, to prove the controller is generic over it.
-struct TestRequestContext: RequestContext {
-    var coreContext: CoreRequestContextStorage
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
+/// A wall clock the test moves by hand.
+final class ManualWallClock: Sendable {
+    private let current: Mutex<Date>
+
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        current = Mutex(start)
+    }
+
+    var now: Date { current.withLock { $0 } }
+
+    func advance(by duration: Duration) {
+        current.withLock { $0 = Timestamp.adding(duration, to: $0) }
+    }
+
+    var wallClock: WallClock { WallClock { [self] in self.now } }
+}
+
+/// The buffer repositories the controller tests run against.
+enum RepositoryKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inMemory
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// Makes an empty repository; the directory (for SQLite) lives as long as the returned holder.
+    func make() throws -> (repository: any BufferRepository, directory: TemporaryDirectory?) {
+        switch self {
+        case .inMemory:
+            return (InMemoryBufferRepository(), nil)
+        case .sqlite:
+            let directory = TemporaryDirectory()
+            return (try SQLiteBufferRepository(path: directory.path + "/control-plane.sqlite"), directory)
+        }
     }
 }
 
+/// A router with the server's error mapping and `routes` (no authentication: the tests are the trusted caller).
+func controllerRouter(_ routes: (Router<AppRequestContext>) -> Void) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    routes(router)
+    return router
+}
+
+/// The `/buffers` routes, moved here with the controller from the control-plane module.
 struct BuffersControllerTests {
     let clock = ManualWallClock()
     let storage = InMemoryBufferStorageProvider()
@@ -22,9 +61,10 @@ struct BuffersControllerTests {
     private func app(_ kind: RepositoryKind = .inMemory) throws -> (some ApplicationProtocol, TemporaryDirectory?) {
         let (repo, dir) = try kind.make()
         let manager = BufferManager(repository: repo, storage: storage, clock: clock.wallClock)
-        let router = Router(context: TestRequestContext.self)
-        BuffersController(manager: manager)
-            .addRoutes(to: router.group("buffers").add(middleware: APIVersionMiddleware()))
+        let router = controllerRouter { router in
+            BuffersController(manager: manager)
+                .addRoutes(to: router.group("buffers").add(middleware: APIVersionMiddleware()))
+        }
         return (Application(router: router), dir)
     }
 
@@ -139,9 +179,10 @@ struct BuffersControllerTests {
     @Test func legacyV1PathImpliesVersion() async throws {
         let (repo, _) = try RepositoryKind.inMemory.make()
         let manager = BufferManager(repository: repo, storage: storage, clock: clock.wallClock)
-        let router = Router(context: TestRequestContext.self)
-        BuffersController(manager: manager)
-            .addRoutes(to: router.group("v1/buffers").add(middleware: APIVersionMiddleware()))
+        let router = controllerRouter { router in
+            BuffersController(manager: manager)
+                .addRoutes(to: router.group("v1/buffers").add(middleware: APIVersionMiddleware()))
+        }
         try await Application(router: router).test(.router) { client in
             let created = try await client.execute(uri: "/v1/buffers", method: .post, body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#))
             #expect(created.status == .created)

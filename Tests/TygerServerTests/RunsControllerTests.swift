@@ -2,16 +2,65 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
-@testable import TygerRunEngine
-import TygerRunEngineHTTP
+import TygerRunEngine
+import TygerServer
+import TygerStorage
 
-struct ControllerTests {
+/// An engine over a temporary directory with file-backed buffers.
+struct Harness {
+    let directory = TemporaryDirectory()
+    let engine: RunEngine
+
+    init() throws {
+        let buffers = directory.path + "/buffers"
+        try FileManager.default.createDirectory(atPath: buffers, withIntermediateDirectories: true)
+        var configuration = RunEngineConfiguration(dataDirectory: directory.path + "/data")
+        configuration.terminationGrace = .seconds(5)
+        configuration.pendingSweepInterval = .milliseconds(200)
+        engine = RunEngine(
+            configuration: configuration, codespecs: InMemoryCodespecRepository(), runs: InMemoryRunRepository(),
+            blobStore: { id in FileBlobStore(directory: buffers + "/" + id) },
+            createBuffer: { _ in
+                let id = UUID().uuidString.lowercased()
+                try await FileBlobStore(directory: buffers + "/" + id).createContainer()
+                return id
+            },
+            logger: Logger(label: "test"))
+    }
+}
+
+/// Runs `body` while the engine service runs.
+func withRunningEngine<R: Sendable>(
+    _ harness: Harness, _ body: @Sendable (Harness) async throws -> R
+) async throws -> R {
+    try await withThrowingTaskGroup(of: R?.self) { group in
+        group.addTask {
+            try await harness.engine.run()
+            return nil
+        }
+        do {
+            let result = try await body(harness)
+            group.cancelAll()
+            while let _ = try await group.next() {}
+            return result
+        } catch {
+            group.cancelAll()
+            while let _ = try? await group.next() {}
+            throw error
+        }
+    }
+}
+
+/// The `/codespecs` and `/runs` routes, moved here with their controllers from the run engine's HTTP module.
+struct RunsControllerTests {
     func app(_ h: Harness) -> some ApplicationProtocol {
-        let router = Router(context: BasicRequestContext.self)
-        CodespecsController<BasicRequestContext>(engine: h.engine).addRoutes(to: router.group())
-        RunsController<BasicRequestContext>(engine: h.engine).addRoutes(to: router.group())
+        let router = controllerRouter { router in
+            CodespecsController(engine: h.engine).addRoutes(to: router.group())
+            RunsController(engine: h.engine).addRoutes(to: router.group())
+        }
         return Application(router: router)
     }
 

@@ -3,7 +3,7 @@ public import TygerModel
 
 /// Requires a supported `api-version` query parameter on every route it wraps (upstream's versioned group).
 ///
-/// - Missing or empty: 400 `{"error":{"code":"ApiVersionUnspecified","message":"Unspecified API version","apiVersions":["1.0"]}}`.
+/// - Missing or empty: 400 `ApiVersionUnspecified` "Unspecified API version", with `"apiVersions":["1.0"]`.
 /// - Unknown: 400 `UnsupportedApiVersion` "Unsupported API version" with `apiVersions`.
 /// - Paths under ``legacyPathPrefix`` (upstream's `/v1/`) imply `1.0`: a missing or empty value is accepted.
 ///
@@ -32,15 +32,15 @@ public struct APIVersionMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(
         _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let version = QueryString(request.uri.query).last(APIVersion.queryParameterName) ?? ""
+        let version = QueryParameters(request.uri.query).string(APIVersion.queryParameterName) ?? ""
         if version.isEmpty {
             if let legacyPathPrefix, request.uri.path.hasPrefix(legacyPathPrefix) {
                 return try await next(request, context)
             }
-            throw TygerControlPlaneError(code: .apiVersionUnspecified, message: "Unspecified API version")
+            throw APIError.apiVersionUnspecified
         }
         guard supported.contains(version) else {
-            throw TygerControlPlaneError(code: .unsupportedAPIVersion, message: "Unsupported API version")
+            throw APIError.unsupportedApiVersion
         }
         return try await next(request, context)
     }
