@@ -5,7 +5,7 @@ public struct TygerRunEngineError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case invalidInput, notFound, alreadyCalled, conflict, executorFailure, storage
+            case invalidInput, notFound, alreadyCalled, conflict, preconditionFailed, executorFailure, storage
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -17,6 +17,8 @@ public struct TygerRunEngineError: Error, Sendable, CustomStringConvertible {
         public static let alreadyCalled = Code(.alreadyCalled)
         /// The operation does not fit the run's current state (e.g. attaching to a finished run).
         public static let conflict = Code(.conflict)
+        /// An `If-Match` ETag does not match the run's current one (HTTP 412).
+        public static let preconditionFailed = Code(.preconditionFailed)
         /// Starting or supervising processes failed.
         public static let executorFailure = Code(.executorFailure)
         /// The repository (database) failed.

@@ -52,7 +52,9 @@ struct Harness {
     let engine: RunEngine
     let store: SQLiteRunEngineStore?
 
-    init(root: String? = nil, sqlite: Bool = false, grace: Duration = .seconds(5)) throws {
+    init(
+        root: String? = nil, sqlite: Bool = false, grace: Duration = .seconds(5), clock: WallClock = .system
+    ) throws {
         let root = root ?? FileManager.default.temporaryDirectory.path + "/tyger-runs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/buffers", withIntermediateDirectories: true)
         self.root = root
@@ -73,6 +75,7 @@ struct Harness {
                 try await FileBlobStore(directory: buffers + "/" + id).createContainer()
                 return id
             },
+            clock: clock,
             logger: Logger(label: "test"))
     }
 

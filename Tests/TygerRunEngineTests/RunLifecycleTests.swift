@@ -134,7 +134,7 @@ struct RunRepositoryTests {
             for i in 0..<5 {
                 var run = Run(job: JobRunCodeTarget(codespec: .named("c")), tags: i % 2 == 0 ? ["even": "yes"] : nil)
                 run.status = i == 4 ? .running : .succeeded
-                ids.append(try await repo.create(run, now: base.addingTimeInterval(Double(i))).id!)
+                ids.append(try await repo.create(run, now: base.addingTimeInterval(Double(i)), idempotencyKey: nil).id!)
             }
             #expect(ids == [1, 2, 3, 4, 5])
             #expect(try await repo.list(RunQuery(limit: 10)).map(\.id) == [5, 4, 3, 2, 1])
@@ -147,12 +147,39 @@ struct RunRepositoryTests {
             #expect(try await repo.counts(since: nil, tags: [:]) == [.succeeded: 4, .running: 1])
             #expect(try await repo.nonTerminal().map(\.id) == [5])
             var five = try #require(try await repo.get(id: 5))
+            let runningETag = try #require(five.eTag)
             five.status = .failed
             five.tags = ["x": "y"]
-            try await repo.update(five)
+            let failed = try await repo.update(five)
+            // A whole-run update (a supervisor persisting its copy) changes the status and the ETag, never the tags.
+            #expect(failed.status == .failed && failed.tags == ["even": "yes"] && failed.eTag != runningETag)
             #expect(try await repo.get(id: 5)?.status == .failed)
+            #expect(try await repo.list(RunQuery(limit: 10, tags: ["x": "y"])).isEmpty)
+            let stale = await #expect(throws: TygerRunEngineError.self) {
+                try await repo.updateTags(id: 5, tags: ["x": "y"], ifMatch: runningETag)
+            }
+            #expect(stale?.code == .preconditionFailed)
+            let tagged = try await repo.updateTags(id: 5, tags: ["x": "y"], ifMatch: "\"\(failed.eTag ?? "")\"")
+            #expect(tagged.tags == ["x": "y"] && tagged.eTag != failed.eTag && tagged.eTag == tagged.computedETag)
+            #expect(try await repo.get(id: 5)?.eTag == tagged.eTag)
             #expect(try await repo.list(RunQuery(limit: 10, tags: ["x": "y"])).map(\.id) == [5])
+            #expect(try await repo.updateTags(id: 5, tags: nil, ifMatch: "*").tags == nil)
+            let missing = await #expect(throws: TygerRunEngineError.self) {
+                try await repo.updateTags(id: 99, tags: nil, ifMatch: nil)
+            }
+            #expect(missing?.code == .notFound)
             #expect(try await repo.nonTerminal().isEmpty)
+
+            // Idempotency keys: remembered with the run; a reused key is refused at the repository.
+            let keyed = try await repo.create(
+                Run(job: JobRunCodeTarget(codespec: .named("c"))), now: base.addingTimeInterval(9), idempotencyKey: "k1")
+            #expect(try await repo.run(idempotencyKey: "k1")?.id == keyed.id)
+            #expect(try await repo.run(idempotencyKey: "k2") == nil)
+            let reused = await #expect(throws: TygerRunEngineError.self) {
+                try await repo.create(
+                    Run(job: JobRunCodeTarget(codespec: .named("c"))), now: base, idempotencyKey: "k1")
+            }
+            #expect(reused?.code == .conflict)
         }
         // The SQLite data survives reopening.
         let reopened = try SQLiteRunEngineStore(directory: dir)

@@ -187,7 +187,7 @@ public final class BufferManager: Sendable {
             throw .badRequest("The buffer ID in the URL does not match the buffer ID in the request body.")
         }
         try validateTags(update.tags)
-        let expected = Self.normalizeETag(ifMatch)
+        let expected = ETagPrecondition.expected(fromIfMatch: ifMatch)
         let outcome = try await repo {
             try await self.repository.update(
                 id: id, softDeleted: softDeleted, ifMatch: expected, expiresAt: update.expiresAt,
@@ -336,15 +336,6 @@ public final class BufferManager: Sendable {
         } catch {
             throw TygerControlPlaneError(code: .invalidInput, message: error.message, cause: error)
         }
-    }
-
-    static func normalizeETag(_ header: String?) -> String? {
-        guard var value = header?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value != "*" else {
-            return nil
-        }
-        if value.hasPrefix("W/") { value.removeFirst(2) }
-        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-        return value
     }
 
     static func validatedPageLimit(_ limit: Int?) throws(TygerControlPlaneError) -> Int {

@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 import Logging
 public import TygerModel
 
 extension RunEngine {
-    /// Creates a run and queues it for execution.
+    /// Creates a run and queues it for execution; with an `Idempotency-Key`, a retry returns the first result.
     ///
     /// Resolves the codespec (stored resolved in `job.codespec`), checks that the executor can honour it, creates a
     /// buffer for every parameter without an argument (tags: `job.tags` + `bufferName`), turns `_` arguments into
@@ -13,7 +14,26 @@ extension RunEngine {
     /// - Throws: `TygerRunEngineError` `.invalidInput` with upstream's messages (unknown codespec or version, buffer
     ///   argument without a parameter, missing buffer, workers, invalid tags) or the executor's (resources that
     ///   cannot be honoured); `.storage`; what `createBuffer` throws.
-    public func createRun(_ request: Run) async throws -> Run {
+    public func createRun(_ request: Run, idempotencyKey: String? = nil) async throws -> Run {
+        guard let key = idempotencyKey, !key.isEmpty else { return try await create(request, idempotencyKey: nil) }
+        if let existing = try await runs.run(idempotencyKey: key) { return existing }
+        let (task, isFirst) = inFlightCreates.withLock { inFlight -> (Task<Run, any Error>, Bool) in
+            if let running = inFlight[key] { return (running, false) }
+            let task = Task { try await self.create(request, idempotencyKey: key) }
+            inFlight[key] = task
+            return (task, true)
+        }
+        defer { if isFirst { inFlightCreates.withLock { $0[key] = nil } } }
+        do {
+            return try await task.value
+        } catch let error as TygerRunEngineError where error.code == .conflict {
+            // Another server process stored the key first.
+            if let existing = try await runs.run(idempotencyKey: key) { return existing }
+            throw error
+        }
+    }
+
+    private func create(_ request: Run, idempotencyKey: String?) async throws -> Run {
         if request.kind == "system" { throw TygerRunEngineError.invalid("System runs cannot be created directly") }
         var run = request.withoutSystemFields
         if run.worker != nil { throw TygerRunEngineError.invalid("Runs with workers are only supported on Kubernetes") }
@@ -49,11 +69,11 @@ extension RunEngine {
         run.timeoutSeconds = run.effectiveTimeoutSeconds
         run.status = .pending
         run.cluster = nil
-        var created = try await runs.create(run, now: Date())
+        var created = try await runs.create(run, now: now(), idempotencyKey: idempotencyKey)
         let id = created.id!  // assigned by the repository
         if arguments.values.contains("_") {
             created.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID(runId: id).description : $0 }
-            try await runs.update(created)
+            created = try await runs.update(created)
         }
         enqueue(RunSupervisor(run: created, engine: self))
         logger.debug("run created", metadata: ["run.id": "\(id)"])

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 public import TygerModel
 
 extension RunEngine {
@@ -18,7 +19,7 @@ extension RunEngine {
         spec.name = name
         try spec.validate()
         spec.name = nil
-        return try await codespecs.upsert(name: name, spec: spec, now: Date())
+        return try await codespecs.upsert(name: name, spec: spec, now: now())
     }
 
     /// The latest version of `name`, or version `version`.
@@ -78,16 +79,33 @@ extension RunEngine {
             for _ in 0..<50 where supervisor.currentRun.status == run.status && !supervisor.finished.isFired {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            return supervisor.currentRun
+            return try await getRun(id: id)
         }
         // Not supervised by this server (left from a previous one, before recovery ran).
         var canceled = run
         canceled.status = .canceled
         canceled.statusReason = RunLifecycle.Reason.canceled
-        canceled.finishedAt = Date()
+        canceled.finishedAt = now()
         await failUnfinishedOutputs(of: canceled)
         await persist(canceled)
         return canceled
+    }
+
+    /// Replaces the tags of a run (`PUT /runs/{id}`, `tyger run set`), when `ifMatch` matches its ETag.
+    ///
+    /// - Parameters:
+    ///   - id: The run.
+    ///   - tags: The new tags; `nil` clears them.
+    ///   - ifMatch: The `If-Match` header: `nil`, empty or `*` set no precondition.
+    /// - Returns: The run with its new tags and ETag.
+    /// - Throws: `TygerRunEngineError` `.notFound`, `.preconditionFailed` (ETag mismatch), `.invalidInput` (tag
+    ///   rules).
+    public func updateRunTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
+        try TagValidation.validate(tags)
+        let updated = try await runs.updateTags(id: id, tags: tags, ifMatch: ifMatch)
+        if let supervisor = supervisor(id) { supervisor.state.withLock { $0.run.tags = tags } }
+        watchers.publish(updated)
+        return updated
     }
 
     /// The current state of a run and a stream of its later states (ending after a terminal one).

@@ -5,9 +5,9 @@ import Synchronization
 public import TygerStorage
 import TygerCore
 import TygerIO
+public import TygerModel
 #if canImport(Glibc)
 private import Glibc
-import TygerModel
 #endif
 
 /// Codespecs and runs: creation, supervision of live runs, logs, cancellation, watch streams and the ephemeral
@@ -34,8 +34,12 @@ public final class RunEngine: Service, Sendable {
     let watchers = RunWatchers()
     let supervisors = Mutex<[Int64: RunSupervisor]>([:])
     private let startQueue: (stream: AsyncStream<RunSupervisor>, continuation: AsyncStream<RunSupervisor>.Continuation)
+    /// Where "now" comes from: creation, start and finish times, deadlines.
+    let clock: WallClock
     /// When this engine was created: runs created before it belong to a previous server (restart recovery).
-    let createdAt = Date()
+    let createdAt: Date
+    /// Creates in flight by `Idempotency-Key`: a concurrent retry waits for the first attempt.
+    let inFlightCreates = Mutex<[String: Task<Run, any Error>]>([:])
     /// Fired when the service begins shutting down.
     let stopping = Trigger()
     /// Set by `_simulateCrash()`: supervisors stop persisting anything, as if the process had died.
@@ -51,6 +55,7 @@ public final class RunEngine: Service, Sendable {
     ///   - blobStore: The blob store of a buffer, by buffer ID (the server passes `FileBlobStore` directories).
     ///   - createBuffer: Creates a buffer with tags and returns its ID (for parameters without an argument).
     ///   - bufferExists: Whether a buffer ID given as an argument exists (active); default: always.
+    ///   - clock: Where the current time comes from; default the system clock.
     ///   - logger: For debug and trace messages.
     public init(
         configuration: RunEngineConfiguration, codespecs: any CodespecRepository, runs: any RunRepository,
@@ -58,8 +63,11 @@ public final class RunEngine: Service, Sendable {
         blobStore: @escaping @Sendable (String) -> any BlobStore,
         createBuffer: @escaping @Sendable ([String: String]) async throws -> String,
         bufferExists: @escaping @Sendable (String) async throws -> Bool = { _ in true },
+        clock: WallClock = .system,
         logger: Logger
     ) {
+        self.clock = clock
+        self.createdAt = RFC3339.normalize(clock.now())
         self.configuration = configuration
         self.codespecs = codespecs
         self.runs = runs
@@ -71,6 +79,9 @@ public final class RunEngine: Service, Sendable {
         self.startQueue = AsyncStream.makeStream(of: RunSupervisor.self)
         FileDescriptorOps.ignoreSIGPIPE()
     }
+
+    /// The current time, at the microsecond precision runs are stored with.
+    func now() -> Date { RFC3339.normalize(clock.now()) }
 
     var layout: DataDirectoryLayout { DataDirectoryLayout(root: configuration.dataDirectory) }
     var logsDirectory: String { layout.logsPath }
@@ -129,11 +140,10 @@ public final class RunEngine: Service, Sendable {
             var updated = run
             updated.status = status
             updated.statusReason = reason
-            updated.finishedAt = Date()
+            updated.finishedAt = now()
             updated.runningCount = nil
             if failOutputs { await failUnfinishedOutputs(of: updated) }
-            try await runs.update(updated)
-            watchers.publish(updated)
+            watchers.publish(try await runs.update(updated))
             try? FileManager.default.removeItem(atPath: runDirectory(id))
             logger.debug("recovered interrupted run", metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"])
         }
@@ -161,11 +171,11 @@ public final class RunEngine: Service, Sendable {
     func persist(_ run: Run) async {
         if crashed.withLock({ $0 }) { return }
         do {
-            try await runs.update(run)
+            watchers.publish(try await runs.update(run))
         } catch {
             logger.debug("cannot persist run", metadata: ["run.id": "\(run.id ?? 0)", "error": "\(error)"])
+            watchers.publish(run.withComputedETag)
         }
-        watchers.publish(run)
     }
 
     /// Test hook: behave as if the server process died now — nothing more is persisted, processes are left running.

@@ -20,7 +20,7 @@ extension RunSupervisor {
         }
         defer { engine.removeSupervisor(runId) }
         guard go else { return }
-        if Date() >= deadline {
+        if engine.clock.now() >= deadline {
             await handle { $0.timedOut() }
             return
         }
@@ -64,9 +64,16 @@ extension RunSupervisor {
                 }
             }
             group.addTask {
-                let remaining = max(0, self.deadline.timeIntervalSinceNow)
                 let due = await untilTriggered(self.finished) {
-                    (try? await Task.sleep(for: .milliseconds(Int64(remaining * 1000)))) != nil
+                    // The clock is read again at least every second: an injected clock may jump, and a far deadline
+                    // never turns into a sleep too long to represent.
+                    while !Task.isCancelled {
+                        let remaining = self.deadline.timeIntervalSince(self.engine.clock.now())
+                        if remaining <= 0 { return true }
+                        let step = Int64((min(remaining, 1) * 1000).rounded(.up))
+                        guard (try? await Task.sleep(for: .milliseconds(step))) != nil else { return false }
+                    }
+                    return false
                 }
                 if due == true { await self.handle { $0.timedOut() } }
             }

@@ -1,9 +1,9 @@
 import Foundation
 import Synchronization
 import TygerStorage
+import TygerModel
 #if canImport(Glibc)
 private import Glibc
-import TygerModel
 #endif
 
 /// Owns one live run: its lifecycle state machine, its FIFOs, the buffer transfers, the processes and the timers.
@@ -85,7 +85,7 @@ final class RunSupervisor: Sendable {
     }
 
     func timeoutIfPendingAndDue() async {
-        guard Date() >= deadline else { return }
+        guard engine.clock.now() >= deadline else { return }
         let direct = state.withLock { s -> RunLifecycle.Action? in s.supervising ? nil : s.lifecycle.timedOut() }
         if let direct { await perform(direct) }
     }
@@ -104,7 +104,7 @@ final class RunSupervisor: Sendable {
         case .markRunning:
             let run = state.withLock { s -> Run in
                 s.run.status = .running
-                s.run.startedAt = Date()
+                s.run.startedAt = engine.now()
                 s.run.runningCount = s.lifecycle.runningCount
                 return s.run
             }
@@ -131,7 +131,7 @@ final class RunSupervisor: Sendable {
             var run = state.withLock { s -> Run in
                 s.run.status = status
                 s.run.statusReason = reason
-                s.run.finishedAt = Date()
+                s.run.finishedAt = engine.now()
                 s.run.runningCount = nil
                 return s.run
             }

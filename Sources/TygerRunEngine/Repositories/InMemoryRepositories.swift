@@ -39,23 +39,47 @@ public actor InMemoryCodespecRepository: CodespecRepository {
 public actor InMemoryRunRepository: RunRepository {
     private var runs: [Int64: Run] = [:]
     private var nextId: Int64 = 1
+    private var idempotencyKeys: [String: Int64] = [:]
 
     public init() {}
 
-    public func create(_ run: Run, now: Date) async throws -> Run {
+    public func create(_ run: Run, now: Date, idempotencyKey: String?) async throws -> Run {
+        if let idempotencyKey, idempotencyKeys[idempotencyKey] != nil {
+            throw TygerRunEngineError(.conflict, "The idempotency key was already used")
+        }
         var stored = run
         stored.id = nextId
         stored.createdAt = now
+        stored = stored.withComputedETag
         nextId += 1
-        runs[stored.id!] = stored  // assigned just above
+        runs[nextId - 1] = stored
+        if let idempotencyKey { idempotencyKeys[idempotencyKey] = nextId - 1 }
         return stored
     }
 
+    public func run(idempotencyKey: String) async throws -> Run? { idempotencyKeys[idempotencyKey].flatMap { runs[$0] } }
+
     public func get(id: Int64) async throws -> Run? { runs[id] }
 
-    public func update(_ run: Run) async throws {
+    @discardableResult
+    public func update(_ run: Run) async throws -> Run {
         guard let id = run.id else { preconditionFailure("updating a run without an id") }
-        runs[id] = run
+        var stored = run
+        stored.tags = runs[id]?.tags ?? run.tags
+        stored = stored.withComputedETag
+        runs[id] = stored
+        return stored
+    }
+
+    public func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
+        guard var stored = runs[id] else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        guard stored.matches(ifMatch: ifMatch) else {
+            throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
+        }
+        stored.tags = tags
+        stored = stored.withComputedETag
+        runs[id] = stored
+        return stored
     }
 
     public func list(_ query: RunQuery) async throws -> [Run] {

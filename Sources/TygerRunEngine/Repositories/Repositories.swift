@@ -27,15 +27,31 @@ public protocol CodespecRepository: Sendable {
 
 /// Where runs are kept.
 public protocol RunRepository: Sendable {
-    /// Inserts a run, assigning its `id` (increasing from 1) and `createdAt` (`now`).
-    func create(_ run: Run, now: Date) async throws -> Run
+    /// Inserts a run, assigning its `id` (increasing from 1), `createdAt` (`now`) and `eTag`.
+    ///
+    /// - Parameter idempotencyKey: When set, remembered with the run in the same transaction: a later
+    ///   ``run(idempotencyKey:)`` finds it. A key already taken throws `.conflict`.
+    func create(_ run: Run, now: Date, idempotencyKey: String?) async throws -> Run
+
+    /// The run created with `idempotencyKey`, or `nil`.
+    func run(idempotencyKey: String) async throws -> Run?
 
     /// The run with `id`, or `nil`.
     func get(id: Int64) async throws -> Run?
 
-    /// Replaces the stored run with the same `id`.
+    /// Replaces the stored run with the same `id`, except its tags, which only ``updateTags(id:tags:ifMatch:)``
+    /// changes after creation (so a supervisor persisting its copy never undoes a tag update).
+    ///
+    /// - Returns: The run as stored, with the stored tags and a fresh `eTag`.
     /// - Precondition: `run.id` is set.
-    func update(_ run: Run) async throws
+    @discardableResult
+    func update(_ run: Run) async throws -> Run
+
+    /// Replaces the tags of run `id` when `ifMatch` matches its ETag (``Run/matches(ifMatch:)``), atomically.
+    ///
+    /// - Returns: The run as stored, with a fresh `eTag`.
+    /// - Throws: `TygerRunEngineError` `.notFound`, or `.preconditionFailed` when the ETag does not match.
+    func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run
 
     /// Runs newest first (createdAt desc, id desc) matching `query`.
     func list(_ query: RunQuery) async throws -> [Run]

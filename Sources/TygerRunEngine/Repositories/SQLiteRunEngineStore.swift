@@ -52,6 +52,13 @@ public final class SQLiteRunEngineStore: Sendable {
                 CREATE INDEX run_tags_key_value ON run_tags (key, value);
                 """)
         }
+        migrator.registerMigration("v2-run-idempotency-keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE run_idempotency_keys (
+                    idempotency_key TEXT PRIMARY KEY,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);
+                """)
+        }
         return migrator
     }
 }
@@ -141,29 +148,68 @@ final class SQLiteRunRepository: RunRepository {
 
     init(queue: DatabaseQueue) { self.queue = queue }
 
-    func create(_ run: Run, now: Date) async throws -> Run {
+    func create(_ run: Run, now: Date, idempotencyKey: String?) async throws -> Run {
         try await storage {
             try await queue.write { db in
+                if let idempotencyKey,
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM run_idempotency_keys WHERE idempotency_key = ?",
+                        arguments: [idempotencyKey]) == true
+                {
+                    throw TygerRunEngineError(.conflict, "The idempotency key was already used")
+                }
                 try db.execute(
                     sql: "INSERT INTO runs (created_at, status, run) VALUES (?, ?, '{}')",
                     arguments: [RunPosition.micros(now), (run.status ?? .pending).rawValue])
                 var stored = run
                 stored.id = db.lastInsertedRowID
                 stored.createdAt = now
-                try Self.write(stored, db: db)
-                return try decodeJSON(Run.self, try encodeJSON(stored))  // as later reads will see it
+                let written = try Self.write(stored, tags: run.tags, db: db)
+                if let idempotencyKey {
+                    try db.execute(
+                        sql: "INSERT INTO run_idempotency_keys (idempotency_key, run_id) VALUES (?, ?)",
+                        arguments: [idempotencyKey, written.id])
+                }
+                return written
             }
         }
     }
 
-    private static func write(_ run: Run, db: Database) throws {
+    func run(idempotencyKey: String) async throws -> Run? {
+        try await storage {
+            try await queue.read { db in
+                try String.fetchOne(
+                    db,
+                    sql: """
+                        SELECT r.run FROM runs r JOIN run_idempotency_keys k ON k.run_id = r.id
+                        WHERE k.idempotency_key = ?
+                        """,
+                    arguments: [idempotencyKey]
+                ).map { try decodeJSON(Run.self, $0) }
+            }
+        }
+    }
+
+    /// Writes `run` with `tags` and a fresh ETag; returns it as later reads will see it.
+    private static func write(_ run: Run, tags: [String: String]?, db: Database) throws -> Run {
         guard let id = run.id else { preconditionFailure("writing a run without an id") }
+        var stored = run
+        stored.tags = tags
+        stored = stored.withComputedETag
+        let text = try encodeJSON(stored)
         try db.execute(
             sql: "UPDATE runs SET status = ?, run = ? WHERE id = ?",
-            arguments: [(run.status ?? .pending).rawValue, try encodeJSON(run), id])
+            arguments: [(stored.status ?? .pending).rawValue, text, id])
         try db.execute(sql: "DELETE FROM run_tags WHERE run_id = ?", arguments: [id])
-        for (key, value) in run.tags ?? [:] {
+        for (key, value) in tags ?? [:] {
             try db.execute(sql: "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+        }
+        return try decodeJSON(Run.self, text)
+    }
+
+    private static func stored(id: Int64, db: Database) throws -> Run? {
+        try String.fetchOne(db, sql: "SELECT run FROM runs WHERE id = ?", arguments: [id]).map {
+            try decodeJSON(Run.self, $0)
         }
     }
 
@@ -177,8 +223,29 @@ final class SQLiteRunRepository: RunRepository {
         }
     }
 
-    func update(_ run: Run) async throws {
-        try await storage { try await queue.write { db in try Self.write(run, db: db) } }
+    @discardableResult
+    func update(_ run: Run) async throws -> Run {
+        guard let id = run.id else { preconditionFailure("updating a run without an id") }
+        return try await storage {
+            try await queue.write { db in
+                let tags = try Self.stored(id: id, db: db)?.tags ?? run.tags
+                return try Self.write(run, tags: tags, db: db)
+            }
+        }
+    }
+
+    func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
+        try await storage {
+            try await queue.write { db in
+                guard let current = try Self.stored(id: id, db: db) else {
+                    throw TygerRunEngineError(.notFound, "The resource was not found")
+                }
+                guard current.matches(ifMatch: ifMatch) else {
+                    throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
+                }
+                return try Self.write(current, tags: tags, db: db)
+            }
+        }
     }
 
     private static func whereClause(since: Date?, statuses: Set<RunStatus>, tags: [String: String]) -> (String, StatementArguments) {

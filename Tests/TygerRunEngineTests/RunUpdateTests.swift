@@ -1,0 +1,80 @@
+import Foundation
+import Synchronization
+import Testing
+import TygerModel
+@testable import TygerRunEngine
+
+/// A wall clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    var wallClock: WallClock { WallClock { self.current.withLock { $0 } } }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+struct RunUpdateTests {
+    @Test func timeoutFollowsTheInjectedClock() async throws {
+        let clock = ManualClock()
+        try await withRunningEngine(try Harness(clock: clock.wallClock)) { h in
+            var request = Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"]))))
+            request.timeoutSeconds = 3600
+            let run = try await h.engine.createRun(request)
+            #expect(run.createdAt == Date(timeIntervalSince1970: 1_800_000_000))
+            let running = try await h.waitForStatus(run.id!, .running)
+            #expect(running.startedAt == Date(timeIntervalSince1970: 1_800_000_000))
+            clock.advance(by: 3601)
+            let done = try await h.waitForTerminal(run.id!, timeout: .seconds(10))
+            #expect(done.status == .failed)
+            #expect(done.statusReason == "Run exceeded its timeout of 3600 seconds while running")
+            #expect(done.finishedAt == Date(timeIntervalSince1970: 1_800_003_601))
+        }
+    }
+
+    @Test func tagUpdatesSurviveTheRunAndChangeTheETag() async throws {
+        try await withRunningEngine(try Harness(sqlite: true)) { h in
+            let created = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "1"]))), tags: ["a": "1"]))
+            let id = try #require(created.id)
+            let running = try await h.waitForStatus(id, .running)
+            let firstETag = try #require(running.eTag)
+            #expect(firstETag == running.computedETag)
+            let stale = await #expect(throws: TygerRunEngineError.self) {
+                try await h.engine.updateRunTags(id: id, tags: ["b": "2"], ifMatch: "\"0\"")
+            }
+            #expect(stale?.code == .preconditionFailed)
+            let bad = await #expect(throws: TygerModelError.self) {
+                try await h.engine.updateRunTags(id: id, tags: ["bad key": "x"], ifMatch: nil)
+            }
+            #expect(bad?.code == .invalidTags)
+            let tagged = try await h.engine.updateRunTags(id: id, tags: ["b": "2"], ifMatch: firstETag)
+            #expect(tagged.tags == ["b": "2"] && tagged.eTag != firstETag)
+            // The run finishes after the update: its supervisor's later writes keep the new tags.
+            let done = try await h.waitForTerminal(id)
+            #expect(done.status == .succeeded)
+            #expect(done.tags == ["b": "2"])
+            #expect(done.eTag != tagged.eTag)
+            #expect(try await h.engine.listRuns(RunQuery(tags: ["b": "2"])).items.map(\.id) == [id])
+            #expect(try await h.engine.listRuns(RunQuery(tags: ["a": "1"])).items.isEmpty)
+            let missing = await #expect(throws: TygerRunEngineError.self) {
+                try await h.engine.updateRunTags(id: id + 100, tags: nil, ifMatch: nil)
+            }
+            #expect(missing?.code == .notFound)
+        }
+    }
+
+    @Test func idempotencyKeyReturnsTheFirstRun() async throws {
+        try await withRunningEngine(try Harness(sqlite: true)) { h in
+            let request = Run(job: JobRunCodeTarget(codespec: .inline(job(["true"]))))
+            async let first = h.engine.createRun(request, idempotencyKey: "retry-1")
+            async let second = h.engine.createRun(request, idempotencyKey: "retry-1")
+            let (a, b) = try await (first, second)
+            #expect(a.id == b.id)
+            let third = try await h.engine.createRun(request, idempotencyKey: "retry-1")
+            #expect(third.id == a.id)
+            let other = try await h.engine.createRun(request, idempotencyKey: "retry-2")
+            #expect(other.id != a.id)
+            let unkeyed = try await h.engine.createRun(request)
+            #expect(unkeyed.id != a.id && unkeyed.id != other.id)
+            #expect(try await h.engine.listRuns(RunQuery(limit: 10)).items.count == 3)
+        }
+    }
+}
