@@ -6,6 +6,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import Testing
 import TygerControlPlane
+import TygerCore
 import TygerModel
 import TygerRunEngine
 import TygerServer

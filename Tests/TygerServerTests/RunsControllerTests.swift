@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
+import TygerModel
 import TygerRunEngine
 import TygerServer
 import TygerStorage
@@ -173,4 +174,75 @@ struct RunsControllerTests {
             }
         }
     }
+
+    /// `PUT /runs/{id}` (`tyger run set`): tags replaced, `If-Match` checked, `ETag` returned; upstream's empty 404
+    /// and 412 bodies.
+    @Test func runUpdateSetsTagsWithIfMatch() async throws {
+        let h = try Harness()
+        try await app(h).test(.router) { client in
+            let body = #"{"job":{"codespec":{"kind":"job","image":"u","command":["true"]}},"tags":{"a":"1"}}"#
+            let created = try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: body))
+            #expect(created.status == .created)
+            let run = try TygerJSON.makeDecoder().decode(Run.self, from: Data(created.body.readableBytesView))
+            let id = try #require(run.id)
+            let eTag = try #require(run.eTag)
+
+            let stale = try await client.execute(
+                uri: "/runs/\(id)", method: .put, headers: [.ifMatch: "\"12345\""],
+                body: ByteBuffer(string: #"{"tags":{"b":"2"}}"#))
+            #expect(stale.status == .preconditionFailed)
+            #expect(stale.body.readableBytes == 0)
+
+            // The body of `tyger run set` (an `eTag` property is ignored, as upstream's RunUpdate is not strict).
+            let updated = try await client.execute(
+                uri: "/runs/\(id)", method: .put, headers: [.ifMatch: eTag],
+                body: ByteBuffer(string: #"{"eTag":"\#(eTag)","tags":{"a":"1","b":"2"}}"#))
+            #expect(updated.status == .ok, "\(String(buffer: updated.body))")
+            let after = try TygerJSON.makeDecoder().decode(Run.self, from: Data(updated.body.readableBytesView))
+            #expect(after.tags == ["a": "1", "b": "2"])
+            #expect(after.eTag != eTag)
+            #expect(updated.headers[.eTag] == after.eTag)
+
+            let cleared = try await client.execute(
+                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"tags":null}"#))
+            #expect(cleared.status == .ok)
+            #expect(try TygerJSON.makeDecoder().decode(Run.self, from: Data(cleared.body.readableBytesView)).tags == nil)
+
+            let mismatch = try await client.execute(
+                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"id":\#(id + 1)}"#))
+            #expect(mismatch.status == .badRequest)
+            #expect(String(buffer: mismatch.body).contains("does not match"))
+            let badTag = try await client.execute(
+                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"tags":{"bad key":"v"}}"#))
+            #expect(badTag.status == .badRequest)
+            #expect(String(buffer: badTag.body).contains("InvalidInput"))
+
+            let missing = try await client.execute(
+                uri: "/runs/\(id + 100)", method: .put, body: ByteBuffer(string: "{}"))
+            #expect(missing.status == .notFound)
+            #expect(missing.body.readableBytes == 0)
+        }
+    }
+
+    /// A retried `POST /runs` with the same `Idempotency-Key` returns the first run.
+    @Test func runCreateHonoursIdempotencyKey() async throws {
+        let h = try Harness()
+        try await app(h).test(.router) { client in
+            let body = ByteBuffer(string: #"{"job":{"codespec":{"kind":"job","image":"u","command":["true"]}}}"#)
+            func create(_ key: String?) async throws -> Int64? {
+                let headers: HTTPFields = key.map { [.idempotency: $0] } ?? [:]
+                let response = try await client.execute(uri: "/runs", method: .post, headers: headers, body: body)
+                #expect(response.status == .created)
+                return try TygerJSON.makeDecoder().decode(Run.self, from: Data(response.body.readableBytesView)).id
+            }
+            let first = try await create("key-1")
+            #expect(try await create("key-1") == first)
+            #expect(try await create("key-2") != first)
+            #expect(try await create(nil) != first)
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotency = HTTPField.Name("Idempotency-Key")!
 }

@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 import TygerControlPlane
+import TygerCore
 import TygerModel
 public import TygerRunEngine
 private import Synchronization

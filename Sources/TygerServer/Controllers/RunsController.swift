@@ -5,7 +5,8 @@ import NIOCore
 public import TygerRunEngine
 import TygerModel
 
-/// `/runs` routes over a ``TygerRunEngine/RunEngine``: create, list, counts, get (and watch), cancel, logs.
+/// `/runs` routes over a ``TygerRunEngine/RunEngine``: create, list, counts, get (and watch), set tags, cancel,
+/// logs.
 public struct RunsController: Sendable {
     let engine: RunEngine
 
@@ -14,7 +15,7 @@ public struct RunsController: Sendable {
     /// - Parameter engine: The run engine.
     public init(engine: RunEngine) { self.engine = engine }
 
-    /// Adds `POST /runs`, `GET /runs`, `GET /runs/counts`, `GET /runs/{id}` (`?watch=true`),
+    /// Adds `POST /runs`, `GET /runs`, `GET /runs/counts`, `GET /runs/{id}` (`?watch=true`), `PUT /runs/{id}`,
     /// `POST /runs/{id}/cancel` and `GET /runs/{id}/logs` to `group`.
     ///
     /// - Parameter group: A group at the root of the versioned API.
@@ -23,6 +24,7 @@ public struct RunsController: Sendable {
         group.get("/runs") { request, _ in try await list(request) }
         group.get("/runs/counts") { request, _ in try await counts(request) }
         group.get("/runs/:id") { request, context in try await get(request, context) }
+        group.put("/runs/:id") { request, context in try await update(request, context) }
         group.post("/runs/:id/cancel") { _, context in try await cancel(context) }
         group.get("/runs/:id/logs") { request, context in try await logs(request, context) }
     }
@@ -31,11 +33,21 @@ public struct RunsController: Sendable {
         guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound }
         return id
     }
+}
 
-    /// 201 with the created run and `Location: /runs/{id}`.
+extension HTTPField.Name {
+    /// `Idempotency-Key`: a retried create with the same key returns the first result.
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!  // a valid token
+}
+
+extension RunsController {
+
+    /// 201 with the created run and `Location: /runs/{id}`. A retry with the `Idempotency-Key` of an earlier
+    /// create answers with that run instead of creating another.
     private func create(_ request: Request) async throws -> Response {
         let run = try await JSONBody.decode(Run.self, from: request)
-        let created = try await engine.createRun(run)
+        let key = request.headers[.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
+        let created = try await engine.createRun(run, idempotencyKey: key)
         return try JSONBody.response(
             .created, created, headers: [.location: "/runs/\(created.id ?? 0)"], lineTerminated: true)
     }
@@ -93,6 +105,29 @@ public struct RunsController: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
+    }
+
+    /// `PUT /runs/{id}` with upstream's `RunUpdate` (`{"id"?, "tags"?}`): replaces the tags when `If-Match` (if any)
+    /// matches; 200 with the run and its new `ETag`. Upstream answers 404 and 412 with an empty body.
+    private func update(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let id = try runId(context)
+        let body = try await JSONBody.decode(RunUpdate.self, from: request, allowEmpty: true)
+        if let bodyID = body.id, bodyID != id {
+            throw APIError(
+                .badRequest, code: "BadRequest",
+                message: "The run ID in the URL does not match the run ID in the request body.")
+        }
+        let run: Run
+        do {
+            run = try await engine.updateRunTags(id: id, tags: body.tags, ifMatch: request.headers[.ifMatch])
+        } catch let error as TygerRunEngineError where error.code == .notFound || error.code == .preconditionFailed {
+            var answer = APIError(mapping: error)
+            answer.hasBody = false
+            throw answer
+        }
+        var headers = HTTPFields()
+        if let eTag = run.eTag { headers[.eTag] = eTag }
+        return try JSONBody.response(.ok, run, headers: headers, lineTerminated: true)
     }
 
     /// 202 with the run after the cancel request.

@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import TygerControlPlane
 import TygerModel
 import TygerRunEngine
@@ -14,7 +14,7 @@ extension APIError {
     /// |---|---|
     /// | `APIError` | itself |
     /// | `TygerControlPlaneError` | 400 `InvalidInput` / `BadRequest`, 404 `NotFound`, 412 `PreconditionFailed`, 500 |
-    /// | `TygerRunEngineError` | 400 `InvalidInput` / `AlreadyCalled`, 404 `NotFound`, 409 `Conflict`, 500 |
+    /// | `TygerRunEngineError` | 400 `InvalidInput` / `AlreadyCalled`, 404 `NotFound`, 409 `Conflict`, 412, 500 |
     /// | `TygerModelError`, `DecodingError` | 400 `InvalidInput` |
     /// | `BlobStoreError` | the Azure codes of the data plane (`BlobAlreadyExists`, `ContainerNotFound`, …), 500 |
     /// | `SignedURLError` | 403 `AuthenticationFailed` / `AuthorizationPermissionMismatch` |
@@ -77,6 +77,8 @@ extension APIError {
         case .notFound: .notFound
         case .alreadyCalled: APIError(.badRequest, code: "AlreadyCalled", message: error.message)
         case .conflict: APIError(.conflict, code: "Conflict", message: error.message)
+        case .preconditionFailed:
+            APIError(.preconditionFailed, code: ErrorCode.preconditionFailed.rawValue, message: error.message)
         default: .internalError
         }
     }

@@ -18,6 +18,9 @@ public struct APIError: Error, Sendable, Equatable {
     public var headers: HTTPFields
     /// For API-version errors: the versions the server supports, added to the JSON envelope.
     public var apiVersions: [String]?
+    /// Whether the JSON dialect writes the envelope; upstream answers some errors (`PUT /runs/{id}`: 404, 412)
+    /// with an empty body.
+    public var hasBody = true
 
     /// Creates an error.
     public init(

@@ -1,5 +1,5 @@
-import Foundation
-public import TygerModel
+public import Foundation
+import TygerModel
 
 /// The query string of a request, decoded once, with typed getters: the one query decoder of every route (buffers,
 /// codespecs, runs, the relay and the data plane).
