@@ -11,7 +11,7 @@ import TygerTestSupport
     private static func spec(tags: [String: String]) -> String {
         var yaml = "job:\n  codespec:\n    image: ubuntu\n    command: [\"true\"]\n"
         if !tags.isEmpty {
-            yaml += "tags:\n" + tags.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)\n" }.joined()
+            yaml += "tags:\n" + tags.sorted { $0.key < $1.key }.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
         }
         return yaml
     }
