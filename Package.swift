@@ -44,11 +44,7 @@ let package = Package(
         // L0: isa-l (CRC32C, igzip), found through pkg-config; without it the build names the package to install.
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         // L0: C shims over isa-l, zlib and Linux-only syscalls (splice, renameat2).
-        .target(
-            name: "CTygerNative", dependencies: ["CIsal"],
-            cSettings: [.unsafeFlags(["-O3"])],
-            linkerSettings: [.linkedLibrary("z")]
-        ),
+        .target(name: "CTygerNative", dependencies: ["CIsal"], linkerSettings: [.linkedLibrary("z")]),
         // L1: format, integrity, codecs, the block ring. No I/O.
         .target(
             name: "TygerCore",
