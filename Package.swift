@@ -41,12 +41,10 @@ let package = Package(
     ],
     dependencies: [argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams, grdb],
     targets: [
-        // L0: C shims over isa-l (CRC32C, igzip), zlib and Linux-only syscalls (splice, renameat2).
-        .target(
-            name: "CTygerNative",
-            cSettings: [.unsafeFlags(["-O3"])],
-            linkerSettings: [.linkedLibrary("isal"), .linkedLibrary("z")]
-        ),
+        // L0: isa-l (CRC32C, igzip), found through pkg-config; without it the build names the package to install.
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        // L0: C shims over isa-l, zlib and Linux-only syscalls (splice, renameat2).
+        .target(name: "CTygerNative", dependencies: ["CIsal"], linkerSettings: [.linkedLibrary("z")]),
         // L1: format, integrity, codecs, the block ring. No I/O.
         .target(
             name: "TygerCore",

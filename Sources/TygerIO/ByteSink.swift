@@ -59,14 +59,20 @@ public final class DescriptorSink: ByteSink {
         if isPipe, mode == .vmsplice, chunk.immutablePages {
             var offset = 0
             while offset < chunk.bytes.count {
-                let n = tyger_vmsplice(fd, chunk.bytes.baseAddress! + offset, chunk.bytes.count - offset)
+                let n: Int
+                do {
+                    n = try FileDescriptorOps.retryingOnInterrupt("vmsplice") {
+                        tyger_vmsplice(fd, chunk.bytes.baseAddress! + offset, chunk.bytes.count - offset)
+                    }
+                } catch where error.code == .brokenPipe {
+                    throw error
+                } catch {
+                    n = 0
+                }
                 if n > 0 {
                     offset += n
                     continue
                 }
-                let e = tyger_errno()
-                if n < 0 && e == EINTR { continue }
-                if n < 0 && e == EPIPE { throw TygerIOError.system("vmsplice", errno: e) }
                 // Anything else (EINVAL on an odd descriptor): fall back to copying the rest.
                 try FileDescriptorOps.writeAll(fd, UnsafeRawBufferPointer(rebasing: chunk.bytes[offset...]))
                 return

@@ -10,12 +10,7 @@ public enum FileDescriptorOps {
     /// Reads up to `buffer.count` bytes. Returns 0 at end of stream.
     /// The corresponding C function is `read`.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("read")
-        }
+        try retryingOnInterrupt("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// Writes all of `bytes`, looping over short writes.
@@ -24,13 +19,10 @@ public enum FileDescriptorOps {
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)  // count > 0 here
-            if n >= 0 {
-                offset += n
-                continue
+            let n = try retryingOnInterrupt("write") {
+                Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)  // count > 0 here
             }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("write")
+            offset += n
         }
     }
 
@@ -38,13 +30,10 @@ public enum FileDescriptorOps {
     public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n >= 0 {
-                done += n
-                continue
+            let n = try retryingOnInterrupt("pwrite") {
+                Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
             }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("pwrite")
+            done += n
         }
     }
 
@@ -52,14 +41,11 @@ public enum FileDescriptorOps {
     public static func preadExactly(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws {
         var done = 0
         while done < buffer.count {
-            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n > 0 {
-                done += n
-                continue
+            let n = try retryingOnInterrupt("pread") {
+                Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
             }
             if n == 0 { throw TygerIOError(.system, "pread: unexpected end of file") }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("pread")
+            done += n
         }
     }
 
@@ -69,13 +55,7 @@ public enum FileDescriptorOps {
         let (seconds, attoseconds) = timeout.components
         let ms = max(0, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while true {
-            let rc = poll(&pfd, 1, ms)
-            if rc > 0 { return true }
-            if rc == 0 { return false }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("poll")
-        }
+        return try retryingOnInterrupt("poll") { poll(&pfd, 1, ms) } > 0
     }
 
     /// Closes `fd`, ignoring errors (there is nothing useful to do with them at this point).

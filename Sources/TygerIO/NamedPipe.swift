@@ -30,12 +30,9 @@ public enum NamedPipe {
         let fd = try await withTaskCancellationHandler {
             try await DedicatedThread.run(name: "tyger-fifo-open") {
                 defer { state.finish() }
-                while true {
-                    if state.isCancelled { throw TygerIOError(.cancelled, "opening \(path) was cancelled") }
-                    let fd = Glibc.open(path, flags | O_CLOEXEC)
-                    if fd >= 0 { return fd }
-                    if errno == EINTR { continue }
-                    throw TygerIOError.system("open", path: path)
+                if state.isCancelled { throw TygerIOError(.cancelled, "opening \(path) was cancelled") }
+                return try FileDescriptorOps.retryingOnInterrupt("open", path: path) {
+                    Glibc.open(path, flags | O_CLOEXEC)
                 }
             }
         } onCancel: {

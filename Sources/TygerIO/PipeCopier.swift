@@ -18,17 +18,17 @@ public enum PipeCopier {
         var total: Int64 = 0
         var useSplice = FileDescriptorOps.kind(input) == .pipe || FileDescriptorOps.kind(output) == .pipe
         while useSplice {
-            let n = tyger_splice(input, nil, output, 1 << 20, 1)
-            if n > 0 {
-                total += Int64(n)
-                bytesMoved?.add(Int64(n))
-                continue
+            let n: Int
+            do {
+                n = try FileDescriptorOps.retryingOnInterrupt("splice") { tyger_splice(input, nil, output, 1 << 20, 1) }
+            } catch {
+                guard error.errno == EINVAL || error.errno == ENOSYS else { throw error }
+                useSplice = false
+                break
             }
             if n == 0 { return total }
-            let e = tyger_errno()
-            if e == EINTR { continue }
-            if e == EINVAL || e == ENOSYS { useSplice = false; break }
-            throw TygerIOError.system("splice", errno: e)
+            total += Int64(n)
+            bytesMoved?.add(Int64(n))
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }

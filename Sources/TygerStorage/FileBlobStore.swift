@@ -252,20 +252,23 @@ public final class FileBlobStore: BlobStore {
         // A reader probing `writerState()` holds a shared lock for a moment: retry briefly before concluding that
         // another writer holds the lease, or a polling reader could make a starting writer fail.
         var attempts = 0
-        while tyger_flock(fd, 1, 1) != 0 {
-            let e = errno
-            if e == EINTR { continue }
-            if e == EWOULDBLOCK && attempts < 50 {
-                attempts += 1
-                try? await Task.sleep(for: .milliseconds(2))
-                continue
+        while true {
+            do {
+                _ = try FileDescriptorOps.retryingOnInterrupt("flock") { tyger_flock(fd, 1, 1) }
+                return FileLease(fd: fd)
+            } catch {
+                let e = error.errno ?? EIO
+                if e == EWOULDBLOCK && attempts < 50 {
+                    attempts += 1
+                    try? await Task.sleep(for: .milliseconds(2))
+                    continue
+                }
+                close(fd)
+                if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
+                errno = e
+                throw ioError("flock", path)
             }
-            close(fd)
-            if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
-            errno = e
-            throw ioError("flock", path)
         }
-        return FileLease(fd: fd)
     }
 
     public func writerState() async throws -> WriterState {

@@ -60,12 +60,7 @@ final class FifoOpener: Sendable {
         state.withLock { $0.openStarted = true }
         defer { state.withLock { $0.openReturned = true } }
         let fd = try await DedicatedThread.run(name: "tyger-fifo-open") {
-            while true {
-                let fd = Glibc.open(path, flags)
-                if fd >= 0 { return fd }
-                if errno == EINTR { continue }
-                throw TygerIOError.system("open", path: path)
-            }
+            try FileDescriptorOps.retryingOnInterrupt("open", path: path) { Glibc.open(path, flags) }
         }
         return OwnedDescriptor(fd)
     }
