@@ -32,7 +32,7 @@ struct RunUpdateTests {
     @Test func tagUpdatesSurviveTheRunAndChangeTheETag() async throws {
         try await withRunningEngine(try Harness(sqlite: true)) { h in
             let created = try await h.engine.createRun(
-                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "1"]))), tags: ["a": "1"]))
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"]))), tags: ["a": "1"]))
             let id = try #require(created.id)
             let running = try await h.waitForStatus(id, .running)
             let firstETag = try #require(running.eTag)
@@ -47,9 +47,10 @@ struct RunUpdateTests {
             #expect(bad?.code == .invalidTags)
             let tagged = try await h.engine.updateRunTags(id: id, tags: ["b": "2"], ifMatch: firstETag)
             #expect(tagged.tags == ["b": "2"] && tagged.eTag != firstETag)
-            // The run finishes after the update: its supervisor's later writes keep the new tags.
+            // The run ends after the update: its supervisor's later writes keep the new tags.
+            _ = try await h.engine.cancelRun(id: id)
             let done = try await h.waitForTerminal(id)
-            #expect(done.status == .succeeded)
+            #expect(done.status == .canceled)
             #expect(done.tags == ["b": "2"])
             #expect(done.eTag != tagged.eTag)
             #expect(try await h.engine.listRuns(RunQuery(tags: ["b": "2"])).items.map(\.id) == [id])
