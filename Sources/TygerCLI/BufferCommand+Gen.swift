@@ -18,7 +18,6 @@ extension BufferCommand {
         func validate() throws { _ = try parseSize(size, option: "SIZE") }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             let total = try parseSize(size, option: "SIZE")
             let fd: Int32
             if let path = output { fd = try await openPath(path, forWriting: true) } else { fd = 1 }
