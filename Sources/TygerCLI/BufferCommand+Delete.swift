@@ -70,7 +70,8 @@ func runBulk(_ selection: BulkSelection, _ operation: BulkOperation) async throw
             return
         }
         var filter = BufferFilter(
-            tags: try parseTags(selection.tag), excludeTags: try parseTags(selection.excludeTag, option: "--exclude-tag"))
+            tags: try parseTags(selection.tag),
+            excludeTags: try parseTags(selection.excludeTag, option: "--exclude-tag"))
         if !selection.force {
             filter.softDeleted = operation.countsSoftDeleted
             let n = try await connection.client.countBuffers(filter)
@@ -108,7 +109,8 @@ extension BufferCommand {
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Permanently delete soft-deleted buffers and their data.")
+        static let configuration = CommandConfiguration(
+            abstract: "Permanently delete soft-deleted buffers and their data.")
         @OptionGroup var selection: BulkSelection
         @OptionGroup var global: GlobalOptions
         func run() async throws { try await runBulk(selection, .purge) }

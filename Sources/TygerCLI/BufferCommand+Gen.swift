@@ -31,7 +31,9 @@ extension BufferCommand {
                 while remaining > 0 {
                     let n = Int(min(Int64(block.bytes.count), remaining))
                     try sink.write(
-                        OutputChunk(bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]), immutablePages: true, owner: block))
+                        OutputChunk(
+                            bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]), immutablePages: true,
+                            owner: block))
                     remaining -= Int64(n)
                 }
             }

@@ -40,12 +40,14 @@ extension BufferCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List buffers, newest first.")
-        @Option(name: .long, help: "Only buffers with this tag KEY=VALUE (repeatable: all must match).") var tag: [String] = []
+        @Option(name: .long, help: "Only buffers with this tag KEY=VALUE (repeatable: all must match).")
+        var tag: [String] = []
         @Option(name: .long, help: "Leave out buffers with this tag KEY=VALUE (repeatable: any excludes).")
         var excludeTag: [String] = []
         @Flag(help: "List soft-deleted buffers.") var softDeleted = false
         // `.unconditional`: `--limit -1` is a (negative) value, refused by validate(), not a missing one.
-        @Option(name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
+        @Option(
+            name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
         var limit: Int?
         @OptionGroup var global: GlobalOptions
 
@@ -112,7 +114,9 @@ extension BufferCommand {
 
         func run() async throws {
             if let ttl { _ = try parseTTL(ttl, option: "--access-ttl") }  // before starting a server for nothing
-            let access = try await withConnection { try await bufferAccess(id: id, write: write, ttl: ttl, connection: $0) }
+            let access = try await withConnection {
+                try await bufferAccess(id: id, write: write, ttl: ttl, connection: $0)
+            }
             try Console.line(access.uri)
         }
     }

@@ -92,7 +92,8 @@ extension BufferCommand {
                             await reporter.run()
                             return nil
                         }
-                        let result = try await resolved.write(from: fd, source: source, options: frozen, counter: counter)
+                        let result = try await resolved.write(
+                            from: fd, source: source, options: frozen, counter: counter)
                         group.cancelAll()
                         return result
                     }

@@ -52,7 +52,8 @@ enum BufferLocation {
         }
         return try await withConnection { connection in
             try await withResolved(
-                argument, write: write, accessTTL: accessTTL, allowFastPath: allowFastPath, connection: connection, body)
+                argument, write: write, accessTTL: accessTTL, allowFastPath: allowFastPath, connection: connection,
+                body)
         }
     }
 
@@ -141,14 +142,16 @@ enum BufferLocation {
             }
         }
         guard scheme == "file" else {
-            throw UsageError("unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
+            throw UsageError(
+                "unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
         }
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = String(rest[..<q]) }
         if rest.hasPrefix("localhost/") { rest.removeFirst("localhost".count) }
         guard let path = TextEncoding.percentDecoded(rest), !path.isEmpty else {
             throw UsageError("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
         }
-        return try await body(Resolved(store: FileBlobStore(directory: path), isBufferID: false, createsContainer: true))
+        return try await body(
+            Resolved(store: FileBlobStore(directory: path), isBufferID: false, createsContainer: true))
     }
 }
 

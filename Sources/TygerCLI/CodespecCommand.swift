@@ -6,21 +6,27 @@ import Foundation
 /// `tyger codespec create|show|list`.
 struct CodespecCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "codespec", abstract: "Create and inspect codespecs.", subcommands: [Create.self, Show.self, List.self],
+        commandName: "codespec", abstract: "Create and inspect codespecs.",
+        subcommands: [Create.self, Show.self, List.self],
         aliases: ["codespecs"])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create or update a codespec. Outputs the version.",
-            discussion: "Flags override the values of the file given with -f. Arguments after -- become `args` (or `command` with --command).")
+            discussion: """
+                Flags override the values of the file given with -f. Arguments after -- become `args` (or `command` \
+                with --command).
+                """)
 
         @Argument(help: "The codespec name (overrides `name` in the file).") var name: String?
         @Option(name: .shortAndLong, help: "A YAML codespec file.") var file: String?
         @Option(help: "Container image (recorded; the local executor runs commands on the host).") var image: String?
         @Option(name: .shortAndLong, help: "job or worker.") var kind: String?
         @Option(name: [.customShort("r"), .long], help: "Maximum replicas.") var maxReplicas: Int?
-        @Option(name: .shortAndLong, help: "Input buffer names (repeatable or comma-separated).") var input: [String] = []
-        @Option(name: .shortAndLong, help: "Output buffer names (repeatable or comma-separated).") var output: [String] = []
+        @Option(name: .shortAndLong, help: "Input buffer names (repeatable or comma-separated).")
+        var input: [String] = []
+        @Option(name: .shortAndLong, help: "Output buffer names (repeatable or comma-separated).")
+        var output: [String] = []
         @Option(name: .shortAndLong, help: "Environment variable K=V (repeatable).") var env: [String] = []
         @Option(help: "Worker endpoint NAME=PORT (repeatable).") var endpoint: [String] = []
         @Option(help: "GPUs (quantity).") var gpu: String?
@@ -36,7 +42,8 @@ struct CodespecCommand: AsyncParsableCommand {
         func validate() throws {
             if let name, name.range(of: #"^[a-z0-9\-._]*$"#, options: .regularExpression) == nil {
                 throw ValidationError(
-                    "codespec names must contain only lower case letters (a-z), numbers (0-9), dashes (-), underscores (_), and dots (.)")
+                    "codespec names must contain only lower case letters (a-z), numbers (0-9), dashes (-), "
+                        + "underscores (_), and dots (.)")
             }
             if let kind, !["job", "worker"].contains(kind) {
                 throw ValidationError("codespec kind must be either 'job', worker' or empty (defaults to 'job')")

@@ -19,8 +19,8 @@ func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T
         return try await HTTPTransport.withTransport(
             caCertificatePath: try login.caCertificateFile(), bearerToken: login.token
         ) { transport in
-            try await body(
-                Connection(client: ControlPlaneClient(server: server, transport: transport, logger: logger), embedded: nil))
+            let client = ControlPlaneClient(server: server, transport: transport, logger: logger)
+            return try await body(Connection(client: client, embedded: nil))
         }
     }
     return try await HTTPTransport.withTransport { transport in

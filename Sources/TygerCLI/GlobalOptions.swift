@@ -6,7 +6,8 @@ import ArgumentParser
 /// `tyger --log-level debug run list` works as well as `tyger run list --log-level debug`) and bootstraps logging
 /// with them; they are declared here for `--help` and validation.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Logging level: trace, debug, info, warn or error (default: $TYGER_LOG_LEVEL, else info).")
+    @Option(
+        name: .long, help: "Logging level: trace, debug, info, warn or error (default: $TYGER_LOG_LEVEL, else info).")
     var logLevel: LogLevel = .info
 
     @Option(name: .long, help: "Log format: pretty, plain or json (default: pretty on a terminal, else plain).")

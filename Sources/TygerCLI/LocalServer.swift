@@ -9,7 +9,9 @@ import TygerCore
 /// Racing CLIs serialize on an exclusive `flock` of `server.lock`; whoever holds it checks health again before
 /// starting anything, so only one server ever starts. The server's pid is kept in `server/server.pid`.
 enum LocalServer {
-    static var socketURL: ServiceURL { ServiceURL(transport: .unix(socketPath: TygerHome.server.socketPath), path: "/") }
+    static var socketURL: ServiceURL {
+        ServiceURL(transport: .unix(socketPath: TygerHome.server.socketPath), path: "/")
+    }
     static var pidFile: String { TygerHome.server.root + "/server.pid" }
     static var logFile: String { TygerHome.server.root + "/server.log" }
 
@@ -34,7 +36,8 @@ enum LocalServer {
         defer { FileDescriptorOps.close(logFD) }
         let pid: Int32
         do {
-            pid = try ProcessOps.spawnDetached(binary, arguments: [binary, "run", "--data-dir", directory], logFD: logFD)
+            pid = try ProcessOps.spawnDetached(
+                binary, arguments: [binary, "run", "--data-dir", directory], logFD: logFD)
         } catch let error as TygerIOError {
             throw UsageError("cannot start \(binary): \(error.message)")
         }

@@ -38,7 +38,8 @@ struct CLILogHandler: LogHandler {
         let line =
             switch format {
             case .json: Self.jsonLine(event.level, event.message.description, fields)
-            case .pretty, .plain: Self.consoleLine(event.level, event.message.description, fields, colour: format == .pretty)
+            case .pretty, .plain:
+                Self.consoleLine(event.level, event.message.description, fields, colour: format == .pretty)
             }
         Console.writeError(line + "\n")
     }
@@ -75,7 +76,9 @@ struct CLILogHandler: LogHandler {
         return RFC3339.format(seconds: Int64(seconds), nanoseconds: nanoseconds, fractionDigits: 3)
     }
 
-    static func consoleLine(_ level: Logger.Level, _ message: String, _ fields: Logger.Metadata, colour: Bool) -> String {
+    static func consoleLine(
+        _ level: Logger.Level, _ message: String, _ fields: Logger.Metadata, colour: Bool
+    ) -> String {
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
         let levelColour =
             switch level {

@@ -45,7 +45,9 @@ struct LoginCommand: AsyncParsableCommand {
             if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
             if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
             if let serverURL {
-                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError { throw ValidationError(e.message) }
+                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError {
+                    throw ValidationError(e.message)
+                }
             }
         }
 

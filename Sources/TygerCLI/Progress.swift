@@ -26,8 +26,8 @@ struct ProgressReporter: Sendable {
             lastTime = now
             if bytes == 0 { continue }  // nothing moved yet (waiting for a writer, a server, a pipe)
             if live {
-                Console.writeError(
-                    "\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(ByteSize.formatRate(rate))  \(elapsedText())")
+                let rateText = ByteSize.formatRate(rate)
+                Console.writeError("\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(rateText)  \(elapsedText())")
             } else {
                 logger.info(
                     "Transfer progress",

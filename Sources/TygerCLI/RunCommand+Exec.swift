@@ -9,7 +9,8 @@ import TygerModel
 extension RunCommand {
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a run, stream stdin into its input buffer and its output buffer to stdout, and wait for it.",
+            abstract:
+                "Create a run, stream stdin into its input buffer and its output buffer to stdout, and wait for it.",
             discussion: """
                 The codespec may have at most one input buffer without a --buffer argument (it gets stdin) and one \
                 such output buffer (it goes to stdout). Exit status: 0 when the run succeeds, 1 otherwise (with the \
@@ -25,7 +26,9 @@ extension RunCommand {
 
         func validate() throws {
             _ = try parseSize(blockSize, option: "--block-size")
-            guard writeDop >= 1, readDop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+            guard writeDop >= 1, readDop >= 1 else {
+                throw ValidationError("the degree of parallelism (dop) must be at least 1")
+            }
         }
 
         func run() async throws {
@@ -86,25 +89,31 @@ extension RunCommand {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let inputID {
                     group.addTask {
-                        try await BufferLocation.withResolved(inputID, write: true, connection: connection) { resolved in
+                        try await BufferLocation.withResolved(
+                            inputID, write: true, connection: connection
+                        ) { resolved in
                             var options = WriteOptions()
                             options.blockSize = blockSize
                             options.dop = writeDop
                             options.createContainer = false
                             let summary = try await resolved.write(
                                 from: 0, source: DescriptorSource(fd: 0), options: options, counter: LockedCounter())
-                            logger.debug("Input written", metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"])
+                            logger.debug(
+                                "Input written", metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"])
                         }
                     }
                 }
                 if let outputID {
                     group.addTask {
-                        try await BufferLocation.withResolved(outputID, write: false, connection: connection) { resolved in
+                        try await BufferLocation.withResolved(
+                            outputID, write: false, connection: connection
+                        ) { resolved in
                             var options = ReadOptions()
                             options.dop = readDop
                             let summary = try await resolved.read(
                                 to: 1, sink: DescriptorSink(fd: 1), options: options, counter: LockedCounter())
-                            logger.debug("Output read", metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"])
+                            logger.debug(
+                                "Output read", metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"])
                         }
                     }
                 }
@@ -120,7 +129,9 @@ extension RunCommand {
                     var final: Run?
                     try await watchRun(id: id, connection: connection) { run in
                         if run.status != last {
-                            var metadata: Logger.Metadata = ["status": "\(run.status?.rawValue ?? "?")", "runId": "\(id)"]
+                            var metadata: Logger.Metadata = [
+                                "status": "\(run.status?.rawValue ?? "?")", "runId": "\(id)",
+                            ]
                             if let n = run.runningCount { metadata["runningCount"] = "\(n)" }
                             logger.info("Run status changed", metadata: metadata)
                             last = run.status

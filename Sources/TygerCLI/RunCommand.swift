@@ -24,7 +24,8 @@ struct RunSpecOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Job replicas.") var replicas: Int?
     @Option(name: [.customShort("b"), .long], help: "Buffer argument PARAM=ID (`_` for an ephemeral buffer).")
     var buffer: [String] = []
-    @Option(name: [.customLong("tag"), .customLong("buffer-tag")], help: "Tag KEY=VALUE for the buffers the run creates.")
+    @Option(
+        name: [.customLong("tag"), .customLong("buffer-tag")], help: "Tag KEY=VALUE for the buffers the run creates.")
     var tag: [String] = []
     @Option(name: .customLong("run-tag"), help: "Tag KEY=VALUE on the run itself.") var runTag: [String] = []
     @Option(help: "Time to live of the buffers the run creates, D.HH:MM[:SS].") var bufferTtl: String?
@@ -62,7 +63,8 @@ struct RunSpecOptions: ParsableArguments {
         if let replicas { run.job.replicas = replicas }
         if let nodePool { run.job.nodePool = nodePool }
         if !buffer.isEmpty {
-            run.job.buffers = (run.job.buffers ?? [:]).merging(try parseTags(buffer, option: "--buffer")) { _, new in new }
+            let arguments = try parseTags(buffer, option: "--buffer")
+            run.job.buffers = (run.job.buffers ?? [:]).merging(arguments) { _, new in new }
         }
         if !tag.isEmpty { run.job.tags = (run.job.tags ?? [:]).merging(try parseTags(tag)) { _, new in new } }
         if let bufferTtl { run.job.bufferTtl = timeSpan(try parseTTL(bufferTtl, option: "--buffer-ttl")) }
@@ -204,7 +206,8 @@ extension RunCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a run's logs (stdout and stderr of its processes).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a run's logs (stdout and stderr of its processes).")
         @Argument var id: String
         @Flag(help: "Prefix each line with its RFC 3339 timestamp.") var timestamps = false
         @Option(help: "Only the last N lines.") var tail: Int?

@@ -44,7 +44,9 @@ struct LoginState: Codable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
         let temp = TygerHome.loginFile + ".tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        let created = FileManager.default.createFile(
+            atPath: temp, contents: data, attributes: [.posixPermissions: 0o600])
+        guard created else {
             throw UsageError("cannot write \(temp)")
         }
         // rename(2), not FileManager.replaceItemAt, which fails on Linux when there is no login file yet.

@@ -56,8 +56,8 @@ extension ControlPlaneClient {
     ///   - limit: The page size the server should use, if not its default.
     /// - Throws: ``TygerClientError``.
     public func listBuffers(_ filter: BufferFilter, limit: Int? = nil) async throws -> Page<Buffer> {
-        try await call(
-            Page<Buffer>.self, .GET, "/buffers", query: filter.queryItems + (limit.map { [("limit", String($0))] } ?? []))
+        let query = filter.queryItems + (limit.map { [("limit", String($0))] } ?? [])
+        return try await call(Page<Buffer>.self, .GET, "/buffers", query: query)
     }
 
     /// `PUT /buffers/{id}`: replaces the tags and (when given) the expiry.

@@ -130,7 +130,8 @@ extension ControlPlaneClient {
     public func setRunTags(id: String, tags: [String: String]?, ifMatch: String? = nil) async throws -> Run {
         var headers: HTTPHeaders = [:]
         if let ifMatch { headers.add(name: "If-Match", value: ifMatch) }
-        return try await call(Run.self, .PUT, Self.path(run: id), json: Self.body(RunTagsUpdate(tags: tags)), headers: headers)
+        return try await call(
+            Run.self, .PUT, Self.path(run: id), json: Self.body(RunTagsUpdate(tags: tags)), headers: headers)
     }
 
     /// `GET /runs/{id}?watch=true`: calls `onRun` with the run as it is and on each change, until it is final.

@@ -179,7 +179,9 @@ public struct ControlPlaneClient: Sendable {
 
     // MARK: - Logging
 
-    private func log(_ method: HTTPMethod, _ url: ServiceURL, status: Int, headers: HTTPHeaders, started: ContinuousClock.Instant) {
+    private func log(
+        _ method: HTTPMethod, _ url: ServiceURL, status: Int, headers: HTTPHeaders, started: ContinuousClock.Instant
+    ) {
         guard logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = [
             "method": "\(method)", "path": "\(url.path)", "status": "\(status)",
@@ -189,7 +191,9 @@ public struct ControlPlaneClient: Sendable {
         logger.debug("Control-plane request", metadata: metadata)
     }
 
-    private func logFailure(_ method: HTTPMethod, _ url: ServiceURL, error: any Error, started: ContinuousClock.Instant) {
+    private func logFailure(
+        _ method: HTTPMethod, _ url: ServiceURL, error: any Error, started: ContinuousClock.Instant
+    ) {
         logger.debug(
             "Control-plane request failed",
             metadata: [

@@ -1,7 +1,9 @@
 /// The error thrown by the HTTP clients (control plane and data plane).
 public struct TygerClientError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
-        private enum Value: Hashable, Sendable { case invalidURL, transport, http, authentication, notLoggedIn, invalidResponse }
+        private enum Value: Hashable, Sendable {
+            case invalidURL, transport, http, authentication, notLoggedIn, invalidResponse
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
         /// A URL could not be parsed or uses an unsupported scheme.

@@ -51,18 +51,19 @@ func withClient<T>(
 ) async throws -> T {
     try await TestHTTPServer.withServer(respond) { server in
         try await HTTPTransport.withTransport(bearerToken: "secret") { transport in
-            let client = ControlPlaneClient(server: try ServiceURL(server.baseURL), transport: transport, logger: logger)
-            return try await body(client, server)
+            let url = try ServiceURL(server.baseURL)
+            return try await body(ControlPlaneClient(server: url, transport: transport, logger: logger), server)
         }
     }
 }
 
-let bufferJSON = #"{"id":"abc","location":"local","createdAt":"2026-01-02T03:04:05.123456Z","tags":{"k":"v"},"eTag":"7"}"#
+let bufferJSON =
+    #"{"id":"abc","location":"local","createdAt":"2026-01-02T03:04:05.123456Z","tags":{"k":"v"},"eTag":"7"}"#
 
 @Suite struct ControlPlaneClientTests {
     @Test func typedCallsSendTheAPIVersionTheTokenAndDecodeTheAnswer() async throws {
-        try await withClient({ _, _ in .init(status: .ok, headers: ["Content-Type": "application/json"], body: bufferJSON) }) {
-            client, server in
+        let json: HTTPHeaders = ["Content-Type": "application/json"]
+        try await withClient({ _, _ in .init(status: .ok, headers: json, body: bufferJSON) }) { client, server in
             let buffer = try await client.getBuffer(id: "abc")
             #expect(buffer.id == "abc")
             #expect(buffer.tags == ["k": "v"])
@@ -76,7 +77,8 @@ let bufferJSON = #"{"id":"abc","location":"local","createdAt":"2026-01-02T03:04:
 
     @Test func filtersAndBodiesGoOnTheWire() async throws {
         try await withClient({ request, _ in
-            request.uri.hasPrefix("/buffers/count") ? .init(status: .ok, body: "3") : .init(status: .created, body: bufferJSON)
+            request.uri.hasPrefix("/buffers/count")
+                ? .init(status: .ok, body: "3") : .init(status: .created, body: bufferJSON)
         }) { client, server in
             #expect(try await client.countBuffers(BufferFilter(tags: ["b": "2", "a": "x y"], softDeleted: true)) == 3)
             _ = try await client.createBuffer(Buffer(location: "local", tags: ["k": "v"]))
@@ -161,7 +163,8 @@ let bufferJSON = #"{"id":"abc","location":"local","createdAt":"2026-01-02T03:04:
             #"{"id":7,"status":"Running","job":{"codespec":"c","replicas":1}}"#,
             #"{"id":7,"status":"Succeeded","job":{"codespec":"c","replicas":1}}"#,
         ]
-        try await withClient({ _, _ in .init(status: .ok, body: lines.joined(separator: "\n") + "\n") }) { client, server in
+        let stream = lines.joined(separator: "\n") + "\n"
+        try await withClient({ _, _ in .init(status: .ok, body: stream) }) { client, server in
             var statuses: [RunStatus?] = []
             try await client.watchRun(id: "7") { statuses.append($0.status) }
             #expect(statuses == [.pending, .running, .succeeded])

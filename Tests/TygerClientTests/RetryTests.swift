@@ -102,7 +102,8 @@ func text(_ blob: StoredBlob?) -> String? {
 
     @Test func retryAfterIsHonoured() async throws {
         try await TestHTTPServer.withServer({ _, n in
-            n == 0 ? .init(status: .serviceUnavailable, headers: ["Retry-After": "1"]) : .init(status: .ok, body: "late")
+            n == 0
+                ? .init(status: .serviceUnavailable, headers: ["Retry-After": "1"]) : .init(status: .ok, body: "late")
         }) { server in
             let started = ContinuousClock.now
             try await HTTPTransport.withTransport { transport in

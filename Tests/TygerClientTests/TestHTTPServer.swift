@@ -92,9 +92,8 @@ final class TestHTTPServer: Sendable {
                 let response = respond(Request(method: head.method, uri: head.uri, headers: head.headers, body: body))
                 var headers = response.headers
                 headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.utf8.count)")
-                context.write(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
-                    promise: nil)
+                let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
+                context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
                 if head.method != .HEAD {
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
                 }

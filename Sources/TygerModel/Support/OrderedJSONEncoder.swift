@@ -124,7 +124,8 @@ public struct OrderedJSONEncoder: Sendable {
             switch content {
             case .empty: return nil
             case .value(let node): return node
-            case .object(let keys, let slots): return .object(keys.map { ($0, slots[$0]!.node ?? .null) })  // key in slots
+            case .object(let keys, let slots):
+                return .object(keys.map { ($0, slots[$0]!.node ?? .null) })  // every key has a slot
             case .array(let slots): return .array(slots.map { $0.node ?? .null })
             }
         }
@@ -192,7 +193,9 @@ public struct OrderedJSONEncoder: Sendable {
             }
         }
 
-        func number<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: T, codingPath: [any CodingKey]) throws {
+        func number<T: BinaryFloatingPoint & LosslessStringConvertible>(
+            _ value: T, codingPath: [any CodingKey]
+        ) throws {
             guard value.isFinite else {
                 throw EncodingError.invalidValue(
                     value, .init(codingPath: codingPath, debugDescription: "\(value) is not representable in JSON."))
@@ -249,11 +252,19 @@ public struct OrderedJSONEncoder: Sendable {
         }
         mutating func encode(_ value: Int, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
         mutating func encode(_ value: Int8, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
-        mutating func encode(_ value: Int16, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
-        mutating func encode(_ value: Int32, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
-        mutating func encode(_ value: Int64, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
+        mutating func encode(_ value: Int16, forKey key: Key) throws {
+            child(key).content = .value(.number("\(value)"))
+        }
+        mutating func encode(_ value: Int32, forKey key: Key) throws {
+            child(key).content = .value(.number("\(value)"))
+        }
+        mutating func encode(_ value: Int64, forKey key: Key) throws {
+            child(key).content = .value(.number("\(value)"))
+        }
         mutating func encode(_ value: UInt, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
-        mutating func encode(_ value: UInt8, forKey key: Key) throws { child(key).content = .value(.number("\(value)")) }
+        mutating func encode(_ value: UInt8, forKey key: Key) throws {
+            child(key).content = .value(.number("\(value)"))
+        }
         mutating func encode(_ value: UInt16, forKey key: Key) throws {
             child(key).content = .value(.number("\(value)"))
         }

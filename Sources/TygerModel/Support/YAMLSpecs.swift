@@ -124,7 +124,8 @@ public enum YAMLSpecs {
     private static func mark(of error: DecodingError, in yaml: String) -> (line: Int, column: Int)? {
         let context: DecodingError.Context
         switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
+            context = c
         @unknown default: return nil
         }
         guard var node = try? Yams.compose(yaml: yaml) else { return nil }
