@@ -65,8 +65,9 @@ let package = Package(
         .target(
             name: "TygerClient",
             dependencies: [
-                "TygerCore", "TygerIO", "TygerStorage",
+                "TygerCore", "TygerIO", "TygerStorage", "TygerModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -91,11 +92,10 @@ let package = Package(
         .executableTarget(
             name: "TygerCLI",
             dependencies: [
-                "CTygerNative", "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerClient",
+                "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerClient", "TygerModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -188,5 +188,15 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerClientTests",
+            dependencies: [
+                "TygerClient", "TygerModel", "TygerStorage", "TygerCore", "TygerIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
     ]
 )

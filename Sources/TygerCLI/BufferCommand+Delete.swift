@@ -1,7 +1,6 @@
 import ArgumentParser
-import Foundation
-import NIOHTTP1
 import TygerClient
+import TygerModel
 
 /// The shared shape of `buffer delete|restore|purge (ID… | --tag … | --all) [--force]`.
 struct BulkSelection: ParsableArguments {
@@ -18,43 +17,79 @@ struct BulkSelection: ParsableArguments {
     }
 }
 
-/// Runs one of the three bulk operations.
-func runBulk(
-    _ selection: BulkSelection, single: (String) -> (HTTPMethod, String, [(String, String)]),
-    bulk: (HTTPMethod, String, [(String, String)]), countSoftDeleted: Bool, verb: String, pastVerb: String
-) async throws {
+/// One of the three bulk operations.
+enum BulkOperation {
+    case delete, restore, purge
+
+    var verb: String {
+        switch self {
+        case .delete: "delete"
+        case .restore: "restore"
+        case .purge: "purge"
+        }
+    }
+
+    var pastVerb: String {
+        switch self {
+        case .delete: "Deleted"
+        case .restore: "Restored"
+        case .purge: "Purged"
+        }
+    }
+
+    /// Restore and purge work on soft-deleted buffers.
+    var countsSoftDeleted: Bool { self != .delete }
+
+    func apply(to id: String, client: ControlPlaneClient) async throws -> Buffer {
+        switch self {
+        case .delete: try await client.deleteBuffer(id: id)
+        case .restore: try await client.restoreBuffer(id: id)
+        case .purge: try await client.deleteBuffer(id: id, purge: true)
+        }
+    }
+
+    func apply(to filter: BufferFilter, client: ControlPlaneClient) async throws -> Int {
+        switch self {
+        case .delete: try await client.deleteBuffers(filter)
+        case .restore: try await client.restoreBuffers(filter)
+        case .purge: try await client.deleteBuffers(filter, purge: true)
+        }
+    }
+}
+
+/// Runs one of the three bulk operations: on the IDs given (printing the buffers), or on every buffer the tags
+/// select (asking first, unless --force).
+func runBulk(_ selection: BulkSelection, _ operation: BulkOperation) async throws {
     try await withConnection { connection in
         if !selection.ids.isEmpty {
-            var results: [Any] = []
+            var results: [BufferOutput] = []
             for id in selection.ids {
-                let (method, path, query) = single(id)
-                let response = try await connection.client.call(method, path, query: query)
-                results.append(try JSONOutput.parse(response.text))
+                results.append(BufferOutput(try await operation.apply(to: id, client: connection.client)))
             }
-            print(JSONOutput.render(results.count == 1 ? results[0] : results, order: JSONOutput.bufferOrder))
+            if results.count == 1 { try Console.json(results[0]) } else { try Console.json(results) }
             return
         }
-        let filters = try filterQuery(tag: selection.tag, excludeTag: selection.excludeTag, softDeleted: nil)
+        var filter = BufferFilter(
+            tags: try parseTags(selection.tag),
+            excludeTags: try parseTags(selection.excludeTag, option: "--exclude-tag"))
         if !selection.force {
-            let count = try await connection.client.call(
-                .GET, "/buffers/count", query: filters + [("softDeleted", countSoftDeleted ? "true" : "false")])
-            let n = Int(count.text.trimmingCharacters(in: " \n")) ?? 0
+            filter.softDeleted = operation.countsSoftDeleted
+            let n = try await connection.client.countBuffers(filter)
             if n == 0 {
-                Log.writeStderr("No buffers found.\n")
+                Console.writeError("No buffers found.\n")
                 return
             }
-            guard isatty(0) != 0 else {
-                throw UsageError("refusing to \(verb) \(n) buffers without confirmation: use --force")
+            guard Console.stdinIsTerminal else {
+                throw UsageError("refusing to \(operation.verb) \(n) buffers without confirmation: use --force")
             }
-            Log.writeStderr("Are you sure you want to \(verb) \(n) buffers? [y/N] ")
+            Console.writeError("Are you sure you want to \(operation.verb) \(n) buffers? [y/N] ")
             guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                Log.writeStderr("Canceled.\n")
+                Console.writeError("Canceled.\n")
                 return
             }
         }
-        let (method, path, query) = bulk
-        let response = try await connection.client.call(method, path, query: filters + query)
-        print("\(pastVerb) \(response.text.trimmingCharacters(in: " \n")) buffers.")
+        let n = try await operation.apply(to: filter, client: connection.client)
+        try Console.line("\(operation.pastVerb) \(n) buffers.")
     }
 }
 
@@ -63,36 +98,21 @@ extension BufferCommand {
         static let configuration = CommandConfiguration(abstract: "Soft-delete buffers (restore them with 'restore').")
         @OptionGroup var selection: BulkSelection
         @OptionGroup var global: GlobalOptions
-        func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            try await runBulk(
-                selection, single: { (.DELETE, "/buffers/\(ControlPlaneClient.escape($0))", []) },
-                bulk: (.DELETE, "/buffers", []), countSoftDeleted: false, verb: "delete", pastVerb: "Deleted")
-        }
+        func run() async throws { try await runBulk(selection, .delete) }
     }
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Restore soft-deleted buffers.")
         @OptionGroup var selection: BulkSelection
         @OptionGroup var global: GlobalOptions
-        func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            try await runBulk(
-                selection, single: { (.POST, "/buffers/\(ControlPlaneClient.escape($0))/restore", []) },
-                bulk: (.POST, "/buffers/restore", []), countSoftDeleted: true, verb: "restore", pastVerb: "Restored")
-        }
+        func run() async throws { try await runBulk(selection, .restore) }
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Permanently delete soft-deleted buffers and their data.")
+        static let configuration = CommandConfiguration(
+            abstract: "Permanently delete soft-deleted buffers and their data.")
         @OptionGroup var selection: BulkSelection
         @OptionGroup var global: GlobalOptions
-        func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let purge = [("ttl", "0.00:00:00"), ("softDeleted", "true")]
-            try await runBulk(
-                selection, single: { (.DELETE, "/buffers/\(ControlPlaneClient.escape($0))", purge) },
-                bulk: (.DELETE, "/buffers", purge), countSoftDeleted: true, verb: "purge", pastVerb: "Purged")
-        }
+        func run() async throws { try await runBulk(selection, .purge) }
     }
 }

@@ -18,7 +18,6 @@ extension BufferCommand {
         func validate() throws { _ = try parseSize(size, option: "SIZE") }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             let total = try parseSize(size, option: "SIZE")
             let fd: Int32
             if let path = output { fd = try await openPath(path, forWriting: true) } else { fd = 1 }
@@ -32,7 +31,9 @@ extension BufferCommand {
                 while remaining > 0 {
                     let n = Int(min(Int64(block.bytes.count), remaining))
                     try sink.write(
-                        OutputChunk(bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]), immutablePages: true, owner: block))
+                        OutputChunk(
+                            bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]), immutablePages: true,
+                            owner: block))
                     remaining -= Int64(n)
                 }
             }

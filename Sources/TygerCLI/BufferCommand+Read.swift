@@ -39,8 +39,6 @@ extension BufferCommand {
         }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let resolved = try await BufferLocation.resolve(target, write: false, accessTTL: accessTTL, allowFastPath: transportMode != .http)
             var options = ReadOptions()
             options.dop = dop
             let fd: Int32
@@ -54,19 +52,22 @@ extension BufferCommand {
                 }
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer read", counter: counter)
-            let frozen = options
+            let (target, accessTTL, fastPath, frozen) = (target, accessTTL, transportMode != .http, options)
             let summary = try await withSignalCancellation {
-                try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
-                    group.addTask {
-                        await reporter.run()
-                        return nil
+                try await BufferLocation.withResolved(
+                    target, write: false, accessTTL: accessTTL, allowFastPath: fastPath
+                ) { resolved in
+                    try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                        group.addTask {
+                            await reporter.run()
+                            return nil
+                        }
+                        let result = try await resolved.read(to: fd, sink: sink, options: frozen, counter: counter)
+                        group.cancelAll()
+                        return result
                     }
-                    let result = try await resolved.read(to: fd, sink: sink, options: frozen, counter: counter)
-                    group.cancelAll()
-                    return result
                 }
             }
-            await resolved.close()
             reporter.summary(summary)
         }
     }

@@ -1,24 +1,7 @@
 import ArgumentParser
 import Foundation
-import NIOHTTP1
 import TygerClient
-
-/// Runs `body` with a control-plane connection, closing it afterwards.
-func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T {
-    let connection = try await Connection.open()
-    do {
-        let result = try await body(connection)
-        await connection.close()
-        return result
-    } catch {
-        await connection.close()
-        throw error
-    }
-}
-
-func printBuffers(_ text: String) throws {
-    print(JSONOutput.render(try JSONOutput.parse(text), order: JSONOutput.bufferOrder))
-}
+import TygerModel
 
 extension BufferCommand {
     struct Create: AsyncParsableCommand {
@@ -30,22 +13,15 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            var body: [String: Any] = [:]
-            let tags = try parseTags(tag)
-            if !tags.isEmpty { body["tags"] = tags }
-            if let location { body["location"] = location }
-            if let ttl { body["expiresAt"] = rfc3339(Date().addingTimeInterval(Double(try parseTTL(ttl)))) }
-            let response = try await withConnection {
-                try await $0.client.call(.POST, "/buffers", body: try JSONSerialization.data(withJSONObject: body))
-            }
+            var request = Buffer(location: location, tags: try parseTags(tag))
+            if request.tags?.isEmpty == true { request.tags = nil }
+            if let ttl { request.expiresAt = Date().addingTimeInterval(Double(try parseTTL(ttl))) }
+            let frozen = request
+            let buffer = try await withConnection { try await $0.client.createBuffer(frozen) }
             if fullResource {
-                try printBuffers(response.text)
+                try Console.json(BufferOutput(buffer))
             } else {
-                guard let object = try JSONOutput.parse(response.text) as? [String: Any], let id = object["id"] as? String else {
-                    throw UsageError("the server returned a buffer without an ID")
-                }
-                print(id)
+                try Console.line(buffer.id)
             }
         }
     }
@@ -57,23 +33,21 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let query = softDeleted ? [("softDeleted", "true")] : []
-            let response = try await withConnection {
-                try await $0.client.call(.GET, "/buffers/\(ControlPlaneClient.escape(id))", query: query)
-            }
-            try printBuffers(response.text)
+            let buffer = try await withConnection { try await $0.client.getBuffer(id: id, softDeleted: softDeleted) }
+            try Console.json(BufferOutput(buffer))
         }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List buffers, newest first.")
-        @Option(name: .long, help: "Only buffers with this tag KEY=VALUE (repeatable: all must match).") var tag: [String] = []
+        @Option(name: .long, help: "Only buffers with this tag KEY=VALUE (repeatable: all must match).")
+        var tag: [String] = []
         @Option(name: .long, help: "Leave out buffers with this tag KEY=VALUE (repeatable: any excludes).")
         var excludeTag: [String] = []
         @Flag(help: "List soft-deleted buffers.") var softDeleted = false
         // `.unconditional`: `--limit -1` is a (negative) value, refused by validate(), not a missing one.
-        @Option(name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
+        @Option(
+            name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
         var limit: Int?
         @OptionGroup var global: GlobalOptions
 
@@ -82,10 +56,11 @@ extension BufferCommand {
         }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let items = try await listPaged(
-                path: "/buffers", query: filterQuery(tag: tag, excludeTag: excludeTag, softDeleted: softDeleted), limit: limit)
-            print(JSONOutput.render(items, order: JSONOutput.bufferOrder))
+            let filter = BufferFilter(
+                tags: try parseTags(tag), excludeTags: try parseTags(excludeTag, option: "--exclude-tag"),
+                softDeleted: softDeleted)
+            let items = try await listPaged(limit: limit) { try await $0.listBuffers(filter, limit: $1) }
+            try Console.json(items.map(BufferOutput.init))
         }
     }
 
@@ -101,42 +76,31 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             let newTags = try parseTags(tag)
-            let expiresAt = try ttl.map { rfc3339(Date().addingTimeInterval(Double(try parseTTL($0)))) }
-            let path = "/buffers/\(ControlPlaneClient.escape(id))"
-            let query = softDeleted ? [("softDeleted", "true")] : []
-            let response = try await withConnection { connection -> HTTPTransport.Response in
+            let expiresAt = try ttl.map { Date().addingTimeInterval(Double(try parseTTL($0))) }
+            let buffer = try await withConnection { connection -> Buffer in
                 while true {
-                    var tags: [String: String] = newTags
-                    var currentETag = etag
-                    var currentExpiry: Any = NSNull()
+                    var tags = newTags
+                    var ifMatch = etag
                     if !clearTags {
-                        let current = try await connection.client.call(.GET, path, query: query)
-                        guard let object = try JSONOutput.parse(current.text) as? [String: Any] else {
-                            throw UsageError("the server returned an invalid buffer")
-                        }
-                        if let etag, let serverETag = object["eTag"] as? String, serverETag != etag {
+                        let current = try await connection.client.getBuffer(id: id, softDeleted: softDeleted)
+                        if let etag, let serverETag = current.eTag, serverETag != etag {
                             throw UsageError("the server's ETag does not match the provided ETag")
                         }
-                        let existing = object["tags"] as? [String: String] ?? [:]
-                        tags = existing.merging(newTags) { _, new in new }
-                        currentETag = etag ?? object["eTag"] as? String
-                        currentExpiry = object["expiresAt"] ?? NSNull()
+                        tags = (current.tags ?? [:]).merging(newTags) { _, new in new }
+                        ifMatch = etag ?? current.eTag
                     }
-                    var body: [String: Any] = ["tags": clearTags && tags.isEmpty ? NSNull() : tags]
-                    body["expiresAt"] = expiresAt ?? currentExpiry
-                    var headers: HTTPHeaders = [:]
-                    if let currentETag, etag != nil || !clearTags { headers.add(name: "If-Match", value: currentETag) }
+                    // No tags clears them; no expiry keeps the current one.
+                    let update = BufferUpdate(expiresAt: expiresAt, tags: tags.isEmpty ? nil : tags)
                     do {
-                        return try await connection.client.call(
-                            .PUT, path, query: query, body: try JSONSerialization.data(withJSONObject: body), headers: headers)
+                        return try await connection.client.updateBuffer(
+                            id: id, update, softDeleted: softDeleted, ifMatch: ifMatch)
                     } catch let e as TygerClientError where e.status == 412 && etag == nil {
                         continue  // someone else changed it between our read and write: read again
                     }
                 }
             }
-            try printBuffers(response.text)
+            try Console.json(BufferOutput(buffer))
         }
     }
 
@@ -149,10 +113,11 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             if let ttl { _ = try parseTTL(ttl, option: "--access-ttl") }  // before starting a server for nothing
-            let url = try await withConnection { try await accessURL(id: id, write: write, ttl: ttl, connection: $0) }
-            print(url)
+            let access = try await withConnection {
+                try await bufferAccess(id: id, write: write, ttl: ttl, connection: $0)
+            }
+            try Console.line(access.uri)
         }
     }
 
@@ -165,54 +130,39 @@ extension BufferCommand {
             static let configuration = CommandConfiguration(abstract: "List the storage accounts.")
             @OptionGroup var global: GlobalOptions
             func run() async throws {
-                Log.shared.setLevel(global.logLevel)
-                let response = try await withConnection { try await $0.client.call(.GET, "/buffers/storage-accounts") }
-                print(JSONOutput.render(try JSONOutput.parse(response.text), order: ["name", "location", "endpoint"]))
+                let accounts = try await withConnection { try await $0.client.storageAccounts() }
+                try Console.json(accounts)
             }
         }
     }
 }
 
-/// `POST /buffers/{id}/access` → the URI.
-func accessURL(id: String, write: Bool, ttl: String?, connection: Connection) async throws -> String {
-    var query = [("writeable", write ? "true" : "false")]
-    if let ttl { query.append(("ttl", timeSpan(try parseTTL(ttl, option: "--access-ttl")))) }
-    let response = try await connection.client.call(.POST, "/buffers/\(ControlPlaneClient.escape(id))/access", query: query)
-    guard let object = try JSONOutput.parse(response.text) as? [String: Any], let uri = object["uri"] as? String else {
-        throw UsageError("the server returned no access URL")
-    }
-    return uri
-}
-
-func filterQuery(tag: [String], excludeTag: [String], softDeleted: Bool?) throws -> [(String, String)] {
-    var query: [(String, String)] = []
-    for (k, v) in try parseTags(tag).sorted(by: { $0.key < $1.key }) { query.append(("tag[\(k)]", v)) }
-    for (k, v) in try parseTags(excludeTag, option: "--exclude-tag").sorted(by: { $0.key < $1.key }) {
-        query.append(("excludeTag[\(k)]", v))
-    }
-    if let softDeleted { query.append(("softDeleted", softDeleted ? "true" : "false")) }
-    return query
+/// `POST /buffers/{id}/access`.
+func bufferAccess(id: String, write: Bool, ttl: String?, connection: Connection) async throws -> BufferAccess {
+    let span = try ttl.map { timeSpan(try parseTTL($0, option: "--access-ttl")) }
+    return try await connection.client.bufferAccess(id: id, writeable: write, ttl: span)
 }
 
 /// Fetches pages following `nextLink`, up to `limit` items (default 1000, with a warning when cut).
-func listPaged(path: String, query: [(String, String)], limit: Int?) async throws -> [Any] {
+///
+/// - Parameter first: Fetches the first page with the given page size.
+func listPaged<Item: Codable & Sendable>(
+    limit: Int?, first: (ControlPlaneClient, Int) async throws -> Page<Item>
+) async throws -> [Item] {
     let want = limit ?? 1000
     return try await withConnection { connection in
-        var items: [Any] = []
-        var response = try await connection.client.call(.GET, path, query: query + [("limit", String(min(want + 1, 2000)))])
-        while true {
-            guard let page = try JSONOutput.parse(response.text) as? [String: Any] else {
-                throw UsageError("the server returned an invalid page")
-            }
-            items += page["items"] as? [Any] ?? []
-            guard items.count <= want, let next = page["nextLink"] as? String, !next.isEmpty else { break }
-            response = try await connection.client.get(link: next)
+        var page = try await first(connection.client, min(want + 1, 2000))
+        var items = page.items
+        while items.count <= want, let next = page.nextLink, !next.isEmpty {
+            page = try await connection.client.nextPage(next, of: Item.self)
+            items += page.items
         }
         if items.count > want {
             items = Array(items.prefix(want))
             if limit == nil {
-                Log.writeStderr(
-                    "Warning: the output was truncated. Specify the --limit parameter to increase the number of elements.\n")
+                Console.writeError(
+                    "Warning: the output was truncated. Specify the --limit parameter to increase the number of "
+                        + "elements.\n")
             }
         }
         return items

@@ -66,8 +66,6 @@ extension BufferCommand {
         }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let resolved = try await BufferLocation.resolve(target, write: true, accessTTL: accessTTL, allowFastPath: transportMode != .http)
             var options = WriteOptions()
             options.dop = dop
             options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
@@ -75,31 +73,39 @@ extension BufferCommand {
             options.flushInterval = interval > .zero ? interval : nil
             options.format = BufferFormat(name: format)!  // checked in validate()
             options.compression = compress.level
-            options.createContainer = !resolved.isBufferID && resolved.transport == nil
             let fd: Int32
             if let path = input { fd = try await openPath(path, forWriting: false) } else { fd = 0 }
             defer { if input != nil { FileDescriptorOps.close(fd) } }
             let source: any ByteSource = ioMode == .dispatch ? DispatchIOSource(fd: fd) : DescriptorSource(fd: fd)
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer write", counter: counter)
-            let frozen = options
+            let (target, accessTTL, fastPath, configured) = (target, accessTTL, transportMode != .http, options)
             let summary = try await withSignalCancellation {
-                try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
-                    group.addTask {
-                        await reporter.run()
-                        return nil
+                try await BufferLocation.withResolved(
+                    target, write: true, accessTTL: accessTTL, allowFastPath: fastPath
+                ) { resolved in
+                    var options = configured
+                    options.createContainer = resolved.createsContainer
+                    let frozen = options
+                    return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                        group.addTask {
+                            await reporter.run()
+                            return nil
+                        }
+                        let result = try await resolved.write(
+                            from: fd, source: source, options: frozen, counter: counter)
+                        group.cancelAll()
+                        return result
                     }
-                    let result = try await resolved.write(from: fd, source: source, options: frozen, counter: counter)
-                    group.cancelAll()
-                    return result
                 }
             }
-            var extra: KeyValuePairs<String, String> = [:]
+            var extra: [(String, String)] = []
             if compress != .none, summary.bytes > 0 {
-                extra = ["storedData": ByteSize.format(summary.storedBytes),
-                         "ratio": ByteSize.formatFixed(Double(summary.storedBytes) / Double(summary.bytes), digits: 3)]
+                extra = [
+                    ("storedData", ByteSize.format(summary.storedBytes)),
+                    ("ratio", ByteSize.formatFixed(Double(summary.storedBytes) / Double(summary.bytes), digits: 3)),
+                ]
             }
-            await resolved.close()
             reporter.summary(summary, extra: extra)
         }
     }

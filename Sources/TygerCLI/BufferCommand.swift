@@ -1,9 +1,6 @@
 import ArgumentParser
 import TygerCore
 import TygerIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `tyger buffer …`
 struct BufferCommand: AsyncParsableCommand {
@@ -50,14 +47,12 @@ func parseSize(_ text: String, option: String) throws -> Int64 {
 
 /// Opens a path for reading or writing, off the cooperative pool (a FIFO's open blocks until its peer opens).
 func openPath(_ path: String, forWriting: Bool) async throws -> Int32 {
-    try await DedicatedThread.run(name: "tyger-open") {
-        let flags = forWriting ? (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)
-        while true {
-            let fd = open(path, flags, 0o644)
-            if fd >= 0 { return fd }
-            if errno == EINTR { continue }
-            let reason = String(cString: strerror(errno))
-            throw UsageError("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
+    do {
+        return try await DedicatedThread.run(name: "tyger-open") {
+            try PathOps.open(path, mode: forWriting ? .writeTruncating : .read)
         }
+    } catch let error as TygerIOError {
+        let reason = error.errno.map(ProcessOps.describe(errno:)) ?? error.message
+        throw UsageError("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
     }
 }

@@ -3,6 +3,8 @@ import TygerCore
 import TygerIO
 import TygerStorage
 import TygerClient
+import TygerModel
+import Logging
 
 /// Turns any error into what the CLI prints: one line on stderr and a non-zero exit.
 enum CLIError {
@@ -13,10 +15,11 @@ enum CLIError {
             // The reader of our output went away (`tyger buffer read ... | head`): not an error for us.
             return ExitCode.success
         case is CancellationError:
-            Log.shared.error("Canceled")
+            logger.error("Canceled")
             return ExitCode(130)
-        case is TygerCoreError, is TygerIOError, is BlobStoreError, is UsageError, is TygerClientError, is RunFailed:
-            Log.shared.error(message(error))
+        case is TygerCoreError, is TygerIOError, is BlobStoreError, is UsageError, is TygerClientError, is RunFailed,
+            is TygerModelError:
+            logger.error("\(message(error))")
             return ExitCode.failure
         default:
             // ArgumentParser's own errors (`--help` runs a help command that throws one) and anything unexpected:
@@ -33,6 +36,7 @@ enum CLIError {
         case let e as UsageError: e.message
         case let e as RunFailed: e.message
         case let e as TygerClientError: e.message
+        case let e as TygerModelError: e.message
         default: String(describing: error)
         }
     }

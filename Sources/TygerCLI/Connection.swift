@@ -1,21 +1,31 @@
-import Foundation
 import TygerClient
+import TygerCore
 
 /// How this CLI reaches its server: the saved login, or the embedded local server.
-struct Connection {
+struct Connection: Sendable {
     let client: ControlPlaneClient
-    let isEmbedded: Bool
+    /// The embedded server's data directory, when this is the embedded server.
+    let embedded: DataDirectoryLayout?
 
-    /// Connects: a saved login is used as is; otherwise the embedded server is started if needed.
-    static func open() async throws -> Connection {
-        if let login = try LoginState.load() {
-            let transport = try HTTPTransport(caCertificatePath: try login.caCertificateFile(), bearerToken: login.token)
-            return Connection(client: ControlPlaneClient(server: try ServiceURL(login.serverURL), transport: transport), isEmbedded: false)
+    var isEmbedded: Bool { embedded != nil }
+}
+
+/// Runs `body` with a control-plane connection whose HTTP client is shut down afterwards, also on errors.
+///
+/// A saved login is used as is; otherwise the embedded server is started if needed.
+func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T {
+    if let login = try LoginState.load() {
+        let server = try ServiceURL(login.serverURL)
+        return try await HTTPTransport.withTransport(
+            caCertificatePath: try login.caCertificateFile(), bearerToken: login.token
+        ) { transport in
+            let client = ControlPlaneClient(server: server, transport: transport, logger: logger)
+            return try await body(Connection(client: client, embedded: nil))
         }
-        let transport = try HTTPTransport()
-        try await LocalServer.ensureRunning(transport)
-        return Connection(client: ControlPlaneClient(server: LocalServer.socketURL, transport: transport), isEmbedded: true)
     }
-
-    func close() async { await client.transport.shutdown() }
+    return try await HTTPTransport.withTransport { transport in
+        let client = ControlPlaneClient(server: LocalServer.socketURL, transport: transport, logger: logger)
+        try await LocalServer.ensureRunning(client)
+        return try await body(Connection(client: client, embedded: TygerHome.server))
+    }
 }

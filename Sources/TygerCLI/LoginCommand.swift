@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import TygerClient
-import NIOHTTP1
+import TygerModel
+import Logging
+import TygerCore
 
 /// `tyger login`, `tyger login status`, `tyger logout`.
 ///
@@ -43,18 +45,17 @@ struct LoginCommand: AsyncParsableCommand {
             if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
             if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
             if let serverURL {
-                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError { throw ValidationError(e.message) }
+                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError {
+                    throw ValidationError(e.message)
+                }
             }
         }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             if local {
                 try LoginState.remove()
-                let connection = try await Connection.open()
-                defer { Task { await connection.close() } }
-                try await connection.client.call(.GET, "/metadata")
-                Log.shared.info("Using the embedded local server", ["home": TygerHome.path])
+                _ = try await withConnection { try await $0.client.metadata() }
+                logger.info("Using the embedded local server", metadata: ["home": "\(TygerHome.path)"])
                 return
             }
             var url = try ServiceURL(serverURL!)  // validated above
@@ -68,15 +69,13 @@ struct LoginCommand: AsyncParsableCommand {
             }
             let state = LoginState(serverURL: url.description, token: token, caCertificate: pem)
             // Check before saving: a login that cannot reach its server is not saved.
-            var caPath: String?
-            if let caCert { caPath = caCert }
-            let transport = try HTTPTransport(caCertificatePath: caPath, bearerToken: token)
-            defer { Task { await transport.shutdown() } }
-            let client = ControlPlaneClient(server: url, transport: transport)
-            try await client.call(.GET, "/metadata")
-            try await client.call(.GET, "/buffers", query: [("limit", "1")])
+            try await HTTPTransport.withTransport(caCertificatePath: caCert, bearerToken: token) { transport in
+                let client = ControlPlaneClient(server: url, transport: transport, logger: logger)
+                _ = try await client.metadata()
+                _ = try await client.listBuffers(BufferFilter(), limit: 1)
+            }
             try state.save()
-            Log.shared.info("Login successful", ["server": url.description])
+            logger.info("Login successful", metadata: ["server": "\(url.description)"])
         }
     }
 
@@ -85,13 +84,12 @@ struct LoginCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             if let login = try LoginState.load() {
                 // The endpoint as `api status` shows it: `http+unix:///…/api.sock:` or `https://host:port`.
                 let endpoint = login.serverURL.hasSuffix("/") ? String(login.serverURL.dropLast()) : login.serverURL
-                print("Logged in to \(endpoint)\(login.token == nil ? "" : " with a token")")
+                try Console.line("Logged in to \(endpoint)\(login.token == nil ? "" : " with a token")")
             } else {
-                print("Using the embedded local server in \(TygerHome.path) (tyger login --local)")
+                try Console.line("Using the embedded local server in \(TygerHome.path) (tyger login --local)")
             }
         }
     }
@@ -117,26 +115,16 @@ struct APICommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let connection = try await Connection.open()
-            defer { Task { await connection.close() } }
-            let metadata = try await connection.client.call(.GET, "/metadata")
-            var status: [String: Any] = [
-                "controlPlaneEndpoint": String(connection.client.server.with(path: "/").description.dropLast()),
-                "mode": connection.isEmbedded ? "embedded" : "remote",
-                "healthy": true,
-                "cliVersion": TygerVersion.current,
-            ]
-            if connection.isEmbedded {
-                status["home"] = TygerHome.path
-                status["dataDirectory"] = TygerHome.serverDirectory
-                if let pid = LocalServer.runningPID { status["pid"] = Int(pid) }
+            let status = try await withConnection { connection in
+                let metadata = try await connection.client.metadata()
+                return APIStatusOutput(
+                    controlPlaneEndpoint: String(connection.client.server.with(path: "/").description.dropLast()),
+                    mode: connection.isEmbedded ? "embedded" : "remote", healthy: true,
+                    home: connection.isEmbedded ? TygerHome.path : nil, dataDirectory: connection.embedded?.root,
+                    pid: connection.isEmbedded ? LocalServer.runningPID : nil, cliVersion: TygerVersion.current,
+                    metadata: metadata)
             }
-            if let object = try? JSONSerialization.jsonObject(with: Data(metadata.text.utf8)) {
-                status["metadata"] = object
-            }
-            let data = try JSONSerialization.data(withJSONObject: status, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            try Console.json(status)
         }
     }
 
@@ -145,11 +133,10 @@ struct APICommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             if try await LocalServer.stop() {
-                Log.shared.info("Stopped the local server")
+                logger.info("Stopped the local server")
             } else {
-                Log.shared.info("The local server is not running")
+                logger.info("The local server is not running")
             }
         }
     }

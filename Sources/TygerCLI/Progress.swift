@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Logging
 import TygerCore
 import TygerDataPath
 import TygerIO
@@ -14,9 +12,8 @@ struct ProgressReporter: Sendable {
 
     /// Runs until cancelled.
     func run() async {
-        let log = Log.shared
-        guard log.enabled(.info) else { return }
-        let live = log.stderrIsTerminal
+        guard logger.logLevel <= .info else { return }
+        let live = Console.stderrIsTerminal
         var lastBytes: Int64 = 0
         var lastTime = ContinuousClock.now
         while !Task.isCancelled {
@@ -29,28 +26,29 @@ struct ProgressReporter: Sendable {
             lastTime = now
             if bytes == 0 { continue }  // nothing moved yet (waiting for a writer, a server, a pipe)
             if live {
-                Log.writeStderr(
-                    "\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(ByteSize.formatRate(rate))  \(elapsedText())")
+                let rateText = ByteSize.formatRate(rate)
+                Console.writeError("\r\u{1B}[2K\(operation): \(ByteSize.format(bytes))  \(rateText)  \(elapsedText())")
             } else {
-                log.info(
+                logger.info(
                     "Transfer progress",
-                    ["operation": "\"\(operation)\"", "totalCompletedData": ByteSize.format(bytes), "throughput": ByteSize.formatRate(rate)])
+                    metadata: [
+                        "operation": "\(operation)", "totalCompletedData": "\(ByteSize.format(bytes))",
+                        "throughput": "\(ByteSize.formatRate(rate))",
+                    ])
             }
         }
-        if live { Log.writeStderr("\r\u{1B}[2K") }
+        if live { Console.writeError("\r\u{1B}[2K") }
     }
 
-    func summary(_ result: TransferSummary, extra: KeyValuePairs<String, String> = [:]) {
+    func summary(_ result: TransferSummary, extra: [(String, String)] = []) {
         let elapsed = seconds(ContinuousClock.now - started)
-        var fields: [(String, String)] = [
-            ("operation", "\"\(operation)\""), ("elapsed", ByteSize.formatFixed(elapsed, digits: 2) + "s"),
-            ("avgThroughput", ByteSize.formatRate(Double(result.bytes) / max(elapsed, 1e-9))),
-            ("totalCompletedData", ByteSize.format(result.bytes)), ("blobs", String(result.blobs)),
+        var metadata: Logger.Metadata = [
+            "operation": "\(operation)", "elapsed": "\(ByteSize.formatFixed(elapsed, digits: 2))s",
+            "avgThroughput": "\(ByteSize.formatRate(Double(result.bytes) / max(elapsed, 1e-9)))",
+            "totalCompletedData": "\(ByteSize.format(result.bytes))", "blobs": "\(result.blobs)",
         ]
-        for (k, v) in extra { fields.append((k, v)) }
-        var line = "Transfer complete"
-        for (k, v) in fields { line += " \(k)=\(v)" }
-        Log.shared.info(line)
+        for (k, v) in extra { metadata[k] = "\(v)" }
+        logger.info("Transfer complete", metadata: metadata)
     }
 
     private func elapsedText() -> String {

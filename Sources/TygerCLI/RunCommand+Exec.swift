@@ -1,16 +1,16 @@
 import ArgumentParser
-import Foundation
-import NIOCore
-import NIOHTTP1
+import Logging
 import TygerClient
 import TygerCore
 import TygerDataPath
 import TygerIO
+import TygerModel
 
 extension RunCommand {
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a run, stream stdin into its input buffer and its output buffer to stdout, and wait for it.",
+            abstract:
+                "Create a run, stream stdin into its input buffer and its output buffer to stdout, and wait for it.",
             discussion: """
                 The codespec may have at most one input buffer without a --buffer argument (it gets stdin) and one \
                 such output buffer (it goes to stdout). Exit status: 0 when the run succeeds, 1 otherwise (with the \
@@ -26,53 +26,55 @@ extension RunCommand {
 
         func validate() throws {
             _ = try parseSize(blockSize, option: "--block-size")
-            guard writeDop >= 1, readDop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+            guard writeDop >= 1, readDop >= 1 else {
+                throw ValidationError("the degree of parallelism (dop) must be at least 1")
+            }
         }
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let bodyData = try JSONSerialization.data(withJSONObject: try spec.runBody())
+            let request = try spec.runRequest()
             let blockSize = Int(try parseSize(blockSize, option: "--block-size"))
             let runIDBox = RunIDBox()
             do {
                 try await withSignalCancellation {
                     try await withConnection { connection in
-                        try await execute(bodyData: bodyData, blockSize: blockSize, connection: connection, runIDBox: runIDBox)
+                        try await execute(request, blockSize: blockSize, connection: connection, runIDBox: runIDBox)
                     }
                 }
             } catch is CancellationError {
                 if let id = runIDBox.id {
-                    _ = try? await withConnection { try await $0.client.call(.POST, "/runs/\(id)/cancel") }
-                    Log.shared.warn("Run canceled", ["runId": id])
+                    _ = try? await withConnection { try await $0.client.cancelRun(id: id) }
+                    logger.warning("Run canceled", metadata: ["runId": "\(id)"])
                 }
                 throw CancellationError()
             }
         }
 
-        private func execute(bodyData: Data, blockSize: Int, connection: Connection, runIDBox: RunIDBox) async throws {
-            let body = try JSONOutput.parse(String(decoding: bodyData, as: UTF8.self)) as? [String: Any] ?? [:]
-            let job = body["job"] as? [String: Any] ?? [:]
-            let (inputs, outputs) = try await codespecParameters(job["codespec"] as Any, connection: connection)
-            let arguments = job["buffers"] as? [String: Any] ?? [:]
+        private func execute(_ request: Run, blockSize: Int, connection: Connection, runIDBox: RunIDBox) async throws {
+            let (inputs, outputs) = try await codespecParameters(request.job.codespec, connection: connection)
+            let arguments = request.job.buffers ?? [:]
             func unmapped(_ names: [String]) -> [String] {
                 names.filter { name in
-                    let arg = arguments.first { $0.key.lowercased() == name.lowercased() }?.value as? String
+                    let arg = arguments.first { $0.key.lowercased() == name.lowercased() }?.value
                     return arg == nil || arg == "_"
                 }
             }
             let stdinParams = unmapped(inputs)
             let stdoutParams = unmapped(outputs)
-            if stdinParams.count > 1 { throw UsageError("exec cannot be called if the job has multiple unmapped input buffers") }
-            if stdoutParams.count > 1 { throw UsageError("exec cannot be called if the job has multiple unmapped output buffers") }
+            if stdinParams.count > 1 {
+                throw UsageError("exec cannot be called if the job has multiple unmapped input buffers")
+            }
+            if stdoutParams.count > 1 {
+                throw UsageError("exec cannot be called if the job has multiple unmapped output buffers")
+            }
 
-            let run = try await createRun(body, connection: connection)
+            let run = try await createRun(request, connection: connection)
             let id = runID(run)
             runIDBox.id = id
-            Log.shared.info("Run created", ["runId": id])
-            let runJob = run["job"] as? [String: Any] ?? [:]
-            let runBuffers = runJob["buffers"] as? [String: Any] ?? [:]
+            logger.info("Run created", metadata: ["runId": "\(id)"])
+            let runBuffers = run.job.buffers ?? [:]
             func bufferID(_ param: String) throws -> String {
-                guard let value = runBuffers.first(where: { $0.key.lowercased() == param.lowercased() })?.value as? String else {
+                guard let value = runBuffers.first(where: { $0.key.lowercased() == param.lowercased() })?.value else {
                     throw UsageError("the run has no buffer for parameter '\(param)'")
                 }
                 return value
@@ -87,50 +89,58 @@ extension RunCommand {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let inputID {
                     group.addTask {
-                        let resolved = try await BufferLocation.resolve(inputID, write: true)
-                        defer { Task { await resolved.close() } }
-                        var options = WriteOptions()
-                        options.blockSize = blockSize
-                        options.dop = writeDop
-                        options.createContainer = false
-                        let counter = LockedCounter()
-                        let summary = try await resolved.write(
-                            from: 0, source: DescriptorSource(fd: 0), options: options, counter: counter)
-                        Log.shared.debug("Input written", ["buffer": inputID, "bytes": String(summary.bytes)])
+                        try await BufferLocation.withResolved(
+                            inputID, write: true, connection: connection
+                        ) { resolved in
+                            var options = WriteOptions()
+                            options.blockSize = blockSize
+                            options.dop = writeDop
+                            options.createContainer = false
+                            let summary = try await resolved.write(
+                                from: 0, source: DescriptorSource(fd: 0), options: options, counter: LockedCounter())
+                            logger.debug(
+                                "Input written", metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"])
+                        }
                     }
                 }
                 if let outputID {
                     group.addTask {
-                        let resolved = try await BufferLocation.resolve(outputID, write: false)
-                        defer { Task { await resolved.close() } }
-                        var options = ReadOptions()
-                        options.dop = readDop
-                        let summary = try await resolved.read(
-                            to: 1, sink: DescriptorSink(fd: 1), options: options, counter: LockedCounter())
-                        Log.shared.debug("Output read", ["buffer": outputID, "bytes": String(summary.bytes)])
+                        try await BufferLocation.withResolved(
+                            outputID, write: false, connection: connection
+                        ) { resolved in
+                            var options = ReadOptions()
+                            options.dop = readDop
+                            let summary = try await resolved.read(
+                                to: 1, sink: DescriptorSink(fd: 1), options: options, counter: LockedCounter())
+                            logger.debug(
+                                "Output read", metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"])
+                        }
                     }
                 }
                 if logs {
                     group.addTask {
                         try await streamLogs(
-                            id: id, timestamps: timestamps, tail: nil, since: nil, follow: true, connection: connection
-                        ) { chunk in try FileDescriptorWriter.write(2, chunk) }
+                            id: id, RunLogOptions(timestamps: timestamps, follow: true), connection: connection
+                        ) { chunk in try writeChunk(chunk, to: 2) }
                     }
                 }
                 group.addTask {
-                    var last = ""
-                    var final: [String: Any] = [:]
+                    var last: RunStatus?
+                    var final: Run?
                     try await watchRun(id: id, connection: connection) { run in
-                        let status = run["status"] as? String ?? "?"
-                        if status != last {
-                            Log.shared.info("Run status changed", ["status": status, "runId": id])
-                            last = status
+                        if run.status != last {
+                            var metadata: Logger.Metadata = [
+                                "status": "\(run.status?.rawValue ?? "?")", "runId": "\(id)",
+                            ]
+                            if let n = run.runningCount { metadata["runningCount"] = "\(n)" }
+                            logger.info("Run status changed", metadata: metadata)
+                            last = run.status
                         }
                         final = run
                     }
-                    let status = final["status"] as? String ?? "?"
-                    guard status == "Succeeded" else {
-                        let reason = (final["statusReason"] as? String).map { " (\($0))" } ?? ""
+                    guard final?.status == .succeeded else {
+                        let status = final?.status?.rawValue ?? "?"
+                        let reason = final?.statusReason.map { " (\($0))" } ?? ""
                         throw RunFailed(message: "run failed with status \(status)\(reason)")
                     }
                 }
@@ -152,23 +162,19 @@ final class RunIDBox: @unchecked Sendable {
 }
 
 /// The input and output buffer names of the run's codespec (inline, or fetched by reference).
-func codespecParameters(_ codespec: Any, connection: Connection) async throws -> ([String], [String]) {
-    var spec: [String: Any]
-    if let inline = codespec as? [String: Any] {
+func codespecParameters(_ codespec: CodespecReference, connection: Connection) async throws -> ([String], [String]) {
+    let spec: Codespec
+    switch codespec {
+    case .inline(let inline):
         spec = inline
-    } else if let reference = codespec as? String {
-        let parts = reference.split(separator: "/")
-        var path = "/codespecs/\(ControlPlaneClient.escape(String(parts[0])))"
-        if parts.count == 3, parts[1] == "versions" { path += "/versions/\(parts[2])" }
-        let response: HTTPTransport.Response
-        do { response = try await connection.client.call(.GET, path) } catch let error as TygerClientError where error.status == 404 {
+    case .named(let reference):
+        let (name, version) = try CodespecReference.parse(reference)
+        do { spec = try await connection.client.getCodespec(name: name, version: version) } catch let error
+            as TygerClientError where error.status == 404
+        {
             // As `run create` says it (the bare 404 would be "NotFound: The resource was not found").
             throw UsageError("The codespec '\(reference)' was not found")
         }
-        spec = try JSONOutput.parse(response.text) as? [String: Any] ?? [:]
-    } else {
-        throw UsageError("job.codespec must be a codespec name or an inline codespec")
     }
-    let buffers = spec["buffers"] as? [String: Any] ?? [:]
-    return (buffers["inputs"] as? [String] ?? [], buffers["outputs"] as? [String] ?? [])
+    return (spec.buffers?.inputs ?? [], spec.buffers?.outputs ?? [])
 }

@@ -1,23 +1,19 @@
 import ArgumentParser
 import Foundation
 import NIOCore
-import NIOHTTP1
 import TygerClient
 import TygerCore
 import TygerIO
+import TygerModel
 
 /// `tyger run …`
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Create, run and inspect runs.",
-        subcommands: [Create.self, Exec.self, Show.self, Watch.self, List.self, Cancel.self, Logs.self, Counts.self],
+        subcommands: [
+            Create.self, Exec.self, Show.self, Watch.self, List.self, Cancel.self, Logs.self, Counts.self, Set.self,
+        ],
         aliases: ["runs"])
-
-    static let order = [
-        "id", "status", "statusReason", "runningCount", "createdAt", "startedAt", "finishedAt", "job", "worker", "cluster",
-        "timeoutSeconds", "tags", "eTag", "bufferAccessTtl", "kind",
-    ]
-    static let terminal: Set<String> = ["Failed", "Succeeded", "Canceled"]
 }
 
 /// Options shared by `run create` and `run exec`.
@@ -28,7 +24,8 @@ struct RunSpecOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Job replicas.") var replicas: Int?
     @Option(name: [.customShort("b"), .long], help: "Buffer argument PARAM=ID (`_` for an ephemeral buffer).")
     var buffer: [String] = []
-    @Option(name: [.customLong("tag"), .customLong("buffer-tag")], help: "Tag KEY=VALUE for the buffers the run creates.")
+    @Option(
+        name: [.customLong("tag"), .customLong("buffer-tag")], help: "Tag KEY=VALUE for the buffers the run creates.")
     var tag: [String] = []
     @Option(name: .customLong("run-tag"), help: "Tag KEY=VALUE on the run itself.") var runTag: [String] = []
     @Option(help: "Time to live of the buffers the run creates, D.HH:MM[:SS].") var bufferTtl: String?
@@ -47,52 +44,45 @@ struct RunSpecOptions: ParsableArguments {
         if version != nil && codespec == nil { throw ValidationError("--version needs --codespec") }
     }
 
-    /// The run body to POST.
-    func runBody() throws -> [String: Any] {
-        var run = try file.map(SpecFiles.load) ?? [:]
-        var job = run["job"] as? [String: Any] ?? [:]
-        if let codespec { job["codespec"] = version.map { "\(codespec)/versions/\($0)" } ?? codespec }
-        if var inline = job["codespec"] as? [String: Any] {
-            inline["kind"] = "job"
-            job["codespec"] = inline
+    /// The run to create: the file's (decoded strictly, before any server call), with the flags applied.
+    func runRequest() throws -> Run {
+        var run: Run
+        if let file {
+            run = try SpecFiles.run(file)
+        } else {
+            guard codespec != nil else {
+                throw UsageError("a codespec is required: --codespec NAME or job.codespec in --file")
+            }
+            run = Run(job: JobRunCodeTarget(codespec: .named("")))
         }
-        guard job["codespec"] != nil else { throw UsageError("a codespec is required: --codespec NAME or job.codespec in --file") }
-        if let replicas { job["replicas"] = replicas }
-        if let nodePool { job["nodePool"] = nodePool }
+        if let codespec { run.job.codespec = .named(version.map { "\(codespec)/versions/\($0)" } ?? codespec) }
+        if case .inline(var inline) = run.job.codespec {
+            inline.kind = .job
+            run.job.codespec = .inline(inline)
+        }
+        if let replicas { run.job.replicas = replicas }
+        if let nodePool { run.job.nodePool = nodePool }
         if !buffer.isEmpty {
-            var buffers = job["buffers"] as? [String: Any] ?? [:]
-            for (k, v) in try parseTags(buffer, option: "--buffer") { buffers[k] = v }
-            job["buffers"] = buffers
+            let arguments = try parseTags(buffer, option: "--buffer")
+            run.job.buffers = (run.job.buffers ?? [:]).merging(arguments) { _, new in new }
         }
-        if !tag.isEmpty {
-            var tags = job["tags"] as? [String: Any] ?? [:]
-            for (k, v) in try parseTags(tag) { tags[k] = v }
-            job["tags"] = tags
-        }
-        if let bufferTtl { job["bufferTtl"] = timeSpan(try parseTTL(bufferTtl, option: "--buffer-ttl")) }
-        run["job"] = job
+        if !tag.isEmpty { run.job.tags = (run.job.tags ?? [:]).merging(try parseTags(tag)) { _, new in new } }
+        if let bufferTtl { run.job.bufferTtl = timeSpan(try parseTTL(bufferTtl, option: "--buffer-ttl")) }
         if !runTag.isEmpty {
-            var tags = run["tags"] as? [String: Any] ?? [:]
-            for (k, v) in try parseTags(runTag, option: "--run-tag") { tags[k] = v }
-            run["tags"] = tags
+            run.tags = (run.tags ?? [:]).merging(try parseTags(runTag, option: "--run-tag")) { _, new in new }
         }
-        if let cluster { run["cluster"] = cluster }
-        if let timeout { run["timeoutSeconds"] = Int(seconds(try DurationParser.parse(timeout)).rounded(.up)) }
+        if let cluster { run.cluster = cluster }
+        if let timeout { run.timeoutSeconds = Int(seconds(try DurationParser.parse(timeout)).rounded(.up)) }
         return run
     }
 }
 
-func createRun(_ body: [String: Any], connection: Connection) async throws -> [String: Any] {
-    let response = try await connection.client.call(
-        .POST, "/runs", body: try JSONSerialization.data(withJSONObject: body),
-        headers: ["Idempotency-Key": UUID().uuidString])
-    guard let run = try JSONOutput.parse(response.text) as? [String: Any] else {
-        throw UsageError("the server returned an invalid run")
-    }
-    return run
+/// `POST /runs` with a fresh idempotency key.
+func createRun(_ run: Run, connection: Connection) async throws -> Run {
+    try await connection.client.createRun(run, idempotencyKey: UUID().uuidString)
 }
 
-func runID(_ run: [String: Any]) -> String { (run["id"]).map { "\($0)" } ?? "?" }
+func runID(_ run: Run) -> String { run.id.map(String.init) ?? "?" }
 
 extension RunCommand {
     struct Create: AsyncParsableCommand {
@@ -101,10 +91,9 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let body = try spec.runBody()
-            let run = try await withConnection { try await createRun(body, connection: $0) }
-            print(runID(run))
+            let request = try spec.runRequest()
+            let run = try await withConnection { try await createRun(request, connection: $0) }
+            try Console.line(runID(run))
         }
     }
 
@@ -114,28 +103,22 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let response = try await withConnection { try await $0.client.call(.GET, "/runs/\(ControlPlaneClient.escape(id))") }
-            print(JSONOutput.render(try JSONOutput.parse(response.text), order: RunCommand.order))
+            let run = try await withConnection { try await $0.client.getRun(id: id) }
+            try Console.json(run)
         }
     }
 
     struct Watch: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a JSON line per status change until the run ends.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the run as JSON on each status change until it ends.")
         @Argument var id: String
         @Flag(help: "Print the whole run, not just its status fields.") var fullResource = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
             try await withConnection { connection in
                 try await watchRun(id: id, connection: connection) { run in
-                    let shown = fullResource ? run : run.filter {
-                        ["id", "status", "statusReason", "runningCount", "createdAt", "startedAt", "finishedAt", "tags"].contains($0.key)
-                    }
-                    let data = try JSONSerialization.data(withJSONObject: shown, options: [.sortedKeys])
-                    print(String(decoding: data, as: UTF8.self))
-                    fflush(nil)
+                    if fullResource { try Console.json(run) } else { try Console.json(RunStatusOutput(run)) }
                 }
             }
         }
@@ -150,12 +133,9 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            var query = try filterQuery(tag: tag, excludeTag: [], softDeleted: nil)
-            if let since { query.append(("since", try normalizeTime(since))) }
-            for s in status { query.append(("status", s)) }
-            let items = try await listPaged(path: "/runs", query: query, limit: limit)
-            print(JSONOutput.render(items, order: RunCommand.order))
+            let filter = RunFilter(since: try since.map(normalizeTime), tags: try parseTags(tag), statuses: status)
+            let items = try await listPaged(limit: limit) { try await $0.listRuns(filter, limit: $1) }
+            try Console.json(items)
         }
     }
 
@@ -166,11 +146,9 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            var query = try filterQuery(tag: tag, excludeTag: [], softDeleted: nil)
-            if let since { query.append(("since", try normalizeTime(since))) }
-            let response = try await withConnection { try await $0.client.call(.GET, "/runs/counts", query: query) }
-            print(JSONOutput.render(try JSONOutput.parse(response.text)))
+            let filter = RunFilter(since: try since.map(normalizeTime), tags: try parseTags(tag))
+            let counts = try await withConnection { try await $0.client.runCounts(filter) }
+            try Console.json(SortedMap(counts))
         }
     }
 
@@ -180,24 +158,56 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let response = try await withConnection {
-                try await $0.client.call(.POST, "/runs/\(ControlPlaneClient.escape(id))/cancel")
-            }
-            let run = try JSONOutput.parse(response.text) as? [String: Any] ?? [:]
-            let status = run["status"] as? String ?? "?"
-            switch status {
-            case "Canceling": print("Cancel issued for job \(id)")
-            case "Canceled": print("Job \(id) has been canceled")
+            let run = try await withConnection { try await $0.client.cancelRun(id: id) }
+            switch run.status {
+            case .canceling: try Console.line("Cancel issued for job \(id)")
+            case .canceled: try Console.line("Job \(id) has been canceled")
             default:
-                let reason = (run["statusReason"] as? String).map { " (\($0))" } ?? ""
+                let status = run.status?.rawValue ?? "?"
+                let reason = run.statusReason.map { " (\($0))" } ?? ""
                 throw UsageError("unable to cancel job \(id) because its status is \(status)\(reason)")
             }
         }
     }
 
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a run's tags.")
+        @Argument var id: String
+        @Option(name: .long, help: "Set a tag KEY=VALUE (repeatable); other tags are kept unless --clear-tags.")
+        var tag: [String] = []
+        @Flag(help: "Replace all tags with the --tag values (none: remove all).") var clearTags = false
+        @Option(help: "Only change the run if its ETag is this.") var etag: String?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let newTags = try parseTags(tag)
+            let run = try await withConnection { connection -> Run in
+                while true {
+                    var tags = newTags
+                    var ifMatch = etag
+                    if !clearTags {
+                        let current = try await connection.client.getRun(id: id)
+                        if let etag, let serverETag = current.eTag, serverETag != etag {
+                            throw UsageError("the server's ETag does not match the provided ETag")
+                        }
+                        tags = (current.tags ?? [:]).merging(newTags) { _, new in new }
+                        ifMatch = etag ?? current.eTag
+                    }
+                    do {
+                        return try await connection.client.setRunTags(
+                            id: id, tags: tags.isEmpty ? nil : tags, ifMatch: ifMatch)
+                    } catch let e as TygerClientError where e.status == 412 && etag == nil {
+                        continue  // someone else changed it between our read and write: read again
+                    }
+                }
+            }
+            try Console.json(run)
+        }
+    }
+
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a run's logs (stdout and stderr of its processes).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a run's logs (stdout and stderr of its processes).")
         @Argument var id: String
         @Flag(help: "Prefix each line with its RFC 3339 timestamp.") var timestamps = false
         @Option(help: "Only the last N lines.") var tail: Int?
@@ -206,65 +216,27 @@ extension RunCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            Log.shared.setLevel(global.logLevel)
-            let sinceValue = try since.map(normalizeTime)
+            let options = RunLogOptions(
+                timestamps: timestamps, tailLines: tail, since: try since.map(normalizeTime), follow: follow)
             try await withConnection { connection in
-                try await streamLogs(
-                    id: id, timestamps: timestamps, tail: tail, since: sinceValue, follow: follow, connection: connection
-                ) { chunk in
-                    try FileDescriptorWriter.write(1, chunk)
+                try await streamLogs(id: id, options, connection: connection) { chunk in
+                    try writeChunk(chunk, to: 1)
                 }
             }
         }
     }
 }
 
-/// Parses a user time (RFC 3339, with or without fraction, or a date) and returns RFC 3339.
-///
-/// A full RFC 3339 date-time is sent as written: a `Date` (and `ISO8601DateFormatter`) keeps only milliseconds, so
-/// `--since` with a stamp the server printed (micro- or nanoseconds) would have included that very run or log line.
-func normalizeTime(_ text: String) throws -> String {
-    let dateTime = #"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"#
-    if text.range(of: dateTime, options: .regularExpression) != nil { return text }
-    let f = ISO8601DateFormatter()
-    for options: ISO8601DateFormatter.Options in [
-        [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
-    ] {
-        f.formatOptions = options
-        if let date = f.date(from: text) { return rfc3339(date) }
-    }
-    throw UsageError("invalid time '\(text)': expected RFC 3339, e.g. 2026-11-26T07:00:00Z")
-}
-
-/// Streams `GET /runs/{id}?watch=true`, calling `onRun` for each JSON line, until a terminal status.
-func watchRun(id: String, connection: Connection, onRun: ([String: Any]) async throws -> Void) async throws {
-    var pending = ByteBuffer()
-    try await runNotFound {
-        try await connection.client.stream("/runs/\(ControlPlaneClient.escape(id))", query: [("watch", "true")]) { chunk in
-            var c = chunk
-            pending.writeBuffer(&c)
-            while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = pending.readString(length: newline - pending.readerIndex) ?? ""
-                pending.moveReaderIndex(forwardBy: 1)
-                if line.isEmpty { continue }
-                if let run = try JSONOutput.parse(line) as? [String: Any] { try await onRun(run) }
-            }
-        }
-    }
+/// Streams `GET /runs/{id}?watch=true`, calling `onRun` for each state, until a final status.
+func watchRun(id: String, connection: Connection, onRun: (Run) async throws -> Void) async throws {
+    try await runNotFound { try await connection.client.watchRun(id: id, onRun: onRun) }
 }
 
 /// Streams `GET /runs/{id}/logs`.
 func streamLogs(
-    id: String, timestamps: Bool, tail: Int?, since: String?, follow: Bool, connection: Connection,
-    onChunk: (ByteBuffer) async throws -> Void
+    id: String, _ options: RunLogOptions, connection: Connection, onChunk: (ByteBuffer) async throws -> Void
 ) async throws {
-    var query = [("timestamps", timestamps ? "true" : "false")]
-    if let tail { query.append(("tailLines", String(tail))) }
-    if let since { query.append(("since", since)) }
-    if follow { query.append(("follow", "true")) }
-    try await runNotFound {
-        try await connection.client.stream("/runs/\(ControlPlaneClient.escape(id))/logs", query: query, onChunk: onChunk)
-    }
+    try await runNotFound { try await connection.client.runLogs(id: id, options, onChunk: onChunk) }
 }
 
 /// Turns a 404 of a run's stream into `run not found`, as upstream's CLI says it.
@@ -274,8 +246,7 @@ private func runNotFound(_ body: () async throws -> Void) async throws {
     }
 }
 
-enum FileDescriptorWriter {
-    static func write(_ fd: Int32, _ buffer: ByteBuffer) throws {
-        try buffer.withUnsafeReadableBytes { try FileDescriptorOps.writeAll(fd, $0) }
-    }
+/// Writes a chunk of a stream (logs) to a descriptor.
+func writeChunk(_ buffer: ByteBuffer, to fd: Int32) throws {
+    try buffer.withUnsafeReadableBytes { try FileDescriptorOps.writeAll(fd, $0) }
 }

@@ -1,56 +1,31 @@
 import Foundation
-import Yams
+import TygerModel
 
-/// Loads YAML spec files (codespecs, run specifications) into JSON-ready values.
-///
-/// YAML scalars under keys whose values must be strings (env values, args, command) are kept as strings even when
-/// they look like numbers, so `FOO: 1` stays `"1"`. Unknown fields are left in: the server rejects them with the
-/// field's name, which is the clearest message.
+/// Loads YAML spec files (codespecs, run specifications) once, strictly, with ``TygerModel/YAMLSpecs``: the rules
+/// the server applies to JSON bodies. An unknown field or a wrong type is reported before any server call, as
+/// `<file>:<line>:<column>: <problem>`.
 enum SpecFiles {
-    static func load(_ path: String) throws -> [String: Any] {
+    /// The codespec in `path`.
+    ///
+    /// - Parameter name: The name given on the command line; it overrides `name` in the file.
+    /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
+    ///   is not a valid codespec.
+    static func codespec(_ path: String, name: String?) throws -> Codespec {
+        try YAMLSpecs.codespec(fromYAML: try read(path), name: name, file: path)
+    }
+
+    /// The run request in `path`.
+    ///
+    /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
+    ///   is not a valid run specification.
+    static func run(_ path: String) throws -> Run {
+        try YAMLSpecs.run(fromYAML: try read(path), file: path)
+    }
+
+    private static func read(_ path: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw UsageError("cannot read the file '\(path)'")
         }
-        let value: Any?
-        do { value = try Yams.load(yaml: text) } catch {
-            throw UsageError("invalid YAML in '\(path)': \(String(describing: error).split(separator: "\n").first ?? "")")
-        }
-        guard let object = value.map(jsonValue) as? [String: Any] else {
-            throw UsageError("'\(path)' must hold a YAML mapping")
-        }
-        return object
-    }
-
-    /// Converts Yams output into JSONSerialization-compatible values.
-    static func jsonValue(_ value: Any) -> Any {
-        switch value {
-        case let dict as [AnyHashable: Any]:
-            var out: [String: Any] = [:]
-            for (k, v) in dict {
-                let key = "\(k)"
-                if ["env", "args", "command"].contains(key) {
-                    out[key] = stringify(v)
-                } else {
-                    out[key] = jsonValue(v)
-                }
-            }
-            return out
-        case let array as [Any]: return array.map(jsonValue)
-        case let date as Date: return rfc3339(date)
-        case is NSNull: return NSNull()
-        default: return value
-        }
-    }
-
-    static func stringify(_ value: Any) -> Any {
-        switch value {
-        case let dict as [AnyHashable: Any]:
-            var out: [String: Any] = [:]
-            for (k, v) in dict { out["\(k)"] = v is NSNull ? "" : "\(v)" }
-            return out
-        case let array as [Any]: return array.map { "\($0)" }
-        case let s as String: return [s]
-        default: return value
-        }
+        return text
     }
 }

@@ -9,17 +9,20 @@ struct TygerCommand: AsyncParsableCommand {
         abstract: "Tyger for Swift: stream data through buffers and runs.",
         version: TygerVersion.current,
         subcommands: [
-            BufferCommand.self, CodespecCommand.self, RunCommand.self, LoginCommand.self, LogoutCommand.self, APICommand.self,
+            BufferCommand.self, CodespecCommand.self, RunCommand.self, LoginCommand.self, LogoutCommand.self,
+            APICommand.self,
         ]
     )
 
     static func main() async {
-        FileDescriptorOps.ignoreSIGPIPE()
+        ProcessOps.ignoreBrokenPipes()
         // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:
         // they print usage or the version and exit 64 or 0, not a logged error with exit 1.
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            let (level, format, arguments) = try CLILogging.extract(from: Array(CommandLine.arguments.dropFirst()))
+            try CLILogging.bootstrap(level: level, format: format)
+            command = try parseAsRoot(arguments)
         } catch {
             exit(withError: error)
         }

@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import TygerCore
+import TygerIO
 
 /// Where the CLI keeps its state: `$TYGER_HOME`, else `$XDG_DATA_HOME/tyger`, else `~/.local/share/tyger`.
 ///
 /// - `login.json`: the server to talk to (absent: the embedded local server).
-/// - `server/`: the embedded server's data directory (`api.sock`, database, keys, buffers).
+/// - `server/`: the embedded server's data directory (``DataDirectoryLayout``: `api.sock`, databases, keys,
+///   buffers), plus the CLI's `server.pid` and `server.log` of the server it started.
+/// - `server.lock`: serializes CLIs that start the embedded server.
 enum TygerHome {
     static var path: String {
         let env = ProcessInfo.processInfo.environment
@@ -16,8 +17,10 @@ enum TygerHome {
     }
 
     static var loginFile: String { path + "/login.json" }
-    static var serverDirectory: String { path + "/server" }
-    static var serverSocket: String { serverDirectory + "/api.sock" }
+    /// The embedded server's data directory.
+    static var server: DataDirectoryLayout { DataDirectoryLayout(root: path + "/server") }
+    /// The lock CLIs take before starting the embedded server.
+    static var serverLockFile: String { path + "/server.lock" }
 }
 
 /// The saved login: which server, and how to authenticate.
@@ -41,14 +44,15 @@ struct LoginState: Codable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(self)
         let temp = TygerHome.loginFile + ".tmp"
-        guard FileManager.default.createFile(atPath: temp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        let created = FileManager.default.createFile(
+            atPath: temp, contents: data, attributes: [.posixPermissions: 0o600])
+        guard created else {
             throw UsageError("cannot write \(temp)")
         }
         // rename(2), not FileManager.replaceItemAt, which fails on Linux when there is no login file yet.
-        guard rename(temp, TygerHome.loginFile) == 0 else {
-            let reason = String(cString: strerror(errno))
+        do { try PathOps.rename(temp, to: TygerHome.loginFile) } catch let error as TygerIOError {
             try? FileManager.default.removeItem(atPath: temp)
-            throw UsageError("cannot write \(TygerHome.loginFile): \(reason)")
+            throw UsageError("cannot write the login file: \(error.message)")
         }
     }
 

@@ -1,76 +1,173 @@
+public import Logging
 public import NIOCore
-public import NIOHTTP1
-public import Foundation
+import NIOHTTP1
+public import TygerModel
+import Foundation
 import NIOFoundationCompat
 
-/// Talks to the control-plane REST API (v1.0): adds `api-version`, the bearer token and JSON headers, and turns
-/// error envelopes (`{"error":{"code","message"}}`) into `TygerClientError`s printed as `<code>: <message>`.
+/// A typed client of the control-plane REST API (v1.0): one method per operation, over the wire types of
+/// `TygerModel`.
+///
+/// Every request carries `api-version` (``TygerModel/APIVersion``), the bearer token and JSON headers. A non-2xx
+/// answer becomes a ``TygerClientError`` decoded from the ``TygerModel/ErrorResponse`` envelope and printed as
+/// `<code>: <message>`. At `debug` each request is logged with its method, path, status, duration and the server's
+/// `Request-Id`.
 public struct ControlPlaneClient: Sendable {
-    public static let apiVersion = "1.0"
-    /// The server's base URL (path is ignored).
+    /// The server's base URL (its path is ignored).
     public let server: ServiceURL
     public let transport: HTTPTransport
+    public let logger: Logger
 
-    public init(server: ServiceURL, transport: HTTPTransport) {
+    /// A logger that drops everything, for callers that do not log.
+    public static let loggingDisabled = Logger(label: "tyger.client", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The response header in which the server names the request, for its logs.
+    public static let requestIDHeader = "Request-Id"
+
+    /// Creates a client.
+    ///
+    /// - Parameters:
+    ///   - server: The server's base URL.
+    ///   - transport: The HTTP transport (its bearer token authenticates the requests).
+    ///   - logger: Where request logs go (debug level only).
+    public init(server: ServiceURL, transport: HTTPTransport, logger: Logger = Self.loggingDisabled) {
         self.server = server
         self.transport = transport
+        self.logger = logger
     }
+
+    // MARK: - Requests
 
     /// Sends a request to `path` with `query` items, returning the response if its status is 2xx.
     ///
-    /// - Throws: `TygerClientError` `.http` with the server's code and message, `.authentication` for 401,
+    /// - Throws: ``TygerClientError`` `.http` with the server's code and message, `.authentication` for 401,
     ///   `.transport` when the server cannot be reached.
     @discardableResult
-    public func call(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+    func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: Data? = nil,
         headers extra: HTTPHeaders = [:]
+    ) async throws -> HTTPTransport.Response {
+        try await send(method, url(path, query: query), json: body, headers: extra)
+    }
+
+    private func send(
+        _ method: HTTPMethod, _ url: ServiceURL, json body: Data? = nil, headers extra: HTTPHeaders = [:]
     ) async throws -> HTTPTransport.Response {
         var headers = requestHeaders()
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(contentsOf: extra)
-        let response = try await transport.send(
-            method, url(path, query: query), headers: headers, body: body.map { ByteBuffer(bytes: $0) })
+        let started = ContinuousClock.now
+        let response: HTTPTransport.Response
+        do {
+            response = try await transport.send(method, url, headers: headers, body: body.map { ByteBuffer(data: $0) })
+        } catch {
+            logFailure(method, url, error: error, started: started)
+            throw error
+        }
+        log(method, url, status: response.status, headers: response.headers, started: started)
         guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
         return response
     }
 
-    /// Follows a `nextLink` (a path with query, relative to the server).
-    public func get(link: String) async throws -> HTTPTransport.Response {
-        var link = link
-        if !link.hasPrefix("/") { link = "/" + link }
-        let (path, query) = link.firstIndex(of: "?").map { (String(link[..<$0]), String(link[link.index(after: $0)...])) } ?? (link, "")
-        let response = try await transport.send(.GET, server.with(path: path, query: query), headers: requestHeaders())
-        guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
-        return response
+    /// Sends a request and decodes the JSON answer as `T`.
+    func call<T: Decodable>(
+        _ type: T.Type, _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: Data? = nil,
+        headers: HTTPHeaders = [:]
+    ) async throws -> T {
+        let response = try await send(method, path, query: query, json: body, headers: headers)
+        return try Self.decode(type, from: response.body, what: "\(method) \(path)")
     }
 
     /// Streams the body of `GET path` chunk by chunk (watch streams, logs) until the server ends it.
     ///
-    /// - Throws: As `call`, for a non-2xx answer (its body is read whole to get the error envelope).
-    public func stream(
+    /// - Throws: As ``send(_:_:query:json:headers:)``, for a non-2xx answer (its body is read whole to get the error
+    ///   envelope).
+    func stream(
         _ path: String, query: [(String, String)] = [], onChunk: (ByteBuffer) async throws -> Void
     ) async throws {
+        let url = url(path, query: query)
+        let started = ContinuousClock.now
         var status = 0
         var errorBody = ByteBuffer()
-        try await transport.stream(.GET, url(path, query: query), headers: requestHeaders(), head: { s, _ in status = s }) {
-            chunk in
-            if (200..<300).contains(status) {
-                try await onChunk(chunk)
-            } else {
-                var c = chunk
-                errorBody.writeBuffer(&c)
+        do {
+            try await transport.stream(.GET, url, headers: requestHeaders(), head: { s, headers in
+                status = s
+                log(.GET, url, status: s, headers: headers, started: started)
+            }) { chunk in
+                if (200..<300).contains(status) {
+                    try await onChunk(chunk)
+                } else {
+                    var c = chunk
+                    errorBody.writeBuffer(&c)
+                }
             }
+        } catch let error as TygerClientError where error.code == .transport && status == 0 {
+            logFailure(.GET, url, error: error, started: started)
+            throw error
         }
         guard (200..<300).contains(status) else {
             throw Self.error(from: HTTPTransport.Response(status: status, headers: [:], body: errorBody))
         }
     }
 
+    /// Fetches the page a `nextLink` names (a path with query, relative to the server).
+    ///
+    /// - Throws: As ``send(_:_:query:json:headers:)``; ``TygerClientError`` `.invalidResponse` for a body that is
+    ///   not such a page.
+    public func nextPage<Item: Codable & Sendable>(_ link: String, of type: Item.Type = Item.self)
+        async throws -> Page<Item>
+    {
+        var link = link
+        if !link.hasPrefix("/") { link = "/" + link }
+        let (path, query) =
+            link.firstIndex(of: "?").map { (String(link[..<$0]), String(link[link.index(after: $0)...])) }
+            ?? (link, "")
+        let response = try await send(.GET, server.with(path: path, query: query))
+        return try Self.decode(Page<Item>.self, from: response.body, what: "GET \(path)")
+    }
+
+    /// Whether the server answers `GET /healthcheck` with 200 within `timeout`.
+    public func isHealthy(timeout: TimeAmount = .seconds(2)) async -> Bool {
+        let response = try? await transport.send(.GET, server.with(path: "/healthcheck"), timeout: timeout)
+        return response?.status == 200
+    }
+
+    /// `GET /metadata`: the server's capabilities and API versions.
+    ///
+    /// - Throws: As ``send(_:_:query:json:headers:)``.
+    public func metadata() async throws -> ServiceMetadata {
+        try await call(ServiceMetadata.self, .GET, "/metadata")
+    }
+
+    // MARK: - Encoding
+
+    /// The JSON body of `value`.
+    static func body(_ value: some Encodable) throws -> Data {
+        try TygerJSON.encode(value)
+    }
+
+    /// Decodes a response body with the wire decoder.
+    ///
+    /// - Throws: ``TygerClientError`` `.invalidResponse` naming the request and the decoding problem.
+    static func decode<T: Decodable>(_ type: T.Type, from body: ByteBuffer, what: String) throws -> T {
+        do {
+            return try TygerJSON.makeDecoder().decode(type, from: Data(buffer: body))
+        } catch let error as DecodingError {
+            throw TygerClientError(
+                .invalidResponse, "the server's answer to \(what) is not valid: \(YAMLSpecs.describe(error))")
+        } catch {
+            throw TygerClientError(.invalidResponse, "the server's answer to \(what) is not valid: \(error)")
+        }
+    }
+
     /// The server URL for `path` with `query`, `api-version` added unless present.
-    private func url(_ path: String, query: [(String, String)]) -> ServiceURL {
+    func url(_ path: String, query: [(String, String)]) -> ServiceURL {
         var items = query
-        if !items.contains(where: { $0.0 == "api-version" }) { items.insert(("api-version", Self.apiVersion), at: 0) }
-        return server.with(path: path, query: items.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&"))
+        if !items.contains(where: { $0.0 == APIVersion.queryParameterName }) {
+            items.insert((APIVersion.queryParameterName, APIVersion.v1_0), at: 0)
+        }
+        let text = items.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
+        return server.with(path: path, query: text)
     }
 
     /// `Accept: application/json` and the bearer token, if any.
@@ -80,21 +177,55 @@ public struct ControlPlaneClient: Sendable {
         return headers
     }
 
-    static func error(from response: HTTPTransport.Response) -> TygerClientError {
-        if let object = try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any],
-            let error = object["error"] as? [String: Any], let code = error["code"] as? String
-        {
-            let message = error["message"] as? String ?? ""
+    // MARK: - Logging
+
+    private func log(
+        _ method: HTTPMethod, _ url: ServiceURL, status: Int, headers: HTTPHeaders, started: ContinuousClock.Instant
+    ) {
+        guard logger.logLevel <= .debug else { return }
+        var metadata: Logger.Metadata = [
+            "method": "\(method)", "path": "\(url.path)", "status": "\(status)",
+            "duration": "\(Self.milliseconds(since: started))ms",
+        ]
+        if let id = headers.first(name: Self.requestIDHeader) { metadata["requestId"] = "\(id)" }
+        logger.debug("Control-plane request", metadata: metadata)
+    }
+
+    private func logFailure(
+        _ method: HTTPMethod, _ url: ServiceURL, error: any Error, started: ContinuousClock.Instant
+    ) {
+        logger.debug(
+            "Control-plane request failed",
+            metadata: [
+                "method": "\(method)", "path": "\(url.path)", "duration": "\(Self.milliseconds(since: started))ms",
+                "error": "\(error)",
+            ])
+    }
+
+    private static func milliseconds(since start: ContinuousClock.Instant) -> String {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        return String(Int64(ms.rounded()))
+    }
+
+    // MARK: - Errors
+
+    /// The error for a non-2xx response: the envelope's `<code>: <message>`, else `unexpected status code N`.
+    public static func error(from response: HTTPTransport.Response) -> TygerClientError {
+        if let envelope = try? JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
             let kind: TygerClientError.Code = response.status == 401 ? .authentication : .http
-            return TygerClientError(kind, "\(code): \(message)", status: response.status, errorCode: code)
+            return TygerClientError(
+                kind, "\(envelope.error.code): \(envelope.error.message)", status: response.status,
+                errorCode: envelope.error.code)
         }
         if response.status == 401 {
-            return TygerClientError(.authentication, "Unauthorized: the server refused the token (run 'tyger login')", status: 401)
+            return TygerClientError(
+                .authentication, "Unauthorized: the server refused the token (run 'tyger login')", status: 401)
         }
         return TygerClientError(.http, "unexpected status code \(response.status)", status: response.status)
     }
 
-    /// Percent-escapes a query component (RFC 3986 unreserved characters kept; `[` and `]` escaped).
+    /// Percent-escapes a path segment or query component (RFC 3986 unreserved characters kept).
     public static func escape(_ s: String) -> String {
         var out = ""
         for byte in s.utf8 {

@@ -8,25 +8,27 @@ private import Synchronization
 /// A `BlobStore` over the data plane: the Azure-Blob-style HTTP protocol, addressed by a signed container URL.
 ///
 /// - 403 `AuthenticationFailed` (an expired URL) asks `refreshURL` for a fresh one and retries, when given.
-/// - Connection errors and 500/503 are retried with exponential backoff (up to `maxAttempts`).
+/// - Connection errors and 500/503 are retried with jittered exponential backoff, or after the `Retry-After` the
+///   server asks for (``RetryPolicy``).
 /// - A 409/403 "already exists" on a retried put is accepted if the stored blob has our checksum and chain
 ///   (the first attempt landed), as upstream does.
 public final class HTTPBlobStore: BlobStore {
     private let transport: HTTPTransport
     private let url = Mutex<ServiceURL>(try! ServiceURL("http://placeholder/"))  // replaced in init
     private let refreshURL: (@Sendable () async throws -> ServiceURL)?
-    private let maxAttempts: Int
+    private let retryPolicy: RetryPolicy
 
     /// - Parameters:
     ///   - containerURL: The signed container URL (`…/containers/<id>?…&sig=…`).
+    ///   - retryPolicy: How often and how long apart failed requests are retried.
     ///   - refreshURL: Gets a fresh URL when the current one is refused (buffer IDs); nil for URLs given by users.
     public init(
-        containerURL: ServiceURL, transport: HTTPTransport, maxAttempts: Int = 6,
+        containerURL: ServiceURL, transport: HTTPTransport, retryPolicy: RetryPolicy = .default,
         refreshURL: (@Sendable () async throws -> ServiceURL)? = nil
     ) {
         self.transport = transport
         self.refreshURL = refreshURL
-        self.maxAttempts = maxAttempts
+        self.retryPolicy = retryPolicy
         url.withLock { $0 = containerURL }
     }
 
@@ -42,7 +44,7 @@ public final class HTTPBlobStore: BlobStore {
     }
 
     /// Runs `request` again while its answer calls for it: once with a fresh URL after 403 `AuthenticationFailed`
-    /// (when `refreshURL` is set), and with backoff after 500/503 or a transport error, up to `maxAttempts`.
+    /// (when `refreshURL` is set), and after a wait (``RetryPolicy``) after 500/503 or a transport error.
     ///
     /// - Parameter response: The HTTP response inside a result, or `nil` when the result is final as it is.
     private func retrying<R>(
@@ -61,15 +63,17 @@ public final class HTTPBlobStore: BlobStore {
                     refreshed = true
                     continue
                 }
-                if (answer.status == 500 || answer.status == 503), attempt + 1 < maxAttempts {
+                if answer.status == 500 || answer.status == 503, attempt + 1 < retryPolicy.maxAttempts {
                     attempt += 1
-                    try await Task.sleep(for: Self.backoff(attempt))
+                    try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: answer.headers))
                     continue
                 }
                 return result
-            } catch let error as TygerClientError where error.code == .transport && attempt + 1 < maxAttempts {
+            } catch let error as TygerClientError
+                where error.code == .transport && attempt + 1 < retryPolicy.maxAttempts
+            {
                 attempt += 1
-                try await Task.sleep(for: Self.backoff(attempt))
+                try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: nil))
             }
         }
     }
@@ -82,8 +86,6 @@ public final class HTTPBlobStore: BlobStore {
         h.add(contentsOf: headers)
         return try await retrying({ try await transport.send(method, blobURL(blob), headers: h, body: body) }) { $0 }
     }
-
-    static func backoff(_ attempt: Int) -> Duration { .milliseconds(min(5000, 100 << min(attempt, 6))) }
 
     private func failure(_ response: HTTPTransport.Response, _ what: String) -> any Error {
         let code = response.headers.first(name: "x-ms-error-code")

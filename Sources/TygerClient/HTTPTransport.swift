@@ -3,21 +3,41 @@ public import NIOCore
 public import NIOHTTP1
 import NIOSSL
 import Foundation
-private import Synchronization
 
 /// The HTTP client both planes use: AsyncHTTPClient, with unix-socket URLs, a pool wide enough for `--dop`,
 /// and optional trust in a private CA (for TLS servers with self-signed certificates).
+///
+/// Transports are scoped: ``withTransport(caCertificatePath:bearerToken:maxConnections:_:)`` hands one to a closure
+/// and shuts its client down when the closure returns or throws.
 public final class HTTPTransport: Sendable {
     public let client: HTTPClient
     /// Bearer token sent on control-plane requests (never on signed data-plane URLs).
     public let bearerToken: String?
 
+    private init(client: HTTPClient, bearerToken: String?) {
+        self.client = client
+        self.bearerToken = bearerToken
+    }
+
+    /// Runs `body` with a new transport, shutting its HTTP client down afterwards, also when `body` throws.
+    ///
+    /// Redirects are never followed (a signed URL must not be sent elsewhere), connection attempts fail at once
+    /// (callers retry with their own backoff), and responses are not decompressed.
+    ///
     /// - Parameters:
     ///   - caCertificatePath: PEM file of extra trusted roots, for servers with their own CA.
     ///   - bearerToken: Token for `Authorization: Bearer`.
-    public init(caCertificatePath: String? = nil, bearerToken: String? = nil, maxConnections: Int = 48) throws {
+    ///   - maxConnections: The connection pool's size per host.
+    ///   - body: The work to do with the transport; it must not keep the transport beyond its return.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws.
+    public static func withTransport<T>(
+        caCertificatePath: String? = nil, bearerToken: String? = nil, maxConnections: Int = 48,
+        _ body: (HTTPTransport) async throws -> T
+    ) async throws -> T {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
         // Fail a connection attempt at once (a missing socket, a refused port); callers retry with their own backoff.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(100))
@@ -28,19 +48,9 @@ public final class HTTPTransport: Sendable {
             tls.additionalTrustRoots = [.file(caCertificatePath)]
             configuration.tlsConfiguration = tls
         }
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        self.bearerToken = bearerToken
-        // Clients live as long as the process (a CLI invocation): callers that exit on an error path cannot await
-        // `shutdown()`, and AsyncHTTPClient asserts on a client deallocated without it.
-        Self.live.withLock { $0.append(client) }
-    }
-
-    private static let live = Mutex<[HTTPClient]>([])
-
-    /// Shuts the client down. Call once when done.
-    public func shutdown() async {
-        try? await client.shutdown()
-        Self.live.withLock { $0.removeAll { $0 === self.client } }
+        return try await HTTPClient.withHTTPClient(configuration: configuration) { client in
+            try await body(HTTPTransport(client: client, bearerToken: bearerToken))
+        }
     }
 
     /// A response with its whole body.

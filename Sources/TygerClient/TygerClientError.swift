@@ -1,7 +1,9 @@
 /// The error thrown by the HTTP clients (control plane and data plane).
 public struct TygerClientError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
-        private enum Value: Hashable, Sendable { case invalidURL, transport, http, authentication, notLoggedIn }
+        private enum Value: Hashable, Sendable {
+            case invalidURL, transport, http, authentication, notLoggedIn, invalidResponse
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
         /// A URL could not be parsed or uses an unsupported scheme.
@@ -14,6 +16,8 @@ public struct TygerClientError: Error, Sendable, CustomStringConvertible {
         public static let authentication = Code(.authentication)
         /// No server to talk to.
         public static let notLoggedIn = Code(.notLoggedIn)
+        /// The server answered with a body that is not what the operation returns.
+        public static let invalidResponse = Code(.invalidResponse)
     }
 
     public var code: Code

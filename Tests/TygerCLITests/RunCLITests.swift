@@ -126,7 +126,10 @@ private struct TygerSession {
     func watch(_ id: String, timeout: Duration = .seconds(60)) async throws -> String {
         let watched = try await tyger(["run", "watch", id], timeout: timeout)
         try #require(watched.exitCode == 0, "\(watched)")
-        let last = try #require(watched.stdoutText.split(separator: "\n").last, "\(watched)")
+        // One pretty-printed object per change: the last one starts at the last line that is just "{".
+        let lines = watched.stdoutText.split(separator: "\n")
+        let start = try #require(lines.lastIndex(of: "{"), "\(watched)")
+        let last = lines[start...].joined(separator: "\n")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(watched)")
         return object["status"] as? String ?? "?"
     }
@@ -485,6 +488,35 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             let logs = try await s.tyger(["run", "logs", id])
             let fds = Set(logs.stdoutText.split(separator: "\n").map(String.init))
             #expect(fds.isSubset(of: ["0", "1", "2", "3"]), "\(logs)")
+        }
+    }
+
+    @Test func specFileErrorsNameTheFileAndLineBeforeAnyServerCall() async throws {
+        try await withTyger { s in
+            let unknown = try s.file("unknown.yml", "name: unknown\nimage: ubuntu\ncolour: blue\ncommand: [\"true\"]\n")
+            let unknownField = try await s.tyger(["codespec", "create", "-f", unknown])
+            #expect(unknownField.exitCode != 0, "\(unknownField)")
+            #expect(unknownField.stderrText.contains("unknown.yml:3:1: "), "\(unknownField)")
+            #expect(unknownField.stderrText.contains("unknown field 'colour' in codespec"), "\(unknownField)")
+
+            let typed = try s.file("typed.yml", "name: typed\nimage: ubuntu\n\nmaxReplicas: many\n")
+            let typeError = try await s.tyger(["codespec", "create", "-f", typed])
+            #expect(typeError.exitCode != 0, "\(typeError)")
+            #expect(typeError.stderrText.contains("typed.yml:4:"), "\(typeError)")
+            #expect(typeError.stderrText.contains("maxReplicas"), "\(typeError)")
+
+            let malformed = try s.file("malformed.yml", "job:\n  codespec: hello\n  buffers: {input: _\n")
+            let yamlError = try await s.tyger(["run", "create", "-f", malformed])
+            #expect(yamlError.exitCode != 0, "\(yamlError)")
+            #expect(yamlError.stderrText.range(of: #"malformed\.yml:\d+:\d+: invalid run file: "#, options: .regularExpression) != nil, "\(yamlError)")
+
+            let badRun = try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
+            let runError = try await s.tyger(["run", "exec", "-f", badRun])
+            #expect(runError.stderrText.contains("badrun.yml:3:3: "), "\(runError)")
+            #expect(runError.stderrText.contains("unknown field 'colour' in job"), "\(runError)")
+
+            // All of it before any server call: no embedded server was started.
+            #expect(!TestFiles.exists(s.home + "/server/api.sock"), "a server was started for a bad file")
         }
     }
 

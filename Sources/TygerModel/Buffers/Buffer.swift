@@ -77,7 +77,7 @@ extension Buffer: Codable {
         try c.encodeIfPresent(createdAt.map(RFC3339.format), forKey: .createdAt)
         if isSoftDeleted { try c.encode(true, forKey: .isSoftDeleted) }
         try c.encodeIfPresent(expiresAt.map(RFC3339.format), forKey: .expiresAt)
-        if let tags, !tags.isEmpty { try c.encode(tags, forKey: .tags) }
+        try c.encodeSortedIfPresent(tags?.isEmpty == false ? tags : nil, forKey: .tags)
         try c.encodeIfPresent(eTag, forKey: .eTag)
     }
 }

@@ -92,6 +92,26 @@ public struct Codespec: Codable, Hashable, Sendable {
         endpoints = try c.decodeIfPresent([String: Int].self, forKey: .endpoints)
     }
 
+    /// Encodes in ``CodingKeys`` order, absent values omitted, maps sorted by key.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encodeIfPresent(name, forKey: .name)
+        try c.encodeIfPresent(version, forKey: .version)
+        try c.encodeIfPresent(createdAt, forKey: .createdAt)
+        try c.encode(image, forKey: .image)
+        try c.encodeIfPresent(command, forKey: .command)
+        try c.encodeIfPresent(args, forKey: .args)
+        try c.encodeIfPresent(workingDir, forKey: .workingDir)
+        try c.encodeSortedIfPresent(env, forKey: .env)
+        try c.encodeIfPresent(identity, forKey: .identity)
+        try c.encodeIfPresent(resources, forKey: .resources)
+        try c.encodeIfPresent(maxReplicas, forKey: .maxReplicas)
+        try c.encodeIfPresent(buffers, forKey: .buffers)
+        try c.encodeIfPresent(sockets, forKey: .sockets)
+        try c.encodeSortedIfPresent(endpoints, forKey: .endpoints)
+    }
+
     /// The system fields cleared: what a user wrote, for comparisons.
     public var withoutSystemFields: Codespec {
         var copy = self

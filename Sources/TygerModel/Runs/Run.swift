@@ -38,9 +38,30 @@ public struct Run: Codable, Hashable, Sendable {
         self.cluster = cluster
     }
 
+    /// In upstream CLI's order (inventory §12.14): metadata first, then the target, `kind` last.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case kind, id, eTag, status, statusReason, runningCount, createdAt, startedAt, finishedAt, job, worker
-        case timeoutSeconds, cluster, tags, bufferAccessTtl
+        case id, status, statusReason, runningCount, createdAt, startedAt, finishedAt, job, worker, cluster
+        case timeoutSeconds, tags, eTag, bufferAccessTtl, kind
+    }
+
+    /// Encodes in ``CodingKeys`` order, absent values omitted, tags sorted by key.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(id, forKey: .id)
+        try c.encodeIfPresent(status, forKey: .status)
+        try c.encodeIfPresent(statusReason, forKey: .statusReason)
+        try c.encodeIfPresent(runningCount, forKey: .runningCount)
+        try c.encodeIfPresent(createdAt, forKey: .createdAt)
+        try c.encodeIfPresent(startedAt, forKey: .startedAt)
+        try c.encodeIfPresent(finishedAt, forKey: .finishedAt)
+        try c.encode(job, forKey: .job)
+        try c.encodeIfPresent(worker, forKey: .worker)
+        try c.encodeIfPresent(cluster, forKey: .cluster)
+        try c.encodeIfPresent(timeoutSeconds, forKey: .timeoutSeconds)
+        try c.encodeSortedIfPresent(tags, forKey: .tags)
+        try c.encodeIfPresent(eTag, forKey: .eTag)
+        try c.encodeIfPresent(bufferAccessTtl, forKey: .bufferAccessTtl)
+        try c.encodeIfPresent(kind, forKey: .kind)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,6 +197,17 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case codespec, nodePool, replicas, buffers, tags, bufferTtl }
+
+    /// Encodes in ``CodingKeys`` order, absent values omitted, maps sorted by key.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(codespec, forKey: .codespec)
+        try c.encodeIfPresent(nodePool, forKey: .nodePool)
+        try c.encode(replicas, forKey: .replicas)
+        try c.encodeSortedIfPresent(buffers, forKey: .buffers)
+        try c.encodeSortedIfPresent(tags, forKey: .tags)
+        try c.encodeIfPresent(bufferTtl, forKey: .bufferTtl)
+    }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "job")

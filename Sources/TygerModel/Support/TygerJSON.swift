@@ -14,12 +14,14 @@ public enum TygerJSON {
         return encoder
     }
 
-    /// Returns the encoder for what people read (the CLI's output): as ``makeEncoder()``, indented by two spaces with
-    /// `": "` between keys and values, keys in declaration order (upstream's field order).
-    public static func makePrettyEncoder() -> JSONEncoder {
-        let encoder = makeEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .prettyPrinted]
-        return encoder
+    /// Returns the encoder for what people read (the CLI's output): an ``OrderedJSONEncoder``, indented by two spaces
+    /// with `": "` between keys and values, keys in the order types encode them (upstream's field order), maps sorted
+    /// by key, dates as ``RFC3339/format(_:)``.
+    ///
+    /// Foundation's `JSONEncoder` (``makeEncoder()``) keeps no key order on Linux and writes `" : "` when
+    /// pretty-printing, so it is not used for people.
+    public static func makePrettyEncoder() -> OrderedJSONEncoder {
+        OrderedJSONEncoder(prettyPrinted: true)
     }
 
     /// Returns a decoder for wire values: dates in any RFC 3339 form (``RFC3339/parse(_:)``).

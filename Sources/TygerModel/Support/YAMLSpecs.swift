@@ -1,51 +1,152 @@
+import Foundation
 private import Yams
 
 /// Loads codespecs and run specs from YAML files (`tyger codespec create -f`, `tyger run create -f`).
 ///
-/// Decoding is strict, as upstream's: an unknown field anywhere is an error naming it.
+/// Decoding is strict, as upstream's: an unknown field anywhere is an error naming it. Errors say where the problem
+/// is: `<file>:<line>:<column>: ` (or `line L, column C: ` without a file name) before the message, from Yams' own
+/// marks; a problem Yams gives no position for names the field path instead.
 public enum YAMLSpecs {
     /// Parses a codespec file and validates it.
     ///
     /// - Parameters:
     ///   - yaml: The file's text.
     ///   - name: The name given on the command line; it overrides `name` in the file.
+    ///   - file: The file's name, for the position in error messages.
     /// - Returns: The codespec, `kind` defaulting to `job`.
     /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types and every
     ///   `Codespec.validate()` failure.
-    public static func codespec(fromYAML yaml: String, name: String? = nil) throws -> Codespec {
-        var spec: Codespec = try decode(Codespec.self, from: yaml, what: "codespec")
+    public static func codespec(fromYAML yaml: String, name: String? = nil, file: String? = nil) throws -> Codespec {
+        var spec: Codespec = try decode(Codespec.self, from: yaml, what: "codespec", file: file)
         if let name { spec.name = name }
-        try spec.validate()
+        do { try spec.validate() } catch let error as TygerModelError { throw located(error, at: nil, file: file) }
         return spec
     }
 
     /// Parses a run spec file.
     ///
     /// An inline codespec gets `kind: job` when it has none (upstream forces it), and is validated.
+    /// - Parameter file: The file's name, for the position in error messages.
     /// - Returns: The run request (system fields cleared).
     /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types, an invalid
     ///   codespec reference or inline codespec.
-    public static func run(fromYAML yaml: String) throws -> Run {
-        var run: Run = try decode(Run.self, from: yaml, what: "run")
+    public static func run(fromYAML yaml: String, file: String? = nil) throws -> Run {
+        var run: Run = try decode(Run.self, from: yaml, what: "run", file: file)
         run = run.withoutSystemFields
-        switch run.job.codespec {
-        case .named(let reference): _ = try CodespecReference.parse(reference)
-        case .inline(let spec): try spec.validate()
+        do {
+            switch run.job.codespec {
+            case .named(let reference): _ = try CodespecReference.parse(reference)
+            case .inline(let spec): try spec.validate()
+            }
+        } catch let error as TygerModelError {
+            throw located(error, at: nil, file: file)
         }
         return run
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from yaml: String, what: String) throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from yaml: String, what: String, file: String? = nil) throws -> T {
         do {
             return try YAMLDecoder().decode(T.self, from: yaml)
         } catch let error as TygerModelError {
-            throw error
+            throw located(error, at: nil, file: file)
         } catch let error as DecodingError {
-            if let ours = modelError(in: error) { throw ours }
-            throw TygerModelError.invalid("invalid \(what) file: \(describe(error))", cause: error)
+            if let ours = modelError(in: error) {
+                throw located(ours, at: mark(of: error, in: yaml), file: file)
+            }
+            if case .dataCorrupted(let context) = error, let yamlError = context.underlyingError as? YamlError {
+                throw invalidYAML(yamlError, what: what, file: file)
+            }
+            let position = mark(of: error, in: yaml)
+            throw TygerModelError.invalid(
+                prefix(position, file: file) + "invalid \(what) file: \(problemText(error, located: position != nil))",
+                cause: error)
+        } catch let error as YamlError {
+            throw invalidYAML(error, what: what, file: file)
         } catch {
-            throw TygerModelError.invalid("invalid \(what) file: \(error)", cause: error)
+            throw TygerModelError.invalid(prefix(nil, file: file) + "invalid \(what) file: \(error)", cause: error)
         }
+    }
+
+    private static func invalidYAML(_ error: YamlError, what: String, file: String?) -> TygerModelError {
+        let (problem, mark) = problem(of: error)
+        return TygerModelError.invalid(
+            prefix(mark.map { ($0.line, $0.column) }, file: file) + "invalid \(what) file: \(problem)", cause: error)
+    }
+
+    /// The problem: the field path and expected type with Yams' own text for type errors, the message alone for
+    /// other errors that have a position (the path would repeat it), else ``describe(_:)`` (which names the path).
+    private static func problemText(_ error: DecodingError, located: Bool) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            let own = context.debugDescription
+            return own.isEmpty ? describe(error) : "\(describe(error)) (\(own))"
+        case .dataCorrupted(let context) where located:
+            return context.debugDescription
+        default:
+            return describe(error)
+        }
+    }
+
+    /// `<file>:<line>:<column>: `, `line L, column C: `, `<file>: ` or nothing.
+    private static func prefix(_ position: (line: Int, column: Int)?, file: String?) -> String {
+        switch (position, file) {
+        case (let p?, let f?): "\(f):\(p.line):\(p.column): "
+        case (let p?, nil): "line \(p.line), column \(p.column): "
+        case (nil, let f?): "\(f): "
+        case (nil, nil): ""
+        }
+    }
+
+    private static func located(
+        _ error: TygerModelError, at position: (line: Int, column: Int)?, file: String?
+    ) -> TygerModelError {
+        let p = prefix(position, file: file)
+        if p.isEmpty { return error }
+        return TygerModelError(code: error.code, message: p + error.message, cause: error.cause)
+    }
+
+    /// Yams' problem text (with its context) and position, for a malformed document.
+    private static func problem(of error: YamlError) -> (String, Mark?) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return ((context.map { $0.text + ": " } ?? "") + problem, mark)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return ("duplicate key\(duplicates.count == 1 ? "" : "s") \(keys)", context.mark)
+        default:
+            return (String(String(describing: error).split(separator: "\n").first ?? ""), nil)
+        }
+    }
+
+    /// Where in `yaml` a decoding error is: the node at its coding path, or for unknown fields the first unknown key
+    /// the message names. `nil` when the document does not compose or the error has no path.
+    private static func mark(of error: DecodingError, in yaml: String) -> (line: Int, column: Int)? {
+        let context: DecodingError.Context
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
+            context = c
+        @unknown default: return nil
+        }
+        guard var node = try? Yams.compose(yaml: yaml) else { return nil }
+        for key in context.codingPath {
+            if let index = key.intValue, let sequence = node.sequence, sequence.indices.contains(index) {
+                node = sequence[index]
+            } else if let mapping = node.mapping, let value = mapping[key.stringValue] {
+                node = value
+            } else {
+                break
+            }
+        }
+        if case .dataCorrupted = error, let mapping = node.mapping {
+            // An unknown field: the message names it before "; allowed fields are".
+            let description = context.debugDescription
+            let named = description.range(of: "; allowed").map { String(description[..<$0.lowerBound]) } ?? description
+            if let key = mapping.first(where: { named.contains("'\($0.key.string ?? "")'") })?.key, let m = key.mark {
+                return (m.line, m.column)
+            }
+        }
+        return node.mark.map { ($0.line, $0.column) }
     }
 
     /// Our own error, when a decoder wrapped it (Yams reports errors thrown by `init(from:)` as data corruption).
