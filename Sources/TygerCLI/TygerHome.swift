@@ -1,6 +1,7 @@
 import Foundation
 import TygerCore
 import TygerIO
+import TygerModel
 
 /// Where the CLI keeps its state: `$TYGER_HOME`, else `$XDG_DATA_HOME/tyger`, else `~/.local/share/tyger`.
 ///
@@ -33,16 +34,14 @@ struct LoginState: Codable, Equatable {
 
     static func load() throws -> LoginState? {
         guard let data = FileManager.default.contents(atPath: TygerHome.loginFile) else { return nil }
-        do { return try JSONDecoder().decode(LoginState.self, from: data) } catch {
+        do { return try TygerJSON.makeDecoder().decode(LoginState.self, from: data) } catch {
             throw UsageError("the login file \(TygerHome.loginFile) is damaged: run 'tyger login' again")
         }
     }
 
     func save() throws {
         try FileManager.default.createDirectory(atPath: TygerHome.path, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(self)
+        let data = try TygerJSON.makePrettyEncoder().encode(self)
         let temp = TygerHome.loginFile + ".tmp"
         let created = FileManager.default.createFile(
             atPath: temp, contents: data, attributes: [.posixPermissions: 0o600])

@@ -212,7 +212,7 @@ public struct ControlPlaneClient: Sendable {
 
     /// The error for a non-2xx response: the envelope's `<code>: <message>`, else `unexpected status code N`.
     public static func error(from response: HTTPTransport.Response) -> TygerClientError {
-        if let envelope = try? JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
+        if let envelope = try? TygerJSON.makeDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
             let kind: TygerClientError.Code = response.status == 401 ? .authentication : .http
             return TygerClientError(
                 kind, "\(envelope.error.code): \(envelope.error.message)", status: response.status,

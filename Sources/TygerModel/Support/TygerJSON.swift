@@ -2,24 +2,19 @@ public import Foundation
 
 /// JSON encoding and request-body decoding with upstream's conventions and error messages.
 public enum TygerJSON {
-    /// Returns an encoder for response bodies and stored records: compact, keys in declaration order, slashes not
-    /// escaped (access URLs stay readable), dates as RFC 3339 UTC with microseconds (``RFC3339/format(_:)``).
-    public static func makeEncoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(RFC3339.format(date))
-        }
-        return encoder
+    /// Returns the encoder for response bodies, stored records and files: an ``OrderedJSONEncoder``, compact, keys in
+    /// the order types encode them (upstream's field order), maps sorted by key, slashes not escaped (access URLs stay
+    /// readable), dates as RFC 3339 UTC with microseconds (``RFC3339/format(_:)``). The same value always gives the
+    /// same bytes.
+    ///
+    /// Foundation's `JSONEncoder` keeps no key order on Linux (it changes from run to run) and is not used.
+    public static func makeEncoder() -> OrderedJSONEncoder {
+        OrderedJSONEncoder(prettyPrinted: false)
     }
 
     /// Returns the encoder for what people read (the CLI's output): an ``OrderedJSONEncoder``, indented by two spaces
     /// with `": "` between keys and values, keys in the order types encode them (upstream's field order), maps sorted
     /// by key, dates as ``RFC3339/format(_:)``.
-    ///
-    /// Foundation's `JSONEncoder` (``makeEncoder()``) keeps no key order on Linux and writes `" : "` when
-    /// pretty-printing, so it is not used for people.
     public static func makePrettyEncoder() -> OrderedJSONEncoder {
         OrderedJSONEncoder(prettyPrinted: true)
     }

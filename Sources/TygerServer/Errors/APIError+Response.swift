@@ -37,12 +37,8 @@ extension APIError {
             }
             fields[.contentType] = "application/json; charset=utf-8"
             let envelope = ErrorResponse(error: ErrorInfo(code: code, message: message, apiVersions: apiVersions))
-            // Foundation's JSONEncoder on Linux writes keys in no fixed order; sorted keys give upstream's
-            // `code`, `message` every time.
-            let encoder = TygerJSON.makeEncoder()
-            encoder.outputFormatting.insert(.sortedKeys)
             // Two strings and an optional string array always encode.
-            body = ByteBuffer(bytes: (try? encoder.encode(envelope)) ?? Data())
+            body = ByteBuffer(bytes: (try? TygerJSON.makeEncoder().encode(envelope)) ?? Data())
         case .azureXML:
             fields[.contentType] = "application/xml"
             body = ByteBuffer(

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TygerModel
 import HTTPTypes
 import Logging
 
@@ -25,9 +26,7 @@ struct SystemController: Sendable {
             let endpoint = endpoints.endpoint(for: context.transport) ?? ""
             let metadata = ServiceMetadata(
                 storageEndpoints: endpoints.all, dataPlaneEndpoint: endpoint, controlPlaneEndpoint: endpoint)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let data = try encoder.encode(metadata)
+            let data = try TygerJSON.makeEncoder().encode(metadata)
             return Response(
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -55,7 +55,7 @@ public final class JSONFileTokenStore: TokenStore {
     private func readRecords() throws -> [AccessTokenRecord] {
         guard let bytes = try PrivateFile.read(path) else { return [] }
         do {
-            return try JSONDecoder().decode([AccessTokenRecord].self, from: Data(bytes))
+            return try TygerJSON.makeDecoder().decode([AccessTokenRecord].self, from: Data(bytes))
         } catch {
             throw TygerServerError(.tokenStore, "the token file \(path) is not a JSON array of tokens", cause: error)
         }
@@ -74,11 +74,9 @@ public final class JSONFileTokenStore: TokenStore {
         }
         var records = try readRecords()
         change(&records)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data: Data
         do {
-            data = try encoder.encode(records)
+            data = try TygerJSON.makePrettyEncoder().encode(records)
         } catch {
             throw TygerServerError(.tokenStore, "cannot encode tokens", cause: error)
         }
