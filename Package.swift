@@ -39,19 +39,22 @@ let package = Package(
         .executable(name: "tyger", targets: ["TygerCLI"]),
         .executable(name: "tyger-server", targets: ["TygerServerMain"]),
     ],
-    dependencies: [argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams, grdb],
+    dependencies: [
+        argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams, grdb,
+    ],
     targets: [
+        // Layers (docs/architecture.md): a target depends only on targets of lower layers.
         // L0: isa-l (CRC32C, igzip), found through pkg-config; without it the build names the package to install.
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         // L0: C shims over isa-l, zlib and Linux-only syscalls (splice, renameat2).
         .target(name: "CTygerNative", dependencies: ["CIsal"], linkerSettings: [.linkedLibrary("z")]),
-        // L1: format, integrity, codecs, the block ring. No I/O.
+        // L1: format, integrity, codecs, the block ring, the data-directory layout. No I/O.
         .target(
             name: "TygerCore",
             dependencies: ["CTygerNative", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        // L2: descriptors, pipes, FIFOs, Dispatch I/O and the fast copy loops.
+        // L2: descriptors, pipes, FIFOs, Dispatch I/O, the fast copy loops and every syscall wrapper.
         .target(name: "TygerIO", dependencies: ["TygerCore", "CTygerNative"], swiftSettings: swiftSettings),
         // L3: blob stores.
         .target(
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "TygerDataPath", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
             swiftSettings: swiftSettings),
-        // L4: HTTP clients of the control plane and the data plane.
+        // L5: HTTP clients: the typed control-plane client, the data plane and the relay.
         .target(
             name: "TygerClient",
             dependencies: [
@@ -74,11 +77,11 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
-        // L0: every wire type (buffers, codespecs, runs, pages, tags, error envelope, api-version), the JSON coder,
+        // L1: every wire type (buffers, codespecs, runs, pages, tags, error envelope, api-version), the JSON coder,
         // the RFC 3339 codec, the wall clock and the strict spec-file decoder. Foundation and Yams only.
         .target(
             name: "TygerModel", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
-        // L3: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry. No HTTP framework.
+        // L5: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry. No HTTP framework.
         .target(
             name: "TygerControlPlane",
             dependencies: [
@@ -88,7 +91,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // L5: the thin `tyger` executable.
+        // L7: the thin `tyger` executable.
         .executableTarget(
             name: "TygerCLI",
             dependencies: [
@@ -104,13 +107,12 @@ let package = Package(
         .target(
             name: "TygerServer",
             dependencies: [
-                "TygerCore", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine",
+                "TygerCore", "TygerIO", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -119,20 +121,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // L5: the thin `tyger-server` executable.
+        // L7: the thin `tyger-server` executable.
         .executableTarget(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerModel", "TygerRunEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         // L0: posix_spawn with a new process group, default signals and a working directory; waitpid status decoding.
         .target(name: "CTygerSpawn"),
-        // L5: runs: codespecs, run specs, the lifecycle state machine, repositories, the local process executor.
+        // L5: runs: the engine, the lifecycle state machine, repositories, the local process executor. No HTTP
+        // framework.
         .target(
             name: "TygerRunEngine",
             dependencies: [
@@ -144,7 +146,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "TygerTestSupport", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
+            name: "TygerTestSupport", dependencies: ["TygerIO", "TygerStorage"],
             path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerCoreTests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),

@@ -49,12 +49,7 @@ public enum PathOps {
             case .append(let p): (O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, p)
             case .readWriteCreating(let p): (O_RDWR | O_CREAT | O_CLOEXEC, p)
             }
-        while true {
-            let fd = Glibc.open(path, flags, permissions)
-            if fd >= 0 { return fd }
-            if errno == EINTR { continue }
-            throw TygerIOError.system("open", path: path)
-        }
+        return try FileDescriptorOps.retryingOnInterrupt("open", path: path) { Glibc.open(path, flags, permissions) }
     }
 
     /// The contents of `path` when it is a regular file smaller than `limit` bytes; `nil` otherwise (missing, a

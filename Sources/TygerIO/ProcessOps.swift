@@ -75,12 +75,8 @@ public enum ProcessOps {
     /// The corresponding C function is `waitpid` with `WNOHANG`.
     public static func exitStatusIfExited(_ pid: Int32) -> Int32? {
         var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return status }
-            if r < 0 && errno == EINTR { continue }
-            return nil
-        }
+        let r = try? FileDescriptorOps.retryingOnInterrupt("waitpid") { waitpid(pid, &status, WNOHANG) }
+        return r == pid ? status : nil
     }
 
     /// Ignores `SIGPIPE`, so that writes to a closed pipe fail with `EPIPE` instead of killing the process.

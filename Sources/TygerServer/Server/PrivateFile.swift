@@ -1,3 +1,4 @@
+import TygerIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,11 +19,7 @@ enum PrivateFile {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure("read", path)
-            }
+            let n = try retrying("read", path) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { return out }
             out += chunk[0..<n]
         }
@@ -87,12 +84,21 @@ enum PrivateFile {
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }  // non-empty here
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure("write", path)
+            let n = try retrying("write", path) {
+                bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }  // non-empty here
             }
             offset += n
+        }
+    }
+
+    /// Runs a system call with ``FileDescriptorOps/retryingOnInterrupt(_:path:_:)``, reporting failures as `.io`.
+    private static func retrying<T: FixedWidthInteger & SignedInteger>(
+        _ operation: String, _ path: String, _ body: () -> T
+    ) throws -> T {
+        do {
+            return try FileDescriptorOps.retryingOnInterrupt(operation, path: path, body)
+        } catch {
+            throw TygerServerError(.io, error.message, cause: error)
         }
     }
 
