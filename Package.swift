@@ -158,7 +158,9 @@ let package = Package(
         .testTarget(
             name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "TygerModelTests", dependencies: ["TygerModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TygerModelTests", dependencies: ["TygerModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "TygerControlPlaneTests", dependencies: ["TygerControlPlane", "TygerModel"],
             swiftSettings: swiftSettings

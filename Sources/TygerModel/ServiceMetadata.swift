@@ -21,8 +21,12 @@ public struct ServiceMetadata: Sendable, Hashable {
     public var capabilities: [String]?
     /// The supported API versions.
     public var apiVersions: [String]?
-    /// The storage endpoints.
+    /// The storage endpoints (data-plane base URLs, one per listener).
     public var storageEndpoints: [String]?
+    /// Addition: the data plane's base URL for the listener the request came in on.
+    public var dataPlaneEndpoint: String?
+    /// Addition: the control plane's base URL for the listener the request came in on.
+    public var controlPlaneEndpoint: String?
 
     /// Creates a metadata value.
     ///
@@ -37,11 +41,16 @@ public struct ServiceMetadata: Sendable, Hashable {
     ///   - capabilities: The capabilities.
     ///   - apiVersions: The supported API versions; defaults to ``APIVersion/supported``.
     ///   - storageEndpoints: The storage endpoints.
+    ///   - dataPlaneEndpoint: The data plane's base URL for the caller's listener.
+    ///   - controlPlaneEndpoint: The control plane's base URL for the caller's listener.
     public init(
         rbacEnabled: Bool = false, authority: String? = nil, audience: String? = nil, apiAppUri: String? = nil,
         apiAppId: String? = nil, cliAppUri: String? = nil, cliAppId: String? = nil, capabilities: [String]? = nil,
-        apiVersions: [String]? = APIVersion.supported, storageEndpoints: [String]? = nil
+        apiVersions: [String]? = APIVersion.supported, storageEndpoints: [String]? = nil,
+        dataPlaneEndpoint: String? = nil, controlPlaneEndpoint: String? = nil
     ) {
+        self.dataPlaneEndpoint = dataPlaneEndpoint
+        self.controlPlaneEndpoint = controlPlaneEndpoint
         self.rbacEnabled = rbacEnabled
         self.authority = authority
         self.audience = audience
@@ -58,7 +67,7 @@ public struct ServiceMetadata: Sendable, Hashable {
 extension ServiceMetadata: Codable {
     enum CodingKeys: String, CodingKey {
         case rbacEnabled, authority, audience, apiAppUri, apiAppId, cliAppUri, cliAppId, capabilities, apiVersions
-        case storageEndpoints
+        case storageEndpoints, dataPlaneEndpoint, controlPlaneEndpoint
     }
 
     public init(from decoder: any Decoder) throws {
@@ -73,6 +82,8 @@ extension ServiceMetadata: Codable {
         self.capabilities = try c.decodeIfPresent([String].self, forKey: .capabilities)
         self.apiVersions = try c.decodeIfPresent([String].self, forKey: .apiVersions)
         self.storageEndpoints = try c.decodeIfPresent([String].self, forKey: .storageEndpoints)
+        self.dataPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .dataPlaneEndpoint)
+        self.controlPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .controlPlaneEndpoint)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -87,5 +98,7 @@ extension ServiceMetadata: Codable {
         try c.encodeIfPresent(capabilities, forKey: .capabilities)
         try c.encodeIfPresent(apiVersions, forKey: .apiVersions)
         try c.encodeIfPresent(storageEndpoints, forKey: .storageEndpoints)
+        try c.encodeIfPresent(dataPlaneEndpoint, forKey: .dataPlaneEndpoint)
+        try c.encodeIfPresent(controlPlaneEndpoint, forKey: .controlPlaneEndpoint)
     }
 }

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import TygerCore
+import TygerModel
 import TygerServer
 
 /// Router tests run without a socket, so their transport is "unknown" and treated like TCP: untrusted.

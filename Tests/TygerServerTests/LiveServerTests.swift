@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Testing
+import TygerModel
 import TygerServer
 import TygerStorage
 import NIOHTTP1

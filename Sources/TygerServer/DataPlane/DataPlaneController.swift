@@ -65,7 +65,7 @@ public struct DataPlaneController: Sendable {
     ) throws -> (DataPlanePath, [String: String]) {
         let query = try QueryParameters(request.uri.query).signedURLParameters()
         if let version = query["api-version"], !version.isEmpty {
-            guard version == ServiceMetadata.apiVersion else { throw APIError.unsupportedApiVersion }
+            guard version == APIVersion.v1_0 else { throw APIError.unsupportedApiVersion }
         } else if request.headers[.xMsVersion] == nil {
             throw APIError.apiVersionUnspecified
         }

@@ -8,12 +8,52 @@ openapi: 3.0.4
 info:
   title: Tyger Server
   version: '1.0'
+  description: |
+    The control-plane REST API of Tyger for Swift, version 1.0.
+
+    It follows upstream Tyger's OpenAPI document v1.0 (same paths, operations, status codes and schema names
+    where upstream has them). Our additions and deliberate differences carry a description that starts with
+    "Addition:" or "Difference:".
+
+    Conventions:
+    - Every route of the versioned group (`/buffers/**`, `/codespecs/**`, `/runs/**`) requires the query
+      parameter `api-version=1.0`. Missing or empty: 400 `ApiVersionUnspecified`; unknown: 400
+      `UnsupportedApiVersion`; both bodies carry `"apiVersions":["1.0"]`. A path starting with `/v1/` is the same
+      route with `api-version` 1.0 implied. `/metadata`, `/healthcheck` and `/swagger/**` are version-neutral and
+      anonymous.
+    - Errors are `{"error":{"code":"…","message":"…"}}` (`ErrorBody`). Database or storage failures are 500 with an
+      empty body.
+    - JSON is camelCase; null and default values are omitted from responses (`isSoftDeleted` only when true,
+      `kind` of a run only when not `user`). Request bodies reject unknown properties (`additionalProperties: false`)
+      except the two update bodies, `BufferUpdate` and `RunUpdate`.
+    - Timestamps are RFC 3339 (`format: date-time`), written in UTC with up to six fractional digits
+      (`2024-01-25T18:20:49.951262Z`) and read with any number of fractional digits, `Z` or `±hh:mm`, and years from
+      0001 (Go's zero time, which the Go CLI sends).
+    - Durations (`format: date-span`) are .NET TimeSpan strings, `[d.]hh:mm:ss[.fffffff]` (e.g. `01:00:00`).
+    - Every response carries a `Request-Id` header.
+    - Addition: on TCP listeners every route except `/healthcheck`, `/metadata` and `/swagger/**` needs
+      `Authorization: Bearer <token>` (401 `Unauthorized` otherwise); requests over the Unix socket need none.
+
+    Upstream routes that we do not serve: `POST /buffers/export`, `POST /buffers/import`,
+    `GET /database-version-in-use` and `GET /swagger/v1.0/swagger.json`.
+servers:
+  - url: /
+security:
+  - {}
+  - bearerAuth: []
+tags:
+  - name: tyger-server
 paths:
   /buffers:
     post:
       tags:
         - tyger-server
       operationId: createBuffer
+      description: |
+        Only `location` (empty or `local`), `tags` and `expiresAt` are used; the other fields are ignored.
+        Difference: `{}` is accepted and creates a buffer with no tags or expiry (upstream answers 400).
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
       requestBody:
         content:
           application/json:
@@ -23,32 +63,29 @@ paths:
       responses:
         '201':
           description: Created
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Buffer'
+        '400':
+          $ref: '#/components/responses/BadRequest'
     get:
       tags:
         - tyger-server
       operationId: getBuffers
+      description: Newest first (`createdAt` desc, `id` desc).
       parameters:
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            format: int32
-        - name: _ct
-          in: query
-          schema:
-            type: string
-        - name: tag
-          in: query
-          style: deepObject
-          explode: true
-          schema:
-            type: object
-            additionalProperties:
-              type: string
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/Limit'
+        - $ref: '#/components/parameters/ContinuationToken'
+        - $ref: '#/components/parameters/TagFilter'
+        - $ref: '#/components/parameters/ExcludeTagFilter'
+        - $ref: '#/components/parameters/SoftDeleted'
       responses:
         '200':
           description: Success
@@ -57,15 +94,20 @@ paths:
               schema:
                 $ref: '#/components/schemas/BufferPage'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
     delete:
       tags:
         - tyger-server
       operationId: deleteBuffers
+      description: |
+        Soft-deletes the active buffers that match the filters (or, with `softDeleted=true`, purges the matching
+        soft-deleted ones) and returns how many were affected.
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/TagFilter'
+        - $ref: '#/components/parameters/ExcludeTagFilter'
+        - $ref: '#/components/parameters/Ttl'
+        - $ref: '#/components/parameters/SoftDeleted'
       responses:
         '200':
           description: OK
@@ -75,16 +117,17 @@ paths:
                 type: integer
                 format: int32
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
   /buffers/restore:
     post:
       tags:
         - tyger-server
       operationId: restoreBuffers
+      description: Restores the soft-deleted buffers that match the filters and returns how many were restored.
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/TagFilter'
+        - $ref: '#/components/parameters/ExcludeTagFilter'
       responses:
         '200':
           description: OK
@@ -93,11 +136,21 @@ paths:
               schema:
                 type: integer
                 format: int32
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /buffers/count:
     get:
       tags:
         - tyger-server
       operationId: getBufferCount
+      description: |
+        Counts unexpired buffers. Without `softDeleted` both states are counted.
+        Difference: an invalid `softDeleted` value is a 400 (upstream ignores it).
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/TagFilter'
+        - $ref: '#/components/parameters/ExcludeTagFilter'
+        - $ref: '#/components/parameters/SoftDeleted'
       responses:
         '200':
           description: OK
@@ -106,46 +159,44 @@ paths:
               schema:
                 type: integer
                 format: int32
+        '400':
+          $ref: '#/components/responses/BadRequest'
   '/buffers/{id}':
     get:
       tags:
         - tyger-server
       operationId: getBufferById
       parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/BufferId'
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/SoftDeleted'
       responses:
         '200':
           description: OK
+          headers:
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Buffer'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
     put:
       tags:
         - tyger-server
       operationId: setBufferTags
+      description: |
+        Replaces the whole tag set with `tags` (absent or null clears it) and sets `expiresAt` when present. A
+        non-empty `id` must equal the path's. An empty body is allowed.
+        Difference: tags are validated as on create (upstream does not re-validate them here).
       parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/BufferId'
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/SoftDeleted'
+        - $ref: '#/components/parameters/IfMatch'
       requestBody:
         content:
           application/json:
@@ -155,105 +206,84 @@ paths:
       responses:
         '200':
           description: OK
+          headers:
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Buffer'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
         '412':
-          description: Precondition Failed
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/PreconditionFailed'
     delete:
       tags:
         - tyger-server
       operationId: deleteBuffer
+      description: |
+        Soft-deletes an active buffer (`expiresAt` = now + `ttl`, default the soft-deleted lifetime), or with
+        `softDeleted=true` purges a soft-deleted one.
+        Difference: a purge without `ttl` expires at once (upstream waits another soft-deleted lifetime).
       parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/BufferId'
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/Ttl'
+        - $ref: '#/components/parameters/SoftDeleted'
       responses:
         '200':
           description: OK
+          headers:
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Buffer'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
         '412':
-          description: Precondition Failed
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/PreconditionFailed'
   '/buffers/{id}/restore':
     post:
       tags:
         - tyger-server
       operationId: restoreBuffer
+      description: |
+        Difference: the 200 body is the restored `Buffer`, as upstream's server sends; upstream's document says
+        an integer.
       parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/BufferId'
+        - $ref: '#/components/parameters/ApiVersion'
       responses:
         '200':
           description: OK
+          headers:
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
-                type: integer
-                format: int32
+                $ref: '#/components/schemas/Buffer'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
         '412':
-          description: Precondition Failed
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/PreconditionFailed'
   '/buffers/{id}/access':
     post:
       tags:
         - tyger-server
       operationId: getBufferAccessString
+      description: |
+        Returns a signed data-plane URL for the buffer (or, for a `run-<id>-temp-…` buffer, a relay URL).
+        `fromDocker` is validated and otherwise ignored.
       parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/BufferId'
+        - $ref: '#/components/parameters/ApiVersion'
         - name: writeable
           in: query
           schema:
@@ -266,6 +296,14 @@ paths:
           in: query
           schema:
             type: boolean
+        - name: ttl
+          in: query
+          description: |
+            Addition (upstream's server reads it, its document does not list it): the URL's lifetime, 00:00:30 to
+            01:00:00, default 01:00:00. Difference: out of range is a 400 (upstream's local mode answers 500).
+          schema:
+            type: string
+            format: date-span
       responses:
         '201':
           description: Created
@@ -273,17 +311,17 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/BufferAccess'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
   /buffers/storage-accounts:
     get:
       tags:
         - tyger-server
       operationId: getStorageAccounts
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
       responses:
         '200':
           description: OK
@@ -293,123 +331,80 @@ paths:
                 type: array
                 items:
                   $ref: '#/components/schemas/StorageAccount'
-  /buffers/export:
-    post:
-      tags:
-        - tyger-server
-      operationId: exportBuffers
-      requestBody:
-        content:
-          application/json:
-            schema:
-              $ref: '#/components/schemas/ExportBuffersRequest'
-        required: true
-      responses:
-        '202':
-          description: Accepted
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/Run'
-  /buffers/import:
-    post:
-      tags:
-        - tyger-server
-      operationId: importBuffers
-      requestBody:
-        content:
-          application/json:
-            schema:
-              $ref: '#/components/schemas/ImportBuffersRequest'
-        required: true
-      responses:
-        '202':
-          description: Accepted
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/Run'
   '/codespecs/{name}':
     put:
       tags:
         - tyger-server
+      operationId: setCodespec
+      description: |
+        Creates a new version when the body differs from the latest version, else returns the latest unchanged.
+        201 when the resulting version is 1, else 200. `kind` is required here. A `name` in the body must equal the
+        path's; `version` and `createdAt` are ignored.
+        Addition: `operationId` (upstream's document has none for codespec and run operations).
       parameters:
-        - name: name
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/CodespecName'
+        - $ref: '#/components/parameters/ApiVersion'
       requestBody:
         content:
           application/json:
             schema:
-              oneOf:
-                - $ref: '#/components/schemas/JobCodespec'
-                - $ref: '#/components/schemas/WorkerCodespec'
-              additionalProperties: false
+              $ref: '#/components/schemas/CodespecOfKind'
         required: true
       responses:
         '200':
           description: OK
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
           content:
             application/json:
               schema:
-                oneOf:
-                  - $ref: '#/components/schemas/JobCodespec'
-                  - $ref: '#/components/schemas/WorkerCodespec'
-                additionalProperties: false
+                $ref: '#/components/schemas/CodespecOfKind'
         '201':
           description: Created
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
           content:
             application/json:
               schema:
-                oneOf:
-                  - $ref: '#/components/schemas/JobCodespec'
-                  - $ref: '#/components/schemas/WorkerCodespec'
-                additionalProperties: false
+                $ref: '#/components/schemas/CodespecOfKind'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
     get:
       tags:
         - tyger-server
+      operationId: getLatestCodespec
+      description: The latest version. Addition to upstream's document, 404 and the `Location` header.
       parameters:
-        - name: name
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/CodespecName'
+        - $ref: '#/components/parameters/ApiVersion'
       responses:
         '200':
           description: OK
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
           content:
             application/json:
               schema:
-                oneOf:
-                  - $ref: '#/components/schemas/JobCodespec'
-                  - $ref: '#/components/schemas/WorkerCodespec'
-                additionalProperties: false
+                $ref: '#/components/schemas/CodespecOfKind'
+        '404':
+          $ref: '#/components/responses/NotFound'
   /codespecs:
     get:
       tags:
         - tyger-server
+      operationId: getCodespecs
+      description: The latest version of each codespec, ordered by name (byte order).
       parameters:
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            format: int32
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/Limit'
         - name: prefix
           in: query
           schema:
             type: string
-        - name: _ct
-          in: query
-          schema:
-            type: string
+        - $ref: '#/components/parameters/ContinuationToken'
       responses:
         '200':
           description: OK
@@ -417,35 +412,48 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/CodespecPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
   '/codespecs/{name}/versions/{version}':
     get:
       tags:
         - tyger-server
+      operationId: getCodespecVersion
+      description: A version that is not an integer is a 404, as upstream. Addition to upstream's document, 404.
       parameters:
-        - name: name
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/CodespecName'
         - name: version
           in: path
           required: true
           schema:
             type: string
+        - $ref: '#/components/parameters/ApiVersion'
       responses:
         '200':
           description: OK
           content:
             application/json:
               schema:
-                oneOf:
-                  - $ref: '#/components/schemas/JobCodespec'
-                  - $ref: '#/components/schemas/WorkerCodespec'
-                additionalProperties: false
+                $ref: '#/components/schemas/CodespecOfKind'
+        '404':
+          $ref: '#/components/responses/NotFound'
   /runs:
     post:
       tags:
         - tyger-server
+      operationId: createRun
+      description: |
+        System fields in the body are ignored; `kind: system` is a 400. The returned `job.codespec` is the
+        resolved codespec object, and `job.buffers` holds the IDs of the buffers created for the run.
+      parameters:
+        - $ref: '#/components/parameters/ApiVersion'
+        - name: Idempotency-Key
+          in: header
+          description: |
+            Addition to upstream's document (upstream's server honours it too): a request repeated with a key
+            already used returns the run created by the first request (201) instead of creating another.
+          schema:
+            type: string
       requestBody:
         content:
           application/json:
@@ -455,48 +463,33 @@ paths:
       responses:
         '201':
           description: Created
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Run'
         '400':
-          description: Bad Request
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/BadRequest'
     get:
       tags:
         - tyger-server
+      operationId: getRuns
+      description: Newest first (`createdAt` desc, `id` desc).
       parameters:
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            format: int32
-        - name: since
-          in: query
-          schema:
-            type: string
-            format: date-time
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/Limit'
+        - $ref: '#/components/parameters/Since'
         - name: status
           in: query
+          description: Repeatable; case-insensitive; a comma-separated list is accepted too. Unknown values are a 400.
           schema:
             type: array
             items:
               type: string
-        - name: _ct
-          in: query
-          schema:
-            type: string
-        - name: tag
-          in: query
-          style: deepObject
-          explode: true
-          schema:
-            type: object
-            additionalProperties:
-              type: string
+        - $ref: '#/components/parameters/ContinuationToken'
+        - $ref: '#/components/parameters/TagFilter'
       responses:
         '200':
           description: Success
@@ -504,24 +497,20 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/RunPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
   /runs/counts:
     get:
       tags:
         - tyger-server
+      operationId: getRunCounts
+      description: |
+        Difference: the keys are camelCase and only non-zero counts appear, as upstream's server sends; upstream's
+        document lists PascalCase keys.
       parameters:
-        - name: since
-          in: query
-          schema:
-            type: string
-            format: date-time
-        - name: tag
-          in: query
-          style: deepObject
-          explode: true
-          schema:
-            type: object
-            additionalProperties:
-              type: string
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/Since'
+        - $ref: '#/components/parameters/TagFilter'
       responses:
         '200':
           description: Success
@@ -530,35 +519,39 @@ paths:
               schema:
                 type: object
                 properties:
-                  Pending:
+                  pending:
                     type: integer
                     format: int64
-                  Running:
+                  running:
                     type: integer
                     format: int64
-                  Failed:
+                  failed:
                     type: integer
                     format: int64
-                  Succeeded:
+                  succeeded:
                     type: integer
                     format: int64
-                  Canceling:
+                  canceling:
                     type: integer
                     format: int64
-                  Canceled:
+                  canceled:
                     type: integer
                     format: int64
                 additionalProperties: false
+        '400':
+          $ref: '#/components/responses/BadRequest'
   '/runs/{runId}':
     get:
       tags:
         - tyger-server
+      operationId: getRun
+      description: |
+        With `watch=true` the body is a stream of compact `Run` objects, one per line (newline-delimited JSON, same
+        content type): first the current state, then one line per change, ending after a terminal status.
+        A run ID that is not an integer is a 404.
       parameters:
-        - name: runId
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/RunId'
+        - $ref: '#/components/parameters/ApiVersion'
         - name: watch
           in: query
           schema:
@@ -571,21 +564,19 @@ paths:
               schema:
                 $ref: '#/components/schemas/Run'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
     put:
       tags:
         - tyger-server
       operationId: setRunTags
+      description: |
+        Replaces the run's whole tag set with `tags` (absent or null clears it). A non-empty `id` must equal the
+        path's (400 otherwise). An empty body is allowed.
+        Addition to upstream's document: the `If-Match` parameter, the `ETag` response header and the 400 response.
       parameters:
-        - name: runId
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/RunId'
+        - $ref: '#/components/parameters/ApiVersion'
+        - $ref: '#/components/parameters/IfMatch'
       requestBody:
         content:
           application/json:
@@ -595,46 +586,41 @@ paths:
       responses:
         '200':
           description: OK
+          headers:
+            ETag:
+              $ref: '#/components/headers/ETag'
           content:
             application/json:
               schema:
                 $ref: '#/components/schemas/Run'
+        '400':
+          $ref: '#/components/responses/BadRequest'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
         '412':
-          description: Precondition Failed
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/PreconditionFailed'
   '/runs/{runId}/logs':
     get:
       tags:
         - tyger-server
+      operationId: getRunLogs
+      description: |
+        The run's log as a text stream; with `follow=true` it goes on until the run ends.
+        Addition to upstream's document: the 200 content type.
       parameters:
-        - name: runId
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/RunId'
+        - $ref: '#/components/parameters/ApiVersion'
         - name: timestamps
           in: query
           schema:
             type: boolean
         - name: tailLines
           in: query
+          description: A negative value means all lines.
           schema:
             type: integer
             format: int32
-        - name: since
-          in: query
-          schema:
-            type: string
-            format: date-time
+        - $ref: '#/components/parameters/Since'
         - name: follow
           in: query
           schema:
@@ -642,22 +628,22 @@ paths:
       responses:
         '200':
           description: OK
-        '404':
-          description: Not Found
           content:
-            application/json:
+            text/plain:
               schema:
-                $ref: '#/components/schemas/ErrorBody'
+                type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '404':
+          $ref: '#/components/responses/NotFound'
   '/runs/{runId}/cancel':
     post:
       tags:
         - tyger-server
+      operationId: cancelRun
       parameters:
-        - name: runId
-          in: path
-          required: true
-          schema:
-            type: string
+        - $ref: '#/components/parameters/RunId'
+        - $ref: '#/components/parameters/ApiVersion'
       responses:
         '202':
           description: Accepted
@@ -666,15 +652,14 @@ paths:
               schema:
                 $ref: '#/components/schemas/Run'
         '404':
-          description: Not Found
-          content:
-            application/json:
-              schema:
-                $ref: '#/components/schemas/ErrorBody'
+          $ref: '#/components/responses/NotFound'
   /metadata:
     get:
       tags:
         - tyger-server
+      operationId: getServiceMetadata
+      description: Anonymous and version-neutral.
+      security: []
       responses:
         '200':
           description: OK
@@ -682,24 +667,180 @@ paths:
             application/json:
               schema:
                 $ref: '#/components/schemas/ServiceMetadata'
-  /database-version-in-use:
+  /healthcheck:
     get:
       tags:
         - tyger-server
+      operationId: getHealthcheck
+      description: |
+        Anonymous and version-neutral. Addition: upstream serves this route but its document does not list it.
+      security: []
       responses:
         '200':
           description: OK
           content:
-            application/json:
+            text/plain:
               schema:
-                $ref: '#/components/schemas/DatabaseVersionInUse'
+                type: string
+                enum:
+                  - Healthy
+  /swagger/v1.0/swagger.yaml:
+    get:
+      tags:
+        - tyger-server
+      operationId: getOpenAPIDocument
+      description: |
+        This document. Anonymous and version-neutral. Addition: upstream serves this route but its document does
+        not list it; upstream also serves `swagger.json`, which we do not.
+      security: []
+      responses:
+        '200':
+          description: OK
+          content:
+            text/yaml:
+              schema:
+                type: string
 components:
+  securitySchemes:
+    bearerAuth:
+      type: http
+      scheme: bearer
+      description: |
+        Addition: an opaque token issued by `tyger-server` (not a JWT). Needed on TCP listeners only; requests over
+        the Unix socket are not authenticated.
+  parameters:
+    ApiVersion:
+      name: api-version
+      in: query
+      required: true
+      description: |
+        Addition to upstream's document, which leaves it out: required on `/buffers/**`, `/codespecs/**` and
+        `/runs/**` (implied by a `/v1/` path prefix).
+      schema:
+        type: string
+        enum:
+          - '1.0'
+    BufferId:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+    RunId:
+      name: runId
+      in: path
+      required: true
+      schema:
+        type: string
+    CodespecName:
+      name: name
+      in: path
+      required: true
+      description: Must match `^[a-z0-9\-._]*$`.
+      schema:
+        type: string
+    Limit:
+      name: limit
+      in: query
+      description: Page size, default 20, capped at 2000; negative is a 400; 0 gives an empty page.
+      schema:
+        type: integer
+        format: int32
+    ContinuationToken:
+      name: _ct
+      in: query
+      description: The opaque token from a previous page's `nextLink`.
+      schema:
+        type: string
+    Since:
+      name: since
+      in: query
+      description: Only runs created after this time (exclusive).
+      schema:
+        type: string
+        format: date-time
+    TagFilter:
+      name: tag
+      in: query
+      description: '`tag[KEY]=VALUE`, repeatable; every pair must match.'
+      style: deepObject
+      explode: true
+      schema:
+        type: object
+        additionalProperties:
+          type: string
+    ExcludeTagFilter:
+      name: excludeTag
+      in: query
+      description: |
+        Addition to upstream's document (upstream's server reads it): `excludeTag[KEY]=VALUE`, repeatable; a buffer
+        matching any pair is left out.
+      style: deepObject
+      explode: true
+      schema:
+        type: object
+        additionalProperties:
+          type: string
+    SoftDeleted:
+      name: softDeleted
+      in: query
+      description: |
+        Addition to upstream's document (upstream's server reads it): operate on soft-deleted buffers (on
+        `DELETE`: purge). `true` or `false`, case-insensitive; anything else is a 400.
+      schema:
+        type: boolean
+    Ttl:
+      name: ttl
+      in: query
+      description: |
+        Addition to upstream's document (upstream's server reads it): a non-negative TimeSpan, after which the
+        buffer expires.
+      schema:
+        type: string
+        format: date-span
+    IfMatch:
+      name: If-Match
+      in: header
+      description: |
+        Addition to upstream's document (upstream's server reads it): the entity's `eTag`. Absent, empty or `*` means
+        no precondition; surrounding quotes and `W/` are ignored. A mismatch is a 412.
+      schema:
+        type: string
+  headers:
+    ETag:
+      description: The entity's `eTag`, as in the body. Addition to upstream's document.
+      schema:
+        type: string
+    Location:
+      description: The created or returned entity's path. Addition to upstream's document.
+      schema:
+        type: string
+  responses:
+    BadRequest:
+      description: Bad Request
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/ErrorBody'
+    NotFound:
+      description: Not Found
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/ErrorBody'
+    PreconditionFailed:
+      description: Precondition Failed
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/ErrorBody'
   schemas:
     Buffer:
       type: object
       properties:
         id:
           type: string
+          description: 26 lowercase base32 characters. Populated by the system; ignored on create.
         location:
           type: string
           nullable: true
@@ -728,6 +869,12 @@ components:
         uri:
           type: string
           format: uri
+        localPath:
+          type: string
+          description: >-
+            Addition: for an ephemeral buffer of a run on this server, asked over the server's unix socket, the
+            path of the run's named pipe, which a client on the same machine may open instead of the relay URL.
+            Absent otherwise.
       additionalProperties: false
     BufferPage:
       type: object
@@ -739,6 +886,7 @@ components:
         nextLink:
           type: string
           format: uri
+          description: The request's path and query with `_ct` replaced (a relative reference); absent on the last page.
           nullable: true
       additionalProperties: false
     BufferParameters:
@@ -757,6 +905,9 @@ components:
       additionalProperties: false
     BufferUpdate:
       type: object
+      description: |
+        Difference: unknown properties are ignored rather than rejected (no `additionalProperties: false`), as
+        upstream's server does: the Go CLI's `buffer set` sends `eTag` in this body.
       properties:
         id:
           type: string
@@ -770,13 +921,18 @@ components:
           additionalProperties:
             type: string
           nullable: true
-      additionalProperties: false
     Codespec:
       required:
         - image
       type: object
+      description: |
+        A codespec of either kind, as accepted inline in a run's `codespec`, where `kind` defaults to `job`.
+        Difference: one flat object. Upstream's document builds `JobCodespec` and `WorkerCodespec` as `allOf` this
+        schema plus the kind's own fields, while this schema forbids additional properties, which a strict
+        validator cannot satisfy. Here `buffers` and `sockets` apply to `job`, `endpoints` to `worker`.
       properties:
         kind:
+          type: string
           enum:
             - job
             - worker
@@ -798,7 +954,7 @@ components:
         image:
           minLength: 1
           type: string
-          description: The container image
+          description: The container image. Difference - recorded but not used; our executor runs local processes.
         command:
           type: array
           items:
@@ -832,17 +988,39 @@ components:
           description: The maximum number of replicas to run.
           format: int32
           nullable: true
+        buffers:
+          $ref: '#/components/schemas/BufferParameters'
+        sockets:
+          type: array
+          items:
+            $ref: '#/components/schemas/Socket'
+          nullable: true
+        endpoints:
+          type: object
+          additionalProperties:
+            type: integer
+            format: int32
+          description: The name and port of the endpoints that the worker exposes.
+          nullable: true
       additionalProperties: false
+    CodespecOfKind:
+      description: |
+        Addition: a name for upstream's inline `oneOf` of `JobCodespec` and `WorkerCodespec`, chosen by `kind`.
+      oneOf:
+        - $ref: '#/components/schemas/JobCodespec'
+        - $ref: '#/components/schemas/WorkerCodespec'
+      discriminator:
+        propertyName: kind
+        mapping:
+          job: '#/components/schemas/JobCodespec'
+          worker: '#/components/schemas/WorkerCodespec'
     CodespecPage:
       type: object
       properties:
         items:
           type: array
           items:
-            oneOf:
-              - $ref: '#/components/schemas/JobCodespec'
-              - $ref: '#/components/schemas/WorkerCodespec'
-            additionalProperties: false
+            $ref: '#/components/schemas/CodespecOfKind'
         nextLink:
           type: string
           format: uri
@@ -850,33 +1028,34 @@ components:
       additionalProperties: false
     CodespecResources:
       type: object
+      description: Quantities are accepted as JSON numbers or strings and written as strings.
       properties:
         limits:
           $ref: '#/components/schemas/OvercommittableResources'
         requests:
           $ref: '#/components/schemas/OvercommittableResources'
         gpu:
-          type: string
-          nullable: true
+          $ref: '#/components/schemas/Quantity'
         shm:
-          type: string
-          nullable: true
-      additionalProperties: false
-    DatabaseVersionInUse:
-      type: object
-      properties:
-        id:
-          type: integer
-          format: int32
+          $ref: '#/components/schemas/Quantity'
       additionalProperties: false
     ErrorBody:
       type: object
+      required:
+        - error
       properties:
         error:
           $ref: '#/components/schemas/ErrorInfo'
       additionalProperties: false
     ErrorInfo:
       type: object
+      description: |
+        Codes: `InvalidInput`, `BadRequest`, `NotFound`, `InvalidRoute`, `PreconditionFailed`, `Forbidden`,
+        `ApiVersionUnspecified`, `UnsupportedApiVersion`, and (addition) `Unauthorized`. Addition: `code` and
+        `message` are always present.
+      required:
+        - code
+        - message
       properties:
         code:
           type: string
@@ -888,81 +1067,132 @@ components:
             type: string
           nullable: true
       additionalProperties: false
-    ExportBuffersRequest:
+    JobCodespec:
+      required:
+        - kind
+        - image
       type: object
+      description: |
+        Difference: upstream's `allOf` of `Codespec` and the job fields written out as one object (see `Codespec`).
       properties:
-        sourceStorageAccountName:
+        kind:
+          type: string
+          enum:
+            - job
+        name:
           type: string
           nullable: true
-        destinationStorageEndpoint:
+        version:
+          type: integer
+          format: int32
+          nullable: true
+        createdAt:
           type: string
-        filters:
+          format: date-time
+          nullable: true
+        image:
+          minLength: 1
+          type: string
+        command:
+          type: array
+          items:
+            type: string
+          nullable: true
+        args:
+          type: array
+          items:
+            type: string
+          nullable: true
+        workingDir:
+          type: string
+          nullable: true
+        env:
           type: object
           additionalProperties:
             type: string
           nullable: true
-      additionalProperties: false
-    ImportBuffersRequest:
-      type: object
-      properties:
-        storageAccountName:
+        identity:
           type: string
           nullable: true
-      additionalProperties: false
-    JobCodespec:
-      allOf:
-        - $ref: '#/components/schemas/Codespec'
-        - type: object
-          properties:
-            buffers:
-              $ref: '#/components/schemas/BufferParameters'
-            sockets:
-              type: array
-              items:
-                $ref: '#/components/schemas/Socket'
-              nullable: true
-          additionalProperties: { }
+        resources:
+          $ref: '#/components/schemas/CodespecResources'
+        maxReplicas:
+          type: integer
+          format: int32
+          nullable: true
+        buffers:
+          $ref: '#/components/schemas/BufferParameters'
+        sockets:
+          type: array
+          items:
+            $ref: '#/components/schemas/Socket'
+          nullable: true
       additionalProperties: false
     JobRunCodeTarget:
-      allOf:
-        - $ref: '#/components/schemas/RunCodeTarget'
-        - type: object
-          properties:
-            buffers:
-              type: object
-              additionalProperties:
-                type: string
-              description: The IDs of buffers to provide as arguments to the buffer parameters defined in the job codespec.
-              nullable: true
-            tags:
-              type: object
-              additionalProperties:
-                type: string
-              description: Tags to add to any buffer created for a job
-              nullable: true
-            bufferTtl:
-              type: string
-              description: 'The time to live for the buffers created for the job. If not specified, the buffers will not expire.'
-              format: date-span
-              nullable: true
-          additionalProperties: { }
+      required:
+        - codespec
+      type: object
+      description: |
+        Difference: upstream's `allOf` of `RunCodeTarget` and the job fields written out as one object.
+      properties:
+        codespec:
+          $ref: '#/components/schemas/CodespecRef'
+        nodePool:
+          type: string
+          description: The targeted node pool
+          nullable: true
+        replicas:
+          type: integer
+          description: The number of replicas to run. Defaults to 1.
+          format: int32
+        buffers:
+          type: object
+          additionalProperties:
+            type: string
+          description: The IDs of buffers to provide as arguments to the buffer parameters defined in the job codespec.
+          nullable: true
+        tags:
+          type: object
+          additionalProperties:
+            type: string
+          description: Tags to add to any buffer created for a job
+          nullable: true
+        bufferTtl:
+          type: string
+          description: 'The time to live for the buffers created for the job. If not specified, the buffers will not expire.'
+          format: date-span
+          nullable: true
       additionalProperties: false
+    CodespecRef:
+      description: |
+        The codespec to execute. Can be an inline Codespec or a reference to a committed Codespec in the form
+        'name' or 'name/versions/version'. Addition: a name for upstream's inline `oneOf`.
+      oneOf:
+        - type: string
+        - $ref: '#/components/schemas/Codespec'
     OvercommittableResources:
       type: object
       properties:
         cpu:
-          type: string
-          nullable: true
+          $ref: '#/components/schemas/Quantity'
         memory:
-          type: string
-          nullable: true
+          $ref: '#/components/schemas/Quantity'
       additionalProperties: false
+    Quantity:
+      description: |
+        Addition: a Kubernetes quantity (`500m`, `1Gi`). Accepted as a string or a number, written as a string
+        (upstream's document says string).
+      oneOf:
+        - type: string
+        - type: number
+      nullable: true
     Run:
       required:
         - job
       type: object
       properties:
         kind:
+          type: string
           enum:
             - user
             - system
@@ -1013,12 +1243,7 @@ components:
         job:
           $ref: '#/components/schemas/JobRunCodeTarget'
         worker:
-          oneOf:
-            - $ref: '#/components/schemas/RunCodeTarget'
-            - $ref: '#/components/schemas/JobRunCodeTarget'
-          additionalProperties: false
-          description: An optional code target for the worker.
-          nullable: true
+          $ref: '#/components/schemas/RunCodeTarget'
         timeoutSeconds:
           type: integer
           description: 'The maximum number of seconds to wait for the run to complete. If the run does not complete within this time, it will be canceled.'
@@ -1044,12 +1269,12 @@ components:
       required:
         - codespec
       type: object
+      description: |
+        An optional code target for the worker. Difference: `worker` is always a `RunCodeTarget` (upstream's
+        document allows a `oneOf` with `JobRunCodeTarget`, whose extra fields a worker does not use).
       properties:
         codespec:
-          oneOf:
-            - type: string
-            - $ref: '#/components/schemas/Codespec'
-          description: The codespec to execute. Can be an inline Codespec or a reference to a committed Codespec in the form 'name' or 'name/versions/version'.
+          $ref: '#/components/schemas/CodespecRef'
         nodePool:
           type: string
           description: The targeted node pool
@@ -1058,7 +1283,9 @@ components:
           type: integer
           description: The number of replicas to run. Defaults to 1.
           format: int32
+          nullable: true
       additionalProperties: false
+      nullable: true
     RunPage:
       type: object
       properties:
@@ -1073,6 +1300,9 @@ components:
       additionalProperties: false
     RunUpdate:
       type: object
+      description: |
+        Difference: unknown properties are ignored rather than rejected (no `additionalProperties: false`), as
+        upstream's server does: the Go CLI's `run set` sends `eTag` and `expiresAt` in this body.
       properties:
         id:
           type: integer
@@ -1083,9 +1313,11 @@ components:
           additionalProperties:
             type: string
           nullable: true
-      additionalProperties: false
     ServiceMetadata:
       type: object
+      description: |
+        Our server fills `apiVersions`, `capabilities` (`["LocalBuffers"]`), `storageEndpoints` and the two
+        additions below; the sign-in fields are for upstream's cloud installs.
       properties:
         rbacEnabled:
           type: boolean
@@ -1123,9 +1355,19 @@ components:
             type: string
             format: uri
           nullable: true
+        dataPlaneEndpoint:
+          type: string
+          description: Addition - the data-plane base URL for the listener the request came in on.
+          nullable: true
+        controlPlaneEndpoint:
+          type: string
+          description: Addition - the control-plane base URL for the listener the request came in on.
+          nullable: true
       additionalProperties: false
     Socket:
       type: object
+      required:
+        - port
       properties:
         port:
           type: integer
@@ -1148,20 +1390,67 @@ components:
           type: string
       additionalProperties: false
     WorkerCodespec:
-      allOf:
-        - $ref: '#/components/schemas/Codespec'
-        - type: object
-          properties:
-            endpoints:
-              type: object
-              additionalProperties:
-                type: integer
-                format: int32
-              description: The name and port of the endpoints that the worker exposes.
-              nullable: true
-          additionalProperties: { }
+      required:
+        - kind
+        - image
+      type: object
+      description: |
+        Difference: upstream's `allOf` of `Codespec` and the worker fields written out as one object (see
+        `Codespec`).
+      properties:
+        kind:
+          type: string
+          enum:
+            - worker
+        name:
+          type: string
+          nullable: true
+        version:
+          type: integer
+          format: int32
+          nullable: true
+        createdAt:
+          type: string
+          format: date-time
+          nullable: true
+        image:
+          minLength: 1
+          type: string
+        command:
+          type: array
+          items:
+            type: string
+          nullable: true
+        args:
+          type: array
+          items:
+            type: string
+          nullable: true
+        workingDir:
+          type: string
+          nullable: true
+        env:
+          type: object
+          additionalProperties:
+            type: string
+          nullable: true
+        identity:
+          type: string
+          nullable: true
+        resources:
+          $ref: '#/components/schemas/CodespecResources'
+        maxReplicas:
+          type: integer
+          format: int32
+          nullable: true
+        endpoints:
+          type: object
+          additionalProperties:
+            type: integer
+            format: int32
+          description: The name and port of the endpoints that the worker exposes.
+          nullable: true
       additionalProperties: false
-tags:
-  - name: tyger-server
+
 """#
 }

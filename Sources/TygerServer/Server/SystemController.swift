@@ -25,7 +25,8 @@ struct SystemController: Sendable {
         router.get("/metadata") { _, context in
             let endpoint = endpoints.endpoint(for: context.transport) ?? ""
             let metadata = ServiceMetadata(
-                storageEndpoints: endpoints.all, dataPlaneEndpoint: endpoint, controlPlaneEndpoint: endpoint)
+                capabilities: ["LocalBuffers"], storageEndpoints: endpoints.all, dataPlaneEndpoint: endpoint,
+                controlPlaneEndpoint: endpoint)
             let data = try TygerJSON.makeEncoder().encode(metadata)
             return Response(
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8"],

@@ -98,7 +98,7 @@ public struct SignedURLIssuer: Sendable {
             // Signing with a valid in-memory P-256 key does not fail; if BoringSSL ever does, say so plainly.
             throw TygerServerError(.signingKey, "cannot sign the access URL", cause: error)
         }
-        return "api-version=\(ServiceMetadata.apiVersion)&sv=\(Self.version)&sp=\(sp)&st=\(percentEncode(st))"
+        return "api-version=\(APIVersion.v1_0)&sv=\(Self.version)&sp=\(sp)&st=\(percentEncode(st))"
             + "&se=\(percentEncode(se))&sig=\(percentEncode(signature))"
     }
 
