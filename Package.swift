@@ -11,17 +11,23 @@ let swiftSettings: [SwiftSetting] = [
 
 // External dependencies, named once.
 let argumentParser = Package.Dependency.package(
-    url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    url: "https://github.com/apple/swift-argument-parser",
+    from: "1.8.2"
+)
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
 let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
 let serviceLifecycle = Package.Dependency.package(
-    url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0")
+    url: "https://github.com/swift-server/swift-service-lifecycle",
+    from: "2.13.0"
+)
 let httpTypes = Package.Dependency.package(url: "https://github.com/apple/swift-http-types", from: "1.8.0")
 let log = Package.Dependency.package(url: "https://github.com/apple/swift-log", from: "1.16.2")
 let asyncHTTPClient = Package.Dependency.package(
-    url: "https://github.com/swift-server/async-http-client", from: "1.37.0")
+    url: "https://github.com/swift-server/async-http-client",
+    from: "1.37.0"
+)
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let grdb = Package.Dependency.package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0")
 
@@ -58,12 +64,16 @@ let package = Package(
         .target(name: "TygerIO", dependencies: ["TygerCore", "CTygerNative"], swiftSettings: swiftSettings),
         // L3: blob stores.
         .target(
-            name: "TygerStorage", dependencies: ["TygerCore", "TygerIO", "CTygerNative"],
-            swiftSettings: swiftSettings),
+            name: "TygerStorage",
+            dependencies: ["TygerCore", "TygerIO", "CTygerNative"],
+            swiftSettings: swiftSettings
+        ),
         // L4: the write and read pipelines (stdin -> ring -> encode -> blobs, and back).
         .target(
-            name: "TygerDataPath", dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
-            swiftSettings: swiftSettings),
+            name: "TygerDataPath",
+            dependencies: ["TygerCore", "TygerIO", "TygerStorage"],
+            swiftSettings: swiftSettings
+        ),
         // L5: HTTP clients: the typed control-plane client, the data plane and the relay.
         .target(
             name: "TygerClient",
@@ -76,11 +86,15 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         // L1: every wire type (buffers, codespecs, runs, pages, tags, error envelope, api-version), the JSON coder,
         // the RFC 3339 codec, the wall clock and the strict spec-file decoder. Foundation and Yams only.
         .target(
-            name: "TygerModel", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+            name: "TygerModel",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         // L5: buffers control plane: repository (in-memory, SQLite via GRDB), manager, expiry. No HTTP framework.
         .target(
             name: "TygerControlPlane",
@@ -144,25 +158,42 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         .target(
-            name: "TygerTestSupport", dependencies: ["TygerIO", "TygerStorage"],
-            path: "Tests/TygerTestSupport", swiftSettings: swiftSettings),
+            name: "TygerTestSupport",
+            dependencies: ["TygerIO", "TygerStorage"],
+            path: "Tests/TygerTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerCoreTests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
+            name: "TygerCoreTests",
+            dependencies: ["TygerCore", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerIOTests", dependencies: ["TygerIO", "TygerTestSupport"], swiftSettings: swiftSettings),
+            name: "TygerIOTests",
+            dependencies: ["TygerIO", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerStorageTests", dependencies: ["TygerStorage", "TygerTestSupport"],
-            swiftSettings: swiftSettings),
+            name: "TygerStorageTests",
+            dependencies: ["TygerStorage", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerDataPathTests", dependencies: ["TygerDataPath", "TygerTestSupport"],
-            swiftSettings: swiftSettings),
+            name: "TygerDataPathTests",
+            dependencies: ["TygerDataPath", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerModelTests", dependencies: ["TygerModel", .product(name: "Yams", package: "Yams")],
-            swiftSettings: swiftSettings),
+            name: "TygerModelTests",
+            dependencies: ["TygerModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerControlPlaneTests", dependencies: ["TygerControlPlane", "TygerModel"],
+            name: "TygerControlPlaneTests",
+            dependencies: ["TygerControlPlane", "TygerModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -189,9 +220,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
-            name: "TygerCLITests", dependencies: ["TygerCore", "TygerTestSupport"], swiftSettings: swiftSettings),
+            name: "TygerCLITests",
+            dependencies: ["TygerCore", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TygerClientTests",
             dependencies: [
@@ -201,6 +236,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -17,7 +17,10 @@ let swiftSettings: [SwiftSetting] = [
 // Linux with Swift 6.3) would need the real swift-runtime-interposer package.
 let tyger = Package.Dependency.package(name: "tyger-swift", path: "../")
 let packageBenchmark = Package.Dependency.package(
-    url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+    url: "https://github.com/ordo-one/benchmark",
+    from: "1.38.1",
+    traits: ["MallocInterposer"]
+)
 
 let benchmark = Target.Dependency.product(name: "Benchmark", package: "benchmark")
 let benchmarkPlugin = Target.PluginUsage.plugin(name: "BenchmarkPlugin", package: "benchmark")

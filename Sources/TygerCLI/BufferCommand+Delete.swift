@@ -71,7 +71,8 @@ func runBulk(_ selection: BulkSelection, _ operation: BulkOperation) async throw
         }
         var filter = BufferFilter(
             tags: try parseTags(selection.tag),
-            excludeTags: try parseTags(selection.excludeTag, option: "--exclude-tag"))
+            excludeTags: try parseTags(selection.excludeTag, option: "--exclude-tag")
+        )
         if !selection.force {
             filter.softDeleted = operation.countsSoftDeleted
             let n = try await connection.client.countBuffers(filter)
@@ -110,7 +111,8 @@ extension BufferCommand {
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Permanently delete soft-deleted buffers and their data.")
+            abstract: "Permanently delete soft-deleted buffers and their data."
+        )
         @OptionGroup var selection: BulkSelection
         @OptionGroup var global: GlobalOptions
         func run() async throws { try await runBulk(selection, .purge) }

@@ -5,7 +5,8 @@ import TygerIO
 extension BufferCommand {
     struct Gen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate SIZE bytes of deterministic test data (the 64-byte pattern upstream Tyger uses).")
+            abstract: "Generate SIZE bytes of deterministic test data (the 64-byte pattern upstream Tyger uses)."
+        )
 
         @Argument(help: "How many bytes, e.g. 10G, 512M, 1.5K.")
         var size: String
@@ -32,8 +33,11 @@ extension BufferCommand {
                     let n = Int(min(Int64(block.bytes.count), remaining))
                     try sink.write(
                         OutputChunk(
-                            bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]), immutablePages: true,
-                            owner: block))
+                            bytes: UnsafeRawBufferPointer(rebasing: block.bytes[0..<n]),
+                            immutablePages: true,
+                            owner: block
+                        )
+                    )
                     remaining -= Int64(n)
                 }
             }

@@ -1,7 +1,7 @@
 import ArgumentParser
+import TygerClient
 import TygerCore
 import TygerDataPath
-import TygerClient
 import TygerIO
 
 extension BufferCommand {
@@ -55,7 +55,10 @@ extension BufferCommand {
             let (target, accessTTL, fastPath, frozen) = (target, accessTTL, transportMode != .http, options)
             let summary = try await withSignalCancellation {
                 try await BufferLocation.withResolved(
-                    target, write: false, accessTTL: accessTTL, allowFastPath: fastPath
+                    target,
+                    write: false,
+                    accessTTL: accessTTL,
+                    allowFastPath: fastPath
                 ) { resolved in
                     try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
                         group.addTask {

@@ -47,7 +47,10 @@ extension BufferCommand {
         @Flag(help: "List soft-deleted buffers.") var softDeleted = false
         // `.unconditional`: `--limit -1` is a (negative) value, refused by validate(), not a missing one.
         @Option(
-            name: .shortAndLong, parsing: .unconditional, help: "The maximum number of buffers to list (default 1000).")
+            name: .shortAndLong,
+            parsing: .unconditional,
+            help: "The maximum number of buffers to list (default 1000)."
+        )
         var limit: Int?
         @OptionGroup var global: GlobalOptions
 
@@ -57,8 +60,10 @@ extension BufferCommand {
 
         func run() async throws {
             let filter = BufferFilter(
-                tags: try parseTags(tag), excludeTags: try parseTags(excludeTag, option: "--exclude-tag"),
-                softDeleted: softDeleted)
+                tags: try parseTags(tag),
+                excludeTags: try parseTags(excludeTag, option: "--exclude-tag"),
+                softDeleted: softDeleted
+            )
             let items = try await listPaged(limit: limit) { try await $0.listBuffers(filter, limit: $1) }
             try Console.json(items.map(BufferOutput.init))
         }
@@ -94,7 +99,11 @@ extension BufferCommand {
                     let update = BufferUpdate(expiresAt: expiresAt, tags: tags.isEmpty ? nil : tags)
                     do {
                         return try await connection.client.updateBuffer(
-                            id: id, update, softDeleted: softDeleted, ifMatch: ifMatch)
+                            id: id,
+                            update,
+                            softDeleted: softDeleted,
+                            ifMatch: ifMatch
+                        )
                     } catch let e as TygerClientError where e.status == 412 && etag == nil {
                         continue  // someone else changed it between our read and write: read again
                     }
@@ -123,8 +132,11 @@ extension BufferCommand {
 
     struct StorageAccount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "storage-account", abstract: "Storage accounts.", subcommands: [List.self],
-            aliases: ["storage-accounts"])
+            commandName: "storage-account",
+            abstract: "Storage accounts.",
+            subcommands: [List.self],
+            aliases: ["storage-accounts"]
+        )
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List the storage accounts.")
@@ -147,7 +159,8 @@ func bufferAccess(id: String, write: Bool, ttl: String?, connection: Connection)
 ///
 /// - Parameter first: Fetches the first page with the given page size.
 func listPaged<Item: Codable & Sendable>(
-    limit: Int?, first: (ControlPlaneClient, Int) async throws -> Page<Item>
+    limit: Int?,
+    first: (ControlPlaneClient, Int) async throws -> Page<Item>
 ) async throws -> [Item] {
     let want = limit ?? 1000
     return try await withConnection { connection in
@@ -162,7 +175,8 @@ func listPaged<Item: Codable & Sendable>(
             if limit == nil {
                 Console.writeError(
                     "Warning: the output was truncated. Specify the --limit parameter to increase the number of "
-                        + "elements.\n")
+                        + "elements.\n"
+                )
             }
         }
         return items

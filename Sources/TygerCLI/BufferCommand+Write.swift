@@ -1,7 +1,7 @@
 import ArgumentParser
+import TygerClient
 import TygerCore
 import TygerDataPath
-import TygerClient
 import TygerIO
 
 extension BufferCommand {
@@ -28,7 +28,8 @@ extension BufferCommand {
 
         @Option(
             name: .shortAndLong,
-            help: "Flush a partial block after this long (e.g. 1s, 250ms; 0 disables). Off for regular-file input.")
+            help: "Flush a partial block after this long (e.g. 1s, 250ms; 0 disables). Off for regular-file input."
+        )
         var flushInterval: String = "1s"
 
         @Option(help: "Compression of the native format: none, fast (isa-l deflate) or best (zlib level 9).")
@@ -82,7 +83,10 @@ extension BufferCommand {
             let (target, accessTTL, fastPath, configured) = (target, accessTTL, transportMode != .http, options)
             let summary = try await withSignalCancellation {
                 try await BufferLocation.withResolved(
-                    target, write: true, accessTTL: accessTTL, allowFastPath: fastPath
+                    target,
+                    write: true,
+                    accessTTL: accessTTL,
+                    allowFastPath: fastPath
                 ) { resolved in
                     var options = configured
                     options.createContainer = resolved.createsContainer
@@ -93,7 +97,11 @@ extension BufferCommand {
                             return nil
                         }
                         let result = try await resolved.write(
-                            from: fd, source: source, options: frozen, counter: counter)
+                            from: fd,
+                            source: source,
+                            options: frozen,
+                            counter: counter
+                        )
                         group.cancelAll()
                         return result
                     }

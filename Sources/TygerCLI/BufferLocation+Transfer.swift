@@ -9,7 +9,12 @@ extension BufferLocation.Resolved {
     /// - Parameters:
     ///   - fd: The input descriptor (used as is for the named pipe).
     ///   - source: The same input as a byte source (relay and blobs).
-    func write(from fd: Int32, source: any ByteSource, options: WriteOptions, counter: LockedCounter) async throws
+    func write(
+        from fd: Int32,
+        source: any ByteSource,
+        options: WriteOptions,
+        counter: LockedCounter
+    ) async throws
         -> TransferSummary
     {
         if let fifoPath {
@@ -31,7 +36,12 @@ extension BufferLocation.Resolved {
     /// - Parameters:
     ///   - fd: The output descriptor (used as is for the named pipe).
     ///   - sink: The same output as a byte sink (relay and blobs).
-    func read(to fd: Int32, sink: any ByteSink, options: ReadOptions, counter: LockedCounter) async throws
+    func read(
+        to fd: Int32,
+        sink: any ByteSink,
+        options: ReadOptions,
+        counter: LockedCounter
+    ) async throws
         -> TransferSummary
     {
         if let fifoPath {

@@ -1,9 +1,9 @@
+import Logging
 import TygerClient
 import TygerCore
 import TygerIO
-import TygerStorage
-import Logging
 import TygerModel
+import TygerStorage
 
 /// Resolves a `buffer read/write` argument to a blob store, as upstream does:
 /// 1. an absolute URL is used directly (`file://PATH` for the embedded local store);
@@ -34,7 +34,10 @@ enum BufferLocation {
     ///     or the local pipe the server names for an ephemeral buffer.
     /// - Throws: `UsageError` for an argument that is none of the three forms, and what resolution or `body` throw.
     static func withResolved<T>(
-        _ argument: String, write: Bool, accessTTL: String? = nil, allowFastPath: Bool = true,
+        _ argument: String,
+        write: Bool,
+        accessTTL: String? = nil,
+        allowFastPath: Bool = true,
         _ body: (Resolved) async throws -> T
     ) async throws -> T {
         if argument.isEmpty { throw UsageError("a buffer ID, access URL or file holding an access URL is required") }
@@ -52,14 +55,23 @@ enum BufferLocation {
         }
         return try await withConnection { connection in
             try await withResolved(
-                argument, write: write, accessTTL: accessTTL, allowFastPath: allowFastPath, connection: connection,
-                body)
+                argument,
+                write: write,
+                accessTTL: accessTTL,
+                allowFastPath: allowFastPath,
+                connection: connection,
+                body
+            )
         }
     }
 
     /// Resolves the buffer ID `id` through `connection` and runs `body` with it.
     static func withResolved<T>(
-        _ id: String, write: Bool, accessTTL: String? = nil, allowFastPath: Bool = true, connection: Connection,
+        _ id: String,
+        write: Bool,
+        accessTTL: String? = nil,
+        allowFastPath: Bool = true,
+        connection: Connection,
         _ body: (Resolved) async throws -> T
     ) async throws -> T {
         let access = try await bufferAccess(id: id, write: write, ttl: accessTTL, connection: connection)
@@ -75,8 +87,10 @@ enum BufferLocation {
         let transport = connection.client.transport
         if RelayClient.isRelay(url) {
             var resolved = Resolved(
-                store: HTTPBlobStore(containerURL: url, transport: transport), isBufferID: true,
-                relay: RelayClient(url: url, transport: transport))
+                store: HTTPBlobStore(containerURL: url, transport: transport),
+                isBufferID: true,
+                relay: RelayClient(url: url, transport: transport)
+            )
             if allowFastPath, let localPath = access.localPath, await waitForPipe(localPath) {
                 logger.debug("Using the run's pipe directly", metadata: ["pipe": "\(localPath)"])
                 resolved.fifoPath = localPath
@@ -114,7 +128,9 @@ enum BufferLocation {
     ///
     /// - Parameter refreshFile: The access file the URL came from: read again when the URL is refused.
     private static func withURL<T>(
-        _ text: String, refreshFile: String?, _ body: (Resolved) async throws -> T
+        _ text: String,
+        refreshFile: String?,
+        _ body: (Resolved) async throws -> T
     ) async throws -> T {
         let colon = text.firstIndex(of: ":")!  // isURL(text) holds
         let scheme = text[..<colon].lowercased()
@@ -138,12 +154,15 @@ enum BufferLocation {
                 try await body(
                     Resolved(
                         store: HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refresh),
-                        isBufferID: false))
+                        isBufferID: false
+                    )
+                )
             }
         }
         guard scheme == "file" else {
             throw UsageError(
-                "unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
+                "unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://"
+            )
         }
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = String(rest[..<q]) }
         if rest.hasPrefix("localhost/") { rest.removeFirst("localhost".count) }
@@ -151,7 +170,8 @@ enum BufferLocation {
             throw UsageError("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
         }
         return try await body(
-            Resolved(store: FileBlobStore(directory: path), isBufferID: false, createsContainer: true))
+            Resolved(store: FileBlobStore(directory: path), isBufferID: false, createsContainer: true)
+        )
     }
 }
 

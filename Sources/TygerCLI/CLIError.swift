@@ -1,10 +1,10 @@
 import ArgumentParser
+import Logging
+import TygerClient
 import TygerCore
 import TygerIO
-import TygerStorage
-import TygerClient
 import TygerModel
-import Logging
+import TygerStorage
 
 /// Turns any error into what the CLI prints: one line on stderr and a non-zero exit.
 enum CLIError {

@@ -1,14 +1,16 @@
 import ArgumentParser
+import Foundation
 import TygerClient
 import TygerModel
-import Foundation
 
 /// `tyger codespec create|show|list`.
 struct CodespecCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "codespec", abstract: "Create and inspect codespecs.",
+        commandName: "codespec",
+        abstract: "Create and inspect codespecs.",
         subcommands: [Create.self, Show.self, List.self],
-        aliases: ["codespecs"])
+        aliases: ["codespecs"]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -16,7 +18,8 @@ struct CodespecCommand: AsyncParsableCommand {
             discussion: """
                 Flags override the values of the file given with -f. Arguments after -- become `args` (or `command` \
                 with --command).
-                """)
+                """
+        )
 
         @Argument(help: "The codespec name (overrides `name` in the file).") var name: String?
         @Option(name: .shortAndLong, help: "A YAML codespec file.") var file: String?
@@ -43,7 +46,8 @@ struct CodespecCommand: AsyncParsableCommand {
             if let name, name.range(of: #"^[a-z0-9\-._]*$"#, options: .regularExpression) == nil {
                 throw ValidationError(
                     "codespec names must contain only lower case letters (a-z), numbers (0-9), dashes (-), "
-                        + "underscores (_), and dots (.)")
+                        + "underscores (_), and dots (.)"
+                )
             }
             if let kind, !["job", "worker"].contains(kind) {
                 throw ValidationError("codespec kind must be either 'job', worker' or empty (defaults to 'job')")

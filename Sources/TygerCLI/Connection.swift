@@ -17,7 +17,8 @@ func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T
     if let login = try LoginState.load() {
         let server = try ServiceURL(login.serverURL)
         return try await HTTPTransport.withTransport(
-            caCertificatePath: try login.caCertificateFile(), bearerToken: login.token
+            caCertificatePath: try login.caCertificateFile(),
+            bearerToken: login.token
         ) { transport in
             let client = ControlPlaneClient(server: server, transport: transport, logger: logger)
             return try await body(Connection(client: client, embedded: nil))

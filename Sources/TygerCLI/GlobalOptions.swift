@@ -7,7 +7,9 @@ import ArgumentParser
 /// with them; they are declared here for `--help` and validation.
 struct GlobalOptions: ParsableArguments {
     @Option(
-        name: .long, help: "Logging level: trace, debug, info, warn or error (default: $TYGER_LOG_LEVEL, else info).")
+        name: .long,
+        help: "Logging level: trace, debug, info, warn or error (default: $TYGER_LOG_LEVEL, else info)."
+    )
     var logLevel: LogLevel = .info
 
     @Option(name: .long, help: "Log format: pretty, plain or json (default: pretty on a terminal, else plain).")

@@ -1,8 +1,8 @@
 import Foundation
-import TygerClient
-import TygerIO
 import Logging
+import TygerClient
 import TygerCore
+import TygerIO
 
 /// The embedded local server: started in the background on first use, reused afterwards.
 ///
@@ -37,7 +37,10 @@ enum LocalServer {
         let pid: Int32
         do {
             pid = try ProcessOps.spawnDetached(
-                binary, arguments: [binary, "run", "--data-dir", directory], logFD: logFD)
+                binary,
+                arguments: [binary, "run", "--data-dir", directory],
+                logFD: logFD
+            )
         } catch let error as TygerIOError {
             throw UsageError("cannot start \(binary): \(error.message)")
         }

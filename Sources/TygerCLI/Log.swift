@@ -77,7 +77,10 @@ struct CLILogHandler: LogHandler {
     }
 
     static func consoleLine(
-        _ level: Logger.Level, _ message: String, _ fields: Logger.Metadata, colour: Bool
+        _ level: Logger.Level,
+        _ message: String,
+        _ fields: Logger.Metadata,
+        colour: Bool
     ) -> String {
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
         let levelColour =
@@ -166,14 +169,16 @@ enum CLILogging {
                 guard let l = LogLevel(argument: value) else {
                     throw ValidationError(
                         "The value '\(value)' is invalid for '--log-level <log-level>'. Please provide one of "
-                            + LogLevel.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ".")
+                            + LogLevel.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "."
+                    )
                 }
                 level = l
             } else {
                 guard let f = LogFormat(rawValue: value.lowercased()) else {
                     throw ValidationError(
                         "The value '\(value)' is invalid for '--log-format <log-format>'. Please provide one of "
-                            + LogFormat.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ".")
+                            + LogFormat.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + "."
+                    )
                 }
                 format = f
             }

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import TygerClient
-import TygerModel
 import Logging
+import TygerClient
 import TygerCore
+import TygerModel
 
 /// `tyger login`, `tyger login status`, `tyger logout`.
 ///
@@ -25,7 +25,9 @@ struct LoginCommand: AsyncParsableCommand {
 
     struct Connect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "connect", abstract: "Connect to a Tyger server (the default: 'tyger login URL').")
+            commandName: "connect",
+            abstract: "Connect to a Tyger server (the default: 'tyger login URL')."
+        )
 
         @Argument(help: "The server URL: unix:///path/api.sock, http+unix:///path/api.sock:, http(s)://host:port")
         var serverURL: String?
@@ -97,7 +99,9 @@ struct LoginCommand: AsyncParsableCommand {
 
 struct LogoutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "logout", abstract: "Forget the saved login (the CLI then uses the embedded local server).")
+        commandName: "logout",
+        abstract: "Forget the saved login (the CLI then uses the embedded local server)."
+    )
 
     func run() async throws {
         try LoginState.remove()
@@ -107,11 +111,15 @@ struct LogoutCommand: AsyncParsableCommand {
 /// `tyger api status|stop`.
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "api", abstract: "See and stop the server this CLI uses.", subcommands: [Status.self, Stop.self])
+        commandName: "api",
+        abstract: "See and stop the server this CLI uses.",
+        subcommands: [Status.self, Stop.self]
+    )
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the server's endpoint and state as JSON (starts the embedded server if needed).")
+            abstract: "Print the server's endpoint and state as JSON (starts the embedded server if needed)."
+        )
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -119,10 +127,14 @@ struct APICommand: AsyncParsableCommand {
                 let metadata = try await connection.client.metadata()
                 return APIStatusOutput(
                     controlPlaneEndpoint: String(connection.client.server.with(path: "/").description.dropLast()),
-                    mode: connection.isEmbedded ? "embedded" : "remote", healthy: true,
-                    home: connection.isEmbedded ? TygerHome.path : nil, dataDirectory: connection.embedded?.root,
-                    pid: connection.isEmbedded ? LocalServer.runningPID : nil, cliVersion: TygerVersion.current,
-                    metadata: metadata)
+                    mode: connection.isEmbedded ? "embedded" : "remote",
+                    healthy: true,
+                    home: connection.isEmbedded ? TygerHome.path : nil,
+                    dataDirectory: connection.embedded?.root,
+                    pid: connection.isEmbedded ? LocalServer.runningPID : nil,
+                    cliVersion: TygerVersion.current,
+                    metadata: metadata
+                )
             }
             try Console.json(status)
         }

@@ -34,7 +34,8 @@ struct ProgressReporter: Sendable {
                     metadata: [
                         "operation": "\(operation)", "totalCompletedData": "\(ByteSize.format(bytes))",
                         "throughput": "\(ByteSize.formatRate(rate))",
-                    ])
+                    ]
+                )
             }
         }
         if live { Console.writeError("\r\u{1B}[2K") }

@@ -15,7 +15,8 @@ extension RunCommand {
                 The codespec may have at most one input buffer without a --buffer argument (it gets stdin) and one \
                 such output buffer (it goes to stdout). Exit status: 0 when the run succeeds, 1 otherwise (with the \
                 status reason on stderr), 130 on Ctrl-C (the run is canceled).
-                """)
+                """
+        )
         @OptionGroup var spec: RunSpecOptions
         @Flag(help: "Stream the run's logs to stderr.") var logs = false
         @Flag(help: "With --logs, prefix log lines with timestamps.") var timestamps = false
@@ -90,37 +91,55 @@ extension RunCommand {
                 if let inputID {
                     group.addTask {
                         try await BufferLocation.withResolved(
-                            inputID, write: true, connection: connection
+                            inputID,
+                            write: true,
+                            connection: connection
                         ) { resolved in
                             var options = WriteOptions()
                             options.blockSize = blockSize
                             options.dop = writeDop
                             options.createContainer = false
                             let summary = try await resolved.write(
-                                from: 0, source: DescriptorSource(fd: 0), options: options, counter: LockedCounter())
+                                from: 0,
+                                source: DescriptorSource(fd: 0),
+                                options: options,
+                                counter: LockedCounter()
+                            )
                             logger.debug(
-                                "Input written", metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"])
+                                "Input written",
+                                metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
+                            )
                         }
                     }
                 }
                 if let outputID {
                     group.addTask {
                         try await BufferLocation.withResolved(
-                            outputID, write: false, connection: connection
+                            outputID,
+                            write: false,
+                            connection: connection
                         ) { resolved in
                             var options = ReadOptions()
                             options.dop = readDop
                             let summary = try await resolved.read(
-                                to: 1, sink: DescriptorSink(fd: 1), options: options, counter: LockedCounter())
+                                to: 1,
+                                sink: DescriptorSink(fd: 1),
+                                options: options,
+                                counter: LockedCounter()
+                            )
                             logger.debug(
-                                "Output read", metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"])
+                                "Output read",
+                                metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"]
+                            )
                         }
                     }
                 }
                 if logs {
                     group.addTask {
                         try await streamLogs(
-                            id: id, RunLogOptions(timestamps: timestamps, follow: true), connection: connection
+                            id: id,
+                            RunLogOptions(timestamps: timestamps, follow: true),
+                            connection: connection
                         ) { chunk in try writeChunk(chunk, to: 2) }
                     }
                 }

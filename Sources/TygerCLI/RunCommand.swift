@@ -9,11 +9,13 @@ import TygerModel
 /// `tyger run …`
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Create, run and inspect runs.",
+        commandName: "run",
+        abstract: "Create, run and inspect runs.",
         subcommands: [
             Create.self, Exec.self, Show.self, Watch.self, List.self, Cancel.self, Logs.self, Counts.self, Set.self,
         ],
-        aliases: ["runs"])
+        aliases: ["runs"]
+    )
 }
 
 /// Options shared by `run create` and `run exec`.
@@ -25,7 +27,9 @@ struct RunSpecOptions: ParsableArguments {
     @Option(name: [.customShort("b"), .long], help: "Buffer argument PARAM=ID (`_` for an ephemeral buffer).")
     var buffer: [String] = []
     @Option(
-        name: [.customLong("tag"), .customLong("buffer-tag")], help: "Tag KEY=VALUE for the buffers the run creates.")
+        name: [.customLong("tag"), .customLong("buffer-tag")],
+        help: "Tag KEY=VALUE for the buffers the run creates."
+    )
     var tag: [String] = []
     @Option(name: .customLong("run-tag"), help: "Tag KEY=VALUE on the run itself.") var runTag: [String] = []
     @Option(help: "Time to live of the buffers the run creates, D.HH:MM[:SS].") var bufferTtl: String?
@@ -110,7 +114,8 @@ extension RunCommand {
 
     struct Watch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the run as JSON on each status change until it ends.")
+            abstract: "Print the run as JSON on each status change until it ends."
+        )
         @Argument var id: String
         @Flag(help: "Print the whole run, not just its status fields.") var fullResource = false
         @OptionGroup var global: GlobalOptions
@@ -195,7 +200,10 @@ extension RunCommand {
                     }
                     do {
                         return try await connection.client.setRunTags(
-                            id: id, tags: tags.isEmpty ? nil : tags, ifMatch: ifMatch)
+                            id: id,
+                            tags: tags.isEmpty ? nil : tags,
+                            ifMatch: ifMatch
+                        )
                     } catch let e as TygerClientError where e.status == 412 && etag == nil {
                         continue  // someone else changed it between our read and write: read again
                     }
@@ -207,7 +215,8 @@ extension RunCommand {
 
     struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a run's logs (stdout and stderr of its processes).")
+            abstract: "Print a run's logs (stdout and stderr of its processes)."
+        )
         @Argument var id: String
         @Flag(help: "Prefix each line with its RFC 3339 timestamp.") var timestamps = false
         @Option(help: "Only the last N lines.") var tail: Int?
@@ -217,7 +226,11 @@ extension RunCommand {
 
         func run() async throws {
             let options = RunLogOptions(
-                timestamps: timestamps, tailLines: tail, since: try since.map(normalizeTime), follow: follow)
+                timestamps: timestamps,
+                tailLines: tail,
+                since: try since.map(normalizeTime),
+                follow: follow
+            )
             try await withConnection { connection in
                 try await streamLogs(id: id, options, connection: connection) { chunk in
                     try writeChunk(chunk, to: 1)
@@ -234,7 +247,10 @@ func watchRun(id: String, connection: Connection, onRun: (Run) async throws -> V
 
 /// Streams `GET /runs/{id}/logs`.
 func streamLogs(
-    id: String, _ options: RunLogOptions, connection: Connection, onChunk: (ByteBuffer) async throws -> Void
+    id: String,
+    _ options: RunLogOptions,
+    connection: Connection,
+    onChunk: (ByteBuffer) async throws -> Void
 ) async throws {
     try await runNotFound { try await connection.client.runLogs(id: id, options, onChunk: onChunk) }
 }

@@ -1,6 +1,6 @@
-import TygerIO
-private import Synchronization
 import Logging
+private import Synchronization
+import TygerIO
 
 /// Turns SIGINT/SIGTERM into a cancellation callback. A second signal exits with 130.
 enum SignalCancellation {

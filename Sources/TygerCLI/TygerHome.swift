@@ -44,7 +44,10 @@ struct LoginState: Codable, Equatable {
         let data = try TygerJSON.makePrettyEncoder().encode(self)
         let temp = TygerHome.loginFile + ".tmp"
         let created = FileManager.default.createFile(
-            atPath: temp, contents: data, attributes: [.posixPermissions: 0o600])
+            atPath: temp,
+            contents: data,
+            attributes: [.posixPermissions: 0o600]
+        )
         guard created else {
             throw UsageError("cannot write \(temp)")
         }

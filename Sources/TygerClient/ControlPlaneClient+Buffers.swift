@@ -66,13 +66,21 @@ extension ControlPlaneClient {
     ///   - ifMatch: Update only if the buffer's ETag is this one.
     /// - Throws: ``TygerClientError`` with status 412 when `ifMatch` no longer matches.
     public func updateBuffer(
-        id: String, _ update: BufferUpdate, softDeleted: Bool = false, ifMatch: String? = nil
+        id: String,
+        _ update: BufferUpdate,
+        softDeleted: Bool = false,
+        ifMatch: String? = nil
     ) async throws -> Buffer {
         var headers: HTTPHeaders = [:]
         if let ifMatch { headers.add(name: "If-Match", value: ifMatch) }
         return try await call(
-            Buffer.self, .PUT, Self.path(buffer: id), query: softDeleted ? [("softDeleted", "true")] : [],
-            json: Self.body(update), headers: headers)
+            Buffer.self,
+            .PUT,
+            Self.path(buffer: id),
+            query: softDeleted ? [("softDeleted", "true")] : [],
+            json: Self.body(update),
+            headers: headers
+        )
     }
 
     /// `DELETE /buffers/{id}`: soft-deletes a buffer, or with `purge` deletes a soft-deleted one for good.

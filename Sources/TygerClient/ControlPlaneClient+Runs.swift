@@ -108,7 +108,11 @@ extension ControlPlaneClient {
     /// `GET /runs`: the first page of runs, newest first.
     public func listRuns(_ filter: RunFilter, limit: Int? = nil) async throws -> Page<Run> {
         try await call(
-            Page<Run>.self, .GET, "/runs", query: filter.queryItems + (limit.map { [("limit", String($0))] } ?? []))
+            Page<Run>.self,
+            .GET,
+            "/runs",
+            query: filter.queryItems + (limit.map { [("limit", String($0))] } ?? [])
+        )
     }
 
     /// `GET /runs/counts`: the number of runs per status (camelCase keys, non-zero counts only).
@@ -131,7 +135,12 @@ extension ControlPlaneClient {
         var headers: HTTPHeaders = [:]
         if let ifMatch { headers.add(name: "If-Match", value: ifMatch) }
         return try await call(
-            Run.self, .PUT, Self.path(run: id), json: Self.body(RunTagsUpdate(tags: tags)), headers: headers)
+            Run.self,
+            .PUT,
+            Self.path(run: id),
+            json: Self.body(RunTagsUpdate(tags: tags)),
+            headers: headers
+        )
     }
 
     /// `GET /runs/{id}?watch=true`: calls `onRun` with the run as it is and on each change, until it is final.
@@ -155,7 +164,9 @@ extension ControlPlaneClient {
     ///
     /// - Throws: ``TygerClientError`` (status 404 for an unknown run), and what `onChunk` throws.
     public func runLogs(
-        id: String, _ options: RunLogOptions = RunLogOptions(), onChunk: (ByteBuffer) async throws -> Void
+        id: String,
+        _ options: RunLogOptions = RunLogOptions(),
+        onChunk: (ByteBuffer) async throws -> Void
     ) async throws {
         var query = [("timestamps", options.timestamps ? "true" : "false")]
         if let tail = options.tailLines { query.append(("tailLines", String(tail))) }

@@ -1,9 +1,9 @@
+import Foundation
 public import Logging
 public import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 public import TygerModel
-import Foundation
-import NIOFoundationCompat
 
 /// A typed client of the control-plane REST API (v1.0): one method per operation, over the wire types of
 /// `TygerModel`.
@@ -44,14 +44,20 @@ public struct ControlPlaneClient: Sendable {
     ///   `.transport` when the server cannot be reached.
     @discardableResult
     func send(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: Data? = nil,
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [(String, String)] = [],
+        json body: Data? = nil,
         headers extra: HTTPHeaders = [:]
     ) async throws -> HTTPTransport.Response {
         try await send(method, url(path, query: query), json: body, headers: extra)
     }
 
     private func send(
-        _ method: HTTPMethod, _ url: ServiceURL, json body: Data? = nil, headers extra: HTTPHeaders = [:]
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        json body: Data? = nil,
+        headers extra: HTTPHeaders = [:]
     ) async throws -> HTTPTransport.Response {
         var headers = requestHeaders()
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
@@ -71,7 +77,11 @@ public struct ControlPlaneClient: Sendable {
 
     /// Sends a request and decodes the JSON answer as `T`.
     func call<T: Decodable>(
-        _ type: T.Type, _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: Data? = nil,
+        _ type: T.Type,
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [(String, String)] = [],
+        json body: Data? = nil,
         headers: HTTPHeaders = [:]
     ) async throws -> T {
         let response = try await send(method, path, query: query, json: body, headers: headers)
@@ -83,17 +93,24 @@ public struct ControlPlaneClient: Sendable {
     /// - Throws: As ``send(_:_:query:json:headers:)``, for a non-2xx answer (its body is read whole to get the error
     ///   envelope).
     func stream(
-        _ path: String, query: [(String, String)] = [], onChunk: (ByteBuffer) async throws -> Void
+        _ path: String,
+        query: [(String, String)] = [],
+        onChunk: (ByteBuffer) async throws -> Void
     ) async throws {
         let url = url(path, query: query)
         let started = ContinuousClock.now
         var status = 0
         var errorBody = ByteBuffer()
         do {
-            try await transport.stream(.GET, url, headers: requestHeaders(), head: { s, headers in
-                status = s
-                log(.GET, url, status: s, headers: headers, started: started)
-            }) { chunk in
+            try await transport.stream(
+                .GET,
+                url,
+                headers: requestHeaders(),
+                head: { s, headers in
+                    status = s
+                    log(.GET, url, status: s, headers: headers, started: started)
+                }
+            ) { chunk in
                 if (200..<300).contains(status) {
                     try await onChunk(chunk)
                 } else {
@@ -114,7 +131,10 @@ public struct ControlPlaneClient: Sendable {
     ///
     /// - Throws: As ``send(_:_:query:json:headers:)``; ``TygerClientError`` `.invalidResponse` for a body that is
     ///   not such a page.
-    public func nextPage<Item: Codable & Sendable>(_ link: String, of type: Item.Type = Item.self)
+    public func nextPage<Item: Codable & Sendable>(
+        _ link: String,
+        of type: Item.Type = Item.self
+    )
         async throws -> Page<Item>
     {
         var link = link
@@ -154,7 +174,9 @@ public struct ControlPlaneClient: Sendable {
             return try TygerJSON.makeDecoder().decode(type, from: Data(buffer: body))
         } catch let error as DecodingError {
             throw TygerClientError(
-                .invalidResponse, "the server's answer to \(what) is not valid: \(YAMLSpecs.describe(error))")
+                .invalidResponse,
+                "the server's answer to \(what) is not valid: \(YAMLSpecs.describe(error))"
+            )
         } catch {
             throw TygerClientError(.invalidResponse, "the server's answer to \(what) is not valid: \(error)")
         }
@@ -180,7 +202,11 @@ public struct ControlPlaneClient: Sendable {
     // MARK: - Logging
 
     private func log(
-        _ method: HTTPMethod, _ url: ServiceURL, status: Int, headers: HTTPHeaders, started: ContinuousClock.Instant
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        status: Int,
+        headers: HTTPHeaders,
+        started: ContinuousClock.Instant
     ) {
         guard logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = [
@@ -192,14 +218,18 @@ public struct ControlPlaneClient: Sendable {
     }
 
     private func logFailure(
-        _ method: HTTPMethod, _ url: ServiceURL, error: any Error, started: ContinuousClock.Instant
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        error: any Error,
+        started: ContinuousClock.Instant
     ) {
         logger.debug(
             "Control-plane request failed",
             metadata: [
                 "method": "\(method)", "path": "\(url.path)", "duration": "\(Self.milliseconds(since: started))ms",
                 "error": "\(error)",
-            ])
+            ]
+        )
     }
 
     private static func milliseconds(since start: ContinuousClock.Instant) -> String {
@@ -215,12 +245,18 @@ public struct ControlPlaneClient: Sendable {
         if let envelope = try? TygerJSON.makeDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
             let kind: TygerClientError.Code = response.status == 401 ? .authentication : .http
             return TygerClientError(
-                kind, "\(envelope.error.code): \(envelope.error.message)", status: response.status,
-                errorCode: envelope.error.code)
+                kind,
+                "\(envelope.error.code): \(envelope.error.message)",
+                status: response.status,
+                errorCode: envelope.error.code
+            )
         }
         if response.status == 401 {
             return TygerClientError(
-                .authentication, "Unauthorized: the server refused the token (run 'tyger login')", status: 401)
+                .authentication,
+                "Unauthorized: the server refused the token (run 'tyger login')",
+                status: 401
+            )
         }
         return TygerClientError(.http, "unexpected status code \(response.status)", status: response.status)
     }

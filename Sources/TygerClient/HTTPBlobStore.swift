@@ -1,9 +1,9 @@
-public import TygerCore
-public import TygerStorage
-import NIOCore
 import AsyncHTTPClient
+import NIOCore
 import NIOHTTP1
 private import Synchronization
+public import TygerCore
+public import TygerStorage
 
 /// A `BlobStore` over the data plane: the Azure-Blob-style HTTP protocol, addressed by a signed container URL.
 ///
@@ -23,7 +23,9 @@ public final class HTTPBlobStore: BlobStore {
     ///   - retryPolicy: How often and how long apart failed requests are retried.
     ///   - refreshURL: Gets a fresh URL when the current one is refused (buffer IDs); nil for URLs given by users.
     public init(
-        containerURL: ServiceURL, transport: HTTPTransport, retryPolicy: RetryPolicy = .default,
+        containerURL: ServiceURL,
+        transport: HTTPTransport,
+        retryPolicy: RetryPolicy = .default,
         refreshURL: (@Sendable () async throws -> ServiceURL)? = nil
     ) {
         self.transport = transport
@@ -48,7 +50,8 @@ public final class HTTPBlobStore: BlobStore {
     ///
     /// - Parameter response: The HTTP response inside a result, or `nil` when the result is final as it is.
     private func retrying<R>(
-        _ request: () async throws -> R, response: (R) -> HTTPTransport.Response?
+        _ request: () async throws -> R,
+        response: (R) -> HTTPTransport.Response?
     ) async throws -> R {
         var attempt = 0
         var refreshed = false
@@ -79,7 +82,12 @@ public final class HTTPBlobStore: BlobStore {
     }
 
     /// Sends with retries and URL refresh.
-    private func send(_ method: HTTPMethod, blob: String?, headers: HTTPHeaders = [:], body: ByteBuffer? = nil)
+    private func send(
+        _ method: HTTPMethod,
+        blob: String?,
+        headers: HTTPHeaders = [:],
+        body: ByteBuffer? = nil
+    )
         async throws -> HTTPTransport.Response
     {
         var h = Self.baseHeaders()
@@ -92,13 +100,26 @@ public final class HTTPBlobStore: BlobStore {
         switch (response.status, code) {
         case (404, "ContainerNotFound"): return BlobStoreError(.containerNotFound, "the buffer does not exist")
         case (403, "AuthorizationPermissionMismatch"):
-            return TygerClientError(.authentication, "the access URL does not allow this operation (\(what))", status: 403, errorCode: code)
+            return TygerClientError(
+                .authentication,
+                "the access URL does not allow this operation (\(what))",
+                status: 403,
+                errorCode: code
+            )
         case (403, _):
-            return TygerClientError(.authentication, "invalid access URL: \(code ?? "forbidden")", status: 403, errorCode: code)
+            return TygerClientError(
+                .authentication,
+                "invalid access URL: \(code ?? "forbidden")",
+                status: 403,
+                errorCode: code
+            )
         default:
             return TygerClientError(
-                .http, "\(what): unexpected status code \(response.status)\(code.map { " (\($0))" } ?? "")",
-                status: response.status, errorCode: code)
+                .http,
+                "\(what): unexpected status code \(response.status)\(code.map { " (\($0))" } ?? "")",
+                status: response.status,
+                errorCode: code
+            )
         }
     }
 
@@ -111,14 +132,19 @@ public final class HTTPBlobStore: BlobStore {
     }
 
     public func createContainer() async throws {
-        throw BlobStoreError(.containerNotFound, "the buffer does not exist (buffers are created with 'tyger buffer create')")
+        throw BlobStoreError(
+            .containerNotFound,
+            "the buffer does not exist (buffers are created with 'tyger buffer create')"
+        )
     }
 
     public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
         try BlobName.validate(name)
         var headers: HTTPHeaders = ["x-ms-blob-type": "BlockBlob", "If-None-Match": "*"]
         if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
-        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) { headers.add(name: "x-ms-meta-\(k)", value: v) }
+        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) {
+            headers.add(name: "x-ms-meta-\(k)", value: v)
+        }
         let body = bytes.count > 0 ? ByteBuffer(bytes: bytes) : nil
         let response = try await send(.PUT, blob: name, headers: headers, body: body)
         switch response.status {
@@ -172,7 +198,8 @@ public final class HTTPBlobStore: BlobStore {
             throw TygerClientError(.transport, "GET \(blobURL(name).redacted): \(HTTPTransport.describe(error))")
         }
         let status = Int(response.status.code)
-        guard status == 200 || status == 206, let length = response.headers.first(name: "Content-Length").flatMap(Int.init)
+        guard status == 200 || status == 206,
+            let length = response.headers.first(name: "Content-Length").flatMap(Int.init)
         else {
             let body = try await response.body.collect(upTo: 1 << 20)
             return .response(HTTPTransport.Response(status: status, headers: response.headers, body: body))

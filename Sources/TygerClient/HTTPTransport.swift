@@ -1,8 +1,8 @@
 public import AsyncHTTPClient
+import Foundation
 public import NIOCore
 public import NIOHTTP1
 import NIOSSL
-import Foundation
 
 /// The HTTP client both planes use: AsyncHTTPClient, with unix-socket URLs, a pool wide enough for `--dop`,
 /// and optional trust in a private CA (for TLS servers with self-signed certificates).
@@ -32,12 +32,16 @@ public final class HTTPTransport: Sendable {
     /// - Returns: What `body` returns.
     /// - Throws: What `body` throws.
     public static func withTransport<T>(
-        caCertificatePath: String? = nil, bearerToken: String? = nil, maxConnections: Int = 48,
+        caCertificatePath: String? = nil,
+        bearerToken: String? = nil,
+        maxConnections: Int = 48,
         _ body: (HTTPTransport) async throws -> T
     ) async throws -> T {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
+        )
         // Fail a connection attempt at once (a missing socket, a refused port); callers retry with their own backoff.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(100))
@@ -66,8 +70,12 @@ public final class HTTPTransport: Sendable {
     ///
     /// - Throws: `TygerClientError` `.transport` when no response arrived.
     public func send(
-        _ method: HTTPMethod, _ url: ServiceURL, headers: HTTPHeaders = [:], body: ByteBuffer? = nil,
-        maxBody: Int = 300 << 20, timeout: TimeAmount = .seconds(100)
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        headers: HTTPHeaders = [:],
+        body: ByteBuffer? = nil,
+        maxBody: Int = 300 << 20,
+        timeout: TimeAmount = .seconds(100)
     ) async throws -> Response {
         var request = HTTPClientRequest(url: try Self.clientURL(url))
         request.method = method
@@ -90,8 +98,12 @@ public final class HTTPTransport: Sendable {
 
     /// Streams a response body to `consume` chunk by chunk.
     public func stream(
-        _ method: HTTPMethod, _ url: ServiceURL, headers: HTTPHeaders = [:], timeout: TimeAmount = .hours(24 * 365),
-        head: (Int, HTTPHeaders) async throws -> Void, consume: (ByteBuffer) async throws -> Void
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        headers: HTTPHeaders = [:],
+        timeout: TimeAmount = .hours(24 * 365),
+        head: (Int, HTTPHeaders) async throws -> Void,
+        consume: (ByteBuffer) async throws -> Void
     ) async throws {
         var request = HTTPClientRequest(url: try Self.clientURL(url))
         request.method = method

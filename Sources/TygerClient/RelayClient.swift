@@ -1,8 +1,8 @@
-public import TygerIO
-import TygerCore
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import TygerCore
+public import TygerIO
 
 /// The client side of ephemeral buffers: streams bytes to (`PUT`) or from (`GET`) a run's relay URL
 /// (`…/relay/<id>?…&relay=true`). Nothing is stored and nothing is retried: the relay can be read once.
@@ -61,7 +61,9 @@ public struct RelayClient: Sendable {
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
             queue.fail(CancellationError())
-            throw ControlPlaneClient.error(from: HTTPTransport.Response(status: Int(response.status.code), headers: response.headers, body: body))
+            throw ControlPlaneClient.error(
+                from: HTTPTransport.Response(status: Int(response.status.code), headers: response.headers, body: body)
+            )
         }
         return total.value
     }
@@ -76,7 +78,8 @@ public struct RelayClient: Sendable {
         do {
             var status = 0
             var errorBody = ByteBuffer()
-            try await transport.stream(.GET, url, headers: ["x-ms-version": "2021-08-06"], head: { s, _ in status = s }) { chunk in
+            try await transport.stream(.GET, url, headers: ["x-ms-version": "2021-08-06"], head: { s, _ in status = s })
+            { chunk in
                 if status != 200 {
                     var c = chunk
                     errorBody.writeBuffer(&c)
@@ -85,7 +88,11 @@ public struct RelayClient: Sendable {
                 let copy = CopiedBytes(chunk)
                 try await output.push(OutputChunk(bytes: copy.bytes, immutablePages: false, owner: copy))
             }
-            if status != 200 { throw ControlPlaneClient.error(from: HTTPTransport.Response(status: status, headers: [:], body: errorBody)) }
+            if status != 200 {
+                throw ControlPlaneClient.error(
+                    from: HTTPTransport.Response(status: status, headers: [:], body: errorBody)
+                )
+            }
             output.close()
         } catch {
             output.fail(error)

@@ -1,5 +1,5 @@
-public import NIOHTTP1
 public import Foundation
+public import NIOHTTP1
 
 /// How data-plane requests are retried: how many attempts, and how long to wait between them.
 ///
@@ -18,7 +18,11 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Upstream's data-plane defaults: 6 attempts, 100 ms doubling up to 5 s, `Retry-After` up to 60 s.
     public static let `default` = RetryPolicy(
-        maxAttempts: 6, baseDelay: .milliseconds(100), maxDelay: .seconds(5), maxRetryAfter: .seconds(60))
+        maxAttempts: 6,
+        baseDelay: .milliseconds(100),
+        maxDelay: .seconds(5),
+        maxRetryAfter: .seconds(60)
+    )
 
     /// Creates a policy.
     ///
@@ -46,7 +50,9 @@ public struct RetryPolicy: Sendable, Hashable {
     ///   - headers: The failed response's headers, `nil` when no response arrived.
     ///   - generator: The source of jitter.
     public func delay(
-        attempt: Int, headers: HTTPHeaders?, using generator: inout some RandomNumberGenerator
+        attempt: Int,
+        headers: HTTPHeaders?,
+        using generator: inout some RandomNumberGenerator
     ) -> Duration {
         if let text = headers?.first(name: "Retry-After"), let asked = Self.retryAfter(text) {
             return min(asked, maxRetryAfter)

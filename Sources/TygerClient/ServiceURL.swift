@@ -15,7 +15,10 @@ public struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
     /// Parses `text`.
     /// - Throws: `TygerClientError` `.invalidURL` when it is not an http, https or http+unix URL.
     public init(_ text: String) throws {
-        let bad = TygerClientError(.invalidURL, "invalid URL '\(ServiceURL.redact(text))': expected http://, https:// or http+unix://")
+        let bad = TygerClientError(
+            .invalidURL,
+            "invalid URL '\(ServiceURL.redact(text))': expected http://, https:// or http+unix://"
+        )
         guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else { throw bad }
         let scheme = text[..<colon].lowercased()
         var rest = String(text[text.index(colon, offsetBy: 3)...])

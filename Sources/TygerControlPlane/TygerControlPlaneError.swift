@@ -58,7 +58,11 @@ public struct TygerControlPlaneError: Error, Sendable, CustomStringConvertible {
     ///   - file: The file in which the error was raised.
     ///   - line: The line on which the error was raised.
     public init(
-        code: Code, message: String, cause: (any Error & Sendable)? = nil, file: String = #fileID, line: Int = #line
+        code: Code,
+        message: String,
+        cause: (any Error & Sendable)? = nil,
+        file: String = #fileID,
+        line: Int = #line
     ) {
         self.code = code
         self.message = message

@@ -83,7 +83,9 @@ public struct BlobCodec: Sendable {
 
     /// Encodes one block whose MD5 the caller may already have computed (see `Checksums.md5Base64(multi:)`).
     public func encode(
-        _ raw: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer?, precomputedMD5: String?
+        _ raw: UnsafeRawBufferPointer,
+        scratch: UnsafeMutableRawBufferPointer?,
+        precomputedMD5: String?
     ) -> EncodedBlock {
         if format == .upstream {
             let md5 = precomputedMD5 ?? Checksums.md5Base64(raw)
@@ -91,7 +93,8 @@ public struct BlobCodec: Sendable {
         }
         var stored = raw
         var encoding = BlobEncoding.raw
-        if compression != .none, raw.count > 0, let scratch, let out = scratch.baseAddress, let input = raw.baseAddress {
+        if compression != .none, raw.count > 0, let scratch, let out = scratch.baseAddress, let input = raw.baseAddress
+        {
             var outLength = 0
             let limit = min(scratch.count, Int(Double(raw.count) * Self.minimumSavings))
             let rc = tyger_deflate(compression.deflateLevel, input, raw.count, out, limit, &outLength)
@@ -115,7 +118,10 @@ public struct BlobCodec: Sendable {
     /// - Throws: `TygerCoreError` `.checksumMismatch` when the bytes do not match, `.corruptMetadata` when the
     ///   checksum, encoding or length metadata is missing or malformed.
     public static func verify(
-        _ stored: UnsafeRawBufferPointer, metadata: BlobMetadata, format: BufferFormat, blobName: String
+        _ stored: UnsafeRawBufferPointer,
+        metadata: BlobMetadata,
+        format: BufferFormat,
+        blobName: String
     ) throws -> VerifiedBlob {
         if format == .upstream {
             guard let expected = metadata.contentMD5 else {
@@ -125,20 +131,31 @@ public struct BlobCodec: Sendable {
             guard actual == expected else {
                 throw TygerCoreError(.checksumMismatch, "blob \(blobName): MD5 mismatch (stored data is corrupt)")
             }
-            return VerifiedBlob(checksum: actual, encoding: .raw, rawLength: stored.count, storedChain: metadata.hashChain)
+            return VerifiedBlob(
+                checksum: actual,
+                encoding: .raw,
+                rawLength: stored.count,
+                storedChain: metadata.hashChain
+            )
         }
         let p = metadata.properties
         guard let expected = p[BlobMetadata.Key.crc32c] else {
             throw TygerCoreError(.corruptMetadata, "blob \(blobName): crc32c metadata missing")
         }
         guard let encoding = BlobEncoding(rawValue: p[BlobMetadata.Key.encoding] ?? "raw") else {
-            throw TygerCoreError(.corruptMetadata, "blob \(blobName): unknown encoding '\(p[BlobMetadata.Key.encoding]!)'")
+            throw TygerCoreError(
+                .corruptMetadata,
+                "blob \(blobName): unknown encoding '\(p[BlobMetadata.Key.encoding]!)'"
+            )
         }
         guard let rawLength = Int(p[BlobMetadata.Key.rawLength] ?? String(stored.count)), rawLength >= 0 else {
             throw TygerCoreError(.corruptMetadata, "blob \(blobName): malformed raw_length metadata")
         }
         if encoding == .raw, rawLength != stored.count {
-            throw TygerCoreError(.corruptBlob, "blob \(blobName): raw length \(rawLength) but \(stored.count) bytes stored")
+            throw TygerCoreError(
+                .corruptBlob,
+                "blob \(blobName): raw length \(rawLength) but \(stored.count) bytes stored"
+            )
         }
         let actual = Checksums.crc32cString(Checksums.crc32c(stored))
         guard actual == expected else {
@@ -151,7 +168,11 @@ public struct BlobCodec: Sendable {
     ///
     /// - Throws: `TygerCoreError` `.corruptBlob` when the stream is corrupt or does not decode to exactly
     ///   `output.count` bytes.
-    public static func inflate(_ stored: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, blobName: String) throws {
+    public static func inflate(
+        _ stored: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer,
+        blobName: String
+    ) throws {
         guard let input = stored.baseAddress else {
             throw TygerCoreError(.corruptBlob, "blob \(blobName): empty deflate stream")
         }

@@ -81,7 +81,8 @@ public struct BufferStartMetadata: Equatable, Sendable {
         default:
             throw TygerCoreError(
                 .unsupportedFormat,
-                "unsupported format buffer version '\(version)'. Expected one of \(BufferFormat.all.map(\.version))")
+                "unsupported format buffer version '\(version)'. Expected one of \(BufferFormat.all.map(\.version))"
+            )
         }
     }
 }

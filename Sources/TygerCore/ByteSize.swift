@@ -18,7 +18,10 @@ public enum ByteSize {
         guard !number.isEmpty, let value = Double(number), value >= 0, value.isFinite,
             number.allSatisfy({ $0.isNumber || $0 == "." })
         else {
-            throw TygerCoreError(.invalidArgument, "invalid size '\(text)': expected a number with an optional unit such as 512K, 4M, 1.5G")
+            throw TygerCoreError(
+                .invalidArgument,
+                "invalid size '\(text)': expected a number with an optional unit such as 512K, 4M, 1.5G"
+            )
         }
         let shift: Int
         switch unit.lowercased() {
@@ -29,7 +32,10 @@ public enum ByteSize {
         case "t", "tb", "tib": shift = 40
         case "p", "pb", "pib": shift = 50
         default:
-            throw TygerCoreError(.invalidArgument, "invalid size '\(text)': unknown unit '\(unit)' (use B, K, M, G, T or P)")
+            throw TygerCoreError(
+                .invalidArgument,
+                "invalid size '\(text)': unknown unit '\(unit)' (use B, K, M, G, T or P)"
+            )
         }
         let bytes = value * Double(Int64(1) << shift)
         guard bytes < 9.2e18 else { throw TygerCoreError(.invalidArgument, "invalid size '\(text)': too large") }

@@ -48,14 +48,18 @@ public enum Checksums {
                 }
                 let empty: UInt8 = 0
                 withUnsafePointer(to: empty) { emptyPointer in
-                    let pointers: [UnsafeRawPointer?] = group.map { UnsafeRawPointer(regions[$0].baseAddress) ?? UnsafeRawPointer(emptyPointer) }
+                    let pointers: [UnsafeRawPointer?] = group.map {
+                        UnsafeRawPointer(regions[$0].baseAddress) ?? UnsafeRawPointer(emptyPointer)
+                    }
                     pointers.withUnsafeBufferPointer { p in
                         digests.withUnsafeMutableBufferPointer { d in
                             _ = tyger_md5_multi(p.baseAddress, Int32(group.count), length, d.baseAddress)
                         }
                     }
                 }
-                for (lane, index) in group.enumerated() { results[index] = Base64.encode(digests[(lane * 16)..<(lane * 16 + 16)]) }
+                for (lane, index) in group.enumerated() {
+                    results[index] = Base64.encode(digests[(lane * 16)..<(lane * 16 + 16)])
+                }
             }
         }
         return results

@@ -32,7 +32,8 @@ enum MiniJSON {
                     case UInt8(ascii: "b"): out.append(0x08)
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
-                        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16),
+                        guard i + 4 <= bytes.count,
+                            let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16),
                             let scalar = Unicode.Scalar(v)
                         else { throw ParseError() }
                         i += 4

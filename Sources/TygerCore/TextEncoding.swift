@@ -27,7 +27,8 @@ public enum TextEncoding {
         while let c = bytes.first {
             bytes = bytes.dropFirst()
             if c == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else {
+                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16)
+                else {
                     return nil
                 }
                 out.append(v)

@@ -19,7 +19,9 @@ public enum BufferReader {
     ///   `.hashChainMismatch`, `.corruptBlob`, `.unsupportedFormat`), `BlobStoreError` (`.containerNotFound`, ...),
     ///   `TygerIOError` `.brokenPipe` when the sink's reader went away, or `CancellationError`.
     public static func read(
-        from store: any BlobStore, to sink: any ByteSink, options: ReadOptions = ReadOptions(),
+        from store: any BlobStore,
+        to sink: any ByteSink,
+        options: ReadOptions = ReadOptions(),
         bytesWritten: LockedCounter? = nil
     ) async throws -> TransferSummary {
         guard try await store.containerExists() else {
@@ -35,7 +37,13 @@ public enum BufferReader {
         let blobs: Int64
         do {
             blobs = try await withTaskCancellationHandler {
-                try await emitBlobs(store: store, format: start.format, monitor: monitor, output: output, options: options)
+                try await emitBlobs(
+                    store: store,
+                    format: start.format,
+                    monitor: monitor,
+                    output: output,
+                    options: options
+                )
             } onCancel: {
                 output.fail(CancellationError())
             }
@@ -51,7 +59,11 @@ public enum BufferReader {
         return TransferSummary(bytes: bytes, blobs: blobs, storedBytes: bytes)
     }
 
-    private static func waitForStart(store: any BlobStore, monitor: EndMonitor, options: ReadOptions) async throws
+    private static func waitForStart(
+        store: any BlobStore,
+        monitor: EndMonitor,
+        options: ReadOptions
+    ) async throws
         -> BufferStartMetadata
     {
         var attempt = 0
@@ -70,7 +82,9 @@ public enum BufferReader {
 
     static let failedError = TygerCoreError(.bufferFailed, "the buffer is in a permanently failed state")
     static let abandonedError = TygerCoreError(
-        .bufferAbandoned, "the buffer's writer stopped without finishing it (no .bufferend): the buffer is incomplete")
+        .bufferAbandoned,
+        "the buffer's writer stopped without finishing it (no .bufferend): the buffer is incomplete"
+    )
 
     /// A blob fetched, verified and decoded, or known to be absent after the end.
     private enum Fetched: Sendable {
@@ -81,7 +95,10 @@ public enum BufferReader {
     }
 
     private static func emitBlobs(
-        store: any BlobStore, format: BufferFormat, monitor: EndMonitor, output: HandoffQueue<OutputChunk>,
+        store: any BlobStore,
+        format: BufferFormat,
+        monitor: EndMonitor,
+        output: HandoffQueue<OutputChunk>,
         options: ReadOptions
     ) async throws -> Int64 {
         try await withThrowingTaskGroup(of: (Int64, Fetched).self) { group in
@@ -97,7 +114,10 @@ public enum BufferReader {
                     // Errors are positional: reported when the reader reaches this blob, after every blob before it
                     // is written, so the output is always the longest sound prefix (not whatever raced ahead).
                     do {
-                        return (number, try await fetch(number, store: store, format: format, monitor: monitor, options: options))
+                        return (
+                            number,
+                            try await fetch(number, store: store, format: format, monitor: monitor, options: options)
+                        )
                     } catch {
                         return (number, .failed(error))
                     }
@@ -111,7 +131,9 @@ public enum BufferReader {
                     if case .failed(let error) = item { throw error }
                     guard case .blob(let chunk, let verified) = item else {
                         throw TygerCoreError(
-                            .missingBlob, "blob number \(nextToEmit) (\(name)) was expected to exist but does not")
+                            .missingBlob,
+                            "blob number \(nextToEmit) (\(name)) was expected to exist but does not"
+                        )
                     }
                     chain.append(verified.checksum)
                     guard verified.storedChain == chain.value else {
@@ -119,7 +141,8 @@ public enum BufferReader {
                             .hashChainMismatch,
                             verified.storedChain == nil
                                 ? "blob \(name): expected x-ms-meta-cumulative_hash_chain metadata missing"
-                                : "hash chain mismatch at blob \(name): blobs are missing, reordered or replaced")
+                                : "hash chain mismatch at blob \(name): blobs are missing, reordered or replaced"
+                        )
                     }
                     if verified.rawLength == 0 {
                         group.cancelAll()
@@ -135,7 +158,11 @@ public enum BufferReader {
     }
 
     private static func fetch(
-        _ number: Int64, store: any BlobStore, format: BufferFormat, monitor: EndMonitor, options: ReadOptions
+        _ number: Int64,
+        store: any BlobStore,
+        format: BufferFormat,
+        monitor: EndMonitor,
+        options: ReadOptions
     ) async throws -> Fetched {
         let name = BlobPath.name(for: number)
         var attempt = 0
@@ -167,7 +194,11 @@ public enum BufferReader {
     }
 
     /// Verifies a blob and turns it into output: the stored bytes themselves, or a freshly inflated copy.
-    private static func decode(_ blob: StoredBlob, name: String, format: BufferFormat) throws -> (OutputChunk, VerifiedBlob) {
+    private static func decode(
+        _ blob: StoredBlob,
+        name: String,
+        format: BufferFormat
+    ) throws -> (OutputChunk, VerifiedBlob) {
         let verified = try BlobCodec.verify(blob.bytes, metadata: blob.metadata, format: format, blobName: name)
         switch verified.encoding {
         case .raw:
@@ -175,7 +206,10 @@ public enum BufferReader {
         case .deflate:
             let inflated = HeapBytes(count: verified.rawLength)
             try BlobCodec.inflate(blob.bytes, into: inflated.memory, blobName: name)
-            return (OutputChunk(bytes: UnsafeRawBufferPointer(inflated.memory), immutablePages: false, owner: inflated), verified)
+            return (
+                OutputChunk(bytes: UnsafeRawBufferPointer(inflated.memory), immutablePages: false, owner: inflated),
+                verified
+            )
         }
     }
 }

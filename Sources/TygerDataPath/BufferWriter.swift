@@ -1,9 +1,10 @@
 import TygerCore
+public import TygerIO
+public import TygerStorage
+
 #if canImport(Glibc)
 private import Glibc
 #endif
-public import TygerIO
-public import TygerStorage
 
 /// The write pipeline: a byte source into a buffer.
 ///
@@ -29,7 +30,9 @@ public enum BufferWriter {
     ///   overwritten" when it already holds data), the source's or store's errors, or `CancellationError`. After the
     ///   lease is taken, every failure marks the buffer failed.
     public static func write(
-        from source: any ByteSource, to store: any BlobStore, options: WriteOptions = WriteOptions(),
+        from source: any ByteSource,
+        to store: any BlobStore,
+        options: WriteOptions = WriteOptions(),
         bytesStored: LockedCounter? = nil
     ) async throws -> TransferSummary {
         precondition(options.blockSize > 0 && options.dop > 0, "block size and dop must be positive")
@@ -42,7 +45,10 @@ public enum BufferWriter {
         let lease = try await store.acquireWriterLease()
         do {
             if try await store.head(BufferBlobNames.start) != nil {
-                throw TygerCoreError(.invalidArgument, "buffer cannot be overwritten: it already holds data (buffers are write-once)")
+                throw TygerCoreError(
+                    .invalidArgument,
+                    "buffer cannot be overwritten: it already holds data (buffers are write-once)"
+                )
             }
         } catch {
             await lease.release()
@@ -71,17 +77,25 @@ public enum BufferWriter {
         defer { copy.deallocate() }
         copy.copyBytes(from: bytes)
         try await store.put(
-            name, bytes: UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]), metadata: BlobMetadata(contentMD5: md5))
+            name,
+            bytes: UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]),
+            metadata: BlobMetadata(contentMD5: md5)
+        )
     }
 
     private static func writeData(
-        from source: any ByteSource, to store: any BlobStore, options: WriteOptions, bytesStored: LockedCounter?
+        from source: any ByteSource,
+        to store: any BlobStore,
+        options: WriteOptions,
+        bytesStored: LockedCounter?
     ) async throws -> TransferSummary {
         let codec = BlobCodec(format: options.format, compression: options.compression)
         let codecName = options.format == .native ? (options.compression == .none ? "none" : "deflate") : nil
         try await putMetadata(
-            BufferStartMetadata(format: options.format, codec: codecName).encoded(), name: BufferBlobNames.start,
-            store: store)
+            BufferStartMetadata(format: options.format, codec: codecName).encoded(),
+            name: BufferBlobNames.start,
+            store: store
+        )
 
         let ring = BlockRing(capacity: options.effectiveRingSlots, blockSize: options.blockSize)
         let chunks = HandoffQueue<Chunk>(capacity: options.effectiveRingSlots)
@@ -125,17 +139,34 @@ public enum BufferWriter {
                                 let md5s: [String]? =
                                     batch.count > 1 ? Checksums.md5Base64(multi: leases.map { $0.block.bytes }) : nil
                                 if batch.count == 1 {
-                                    var encoded = codec.encode(leases[0].block.bytes, scratch: scratch, precomputedMD5: md5s?[0])
-                                    encoded.metadata.hashChain = try await sequencer.link(first.number, checksum: encoded.checksum)
+                                    var encoded = codec.encode(
+                                        leases[0].block.bytes,
+                                        scratch: scratch,
+                                        precomputedMD5: md5s?[0]
+                                    )
+                                    encoded.metadata.hashChain = try await sequencer.link(
+                                        first.number,
+                                        checksum: encoded.checksum
+                                    )
                                     try await store.put(
-                                        BlobPath.name(for: first.number), bytes: encoded.stored, metadata: encoded.metadata)
+                                        BlobPath.name(for: first.number),
+                                        bytes: encoded.stored,
+                                        metadata: encoded.metadata
+                                    )
                                     stored.add(Int64(encoded.stored.count))
                                 } else {
                                     // Upstream format only (no compression, so no scratch): chain in order, put together.
                                     var encodedBatch: [EncodedBlock] = []
                                     for (i, chunk) in batch.enumerated() {
-                                        var encoded = codec.encode(leases[i].block.bytes, scratch: nil, precomputedMD5: md5s?[i])
-                                        encoded.metadata.hashChain = try await sequencer.link(chunk.number, checksum: encoded.checksum)
+                                        var encoded = codec.encode(
+                                            leases[i].block.bytes,
+                                            scratch: nil,
+                                            precomputedMD5: md5s?[i]
+                                        )
+                                        encoded.metadata.hashChain = try await sequencer.link(
+                                            chunk.number,
+                                            checksum: encoded.checksum
+                                        )
                                         encodedBatch.append(encoded)
                                     }
                                     try await withThrowingTaskGroup(of: Void.self) { puts in
@@ -143,8 +174,10 @@ public enum BufferWriter {
                                             let encoded = encodedBatch[i]
                                             puts.addTask {
                                                 try await store.put(
-                                                    BlobPath.name(for: chunk.number), bytes: encoded.stored,
-                                                    metadata: encoded.metadata)
+                                                    BlobPath.name(for: chunk.number),
+                                                    bytes: encoded.stored,
+                                                    metadata: encoded.metadata
+                                                )
                                             }
                                         }
                                         try await puts.waitForAll()

@@ -1,5 +1,5 @@
-import TygerCore
 private import Synchronization
+import TygerCore
 
 /// Computes the hash chain in blob order while blobs are encoded and stored out of order.
 ///

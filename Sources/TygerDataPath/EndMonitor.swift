@@ -1,6 +1,6 @@
+private import Synchronization
 import TygerCore
 import TygerStorage
-private import Synchronization
 
 /// Reads `.bufferend` for the reader, remembering a terminal answer so it is fetched once.
 final class EndMonitor: Sendable {

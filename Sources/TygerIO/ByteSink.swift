@@ -1,8 +1,9 @@
 private import CTygerNative
+public import TygerCore
+
 #if canImport(Glibc)
 private import Glibc
 #endif
-public import TygerCore
 
 /// A piece of output on its way to the sink, with what to do once it is written.
 public struct OutputChunk: @unchecked Sendable {
@@ -64,7 +65,7 @@ public final class DescriptorSink: ByteSink {
                     n = try FileDescriptorOps.retryingOnInterrupt("vmsplice") {
                         tyger_vmsplice(fd, chunk.bytes.baseAddress! + offset, chunk.bytes.count - offset)
                     }
-                } catch where error.code == .brokenPipe {
+                } catch  where error.code == .brokenPipe {
                     throw error
                 } catch {
                     n = 0
@@ -91,7 +92,11 @@ public enum OutputPump {
     ///
     /// - Returns: Bytes written.
     /// - Throws: The sink's error; `input` is failed with it so producers stop.
-    public static func run(input: HandoffQueue<OutputChunk>, sink: any ByteSink, bytesWritten: LockedCounter? = nil) throws -> Int64 {
+    public static func run(
+        input: HandoffQueue<OutputChunk>,
+        sink: any ByteSink,
+        bytesWritten: LockedCounter? = nil
+    ) throws -> Int64 {
         var total: Int64 = 0
         do {
             while let chunk = try input.popBlocking() {

@@ -29,7 +29,10 @@ public enum Chunker {
     /// - Throws: what the source throws, or the ring's/queue's failure when the pipeline was aborted.
     @discardableResult
     public static func run(
-        source: any ByteSource, ring: BlockRing, output: HandoffQueue<Chunk>, flushInterval: Duration?,
+        source: any ByteSource,
+        ring: BlockRing,
+        output: HandoffQueue<Chunk>,
+        flushInterval: Duration?,
         bytesRead: LockedCounter? = nil
     ) throws -> Int64 {
         let clock = ContinuousClock()

@@ -1,4 +1,5 @@
 private import CTygerNative
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -13,7 +14,8 @@ public enum DedicatedThread {
     /// - Returns: What `body` returns.
     /// - Throws: What `body` throws.
     public static func run<T: Sendable>(
-        name: String = "tyger-io", _ body: @escaping @Sendable () throws -> T
+        name: String = "tyger-io",
+        _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let box = ThreadBody {
@@ -35,11 +37,16 @@ public enum DedicatedThread {
         pthread_attr_setstacksize(&attributes, 1 << 20)
         var thread: pthread_t = 0
         let context = Unmanaged.passRetained(box).toOpaque()
-        let rc = pthread_create(&thread, &attributes, { raw in
-            let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()  // passRetained above
-            box.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread,
+            &attributes,
+            { raw in
+                let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()  // passRetained above
+                box.body()
+                return nil
+            },
+            context
+        )
         pthread_attr_destroy(&attributes)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         _ = name

@@ -1,4 +1,5 @@
 import Dispatch
+
 #if canImport(Glibc)
 private import Glibc
 #endif

@@ -8,7 +8,12 @@ public final class LockedCounter: Sendable {
 
     /// Adds `delta` and returns the new total.
     @discardableResult
-    public func add(_ delta: Int64) -> Int64 { state.withLock { $0 += delta; return $0 } }
+    public func add(_ delta: Int64) -> Int64 {
+        state.withLock {
+            $0 += delta
+            return $0
+        }
+    }
 
     /// The current total.
     public var value: Int64 { state.withLock { $0 } }

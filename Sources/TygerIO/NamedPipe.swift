@@ -1,7 +1,8 @@
+private import Synchronization
+
 #if canImport(Glibc)
 private import Glibc
 #endif
-private import Synchronization
 
 /// Named pipes (FIFOs): creation and opening without blocking Swift's cooperative pool.
 ///

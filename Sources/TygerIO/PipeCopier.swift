@@ -1,4 +1,5 @@
 private import CTygerNative
+
 #if canImport(Glibc)
 private import Glibc
 #endif

@@ -12,7 +12,9 @@ extension FileDescriptorOps {
     /// - Returns: What `body` returned, when it was not -1.
     /// - Throws: `TygerIOError.system(operation, path:)` carrying the errno of a failure other than `EINTR`.
     public static func retryingOnInterrupt<T: FixedWidthInteger & SignedInteger>(
-        _ operation: String, path: String? = nil, _ body: () -> T
+        _ operation: String,
+        path: String? = nil,
+        _ body: () -> T
     ) throws(TygerIOError) -> T {
         while true {
             let result = body()

@@ -44,10 +44,18 @@ public struct ServiceMetadata: Sendable, Hashable {
     ///   - dataPlaneEndpoint: The data plane's base URL for the caller's listener.
     ///   - controlPlaneEndpoint: The control plane's base URL for the caller's listener.
     public init(
-        rbacEnabled: Bool = false, authority: String? = nil, audience: String? = nil, apiAppUri: String? = nil,
-        apiAppId: String? = nil, cliAppUri: String? = nil, cliAppId: String? = nil, capabilities: [String]? = nil,
-        apiVersions: [String]? = APIVersion.supported, storageEndpoints: [String]? = nil,
-        dataPlaneEndpoint: String? = nil, controlPlaneEndpoint: String? = nil
+        rbacEnabled: Bool = false,
+        authority: String? = nil,
+        audience: String? = nil,
+        apiAppUri: String? = nil,
+        apiAppId: String? = nil,
+        cliAppUri: String? = nil,
+        cliAppId: String? = nil,
+        capabilities: [String]? = nil,
+        apiVersions: [String]? = APIVersion.supported,
+        storageEndpoints: [String]? = nil,
+        dataPlaneEndpoint: String? = nil,
+        controlPlaneEndpoint: String? = nil
     ) {
         self.dataPlaneEndpoint = dataPlaneEndpoint
         self.controlPlaneEndpoint = controlPlaneEndpoint

@@ -51,7 +51,11 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
     ///   - file: The file in which the error was raised.
     ///   - line: The line on which the error was raised.
     public init(
-        code: Code, message: String, cause: (any Error & Sendable)? = nil, file: String = #fileID, line: Int = #line
+        code: Code,
+        message: String,
+        cause: (any Error & Sendable)? = nil,
+        file: String = #fileID,
+        line: Int = #line
     ) {
         self.code = code
         self.message = message
@@ -64,7 +68,10 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
 
     /// An ``Code/invalidInput`` error with a message for users.
     public static func invalid(
-        _ message: String, cause: (any Error)? = nil, file: String = #fileID, line: Int = #line
+        _ message: String,
+        cause: (any Error)? = nil,
+        file: String = #fileID,
+        line: Int = #line
     ) -> TygerModelError {
         TygerModelError(code: .invalidInput, message: message, cause: cause, file: file, line: line)
     }

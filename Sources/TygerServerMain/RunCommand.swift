@@ -1,11 +1,11 @@
 import ArgumentParser
-import Logging
 import Foundation
+import Logging
 import TygerControlPlane
 import TygerCore
+import TygerModel
 import TygerRunEngine
 import TygerServer
-import TygerModel
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -59,7 +59,9 @@ struct RunCommand: AsyncParsableCommand {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil && tcp == nil { throw ValidationError("--tls-cert needs --tcp") }
         if noUnixSocket && tcp == nil { throw ValidationError("--no-unix-socket needs --tcp") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
         guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
         if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
     }
@@ -87,15 +89,22 @@ struct RunCommand: AsyncParsableCommand {
         }
         do {
             try FileManager.default.createDirectory(
-                atPath: options.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: options.dataDir,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             let repository = try SQLiteBufferRepository(
-                path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath)
+                path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath
+            )
             var buffers = BufferManager.Configuration()
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
             let buffersControlPlane = BuffersControlPlane(
-                repository: repository, configuration: buffers, expiryInterval: try DurationParser.parse(expiryInterval),
-                logger: logger)
+                repository: repository,
+                configuration: buffers,
+                expiryInterval: try DurationParser.parse(expiryInterval),
+                logger: logger
+            )
             let runStore = try SQLiteRunEngineStore(directory: options.dataDir)
             configuration.controlPlane = [
                 buffersControlPlane, RunsControlPlane(buffers: buffersControlPlane, store: runStore, logger: logger),

@@ -13,7 +13,8 @@ struct TokenCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a token and print it (it is stored only as a SHA-256 hash and cannot be shown again).")
+            abstract: "Create a token and print it (it is stored only as a SHA-256 hash and cannot be shown again)."
+        )
 
         @OptionGroup var options: DataDirectoryOptions
 

@@ -1,5 +1,6 @@
 public import TygerCore
 import TygerIO
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -96,7 +97,10 @@ public final class BlobFile: Sendable {
     /// - Throws: `BlobStoreError` `.io` when the read fails or the file is shorter than promised.
     /// - Precondition: `offset >= 0` and `offset + buffer.count <= length`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
-        precondition(offset >= 0 && offset + buffer.count <= length, "read of \(buffer.count) at \(offset) past \(length)")
+        precondition(
+            offset >= 0 && offset + buffer.count <= length,
+            "read of \(buffer.count) at \(offset) past \(length)"
+        )
         do {
             try FileDescriptorOps.preadExactly(fd, into: buffer, at: Int64(offset))
         } catch {

@@ -1,6 +1,7 @@
 private import CTygerNative
 public import TygerCore
 import TygerIO
+
 #if canImport(Glibc)
 private import Glibc
 #endif

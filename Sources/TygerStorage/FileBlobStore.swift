@@ -1,7 +1,8 @@
 private import CTygerNative
+private import Synchronization
 public import TygerCore
 import TygerIO
-private import Synchronization
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -121,7 +122,10 @@ public final class FileBlobStore: BlobStore {
 
     /// A unique temporary path beside `final`.
     func temporaryPath(beside final: String) -> String {
-        let n = tempCounter.withLock { $0 += 1; return $0 }
+        let n = tempCounter.withLock {
+            $0 += 1
+            return $0
+        }
         return final + ".tmp-\(getpid())-\(n)"
     }
 
@@ -155,20 +159,31 @@ public final class FileBlobStore: BlobStore {
                 throw ioError("mmap", path)
             }
             return StoredBlob(
-                bytes: UnsafeRawBufferPointer(start: map, count: dataLength), metadata: metadata, mapped: true,
-                deallocate: .munmap(dataLength))
+                bytes: UnsafeRawBufferPointer(start: map, count: dataLength),
+                metadata: metadata,
+                mapped: true,
+                deallocate: .munmap(dataLength)
+            )
         }
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(dataLength, 1), alignment: 16)
         do {
             if dataLength > 0 {
-                try FileDescriptorOps.preadExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: memory[0..<dataLength]), at: 0)
+                try FileDescriptorOps.preadExactly(
+                    fd,
+                    into: UnsafeMutableRawBufferPointer(rebasing: memory[0..<dataLength]),
+                    at: 0
+                )
             }
         } catch {
             memory.deallocate()
             throw BlobStoreError(.io, "cannot read blob \(name): \(error)")
         }
         return StoredBlob(
-            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<dataLength]), metadata: metadata, mapped: false, deallocate: .free)
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<dataLength]),
+            metadata: metadata,
+            mapped: false,
+            deallocate: .free
+        )
     }
 
     public func head(_ name: String) async throws -> BlobMetadata? {
@@ -231,11 +246,16 @@ public final class FileBlobStore: BlobStore {
             // The first writer creates the lock file already locked (a locked temporary file moved into place): a
             // reader probing `writerState()` must never find an unlocked lock file of a starting writer, which would
             // read as a writer that is gone.
-            let n = tempCounter.withLock { $0 += 1; return $0 }
+            let n = tempCounter.withLock {
+                $0 += 1
+                return $0
+            }
             let temp = path + ".tmp-\(getpid())-\(n)"
             let tfd = open(temp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
             guard tfd >= 0 else {
-                if errno == ENOENT { throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)") }
+                if errno == ENOENT {
+                    throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
+                }
                 throw ioError("create", temp)
             }
             if tyger_flock(tfd, 1, 1) == 0 && tyger_rename_noreplace(AT_FDCWD, temp, AT_FDCWD, path) == 0 {

@@ -1,5 +1,5 @@
-public import TygerCore
 private import Synchronization
+public import TygerCore
 
 /// A blob store in memory: for tests and benchmarks. Same semantics as the file store, including the lease.
 public final class InMemoryBlobStore: BlobStore {

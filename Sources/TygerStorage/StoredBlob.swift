@@ -1,4 +1,5 @@
 public import TygerCore
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -26,7 +27,12 @@ public final class StoredBlob: @unchecked Sendable {
     public convenience init(copying bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         if bytes.count > 0 { memory.copyMemory(from: bytes) }
-        self.init(bytes: UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count]), metadata: metadata, mapped: false, deallocate: .free)
+        self.init(
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count]),
+            metadata: metadata,
+            mapped: false,
+            deallocate: .free
+        )
     }
 
     /// A blob that takes ownership of `memory` (allocated with `UnsafeMutableRawBufferPointer.allocate`), of which the
@@ -34,8 +40,11 @@ public final class StoredBlob: @unchecked Sendable {
     public convenience init(adopting memory: UnsafeMutableRawBufferPointer, count: Int, metadata: BlobMetadata) {
         precondition(count <= memory.count, "blob of \(count) bytes in \(memory.count) bytes of memory")
         self.init(
-            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<count]), metadata: metadata, mapped: false,
-            deallocate: .free)
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<count]),
+            metadata: metadata,
+            mapped: false,
+            deallocate: .free
+        )
     }
 
     init(bytes: UnsafeRawBufferPointer, metadata: BlobMetadata, mapped: Bool, deallocate: Deallocation) {

@@ -43,7 +43,8 @@ struct CLICase: Sendable, CustomTestStringConvertible {
             let write: ProcessResult
             if c.viaPipe {
                 write = try await runShell(
-                    #""$TYGER" buffer gen \#(size) | "$TYGER" buffer write '\#(buffer)' \#(c.writeOptions.joined(separator: " "))"#)
+                    #""$TYGER" buffer gen \#(size) | "$TYGER" buffer write '\#(buffer)' \#(c.writeOptions.joined(separator: " "))"#
+                )
             } else {
                 let gen = try await TygerBinary.run(["buffer", "gen", String(size), "-o", dir + "/input"])
                 #expect(gen.exitCode == 0)
@@ -69,7 +70,10 @@ struct CLICase: Sendable, CustomTestStringConvertible {
         try await withTemporaryDirectory { dir in
             let input = Payload.random(count: 700_000, seed: 17)
             let buffer = "file://\(dir)/buffer"
-            let write = try await TygerBinary.run(["buffer", "write", buffer, "--block-size", "128K", "--compress", "fast"], input: .bytes(input))
+            let write = try await TygerBinary.run(
+                ["buffer", "write", buffer, "--block-size", "128K", "--compress", "fast"],
+                input: .bytes(input)
+            )
             #expect(write.exitCode == 0, "\(write)")
             let read = try await TygerBinary.run(["buffer", "read", buffer])
             #expect(read.exitCode == 0, "\(read)")
@@ -91,13 +95,17 @@ struct CLICase: Sendable, CustomTestStringConvertible {
     @Test func readIntoAClosedPipeExitsZeroWithExactlyTheFirstBytes() async throws {
         try await withTemporaryDirectory { dir in
             let buffer = "file://\(dir)/buffer"
-            let write = try await runShell(#""$TYGER" buffer gen 8M | "$TYGER" buffer write '\#(buffer)' --block-size 256K"#)
+            let write = try await runShell(
+                #""$TYGER" buffer gen 8M | "$TYGER" buffer write '\#(buffer)' --block-size 256K"#
+            )
             #expect(write.exitCode == 0, "\(write)")
             let result = try await runShell(
                 """
                 "$TYGER" buffer read '\(buffer)' | head -c 10 > "\(dir)/out"
                 echo "${PIPESTATUS[0]} ${PIPESTATUS[1]}" > "\(dir)/status"
-                """, timeout: .seconds(30))
+                """,
+                timeout: .seconds(30)
+            )
             #expect(result.exitCode == 0, "\(result)")
             #expect(String(decoding: try TestFiles.read(dir + "/status"), as: UTF8.self) == "0 0\n", "\(result)")
             #expect(try TestFiles.read(dir + "/out") == Payload.generated(count: 10))
@@ -120,7 +128,10 @@ struct CLICase: Sendable, CustomTestStringConvertible {
     @Test func accessURLInAFile() async throws {
         try await withTemporaryDirectory { dir in
             try TestFiles.write(Array("  file://\(dir)/buffer\n".utf8), to: dir + "/url.txt")
-            let write = try await TygerBinary.run(["buffer", "write", dir + "/url.txt"], input: .bytes(Array("via url file".utf8)))
+            let write = try await TygerBinary.run(
+                ["buffer", "write", dir + "/url.txt"],
+                input: .bytes(Array("via url file".utf8))
+            )
             #expect(write.exitCode == 0, "\(write)")
             #expect(TestFiles.exists(dir + "/buffer/.bufferend"))
             let read = try await TygerBinary.run(["buffer", "read", dir + "/url.txt"])
@@ -136,7 +147,9 @@ struct CLICase: Sendable, CustomTestStringConvertible {
         try await withTemporaryDirectory { dir in
             let input = Payload.compressible(count: 3 * 4096 + 1, seed: 2)
             let write = try await TygerBinary.run(
-                ["buffer", "write", "file://\(dir)/b", "--format", "0.3.0", "--block-size", "4K"], input: .bytes(input))
+                ["buffer", "write", "file://\(dir)/b", "--format", "0.3.0", "--block-size", "4K"],
+                input: .bytes(input)
+            )
             #expect(write.exitCode == 0, "\(write)")
             let b = dir + "/b"
             let start = try FileBlobFile.read(b + "/.bufferstart")
@@ -157,7 +170,8 @@ struct CLICase: Sendable, CustomTestStringConvertible {
             #expect(try terminal.metadata()["content-md5"] == "1B2M2Y8AsgTpgAmY7PhCfg==")
             #expect(
                 try terminal.metadata()["meta:cumulative_hash_chain"]
-                    == Reference.chainLink(previous: chain, checksum: "1B2M2Y8AsgTpgAmY7PhCfg=="))
+                    == Reference.chainLink(previous: chain, checksum: "1B2M2Y8AsgTpgAmY7PhCfg==")
+            )
             #expect(!TestFiles.exists(b + "/00/005"))
             #expect(try FileBlobFile.read(b + "/.bufferend").data == Array(#"{"status":"complete"}"#.utf8))
         }

@@ -18,30 +18,88 @@ let bufferPlaceholder = "BUFFER"
         Refusal(arguments: ["buffer", "gen", "12Q"], message: "invalid size '12Q'", exitCode: 64),
         Refusal(arguments: ["buffer", "gen", "1.5"], message: "invalid size '1.5'", exitCode: 64),
         Refusal(arguments: ["buffer", "gen"], message: "Missing expected argument", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval", "5x"], message: "invalid duration '5x'", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval=-1s"], message: "invalid duration '-1s'", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--dop", "0"], message: "must be at least 1", exitCode: 64),
-        Refusal(arguments: ["buffer", "read", bufferPlaceholder, "--dop", "0"], message: "must be at least 1", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--format", "0.4"], message: "unknown --format '0.4'", exitCode: 64),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval", "5x"],
+            message: "invalid duration '5x'",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--flush-interval=-1s"],
+            message: "invalid duration '-1s'",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--dop", "0"],
+            message: "must be at least 1",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "read", bufferPlaceholder, "--dop", "0"],
+            message: "must be at least 1",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--format", "0.4"],
+            message: "unknown --format '0.4'",
+            exitCode: 64
+        ),
         Refusal(
             arguments: ["buffer", "write", bufferPlaceholder, "--format", "0.3.0", "--compress", "fast"],
-            message: "--compress needs the native format", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--compress", "zstd"], message: "zstd", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "100"], message: "--block-size must be between 1K and 256M", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "1G"], message: "--block-size must be between 1K and 256M", exitCode: 64),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "4X"], message: "invalid size '4X'", exitCode: 64),
+            message: "--compress needs the native format",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--compress", "zstd"],
+            message: "zstd",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "100"],
+            message: "--block-size must be between 1K and 256M",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "1G"],
+            message: "--block-size must be between 1K and 256M",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--block-size", "4X"],
+            message: "invalid size '4X'",
+            exitCode: 64
+        ),
         Refusal(arguments: ["buffer", "frobnicate"], message: "frobnicate", exitCode: 64),
     ]
 
     /// Errors found while running: exit 1 with one logged line.
     static let runtimeErrors: [Refusal] = [
-        Refusal(arguments: ["buffer", "read", "ftp://host/b?sv=1"], message: "unsupported access URL scheme 'ftp'", exitCode: 1),
-        Refusal(arguments: ["buffer", "read", "http+unix:///nonexistent/api.sock:/containers/b?sv=1"], message: "http+unix:///nonexistent/api.sock", exitCode: 1),
-        Refusal(arguments: ["buffer", "write", "s3://bucket/b"], message: "unsupported access URL scheme 's3'", exitCode: 1),
+        Refusal(
+            arguments: ["buffer", "read", "ftp://host/b?sv=1"],
+            message: "unsupported access URL scheme 'ftp'",
+            exitCode: 1
+        ),
+        Refusal(
+            arguments: ["buffer", "read", "http+unix:///nonexistent/api.sock:/containers/b?sv=1"],
+            message: "http+unix:///nonexistent/api.sock",
+            exitCode: 1
+        ),
+        Refusal(
+            arguments: ["buffer", "write", "s3://bucket/b"],
+            message: "unsupported access URL scheme 's3'",
+            exitCode: 1
+        ),
         Refusal(arguments: ["buffer", "read", bufferPlaceholder], message: "the buffer does not exist", exitCode: 1),
         Refusal(arguments: ["buffer", "read", "nosuchbufferid"], message: "NotFound", exitCode: 1),
-        Refusal(arguments: ["buffer", "read", "no/such/file"], message: "is not a buffer ID, an access URL, or a file holding an access URL", exitCode: 1),
-        Refusal(arguments: ["buffer", "write", bufferPlaceholder, "-i", "/nonexistent/input"], message: "cannot open '/nonexistent/input' for reading", exitCode: 1),
+        Refusal(
+            arguments: ["buffer", "read", "no/such/file"],
+            message: "is not a buffer ID, an access URL, or a file holding an access URL",
+            exitCode: 1
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "-i", "/nonexistent/input"],
+            message: "cannot open '/nonexistent/input' for reading",
+            exitCode: 1
+        ),
     ]
 
     @Test(arguments: usageErrors + runtimeErrors)

@@ -38,7 +38,9 @@ func sha256Hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { Checksums.s
                 """
                 "$TYGER" buffer gen 100M | head -c 10 > "\(dir)/out"
                 echo "${PIPESTATUS[0]} ${PIPESTATUS[1]}" > "\(dir)/status"
-                """, timeout: .seconds(30))
+                """,
+                timeout: .seconds(30)
+            )
             #expect(result.exitCode == 0, "\(result)")
             #expect(String(decoding: try TestFiles.read(dir + "/status"), as: UTF8.self) == "0 0\n")
             #expect(try TestFiles.read(dir + "/out") == Payload.generated(count: 10))

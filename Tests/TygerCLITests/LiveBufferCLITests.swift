@@ -1,6 +1,7 @@
 import Testing
 import TygerCore
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,9 @@ import Glibc
         try await withTemporaryDirectory { dir in
             let buffer = dir + "/buffer"
             let writer = try TygerBinary.start(
-                ["buffer", "write", "file://" + buffer, "--block-size", "16K", "--flush-interval", "100ms"], input: .pipe)
+                ["buffer", "write", "file://" + buffer, "--block-size", "16K", "--flush-interval", "100ms"],
+                input: .pipe
+            )
             // 40 KiB: two full blocks and a partial one that the flush timer sends; the pipe stays open.
             let input = Payload.random(count: 40 << 10, seed: 9)
             try writer.writeStdin(input)
@@ -36,7 +39,9 @@ import Glibc
         try await withTemporaryDirectory { dir in
             let buffer = dir + "/buffer"
             let writer = try TygerBinary.start(
-                ["buffer", "write", "file://" + buffer, "--block-size", "16K", "--flush-interval", "50ms"], input: .pipe)
+                ["buffer", "write", "file://" + buffer, "--block-size", "16K", "--flush-interval", "50ms"],
+                input: .pipe
+            )
             try writer.writeStdin(Array("some data\n".utf8))
             #expect(await eventually(timeout: .seconds(20)) { TestFiles.exists(buffer + "/00/000") })
             let readerStarted = ContinuousClock.now
@@ -48,7 +53,10 @@ import Glibc
             let read = try await reader.wait(timeout: .seconds(10))
             #expect(read.exitCode == 1, "\(read)")
             #expect(read.stderrText.contains("writer stopped"), "\(read)")
-            #expect(read.elapsed - (killedAt - readerStarted) < .seconds(5), "the reader outlived the writer by too long")
+            #expect(
+                read.elapsed - (killedAt - readerStarted) < .seconds(5),
+                "the reader outlived the writer by too long"
+            )
             #expect(read.stdoutText == "some data\n")
             _ = try await writer.wait(timeout: .seconds(10))
         }
@@ -58,10 +66,16 @@ import Glibc
         try await withTemporaryDirectory { dir in
             try TestFiles.makeDirectory(dir + "/b")
             try FileBlobFile.write(
-                FileBlobFile.Parts(data: Array(#"{"version":"0.3.0"}"#.utf8), metadataJSON: Array(#"{"content-md5":"jRl6v+tdX5RbfseHVtVXDw=="}"#.utf8)),
-                to: dir + "/b/.bufferstart")
+                FileBlobFile.Parts(
+                    data: Array(#"{"version":"0.3.0"}"#.utf8),
+                    metadataJSON: Array(#"{"content-md5":"jRl6v+tdX5RbfseHVtVXDw=="}"#.utf8)
+                ),
+                to: dir + "/b/.bufferstart"
+            )
             try FileBlobFile.write(
-                FileBlobFile.Parts(data: Array(#"{"status":"failed"}"#.utf8), metadataJSON: Array("{}".utf8)), to: dir + "/b/.bufferend")
+                FileBlobFile.Parts(data: Array(#"{"status":"failed"}"#.utf8), metadataJSON: Array("{}".utf8)),
+                to: dir + "/b/.bufferend"
+            )
             let read = try await TygerBinary.run(["buffer", "read", "file://\(dir)/b"], timeout: .seconds(20))
             #expect(read.exitCode == 1, "\(read)")
             #expect(read.stderrText.contains("the buffer is in a permanently failed state"), "\(read)")
@@ -86,7 +100,10 @@ import Glibc
             let buffer = dir + "/buffer"
             try TestFiles.makeDirectory(buffer)  // the reader needs the buffer to exist; the writer fills it
             let writer = try TygerBinary.start(
-                ["buffer", "write", "file://" + buffer, "-i", fifo, "--block-size", "64K", "--flush-interval", "50ms", "--dop", "4"])
+                [
+                    "buffer", "write", "file://" + buffer, "-i", fifo, "--block-size", "64K", "--flush-interval",
+                    "50ms", "--dop", "4",
+                ])
             let reader = try TygerBinary.start(["buffer", "read", "file://" + buffer, "--dop", "4"])
             let input = Payload.random(count: 1_500_000, seed: 10)
             let fd = try await TestFiles.openForWriting(fifo)
@@ -115,7 +132,9 @@ import Glibc
             let buffer = dir + "/buffer"
             try TestFiles.makeDirectory(buffer)
             let writer = try TygerBinary.start(
-                ["buffer", "write", "file://" + buffer, "--flush-interval", "200ms", "--block-size", "64K"], input: .pipe)
+                ["buffer", "write", "file://" + buffer, "--flush-interval", "200ms", "--block-size", "64K"],
+                input: .pipe
+            )
             let reader = try TygerBinary.start(["buffer", "read", "file://" + buffer, "-o", dir + "/out"])
             // Send a line every 600 ms and watch the reader's output file, both on threads of their own so the
             // times measure the pipeline and not the test's scheduling.

@@ -22,10 +22,13 @@ extension LiveServerCLITests {
             let expected = firstKeys.filter { keys.contains($0) }
             let seen = keys.filter { firstKeys.contains($0) }
             #expect(Array(seen.prefix(expected.count)) == expected, "\(what): key order \(keys), want \(firstKeys)")
-            #expect(lines.allSatisfy { line in
-                let spaces = line.prefix { $0 == " " }.count
-                return spaces % 2 == 0
-            }, "\(what): indentation is not by two spaces: \(text)")
+            #expect(
+                lines.allSatisfy { line in
+                    let spaces = line.prefix { $0 == " " }.count
+                    return spaces % 2 == 0
+                },
+                "\(what): indentation is not by two spaces: \(text)"
+            )
         }
 
         @Test func everyJSONCommandPrintsInOneStyleWithUpstreamsFieldOrder() async throws {
@@ -46,7 +49,9 @@ extension LiveServerCLITests {
                 #expect(try await home.output(["codespec", "create", "-f", spec]) == "1")
                 try expectStyle(
                     try await home.output(["codespec", "show", "quick"]),
-                    firstKeys: ["kind", "name", "version", "createdAt", "image", "command"], "codespec show")
+                    firstKeys: ["kind", "name", "version", "createdAt", "image", "command"],
+                    "codespec show"
+                )
 
                 let run = try await home.output(["run", "create", "--codespec", "quick", "--run-tag", "t=1"])
                 let runOrder = ["id", "status", "createdAt", "job", "timeoutSeconds", "tags"]
@@ -84,12 +89,18 @@ extension LiveServerCLITests {
                 var environment = home.environment
                 environment["TYGER_LOG_LEVEL"] = "debug"
                 let fromEnvironment = try await runProcess(
-                    try TygerBinary.path(), ["run", "list"], environment: environment)
+                    try TygerBinary.path(),
+                    ["run", "list"],
+                    environment: environment
+                )
                 #expect(fromEnvironment.exitCode == 0, "\(fromEnvironment)")
                 #expect(fromEnvironment.stderrText.contains("Control-plane request"), "\(fromEnvironment)")
                 // The flag wins over the environment.
                 let quiet = try await runProcess(
-                    try TygerBinary.path(), ["run", "list", "--log-level", "info"], environment: environment)
+                    try TygerBinary.path(),
+                    ["run", "list", "--log-level", "info"],
+                    environment: environment
+                )
                 #expect(!quiet.stderrText.contains("Control-plane request"), "\(quiet)")
 
                 let bad = try await home.run(["run", "list", "--log-level", "loud"])
@@ -108,7 +119,9 @@ extension LiveServerCLITests {
                 var requestIDs: [String] = []
                 for line in lines {
                     let object = try #require(
-                        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        "not JSON: \(line)"
+                    )
                     #expect(object["level"] as? String == "debug", "\(line)")
                     #expect((object["time"] as? String).map(isRFC3339WithFraction) == true, "\(line)")
                     if object["message"] as? String == "Control-plane request" {

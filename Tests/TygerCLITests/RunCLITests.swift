@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,7 +57,9 @@ private let catRunYAML = #"""
 
 /// A codespec without buffers running `script` with bash.
 private func scriptCodespec(_ name: String, _ script: String) -> String {
-    let indented = script.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+    let indented = script.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
+        separator: "\n"
+    )
     return "name: \(name)\nimage: ubuntu\ncommand:\n  - bash\n  - -c\n  - |\n\(indented)\n"
 }
 
@@ -67,7 +70,11 @@ private struct TygerSession {
 
     var environment: [String: String] { ["TYGER_HOME": home] }
 
-    func tyger(_ arguments: [String], input: ChildInput = .null, timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    func tyger(
+        _ arguments: [String],
+        input: ChildInput = .null,
+        timeout: Duration = .seconds(60)
+    ) async throws -> ProcessResult {
         try await runProcess(TygerBinary.path(), arguments, input: input, environment: environment, timeout: timeout)
     }
 
@@ -110,7 +117,11 @@ private struct TygerSession {
     }
 
     /// Polls `run show` until the status is one of `statuses`.
-    func waitForStatus(_ id: String, in statuses: Set<String>, timeout: Duration = .seconds(20)) async throws -> [String: Any] {
+    func waitForStatus(
+        _ id: String,
+        in statuses: Set<String>,
+        timeout: Duration = .seconds(20)
+    ) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let run = try await show(id)
@@ -130,7 +141,10 @@ private struct TygerSession {
         let lines = watched.stdoutText.split(separator: "\n")
         let start = try #require(lines.lastIndex(of: "{"), "\(watched)")
         let last = lines[start...].joined(separator: "\n")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(watched)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
+            "\(watched)"
+        )
         return object["status"] as? String ?? "?"
     }
 
@@ -241,7 +255,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
     @Test func aTimeoutFailsARunningRun() async throws {
         try await withTyger { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
-            let exec = try await s.tyger(["run", "exec", "--codespec", "sleeper", "--timeout", "2s"], timeout: .seconds(30))
+            let exec = try await s.tyger(
+                ["run", "exec", "--codespec", "sleeper", "--timeout", "2s"],
+                timeout: .seconds(30)
+            )
             #expect(exec.exitCode != 0, "\(exec)")
             #expect(exec.elapsed < .seconds(7), "took \(exec.elapsed)")
             #expect(exec.stderrText.lowercased().contains("timeout"), "\(exec)")
@@ -370,7 +387,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             // Stamp each line as it arrives: streamed lines arrive about a second apart.
             let followed = try await s.shell(
                 #""$TYGER" run logs -f "\#(id)" | while IFS= read -r line; do echo "$line $(date +%s.%N)"; done"#,
-                timeout: .seconds(30))
+                timeout: .seconds(30)
+            )
             #expect(followed.exitCode == 0, "\(followed)")
             let lines = followed.stdoutText.split(separator: "\n").map { $0.split(separator: " ") }
             try #require(lines.count == 3, "\(followed)")
@@ -412,7 +430,9 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 a=$("$TYGER" buffer gen 1G | "$TYGER" run exec -f cat.yml | sha256sum)
                 b=$("$TYGER" buffer gen 1G | sha256sum)
                 echo "$a"; echo "$b"
-                """#, timeout: .seconds(300))
+                """#,
+                timeout: .seconds(300)
+            )
             #expect(stored.exitCode == 0, "\(stored)")
             let sums = stored.stdoutText.split(separator: "\n")
             try #require(sums.count == 2, "\(stored)")
@@ -424,7 +444,9 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 a=$("$TYGER" buffer gen 256M | "$TYGER" run exec -f cat.yml -b input=_ -b output=_ | sha256sum)
                 b=$("$TYGER" buffer gen 256M | sha256sum)
                 echo "$a"; echo "$b"
-                """#, timeout: .seconds(180))
+                """#,
+                timeout: .seconds(180)
+            )
             #expect(ephemeral.exitCode == 0, "\(ephemeral)")
             let esums = ephemeral.stdoutText.split(separator: "\n")
             try #require(esums.count == 2, "\(ephemeral)")
@@ -456,7 +478,9 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             _ = try await s.waitForStatus(id, in: ["Running"])
             #expect(await eventually(timeout: .seconds(10)) { ((try? read(pidFile)) ?? "").hasSuffix("\n") })
             let sleeper = try #require(Int32(try read(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
-            let server = try #require(Int32(try read(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let server = try #require(
+                Int32(try read(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines))
+            )
             #expect(kill(server, SIGKILL) == 0)
             #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
             #expect(kill(sleeper, 0) == 0, "the run's process outlives a killed server")
@@ -464,8 +488,15 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             // The next command starts a new server, which fails the run and stops its leftover process.
             let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(20))
             #expect(run["status"] as? String == "Failed", "\(run)")
-            #expect(run["statusReason"] as? String == "The server restarted while the run was in progress; runs are never restarted", "\(run)")
-            #expect(await eventually(timeout: .seconds(10)) { kill(sleeper, 0) != 0 }, "the leftover process \(sleeper) still runs")
+            #expect(
+                run["statusReason"] as? String
+                    == "The server restarted while the run was in progress; runs are never restarted",
+                "\(run)"
+            )
+            #expect(
+                await eventually(timeout: .seconds(10)) { kill(sleeper, 0) != 0 },
+                "the leftover process \(sleeper) still runs"
+            )
         }
     }
 
@@ -477,7 +508,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 exec 7> "$PWD/marker"
                 "$TYGER" api status > /dev/null
                 ls -l "/proc/$(cat "$TYGER_HOME/server/server.pid")/fd"
-                """#)
+                """#
+            )
             #expect(started.exitCode == 0, "\(started)")
             #expect(!started.stdoutText.contains("marker"), "the server inherited the CLI's fd 7: \(started)")
 
@@ -508,7 +540,13 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             let malformed = try s.file("malformed.yml", "job:\n  codespec: hello\n  buffers: {input: _\n")
             let yamlError = try await s.tyger(["run", "create", "-f", malformed])
             #expect(yamlError.exitCode != 0, "\(yamlError)")
-            #expect(yamlError.stderrText.range(of: #"malformed\.yml:\d+:\d+: invalid run file: "#, options: .regularExpression) != nil, "\(yamlError)")
+            #expect(
+                yamlError.stderrText.range(
+                    of: #"malformed\.yml:\d+:\d+: invalid run file: "#,
+                    options: .regularExpression
+                ) != nil,
+                "\(yamlError)"
+            )
 
             let badRun = try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
             let runError = try await s.tyger(["run", "exec", "-f", badRun])

@@ -41,7 +41,8 @@ import TygerTestSupport
                 #expect((run["tags"] as? [String: String])?["k"] == "v", "\(run)")
             }
             let both = try #require(
-                try await home.json(["run", "list", "--tag", "k=v", "--tag", "x=1"]) as? [[String: Any]])
+                try await home.json(["run", "list", "--tag", "k=v", "--tag", "x=1"]) as? [[String: Any]]
+            )
             #expect(both.count == 1, "\(both)")
             let none = try #require(try await home.json(["run", "list", "--tag", "k=nothing"]) as? [[String: Any]])
             #expect(none.isEmpty, "\(none)")

@@ -46,7 +46,8 @@ final class LogCapture: Sendable {
 
 /// Runs `body` with a client of a test server answering with `respond`.
 func withClient<T>(
-    logger: Logger = ControlPlaneClient.loggingDisabled, _ respond: @escaping TestHTTPServer.Responder,
+    logger: Logger = ControlPlaneClient.loggingDisabled,
+    _ respond: @escaping TestHTTPServer.Responder,
     _ body: (ControlPlaneClient, TestHTTPServer) async throws -> T
 ) async throws -> T {
     try await TestHTTPServer.withServer(respond) { server in
@@ -134,9 +135,12 @@ let bufferJSON =
 
     @Test func debugLogsCarryMethodPathStatusDurationAndRequestID() async throws {
         let capture = LogCapture()
-        try await withClient(logger: capture.logger(), { _, _ in
-            .init(status: .ok, headers: ["Request-Id": "req-1234"], body: bufferJSON)
-        }) { client, _ in
+        try await withClient(
+            logger: capture.logger(),
+            { _, _ in
+                .init(status: .ok, headers: ["Request-Id": "req-1234"], body: bufferJSON)
+            }
+        ) { client, _ in
             _ = try await client.getBuffer(id: "abc")
         }
         let entry = try #require(capture.all.first { $0.message == "Control-plane request" })
@@ -151,7 +155,8 @@ let bufferJSON =
     @Test func atInfoNothingIsLogged() async throws {
         let capture = LogCapture()
         try await withClient(logger: capture.logger(level: .info), { _, _ in .init(status: .ok, body: bufferJSON) }) {
-            client, _ in
+            client,
+            _ in
             _ = try await client.getBuffer(id: "abc")
         }
         #expect(capture.all.isEmpty)
@@ -200,7 +205,10 @@ let bufferJSON =
         try await withRedirect { url, target in
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: url.with(path: "/c", query: "sig=x"), transport: transport, retryPolicy: quickRetries)
+                    containerURL: url.with(path: "/c", query: "sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries
+                )
                 await #expect(throws: (any Error).self) { try await store.get("blob") }
             }
             #expect(target.requests.isEmpty, "the signed URL went to the redirect's target")

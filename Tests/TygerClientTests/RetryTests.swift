@@ -20,7 +20,11 @@ struct SplitMix64: RandomNumberGenerator {
 
 /// Quick retries for tests: the computed waits are a few milliseconds.
 let quickRetries = RetryPolicy(
-    maxAttempts: 6, baseDelay: .milliseconds(2), maxDelay: .milliseconds(20), maxRetryAfter: .seconds(5))
+    maxAttempts: 6,
+    baseDelay: .milliseconds(2),
+    maxDelay: .milliseconds(20),
+    maxRetryAfter: .seconds(5)
+)
 
 /// The bytes of a blob.
 func text(_ blob: StoredBlob?) -> String? {
@@ -80,8 +84,10 @@ func text(_ blob: StoredBlob?) -> String? {
         }) { server in
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"), transport: transport,
-                    retryPolicy: quickRetries)
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries
+                )
                 #expect(text(try await store.get("blob")) == "hello")
             }
             #expect(server.requests.count == 3)
@@ -92,8 +98,10 @@ func text(_ blob: StoredBlob?) -> String? {
         try await TestHTTPServer.withServer({ _, _ in .init(status: .internalServerError) }) { server in
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"), transport: transport,
-                    retryPolicy: quickRetries)
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries
+                )
                 await #expect(throws: TygerClientError.self) { try await store.get("blob") }
             }
             #expect(server.requests.count == quickRetries.maxAttempts)
@@ -108,8 +116,10 @@ func text(_ blob: StoredBlob?) -> String? {
             let started = ContinuousClock.now
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"), transport: transport,
-                    retryPolicy: quickRetries)
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries
+                )
                 #expect(text(try await store.get("blob")) == "late")
             }
             let elapsed = ContinuousClock.now - started
@@ -124,9 +134,15 @@ func text(_ blob: StoredBlob?) -> String? {
         let started = ContinuousClock.now
         try await HTTPTransport.withTransport { transport in
             let store = HTTPBlobStore(
-                containerURL: try ServiceURL("http://127.0.0.1:\(closedPort)/c?sig=x"), transport: transport,
+                containerURL: try ServiceURL("http://127.0.0.1:\(closedPort)/c?sig=x"),
+                transport: transport,
                 retryPolicy: RetryPolicy(
-                    maxAttempts: 3, baseDelay: .milliseconds(100), maxDelay: .seconds(1), maxRetryAfter: .seconds(1)))
+                    maxAttempts: 3,
+                    baseDelay: .milliseconds(100),
+                    maxDelay: .seconds(1),
+                    maxRetryAfter: .seconds(1)
+                )
+            )
             await #expect(throws: TygerClientError.self) { try await store.get("blob") }
         }
         // Two waits of at least 50 ms and 100 ms (the lower halves of 100 ms and 200 ms).
@@ -145,7 +161,8 @@ func text(_ blob: StoredBlob?) -> String? {
             try await HTTPTransport.withTransport { transport in
                 let fresh = try ServiceURL(server.baseURL + "/c?sig=fresh")
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"), transport: transport,
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"),
+                    transport: transport,
                     retryPolicy: quickRetries
                 ) {
                     _ = refreshes.add(1)
@@ -166,8 +183,10 @@ func text(_ blob: StoredBlob?) -> String? {
         }) { server in
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"), transport: transport,
-                    retryPolicy: quickRetries)
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"),
+                    transport: transport,
+                    retryPolicy: quickRetries
+                )
                 let error = await #expect(throws: TygerClientError.self) { try await store.get("blob") }
                 #expect(error?.code == .authentication)
                 #expect(error?.status == 403)
@@ -183,7 +202,8 @@ func text(_ blob: StoredBlob?) -> String? {
             let refreshes = LockedCounter()
             try await HTTPTransport.withTransport { transport in
                 let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"), transport: transport,
+                    containerURL: try ServiceURL(server.baseURL + "/c?sig=stale"),
+                    transport: transport,
                     retryPolicy: quickRetries
                 ) {
                     _ = refreshes.add(1)

@@ -40,7 +40,8 @@ final class TestHTTPServer: Sendable {
     /// Runs `body` with a server that answers request number `n` (0-based) with `respond(request, n)`; the server
     /// is closed afterwards.
     static func withServer<T>(
-        _ respond: @escaping Responder, _ body: (TestHTTPServer) async throws -> T
+        _ respond: @escaping Responder,
+        _ body: (TestHTTPServer) async throws -> T
     ) async throws -> T {
         let server = TestHTTPServer()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -55,7 +56,8 @@ final class TestHTTPServer: Sendable {
                                 return $0.count - 1
                             }
                             return respond(request, n)
-                        })
+                        }
+                    )
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()

@@ -8,11 +8,16 @@ struct BufferManagerTests {
     let clock = ManualWallClock()
     let storage = InMemoryBufferStorageProvider()
 
-    private func manager(_ kind: RepositoryKind, _ configuration: BufferManager.Configuration = .init()) throws
+    private func manager(
+        _ kind: RepositoryKind,
+        _ configuration: BufferManager.Configuration = .init()
+    ) throws
         -> (BufferManager, TemporaryDirectory?)
     {
         let (repo, dir) = try kind.make()
-        return (BufferManager(repository: repo, storage: storage, configuration: configuration, clock: clock.wallClock), dir)
+        return (
+            BufferManager(repository: repo, storage: storage, configuration: configuration, clock: clock.wallClock), dir
+        )
     }
 
     @Test(arguments: RepositoryKind.allCases)
@@ -129,7 +134,10 @@ struct BufferManagerTests {
 
     @Test func listValidatesLimitAndToken() async throws {
         let (m, _) = try manager(.inMemory)
-        for _ in 0..<3 { _ = try await m.create(Buffer()); clock.advance(by: .seconds(1)) }
+        for _ in 0..<3 {
+            _ = try await m.create(Buffer())
+            clock.advance(by: .seconds(1))
+        }
         let negative = await #expect(throws: TygerControlPlaneError.self) {
             try await m.list(BufferFilter(), limit: -1, continuationToken: nil)
         }
@@ -152,7 +160,9 @@ struct BufferManagerTests {
     }
 
     private func expectPrecondition(
-        _ message: String, _ body: () async throws -> some Sendable, sourceLocation: SourceLocation = #_sourceLocation
+        _ message: String,
+        _ body: () async throws -> some Sendable,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async {
         do {
             _ = try await body()
@@ -176,8 +186,11 @@ struct BufferExpiryTests {
         let (repo, dir) = try kind.make()
         defer { _ = dir }
         let m = BufferManager(
-            repository: repo, storage: storage,
-            configuration: .init(softDeletedLifetime: .seconds(600), expiryBatchSize: 2), clock: clock.wallClock)
+            repository: repo,
+            storage: storage,
+            configuration: .init(softDeletedLifetime: .seconds(600), expiryBatchSize: 2),
+            clock: clock.wallClock
+        )
         var ids: [String] = []
         for _ in 0..<5 {
             ids.append(try await m.create(Buffer(expiresAt: clock.now + 60)).id)
@@ -200,7 +213,10 @@ struct BufferExpiryTests {
 
     @Test func purgeViaDeleteIsCompletedByExpiry() async throws {
         let m = BufferManager(
-            repository: InMemoryBufferRepository(), storage: storage, clock: clock.wallClock)
+            repository: InMemoryBufferRepository(),
+            storage: storage,
+            clock: clock.wallClock
+        )
         let b = try await m.create(Buffer())
         _ = try await m.softDelete(id: b.id)
         _ = try await m.softDelete(id: b.id, ttl: .zero, purge: true)

@@ -6,11 +6,21 @@ import TygerControlPlane
 struct BufferRepositoryTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    private func record(_ id: String, at offset: Double, softDeleted: Bool = false, expiresIn: Double? = nil,
-        tags: [String: String] = [:]) -> BufferRecord {
+    private func record(
+        _ id: String,
+        at offset: Double,
+        softDeleted: Bool = false,
+        expiresIn: Double? = nil,
+        tags: [String: String] = [:]
+    ) -> BufferRecord {
         BufferRecord(
-            id: id, location: "local", createdAt: t0 + offset, isSoftDeleted: softDeleted,
-            expiresAt: expiresIn.map { t0 + $0 }, tags: tags)
+            id: id,
+            location: "local",
+            createdAt: t0 + offset,
+            isSoftDeleted: softDeleted,
+            expiresAt: expiresIn.map { t0 + $0 },
+            tags: tags
+        )
     }
 
     @Test(arguments: RepositoryKind.allCases)
@@ -18,8 +28,12 @@ struct BufferRepositoryTests {
         let (repo, dir) = try kind.make()
         defer { _ = dir }
         let r = BufferRecord(
-            id: "aaaa", location: "local", createdAt: Date(timeIntervalSince1970: 1_800_000_000.123456),
-            expiresAt: Date(timeIntervalSince1970: 1_800_000_100.000001), tags: ["a": "1", "b": ""])
+            id: "aaaa",
+            location: "local",
+            createdAt: Date(timeIntervalSince1970: 1_800_000_000.123456),
+            expiresAt: Date(timeIntervalSince1970: 1_800_000_100.000001),
+            tags: ["a": "1", "b": ""]
+        )
         try await repo.create(r)
         let fetched = try #require(try await repo.get(id: "aaaa", softDeleted: false))
         #expect(fetched == r)
@@ -84,23 +98,48 @@ struct BufferRepositoryTests {
         let r = record("u1", at: 1, tags: ["a": "1"])
         try await repo.create(r)
         let stale = r.eTag
-        let outcome = try await repo.update(id: "u1", softDeleted: false, ifMatch: stale, expiresAt: t0 + 50, tags: ["b": "2"])
-        guard case .changed(let updated) = outcome else { Issue.record("expected change, got \(outcome)"); return }
+        let outcome = try await repo.update(
+            id: "u1",
+            softDeleted: false,
+            ifMatch: stale,
+            expiresAt: t0 + 50,
+            tags: ["b": "2"]
+        )
+        guard case .changed(let updated) = outcome else {
+            Issue.record("expected change, got \(outcome)")
+            return
+        }
         #expect(updated.tags == ["b": "2"])
         #expect(updated.expiresAt == t0 + 50)
         #expect(try await repo.get(id: "u1", softDeleted: false) == updated)
         // The old ETag no longer matches.
         let mismatch = try await repo.update(id: "u1", softDeleted: false, ifMatch: stale, expiresAt: nil, tags: [:])
-        guard case .eTagMismatch(let current) = mismatch else { Issue.record("expected mismatch"); return }
+        guard case .eTagMismatch(let current) = mismatch else {
+            Issue.record("expected mismatch")
+            return
+        }
         #expect(current == updated)
         // nil expiresAt keeps the expiry; no precondition.
-        guard case .changed(let cleared) = try await repo.update(
-            id: "u1", softDeleted: false, ifMatch: nil, expiresAt: nil, tags: [:])
-        else { Issue.record("expected change"); return }
+        guard
+            case .changed(let cleared) = try await repo.update(
+                id: "u1",
+                softDeleted: false,
+                ifMatch: nil,
+                expiresAt: nil,
+                tags: [:]
+            )
+        else {
+            Issue.record("expected change")
+            return
+        }
         #expect(cleared.tags.isEmpty)
         #expect(cleared.expiresAt == t0 + 50)
-        #expect(try await repo.update(id: "u1", softDeleted: true, ifMatch: nil, expiresAt: nil, tags: [:]) == .notFound)
-        #expect(try await repo.update(id: "zz", softDeleted: false, ifMatch: nil, expiresAt: nil, tags: [:]) == .notFound)
+        #expect(
+            try await repo.update(id: "u1", softDeleted: true, ifMatch: nil, expiresAt: nil, tags: [:]) == .notFound
+        )
+        #expect(
+            try await repo.update(id: "zz", softDeleted: false, ifMatch: nil, expiresAt: nil, tags: [:]) == .notFound
+        )
     }
 
     @Test(arguments: RepositoryKind.allCases)
@@ -111,12 +150,14 @@ struct BufferRepositoryTests {
         try await repo.create(record("s2", at: 2, expiresIn: -10))
         let softDelete = BufferStateChange(fromSoftDeleted: false, toSoftDeleted: true, expiresAt: t0 + 100)
         guard case .changed(let deleted) = try await repo.changeState(id: "s1", softDelete, now: t0) else {
-            Issue.record("expected change"); return
+            Issue.record("expected change")
+            return
         }
         #expect(deleted.isSoftDeleted && deleted.expiresAt == t0 + 100 && deleted.tags == ["k": "v"])
         #expect(try await repo.get(id: "s1", softDeleted: true) == deleted)
         guard case .wrongState = try await repo.changeState(id: "s1", softDelete, now: t0) else {
-            Issue.record("expected wrong state"); return
+            Issue.record("expected wrong state")
+            return
         }
         // Expired buffers count as nonexistent for state changes.
         #expect(try await repo.changeState(id: "s2", softDelete, now: t0) == .notFound)
@@ -134,7 +175,10 @@ struct BufferRepositoryTests {
         try await repo.create(record("m5", at: 5, softDeleted: true, expiresIn: 100, tags: ["g": "1"]))
         let softDelete = BufferStateChange(fromSoftDeleted: false, toSoftDeleted: true, expiresAt: t0 + 10)
         let n = try await repo.changeStates(
-            matching: BufferFilter(tags: ["g": "1"], excludeTags: ["keep": "y"]), softDelete, now: t0)
+            matching: BufferFilter(tags: ["g": "1"], excludeTags: ["keep": "y"]),
+            softDelete,
+            now: t0
+        )
         #expect(n == 1)
         #expect(try await repo.get(id: "m1", softDeleted: true) != nil)
         let restore = BufferStateChange(fromSoftDeleted: true, toSoftDeleted: false, expiresAt: nil)
@@ -152,7 +196,8 @@ struct BufferRepositoryTests {
             for i in 0..<40 {
                 group.addTask {
                     try await repo.create(
-                        BufferRecord(id: "c\(i)", location: "local", createdAt: start + Double(i), tags: ["i": "\(i)"]))
+                        BufferRecord(id: "c\(i)", location: "local", createdAt: start + Double(i), tags: ["i": "\(i)"])
+                    )
                 }
             }
             try await group.waitForAll()
@@ -202,7 +247,8 @@ struct SQLiteMigrationTests {
             #expect(try await repo.appliedMigrations() == SQLiteBufferRepository.knownMigrations)
             #expect(SQLiteBufferRepository.knownMigrations == ["v1-buffers", "v2-buffers-expiry-index"])
             try await repo.create(
-                BufferRecord(id: "persist", location: "local", createdAt: Date(), tags: ["k": "v"]))
+                BufferRecord(id: "persist", location: "local", createdAt: Date(), tags: ["k": "v"])
+            )
         }
         #expect(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("control-plane.sqlite").path))
         let reopened = try SQLiteBufferRepository(directory: dataDir)
@@ -214,7 +260,8 @@ struct SQLiteMigrationTests {
         let dir = try TemporaryDirectory()
         let path = dir.url.appendingPathComponent("not-a-db").path
         try Data("this is not sqlite, just text that is long enough to be a header".utf8).write(
-            to: URL(fileURLWithPath: path))
+            to: URL(fileURLWithPath: path)
+        )
         let error = #expect(throws: TygerControlPlaneError.self) { try SQLiteBufferRepository(path: path) }
         #expect(error?.code == .databaseFailure)
     }

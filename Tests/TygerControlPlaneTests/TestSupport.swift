@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 import TygerControlPlane
 import TygerModel
 
@@ -52,5 +53,3 @@ enum RepositoryKind: String, CaseIterable, CustomTestStringConvertible, Sendable
         }
     }
 }
-
-import Testing

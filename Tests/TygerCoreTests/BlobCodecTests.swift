@@ -20,7 +20,11 @@ func encode(_ codec: BlobCodec, _ raw: [UInt8], blockSize: Int? = nil) -> Encode
 }
 
 /// Verifies and decodes a stored blob the way the reader does.
-func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) throws -> (raw: [UInt8], verified: VerifiedBlob) {
+func decode(
+    _ stored: [UInt8],
+    metadata: BlobMetadata,
+    format: BufferFormat
+) throws -> (raw: [UInt8], verified: VerifiedBlob) {
     let verified = try stored.withUnsafeBytes {
         try BlobCodec.verify($0, metadata: metadata, format: format, blobName: "00/000")
     }
@@ -122,7 +126,9 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
         let e = encode(BlobCodec(format: format), raw)
         var damaged = e.stored
         damaged[500] ^= 0x40
-        let error = try #require(throws: TygerCoreError.self) { try decode(damaged, metadata: e.metadata, format: format) }
+        let error = try #require(throws: TygerCoreError.self) {
+            try decode(damaged, metadata: e.metadata, format: format)
+        }
         #expect(error.code == .checksumMismatch)
     }
 
@@ -132,7 +138,9 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
         try #require(e.metadata.properties["encoding"] == "deflate")
         var damaged = e.stored
         damaged[damaged.count / 2] ^= 0x01
-        let error = try #require(throws: TygerCoreError.self) { try decode(damaged, metadata: e.metadata, format: .native) }
+        let error = try #require(throws: TygerCoreError.self) {
+            try decode(damaged, metadata: e.metadata, format: .native)
+        }
         #expect(error.code == .checksumMismatch)
     }
 
@@ -143,7 +151,9 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
         #expect(throws: TygerCoreError.self) { try decode(raw, metadata: native, format: .native) }
         let e1 = try #require(throws: TygerCoreError.self) { try decode(raw, metadata: native, format: .native) }
         #expect(e1.code == .corruptMetadata)
-        let e2 = try #require(throws: TygerCoreError.self) { try decode(raw, metadata: BlobMetadata(), format: .upstream) }
+        let e2 = try #require(throws: TygerCoreError.self) {
+            try decode(raw, metadata: BlobMetadata(), format: .upstream)
+        }
         #expect(e2.code == .corruptMetadata)
         #expect(e2.message.contains("expected Content-MD5 header missing"))
     }
@@ -152,12 +162,21 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
         let raw = Payload.random(count: 10, seed: 4)
         var m = encode(BlobCodec(format: .native), raw).metadata
         m.properties["encoding"] = "zstd"
-        #expect(try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code == .corruptMetadata)
+        #expect(
+            try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code
+                == .corruptMetadata
+        )
         m = encode(BlobCodec(format: .native), raw).metadata
         m.properties["raw_length"] = "eleven"
-        #expect(try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code == .corruptMetadata)
+        #expect(
+            try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code
+                == .corruptMetadata
+        )
         m.properties["raw_length"] = "11"
-        #expect(try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code == .corruptBlob)
+        #expect(
+            try #require(throws: TygerCoreError.self) { try decode(raw, metadata: m, format: .native) }.code
+                == .corruptBlob
+        )
     }
 
     @Test func deflateStreamWithWrongLengthIsCorrupt() throws {
@@ -175,7 +194,9 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
     @Test func garbageDeflateStreamIsCorrupt() throws {
         // A blob whose CRC matches (the writer's checksum is over garbage) but whose stream does not inflate.
         let garbage = Payload.random(count: 300, seed: 11)
-        let m = BlobMetadata(properties: ["crc32c": Reference.crc32cString(garbage), "encoding": "deflate", "raw_length": "1000"])
+        let m = BlobMetadata(properties: [
+            "crc32c": Reference.crc32cString(garbage), "encoding": "deflate", "raw_length": "1000",
+        ])
         let error = try #require(throws: TygerCoreError.self) { try decode(garbage, metadata: m, format: .native) }
         #expect(error.code == .corruptBlob)
         // Truncated valid stream.
@@ -184,7 +205,10 @@ func decode(_ stored: [UInt8], metadata: BlobMetadata, format: BufferFormat) thr
         let cut = Array(e.stored.prefix(e.stored.count - 10))
         var m2 = e.metadata
         m2.properties["crc32c"] = Reference.crc32cString(cut)
-        #expect(try #require(throws: TygerCoreError.self) { try decode(cut, metadata: m2, format: .native) }.code == .corruptBlob)
+        #expect(
+            try #require(throws: TygerCoreError.self) { try decode(cut, metadata: m2, format: .native) }.code
+                == .corruptBlob
+        )
     }
 
     @Test func nativeMetadataWithoutEncodingDefaultsToRaw() throws {

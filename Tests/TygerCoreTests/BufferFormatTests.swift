@@ -39,7 +39,9 @@ import TygerTestSupport
         #expect(error.code == .unsupportedFormat)
     }
 
-    @Test(arguments: ["", "{", "[]", #"{"version":1}"#, #"{"other":"0.3.0"}"#, "version=0.3.0", #"{"version":"0.3.0"} x"#])
+    @Test(arguments: [
+        "", "{", "[]", #"{"version":1}"#, #"{"other":"0.3.0"}"#, "version=0.3.0", #"{"version":"0.3.0"} x"#,
+    ])
     func malformedBufferStartIsCorrupt(text: String) throws {
         let error = try #require(throws: TygerCoreError.self) { try BufferStartMetadata.decode(Array(text.utf8)) }
         // `{"version":1}` parses as JSON with a non-string version: either way it is not a known version.
@@ -61,8 +63,10 @@ import TygerTestSupport
         #expect(BufferEndMetadata.decode(Array("garbage".utf8)) == .complete)
     }
 
-    @Test(arguments: [("native", BufferFormat.native), ("NATIVE", .native), ("native-1", .native), ("0.3.0", .upstream),
-        ("upstream", .upstream), ("0.3", .upstream)])
+    @Test(arguments: [
+        ("native", BufferFormat.native), ("NATIVE", .native), ("native-1", .native), ("0.3.0", .upstream),
+        ("upstream", .upstream), ("0.3", .upstream),
+    ])
     func formatNames(name: String, format: BufferFormat) {
         #expect(BufferFormat(name: name) == format)
     }
@@ -78,9 +82,11 @@ import TygerTestSupport
         let metadata = BlobMetadata(
             contentMD5: "CffgLxKQviEdpweiZvFTsw==",
             properties: [
-                "cumulative_hash_chain": "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=", "quote": "a\"b", "slash": "a\\b",
+                "cumulative_hash_chain": "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=", "quote": "a\"b",
+                "slash": "a\\b",
                 "newline": "x\ny\r\t", "control": "\u{01}\u{1F}", "unicode": "grüße ✓", "empty": "",
-            ])
+            ]
+        )
         let decoded = try BlobMetadata.decodeJSON(metadata.encodedJSON())
         #expect(decoded == metadata)
         #expect(decoded.hashChain == "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=")

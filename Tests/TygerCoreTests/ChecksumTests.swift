@@ -36,18 +36,28 @@ import TygerTestSupport
 
     @Test func referenceDigestsMatchPublishedVectors() {
         // The test-only implementations are checked against FIPS 180-4 / RFC 1321 vectors before they are trusted.
-        #expect(Reference.hex(Reference.sha256(Array("abc".utf8)))
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(Reference.hex(Reference.sha256([]))
-            == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Reference.hex(Reference.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            Reference.hex(Reference.sha256(Array("abc".utf8)))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        )
+        #expect(
+            Reference.hex(Reference.sha256([]))
+                == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+        #expect(
+            Reference.hex(Reference.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        )
         #expect(Reference.hex(Reference.md5([])) == "d41d8cd98f00b204e9800998ecf8427e")
-        #expect(Reference.hex(Reference.md5(Array("The quick brown fox jumps over the lazy dog".utf8)))
-            == "9e107d9d372bb6826bd81d3542a419d6")
+        #expect(
+            Reference.hex(Reference.md5(Array("The quick brown fox jumps over the lazy dog".utf8)))
+                == "9e107d9d372bb6826bd81d3542a419d6"
+        )
         #expect(Reference.crc32c(Array("123456789".utf8)) == 0xE306_9283)
-        #expect(Reference.chainLink(previous: HashChain.initialValue, checksum: "CffgLxKQviEdpweiZvFTsw==")
-            == "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=")
+        #expect(
+            Reference.chainLink(previous: HashChain.initialValue, checksum: "CffgLxKQviEdpweiZvFTsw==")
+                == "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c="
+        )
     }
 
     // MARK: Against the reference implementations
@@ -57,8 +67,10 @@ import TygerTestSupport
         let bytes = Payload.random(count: count, seed: UInt64(count) + 7)
         #expect(Checksums.crc32c(bytes) == Reference.crc32c(bytes))
         #expect(Checksums.md5Base64(bytes) == Reference.md5Base64(bytes))
-        #expect(Checksums.sha256Base64(String(decoding: bytes.map { 0x20 + $0 % 90 }, as: UTF8.self))
-            == Reference.base64(Reference.sha256(bytes.map { 0x20 + $0 % 90 })))
+        #expect(
+            Checksums.sha256Base64(String(decoding: bytes.map { 0x20 + $0 % 90 }, as: UTF8.self))
+                == Reference.base64(Reference.sha256(bytes.map { 0x20 + $0 % 90 }))
+        )
         bytes.withUnsafeBytes { raw in
             #expect(Checksums.sha256Hex(raw) == Reference.hex(Reference.sha256(bytes)))
         }

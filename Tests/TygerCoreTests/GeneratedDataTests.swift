@@ -12,11 +12,15 @@ import TygerTestSupport
     private func sha256Hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { Checksums.sha256Hex($0) } }
 
     @Test func sha256Of32MiBMatchesUpstreamVector() {
-        #expect(sha256Hex(generated(count: 32 << 20)) == "b997630f9de63d635b4f686f6e4d9827d253bcf3e0ee204186095486ff64793c")
+        #expect(
+            sha256Hex(generated(count: 32 << 20)) == "b997630f9de63d635b4f686f6e4d9827d253bcf3e0ee204186095486ff64793c"
+        )
     }
 
     @Test func sha256Of3MiBMatchesUpstreamVector() {
-        #expect(sha256Hex(generated(count: 3 << 20)) == "09d7daed99c15bcee48dfa269c7597a1036a371c90100dda6f4fdcfe7ab79385")
+        #expect(
+            sha256Hex(generated(count: 3 << 20)) == "09d7daed99c15bcee48dfa269c7597a1036a371c90100dda6f4fdcfe7ab79385"
+        )
     }
 
     @Test func patternIsColonPlusIndexModulo64() {

@@ -6,7 +6,9 @@ private struct TestFailure: Error, Equatable {}
 
 /// A waiter's fate, recorded by the test.
 private enum Outcome: Equatable, Sendable {
-    case pending, value(Int?), pushed, failed, cancelled, otherError
+    case pending
+    case value(Int?)
+    case pushed, failed, cancelled, otherError
 }
 
 private func outcome(of error: any Error) -> Outcome {
@@ -173,10 +175,16 @@ private func outcome(of error: any Error) -> Outcome {
             } catch { blockingPush.withLock { $0 = outcome(of: error) } }
         }
         let asyncPop = Task { () -> Outcome in
-            do { _ = try await empty.pop(); return .otherError } catch { return outcome(of: error) }
+            do {
+                _ = try await empty.pop()
+                return .otherError
+            } catch { return outcome(of: error) }
         }
         let asyncPush = Task { () -> Outcome in
-            do { try await full.push(2); return .pushed } catch { return outcome(of: error) }
+            do {
+                try await full.push(2)
+                return .pushed
+            } catch { return outcome(of: error) }
         }
         try await Task.sleep(for: .milliseconds(150))
         #expect(blockingPush.value == .pending)
@@ -184,7 +192,9 @@ private func outcome(of error: any Error) -> Outcome {
         full.fail(TestFailure())
         #expect(await asyncPop.value == .failed)
         #expect(await asyncPush.value == .failed)
-        #expect(await eventually(timeout: .seconds(5)) { blockingPop.value == .failed && blockingPush.value == .failed })
+        #expect(
+            await eventually(timeout: .seconds(5)) { blockingPop.value == .failed && blockingPush.value == .failed }
+        )
         // Queued elements are dropped and every later call throws the same error.
         #expect(full.queuedCount == 0)
         #expect(throws: TestFailure.self) { try full.popBlocking() }

@@ -28,8 +28,10 @@ import TygerCore
         #expect(error.message.contains("'Q'"))
     }
 
-    @Test(arguments: [(Int64(0), "0B"), (1023, "1023B"), (1024, "1.00KiB"), (1536, "1.50KiB"), (4 << 20, "4.00MiB"),
-        (Int64(15) << 30, "15.0GiB")])
+    @Test(arguments: [
+        (Int64(0), "0B"), (1023, "1023B"), (1024, "1.00KiB"), (1536, "1.50KiB"), (4 << 20, "4.00MiB"),
+        (Int64(15) << 30, "15.0GiB"),
+    ])
     func formats(bytes: Int64, text: String) {
         #expect(ByteSize.format(bytes) == text)
     }
@@ -45,8 +47,10 @@ import TygerCore
 @Suite struct DurationParserTests {
     static let valid: [(String, Duration)] = [
         ("1s", .seconds(1)), ("500ms", .milliseconds(500)), ("250ms", .milliseconds(250)), ("1m30s", .seconds(90)),
-        ("2h45m", .seconds(2 * 3600 + 45 * 60)), ("1.5h", .seconds(5400)), ("0", .zero), ("0s", .zero), ("2", .seconds(2)),
-        ("0.25", .milliseconds(250)), ("10us", .microseconds(10)), ("10µs", .microseconds(10)), ("7ns", .nanoseconds(7)),
+        ("2h45m", .seconds(2 * 3600 + 45 * 60)), ("1.5h", .seconds(5400)), ("0", .zero), ("0s", .zero),
+        ("2", .seconds(2)),
+        ("0.25", .milliseconds(250)), ("10us", .microseconds(10)), ("10µs", .microseconds(10)),
+        ("7ns", .nanoseconds(7)),
     ]
 
     @Test(arguments: valid)

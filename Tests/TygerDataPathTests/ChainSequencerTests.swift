@@ -1,7 +1,8 @@
 import Testing
 import TygerCore
-@testable import TygerDataPath
 import TygerTestSupport
+
+@testable import TygerDataPath
 
 @Suite(.timeLimit(.minutes(1))) struct ChainSequencerTests {
     @Test func linksOutOfOrderGiveTheInOrderChain() async throws {

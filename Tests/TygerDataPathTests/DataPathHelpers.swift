@@ -5,6 +5,7 @@ import TygerDataPath
 import TygerIO
 import TygerStorage
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,14 +44,20 @@ struct TestStore: Sendable {
     func replace(_ name: String, with blob: (bytes: [UInt8], metadata: BlobMetadata)?) throws {
         switch kind {
         case .memory:
-            memory!._replace(name, with: blob.map { b in b.bytes.withUnsafeBytes { StoredBlob(copying: $0, metadata: b.metadata) } })  // kind == .memory
+            memory!._replace(
+                name,
+                with: blob.map { b in b.bytes.withUnsafeBytes { StoredBlob(copying: $0, metadata: b.metadata) } }
+            )  // kind == .memory
         case .file:
             let path = directory + "/" + name
             unlink(path)
             if let blob {
                 let parent = (path as NSString).deletingLastPathComponent
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                try FileBlobFile.write(FileBlobFile.Parts(data: blob.bytes, metadataJSON: blob.metadata.encodedJSON()), to: path)
+                try FileBlobFile.write(
+                    FileBlobFile.Parts(data: blob.bytes, metadataJSON: blob.metadata.encodedJSON()),
+                    to: path
+                )
             }
         }
     }
@@ -58,7 +65,10 @@ struct TestStore: Sendable {
 
 /// Write options for tests: small blocks, no flush timer.
 func testWriteOptions(
-    format: BufferFormat = .native, compression: CompressionLevel = .none, blockSize: Int = 64 << 10, dop: Int = 4
+    format: BufferFormat = .native,
+    compression: CompressionLevel = .none,
+    blockSize: Int = 64 << 10,
+    dop: Int = 4
 ) -> WriteOptions {
     var o = WriteOptions()
     o.format = format
@@ -79,7 +89,11 @@ func testReadOptions(dop: Int = 8) -> ReadOptions {
 }
 
 @discardableResult
-func writeBuffer(_ bytes: [UInt8], to store: any BlobStore, options: WriteOptions = testWriteOptions()) async throws
+func writeBuffer(
+    _ bytes: [UInt8],
+    to store: any BlobStore,
+    options: WriteOptions = testWriteOptions()
+) async throws
     -> TransferSummary
 {
     try await BufferWriter.write(from: ArraySource(bytes, maxRead: 50_000), to: store, options: options)

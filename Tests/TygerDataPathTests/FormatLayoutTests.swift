@@ -9,7 +9,11 @@ import TygerTestSupport
     func storedChecksumsAndChainMatchAnIndependentComputation(kind: StoreKind, format: BufferFormat) async throws {
         try await TestStore.with(kind) { t in
             let input = Payload.random(count: 3 * 16384 + 100, seed: 12)
-            let summary = try await writeBuffer(input, to: t.store, options: testWriteOptions(format: format, blockSize: 16384))
+            let summary = try await writeBuffer(
+                input,
+                to: t.store,
+                options: testWriteOptions(format: format, blockSize: 16384)
+            )
             #expect(summary.blobs == 4)
             var chain = Reference.chainInitialValue
             var data: [UInt8] = []
@@ -44,7 +48,11 @@ import TygerTestSupport
             #expect(end.metadata.contentMD5 == "1B2M2Y8AsgTpgAmY7PhCfg==")
             #expect(
                 end.metadata.hashChain
-                    == Reference.chainLink(previous: "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=", checksum: "1B2M2Y8AsgTpgAmY7PhCfg=="))
+                    == Reference.chainLink(
+                        previous: "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=",
+                        checksum: "1B2M2Y8AsgTpgAmY7PhCfg=="
+                    )
+            )
             #expect(try await readBuffer(t.store) == Array("Hello\n".utf8))
         }
     }
@@ -53,7 +61,11 @@ import TygerTestSupport
         // Checked from the files, with a standard JSON parser, as another implementation would see them.
         try await TestStore.with(.file) { t in
             let input = Payload.compressible(count: 2 * 8192 + 5, seed: 1)
-            let summary = try await writeBuffer(input, to: t.store, options: testWriteOptions(format: .upstream, blockSize: 8192))
+            let summary = try await writeBuffer(
+                input,
+                to: t.store,
+                options: testWriteOptions(format: .upstream, blockSize: 8192)
+            )
             #expect(summary.blobs == 3)
             let dir = t.directory
 
@@ -65,13 +77,21 @@ import TygerTestSupport
             for n in Int64(0)..<3 {
                 let parts = try FileBlobFile.read(dir + "/" + BlobPath.name(for: n))
                 chain = Reference.chainLink(previous: chain, checksum: Reference.md5Base64(parts.data))
-                #expect(try parts.metadata() == ["content-md5": Reference.md5Base64(parts.data), "meta:cumulative_hash_chain": chain])
+                #expect(
+                    try parts.metadata() == [
+                        "content-md5": Reference.md5Base64(parts.data), "meta:cumulative_hash_chain": chain,
+                    ]
+                )
                 #expect(!parts.data.isEmpty)
             }
             let terminal = try FileBlobFile.read(dir + "/00/003")
             #expect(terminal.data.isEmpty)
             chain = Reference.chainLink(previous: chain, checksum: "1B2M2Y8AsgTpgAmY7PhCfg==")
-            #expect(try terminal.metadata() == ["content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==", "meta:cumulative_hash_chain": chain])
+            #expect(
+                try terminal.metadata() == [
+                    "content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==", "meta:cumulative_hash_chain": chain,
+                ]
+            )
 
             let end = try FileBlobFile.read(dir + "/.bufferend")
             #expect(String(decoding: end.data, as: UTF8.self) == #"{"status":"complete"}"#)
@@ -80,7 +100,8 @@ import TygerTestSupport
             // Nothing else in the buffer but the lock file.
             #expect(
                 TestFiles.regularFiles(under: dir)
-                    == [".bufferend", ".bufferstart", ".writer.lock", "00/000", "00/001", "00/002", "00/003"])
+                    == [".bufferend", ".bufferstart", ".writer.lock", "00/000", "00/001", "00/002", "00/003"]
+            )
         }
     }
 

@@ -3,6 +3,7 @@ import TygerCore
 import TygerDataPath
 import TygerStorage
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,11 @@ enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
     /// Writes a 5-blob buffer (and its end marker) and returns the input.
     private func writeFiveBlobs(_ t: TestStore, format: BufferFormat) async throws -> [UInt8] {
         let input = Payload.random(count: 5 * 16384 - 10, seed: 31)
-        let summary = try await writeBuffer(input, to: t.store, options: testWriteOptions(format: format, blockSize: 16384))
+        let summary = try await writeBuffer(
+            input,
+            to: t.store,
+            options: testWriteOptions(format: format, blockSize: 16384)
+        )
         try #require(summary.blobs == 5)
         #expect(mismatch(try await readBuffer(t.store), input) == nil)  // sound before the damage
         return input

@@ -26,8 +26,14 @@ struct Encoding: Sendable, CustomTestStringConvertible {
         for (i, size) in Self.sizes.enumerated() {
             try await TestStore.with(kind) { t in
                 let input =
-                    i % 2 == 0 ? Payload.compressible(count: size, seed: UInt64(size)) : Payload.random(count: size, seed: UInt64(size))
-                let options = testWriteOptions(format: encoding.format, compression: encoding.compression, dop: 1 + i % 4)
+                    i % 2 == 0
+                    ? Payload.compressible(count: size, seed: UInt64(size))
+                    : Payload.random(count: size, seed: UInt64(size))
+                let options = testWriteOptions(
+                    format: encoding.format,
+                    compression: encoding.compression,
+                    dop: 1 + i % 4
+                )
                 let summary = try await writeBuffer(input, to: t.store, options: options)
                 let blobs = (size + Self.blockSize - 1) / Self.blockSize
                 #expect(summary.bytes == Int64(size))
@@ -65,11 +71,21 @@ struct Encoding: Sendable, CustomTestStringConvertible {
         try await TestStore.with(.memory) { t in
             let input = Payload.random(count: 200_000, seed: 1)
             let stored = LockedCounter()
-            _ = try await BufferWriter.write(from: ArraySource(input), to: t.store, options: testWriteOptions(), bytesStored: stored)
+            _ = try await BufferWriter.write(
+                from: ArraySource(input),
+                to: t.store,
+                options: testWriteOptions(),
+                bytesStored: stored
+            )
             #expect(stored.value == 200_000)
             let written = LockedCounter()
             let sink = MemorySink()
-            let summary = try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(), bytesWritten: written)
+            let summary = try await BufferReader.read(
+                from: t.store,
+                to: sink,
+                options: testReadOptions(),
+                bytesWritten: written
+            )
             #expect(written.value == 200_000)
             #expect(summary.blobs == 4)
         }
@@ -82,7 +98,9 @@ struct Encoding: Sendable, CustomTestStringConvertible {
             #expect(summary.bytes == 500_000)
             #expect(summary.storedBytes < 250_000)
             let start = try #require(try await t.blob(BufferBlobNames.start))
-            #expect(try BufferStartMetadata.decode(start.bytes) == BufferStartMetadata(format: .native, codec: "deflate"))
+            #expect(
+                try BufferStartMetadata.decode(start.bytes) == BufferStartMetadata(format: .native, codec: "deflate")
+            )
             for n in 0..<Int64(summary.blobs) {
                 #expect(try await t.blob(BlobPath.name(for: n))?.metadata.properties["encoding"] == "deflate")
             }

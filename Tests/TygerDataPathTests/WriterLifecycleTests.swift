@@ -90,7 +90,9 @@ import TygerTestSupport
                 try t.replace(name, with: blob)
             }
             try t.replace(
-                BufferBlobNames.start, with: (BufferStartMetadata(format: .native, codec: "none").encoded(), BlobMetadata()))
+                BufferBlobNames.start,
+                with: (BufferStartMetadata(format: .native, codec: "none").encoded(), BlobMetadata())
+            )
             try putBlob("00/000", Array(input[0..<16384]))
             try putBlob("00/001", Array(input[16384...]))
 
@@ -157,7 +159,9 @@ import TygerTestSupport
         try await TestStore.with(.file) { t in
             let lease = try await t.store.acquireWriterLease()
             defer { Task { await lease.release() } }
-            let reader = Task { try await BufferReader.read(from: t.store, to: MemorySink(), options: testReadOptions()) }
+            let reader = Task {
+                try await BufferReader.read(from: t.store, to: MemorySink(), options: testReadOptions())
+            }
             try await Task.sleep(for: .milliseconds(200))
             let start = ContinuousClock.now
             reader.cancel()
@@ -194,7 +198,8 @@ import TygerTestSupport
     @Test(arguments: StoreKind.allCases)
     func missingBufferIsReported(kind: StoreKind) async throws {
         let store: any BlobStore =
-            kind == .memory ? InMemoryBlobStore(createContainer: false) : FileBlobStore(directory: "/tmp/tyger-no-such-buffer-\(kind)")
+            kind == .memory
+            ? InMemoryBlobStore(createContainer: false) : FileBlobStore(directory: "/tmp/tyger-no-such-buffer-\(kind)")
         let error = await readError(store)
         #expect((error as? BlobStoreError)?.code == .containerNotFound)
         var options = testWriteOptions()

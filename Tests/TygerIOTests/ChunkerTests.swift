@@ -2,6 +2,7 @@ import Testing
 import TygerCore
 import TygerIO
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,10 @@ private struct Received: Sendable {
 
 /// Runs the chunker over `source` on its own thread and collects chunks on another, releasing each block.
 private func runChunker(
-    source: any ByteSource, blockSize: Int = 64 << 10, ringSlots: Int = 4, flushInterval: Duration?
+    source: any ByteSource,
+    blockSize: Int = 64 << 10,
+    ringSlots: Int = 4,
+    flushInterval: Duration?
 ) async throws -> (total: Int64, chunks: [Received], ring: BlockRing) {
     let ring = BlockRing(capacity: ringSlots, blockSize: blockSize)
     let output = HandoffQueue<Chunk>(capacity: ringSlots)
@@ -27,8 +31,12 @@ private func runChunker(
         while let chunk = try output.popBlocking() {
             got.append(
                 Received(
-                    number: chunk.number, streamOffset: chunk.streamOffset, bytes: Array(chunk.block.bytes),
-                    at: ContinuousClock.now))
+                    number: chunk.number,
+                    streamOffset: chunk.streamOffset,
+                    bytes: Array(chunk.block.bytes),
+                    at: ContinuousClock.now
+                )
+            )
             ring.release(chunk.block)
         }
         return got
@@ -72,7 +80,10 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
             let (total, chunks, ring) = try await runChunker(source: source, flushInterval: .milliseconds(200))
 
             #expect(total == Int64(lines.reduce(0) { $0 + $1.count }))
-            try #require(chunks.count == lines.count, "chunks: \(chunks.map { String(decoding: $0.bytes, as: UTF8.self) })")
+            try #require(
+                chunks.count == lines.count,
+                "chunks: \(chunks.map { String(decoding: $0.bytes, as: UTF8.self) })"
+            )
             let times = writtenAt.value
             var offset: Int64 = 0
             for (i, chunk) in chunks.enumerated() {
@@ -103,7 +114,11 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
             let source = DescriptorSource(fd: fd)
             // A regular file never times out, so a flush interval does not apply to it.
             #expect(!source.supportsTimeouts)
-            let (total, chunks, _) = try await runChunker(source: source, blockSize: blockSize, flushInterval: flushInterval)
+            let (total, chunks, _) = try await runChunker(
+                source: source,
+                blockSize: blockSize,
+                flushInterval: flushInterval
+            )
             #expect(total == Int64(payload.count))
             #expect(chunks.map(\.bytes.count) == [blockSize, blockSize, blockSize, blockSize, blockSize, 1234])
             #expect(chunks.map(\.number) == Array(0..<6))
@@ -131,7 +146,10 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
             FileDescriptorOps.close(w)
         }
         let (total, chunks, _) = try await runChunker(
-            source: DescriptorSource(fd: r), blockSize: blockSize, flushInterval: nil)
+            source: DescriptorSource(fd: r),
+            blockSize: blockSize,
+            flushInterval: nil
+        )
         #expect(total == Int64(payload.count))
         #expect(chunks.map(\.bytes.count) == [blockSize, blockSize, blockSize, 500])
         #expect(mismatch(chunks.flatMap(\.bytes), payload) == nil)
@@ -154,7 +172,10 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
             FileDescriptorOps.close(w)
         }
         let (total, chunks, _) = try await runChunker(
-            source: DescriptorSource(fd: r), blockSize: 32 << 10, flushInterval: .milliseconds(10))
+            source: DescriptorSource(fd: r),
+            blockSize: 32 << 10,
+            flushInterval: .milliseconds(10)
+        )
         #expect(total == Int64(payload.count))
         #expect(chunks.allSatisfy { $0.bytes.count >= 1 && $0.bytes.count <= 32 << 10 })
         var offset: Int64 = 0
@@ -189,7 +210,13 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         struct Stop: Error {}
         let result = Task {
             try await onThread {
-                try Chunker.run(source: DescriptorSource(fd: r), ring: ring, output: output, flushInterval: nil, bytesRead: read)
+                try Chunker.run(
+                    source: DescriptorSource(fd: r),
+                    ring: ring,
+                    output: output,
+                    flushInterval: nil,
+                    bytesRead: read
+                )
             }
         }
         #expect(await eventually(timeout: .seconds(10)) { output.queuedCount == 2 })
@@ -215,8 +242,11 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         await #expect(throws: Abort.self) {
             try await onThread {
                 try Chunker.run(
-                    source: ArraySource(Payload.random(count: 10_000, seed: 1)), ring: ring, output: output,
-                    flushInterval: nil)
+                    source: ArraySource(Payload.random(count: 10_000, seed: 1)),
+                    ring: ring,
+                    output: output,
+                    flushInterval: nil
+                )
             }
         }
     }
@@ -227,8 +257,11 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         let error = await #expect(throws: TygerIOError.self) {
             try await onThread {
                 try Chunker.run(
-                    source: ArraySource(Payload.random(count: 10_000, seed: 1), maxRead: 1000, failAt: 5000), ring: ring,
-                    output: output, flushInterval: nil)
+                    source: ArraySource(Payload.random(count: 10_000, seed: 1), maxRead: 1000, failAt: 5000),
+                    ring: ring,
+                    output: output,
+                    flushInterval: nil
+                )
             }
         }
         #expect(error?.code == .system)

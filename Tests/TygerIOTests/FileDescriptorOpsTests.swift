@@ -1,6 +1,7 @@
 import Testing
 import TygerIO
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,7 +126,9 @@ import Glibc
             let path = dir + "/p"
             try NamedPipe.create(at: path)
             for forWriting in [false, true] {
-                let task = Task { forWriting ? try await NamedPipe.openForWriting(path) : try await NamedPipe.openForReading(path) }
+                let task = Task {
+                    forWriting ? try await NamedPipe.openForWriting(path) : try await NamedPipe.openForReading(path)
+                }
                 try await Task.sleep(for: .milliseconds(100))
                 let start = ContinuousClock.now
                 task.cancel()
@@ -144,7 +147,9 @@ import Glibc
             try NamedPipe.create(at: path)
             for i in 0..<40 {
                 let forWriting = i % 2 == 1
-                let task = Task { forWriting ? try await NamedPipe.openForWriting(path) : try await NamedPipe.openForReading(path) }
+                let task = Task {
+                    forWriting ? try await NamedPipe.openForWriting(path) : try await NamedPipe.openForReading(path)
+                }
                 task.cancel()
                 let error = await #expect(throws: TygerIOError.self) { try await task.value }
                 #expect(error?.code == .cancelled)
@@ -153,7 +158,9 @@ import Glibc
     }
 
     @Test func openingAMissingFIFOFails() async throws {
-        let error = await #expect(throws: TygerIOError.self) { try await NamedPipe.openForReading("/nonexistent/dir/fifo") }
+        let error = await #expect(throws: TygerIOError.self) {
+            try await NamedPipe.openForReading("/nonexistent/dir/fifo")
+        }
         #expect(error?.code == .notFound)
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import TygerIO
+
 #if canImport(Glibc)
 import Glibc
 #endif

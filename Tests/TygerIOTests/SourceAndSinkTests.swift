@@ -2,6 +2,7 @@ import Testing
 import TygerCore
 import TygerIO
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -74,7 +75,9 @@ private final class Bytes: @unchecked Sendable {
             #expect(!source.supportsTimeouts)
             var got: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 7000)
-            while case .bytes(let n) = try buffer.withUnsafeMutableBytes({ try source.read(into: $0, waitAtMost: .milliseconds(1)) }) {
+            while case .bytes(let n) = try buffer.withUnsafeMutableBytes({
+                try source.read(into: $0, waitAtMost: .milliseconds(1))
+            }) {
                 got += buffer[0..<n]
             }
             #expect(mismatch(got, payload) == nil)
@@ -122,8 +125,11 @@ private final class Bytes: @unchecked Sendable {
                 let n = min(700_000, payload.count - offset)
                 try sink.write(
                     OutputChunk(
-                        bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[offset..<(offset + n)]), immutablePages: immutable,
-                        owner: bytes))
+                        bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[offset..<(offset + n)]),
+                        immutablePages: immutable,
+                        owner: bytes
+                    )
+                )
                 offset += n
             }
             try sink.finish()
@@ -153,8 +159,16 @@ private final class Bytes: @unchecked Sendable {
             let payload = Payload.random(count: 200_000, seed: 2)
             let bytes = Bytes(payload)
             let sink = DescriptorSink(fd: fd)
-            try sink.write(OutputChunk(bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[0..<200_000]), immutablePages: true, owner: nil))
-            try sink.write(OutputChunk(bytes: UnsafeRawBufferPointer(start: nil, count: 0), immutablePages: false, owner: nil))
+            try sink.write(
+                OutputChunk(
+                    bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[0..<200_000]),
+                    immutablePages: true,
+                    owner: nil
+                )
+            )
+            try sink.write(
+                OutputChunk(bytes: UnsafeRawBufferPointer(start: nil, count: 0), immutablePages: false, owner: nil)
+            )
             try sink.finish()
             FileDescriptorOps.close(fd)
             #expect(mismatch(try TestFiles.read(dir + "/out"), payload) == nil)
@@ -176,12 +190,19 @@ private final class Bytes: @unchecked Sendable {
             final class Both: Sendable {
                 let owner: Owner
                 let bytes: Bytes
-                init(_ o: Owner, _ b: Bytes) { owner = o; bytes = b }
+                init(_ o: Owner, _ b: Bytes) {
+                    owner = o
+                    bytes = b
+                }
             }
             let both = Both(Owner(released), bytes)
             try await queue.push(
                 OutputChunk(
-                    bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[0..<piece.count]), immutablePages: false, owner: both))
+                    bytes: UnsafeRawBufferPointer(rebasing: bytes.memory[0..<piece.count]),
+                    immutablePages: false,
+                    owner: both
+                )
+            )
         }
         queue.close()
         let expected = pieces.reduce(0) { $0 + $1.count }
@@ -200,7 +221,13 @@ private final class Bytes: @unchecked Sendable {
         var pushed = 0
         do {
             for _ in 0..<100 {
-                try await queue.push(OutputChunk(bytes: UnsafeRawBufferPointer(rebasing: piece.memory[0..<1000]), immutablePages: false, owner: piece))
+                try await queue.push(
+                    OutputChunk(
+                        bytes: UnsafeRawBufferPointer(rebasing: piece.memory[0..<1000]),
+                        immutablePages: false,
+                        owner: piece
+                    )
+                )
                 pushed += 1
             }
             Issue.record("pushes kept succeeding after the sink failed")
@@ -236,7 +263,13 @@ private final class Bytes: @unchecked Sendable {
             let sink = DispatchIOSink(fd: w2)
             let buffer = Bytes([UInt8](repeating: 0, count: 256 << 10))
             while case .bytes(let n) = try source.read(into: buffer.memory, waitAtMost: nil) {
-                try sink.write(OutputChunk(bytes: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<n]), immutablePages: false, owner: nil))
+                try sink.write(
+                    OutputChunk(
+                        bytes: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<n]),
+                        immutablePages: false,
+                        owner: nil
+                    )
+                )
             }
             try sink.finish()
         }

@@ -10,8 +10,11 @@ struct BufferJSONTests {
 
     @Test func encodesCamelCaseAndOmitsDefaults() throws {
         let buffer = Buffer(
-            id: "yf4sx2aqzitepjhmxjhanomn5e", location: "local",
-            createdAt: RFC3339.parse("2024-01-25T18:20:49.951262Z"), eTag: "42")
+            id: "yf4sx2aqzitepjhmxjhanomn5e",
+            location: "local",
+            createdAt: RFC3339.parse("2024-01-25T18:20:49.951262Z"),
+            eTag: "42"
+        )
         let object = try json(buffer)
         #expect(Set(object.keys) == ["id", "location", "createdAt", "eTag"])
         #expect(object["createdAt"] as? String == "2024-01-25T18:20:49.951262Z")
@@ -22,7 +25,11 @@ struct BufferJSONTests {
 
     @Test func encodesSoftDeletedTagsAndExpiry() throws {
         let buffer = Buffer(
-            id: "a", isSoftDeleted: true, expiresAt: Date(timeIntervalSince1970: 1_700_000_000.5), tags: ["k": "v"])
+            id: "a",
+            isSoftDeleted: true,
+            expiresAt: Date(timeIntervalSince1970: 1_700_000_000.5),
+            tags: ["k": "v"]
+        )
         let object = try json(buffer)
         #expect(object["isSoftDeleted"] as? Bool == true)
         #expect(object["expiresAt"] as? String == "2023-11-14T22:13:20.5Z")
@@ -31,9 +38,14 @@ struct BufferJSONTests {
 
     @Test func roundTrips() throws {
         let buffer = Buffer(
-            id: "abc", location: "local", createdAt: Date(timeIntervalSince1970: 1_706_206_849.951262),
-            isSoftDeleted: true, expiresAt: Date(timeIntervalSince1970: 1_706_300_000), tags: ["a": "1", "b": ""],
-            eTag: "123")
+            id: "abc",
+            location: "local",
+            createdAt: Date(timeIntervalSince1970: 1_706_206_849.951262),
+            isSoftDeleted: true,
+            expiresAt: Date(timeIntervalSince1970: 1_706_300_000),
+            tags: ["a": "1", "b": ""],
+            eTag: "123"
+        )
         let decoded = try JSONDecoder().decode(Buffer.self, from: TygerJSON.encode(buffer))
         #expect(decoded.id == buffer.id)
         #expect(decoded.tags == buffer.tags)
@@ -45,7 +57,8 @@ struct BufferJSONTests {
     }
 
     @Test func acceptsGoCLIZeroValueBody() throws {
-        let body = #"{"id":"","createdAt":"0001-01-01T00:00:00Z","tags":{"x":"y"},"expiresAt":"2030-01-02T03:04:05.123456789-07:00"}"#
+        let body =
+            #"{"id":"","createdAt":"0001-01-01T00:00:00Z","tags":{"x":"y"},"expiresAt":"2030-01-02T03:04:05.123456789-07:00"}"#
         let buffer = try TygerJSON.decodeBody(Buffer.self, from: Data(body.utf8))
         #expect(buffer.id == "")
         #expect(buffer.tags == ["x": "y"])
@@ -73,7 +86,10 @@ struct BufferJSONTests {
         let update = try TygerJSON.decodeBody(BufferUpdate.self, from: Data(body.utf8), allowEmpty: true)
         #expect(update == BufferUpdate())
         let withTags = try TygerJSON.decodeBody(
-            BufferUpdate.self, from: Data(#"{"eTag":"1","tags":{"a":"b"},"id":"q"}"#.utf8), allowEmpty: true)
+            BufferUpdate.self,
+            from: Data(#"{"eTag":"1","tags":{"a":"b"},"id":"q"}"#.utf8),
+            allowEmpty: true
+        )
         #expect(withTags.tags == ["a": "b"])
         #expect(withTags.id == "q")
     }
@@ -105,14 +121,18 @@ struct BufferJSONTests {
         #expect(error["code"] as? String == "NotFound")
         #expect(error["apiVersions"] == nil)
         let versioned = try json(
-            ErrorResponse(code: .apiVersionUnspecified, message: "Unspecified API version", apiVersions: ["1.0"]))
+            ErrorResponse(code: .apiVersionUnspecified, message: "Unspecified API version", apiVersions: ["1.0"])
+        )
         #expect((versioned["error"] as? [String: Any])?["apiVersions"] as? [String] == ["1.0"])
     }
 
     @Test func pageAccessAndAccountShapes() throws {
         let page = try json(Page<Buffer>(items: [], nextLink: nil))
         #expect(Set(page.keys) == ["items"])
-        let access = String(decoding: try TygerJSON.encode(BufferAccess(uri: "http+unix:///a.sock:/c/x?s=1")), as: UTF8.self)
+        let access = String(
+            decoding: try TygerJSON.encode(BufferAccess(uri: "http+unix:///a.sock:/c/x?s=1")),
+            as: UTF8.self
+        )
         #expect(access == #"{"uri":"http+unix:///a.sock:/c/x?s=1"}"#)
         let account = try json(StorageAccount(name: "local", location: "local", endpoint: "e"))
         #expect(Set(account.keys) == ["name", "location", "endpoint"])

@@ -1,23 +1,27 @@
 import Foundation
 import Testing
+
 @testable import TygerModel
 
 struct CodespecTests {
     @Test func yamlCodespecLoads() throws {
-        let spec = try YAMLSpecs.codespec(fromYAML: """
-            kind: job
-            image: ubuntu
-            command: [bash, -c]
-            args: ['echo hi']
-            env: {A: "1"}
-            buffers:
-              inputs: [input]
-              outputs: [output]
-            resources:
-              requests: {cpu: 500m, memory: 1Gi}
-              gpu: 0
-            maxReplicas: 1
-            """, name: "hello")
+        let spec = try YAMLSpecs.codespec(
+            fromYAML: """
+                kind: job
+                image: ubuntu
+                command: [bash, -c]
+                args: ['echo hi']
+                env: {A: "1"}
+                buffers:
+                  inputs: [input]
+                  outputs: [output]
+                resources:
+                  requests: {cpu: 500m, memory: 1Gi}
+                  gpu: 0
+                maxReplicas: 1
+                """,
+            name: "hello"
+        )
         #expect(spec.name == "hello")
         #expect(spec.kind == .job)
         #expect(spec.buffers?.inputs == ["input"])
@@ -81,10 +85,16 @@ struct CodespecTests {
         let json = String(decoding: try TygerJSON.makeEncoder().encode(spec), as: UTF8.self)
         #expect(!json.contains("null"))
         #expect(json.contains("\"cpu\":\"1\""))
-        let decoded = try TygerJSON.makeDecoder().decode(Codespec.self, from: Data(#"{"kind":"job","image":"x","resources":{"requests":{"cpu":2}}}"#.utf8))
+        let decoded = try TygerJSON.makeDecoder().decode(
+            Codespec.self,
+            from: Data(#"{"kind":"job","image":"x","resources":{"requests":{"cpu":2}}}"#.utf8)
+        )
         #expect(decoded.resources?.requests?.cpu?.text == "2")
         #expect(throws: TygerModelError.self) {
-            try TygerJSON.makeDecoder(requireCodespecKind: true).decode(Codespec.self, from: Data(#"{"image":"x"}"#.utf8))
+            try TygerJSON.makeDecoder(requireCodespecKind: true).decode(
+                Codespec.self,
+                from: Data(#"{"image":"x"}"#.utf8)
+            )
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Yams
+
 @testable import TygerModel
 
 /// The wire types are written by hand (docs/architecture.md): these tests keep them and `docs/openapi.yaml` in step.
@@ -40,11 +41,20 @@ struct OpenAPIContractTests {
     static let date = Date(timeIntervalSince1970: 1_800_000_000.25)
     static let codespec: Codespec = {
         var spec = Codespec(
-            image: "img", command: ["cmd"], args: ["a"], workingDir: "/w", env: ["A": "1"],
+            image: "img",
+            command: ["cmd"],
+            args: ["a"],
+            workingDir: "/w",
+            env: ["A": "1"],
             resources: CodespecResources(
-                requests: ResourceQuantities(cpu: "1", memory: "1Gi"), limits: ResourceQuantities(cpu: "2"), gpu: "1",
-                shm: "64Mi"),
-            maxReplicas: 2, buffers: BufferParameters(inputs: ["in"], outputs: ["out"]))
+                requests: ResourceQuantities(cpu: "1", memory: "1Gi"),
+                limits: ResourceQuantities(cpu: "2"),
+                gpu: "1",
+                shm: "64Mi"
+            ),
+            maxReplicas: 2,
+            buffers: BufferParameters(inputs: ["in"], outputs: ["out"])
+        )
         spec.name = "c"
         spec.version = 3
         spec.createdAt = date
@@ -54,7 +64,12 @@ struct OpenAPIContractTests {
     }()
     static let run: Run = {
         var job = JobRunCodeTarget(
-            codespec: .named("c"), buffers: ["in": "b1"], tags: ["k": "v"], replicas: 2, nodePool: "np")
+            codespec: .named("c"),
+            buffers: ["in": "b1"],
+            tags: ["k": "v"],
+            replicas: 2,
+            nodePool: "np"
+        )
         job.bufferTtl = "01:00:00"
         var run = Run(job: job, timeoutSeconds: 60, tags: ["t": "1"], cluster: "c1")
         run.kind = "user"
@@ -71,7 +86,14 @@ struct OpenAPIContractTests {
         return run
     }()
     static let buffer = Buffer(
-        id: "b", location: "local", createdAt: date, isSoftDeleted: true, expiresAt: date, tags: ["k": "v"], eTag: "1")
+        id: "b",
+        location: "local",
+        createdAt: date,
+        isSoftDeleted: true,
+        expiresAt: date,
+        tags: ["k": "v"],
+        eTag: "1"
+    )
 
     /// `Codespec` is either kind's schema: every field of both (a job's buffers, a worker's endpoints).
     static let anyKindCodespec: Codespec = {
@@ -82,34 +104,45 @@ struct OpenAPIContractTests {
 
     /// Every schema our types answer with or accept, a value of the type with every field set, and for the request
     /// bodies the server decodes strictly, the type to decode them with.
-    nonisolated(unsafe) static let cases: [(schema: String, value: any Encodable, strictDecoder: (any Decodable.Type)?)] = [
-        ("Buffer", buffer, Buffer.self),
-        ("BufferAccess", BufferAccess(uri: "http://x", localPath: "/p"), nil),
-        ("BufferPage", Page(items: [buffer], nextLink: "/buffers?_ct=x"), nil),
-        ("BufferUpdate", BufferUpdate(id: "b", expiresAt: date, tags: ["k": "v"]), nil),
-        ("StorageAccount", StorageAccount(name: "n", location: "l", endpoint: "e"), nil),
-        ("Codespec", anyKindCodespec, Codespec.self),
-        ("JobCodespec", codespec, Codespec.self),
-        ("CodespecResources", codespec.resources!, CodespecResources.self),
-        ("OvercommittableResources", ResourceQuantities(cpu: "1", memory: "2"), ResourceQuantities.self),
-        ("BufferParameters", BufferParameters(inputs: ["a"], outputs: ["b"]), BufferParameters.self),
-        ("Socket", CodespecSocket(port: 1, inputBuffer: "a", outputBuffer: "b"), nil),
-        ("CodespecPage", Page(items: [codespec], nextLink: "/codespecs?_ct=x"), nil),
-        ("Run", run, Run.self),
-        ("JobRunCodeTarget", run.job, JobRunCodeTarget.self),
-        ("RunCodeTarget", run.worker!, nil),
-        ("RunPage", Page(items: [run], nextLink: "/runs?_ct=x"), nil),
-        ("RunUpdate", RunUpdate(id: 7, tags: ["k": "v"]), nil),
-        ("ErrorBody", ErrorResponse(code: .invalidInput, message: "m", apiVersions: ["1.0"]), nil),
-        ("ErrorInfo", ErrorInfo(code: "c", message: "m", apiVersions: ["1.0"]), nil),
-        (
-            "ServiceMetadata",
-            ServiceMetadata(
-                rbacEnabled: true, authority: "a", audience: "a", apiAppUri: "u", apiAppId: "i", cliAppUri: "u",
-                cliAppId: "i", capabilities: ["LocalBuffers"], apiVersions: ["1.0"], storageEndpoints: ["e"],
-                dataPlaneEndpoint: "d", controlPlaneEndpoint: "c"), nil
-        ),
-    ]
+    nonisolated(unsafe) static let cases:
+        [(schema: String, value: any Encodable, strictDecoder: (any Decodable.Type)?)] = [
+            ("Buffer", buffer, Buffer.self),
+            ("BufferAccess", BufferAccess(uri: "http://x", localPath: "/p"), nil),
+            ("BufferPage", Page(items: [buffer], nextLink: "/buffers?_ct=x"), nil),
+            ("BufferUpdate", BufferUpdate(id: "b", expiresAt: date, tags: ["k": "v"]), nil),
+            ("StorageAccount", StorageAccount(name: "n", location: "l", endpoint: "e"), nil),
+            ("Codespec", anyKindCodespec, Codespec.self),
+            ("JobCodespec", codespec, Codespec.self),
+            ("CodespecResources", codespec.resources!, CodespecResources.self),
+            ("OvercommittableResources", ResourceQuantities(cpu: "1", memory: "2"), ResourceQuantities.self),
+            ("BufferParameters", BufferParameters(inputs: ["a"], outputs: ["b"]), BufferParameters.self),
+            ("Socket", CodespecSocket(port: 1, inputBuffer: "a", outputBuffer: "b"), nil),
+            ("CodespecPage", Page(items: [codespec], nextLink: "/codespecs?_ct=x"), nil),
+            ("Run", run, Run.self),
+            ("JobRunCodeTarget", run.job, JobRunCodeTarget.self),
+            ("RunCodeTarget", run.worker!, nil),
+            ("RunPage", Page(items: [run], nextLink: "/runs?_ct=x"), nil),
+            ("RunUpdate", RunUpdate(id: 7, tags: ["k": "v"]), nil),
+            ("ErrorBody", ErrorResponse(code: .invalidInput, message: "m", apiVersions: ["1.0"]), nil),
+            ("ErrorInfo", ErrorInfo(code: "c", message: "m", apiVersions: ["1.0"]), nil),
+            (
+                "ServiceMetadata",
+                ServiceMetadata(
+                    rbacEnabled: true,
+                    authority: "a",
+                    audience: "a",
+                    apiAppUri: "u",
+                    apiAppId: "i",
+                    cliAppUri: "u",
+                    cliAppId: "i",
+                    capabilities: ["LocalBuffers"],
+                    apiVersions: ["1.0"],
+                    storageEndpoints: ["e"],
+                    dataPlaneEndpoint: "d",
+                    controlPlaneEndpoint: "c"
+                ), nil
+            ),
+        ]
 
     @Test func documentIsFound() {
         #expect(Self.schemas.count >= 20)
@@ -120,7 +153,10 @@ struct OpenAPIContractTests {
         let (name, value, _) = Self.cases[index]
         let schema = try #require(Self.schemas[name], "docs/openapi.yaml has no schema \(name)")
         let encoded = try Self.keys(of: value)
-        #expect(encoded == schema.properties, "\(name): the type writes \(encoded.subtracting(schema.properties).sorted()) beyond the document; the document has \(schema.properties.subtracting(encoded).sorted()) the type does not write")
+        #expect(
+            encoded == schema.properties,
+            "\(name): the type writes \(encoded.subtracting(schema.properties).sorted()) beyond the document; the document has \(schema.properties.subtracting(encoded).sorted()) the type does not write"
+        )
     }
 
     @Test(arguments: 0..<cases.count)

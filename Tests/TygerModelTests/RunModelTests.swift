@@ -1,20 +1,23 @@
 import Foundation
 import Testing
+
 @testable import TygerModel
 
 struct RunSpecTests {
     @Test func namedCodespecRunSpec() throws {
-        let run = try YAMLSpecs.run(fromYAML: """
-            job:
-              codespec: hello/versions/2
-              buffers: {input: abc, output: _}
-              tags: {k: v}
-              nodePool: cpu
-              replicas: 2
-            timeoutSeconds: 60
-            cluster: local
-            tags: {run: "1"}
-            """)
+        let run = try YAMLSpecs.run(
+            fromYAML: """
+                job:
+                  codespec: hello/versions/2
+                  buffers: {input: abc, output: _}
+                  tags: {k: v}
+                  nodePool: cpu
+                  replicas: 2
+                timeoutSeconds: 60
+                cluster: local
+                tags: {run: "1"}
+                """
+        )
         #expect(run.job.codespec == .named("hello/versions/2"))
         #expect(run.job.buffers == ["input": "abc", "output": "_"])
         #expect(run.job.replicas == 2)
@@ -25,14 +28,19 @@ struct RunSpecTests {
     }
 
     @Test func inlineCodespecGetsJobKind() throws {
-        let run = try YAMLSpecs.run(fromYAML: """
-            job:
-              codespec:
-                image: ubuntu
-                command: [echo, hi]
-                buffers: {outputs: [out]}
-            """)
-        guard case .inline(let spec) = run.job.codespec else { Issue.record("not inline"); return }
+        let run = try YAMLSpecs.run(
+            fromYAML: """
+                job:
+                  codespec:
+                    image: ubuntu
+                    command: [echo, hi]
+                    buffers: {outputs: [out]}
+                """
+        )
+        guard case .inline(let spec) = run.job.codespec else {
+            Issue.record("not inline")
+            return
+        }
         #expect(spec.kind == .job)
         #expect(spec.buffers?.outputs == ["out"])
         #expect(run.job.replicas == 1)
@@ -70,7 +78,9 @@ struct RunSpecTests {
         let back = try TygerJSON.makeDecoder().decode(Run.self, from: Data(json.utf8))
         #expect(back == run)
         let offset = try TygerJSON.makeDecoder().decode(
-            Run.self, from: Data(#"{"job":{"codespec":"a"},"createdAt":"2023-11-14T23:13:20+01:00"}"#.utf8))
+            Run.self,
+            from: Data(#"{"job":{"codespec":"a"},"createdAt":"2023-11-14T23:13:20+01:00"}"#.utf8)
+        )
         #expect(offset.createdAt == Date(timeIntervalSince1970: 1_700_000_000))
     }
 

@@ -45,8 +45,10 @@ struct RFC3339Tests {
         let last = try #require(RFC3339.parse("9999-12-31T23:59:59.9999999Z"))
         #expect(RFC3339.format(last) == "9999-12-31T23:59:59.999999Z")
         #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_799.9999999)).hasPrefix("9999-12-31T23:59:59"))
-        #expect(RFC3339.format(seconds: 253_402_300_799, nanoseconds: 999_999_999, fractionDigits: 9)
-            == "9999-12-31T23:59:59.999999999Z")
+        #expect(
+            RFC3339.format(seconds: 253_402_300_799, nanoseconds: 999_999_999, fractionDigits: 9)
+                == "9999-12-31T23:59:59.999999999Z"
+        )
     }
 
     @Test func keepsNanosecondsForLogs() throws {
@@ -60,7 +62,9 @@ struct RFC3339Tests {
     @Test func secondsFormOfSignedURLs() {
         #expect(RFC3339.formatSeconds(0) == "1970-01-01T00:00:00Z")
         #expect(RFC3339.parseSeconds("2026-11-26T07:05:09Z") == 1_795_676_709)
-        for bad in ["2026-11-26T07:05:09.5Z", "2026-02-31T00:00:00Z", "2026-11-26T07:05:09+00:00", "2026-11-26 07:05:09Z"] {
+        for bad in [
+            "2026-11-26T07:05:09.5Z", "2026-02-31T00:00:00Z", "2026-11-26T07:05:09+00:00", "2026-11-26 07:05:09Z",
+        ] {
             #expect(RFC3339.parseSeconds(bad) == nil, "\(bad)")
         }
     }
@@ -77,8 +81,10 @@ struct TimeSpanTests {
         #expect(abs(Double(s) + Double(atto) / 1e18 - seconds) < 1e-7)
     }
 
-    @Test(arguments: ["", "-1", "-00:01:00", "24:00:00", "00:60", "00:00:60", "1.2", "abc", "1:2:3:4", "00:00.5",
-        "00:00:00.12345678", "1.", ":"])
+    @Test(arguments: [
+        "", "-1", "-00:01:00", "24:00:00", "00:60", "00:00:60", "1.2", "abc", "1:2:3:4", "00:00.5",
+        "00:00:00.12345678", "1.", ":",
+    ])
     func rejects(text: String) {
         #expect(TimeSpan.parse(text) == nil)
     }
@@ -95,7 +101,9 @@ struct TagValidationTests {
     @Test func acceptsValidTags() throws {
         try TagValidation.validate(nil)
         try TagValidation.validate([:])
-        try TagValidation.validate(["a-b_c.D9": "", String(repeating: "k", count: 128): String(repeating: "v", count: 256)])
+        try TagValidation.validate([
+            "a-b_c.D9": "", String(repeating: "k", count: 128): String(repeating: "v", count: 256),
+        ])
         try TagValidation.validate(Dictionary(uniqueKeysWithValues: (0..<100).map { ("k\($0)", "v") }))
     }
 
@@ -156,7 +164,8 @@ struct BufferIDAndETagTests {
         for i in (0..<50).reversed() { b["k\(i)"] = "\(i)" }
         #expect(
             BufferETag.compute(id: "x", isSoftDeleted: false, expiresAt: nil, tags: a)
-                == BufferETag.compute(id: "x", isSoftDeleted: false, expiresAt: nil, tags: b))
+                == BufferETag.compute(id: "x", isSoftDeleted: false, expiresAt: nil, tags: b)
+        )
     }
 
     @Test func eTagValueIsPinned() {

@@ -5,9 +5,10 @@ import Synchronization
 import TygerCore
 import TygerDataPath
 import TygerIO
-@testable import TygerRunEngine
-import TygerStorage
 import TygerModel
+import TygerStorage
+
+@testable import TygerRunEngine
 
 /// A byte source over an array.
 final class BytesSource: ByteSource {
@@ -53,7 +54,10 @@ struct Harness {
     let store: SQLiteRunEngineStore?
 
     init(
-        root: String? = nil, sqlite: Bool = false, grace: Duration = .seconds(5), clock: WallClock = .system
+        root: String? = nil,
+        sqlite: Bool = false,
+        grace: Duration = .seconds(5),
+        clock: WallClock = .system
     ) throws {
         let root = root ?? FileManager.default.temporaryDirectory.path + "/tyger-runs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/buffers", withIntermediateDirectories: true)
@@ -76,7 +80,8 @@ struct Harness {
                 return id
             },
             clock: clock,
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test")
+        )
     }
 
     func blobStore(_ id: String) -> FileBlobStore { FileBlobStore(directory: buffers + "/" + id) }
@@ -111,7 +116,9 @@ struct Harness {
         let deadline = ContinuousClock.now + timeout
         while true {
             let run = try await engine.getRun(id: id)
-            if run.status == status || (run.status ?? .pending).isTerminal || ContinuousClock.now > deadline { return run }
+            if run.status == status || (run.status ?? .pending).isTerminal || ContinuousClock.now > deadline {
+                return run
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -124,7 +131,8 @@ struct Harness {
 }
 
 /// Runs `body` while the engine service runs.
-func withRunningEngine<R: Sendable>(_ harness: Harness, _ body: @Sendable (Harness) async throws -> R) async throws -> R {
+func withRunningEngine<R: Sendable>(_ harness: Harness, _ body: @Sendable (Harness) async throws -> R) async throws -> R
+{
     try await withThrowingTaskGroup(of: R?.self) { group in
         group.addTask {
             try await harness.engine.run()
@@ -145,6 +153,9 @@ func withRunningEngine<R: Sendable>(_ harness: Harness, _ body: @Sendable (Harne
 
 func job(_ command: [String], inputs: [String] = [], outputs: [String] = [], env: [String: String]? = nil) -> Codespec {
     Codespec(
-        image: "ubuntu", command: command, env: env,
-        buffers: inputs.isEmpty && outputs.isEmpty ? nil : BufferParameters(inputs: inputs, outputs: outputs))
+        image: "ubuntu",
+        command: command,
+        env: env,
+        buffers: inputs.isEmpty && outputs.isEmpty ? nil : BufferParameters(inputs: inputs, outputs: outputs)
+    )
 }

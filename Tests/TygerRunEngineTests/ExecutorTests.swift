@@ -6,34 +6,47 @@ import Testing
 import TygerCore
 import TygerDataPath
 import TygerIO
-@testable import TygerRunEngine
-import TygerStorage
 import TygerModel
+import TygerStorage
+
+@testable import TygerRunEngine
 
 @Suite(.serialized)
 struct ExecutorTests {
-    static let hello = ["bash", "-c", #"set -euo pipefail; inp=$(cat "$INPUT_PIPE"); echo "Hello ${inp}" > "$OUTPUT_PIPE""#]
+    static let hello = [
+        "bash", "-c", #"set -euo pipefail; inp=$(cat "$INPUT_PIPE"); echo "Hello ${inp}" > "$OUTPUT_PIPE""#,
+    ]
 
     @Test func helloExample() async throws {
         try await withRunningEngine(try Harness()) { h in
-            _ = try await h.engine.upsertCodespec(name: "hello", job(Self.hello, inputs: ["input"], outputs: ["output"]))
+            _ = try await h.engine.upsertCodespec(
+                name: "hello",
+                job(Self.hello, inputs: ["input"], outputs: ["output"])
+            )
             let input = try await h.newBuffer()
             try await h.write("Paul", to: input)
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .named("hello"), buffers: ["input": input])))
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .named("hello"), buffers: ["input": input]))
+            )
             #expect(run.status == .pending)
             let output = try #require(run.job.buffers?["output"])
             let done = try await h.waitForTerminal(run.id!)
             #expect(done.status == .succeeded, "\(done.statusReason ?? "")")
             #expect(done.startedAt != nil && done.finishedAt != nil)
             #expect(try await h.read(output) == "Hello Paul\n")
-            guard case .inline(let resolved) = done.job.codespec else { Issue.record("codespec not resolved"); return }
+            guard case .inline(let resolved) = done.job.codespec else {
+                Issue.record("codespec not resolved")
+                return
+            }
             #expect(resolved.name == "hello" && resolved.version == 1)
         }
     }
 
     @Test func nonZeroExitFails() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(job(["bash", "-c", "exit 3"])))))
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["bash", "-c", "exit 3"]))))
+            )
             let done = try await h.waitForTerminal(run.id!)
             #expect(done.status == .failed)
             #expect(done.statusReason == "Main exited with code 3")
@@ -42,10 +55,15 @@ struct ExecutorTests {
 
     @Test func unknownCommandFailsToStart() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(job(["no-such-program-xyz"])))))
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["no-such-program-xyz"]))))
+            )
             let done = try await h.waitForTerminal(run.id!)
             #expect(done.status == .failed)
-            #expect(done.statusReason?.contains("Failed to start the run: the command 'no-such-program-xyz' was not found") == true)
+            #expect(
+                done.statusReason?.contains("Failed to start the run: the command 'no-such-program-xyz' was not found")
+                    == true
+            )
         }
     }
 
@@ -66,7 +84,9 @@ struct ExecutorTests {
 
     @Test func cancelMarksOutputsFailed() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"], outputs: ["out"])))))
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"], outputs: ["out"]))))
+            )
             #expect(try await h.waitForStatus(run.id!, .running).status == .running)
             let afterCancel = try await h.engine.cancelRun(id: run.id!)
             #expect(afterCancel.status == .canceling || afterCancel.status == .canceled)
@@ -88,8 +108,14 @@ struct ExecutorTests {
         try await withRunningEngine(try Harness()) { h in
             // The input buffer is never written: the input side must still stop when the process exits.
             let input = try await h.newBuffer()
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(
-                codespec: .inline(job(["true"], inputs: ["input"], outputs: ["output"])), buffers: ["input": input])))
+            let run = try await h.engine.createRun(
+                Run(
+                    job: JobRunCodeTarget(
+                        codespec: .inline(job(["true"], inputs: ["input"], outputs: ["output"])),
+                        buffers: ["input": input]
+                    )
+                )
+            )
             let done = try await h.waitForTerminal(run.id!, timeout: .seconds(15))
             #expect(done.status == .succeeded, "\(done.status as Any) \(done.statusReason ?? "")")
             #expect(try await h.read(try #require(done.job.buffers?["output"])) == "")
@@ -98,8 +124,11 @@ struct ExecutorTests {
 
     @Test func logsTailSinceTimestampsAndLongLines() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let script = "for i in 1 2 3 4 5; do echo $i; done; echo err >&2; head -c 2000000 /dev/zero | tr '\\0' a; echo"
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(job(["bash", "-c", script])))))
+            let script =
+                "for i in 1 2 3 4 5; do echo $i; done; echo err >&2; head -c 2000000 /dev/zero | tr '\\0' a; echo"
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["bash", "-c", script]))))
+            )
             let followed = try await h.logs(run.id!, RunLogOptions(follow: true))
             let done = try await h.waitForTerminal(run.id!)
             #expect(done.status == .succeeded)
@@ -133,8 +162,14 @@ struct ExecutorTests {
             _ = try await BufferWriter.write(from: GeneratedSource(size: size), to: h.blobStore(input))
             let expected = CollectingSink(keep: false)
             _ = try await BufferReader.read(from: h.blobStore(input), to: expected)
-            let spec = job(["bash", "-c", #"cat "$INPUT_PIPE" > "$OUTPUT_PIPE""#], inputs: ["input"], outputs: ["output"])
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(spec), buffers: ["input": input])))
+            let spec = job(
+                ["bash", "-c", #"cat "$INPUT_PIPE" > "$OUTPUT_PIPE""#],
+                inputs: ["input"],
+                outputs: ["output"]
+            )
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(spec), buffers: ["input": input]))
+            )
             let done = try await h.waitForTerminal(run.id!, timeout: .seconds(120))
             #expect(done.status == .succeeded, "\(done.statusReason ?? "")")
             let actual = CollectingSink(keep: false)
@@ -147,9 +182,16 @@ struct ExecutorTests {
 
     @Test func replicasGetIndexesAndOnlyReplicaZeroGetsThePipes() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let script = #"echo "replica $TYGER_REPLICA_INDEX of $TYGER_REPLICA_COUNT pipe $OUT_PIPE"; if [ "$TYGER_REPLICA_INDEX" = 0 ]; then echo hi > "$OUT_PIPE"; fi"#
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(
-                codespec: .inline(job(["bash", "-c", script], outputs: ["out"])), replicas: 3)))
+            let script =
+                #"echo "replica $TYGER_REPLICA_INDEX of $TYGER_REPLICA_COUNT pipe $OUT_PIPE"; if [ "$TYGER_REPLICA_INDEX" = 0 ]; then echo hi > "$OUT_PIPE"; fi"#
+            let run = try await h.engine.createRun(
+                Run(
+                    job: JobRunCodeTarget(
+                        codespec: .inline(job(["bash", "-c", script], outputs: ["out"])),
+                        replicas: 3
+                    )
+                )
+            )
             let done = try await h.waitForTerminal(run.id!)
             #expect(done.status == .succeeded, "\(done.statusReason ?? "")")
             let logs = try await h.logs(run.id!)
@@ -162,8 +204,15 @@ struct ExecutorTests {
     @Test func envExpansionAndDashedPipeNames() async throws {
         try await withRunningEngine(try Harness()) { h in
             // `$$(NAME)` reaches bash as the literal `$(NAME)` in $1 (bash does not expand parameter values).
-            var spec = job(["bash", "-c", #"echo "$GREETING $(NAME) $1" > "$(MY-OUT_PIPE)"; test "$MY_OUT_PIPE" = "$(MY-OUT_PIPE)""#, "x", "$$(NAME)"],
-                outputs: ["my-out"], env: ["GREETING": "hi-$(NAME)", "NAME": "bob"])
+            var spec = job(
+                [
+                    "bash", "-c",
+                    #"echo "$GREETING $(NAME) $1" > "$(MY-OUT_PIPE)"; test "$MY_OUT_PIPE" = "$(MY-OUT_PIPE)""#, "x",
+                    "$$(NAME)",
+                ],
+                outputs: ["my-out"],
+                env: ["GREETING": "hi-$(NAME)", "NAME": "bob"]
+            )
             spec.workingDir = "/tmp"
             let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(spec))))
             let done = try await h.waitForTerminal(run.id!)
@@ -187,14 +236,22 @@ struct ExecutorTests {
             _ = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .named("missing"))))
         }
         await #expect(throws: TygerRunEngineError.self) {
-            _ = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(job(["true"], inputs: ["a"])), buffers: ["b": "x"])))
+            _ = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["true"], inputs: ["a"])), buffers: ["b": "x"]))
+            )
         }
     }
 
     @Test func ephemeralRelay() async throws {
         try await withRunningEngine(try Harness()) { h in
-            let spec = job(["bash", "-c", #"tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE""#], inputs: ["input"], outputs: ["output"])
-            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(spec), buffers: ["input": "_", "output": "_"])))
+            let spec = job(
+                ["bash", "-c", #"tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE""#],
+                inputs: ["input"],
+                outputs: ["output"]
+            )
+            let run = try await h.engine.createRun(
+                Run(job: JobRunCodeTarget(codespec: .inline(spec), buffers: ["input": "_", "output": "_"]))
+            )
             let inputId = try #require(run.job.buffers?["input"])
             #expect(inputId.hasPrefix("run-\(run.id!)-temp-"))
             let target = try await h.engine.ephemeralTarget(bufferId: inputId)
@@ -221,8 +278,13 @@ struct ExecutorTests {
         let first = try Harness(sqlite: true)
         let id: Int64 = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.engine.run() }
-            let run = try await first.engine.createRun(Run(job: JobRunCodeTarget(
-                codespec: .inline(job(["bash", "-c", "echo $$ > pid; exec sleep 60"], outputs: ["out"])))))
+            let run = try await first.engine.createRun(
+                Run(
+                    job: JobRunCodeTarget(
+                        codespec: .inline(job(["bash", "-c", "echo $$ > pid; exec sleep 60"], outputs: ["out"]))
+                    )
+                )
+            )
             #expect(try await first.waitForStatus(run.id!, .running).status == .running)
             // Let the process write its pid, then "crash": nothing more is persisted, the process keeps running.
             try await Task.sleep(for: .milliseconds(300))
@@ -235,7 +297,9 @@ struct ExecutorTests {
             let recovered = try await second.engine.getRun(id: run.id!)
             #expect(recovered.status == .failed)
             #expect(recovered.statusReason == RunLifecycle.Reason.serverRestarted)
-            await #expect(throws: TygerCoreError.self) { _ = try await second.read(try #require(recovered.job.buffers?["out"])) }
+            await #expect(throws: TygerCoreError.self) {
+                _ = try await second.read(try #require(recovered.job.buffers?["out"]))
+            }
             // The leftover process was killed (and reaped by the first engine's waiter).
             var alive = true
             for _ in 0..<100 where alive {

@@ -1,12 +1,15 @@
 import Foundation
 import Testing
-@testable import TygerRunEngine
 import TygerModel
+
+@testable import TygerRunEngine
 
 struct EngineModelTests {
     @Test func versionsAreIdempotentAndOrderInsensitive() async throws {
         let dir = FileManager.default.temporaryDirectory.path + "/tyger-cs-\(UUID().uuidString)"
-        for repo in [InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs] {
+        for repo in [
+            InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs,
+        ] {
             var a = job(["echo"], inputs: ["x", "y"], outputs: ["z"], env: ["A": "1", "B": "2"])
             let v1 = try await repo.upsert(name: "c", spec: a, now: Date())
             #expect(v1.version == 1)
@@ -30,7 +33,6 @@ struct EngineModelTests {
             #expect(try await repo.list(prefix: nil, limit: 1, after: nil).map(\.name) == ["b"])
         }
     }
-
 
     @Test func expansion() {
         let vars = ["INPUT_PIPE": "/p/in", "A": "1"]
@@ -65,7 +67,10 @@ struct RunLifecycleTests {
     @Test func nonZeroExitFails() {
         var m = RunLifecycle()
         _ = m.started(replicas: 1, transfers: 0)
-        #expect(m.processExited(replica: 0, code: 3) == .finish(.failed, reason: "Main exited with code 3", failOutputs: false))
+        #expect(
+            m.processExited(replica: 0, code: 3)
+                == .finish(.failed, reason: "Main exited with code 3", failOutputs: false)
+        )
     }
 
     @Test func replicaFailureStopsTheOthers() {
@@ -73,7 +78,10 @@ struct RunLifecycleTests {
         _ = m.started(replicas: 3, transfers: 0)
         #expect(m.processExited(replica: 1, code: 2) == .stop(persistCanceling: false, failOutputs: false))
         #expect(m.processExited(replica: 0, code: 143) == .none)
-        #expect(m.processExited(replica: 2, code: 0) == .finish(.failed, reason: "Replica 1 exited with code 2", failOutputs: false))
+        #expect(
+            m.processExited(replica: 2, code: 0)
+                == .finish(.failed, reason: "Replica 1 exited with code 2", failOutputs: false)
+        )
     }
 
     @Test func cancelWhileRunningGoesThroughCanceling() {
@@ -84,7 +92,10 @@ struct RunLifecycleTests {
         #expect(m.cancelRequested() == .none)
         #expect(m.timedOut() == .none)
         #expect(m.processExited(replica: 0, code: 143) == .releasePipes)
-        #expect(m.transferEnded(parameter: "out", error: nil) == .finish(.canceled, reason: "Canceled by user", failOutputs: true))
+        #expect(
+            m.transferEnded(parameter: "out", error: nil)
+                == .finish(.canceled, reason: "Canceled by user", failOutputs: true)
+        )
     }
 
     @Test func pendingEvents() {
@@ -102,17 +113,32 @@ struct RunLifecycleTests {
         _ = m.started(replicas: 1, transfers: 0)
         #expect(m.timedOut() == .stop(persistCanceling: false, failOutputs: true))
         #expect(m.status == .running)
-        #expect(m.processExited(replica: 0, code: 143) == .finish(
-            .failed, reason: "Run exceeded its timeout of 2 seconds while running", failOutputs: true))
+        #expect(
+            m.processExited(replica: 0, code: 143)
+                == .finish(
+                    .failed,
+                    reason: "Run exceeded its timeout of 2 seconds while running",
+                    failOutputs: true
+                )
+        )
     }
 
     @Test func transferFailureStopsAndFails() {
         var m = RunLifecycle()
         _ = m.started(replicas: 1, transfers: 2)
-        #expect(m.transferEnded(parameter: "in", error: "the buffer is in a permanently failed state") == .stop(persistCanceling: false, failOutputs: true))
+        #expect(
+            m.transferEnded(parameter: "in", error: "the buffer is in a permanently failed state")
+                == .stop(persistCanceling: false, failOutputs: true)
+        )
         #expect(m.processExited(replica: 0, code: 143) == .releasePipes)
-        #expect(m.transferEnded(parameter: "out", error: nil) == .finish(
-            .failed, reason: "Buffer 'in': the buffer is in a permanently failed state", failOutputs: true))
+        #expect(
+            m.transferEnded(parameter: "out", error: nil)
+                == .finish(
+                    .failed,
+                    reason: "Buffer 'in': the buffer is in a permanently failed state",
+                    failOutputs: true
+                )
+        )
     }
 
     @Test func serverRestartFailsAnyLiveRun() {
@@ -139,7 +165,12 @@ struct RunRepositoryTests {
             #expect(ids == [1, 2, 3, 4, 5])
             #expect(try await repo.list(RunQuery(limit: 10)).map(\.id) == [5, 4, 3, 2, 1])
             #expect(try await repo.list(RunQuery(limit: 2)).map(\.id) == [5, 4])
-            let page2 = try await repo.list(RunQuery(limit: 2, after: RunPosition(createdAtMicros: RunPosition.micros(base.addingTimeInterval(3)), id: 4)))
+            let page2 = try await repo.list(
+                RunQuery(
+                    limit: 2,
+                    after: RunPosition(createdAtMicros: RunPosition.micros(base.addingTimeInterval(3)), id: 4)
+                )
+            )
             #expect(page2.map(\.id) == [3, 2])
             #expect(try await repo.list(RunQuery(limit: 10, since: base.addingTimeInterval(2))).map(\.id) == [5, 4])
             #expect(try await repo.list(RunQuery(limit: 10, statuses: [.running])).map(\.id) == [5])
@@ -172,12 +203,18 @@ struct RunRepositoryTests {
 
             // Idempotency keys: remembered with the run; a reused key is refused at the repository.
             let keyed = try await repo.create(
-                Run(job: JobRunCodeTarget(codespec: .named("c"))), now: base.addingTimeInterval(9), idempotencyKey: "k1")
+                Run(job: JobRunCodeTarget(codespec: .named("c"))),
+                now: base.addingTimeInterval(9),
+                idempotencyKey: "k1"
+            )
             #expect(try await repo.run(idempotencyKey: "k1")?.id == keyed.id)
             #expect(try await repo.run(idempotencyKey: "k2") == nil)
             let reused = await #expect(throws: TygerRunEngineError.self) {
                 try await repo.create(
-                    Run(job: JobRunCodeTarget(codespec: .named("c"))), now: base, idempotencyKey: "k1")
+                    Run(job: JobRunCodeTarget(codespec: .named("c"))),
+                    now: base,
+                    idempotencyKey: "k1"
+                )
             }
             #expect(reused?.code == .conflict)
         }

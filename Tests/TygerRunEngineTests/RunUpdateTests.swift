@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TygerModel
+
 @testable import TygerRunEngine
 
 /// A wall clock the test moves by hand.
@@ -32,7 +33,8 @@ struct RunUpdateTests {
     @Test func tagUpdatesSurviveTheRunAndChangeTheETag() async throws {
         try await withRunningEngine(try Harness(sqlite: true)) { h in
             let created = try await h.engine.createRun(
-                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"]))), tags: ["a": "1"]))
+                Run(job: JobRunCodeTarget(codespec: .inline(job(["sleep", "60"]))), tags: ["a": "1"])
+            )
             let id = try #require(created.id)
             let running = try await h.waitForStatus(id, .running)
             let firstETag = try #require(running.eTag)

@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
-import NIOCore
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 import TygerCore
 import TygerModel
@@ -18,7 +18,9 @@ struct AuthenticationTests {
                     #expect(response.status == .unauthorized)
                     #expect(response.headers[.wwwAuthenticate] == "Bearer")
                     #expect(response.headers[.contentType] == "application/json; charset=utf-8")
-                    let body = try JSONSerialization.jsonObject(with: Data(Array(buffer: response.body))) as? [String: [String: String]]
+                    let body =
+                        try JSONSerialization.jsonObject(with: Data(Array(buffer: response.body)))
+                        as? [String: [String: String]]
                     #expect(body?["error"]?["code"] == "Unauthorized")
                     #expect(body?["error"]?["message"]?.isEmpty == false)
                     #expect(response.headers[.requestID] != nil)
@@ -35,12 +37,14 @@ struct AuthenticationTests {
         let fixture = try ServerFixture()
         let issued = try await fixture.tokens.create(name: "ci")
         try await fixture.withRouter { client in
-            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(issued.token)"]) { response in
+            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(issued.token)"])
+            { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == "token:ci(\(issued.record.id))")
             }
             #expect(try await fixture.tokens.revoke(id: issued.record.id))
-            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(issued.token)"]) {
+            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(issued.token)"])
+            {
                 #expect($0.status == .unauthorized)
             }
         }
@@ -71,14 +75,20 @@ struct AuthenticationTests {
         let fixture = try ServerFixture()
         let issued = try await fixture.tokens.create(name: "t")
         try await fixture.withRouter { client in
-            for (method, path) in [(HTTPRequest.Method.get, "/nope"), (.delete, "/healthcheck"), (.get, "/containers/buf1")] {
-                try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer \(issued.token)"]) { response in
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/nope"), (.delete, "/healthcheck"), (.get, "/containers/buf1"),
+            ] {
+                try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer \(issued.token)"])
+                { response in
                     #expect(response.status == .badRequest, "\(method) \(path)")
                     let body = String(buffer: response.body)
                     if path.hasPrefix("/containers") {
                         #expect(body.contains("<Code>InvalidRoute</Code>"))
                     } else {
-                        #expect(body == #"{"error":{"code":"InvalidRoute","message":"The request path was not recognized."}}"#)
+                        #expect(
+                            body
+                                == #"{"error":{"code":"InvalidRoute","message":"The request path was not recognized."}}"#
+                        )
                     }
                     #expect(response.headers[.requestID] != nil)
                 }
@@ -92,14 +102,24 @@ struct AuthenticationTests {
         try await fixture.withRouter { client in
             var url = ""
             try await client.execute(
-                uri: "/buffers/abc123/access", method: .post, headers: [.authorization: "Bearer \(issued.token)"]
+                uri: "/buffers/abc123/access",
+                method: .post,
+                headers: [.authorization: "Bearer \(issued.token)"]
             ) { response in
                 #expect(response.status == .ok)
                 url = String(buffer: response.body)
             }
-            #expect(url.hasPrefix("http+unix://\(fixture.app.layout.socketPath):/containers/abc123?api-version=1.0&sv=0.1.0&sp=cr&"))
+            #expect(
+                url.hasPrefix(
+                    "http+unix://\(fixture.app.layout.socketPath):/containers/abc123?api-version=1.0&sv=0.1.0&sp=cr&"
+                )
+            )
             let query = String(url.split(separator: "?")[1])
-            try await client.execute(uri: "/containers/abc123/00/000?" + query, method: .put, body: ByteBuffer(string: "hi")) {
+            try await client.execute(
+                uri: "/containers/abc123/00/000?" + query,
+                method: .put,
+                body: ByteBuffer(string: "hi")
+            ) {
                 #expect($0.status == .created)
             }
         }

@@ -13,7 +13,8 @@ struct AzureClientEndToEndTests {
     /// The directory of the built products: beside the test bundle.
     static var binDirectory: String {
         if let dir = ProcessInfo.processInfo.environment["TYGER_BIN_DIR"] { return dir }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // swift test runs `<bin>/tyger-swiftPackageTests.xctest` directly on Linux.
         if url.lastPathComponent.hasSuffix(".xctest") { url = url.deletingLastPathComponent() }
@@ -27,8 +28,10 @@ struct AzureClientEndToEndTests {
     func realAzureClientAgainstTygerServer() async throws {
         let bin = Self.binDirectory
         try #require(
-            FileManager.default.isExecutableFile(atPath: bin + "/tyger-server") && FileManager.default.isExecutableFile(atPath: bin + "/tyger"),
-            "build the products first (swift build --build-tests); looked in \(bin)")
+            FileManager.default.isExecutableFile(atPath: bin + "/tyger-server")
+                && FileManager.default.isExecutableFile(atPath: bin + "/tyger"),
+            "build the products first (swift build --build-tests); looked in \(bin)"
+        )
         let probe = try run("/usr/bin/env", ["python3", "-c", "import azure.storage.blob"])
         try #require(probe.status == 0, "azure-storage-blob is missing: run tools/install-test-deps")
 
@@ -43,7 +46,10 @@ struct AzureClientEndToEndTests {
         try server.run()
         defer { if server.isRunning { server.terminate() } }
         let log = LineCollector(serverErr.fileHandleForReading)
-        let endpoint = try #require(await log.waitFor(prefix: "endpoint=http://", timeout: 30), "server did not listen: \(log.text)")
+        let endpoint = try #require(
+            await log.waitFor(prefix: "endpoint=http://", timeout: 30),
+            "server did not listen: \(log.text)"
+        )
 
         // Tokens: created by the admin command while the server runs.
         let tokenRun = try run(bin + "/tyger-server", ["token", "create", "--data-dir", data, "--name", "e2e"])
@@ -60,7 +66,10 @@ struct AzureClientEndToEndTests {
             withToken.headers.add(name: "Authorization", value: "Bearer \(token)")
             let authorized = try await http.execute(withToken, timeout: .seconds(10))
             #expect(authorized.status == .badRequest)  // past authentication: InvalidRoute
-            let health = try await http.execute(HTTPClientRequest(url: endpoint + "/healthcheck"), timeout: .seconds(10))
+            let health = try await http.execute(
+                HTTPClientRequest(url: endpoint + "/healthcheck"),
+                timeout: .seconds(10)
+            )
             #expect(health.status == .ok)
             try await http.shutdown()
         } catch {
@@ -79,7 +88,13 @@ struct AzureClientEndToEndTests {
         try Data(bytes).write(to: URL(fileURLWithPath: input))
         let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         for (id, format) in [("upbuf", "0.3.0"), ("natbuf", "native")] {
-            let write = try run(bin + "/tyger", ["buffer", "write", "file://\(data)/buffers/\(id)", "-i", input, "--block-size", "1M", "--format", format])
+            let write = try run(
+                bin + "/tyger",
+                [
+                    "buffer", "write", "file://\(data)/buffers/\(id)", "-i", input, "--block-size", "1M", "--format",
+                    format,
+                ]
+            )
             try #require(write.status == 0, "tyger buffer write: \(write.stderr)")
         }
 
@@ -87,7 +102,12 @@ struct AzureClientEndToEndTests {
         let issuer = SignedURLIssuer(keys: keys)
         let config: [String: String] = [
             "containerId": "pybuf1",
-            "createURL": try issuer.url(containerId: "pybuf1", permissions: [.createContainer], ttl: .seconds(600), endpoint: endpoint),
+            "createURL": try issuer.url(
+                containerId: "pybuf1",
+                permissions: [.createContainer],
+                ttl: .seconds(600),
+                endpoint: endpoint
+            ),
             "writeURL": try issuer.accessURL(containerId: "pybuf1", writeable: true, endpoint: endpoint),
             "readURL": try issuer.accessURL(containerId: "pybuf1", writeable: false, endpoint: endpoint),
             "otherId": "otherbuf",
@@ -153,8 +173,10 @@ func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
     process.waitUntilExit()
     while !errData.done { usleep(1000) }
     return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData.value, as: UTF8.self))
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData.value, as: UTF8.self)
+    )
 }
 
 final class LockedData: @unchecked Sendable {
@@ -162,7 +184,12 @@ final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var finished = false
-    func set(_ d: Data) { lock.withLock { data = d; finished = true } }
+    func set(_ d: Data) {
+        lock.withLock {
+            data = d
+            finished = true
+        }
+    }
     var done: Bool { lock.withLock { finished } }
     var value: Data { lock.withLock { data } }
 }

@@ -75,7 +75,10 @@ struct BuffersControllerTests {
     }
 
     private func expectError(
-        _ response: TestResponse, _ status: HTTPResponse.Status, code: String, contains fragment: String,
+        _ response: TestResponse,
+        _ status: HTTPResponse.Status,
+        code: String,
+        contains fragment: String,
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         #expect(response.status == status, sourceLocation: sourceLocation)
@@ -87,8 +90,11 @@ struct BuffersControllerTests {
     @discardableResult
     private func create(_ client: some TestClientProtocol, _ body: String) async throws -> Buffer {
         let response = try await client.execute(
-            uri: "/buffers?\(Self.v)", method: .post, headers: [.contentType: "application/json"],
-            body: ByteBuffer(string: body))
+            uri: "/buffers?\(Self.v)",
+            method: .post,
+            headers: [.contentType: "application/json"],
+            body: ByteBuffer(string: body)
+        )
         #expect(response.status == .created, "\(String(buffer: response.body))")
         return try decode(Buffer.self, response)
     }
@@ -100,8 +106,10 @@ struct BuffersControllerTests {
         try await app.test(.router) { client in
             // The exact body the Go CLI sends for `tyger buffer create --tag a=b`.
             let response = try await client.execute(
-                uri: "/buffers?\(Self.v)", method: .post,
-                body: ByteBuffer(string: #"{"id":"","createdAt":"0001-01-01T00:00:00Z","tags":{"a":"b"}}"#))
+                uri: "/buffers?\(Self.v)",
+                method: .post,
+                body: ByteBuffer(string: #"{"id":"","createdAt":"0001-01-01T00:00:00Z","tags":{"a":"b"}}"#)
+            )
             #expect(response.status == .created)
             let buffer = try decode(Buffer.self, response)
             #expect(buffer.id.count == 26)
@@ -120,17 +128,27 @@ struct BuffersControllerTests {
 
             try expectError(
                 try await client.execute(uri: "/buffers/\(buffer.id)?\(Self.v)&softDeleted=true", method: .get),
-                .notFound, code: "NotFound", contains: "The resource was not found")
+                .notFound,
+                code: "NotFound",
+                contains: "The resource was not found"
+            )
             try expectError(
                 try await client.execute(uri: "/buffers/\(buffer.id)?\(Self.v)&softDeleted=maybe", method: .get),
-                .badRequest, code: "InvalidInput", contains: "softDeleted must be true or false")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "softDeleted must be true or false"
+            )
         }
     }
 
     @Test func createsFromAnEmptyObject() async throws {
         let (app, _) = try app()
         try await app.test(.router) { client in
-            let response = try await client.execute(uri: "/buffers?\(Self.v)", method: .post, body: ByteBuffer(string: "{}"))
+            let response = try await client.execute(
+                uri: "/buffers?\(Self.v)",
+                method: .post,
+                body: ByteBuffer(string: "{}")
+            )
             #expect(response.status == .created)
             #expect(String(buffer: response.body).contains(#""location":"local""#))
         }
@@ -149,14 +167,23 @@ struct BuffersControllerTests {
             ]
             for (body, fragment) in cases {
                 let response = try await client.execute(
-                    uri: "/buffers?\(Self.v)", method: .post, body: ByteBuffer(string: body))
+                    uri: "/buffers?\(Self.v)",
+                    method: .post,
+                    body: ByteBuffer(string: body)
+                )
                 try expectError(response, .badRequest, code: "InvalidInput", contains: fragment)
             }
             let tags = (0...100).map { "\"k\($0)\":\"v\"" }.joined(separator: ",")
             try expectError(
                 try await client.execute(
-                    uri: "/buffers?\(Self.v)", method: .post, body: ByteBuffer(string: "{\"tags\":{\(tags)}}")),
-                .badRequest, code: "InvalidInput", contains: "maximum of 100 tags")
+                    uri: "/buffers?\(Self.v)",
+                    method: .post,
+                    body: ByteBuffer(string: "{\"tags\":{\(tags)}}")
+                ),
+                .badRequest,
+                code: "InvalidInput",
+                contains: "maximum of 100 tags"
+            )
             #expect(storage.containerIDs.isEmpty)
         }
     }
@@ -168,11 +195,25 @@ struct BuffersControllerTests {
                 let response = try await client.execute(uri: uri, method: .get)
                 #expect(response.status == .badRequest)
                 let error = try decode(ErrorResponse.self, response).error
-                #expect(error == ErrorInfo(code: "ApiVersionUnspecified", message: "Unspecified API version", apiVersions: ["1.0"]))
+                #expect(
+                    error
+                        == ErrorInfo(
+                            code: "ApiVersionUnspecified",
+                            message: "Unspecified API version",
+                            apiVersions: ["1.0"]
+                        )
+                )
             }
             let response = try await client.execute(uri: "/buffers?api-version=2.0", method: .post)
             let error = try decode(ErrorResponse.self, response).error
-            #expect(error == ErrorInfo(code: "UnsupportedApiVersion", message: "Unsupported API version", apiVersions: ["1.0"]))
+            #expect(
+                error
+                    == ErrorInfo(
+                        code: "UnsupportedApiVersion",
+                        message: "Unsupported API version",
+                        apiVersions: ["1.0"]
+                    )
+            )
         }
     }
 
@@ -184,7 +225,11 @@ struct BuffersControllerTests {
                 .addRoutes(to: router.group("v1/buffers").add(middleware: APIVersionMiddleware()))
         }
         try await Application(router: router).test(.router) { client in
-            let created = try await client.execute(uri: "/v1/buffers", method: .post, body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#))
+            let created = try await client.execute(
+                uri: "/v1/buffers",
+                method: .post,
+                body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#)
+            )
             #expect(created.status == .created)
             #expect(created.headers[.location]?.hasPrefix("/v1/buffers/") == true)
             #expect(try await client.execute(uri: "/v1/buffers?api-version=", method: .get).status == .ok)
@@ -227,14 +272,23 @@ struct BuffersControllerTests {
             let all = try decode(Page<Buffer>.self, try await client.execute(uri: "/buffers?\(Self.v)", method: .get))
             #expect(all.items.count == 7)
             #expect(all.nextLink == nil)
-            let zero = try decode(Page<Buffer>.self, try await client.execute(uri: "/buffers?\(Self.v)&limit=0", method: .get))
+            let zero = try decode(
+                Page<Buffer>.self,
+                try await client.execute(uri: "/buffers?\(Self.v)&limit=0", method: .get)
+            )
             #expect(zero.items.isEmpty)
             try expectError(
                 try await client.execute(uri: "/buffers?\(Self.v)&limit=-1", method: .get),
-                .badRequest, code: "InvalidInput", contains: "Limit must be a non-negative integer.")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "Limit must be a non-negative integer."
+            )
             try expectError(
                 try await client.execute(uri: "/buffers?\(Self.v)&_ct=garbage!", method: .get),
-                .badRequest, code: "InvalidInput", contains: "Invalid continuation token.")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "Invalid continuation token."
+            )
             let count = try await client.execute(uri: "/buffers/count?\(Self.v)&tag[color]=blue", method: .get)
             #expect(String(buffer: count.body) == "3")
         }
@@ -248,11 +302,19 @@ struct BuffersControllerTests {
             // Body of `tyger buffer set --tag b=2` (unknown eTag property is ignored).
             let body = #"{"eTag":"\#(b.eTag!)","tags":{"a":"1","b":"2"},"expiresAt":null}"#
             let stale = try await client.execute(
-                uri: uri, method: .put, headers: [.ifMatch: "12345"], body: ByteBuffer(string: body))
+                uri: uri,
+                method: .put,
+                headers: [.ifMatch: "12345"],
+                body: ByteBuffer(string: body)
+            )
             try expectError(stale, .preconditionFailed, code: "PreconditionFailed", contains: "ETag does not match")
 
             let ok = try await client.execute(
-                uri: uri, method: .put, headers: [.ifMatch: b.eTag!], body: ByteBuffer(string: body))
+                uri: uri,
+                method: .put,
+                headers: [.ifMatch: b.eTag!],
+                body: ByteBuffer(string: body)
+            )
             #expect(ok.status == .ok)
             let updated = try decode(Buffer.self, ok)
             #expect(updated.tags == ["a": "1", "b": "2"])
@@ -266,13 +328,22 @@ struct BuffersControllerTests {
 
             try expectError(
                 try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: #"{"id":"other"}"#)),
-                .badRequest, code: "BadRequest", contains: "does not match the buffer ID")
+                .badRequest,
+                code: "BadRequest",
+                contains: "does not match the buffer ID"
+            )
             try expectError(
                 try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: "{not json")),
-                .badRequest, code: "InvalidInput", contains: "Error deserializing input")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "Error deserializing input"
+            )
             try expectError(
                 try await client.execute(uri: "/buffers/nope?\(Self.v)", method: .put, body: ByteBuffer(string: "{}")),
-                .notFound, code: "NotFound", contains: "not found")
+                .notFound,
+                code: "NotFound",
+                contains: "not found"
+            )
         }
     }
 
@@ -283,14 +354,20 @@ struct BuffersControllerTests {
             let item = "/buffers/\(b.id)"
             try expectError(
                 try await client.execute(uri: "\(item)/restore?\(Self.v)", method: .post),
-                .preconditionFailed, code: "PreconditionFailed", contains: "Buffer is not soft-deleted")
+                .preconditionFailed,
+                code: "PreconditionFailed",
+                contains: "Buffer is not soft-deleted"
+            )
             let deleted = try await client.execute(uri: "\(item)?\(Self.v)", method: .delete)
             #expect(deleted.status == .ok)
             #expect(try decode(Buffer.self, deleted).isSoftDeleted)
             #expect(String(buffer: deleted.body).contains(#""isSoftDeleted":true"#))
             try expectError(
                 try await client.execute(uri: "\(item)?\(Self.v)", method: .delete),
-                .preconditionFailed, code: "PreconditionFailed", contains: "Buffer is already soft-deleted")
+                .preconditionFailed,
+                code: "PreconditionFailed",
+                contains: "Buffer is already soft-deleted"
+            )
             let restored = try await client.execute(uri: "\(item)/restore?\(Self.v)", method: .post)
             #expect(restored.status == .ok)
             #expect(try decode(Buffer.self, restored).isSoftDeleted == false)
@@ -299,10 +376,16 @@ struct BuffersControllerTests {
             #expect(purged.status == .ok)
             try expectError(
                 try await client.execute(uri: "\(item)?\(Self.v)&ttl=-1", method: .delete),
-                .badRequest, code: "InvalidInput", contains: "ttl must be a valid, non-negative TimeSpan")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "ttl must be a valid, non-negative TimeSpan"
+            )
             try expectError(
                 try await client.execute(uri: "\(item)/restore?\(Self.v)", method: .post),
-                .notFound, code: "NotFound", contains: "not found")
+                .notFound,
+                code: "NotFound",
+                contains: "not found"
+            )
         }
     }
 
@@ -322,10 +405,16 @@ struct BuffersControllerTests {
             #expect(int(try await client.execute(uri: "/buffers/count?\(Self.v)", method: .get)) == 1)
             try expectError(
                 try await client.execute(uri: "/buffers?\(Self.v)&ttl=abc", method: .delete),
-                .badRequest, code: "InvalidInput", contains: "ttl must be a valid, non-negative TimeSpan")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "ttl must be a valid, non-negative TimeSpan"
+            )
             try expectError(
                 try await client.execute(uri: "/buffers?\(Self.v)&softDeleted=yes", method: .delete),
-                .badRequest, code: "InvalidInput", contains: "softDeleted must be true or false")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "softDeleted must be true or false"
+            )
         }
     }
 
@@ -334,15 +423,25 @@ struct BuffersControllerTests {
         try await app.test(.router) { client in
             let b = try await create(client, #"{"location":"local"}"#)
             let access = try await client.execute(
-                uri: "/buffers/\(b.id)/access?\(Self.v)&writeable=true&preferTcp=true&ttl=00:10:00", method: .post)
+                uri: "/buffers/\(b.id)/access?\(Self.v)&writeable=true&preferTcp=true&ttl=00:10:00",
+                method: .post
+            )
             #expect(access.status == .created)
-            #expect(try decode(BufferAccess.self, access).uri == "memory://buffers/\(b.id)?writeable=true&ttl=600&tcp=true")
+            #expect(
+                try decode(BufferAccess.self, access).uri == "memory://buffers/\(b.id)?writeable=true&ttl=600&tcp=true"
+            )
             try expectError(
                 try await client.execute(uri: "/buffers/\(b.id)/access?\(Self.v)&ttl=02:00:00", method: .post),
-                .badRequest, code: "InvalidInput", contains: "ttl must be between 00:00:30 and 01:00:00")
+                .badRequest,
+                code: "InvalidInput",
+                contains: "ttl must be between 00:00:30 and 01:00:00"
+            )
             try expectError(
                 try await client.execute(uri: "/buffers/nothere/access?\(Self.v)", method: .post),
-                .notFound, code: "NotFound", contains: "not found")
+                .notFound,
+                code: "NotFound",
+                contains: "not found"
+            )
             let accounts = try await client.execute(uri: "/buffers/storage-accounts?\(Self.v)", method: .get)
             #expect(accounts.status == .ok)
             #expect(try decode([StorageAccount].self, accounts).map(\.name) == ["local"])
@@ -353,7 +452,11 @@ struct BuffersControllerTests {
         let (app, _) = try app()
         try await app.test(.router) { client in
             storage.failNextOperation()
-            let response = try await client.execute(uri: "/buffers?\(Self.v)", method: .post, body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#))
+            let response = try await client.execute(
+                uri: "/buffers?\(Self.v)",
+                method: .post,
+                body: ByteBuffer(string: #"{"tags":{"a":"b"}}"#)
+            )
             #expect(response.status == .internalServerError)
             #expect(response.body.readableBytes == 0)
         }

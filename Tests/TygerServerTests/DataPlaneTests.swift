@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
-import NIOCore
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 import TygerCore
 import TygerServer
@@ -21,7 +21,8 @@ struct DataPlaneTests {
         let getURI = try fixture.blobURI("buf1", "00/000", Self.read)
         try await fixture.withRouter { client in
             try await client.execute(
-                uri: putURI, method: .put,
+                uri: putURI,
+                method: .put,
                 headers: [
                     .contentMD5: md5, .xMsBlobContentMD5: md5, .meta("Cumulative_Hash_Chain"): "chain0",
                     .meta("encoding"): "none", .ifNoneMatch: "*",
@@ -56,7 +57,10 @@ struct DataPlaneTests {
         // The blob is a FileBlobStore blob: the CLI's file:// store reads it.
         let stored = try #require(try await fixture.app.buffers.store(for: "buf1").get("00/000"))
         #expect(Array(stored.bytes) == payload)
-        #expect(stored.metadata == BlobMetadata(contentMD5: md5, properties: ["cumulative_hash_chain": "chain0", "encoding": "none"]))
+        #expect(
+            stored.metadata
+                == BlobMetadata(contentMD5: md5, properties: ["cumulative_hash_chain": "chain0", "encoding": "none"])
+        )
     }
 
     @Test func blobsWrittenByTheFileStoreAreServed() async throws {
@@ -64,7 +68,11 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         let bytes: [UInt8] = Array("Hello\n".utf8)
         try fixture.putBlob(
-            "buf1", ".bufferstart", bytes, metadata: BlobMetadata(contentMD5: md5Base64(bytes), properties: ["crc32c": "0badf00d"]))
+            "buf1",
+            ".bufferstart",
+            bytes,
+            metadata: BlobMetadata(contentMD5: md5Base64(bytes), properties: ["crc32c": "0badf00d"])
+        )
         let uri = try fixture.blobURI("buf1", ".bufferstart", Self.read)
         try await fixture.withRouter { client in
             try await client.execute(uri: uri, method: .get) { response in
@@ -106,7 +114,8 @@ struct DataPlaneTests {
             }
             // x-ms-range-get-content-md5 returns the MD5 of the range.
             try await client.execute(
-                uri: uri, method: .get,
+                uri: uri,
+                method: .get,
                 headers: [.xMsRange: "bytes=0-999", HTTPField.Name("x-ms-range-get-content-md5")!: "true"]
             ) { response in
                 #expect(response.status == .partialContent)
@@ -142,7 +151,9 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
             try await client.execute(
-                uri: try fixture.blobURI("buf1", "a", Self.write), method: .put, body: ByteBuffer(string: "0123456789")
+                uri: try fixture.blobURI("buf1", "a", Self.write),
+                method: .put,
+                body: ByteBuffer(string: "0123456789")
             ) { #expect($0.status == .created) }
             let uri = try fixture.blobURI("buf1", "a", Self.read)
             try await client.execute(uri: uri, method: .get, headers: [.range: "bytes=10-20"]) { response in
@@ -163,19 +174,27 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         let uri = try fixture.blobURI("buf1", "00/000", Self.write)
         try await fixture.withRouter { client in
-            try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: "first")) { #expect($0.status == .created) }
+            try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: "first")) {
+                #expect($0.status == .created)
+            }
             for headers: HTTPFields in [[.ifNoneMatch: "*"], [:]] {
                 try await client.execute(uri: uri, method: .put, headers: headers, body: ByteBuffer(string: "second")) {
                     response in
                     #expect(response.status == .conflict)
                     #expect(response.headers[.xMsErrorCode] == "BlobAlreadyExists")
-                    #expect(String(buffer: response.body).hasPrefix(#"<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobAlreadyExists</Code><Message>"#))
+                    #expect(
+                        String(buffer: response.body).hasPrefix(
+                            #"<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobAlreadyExists</Code><Message>"#
+                        )
+                    )
                 }
             }
             try await client.execute(uri: uri, method: .get) { #expect(String(buffer: $0.body) == "first") }
         }
         // No temporary files are left beside the blob.
-        let names = try FileManager.default.contentsOfDirectory(atPath: fixture.app.buffers.directory(of: "buf1") + "/00")
+        let names = try FileManager.default.contentsOfDirectory(
+            atPath: fixture.app.buffers.directory(of: "buf1") + "/00"
+        )
         #expect(names == ["000"])
     }
 
@@ -186,12 +205,20 @@ struct DataPlaneTests {
         let uri = try fixture.blobURI("buf1", "00/000", Self.write)
         try await fixture.withRouter { client in
             try await client.execute(
-                uri: uri, method: .put, headers: [header: md5Base64(Array("other".utf8))], body: ByteBuffer(string: "data")
+                uri: uri,
+                method: .put,
+                headers: [header: md5Base64(Array("other".utf8))],
+                body: ByteBuffer(string: "data")
             ) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.headers[.xMsErrorCode] == "Md5Mismatch")
             }
-            try await client.execute(uri: uri, method: .put, headers: [header: "not base64!"], body: ByteBuffer(string: "data")) {
+            try await client.execute(
+                uri: uri,
+                method: .put,
+                headers: [header: "not base64!"],
+                body: ByteBuffer(string: "data")
+            ) {
                 response in
                 #expect(response.status == .badRequest)
                 #expect(response.headers[.xMsErrorCode] == "InvalidMd5")
@@ -202,7 +229,9 @@ struct DataPlaneTests {
                 #expect(response.body.readableBytes == 0)
             }
         }
-        let names = try FileManager.default.contentsOfDirectory(atPath: fixture.app.buffers.directory(of: "buf1") + "/00")
+        let names = try FileManager.default.contentsOfDirectory(
+            atPath: fixture.app.buffers.directory(of: "buf1") + "/00"
+        )
         #expect(names.isEmpty)
     }
 
@@ -213,20 +242,26 @@ struct DataPlaneTests {
         let crc = Checksums.crc32cString(Checksums.crc32c(payload))
         try await fixture.withRouter { client in
             try await client.execute(
-                uri: try fixture.blobURI("buf1", "00/000", Self.write), method: .put, headers: [.meta("crc32c"): "00000000"],
+                uri: try fixture.blobURI("buf1", "00/000", Self.write),
+                method: .put,
+                headers: [.meta("crc32c"): "00000000"],
                 body: ByteBuffer(bytes: payload)
             ) { response in
                 #expect(response.status == .badRequest)
                 #expect(response.headers[.xMsErrorCode] == "Crc32cMismatch")
             }
             try await client.execute(
-                uri: try fixture.blobURI("buf1", "00/000", Self.write), method: .put, headers: [.meta("crc32c"): "xyz"],
+                uri: try fixture.blobURI("buf1", "00/000", Self.write),
+                method: .put,
+                headers: [.meta("crc32c"): "xyz"],
                 body: ByteBuffer(bytes: payload)
             ) { response in
                 #expect(response.headers[.xMsErrorCode] == "InvalidMetadata")
             }
             try await client.execute(
-                uri: try fixture.blobURI("buf1", "00/000", Self.write), method: .put, headers: [.meta("crc32c"): crc],
+                uri: try fixture.blobURI("buf1", "00/000", Self.write),
+                method: .put,
+                headers: [.meta("crc32c"): crc],
                 body: ByteBuffer(bytes: payload)
             ) { response in
                 #expect(response.status == .created)
@@ -240,12 +275,17 @@ struct DataPlaneTests {
         let fixture = try ServerFixture()
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
-            try await client.execute(uri: try fixture.blobURI("nothere", "00/000", Self.write), method: .put, body: ByteBuffer(string: "x")) {
+            try await client.execute(
+                uri: try fixture.blobURI("nothere", "00/000", Self.write),
+                method: .put,
+                body: ByteBuffer(string: "x")
+            ) {
                 response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.xMsErrorCode] == "ContainerNotFound")
             }
-            try await client.execute(uri: try fixture.blobURI("nothere", "00/000", Self.read), method: .get) { response in
+            try await client.execute(uri: try fixture.blobURI("nothere", "00/000", Self.read), method: .get) {
+                response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.xMsErrorCode] == "ContainerNotFound")
                 #expect(String(buffer: response.body).contains("<Code>ContainerNotFound</Code>"))
@@ -264,9 +304,12 @@ struct DataPlaneTests {
             let create = "/containers/buf2?restype=container&" + (try fixture.query("buf2", [.createContainer]))
             let head = "/containers/buf2?" + (try fixture.query("buf2", [.readContainer]))
             let delete = "/containers/buf2?" + (try fixture.query("buf2", [.deleteContainer]))
-            try await client.execute(uri: head, method: .head) { #expect($0.headers[.xMsErrorCode] == "ContainerNotFound") }
+            try await client.execute(uri: head, method: .head) {
+                #expect($0.headers[.xMsErrorCode] == "ContainerNotFound")
+            }
             // Blob permissions do not create containers.
-            try await client.execute(uri: "/containers/buf2?" + (try fixture.query("buf2", Self.write)), method: .put) { response in
+            try await client.execute(uri: "/containers/buf2?" + (try fixture.query("buf2", Self.write)), method: .put) {
+                response in
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.xMsErrorCode] == "AuthorizationPermissionMismatch")
             }
@@ -276,12 +319,18 @@ struct DataPlaneTests {
                 #expect(response.headers[.xMsErrorCode] == "ContainerAlreadyExists")
             }
             try await client.execute(uri: head, method: .head) { #expect($0.status == .ok) }
-            try await client.execute(uri: try fixture.blobURI("buf2", "00/000", Self.write), method: .put, body: ByteBuffer(string: "x")) {
+            try await client.execute(
+                uri: try fixture.blobURI("buf2", "00/000", Self.write),
+                method: .put,
+                body: ByteBuffer(string: "x")
+            ) {
                 #expect($0.status == .created)
             }
             try await client.execute(uri: delete, method: .delete) { #expect($0.status == .accepted) }
             try await client.execute(uri: head, method: .head) { #expect($0.status == .notFound) }
-            try await client.execute(uri: delete, method: .delete) { #expect($0.headers[.xMsErrorCode] == "ContainerNotFound") }
+            try await client.execute(uri: delete, method: .delete) {
+                #expect($0.headers[.xMsErrorCode] == "ContainerNotFound")
+            }
         }
         #expect(!fixture.app.buffers.exists("buf2"))
     }
@@ -291,15 +340,24 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
             let uri = try fixture.blobURI("buf1", "b", Self.write)
-            try await client.execute(uri: uri + "&comp=block&blockid=AAAA", method: .put, body: ByteBuffer(string: "x")) { response in
+            try await client.execute(uri: uri + "&comp=block&blockid=AAAA", method: .put, body: ByteBuffer(string: "x"))
+            { response in
                 #expect(response.status == .badRequest)
                 #expect(response.headers[.xMsErrorCode] == "UnsupportedQueryParameter")
             }
-            try await client.execute(uri: uri, method: .put, headers: [.meta("bad-key"): "v"], body: ByteBuffer(string: "x")) {
+            try await client.execute(
+                uri: uri,
+                method: .put,
+                headers: [.meta("bad-key"): "v"],
+                body: ByteBuffer(string: "x")
+            ) {
                 #expect($0.headers[.xMsErrorCode] == "InvalidMetadata")
             }
             try await client.execute(
-                uri: uri, method: .put, headers: [HTTPField.Name("x-ms-blob-type")!: "PageBlob"], body: ByteBuffer(string: "x")
+                uri: uri,
+                method: .put,
+                headers: [HTTPField.Name("x-ms-blob-type")!: "PageBlob"],
+                body: ByteBuffer(string: "x")
             ) { #expect($0.headers[.xMsErrorCode] == "InvalidHeaderValue") }
             try await client.execute(uri: uri, method: .put, body: ByteBuffer(bytes: pattern(1001))) { response in
                 #expect(response.status == .contentTooLarge)
@@ -316,7 +374,11 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
             var eTag = ""
-            try await client.execute(uri: try fixture.blobURI("buf1", "c", Self.write), method: .put, body: ByteBuffer(string: "abc")) {
+            try await client.execute(
+                uri: try fixture.blobURI("buf1", "c", Self.write),
+                method: .put,
+                body: ByteBuffer(string: "abc")
+            ) {
                 eTag = $0.headers[.eTag] ?? ""
             }
             let uri = try fixture.blobURI("buf1", "c", Self.read)
@@ -325,7 +387,9 @@ struct DataPlaneTests {
                 #expect(response.status == .preconditionFailed)
                 #expect(response.headers[.xMsErrorCode] == "ConditionNotMet")
             }
-            try await client.execute(uri: uri, method: .get, headers: [.ifNoneMatch: eTag]) { #expect($0.status == .notModified) }
+            try await client.execute(uri: uri, method: .get, headers: [.ifNoneMatch: eTag]) {
+                #expect($0.status == .notModified)
+            }
         }
     }
 }

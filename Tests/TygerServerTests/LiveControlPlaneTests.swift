@@ -56,8 +56,11 @@ struct LiveControlPlane: Sendable {
                 if socket, tcp != nil { break }
             }
             let server = LiveControlPlane(
-                app: app, tcpEndpoint: try #require(tcp), token: issued.token,
-                client: HTTPClient(eventLoopGroupProvider: .singleton))
+                app: app,
+                tcpEndpoint: try #require(tcp),
+                token: issued.token,
+                client: HTTPClient(eventLoopGroupProvider: .singleton)
+            )
             do {
                 try await body(server)
             } catch {
@@ -105,7 +108,10 @@ struct LiveControlPlaneTests {
             var tagged: [Int64] = []
             for tags in [#"{"k":"v"}"#, #"{"k":"other"}"#, #"{"k":"v","x":"1"}"#, "{}"] {
                 let created = try await server.send(
-                    .POST, "/runs?\(v)", body: #"{"job":{"codespec":"noop"},"tags":\#(tags)}"#)
+                    .POST,
+                    "/runs?\(v)",
+                    body: #"{"job":{"codespec":"noop"},"tags":\#(tags)}"#
+                )
                 #expect(created.status == .created, "\(created.body)")
                 let run = try created.decode(Run.self)
                 if tags.contains(#""k":"v""#) { tagged.append(try #require(run.id)) }
@@ -142,10 +148,14 @@ struct LiveControlPlaneTests {
     /// and over the unix socket the run's pipe, once the run has made it.
     @Test func ephemeralAccessGivesARelayURLAndOnTheSocketThePipe() async throws {
         try await LiveControlPlane.run { server in
-            let spec = #"{"kind":"job","image":"ubuntu","command":["bash","-c","cat \"$IN_PIPE\" > \"$OUT_PIPE\""],"#
+            let spec =
+                #"{"kind":"job","image":"ubuntu","command":["bash","-c","cat \"$IN_PIPE\" > \"$OUT_PIPE\""],"#
                 + #""buffers":{"inputs":["in"],"outputs":["out"]}}"#
             let created = try await server.send(
-                .POST, "/runs?\(v)", body: #"{"job":{"codespec":\#(spec),"buffers":{"in":"_","out":"_"}}}"#)
+                .POST,
+                "/runs?\(v)",
+                body: #"{"job":{"codespec":\#(spec),"buffers":{"in":"_","out":"_"}}}"#
+            )
             #expect(created.status == .created, "\(created.body)")
             let run = try created.decode(Run.self)
             let runId = try #require(run.id)
@@ -194,10 +204,14 @@ struct LiveControlPlaneTests {
     @Test func relayNeedsItsSignatureOnTCP() async throws {
         try await LiveControlPlane.run { server in
             let unsigned = try await server.client.execute(
-                HTTPClientRequest(url: server.tcpEndpoint + "/relay/run-1-temp-abc"), timeout: .seconds(10))
+                HTTPClientRequest(url: server.tcpEndpoint + "/relay/run-1-temp-abc"),
+                timeout: .seconds(10)
+            )
             #expect(unsigned.status == .unauthorized)
             let forged = try await server.client.execute(
-                HTTPClientRequest(url: server.tcpEndpoint + "/relay/run-1-temp-abc?\(v)&sig=x"), timeout: .seconds(10))
+                HTTPClientRequest(url: server.tcpEndpoint + "/relay/run-1-temp-abc?\(v)&sig=x"),
+                timeout: .seconds(10)
+            )
             #expect(forged.status == .forbidden)
         }
     }

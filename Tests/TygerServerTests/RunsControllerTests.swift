@@ -22,20 +22,24 @@ struct Harness {
         configuration.terminationGrace = .seconds(5)
         configuration.pendingSweepInterval = .milliseconds(200)
         engine = RunEngine(
-            configuration: configuration, codespecs: InMemoryCodespecRepository(), runs: InMemoryRunRepository(),
+            configuration: configuration,
+            codespecs: InMemoryCodespecRepository(),
+            runs: InMemoryRunRepository(),
             blobStore: { id in FileBlobStore(directory: buffers + "/" + id) },
             createBuffer: { _ in
                 let id = UUID().uuidString.lowercased()
                 try await FileBlobStore(directory: buffers + "/" + id).createContainer()
                 return id
             },
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test")
+        )
     }
 }
 
 /// Runs `body` while the engine service runs.
 func withRunningEngine<R: Sendable>(
-    _ harness: Harness, _ body: @Sendable (Harness) async throws -> R
+    _ harness: Harness,
+    _ body: @Sendable (Harness) async throws -> R
 ) async throws -> R {
     try await withThrowingTaskGroup(of: R?.self) { group in
         group.addTask {
@@ -91,21 +95,34 @@ struct RunsControllerTests {
             try await client.execute(uri: "/codespecs/hello/versions/1", method: .get) { r in
                 #expect(String(buffer: r.body).contains("\"inputs\":[\"a\",\"b\"]"))
             }
-            try await client.execute(uri: "/codespecs/hello/versions/x", method: .get) { r in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/codespecs/hello/versions/x", method: .get) { r in
+                #expect(r.status == .notFound)
+            }
             try await client.execute(uri: "/codespecs/Bad", method: .put, body: ByteBuffer(string: changed)) { r in
                 #expect(r.status == .badRequest)
-                #expect(String(buffer: r.body).contains(#"{"error":{"code":"InvalidInput","message":"codespec names must contain only"#))
+                #expect(
+                    String(buffer: r.body).contains(
+                        #"{"error":{"code":"InvalidInput","message":"codespec names must contain only"#
+                    )
+                )
             }
-            try await client.execute(uri: "/codespecs/x", method: .put, body: ByteBuffer(string: #"{"image":"u"}"#)) { r in
+            try await client.execute(uri: "/codespecs/x", method: .put, body: ByteBuffer(string: #"{"image":"u"}"#)) {
+                r in
                 #expect(r.status == .badRequest)
                 #expect(String(buffer: r.body).contains("Missing discriminator property 'kind'."))
             }
-            try await client.execute(uri: "/codespecs/x", method: .put, body: ByteBuffer(string: #"{"kind":"job","image":"u","resources":{"requests":{"cpu":"abc"}}}"#)) { r in
+            try await client.execute(
+                uri: "/codespecs/x",
+                method: .put,
+                body: ByteBuffer(string: #"{"kind":"job","image":"u","resources":{"requests":{"cpu":"abc"}}}"#)
+            ) { r in
                 #expect(r.status == .badRequest)
                 #expect(String(buffer: r.body).contains("quantities must match"))
             }
             for name in ["b1", "b2"] {
-                try await client.execute(uri: "/codespecs/\(name)", method: .put, body: ByteBuffer(string: changed)) { _ in }
+                try await client.execute(uri: "/codespecs/\(name)", method: .put, body: ByteBuffer(string: changed)) {
+                    _ in
+                }
             }
             try await client.execute(uri: "/codespecs?limit=2", method: .get) { r in
                 let text = String(buffer: r.body)
@@ -118,7 +135,9 @@ struct RunsControllerTests {
             }
             try await client.execute(uri: "/codespecs/missing", method: .get) { r in
                 #expect(r.status == .notFound)
-                #expect(String(buffer: r.body) == #"{"error":{"code":"NotFound","message":"The resource was not found"}}"#)
+                #expect(
+                    String(buffer: r.body) == #"{"error":{"code":"NotFound","message":"The resource was not found"}}"#
+                )
             }
         }
     }
@@ -126,7 +145,8 @@ struct RunsControllerTests {
     @Test func runRoutes() async throws {
         try await withRunningEngine(try Harness()) { h in
             try await app(h).test(.router) { client in
-                let body = #"{"job":{"codespec":{"kind":"job","image":"u","command":["bash","-c","echo one; echo two; echo out > \"$OUT_PIPE\""],"buffers":{"outputs":["out"]}}},"tags":{"t":"1"},"createdAt":"0001-01-01T00:00:00Z"}"#
+                let body =
+                    #"{"job":{"codespec":{"kind":"job","image":"u","command":["bash","-c","echo one; echo two; echo out > \"$OUT_PIPE\""],"buffers":{"outputs":["out"]}}},"tags":{"t":"1"},"createdAt":"0001-01-01T00:00:00Z"}"#
                 var id = ""
                 try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: body)) { r in
                     #expect(r.status == .created)
@@ -163,11 +183,19 @@ struct RunsControllerTests {
                 }
                 try await client.execute(uri: "/runs/999", method: .get) { r in #expect(r.status == .notFound) }
                 try await client.execute(uri: "/runs/abc/logs", method: .get) { r in #expect(r.status == .notFound) }
-                try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: #"{"job":{"codespec":"nope"}}"#)) { r in
+                try await client.execute(
+                    uri: "/runs",
+                    method: .post,
+                    body: ByteBuffer(string: #"{"job":{"codespec":"nope"}}"#)
+                ) { r in
                     #expect(r.status == .badRequest)
                     #expect(String(buffer: r.body).contains("The codespec 'nope' was not found"))
                 }
-                try await client.execute(uri: "/runs", method: .post, body: ByteBuffer(string: #"{"job":{"codespec":"a"},"bogus":1}"#)) { r in
+                try await client.execute(
+                    uri: "/runs",
+                    method: .post,
+                    body: ByteBuffer(string: #"{"job":{"codespec":"a"},"bogus":1}"#)
+                ) { r in
                     #expect(r.status == .badRequest)
                     #expect(String(buffer: r.body).contains("unknown field 'bogus'"))
                 }
@@ -188,15 +216,21 @@ struct RunsControllerTests {
             let eTag = try #require(run.eTag)
 
             let stale = try await client.execute(
-                uri: "/runs/\(id)", method: .put, headers: [.ifMatch: "\"12345\""],
-                body: ByteBuffer(string: #"{"tags":{"b":"2"}}"#))
+                uri: "/runs/\(id)",
+                method: .put,
+                headers: [.ifMatch: "\"12345\""],
+                body: ByteBuffer(string: #"{"tags":{"b":"2"}}"#)
+            )
             #expect(stale.status == .preconditionFailed)
             #expect(stale.body.readableBytes == 0)
 
             // The body of `tyger run set` (an `eTag` property is ignored, as upstream's RunUpdate is not strict).
             let updated = try await client.execute(
-                uri: "/runs/\(id)", method: .put, headers: [.ifMatch: eTag],
-                body: ByteBuffer(string: #"{"eTag":"\#(eTag)","tags":{"a":"1","b":"2"}}"#))
+                uri: "/runs/\(id)",
+                method: .put,
+                headers: [.ifMatch: eTag],
+                body: ByteBuffer(string: #"{"eTag":"\#(eTag)","tags":{"a":"1","b":"2"}}"#)
+            )
             #expect(updated.status == .ok, "\(String(buffer: updated.body))")
             let after = try TygerJSON.makeDecoder().decode(Run.self, from: Data(updated.body.readableBytesView))
             #expect(after.tags == ["a": "1", "b": "2"])
@@ -204,22 +238,34 @@ struct RunsControllerTests {
             #expect(updated.headers[.eTag] == after.eTag)
 
             let cleared = try await client.execute(
-                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"tags":null}"#))
+                uri: "/runs/\(id)",
+                method: .put,
+                body: ByteBuffer(string: #"{"tags":null}"#)
+            )
             #expect(cleared.status == .ok)
             let clearedRun = try TygerJSON.makeDecoder().decode(Run.self, from: Data(cleared.body.readableBytesView))
             #expect(clearedRun.tags == nil)
 
             let mismatch = try await client.execute(
-                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"id":\#(id + 1)}"#))
+                uri: "/runs/\(id)",
+                method: .put,
+                body: ByteBuffer(string: #"{"id":\#(id + 1)}"#)
+            )
             #expect(mismatch.status == .badRequest)
             #expect(String(buffer: mismatch.body).contains("does not match"))
             let badTag = try await client.execute(
-                uri: "/runs/\(id)", method: .put, body: ByteBuffer(string: #"{"tags":{"bad key":"v"}}"#))
+                uri: "/runs/\(id)",
+                method: .put,
+                body: ByteBuffer(string: #"{"tags":{"bad key":"v"}}"#)
+            )
             #expect(badTag.status == .badRequest)
             #expect(String(buffer: badTag.body).contains("InvalidInput"))
 
             let missing = try await client.execute(
-                uri: "/runs/\(id + 100)", method: .put, body: ByteBuffer(string: "{}"))
+                uri: "/runs/\(id + 100)",
+                method: .put,
+                body: ByteBuffer(string: "{}")
+            )
             #expect(missing.status == .notFound)
             #expect(missing.body.readableBytes == 0)
         }

@@ -1,13 +1,13 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
-import TygerStorage
 import HummingbirdTesting
+import Logging
 import Synchronization
 import TygerCore
-import TygerServer
 import TygerModel
+import TygerServer
+import TygerStorage
 
 /// A movable clock for expiry tests.
 final class TestClock: Sendable {

@@ -1,13 +1,13 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import NIOCore
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 import TygerCore
-import TygerServer
 import TygerModel
+import TygerServer
 
 struct SignedURLTests {
     static let write: Set<SignedURLPermission> = [.createBlob, .readBlob]
@@ -27,8 +27,16 @@ struct SignedURLTests {
         let clock = WallClock.fixed(seconds: 1_800_000_000)
         let issuer = SignedURLIssuer(keys: keys, clock: clock)
         let url = try issuer.accessURL(
-            containerId: "abc123", writeable: true, ttl: .seconds(3600), endpoint: "http+unix:///tmp/d/api.sock:")
-        #expect(url.hasPrefix("http+unix:///tmp/d/api.sock:/containers/abc123?api-version=1.0&sv=0.1.0&sp=cr&st=2027-01-15T08%3A00%3A00Z&se=2027-01-15T09%3A00%3A00Z&sig="))
+            containerId: "abc123",
+            writeable: true,
+            ttl: .seconds(3600),
+            endpoint: "http+unix:///tmp/d/api.sock:"
+        )
+        #expect(
+            url.hasPrefix(
+                "http+unix:///tmp/d/api.sock:/containers/abc123?api-version=1.0&sv=0.1.0&sp=cr&st=2027-01-15T08%3A00%3A00Z&se=2027-01-15T09%3A00%3A00Z&sig="
+            )
+        )
         let query = Self.queryItems(String(url.split(separator: "?")[1]))
         #expect(query["st"] == "2027-01-15T08:00:00Z")
         // The signature is DER ECDSA over the upstream string to sign.
@@ -36,7 +44,11 @@ struct SignedURLTests {
         let signature = try P256.Signing.ECDSASignature(derRepresentation: der)
         let payload = "0.1.0\nabc123\ncr\n2027-01-15T08:00:00Z\n2027-01-15T09:00:00Z"
         #expect(keys.primary.publicKey.isValidSignature(signature, for: Array(payload.utf8)))
-        let grant = try SignedURLValidator(keys: keys, clock: clock).validate(query: query, containerId: "abc123", required: .createBlob)
+        let grant = try SignedURLValidator(keys: keys, clock: clock).validate(
+            query: query,
+            containerId: "abc123",
+            required: .createBlob
+        )
         #expect(grant.permissions == [.createBlob, .readBlob])
         let readURL = try issuer.accessURL(containerId: "abc123", writeable: false, endpoint: "http://127.0.0.1:8080/")
         #expect(readURL.hasPrefix("http://127.0.0.1:8080/containers/abc123?api-version=1.0&sv=0.1.0&sp=r&"))
@@ -53,15 +65,24 @@ struct SignedURLTests {
     @Test func issuerRefusesBadContainerIDsAndEndpoints() throws {
         let issuer = SignedURLIssuer(keys: SigningKeys(primary: P256.Signing.PrivateKey()))
         for id in ["ab", "../etc", "a/b", "abc-def", String(repeating: "a", count: 64)] {
-            #expect(throws: TygerServerError.self) { try issuer.accessURL(containerId: id, writeable: false, endpoint: "http://h:1") }
+            #expect(throws: TygerServerError.self) {
+                try issuer.accessURL(containerId: id, writeable: false, endpoint: "http://h:1")
+            }
         }
-        #expect(throws: TygerServerError.self) { try issuer.accessURL(containerId: "abc", writeable: false, endpoint: "ftp://h") }
+        #expect(throws: TygerServerError.self) {
+            try issuer.accessURL(containerId: "abc", writeable: false, endpoint: "ftp://h")
+        }
     }
 
     @Test func validityWindowIsEnforced() throws {
         let keys = SigningKeys(primary: P256.Signing.PrivateKey())
         let query = Self.queryItems(
-            try SignedURLIssuer(keys: keys, clock: .fixed(seconds: 1000)).query(containerId: "abc", permissions: Self.read, ttl: .seconds(60)))
+            try SignedURLIssuer(keys: keys, clock: .fixed(seconds: 1000)).query(
+                containerId: "abc",
+                permissions: Self.read,
+                ttl: .seconds(60)
+            )
+        )
         for (now, ok) in [(Int64(999), false), (1000, true), (1060, true), (1061, false)] {
             let validator = SignedURLValidator(keys: keys, clock: .fixed(seconds: now))
             if ok {
@@ -79,18 +100,29 @@ struct SignedURLTests {
         let old = P256.Signing.PrivateKey()
         let new = P256.Signing.PrivateKey()
         let oldQuery = Self.queryItems(
-            try SignedURLIssuer(keys: SigningKeys(primary: old)).query(containerId: "abc", permissions: Self.read, ttl: .seconds(60)))
+            try SignedURLIssuer(keys: SigningKeys(primary: old)).query(
+                containerId: "abc",
+                permissions: Self.read,
+                ttl: .seconds(60)
+            )
+        )
         _ = try SignedURLValidator(keys: SigningKeys(primary: new, secondary: old.publicKey))
             .validate(query: oldQuery, containerId: "abc", required: .readBlob)
         #expect(throws: SignedURLError.self) {
-            try SignedURLValidator(keys: SigningKeys(primary: new)).validate(query: oldQuery, containerId: "abc", required: .readBlob)
+            try SignedURLValidator(keys: SigningKeys(primary: new)).validate(
+                query: oldQuery,
+                containerId: "abc",
+                required: .readBlob
+            )
         }
     }
 
     @Test func timestampsRoundTripAndRejectNonsense() {
         #expect(RFC3339.formatSeconds(0) == "1970-01-01T00:00:00Z")
         #expect(RFC3339.parseSeconds("2026-11-26T07:05:09Z").map(RFC3339.formatSeconds) == "2026-11-26T07:05:09Z")
-        for bad in ["2026-02-30T00:00:00Z", "2026-11-26 07:05:09Z", "2026-11-26T07:05:09", "2026-11-26T07:05:09+00:00", "x"] {
+        for bad in [
+            "2026-02-30T00:00:00Z", "2026-11-26 07:05:09Z", "2026-11-26T07:05:09", "2026-11-26T07:05:09+00:00", "x",
+        ] {
             #expect(RFC3339.parseSeconds(bad) == nil, "\(bad)")
         }
     }
@@ -104,7 +136,9 @@ struct SignedURLTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         // Rotation: the old primary becomes the secondary, a new primary is generated.
         try FileManager.default.moveItem(
-            atPath: directory.path + "/keys/signing-primary.pem", toPath: directory.path + "/keys/signing-secondary.pem")
+            atPath: directory.path + "/keys/signing-primary.pem",
+            toPath: directory.path + "/keys/signing-secondary.pem"
+        )
         let rotated = try SigningKeys.loadOrCreate(directory: directory.path + "/keys")
         #expect(rotated.primary.rawRepresentation != keys.primary.rawRepresentation)
         #expect(rotated.secondary?.rawRepresentation == keys.primary.publicKey.rawRepresentation)
@@ -147,7 +181,11 @@ struct SignedURLTests {
         ]
         try await fixture.withRouter { client in
             for variant in variants {
-                try await client.execute(uri: "/containers/buf1/00/000?" + variant, method: .put, body: ByteBuffer(string: "x")) {
+                try await client.execute(
+                    uri: "/containers/buf1/00/000?" + variant,
+                    method: .put,
+                    body: ByteBuffer(string: "x")
+                ) {
                     response in
                     #expect(response.status == .forbidden, "\(variant)")
                     #expect(response.headers[.xMsErrorCode] == "AuthenticationFailed", "\(variant)")
@@ -160,13 +198,18 @@ struct SignedURLTests {
         let fixture = try ServerFixture()
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
-            try await client.execute(uri: try fixture.blobURI("buf1", "00/000", Self.read), method: .put, body: ByteBuffer(string: "x")) {
+            try await client.execute(
+                uri: try fixture.blobURI("buf1", "00/000", Self.read),
+                method: .put,
+                body: ByteBuffer(string: "x")
+            ) {
                 response in
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.xMsErrorCode] == "AuthorizationPermissionMismatch")
             }
             // And a create-only URL cannot read.
-            try await client.execute(uri: try fixture.blobURI("buf1", "00/000", [.createBlob]), method: .get) { response in
+            try await client.execute(uri: try fixture.blobURI("buf1", "00/000", [.createBlob]), method: .get) {
+                response in
                 #expect(response.headers[.xMsErrorCode] == "AuthorizationPermissionMismatch")
             }
         }
@@ -178,14 +221,22 @@ struct SignedURLTests {
         try fixture.makeContainer("bufb")
         let queryA = try fixture.query("bufa", Self.write)
         try await fixture.withRouter { client in
-            try await client.execute(uri: "/containers/bufb/00/000?" + queryA, method: .put, body: ByteBuffer(string: "x")) { response in
+            try await client.execute(
+                uri: "/containers/bufb/00/000?" + queryA,
+                method: .put,
+                body: ByteBuffer(string: "x")
+            ) { response in
                 #expect(response.status == .forbidden)
                 #expect(response.headers[.xMsErrorCode] == "AuthenticationFailed")
             }
             try await client.execute(uri: "/containers/bufb/00/000?" + queryA, method: .get) { response in
                 #expect(response.headers[.xMsErrorCode] == "AuthenticationFailed")
             }
-            try await client.execute(uri: "/containers/bufa/00/000?" + queryA, method: .put, body: ByteBuffer(string: "x")) {
+            try await client.execute(
+                uri: "/containers/bufa/00/000?" + queryA,
+                method: .put,
+                body: ByteBuffer(string: "x")
+            ) {
                 #expect($0.status == .created)
             }
         }
@@ -216,7 +267,11 @@ struct SignedURLTests {
         let query = try fixture.query("buf1", Self.write)
         try await fixture.withRouter { client in
             for method in [HTTPRequest.Method.put, .get] {
-                try await client.execute(uri: path + "?" + query, method: method, body: method == .put ? ByteBuffer(string: "x") : nil) {
+                try await client.execute(
+                    uri: path + "?" + query,
+                    method: method,
+                    body: method == .put ? ByteBuffer(string: "x") : nil
+                ) {
                     response in
                     #expect(response.status == .badRequest, "\(method) \(path)")
                     #expect(response.headers[.xMsErrorCode] == code, "\(method) \(path)")
@@ -234,7 +289,8 @@ struct SignedURLTests {
         let query = try fixture.query("buf1", Self.write)
         try await fixture.withRouter { client in
             try await client.execute(
-                uri: "/containers/buf1/00/000?" + query.replacingOccurrences(of: "api-version=1.0&", with: ""), method: .put,
+                uri: "/containers/buf1/00/000?" + query.replacingOccurrences(of: "api-version=1.0&", with: ""),
+                method: .put,
                 body: ByteBuffer(string: "x")
             ) { response in
                 #expect(response.status == .badRequest)
@@ -242,11 +298,14 @@ struct SignedURLTests {
             }
             // Azure SDKs drop api-version from the SAS query but always send x-ms-version: that implies 1.0.
             try await client.execute(
-                uri: "/containers/buf1/00/000?" + query.replacingOccurrences(of: "api-version=1.0&", with: ""), method: .put,
-                headers: [HTTPField.Name("x-ms-version")!: "2026-10-06"], body: ByteBuffer(string: "x")
+                uri: "/containers/buf1/00/000?" + query.replacingOccurrences(of: "api-version=1.0&", with: ""),
+                method: .put,
+                headers: [HTTPField.Name("x-ms-version")!: "2026-10-06"],
+                body: ByteBuffer(string: "x")
             ) { #expect($0.status == .created) }
             try await client.execute(
-                uri: "/containers/buf1/00/000?" + query.replacingOccurrences(of: "api-version=1.0", with: "api-version=2.0"),
+                uri: "/containers/buf1/00/000?"
+                    + query.replacingOccurrences(of: "api-version=1.0", with: "api-version=2.0"),
                 method: .get
             ) { response in
                 #expect(response.status == .badRequest)
@@ -257,5 +316,9 @@ struct SignedURLTests {
 }
 
 private func percent(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"))!
+    text.addingPercentEncoding(
+        withAllowedCharacters: CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+        )
+    )!
 }

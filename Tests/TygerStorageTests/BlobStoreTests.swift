@@ -10,7 +10,11 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 /// Runs `body` with a fresh store of `kind` (its container created unless `created` is false).
-func withStore<T>(_ kind: StoreKind, created: Bool = true, _ body: (any BlobStore, String) async throws -> T) async throws -> T {
+func withStore<T>(
+    _ kind: StoreKind,
+    created: Bool = true,
+    _ body: (any BlobStore, String) async throws -> T
+) async throws -> T {
     try await withTemporaryDirectory(prefix: "tyger-store") { dir in
         switch kind {
         case .memory:
@@ -23,7 +27,12 @@ func withStore<T>(_ kind: StoreKind, created: Bool = true, _ body: (any BlobStor
     }
 }
 
-func put(_ store: any BlobStore, _ name: String, _ bytes: [UInt8], _ metadata: BlobMetadata = BlobMetadata()) async throws {
+func put(
+    _ store: any BlobStore,
+    _ name: String,
+    _ bytes: [UInt8],
+    _ metadata: BlobMetadata = BlobMetadata()
+) async throws {
     let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
     defer { copy.deallocate() }
     copy.copyBytes(from: bytes)
@@ -111,7 +120,12 @@ func storeError(_ body: () async throws -> Void) async -> BlobStoreError.Code? {
                     for i in 0..<8 {
                         group.addTask {
                             let code = await storeError {
-                                try await put(store, name, Payload.random(count: 50_000, seed: UInt64(i)), BlobMetadata(contentMD5: "\(i)"))
+                                try await put(
+                                    store,
+                                    name,
+                                    Payload.random(count: 50_000, seed: UInt64(i)),
+                                    BlobMetadata(contentMD5: "\(i)")
+                                )
                             }
                             return (i, code)
                         }

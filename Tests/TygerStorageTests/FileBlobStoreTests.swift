@@ -2,6 +2,7 @@ import Testing
 import TygerCore
 import TygerStorage
 import TygerTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,8 @@ import Glibc
                 try parts.metadata() == [
                     "content-md5": "CffgLxKQviEdpweiZvFTsw==",
                     "meta:cumulative_hash_chain": "2mCt+MKkf0AT8hYI3Edjmv5oYPpnNq7Lv4ZeFVlIN7c=",
-                ])
+                ]
+            )
         }
     }
 
@@ -141,7 +143,8 @@ import Glibc
             // `flock(1)` takes the same kind of lock on the same file, as another writer process would.
             try TestFiles.write([], to: dir + "/.writer.lock")
             // `-o`: the lock is held by flock itself, not inherited by the command it runs.
-            let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "10"])
+            // The holder outlives any slow start (it is killed below), so the lease is still held when checked.
+            let holder = try ChildProcess("/usr/bin/flock", ["-x", "-o", dir + "/.writer.lock", "sleep", "300"])
             #expect(await eventually(timeout: .seconds(30)) { (try? await store.writerState()) == .active })
             #expect(await storeError { _ = try await store.acquireWriterLease() } == .leaseHeld)
             holder.signal(SIGKILL)

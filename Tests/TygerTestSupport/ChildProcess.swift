@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,9 @@ func c_pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
 /// - Returns: The read and write ends; the caller closes them.
 public func makePipe() throws -> (readEnd: Int32, writeEnd: Int32) {
     var fds: [Int32] = [-1, -1]
-    guard c_pipe2(&fds, O_CLOEXEC) == 0 else { throw TestSupportError("pipe2 failed: \(String(cString: strerror(errno)))") }
+    guard c_pipe2(&fds, O_CLOEXEC) == 0 else {
+        throw TestSupportError("pipe2 failed: \(String(cString: strerror(errno)))")
+    }
     return (fds[0], fds[1])
 }
 
@@ -66,7 +69,12 @@ public final class ChildProcess: @unchecked Sendable {
     /// Starts `executable` with `arguments`.
     ///
     /// - Throws: `TestSupportError` when the process cannot be started.
-    public init(_ executable: String, _ arguments: [String], input: ChildInput = .null, environment: [String: String] = [:]) throws {
+    public init(
+        _ executable: String,
+        _ arguments: [String],
+        input: ChildInput = .null,
+        environment: [String: String] = [:]
+    ) throws {
         workDirectory = try makeTemporaryDirectory(prefix: "tyger-proc")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -175,7 +183,9 @@ public final class ChildProcess: @unchecked Sendable {
             if ContinuousClock.now >= deadline {
                 kill(pid, SIGKILL)
                 while outcome.value == nil { try? await Task.sleep(for: .milliseconds(5)) }
-                throw TestSupportError("process \(pid) still running after \(timeout); killed. Output so far: \(outcome.value!)")
+                throw TestSupportError(
+                    "process \(pid) still running after \(timeout); killed. Output so far: \(outcome.value!)"
+                )
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -196,7 +206,10 @@ public final class ChildProcess: @unchecked Sendable {
 ///
 /// - Throws: `TestSupportError` when it cannot start or does not finish within `timeout`.
 public func runProcess(
-    _ executable: String, _ arguments: [String], input: ChildInput = .null, environment: [String: String] = [:],
+    _ executable: String,
+    _ arguments: [String],
+    input: ChildInput = .null,
+    environment: [String: String] = [:],
     timeout: Duration = .seconds(60)
 ) async throws -> ProcessResult {
     let child = try ChildProcess(executable, arguments, input: input, environment: environment)
@@ -204,7 +217,11 @@ public func runProcess(
 }
 
 /// Runs a bash script (`bash -o pipefail -c`), with `$TYGER` set to the built binary.
-public func runShell(_ script: String, environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws
+public func runShell(
+    _ script: String,
+    environment: [String: String] = [:],
+    timeout: Duration = .seconds(60)
+) async throws
     -> ProcessResult
 {
     var env = environment
@@ -234,7 +251,9 @@ public enum TygerBinary {
 
     /// Runs `tyger` with `arguments` to completion.
     public static func run(
-        _ arguments: [String], input: ChildInput = .null, timeout: Duration = .seconds(60)
+        _ arguments: [String],
+        input: ChildInput = .null,
+        timeout: Duration = .seconds(60)
     ) async throws -> ProcessResult {
         try await runProcess(path(), arguments, input: input, timeout: timeout)
     }

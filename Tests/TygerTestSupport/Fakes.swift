@@ -1,5 +1,6 @@
-public import TygerIO
 private import Synchronization
+public import TygerIO
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -93,7 +94,8 @@ public final class GateSource: ByteSource {
             return (s, n)
         }
         if n > 0 {
-            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }  // n > 0
+            // n > 0, so both base addresses exist.
+            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
             return .bytes(n)
         }
         let clock = ContinuousClock()

@@ -33,7 +33,9 @@ public enum Payload {
 
     /// `count` bytes of text-like data (words from a small vocabulary, in lines) that deflate shrinks a lot.
     public static func compressible(count: Int, seed: UInt64) -> [UInt8] {
-        let words = ["tyger", "buffer", "blob", "stream", "chunk", "ring", "hash", "chain", "crc", "deflate", "data", "path"]
+        let words = [
+            "tyger", "buffer", "blob", "stream", "chunk", "ring", "hash", "chain", "crc", "deflate", "data", "path",
+        ]
         var rng = SeededGenerator(seed: seed)
         var out: [UInt8] = []
         out.reserveCapacity(count + 16)
@@ -61,12 +63,15 @@ public enum Payload {
 ///
 /// Use `#expect(mismatch(a, b) == nil)` instead of `#expect(a == b)` for large arrays: on failure the testing library
 /// diffs the operands of `==`, which takes quadratic time on big inputs.
-public func mismatch<A: Collection, B: Collection>(_ a: A, _ b: B) -> String? where A.Element == B.Element, A.Element: Equatable {
+public func mismatch<A: Collection, B: Collection>(_ a: A, _ b: B) -> String?
+where A.Element == B.Element, A.Element: Equatable {
     var i = 0
     var ia = a.startIndex
     var ib = b.startIndex
     while ia != a.endIndex, ib != b.endIndex {
-        if a[ia] != b[ib] { return "first difference at index \(i): \(a[ia]) vs \(b[ib]) (counts \(a.count) and \(b.count))" }
+        if a[ia] != b[ib] {
+            return "first difference at index \(i): \(a[ia]) vs \(b[ib]) (counts \(a.count) and \(b.count))"
+        }
         a.formIndex(after: &ia)
         b.formIndex(after: &ib)
         i += 1

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,8 @@ import Glibc
 /// - Returns: What `body` returns.
 /// - Throws: What `body` throws, or `TestSupportError` when the directory cannot be made.
 public func withTemporaryDirectory<T>(
-    prefix: String = "tyger-test", _ body: (String) async throws -> T
+    prefix: String = "tyger-test",
+    _ body: (String) async throws -> T
 ) async throws -> T {
     let path = try makeTemporaryDirectory(prefix: prefix)
     defer { removeTree(path) }
@@ -61,7 +63,9 @@ public struct TestSupportError: Error, CustomStringConvertible, Sendable {
 ///
 /// - Returns: Whether the condition held before the deadline.
 public func eventually(
-    timeout: Duration, every interval: Duration = .milliseconds(10), _ condition: () async throws -> Bool
+    timeout: Duration,
+    every interval: Duration = .milliseconds(10),
+    _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while true {
@@ -108,7 +112,8 @@ public enum TestFiles {
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }  // count > offset
+            // count > offset, so the base address exists.
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TestSupportError("write: \(String(cString: strerror(errno)))")

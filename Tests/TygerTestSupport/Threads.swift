@@ -1,5 +1,5 @@
-import TygerIO
 private import Synchronization
+import TygerIO
 
 /// Runs blocking work on a thread of its own (never on the cooperative pool) and awaits its result.
 public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -53,7 +53,8 @@ func codecBenchmarks() {
                 compression == .best
                 ? BenchmarkPresets.block(maxDuration: .seconds(3), maxIterations: 30) : BenchmarkPresets.block()
             Benchmark(
-                "BlobCodec.encode native \(compression) \(contentName(content)) 4 MiB", configuration: configuration
+                "BlobCodec.encode native \(compression) \(contentName(content)) 4 MiB",
+                configuration: configuration
             ) { (benchmark: Benchmark, fixture: EncodeFixture) in
                 let codec = BlobCodec(format: .native, compression: compression)
                 var encoded: EncodedBlock?
@@ -72,7 +73,11 @@ func codecBenchmarks() {
         var verified: VerifiedBlob?
         try benchmark.measure(bytes: fixture.stored.count) {
             verified = try BlobCodec.verify(
-                fixture.stored.bytes, metadata: fixture.metadata, format: .native, blobName: "0")
+                fixture.stored.bytes,
+                metadata: fixture.metadata,
+                format: .native,
+                blobName: "0"
+            )
         }
         blackHole(verified)
     } setup: {

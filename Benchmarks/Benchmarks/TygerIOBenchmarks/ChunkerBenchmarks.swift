@@ -7,7 +7,8 @@ import TygerIO
 /// consumer that returns each block to the ring at once: the write pipeline's first stage without the encoders.
 func chunkerBenchmarks() {
     Benchmark(
-        "Chunker GeneratedSource 256 MiB -> 4 MiB blocks (ring 4)", configuration: BenchmarkPresets.stream()
+        "Chunker GeneratedSource 256 MiB -> 4 MiB blocks (ring 4)",
+        configuration: BenchmarkPresets.stream()
     ) { (benchmark: Benchmark, ring: BlockRing) async in
         let chunks = HandoffQueue<Chunk>(capacity: ring.capacity)
         let source = GeneratedSource(size: Int64(BenchmarkSizes.stream))

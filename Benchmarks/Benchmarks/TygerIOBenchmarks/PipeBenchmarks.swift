@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Benchmark
 import TygerBenchmarkSupport
 import TygerCore
 import TygerIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One way to move bytes through a pipe.
 private struct PipeVariant: Sendable {
@@ -18,14 +19,23 @@ private struct PipeVariant: Sendable {
 
 private let pipeVariants: [PipeVariant] = [
     PipeVariant(
-        name: "DescriptorSink(write) -> DescriptorSource", immutablePages: false,
-        makeSink: { DescriptorSink(fd: $0, mode: .write) }, makeSource: { DescriptorSource(fd: $0) }),
+        name: "DescriptorSink(write) -> DescriptorSource",
+        immutablePages: false,
+        makeSink: { DescriptorSink(fd: $0, mode: .write) },
+        makeSource: { DescriptorSource(fd: $0) }
+    ),
     PipeVariant(
-        name: "DescriptorSink(vmsplice) -> DescriptorSource", immutablePages: true,
-        makeSink: { DescriptorSink(fd: $0, mode: .vmsplice) }, makeSource: { DescriptorSource(fd: $0) }),
+        name: "DescriptorSink(vmsplice) -> DescriptorSource",
+        immutablePages: true,
+        makeSink: { DescriptorSink(fd: $0, mode: .vmsplice) },
+        makeSource: { DescriptorSource(fd: $0) }
+    ),
     PipeVariant(
-        name: "DispatchIOSink -> DispatchIOSource", immutablePages: false,
-        makeSink: { DispatchIOSink(fd: $0) }, makeSource: { DispatchIOSource(fd: $0) }),
+        name: "DispatchIOSink -> DispatchIOSource",
+        immutablePages: false,
+        makeSink: { DispatchIOSink(fd: $0) },
+        makeSource: { DispatchIOSource(fd: $0) }
+    ),
 ]
 
 /// 256 MiB through a 1 MiB pipe: a writer thread sends one 4 MiB block 64 times through a `ByteSink`, a reader thread
@@ -47,7 +57,10 @@ func pipeBenchmarks() {
                 async let written: Void = DedicatedThread.run(name: "bench-pipe-writer") {
                     let sink = variant.makeSink(writeEnd)
                     let chunk = OutputChunk(
-                        bytes: buffers.payload.bytes, immutablePages: variant.immutablePages, owner: nil)
+                        bytes: buffers.payload.bytes,
+                        immutablePages: variant.immutablePages,
+                        owner: nil
+                    )
                     for _ in 0..<(total / buffers.payload.count) {
                         try sink.write(chunk)
                     }
@@ -58,7 +71,8 @@ func pipeBenchmarks() {
                     var count = 0
                     while count < total {
                         let space = UnsafeMutableRawBufferPointer(
-                            rebasing: buffers.target.memory[0..<min(buffers.target.count, total - count)])
+                            rebasing: buffers.target.memory[0..<min(buffers.target.count, total - count)]
+                        )
                         guard case .bytes(let n) = try source.read(into: space, waitAtMost: nil) else { break }
                         count += n
                     }

@@ -21,7 +21,10 @@ final class WrittenBuffer: Sendable {
         var options = WriteOptions()
         options.compression = compression
         summary = try await BufferWriter.write(
-            from: GeneratedSource(size: Int64(BenchmarkSizes.stream)), to: store, options: options)
+            from: GeneratedSource(size: Int64(BenchmarkSizes.stream)),
+            to: store,
+            options: options
+        )
         precondition(summary.bytes == BenchmarkSizes.stream, "setup wrote \(summary.bytes) bytes")
     }
 }

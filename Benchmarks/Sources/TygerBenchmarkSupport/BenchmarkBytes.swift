@@ -1,7 +1,8 @@
+public import TygerCore
+
 #if canImport(Glibc)
 private import Glibc
 #endif
-public import TygerCore
 
 /// Page-aligned memory owned for a benchmark's life, filled once in its setup.
 ///

@@ -21,7 +21,7 @@ extension Benchmark {
     /// Only `body` is inside the measured region: whatever the closure does before (fixtures) or after (checks,
     /// recording the rate, which allocates) is excluded from wall clock and malloc counts alike.
     public func measure(bytes: Int, _ body: () throws -> Void) rethrows {
-        let elapsed = try measured(body)
+        let elapsed = try measuredBlocking(body)
         measurement(.bytesPerSecond, Int(Double(bytes) / elapsed.seconds / 1e6))
     }
 
@@ -37,7 +37,7 @@ extension Benchmark {
         measurement(.kiloItemsPerSecond, Int(Double(items) / elapsed.seconds / 1e3))
     }
 
-    private func measured(_ body: () throws -> Void) rethrows -> Duration {
+    private func measuredBlocking(_ body: () throws -> Void) rethrows -> Duration {
         let clock = ContinuousClock()
         startMeasurement()
         let start = clock.now

@@ -30,32 +30,56 @@ public enum BenchmarkPresets {
     }
 
     /// Raw units for the custom rates, so the tables read directly in MB/s and K items/s.
-    public static var units: [BenchmarkMetric: BenchmarkUnits] { [.bytesPerSecond: .count, .kiloItemsPerSecond: .count] }
+    public static var units: [BenchmarkMetric: BenchmarkUnits] {
+        [.bytesPerSecond: .count, .kiloItemsPerSecond: .count]
+    }
 
     /// A configuration for a benchmark that processes one block per iteration (milliseconds or less).
     public static func block(
-        _ metrics: [BenchmarkMetric] = byteMetrics, maxDuration: Duration = .seconds(1), maxIterations: Int = 2_000
+        _ metrics: [BenchmarkMetric] = byteMetrics,
+        maxDuration: Duration = .seconds(1),
+        maxIterations: Int = 2_000
     ) -> Benchmark.Configuration {
         .init(
-            metrics: metrics, timeUnits: .microseconds, units: units, warmupIterations: 2, maxDuration: maxDuration,
-            maxIterations: maxIterations, thresholds: exactMallocs)
+            metrics: metrics,
+            timeUnits: .microseconds,
+            units: units,
+            warmupIterations: 2,
+            maxDuration: maxDuration,
+            maxIterations: maxIterations,
+            thresholds: exactMallocs
+        )
     }
 
     /// A configuration for a benchmark that streams hundreds of MiB per iteration.
     public static func stream(
-        _ metrics: [BenchmarkMetric] = streamMetrics, maxDuration: Duration = .seconds(4), maxIterations: Int = 20
+        _ metrics: [BenchmarkMetric] = streamMetrics,
+        maxDuration: Duration = .seconds(4),
+        maxIterations: Int = 20
     ) -> Benchmark.Configuration {
         .init(
-            metrics: metrics, timeUnits: .milliseconds, units: units, warmupIterations: 1, maxDuration: maxDuration,
-            maxIterations: maxIterations)
+            metrics: metrics,
+            timeUnits: .milliseconds,
+            units: units,
+            warmupIterations: 1,
+            maxDuration: maxDuration,
+            maxIterations: maxIterations
+        )
     }
 
     /// A configuration for an operation-rate benchmark with `scalingFactor` inner iterations.
     public static func operations(
-        _ metrics: [BenchmarkMetric] = operationMetrics, scalingFactor: BenchmarkScalingFactor = .kilo
+        _ metrics: [BenchmarkMetric] = operationMetrics,
+        scalingFactor: BenchmarkScalingFactor = .kilo
     ) -> Benchmark.Configuration {
         .init(
-            metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 5, scalingFactor: scalingFactor,
-            maxDuration: .seconds(1), maxIterations: 10_000, thresholds: exactMallocs)
+            metrics: metrics,
+            timeUnits: .nanoseconds,
+            warmupIterations: 5,
+            scalingFactor: scalingFactor,
+            maxDuration: .seconds(1),
+            maxIterations: 10_000,
+            thresholds: exactMallocs
+        )
     }
 }

@@ -33,9 +33,11 @@ public final class BufferManager: Sendable {
         ///   - expiryBatchSize: The maximum number of buffers per expiry query.
         ///   - location: The accepted location.
         public init(
-            activeLifetime: Duration? = nil, softDeletedLifetime: Duration = .seconds(86_400),
+            activeLifetime: Duration? = nil,
+            softDeletedLifetime: Duration = .seconds(86_400),
             defaultAccessTTL: Duration = .seconds(3600),
-            accessTTLRange: ClosedRange<Duration> = .seconds(30) ... .seconds(3600), expiryBatchSize: Int = 1000,
+            accessTTLRange: ClosedRange<Duration> = .seconds(30) ... .seconds(3600),
+            expiryBatchSize: Int = 1000,
             location: String = "local"
         ) {
             precondition(expiryBatchSize > 0, "expiryBatchSize must be positive, got \(expiryBatchSize)")
@@ -74,8 +76,10 @@ public final class BufferManager: Sendable {
     ///   - clock: The wall clock; inject a controllable one in tests.
     ///   - ephemeralBuffers: Access to ephemeral buffers, consulted by ``access(id:writeable:preferTCP:ttl:)``.
     public init(
-        repository: any BufferRepository, storage: any BufferStorageProvider,
-        configuration: Configuration = Configuration(), clock: WallClock = .system,
+        repository: any BufferRepository,
+        storage: any BufferStorageProvider,
+        configuration: Configuration = Configuration(),
+        clock: WallClock = .system,
         ephemeralBuffers: (any EphemeralBufferProvider)? = nil
     ) {
         self.repository = repository
@@ -106,8 +110,12 @@ public final class BufferManager: Sendable {
         }
         try validateTags(request.tags)
         let record = BufferRecord(
-            id: BufferID.generate(), location: configuration.location, createdAt: now(),
-            expiresAt: request.expiresAt, tags: request.tags ?? [:])
+            id: BufferID.generate(),
+            location: configuration.location,
+            createdAt: now(),
+            expiresAt: request.expiresAt,
+            tags: request.tags ?? [:]
+        )
         try await storageCall("create container") { try await self.storage.createContainer(id: record.id) }
         do {
             try await repository.create(record)
@@ -142,7 +150,9 @@ public final class BufferManager: Sendable {
     /// - Throws: ``TygerControlPlaneError`` `invalidInput` for a negative limit
     ///   (`Limit must be a non-negative integer.`) or a bad token (`Invalid continuation token.`).
     public func list(
-        _ filter: BufferFilter, limit: Int?, continuationToken: String?
+        _ filter: BufferFilter,
+        limit: Int?,
+        continuationToken: String?
     ) async throws(TygerControlPlaneError) -> (buffers: [BufferRecord], continuationToken: String?) {
         let limit = try Self.validatedPageLimit(limit)
         let cursor = try continuationToken.map { token throws(TygerControlPlaneError) in
@@ -181,7 +191,10 @@ public final class BufferManager: Sendable {
     /// - Throws: ``TygerControlPlaneError``: `badRequest` for an ID mismatch, `invalidInput` for invalid tags,
     ///   `notFound`, or `preconditionFailed` (`ETag does not match`).
     public func update(
-        id: String, _ update: BufferUpdate, ifMatch: String?, softDeleted: Bool = false
+        id: String,
+        _ update: BufferUpdate,
+        ifMatch: String?,
+        softDeleted: Bool = false
     ) async throws(TygerControlPlaneError) -> BufferRecord {
         if let bodyID = update.id, !bodyID.isEmpty, bodyID != id {
             throw .badRequest("The buffer ID in the URL does not match the buffer ID in the request body.")
@@ -190,8 +203,12 @@ public final class BufferManager: Sendable {
         let expected = ETagPrecondition.expected(fromIfMatch: ifMatch)
         let outcome = try await repo {
             try await self.repository.update(
-                id: id, softDeleted: softDeleted, ifMatch: expected, expiresAt: update.expiresAt,
-                tags: update.tags ?? [:])
+                id: id,
+                softDeleted: softDeleted,
+                ifMatch: expected,
+                expiresAt: update.expiresAt,
+                tags: update.tags ?? [:]
+            )
         }
         switch outcome {
         case .changed(let record): return record
@@ -215,7 +232,9 @@ public final class BufferManager: Sendable {
     /// - Throws: ``TygerControlPlaneError``: `notFound` (missing or expired); `preconditionFailed` with
     ///   `Buffer is already soft-deleted` (soft delete) or `Buffer is not soft-deleted` (purge).
     public func softDelete(
-        id: String, ttl: Duration? = nil, purge: Bool = false
+        id: String,
+        ttl: Duration? = nil,
+        purge: Bool = false
     ) async throws(TygerControlPlaneError) -> BufferRecord {
         let now = now()
         let change = deletion(ttl: ttl, purge: purge, now: now)
@@ -237,7 +256,9 @@ public final class BufferManager: Sendable {
     /// - Returns: The number of buffers changed.
     /// - Throws: ``TygerControlPlaneError`` `databaseFailure`.
     public func softDelete(
-        matching filter: BufferFilter, ttl: Duration? = nil, purge: Bool = false
+        matching filter: BufferFilter,
+        ttl: Duration? = nil,
+        purge: Bool = false
     ) async throws(TygerControlPlaneError) -> Int {
         let now = now()
         let change = deletion(ttl: ttl, purge: purge, now: now)
@@ -267,18 +288,26 @@ public final class BufferManager: Sendable {
     /// - Throws: ``TygerControlPlaneError`` `databaseFailure`.
     public func restore(matching filter: BufferFilter) async throws(TygerControlPlaneError) -> Int {
         let now = now()
-        return try await repo { try await self.repository.changeStates(matching: filter, self.restoration(now), now: now) }
+        return try await repo {
+            try await self.repository.changeStates(matching: filter, self.restoration(now), now: now)
+        }
     }
 
     private func deletion(ttl: Duration?, purge: Bool, now: Date) -> BufferStateChange {
         let keep = ttl ?? (purge ? .zero : configuration.softDeletedLifetime)
-        return BufferStateChange(fromSoftDeleted: purge, toSoftDeleted: true, expiresAt: Timestamp.adding(keep, to: now))
+        return BufferStateChange(
+            fromSoftDeleted: purge,
+            toSoftDeleted: true,
+            expiresAt: Timestamp.adding(keep, to: now)
+        )
     }
 
     private func restoration(_ now: Date) -> BufferStateChange {
         BufferStateChange(
-            fromSoftDeleted: true, toSoftDeleted: false,
-            expiresAt: configuration.activeLifetime.map { Timestamp.adding($0, to: now) })
+            fromSoftDeleted: true,
+            toSoftDeleted: false,
+            expiresAt: configuration.activeLifetime.map { Timestamp.adding($0, to: now) }
+        )
     }
 
     // MARK: - Access and storage accounts
@@ -298,13 +327,17 @@ public final class BufferManager: Sendable {
     ///   ``Configuration/accessTTLRange``; `notFound` when the container (or the ephemeral buffer's run) does not
     ///   exist; `storageFailure`.
     public func access(
-        id: String, writeable: Bool, preferTCP: Bool = false, ttl: Duration? = nil
+        id: String,
+        writeable: Bool,
+        preferTCP: Bool = false,
+        ttl: Duration? = nil
     ) async throws(TygerControlPlaneError) -> BufferAccess {
         let ttl = ttl ?? configuration.defaultAccessTTL
         guard configuration.accessTTLRange.contains(ttl) else {
             throw .invalidInput(
                 "ttl must be between \(TimeSpan.format(configuration.accessTTLRange.lowerBound)) and "
-                    + "\(TimeSpan.format(configuration.accessTTLRange.upperBound))")
+                    + "\(TimeSpan.format(configuration.accessTTLRange.upperBound))"
+            )
         }
         if let ephemeral = EphemeralBufferID(id) {
             guard let ephemeralBuffers else { throw .notFound() }
@@ -358,7 +391,8 @@ public final class BufferManager: Sendable {
     }
 
     func storageCall<T: Sendable>(
-        _ what: String, _ body: () async throws -> T
+        _ what: String,
+        _ body: () async throws -> T
     ) async throws(TygerControlPlaneError) -> T {
         do {
             return try await body()

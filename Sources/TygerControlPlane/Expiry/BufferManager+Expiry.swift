@@ -1,6 +1,6 @@
 import Foundation
-import TygerModel
 public import Logging
+import TygerModel
 
 /// What one expiry pass did.
 public struct ExpiryPassResult: Sendable, Hashable {
@@ -56,7 +56,8 @@ extension BufferManager {
                     result.containerDeletionFailures += 1
                     logger.debug(
                         "Failed to delete the container of a purged buffer",
-                        metadata: ["buffer.id": "\(id)", "error": "\(error)"])
+                        metadata: ["buffer.id": "\(id)", "error": "\(error)"]
+                    )
                 }
             }
             if ids.count < batch { break }
@@ -111,7 +112,8 @@ public struct BufferExpiryService<C: Clock>: Sendable where C.Duration == Durati
                 if result.softDeleted + result.purged > 0 {
                     logger.debug(
                         "Expiry pass done",
-                        metadata: ["softDeleted": "\(result.softDeleted)", "purged": "\(result.purged)"])
+                        metadata: ["softDeleted": "\(result.softDeleted)", "purged": "\(result.purged)"]
+                    )
                 }
             } catch {
                 logger.debug("Expiry pass failed", metadata: ["error": "\(error)"])

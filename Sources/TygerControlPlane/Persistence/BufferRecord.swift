@@ -29,7 +29,11 @@ public struct BufferRecord: Sendable, Hashable {
     ///   - expiresAt: The expiry time, if any.
     ///   - tags: The tags.
     public init(
-        id: String, location: String, createdAt: Date, isSoftDeleted: Bool = false, expiresAt: Date? = nil,
+        id: String,
+        location: String,
+        createdAt: Date,
+        isSoftDeleted: Bool = false,
+        expiresAt: Date? = nil,
         tags: [String: String] = [:]
     ) {
         self.id = id
@@ -55,8 +59,14 @@ public struct BufferRecord: Sendable, Hashable {
     /// The wire representation, with the ETag filled in.
     public var wire: Buffer {
         Buffer(
-            id: id, location: location, createdAt: createdAt, isSoftDeleted: isSoftDeleted, expiresAt: expiresAt,
-            tags: tags, eTag: eTag)
+            id: id,
+            location: location,
+            createdAt: createdAt,
+            isSoftDeleted: isSoftDeleted,
+            expiresAt: expiresAt,
+            tags: tags,
+            eTag: eTag
+        )
     }
 }
 

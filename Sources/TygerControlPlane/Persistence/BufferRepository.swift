@@ -55,7 +55,11 @@ public protocol BufferRepository: Sendable {
     /// - Returns: The outcome.
     /// - Throws: On storage errors.
     func update(
-        id: String, softDeleted: Bool, ifMatch: String?, expiresAt: Date?, tags: [String: String]
+        id: String,
+        softDeleted: Bool,
+        ifMatch: String?,
+        expiresAt: Date?,
+        tags: [String: String]
     ) async throws -> BufferChangeOutcome
 
     /// Moves one unexpired buffer between the active and soft-deleted states.
@@ -118,7 +122,9 @@ public struct BufferFilter: Sendable, Hashable {
     ///   - softDeleted: The soft-deleted state, or `nil` for both.
     ///   - liveAt: Exclude buffers expired at this time, or `nil`.
     public init(
-        tags: [String: String] = [:], excludeTags: [String: String] = [:], softDeleted: Bool? = false,
+        tags: [String: String] = [:],
+        excludeTags: [String: String] = [:],
+        softDeleted: Bool? = false,
         liveAt: Date? = nil
     ) {
         self.tags = tags

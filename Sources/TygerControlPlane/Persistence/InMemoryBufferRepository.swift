@@ -31,7 +31,11 @@ public actor InMemoryBufferRepository: BufferRepository {
     }
 
     public func update(
-        id: String, softDeleted: Bool, ifMatch: String?, expiresAt: Date?, tags: [String: String]
+        id: String,
+        softDeleted: Bool,
+        ifMatch: String?,
+        expiresAt: Date?,
+        tags: [String: String]
     ) async throws -> BufferChangeOutcome {
         guard var record = buffers[id], record.isSoftDeleted == softDeleted else { return .notFound }
         if let ifMatch, ifMatch != record.eTag { return .eTagMismatch(record) }
@@ -49,7 +53,8 @@ public actor InMemoryBufferRepository: BufferRepository {
         return .changed(record)
     }
 
-    public func changeStates(matching filter: BufferFilter, _ change: BufferStateChange, now: Date) async throws -> Int {
+    public func changeStates(matching filter: BufferFilter, _ change: BufferStateChange, now: Date) async throws -> Int
+    {
         var f = filter
         f.softDeleted = change.fromSoftDeleted
         f.liveAt = now

@@ -28,7 +28,10 @@ public final class SQLiteBufferRepository: BufferRepository {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw TygerControlPlaneError(
-                code: .databaseFailure, message: "Cannot create data directory \(directory.path)", cause: error)
+                code: .databaseFailure,
+                message: "Cannot create data directory \(directory.path)",
+                cause: error
+            )
         }
         try self.init(path: directory.appendingPathComponent(Self.fileName).path)
     }
@@ -82,14 +85,16 @@ public final class SQLiteBufferRepository: BufferRepository {
                         PRIMARY KEY (buffer_id, key)
                     ) WITHOUT ROWID;
                     CREATE INDEX buffer_tags_key_value ON buffer_tags (key, value, buffer_id);
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v2-buffers-expiry-index") { db in
             try db.execute(
                 sql: """
                     CREATE INDEX buffers_expiry ON buffers (is_soft_deleted, expires_at)
                         WHERE expires_at IS NOT NULL;
-                    """)
+                    """
+            )
         }
         return migrator
     }
@@ -99,11 +104,13 @@ public final class SQLiteBufferRepository: BufferRepository {
     public func create(_ record: BufferRecord) async throws {
         try await write { db in
             try db.execute(
-                sql: "INSERT INTO buffers (id, location, created_at, is_soft_deleted, expires_at) VALUES (?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO buffers (id, location, created_at, is_soft_deleted, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
                     record.id, record.location, Timestamp.micros(record.createdAt), record.isSoftDeleted,
                     record.expiresAt.map(Timestamp.micros),
-                ])
+                ]
+            )
             try Self.insertTags(db, id: record.id, tags: record.tags)
         }
     }
@@ -112,8 +119,10 @@ public final class SQLiteBufferRepository: BufferRepository {
         try await read { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND is_soft_deleted = ?",
-                    arguments: [id, softDeleted])
+                    db,
+                    sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND is_soft_deleted = ?",
+                    arguments: [id, softDeleted]
+                )
             else { return nil }
             return try Self.records(db, rows: [row]).first
         }
@@ -132,7 +141,8 @@ public final class SQLiteBufferRepository: BufferRepository {
                 db,
                 sql: "SELECT \(Self.columns) FROM buffers \(Self.sqlWhere(conditions)) "
                     + "ORDER BY created_at DESC, id DESC LIMIT ?",
-                arguments: StatementArguments(arguments))
+                arguments: StatementArguments(arguments)
+            )
             return try Self.records(db, rows: rows)
         }
     }
@@ -141,19 +151,27 @@ public final class SQLiteBufferRepository: BufferRepository {
         try await read { db in
             let (conditions, arguments) = Self.whereClause(filter)
             return try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM buffers \(Self.sqlWhere(conditions))",
-                arguments: StatementArguments(arguments)) ?? 0
+                db,
+                sql: "SELECT COUNT(*) FROM buffers \(Self.sqlWhere(conditions))",
+                arguments: StatementArguments(arguments)
+            ) ?? 0
         }
     }
 
     public func update(
-        id: String, softDeleted: Bool, ifMatch: String?, expiresAt: Date?, tags: [String: String]
+        id: String,
+        softDeleted: Bool,
+        ifMatch: String?,
+        expiresAt: Date?,
+        tags: [String: String]
     ) async throws -> BufferChangeOutcome {
         try await write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND is_soft_deleted = ?",
-                    arguments: [id, softDeleted]),
+                    db,
+                    sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND is_soft_deleted = ?",
+                    arguments: [id, softDeleted]
+                ),
                 var record = try Self.records(db, rows: [row]).first
             else { return .notFound }
             if let ifMatch, ifMatch != record.eTag { return .eTagMismatch(record) }
@@ -161,7 +179,8 @@ public final class SQLiteBufferRepository: BufferRepository {
                 record.expiresAt = Timestamp.normalize(expiresAt)
                 try db.execute(
                     sql: "UPDATE buffers SET expires_at = ? WHERE id = ?",
-                    arguments: [Timestamp.micros(expiresAt), id])
+                    arguments: [Timestamp.micros(expiresAt), id]
+                )
             }
             record.tags = tags
             try db.execute(sql: "DELETE FROM buffer_tags WHERE buffer_id = ?", arguments: [id])
@@ -174,20 +193,24 @@ public final class SQLiteBufferRepository: BufferRepository {
         try await write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    arguments: [id, Timestamp.micros(now)]),
+                    db,
+                    sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
+                    arguments: [id, Timestamp.micros(now)]
+                ),
                 var record = try Self.records(db, rows: [row]).first
             else { return .notFound }
             guard record.isSoftDeleted == change.fromSoftDeleted else { return .wrongState(record) }
             try db.execute(
                 sql: "UPDATE buffers SET is_soft_deleted = ?, expires_at = ? WHERE id = ?",
-                arguments: [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros), id])
+                arguments: [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros), id]
+            )
             change.apply(to: &record)
             return .changed(record)
         }
     }
 
-    public func changeStates(matching filter: BufferFilter, _ change: BufferStateChange, now: Date) async throws -> Int {
+    public func changeStates(matching filter: BufferFilter, _ change: BufferStateChange, now: Date) async throws -> Int
+    {
         var f = filter
         f.softDeleted = change.fromSoftDeleted
         f.liveAt = now
@@ -196,7 +219,9 @@ public final class SQLiteBufferRepository: BufferRepository {
             try db.execute(
                 sql: "UPDATE buffers SET is_soft_deleted = ?, expires_at = ? \(Self.sqlWhere(conditions))",
                 arguments: StatementArguments(
-                    [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros)] + arguments))
+                    [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros)] + arguments
+                )
+            )
             return db.changesCount
         }
     }
@@ -265,7 +290,9 @@ public final class SQLiteBufferRepository: BufferRepository {
     private static func insertTags(_ db: Database, id: String, tags: [String: String]) throws {
         for (key, value) in tags {
             try db.execute(
-                sql: "INSERT INTO buffer_tags (buffer_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+                sql: "INSERT INTO buffer_tags (buffer_id, key, value) VALUES (?, ?, ?)",
+                arguments: [id, key, value]
+            )
         }
     }
 
@@ -276,18 +303,23 @@ public final class SQLiteBufferRepository: BufferRepository {
         var tagsByID: [String: [String: String]] = [:]
         let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
         for row in try Row.fetchAll(
-            db, sql: "SELECT buffer_id, key, value FROM buffer_tags WHERE buffer_id IN (\(placeholders))",
-            arguments: StatementArguments(ids))
-        {
+            db,
+            sql: "SELECT buffer_id, key, value FROM buffer_tags WHERE buffer_id IN (\(placeholders))",
+            arguments: StatementArguments(ids)
+        ) {
             tagsByID[row["buffer_id"], default: [:]][row["key"]] = row["value"] as String
         }
         return rows.map { row in
             let id: String = row["id"]
             let expires: Int64? = row["expires_at"]
             return BufferRecord(
-                id: id, location: row["location"], createdAt: Timestamp.date(micros: row["created_at"]),
-                isSoftDeleted: row["is_soft_deleted"], expiresAt: expires.map { Timestamp.date(micros: $0) },
-                tags: tagsByID[id] ?? [:])
+                id: id,
+                location: row["location"],
+                createdAt: Timestamp.date(micros: row["created_at"]),
+                isSoftDeleted: row["is_soft_deleted"],
+                expiresAt: expires.map { Timestamp.date(micros: $0) },
+                tags: tagsByID[id] ?? [:]
+            )
         }
     }
 

@@ -1,5 +1,5 @@
-public import TygerModel
 private import Synchronization
+public import TygerModel
 
 /// A ``BufferStorageProvider`` that records containers in memory and returns fake, unsigned URLs.
 ///

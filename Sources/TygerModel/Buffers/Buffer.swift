@@ -40,8 +40,13 @@ public struct Buffer: Sendable, Hashable {
     ///   - tags: The tags.
     ///   - eTag: The ETag.
     public init(
-        id: String = "", location: String? = nil, createdAt: Date? = nil, isSoftDeleted: Bool = false,
-        expiresAt: Date? = nil, tags: [String: String]? = nil, eTag: String? = nil
+        id: String = "",
+        location: String? = nil,
+        createdAt: Date? = nil,
+        isSoftDeleted: Bool = false,
+        expiresAt: Date? = nil,
+        tags: [String: String]? = nil,
+        eTag: String? = nil
     ) {
         self.id = id
         self.location = location

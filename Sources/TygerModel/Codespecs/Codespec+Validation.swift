@@ -8,7 +8,9 @@ extension Codespec {
     /// - Throws: ``TygerModelError`` `.invalidInput` with upstream's message.
     public static func validateName(_ name: String) throws {
         guard !name.isEmpty,
-            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F })
+            name.utf8.allSatisfy({
+                ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F
+            })
         else { throw TygerModelError.invalid(invalidNameMessage) }
     }
 
@@ -28,7 +30,9 @@ extension Codespec {
     public func validate() throws {
         if let name { try Self.validateName(name) }
         if image.isEmpty {
-            throw TygerModelError.invalid("The field Image must be a string or array type with a minimum length of '1'.")
+            throw TygerModelError.invalid(
+                "The field Image must be a string or array type with a minimum length of '1'."
+            )
         }
         switch kind {
         case .job:
@@ -48,11 +52,13 @@ extension Codespec {
             guard !name.isEmpty else { throw TygerModelError.invalid("Buffer names cannot be empty.") }
             guard seen.insert(name.lowercased()).inserted else {
                 throw TygerModelError.invalid(
-                    "All buffer names must be unique across inputs and outputs. Buffer names are case-insensitive. '\(name)' is duplicated")
+                    "All buffer names must be unique across inputs and outputs. Buffer names are case-insensitive. '\(name)' is duplicated"
+                )
             }
             guard Self.isValidBufferName(name) else {
                 throw TygerModelError.invalid(
-                    "The name of buffer '\(name)' is invalid. Buffer names must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character.")
+                    "The name of buffer '\(name)' is invalid. Buffer names must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character."
+                )
             }
         }
         for (port, _) in endpoints ?? [:] where port.isEmpty {

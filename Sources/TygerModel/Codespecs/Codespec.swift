@@ -38,9 +38,16 @@ public struct Codespec: Codable, Hashable, Sendable {
 
     /// Creates a job codespec.
     public init(
-        kind: CodespecKind = .job, image: String, command: [String]? = nil, args: [String]? = nil,
-        workingDir: String? = nil, env: [String: String]? = nil, resources: CodespecResources? = nil,
-        maxReplicas: Int? = nil, buffers: BufferParameters? = nil, endpoints: [String: Int]? = nil
+        kind: CodespecKind = .job,
+        image: String,
+        command: [String]? = nil,
+        args: [String]? = nil,
+        workingDir: String? = nil,
+        env: [String: String]? = nil,
+        resources: CodespecResources? = nil,
+        maxReplicas: Int? = nil,
+        buffers: BufferParameters? = nil,
+        endpoints: [String: Int]? = nil
     ) {
         self.kind = kind
         self.image = image
@@ -65,7 +72,8 @@ public struct Codespec: Codable, Hashable, Sendable {
         if let kindText = try c.decodeIfPresent(String.self, forKey: .kind), !kindText.isEmpty {
             guard let kind = CodespecKind(rawValue: kindText) else {
                 throw TygerModelError.invalid(
-                    "Invalid value for the property 'kind'. It can be either 'job' or 'worker'.")
+                    "Invalid value for the property 'kind'. It can be either 'job' or 'worker'."
+                )
             }
             self.kind = kind
         } else if decoder.userInfo[.tygerRequireCodespecKind] as? Bool == true {
@@ -77,7 +85,9 @@ public struct Codespec: Codable, Hashable, Sendable {
         version = try c.decodeIfPresent(Int.self, forKey: .version)
         createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt)
         guard let image = try c.decodeIfPresent(String.self, forKey: .image) else {
-            throw TygerModelError.invalid("JSON deserialization for type 'Codespec' was missing required properties including: 'image'.")
+            throw TygerModelError.invalid(
+                "JSON deserialization for type 'Codespec' was missing required properties including: 'image'."
+            )
         }
         self.image = image
         command = try c.decodeIfPresent([String].self, forKey: .command)
@@ -192,7 +202,9 @@ public struct CodespecResources: Codable, Hashable, Sendable {
     public var shm: Quantity?
 
     public init(
-        requests: ResourceQuantities? = nil, limits: ResourceQuantities? = nil, gpu: Quantity? = nil,
+        requests: ResourceQuantities? = nil,
+        limits: ResourceQuantities? = nil,
+        gpu: Quantity? = nil,
         shm: Quantity? = nil
     ) {
         self.requests = requests

@@ -30,7 +30,8 @@ public struct Quantity: Hashable, Sendable, Codable, CustomStringConvertible, Ex
     public var description: String { text }
 
     /// The message Kubernetes gives for a malformed quantity.
-    static let formatMessage = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    static let formatMessage =
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
     /// The numeric value (for CPU: cores; for memory: bytes), or `nil` when the text is not a valid quantity.
     public var value: Double? {

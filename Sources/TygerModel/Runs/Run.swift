@@ -31,7 +31,12 @@ public struct Run: Codable, Hashable, Sendable {
     public static let defaultTimeoutSeconds = 43200
 
     /// A run request.
-    public init(job: JobRunCodeTarget, timeoutSeconds: Int? = nil, tags: [String: String]? = nil, cluster: String? = nil) {
+    public init(
+        job: JobRunCodeTarget,
+        timeoutSeconds: Int? = nil,
+        tags: [String: String]? = nil,
+        cluster: String? = nil
+    ) {
         self.job = job
         self.timeoutSeconds = timeoutSeconds
         self.tags = tags
@@ -77,7 +82,9 @@ public struct Run: Codable, Hashable, Sendable {
         startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
         finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
         guard let job = try c.decodeIfPresent(JobRunCodeTarget.self, forKey: .job) else {
-            throw TygerModelError.invalid("JSON deserialization for type 'Run' was missing required properties including: 'job'.")
+            throw TygerModelError.invalid(
+                "JSON deserialization for type 'Run' was missing required properties including: 'job'."
+            )
         }
         self.job = job
         worker = try c.decodeIfPresent(RunCodeTarget.self, forKey: .worker)
@@ -125,7 +132,9 @@ public enum RunStatus: String, Codable, Hashable, Sendable, CaseIterable {
 
     /// Parses a status case-insensitively (query parameters).
     public init?(caseInsensitive text: String) {
-        guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else { return nil }
+        guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+            return nil
+        }
         self = match
     }
 
@@ -160,12 +169,14 @@ public enum CodespecReference: Codable, Hashable, Sendable {
     /// - Throws: ``TygerModelError`` `.invalidInput` with upstream's message when the text has another form.
     public static func parse(_ text: String) throws -> (name: String, version: Int?) {
         let invalid = TygerModelError.invalid(
-            "The codespec reference '\(text)' is invalid. It should be in the form '<codespec_name>' or '<codespec_name>/versions/<version_number>'.")
+            "The codespec reference '\(text)' is invalid. It should be in the form '<codespec_name>' or '<codespec_name>/versions/<version_number>'."
+        )
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         let name = String(parts[0])
         guard (try? Codespec.validateName(name)) != nil else { throw invalid }
         if parts.count == 1 { return (name, nil) }
-        guard parts.count == 3, parts[1] == "versions", !parts[2].isEmpty, parts[2].allSatisfy({ $0.isASCII && $0.isNumber }),
+        guard parts.count == 3, parts[1] == "versions", !parts[2].isEmpty,
+            parts[2].allSatisfy({ $0.isASCII && $0.isNumber }),
             let version = Int(parts[2])
         else { throw invalid }
         return (name, version)
@@ -186,7 +197,10 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
     public var bufferTtl: String?
 
     public init(
-        codespec: CodespecReference, buffers: [String: String]? = nil, tags: [String: String]? = nil, replicas: Int = 1,
+        codespec: CodespecReference,
+        buffers: [String: String]? = nil,
+        tags: [String: String]? = nil,
+        replicas: Int = 1,
         nodePool: String? = nil
     ) {
         self.codespec = codespec
@@ -213,7 +227,9 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "job")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         guard let codespec = try c.decodeIfPresent(CodespecReference.self, forKey: .codespec) else {
-            throw TygerModelError.invalid("JSON deserialization for type 'JobRunCodeTarget' was missing required properties including: 'codespec'.")
+            throw TygerModelError.invalid(
+                "JSON deserialization for type 'JobRunCodeTarget' was missing required properties including: 'codespec'."
+            )
         }
         self.codespec = codespec
         nodePool = try c.decodeIfPresent(String.self, forKey: .nodePool)

@@ -41,7 +41,10 @@ extension KeyedDecodingContainer {
         guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
         guard let date = RFC3339.parse(text) else {
             throw DecodingError.dataCorruptedError(
-                forKey: key, in: self, debugDescription: "The value '\(text.prefix(64))' is not a valid RFC 3339 date-time.")
+                forKey: key,
+                in: self,
+                debugDescription: "The value '\(text.prefix(64))' is not a valid RFC 3339 date-time."
+            )
         }
         return date
     }

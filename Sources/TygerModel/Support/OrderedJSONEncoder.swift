@@ -29,7 +29,9 @@ public struct OrderedJSONEncoder: Sendable {
         try root.encode(value, codingPath: [])
         guard let node = root.node else {
             throw EncodingError.invalidValue(
-                value, .init(codingPath: [], debugDescription: "The value did not encode anything."))
+                value,
+                .init(codingPath: [], debugDescription: "The value did not encode anything.")
+            )
         }
         var out = ""
         Self.write(node, to: &out, indent: prettyPrinted ? "" : nil)
@@ -194,11 +196,14 @@ public struct OrderedJSONEncoder: Sendable {
         }
 
         func number<T: BinaryFloatingPoint & LosslessStringConvertible>(
-            _ value: T, codingPath: [any CodingKey]
+            _ value: T,
+            codingPath: [any CodingKey]
         ) throws {
             guard value.isFinite else {
                 throw EncodingError.invalidValue(
-                    value, .init(codingPath: codingPath, debugDescription: "\(value) is not representable in JSON."))
+                    value,
+                    .init(codingPath: codingPath, debugDescription: "\(value) is not representable in JSON.")
+                )
             }
             content = .value(.number(value.description))
         }
@@ -279,7 +284,8 @@ public struct OrderedJSONEncoder: Sendable {
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(
-            keyedBy keyType: NestedKey.Type, forKey key: Key
+            keyedBy keyType: NestedKey.Type,
+            forKey key: Key
         ) -> KeyedEncodingContainer<NestedKey> {
             let nested = child(key)
             nested.makeObject()

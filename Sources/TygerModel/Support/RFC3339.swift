@@ -22,7 +22,10 @@ public enum RFC3339 {
         let totalMicros = min(micros(date), endOfYear9999 * 1_000_000 - 1)
         return format(
             seconds: totalMicros.floorDivided(by: 1_000_000),
-            nanoseconds: Int(totalMicros.floorModulo(1_000_000)) * 1000, fractionDigits: 6, trimZeros: true)
+            nanoseconds: Int(totalMicros.floorModulo(1_000_000)) * 1000,
+            fractionDigits: 6,
+            trimZeros: true
+        )
     }
 
     /// Formats seconds and nanoseconds since the epoch as an RFC 3339 UTC timestamp.
@@ -34,7 +37,8 @@ public enum RFC3339 {
     ///   - trimZeros: Whether to drop trailing zeros of the fraction (and the `.` when nothing is left). Without it
     ///     the output has a fixed width, so timestamps compare as text (log lines).
     /// - Returns: For example `2026-11-26T07:00:00.123456789Z`.
-    public static func format(seconds: Int64, nanoseconds: Int, fractionDigits: Int, trimZeros: Bool = false) -> String {
+    public static func format(seconds: Int64, nanoseconds: Int, fractionDigits: Int, trimZeros: Bool = false) -> String
+    {
         let days = seconds.floorDivided(by: 86_400)
         let secondOfDay = seconds.floorModulo(86_400)
         let (year, month, day) = civil(fromDays: days)

@@ -18,20 +18,24 @@ public enum TagValidation {
         guard let tags else { return }
         if tags.count > maxTags {
             throw TygerModelError(
-                code: .invalidTags, message: "A maximum of \(maxTags) tags is allowed; \(tags.count) were given.")
+                code: .invalidTags,
+                message: "A maximum of \(maxTags) tags is allowed; \(tags.count) were given."
+            )
         }
         for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
             if !isValid(key, minLength: 1, maxLength: maxKeyLength) {
                 throw TygerModelError(
                     code: .invalidTags,
                     message: "Tag key '\(key.prefix(200))' is invalid. Tag keys must be 1 to \(maxKeyLength) "
-                        + "characters long and contain only letters, digits, '-', '_' or '.'.")
+                        + "characters long and contain only letters, digits, '-', '_' or '.'."
+                )
             }
             if !isValid(value, minLength: 0, maxLength: maxValueLength) {
                 throw TygerModelError(
                     code: .invalidTags,
                     message: "The value of tag '\(key)' is invalid. Tag values must be at most \(maxValueLength) "
-                        + "characters long and contain only letters, digits, '-', '_' or '.'.")
+                        + "characters long and contain only letters, digits, '-', '_' or '.'."
+                )
             }
         }
     }

@@ -30,7 +30,9 @@ public enum TygerJSON {
             let text = try container.decode(String.self)
             guard let date = RFC3339.parse(text) else {
                 throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "The value '\(text.prefix(64))' is not a valid RFC 3339 date-time.")
+                    in: container,
+                    debugDescription: "The value '\(text.prefix(64))' is not a valid RFC 3339 date-time."
+                )
             }
             return date
         }
@@ -65,15 +67,22 @@ public enum TygerJSON {
     /// - Returns: The decoded value.
     /// - Throws: ``TygerModelError`` with code ``TygerModelError/Code/invalidJSON`` in the cases above.
     public static func decodeBody<T: Decodable>(
-        _ type: T.Type, from data: Data, allowEmpty: Bool = false, allowEmptyObject: Bool = false,
+        _ type: T.Type,
+        from data: Data,
+        allowEmpty: Bool = false,
+        allowEmptyObject: Bool = false,
         requireCodespecKind: Bool = false
     ) throws(TygerModelError) -> T {
-        let trimmed = data.drop(while: { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF
-            || $0 == 0xBB || $0 == 0xBF })
+        let trimmed = data.drop(while: {
+            $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0xEF
+                || $0 == 0xBB || $0 == 0xBF
+        })
         if trimmed.isEmpty {
             if allowEmpty { return try decode(type, from: Data("{}".utf8), requireCodespecKind: requireCodespecKind) }
             throw TygerModelError(
-                code: .invalidJSON, message: "Error deserializing input: The input does not contain any JSON tokens.")
+                code: .invalidJSON,
+                message: "Error deserializing input: The input does not contain any JSON tokens."
+            )
         }
         if trimmed.starts(with: Array("null".utf8)),
             trimmed.dropFirst(4).allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })
@@ -90,7 +99,9 @@ public enum TygerJSON {
     }
 
     private static func decode<T: Decodable>(
-        _ type: T.Type, from data: Data, requireCodespecKind: Bool
+        _ type: T.Type,
+        from data: Data,
+        requireCodespecKind: Bool
     ) throws(TygerModelError) -> T {
         do {
             return try makeDecoder(requireCodespecKind: requireCodespecKind).decode(type, from: data)
@@ -99,7 +110,10 @@ public enum TygerJSON {
         } catch let error as DecodingError {
             if let ours = YAMLSpecs.modelError(in: error) { throw ours }
             throw TygerModelError(
-                code: .invalidJSON, message: "Error deserializing input: " + describe(error), cause: error)
+                code: .invalidJSON,
+                message: "Error deserializing input: " + describe(error),
+                cause: error
+            )
         } catch {
             throw TygerModelError(code: .invalidJSON, message: "Error deserializing input: \(error)")
         }

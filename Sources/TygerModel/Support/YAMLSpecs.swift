@@ -59,7 +59,8 @@ public enum YAMLSpecs {
             let position = mark(of: error, in: yaml)
             throw TygerModelError.invalid(
                 prefix(position, file: file) + "invalid \(what) file: \(problemText(error, located: position != nil))",
-                cause: error)
+                cause: error
+            )
         } catch let error as YamlError {
             throw invalidYAML(error, what: what, file: file)
         } catch {
@@ -70,7 +71,9 @@ public enum YAMLSpecs {
     private static func invalidYAML(_ error: YamlError, what: String, file: String?) -> TygerModelError {
         let (problem, mark) = problem(of: error)
         return TygerModelError.invalid(
-            prefix(mark.map { ($0.line, $0.column) }, file: file) + "invalid \(what) file: \(problem)", cause: error)
+            prefix(mark.map { ($0.line, $0.column) }, file: file) + "invalid \(what) file: \(problem)",
+            cause: error
+        )
     }
 
     /// The problem: the field path and expected type with Yams' own text for type errors, the message alone for
@@ -98,7 +101,9 @@ public enum YAMLSpecs {
     }
 
     private static func located(
-        _ error: TygerModelError, at position: (line: Int, column: Int)?, file: String?
+        _ error: TygerModelError,
+        at position: (line: Int, column: Int)?,
+        file: String?
     ) -> TygerModelError {
         let p = prefix(position, file: file)
         if p.isEmpty { return error }
@@ -178,4 +183,3 @@ public enum YAMLSpecs {
         }
     }
 }
-

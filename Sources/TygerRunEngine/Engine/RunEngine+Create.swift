@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
 public import TygerModel
 
 extension RunEngine {
@@ -39,10 +39,16 @@ extension RunEngine {
         if run.worker != nil { throw TygerRunEngineError.invalid("Runs with workers are only supported on Kubernetes") }
         let spec = try await resolve(run.job.codespec)
         guard spec.kind == .job else {
-            throw TygerRunEngineError.invalid("The codespec for a run's job must be a job codespec, not a worker codespec")
+            throw TygerRunEngineError.invalid(
+                "The codespec for a run's job must be a job codespec, not a worker codespec"
+            )
         }
-        guard run.job.replicas >= 1 else { throw TygerRunEngineError.invalid("The number of replicas must be at least 1") }
-        if let t = run.timeoutSeconds, t <= 0 { throw TygerRunEngineError.invalid("timeoutSeconds must be a positive integer") }
+        guard run.job.replicas >= 1 else {
+            throw TygerRunEngineError.invalid("The number of replicas must be at least 1")
+        }
+        if let t = run.timeoutSeconds, t <= 0 {
+            throw TygerRunEngineError.invalid("timeoutSeconds must be a positive integer")
+        }
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
         try executor.validate(codespec: spec, replicas: run.job.replicas)
@@ -52,10 +58,13 @@ extension RunEngine {
         for (argument, id) in run.job.buffers ?? [:] {
             guard let parameter = parameters.first(where: { $0.name.lowercased() == argument.lowercased() }) else {
                 throw TygerRunEngineError.invalid(
-                    "Buffer argument '\(argument)' does not correspond to a buffer parameter on the codespec")
+                    "Buffer argument '\(argument)' does not correspond to a buffer parameter on the codespec"
+                )
             }
             if id != "_" {
-                guard try await bufferExists(id) else { throw TygerRunEngineError.invalid("The buffer '\(id)' was not found") }
+                guard try await bufferExists(id) else {
+                    throw TygerRunEngineError.invalid("The buffer '\(id)' was not found")
+                }
             }
             arguments[parameter.name] = id
         }
@@ -96,7 +105,8 @@ extension RunEngine {
                     throw TygerRunEngineError.invalid("The codespec '\(name)' was not found")
                 }
                 throw TygerRunEngineError.invalid(
-                    "The version '\(version)' of codespec '\(name)' was not found. The latest version is '\(latest.version ?? 0)'.")
+                    "The version '\(version)' of codespec '\(name)' was not found. The latest version is '\(latest.version ?? 0)'."
+                )
             }
             guard let latest = try await codespecs.latest(name: name) else {
                 throw TygerRunEngineError.invalid("The codespec '\(name)' was not found")

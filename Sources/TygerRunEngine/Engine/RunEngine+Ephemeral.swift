@@ -1,8 +1,9 @@
 public import NIOCore
-import TygerModel
 import Synchronization
 import TygerCore
 import TygerIO
+import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -34,7 +35,9 @@ extension RunEngine {
     ///   run finished first or did not make its pipes within `timeout`.
     /// - Throws: `TygerRunEngineError` `.notFound` when the run does not exist; `CancellationError`.
     public func ephemeralPipePath(
-        runId: Int64, parameter: String, timeout: Duration = .seconds(30)
+        runId: Int64,
+        parameter: String,
+        timeout: Duration = .seconds(30)
     ) async throws -> String? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -64,10 +67,16 @@ extension RunEngine {
     /// - Throws: `TygerRunEngineError` `.notFound` (no live run), `.invalidInput` (not an ephemeral input),
     ///   `.alreadyCalled` (attached before), `.conflict` (the run has finished); what `body` throws.
     public func withEphemeralInput<R: Sendable>(
-        runId: Int64, parameter: String, _ body: (EphemeralInputWriter) async throws -> R
+        runId: Int64,
+        parameter: String,
+        _ body: (EphemeralInputWriter) async throws -> R
     ) async throws -> R {
         let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: true)
-        let descriptor = try await withTaskCancellationHandler { try await opener.open() } onCancel: { opener.release() }
+        let descriptor = try await withTaskCancellationHandler {
+            try await opener.open()
+        } onCancel: {
+            opener.release()
+        }
         if opener.wasReleased {
             return try await body(EphemeralInputWriter(queue: nil))
         }
@@ -94,10 +103,16 @@ extension RunEngine {
     ///   - body: Reads the data; the sequence ends when the process closes its end.
     /// - Throws: As `withEphemeralInput`, and what `body` throws.
     public func withEphemeralOutput<R: Sendable>(
-        runId: Int64, parameter: String, _ body: (EphemeralOutputReader) async throws -> R
+        runId: Int64,
+        parameter: String,
+        _ body: (EphemeralOutputReader) async throws -> R
     ) async throws -> R {
         let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: false)
-        let descriptor = try await withTaskCancellationHandler { try await opener.open() } onCancel: { opener.release() }
+        let descriptor = try await withTaskCancellationHandler {
+            try await opener.open()
+        } onCancel: {
+            opener.release()
+        }
         let queue = HandoffQueue<ByteBuffer>(capacity: 4)
         DedicatedThread.start(name: "tyger-relay-out") {
             let allocator = ByteBufferAllocator()
@@ -122,20 +137,32 @@ extension RunEngine {
     private func claimEphemeral(runId: Int64, parameter: String, isInput: Bool) async throws -> FifoOpener {
         guard let supervisor = supervisor(runId) else {
             _ = try await getRun(id: runId)
-            throw TygerRunEngineError(.conflict, "The run \(runId) is not active: ephemeral buffers exist only while their run runs")
+            throw TygerRunEngineError(
+                .conflict,
+                "The run \(runId) is not active: ephemeral buffers exist only while their run runs"
+            )
         }
-        guard let p = supervisor.parameters.first(where: { $0.name == parameter }), p.isEphemeral, p.isInput == isInput else {
+        guard let p = supervisor.parameters.first(where: { $0.name == parameter }), p.isEphemeral, p.isInput == isInput
+        else {
             throw TygerRunEngineError.invalid(
-                "'\(parameter)' is not an ephemeral \(isInput ? "input" : "output") buffer of run \(runId)")
+                "'\(parameter)' is not an ephemeral \(isInput ? "input" : "output") buffer of run \(runId)"
+            )
         }
         while true {
             let outcome = supervisor.state.withLock { s -> Result<FifoOpener?, TygerRunEngineError> in
                 if s.lifecycle.isFinished || s.pipesReleased {
-                    return .failure(TygerRunEngineError(.conflict, "The run \(runId) has finished; its ephemeral buffers are gone"))
+                    return .failure(
+                        TygerRunEngineError(.conflict, "The run \(runId) has finished; its ephemeral buffers are gone")
+                    )
                 }
                 guard s.prepared else { return .success(nil) }
                 guard !s.claimedEphemeral.contains(parameter) else {
-                    return .failure(TygerRunEngineError(.alreadyCalled, "The ephemeral buffer '\(parameter)' of run \(runId) was already attached to"))
+                    return .failure(
+                        TygerRunEngineError(
+                            .alreadyCalled,
+                            "The ephemeral buffer '\(parameter)' of run \(runId) was already attached to"
+                        )
+                    )
                 }
                 s.claimedEphemeral.insert(parameter)
                 return .success(s.openers[parameter])
@@ -166,7 +193,9 @@ public final class EphemeralInputWriter: Sendable {
         let box = HeapBox(count: buffer.readableBytes)
         buffer.withUnsafeReadableBytes { box.memory.copyMemory(from: $0) }
         do {
-            try await queue.push(OutputChunk(bytes: UnsafeRawBufferPointer(box.memory), immutablePages: false, owner: box))
+            try await queue.push(
+                OutputChunk(bytes: UnsafeRawBufferPointer(box.memory), immutablePages: false, owner: box)
+            )
         } catch let error as TygerIOError where error.code == .brokenPipe {
             discarding.withLock { $0 = true }
         }

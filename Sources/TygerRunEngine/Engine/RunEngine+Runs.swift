@@ -13,7 +13,9 @@ extension RunEngine {
     public func upsertCodespec(name: String, _ spec: Codespec) async throws -> Codespec {
         try Codespec.validateName(name)
         if let bodyName = spec.name, !bodyName.isEmpty, bodyName != name {
-            throw TygerRunEngineError.invalid("If provided, the codespec name in the body must match the name in the URL.")
+            throw TygerRunEngineError.invalid(
+                "If provided, the codespec name in the body must match the name in the URL."
+            )
         }
         var spec = spec.withoutSystemFields
         spec.name = name
@@ -36,7 +38,11 @@ extension RunEngine {
     }
 
     /// The latest version of each codespec by name, and the name to continue after (when there may be more).
-    public func listCodespecs(prefix: String?, limit: Int, after: String?) async throws -> (items: [Codespec], next: String?) {
+    public func listCodespecs(
+        prefix: String?,
+        limit: Int,
+        after: String?
+    ) async throws -> (items: [Codespec], next: String?) {
         let items = try await codespecs.list(prefix: prefix, limit: limit + 1, after: after)
         let page = Array(items.prefix(limit))
         return (page, items.count > limit ? page.last?.name : nil)
@@ -47,7 +53,9 @@ extension RunEngine {
     /// The run with `id`.
     /// - Throws: `TygerRunEngineError` `.notFound`.
     public func getRun(id: Int64) async throws -> Run {
-        guard let run = try await runs.get(id: id) else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        guard let run = try await runs.get(id: id) else {
+            throw TygerRunEngineError(.notFound, "The resource was not found")
+        }
         return run
     }
 

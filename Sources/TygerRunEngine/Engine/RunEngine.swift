@@ -2,10 +2,11 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
-public import TygerStorage
 import TygerCore
 import TygerIO
 public import TygerModel
+public import TygerStorage
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -58,7 +59,9 @@ public final class RunEngine: Service, Sendable {
     ///   - clock: Where the current time comes from; default the system clock.
     ///   - logger: For debug and trace messages.
     public init(
-        configuration: RunEngineConfiguration, codespecs: any CodespecRepository, runs: any RunRepository,
+        configuration: RunEngineConfiguration,
+        codespecs: any CodespecRepository,
+        runs: any RunRepository,
         executor: any Executor = LocalProcessExecutor(),
         blobStore: @escaping @Sendable (String) -> any BlobStore,
         createBuffer: @escaping @Sendable ([String: String]) async throws -> String,
@@ -145,7 +148,10 @@ public final class RunEngine: Service, Sendable {
             if failOutputs { await failUnfinishedOutputs(of: updated) }
             watchers.publish(try await runs.update(updated))
             try? FileManager.default.removeItem(atPath: runDirectory(id))
-            logger.debug("recovered interrupted run", metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"])
+            logger.debug(
+                "recovered interrupted run",
+                metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"]
+            )
         }
     }
 
@@ -187,12 +193,18 @@ public final class RunEngine: Service, Sendable {
 /// Writes `.bufferend` `failed` on buffers that have no end yet.
 enum BufferEnd {
     static func markFailedIfUnfinished(_ store: any BlobStore) async {
-        guard (try? await store.containerExists()) == true, (try? await store.head(BufferBlobNames.end)) == nil else { return }
+        guard (try? await store.containerExists()) == true, (try? await store.head(BufferBlobNames.end)) == nil else {
+            return
+        }
         let bytes = BufferEndMetadata.encoded(.failed)
         let md5 = Checksums.md5Base64(bytes)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
         defer { copy.deallocate() }
         copy.copyBytes(from: bytes)
-        try? await store.put(BufferBlobNames.end, bytes: UnsafeRawBufferPointer(copy), metadata: BlobMetadata(contentMD5: md5))
+        try? await store.put(
+            BufferBlobNames.end,
+            bytes: UnsafeRawBufferPointer(copy),
+            metadata: BlobMetadata(contentMD5: md5)
+        )
     }
 }

@@ -1,4 +1,5 @@
 import TygerModel
+
 /// Environment variables and `$(VAR)` expansion for run processes.
 public enum RunEnvironment {
     /// The variable naming a buffer parameter's pipe, as upstream: the name uppercased plus `_PIPE`, dashes kept
@@ -50,7 +51,12 @@ public enum RunEnvironment {
     ///   - pipes: Parameter name → FIFO path (for replicas other than 0: `/dev/null`).
     ///   - base: The inherited variables.
     static func make(
-        codespec: Codespec, runId: Int64, replica: Int, replicas: Int, pipes: [String: String], base: [String: String]
+        codespec: Codespec,
+        runId: Int64,
+        replica: Int,
+        replicas: Int,
+        pipes: [String: String],
+        base: [String: String]
     ) -> [String: String] {
         var pipeVariables: [String: String] = [:]
         for (parameter, path) in pipes {

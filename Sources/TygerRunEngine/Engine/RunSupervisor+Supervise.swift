@@ -1,10 +1,11 @@
 import Foundation
-import TygerModel
 import Synchronization
 import TygerCore
 import TygerDataPath
 import TygerIO
+import TygerModel
 import TygerStorage
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -123,12 +124,21 @@ extension RunSupervisor {
         let launches = (0..<replicas).map { replica -> ReplicaLaunch in
             let replicaPipes = replica == 0 ? pipes : pipes.mapValues { _ in "/dev/null" }
             let env = RunEnvironment.make(
-                codespec: spec, runId: runId, replica: replica, replicas: replicas, pipes: replicaPipes, base: base)
+                codespec: spec,
+                runId: runId,
+                replica: replica,
+                replicas: replicas,
+                pipes: replicaPipes,
+                base: base
+            )
             let arguments = ((spec.command ?? []) + (spec.args ?? [])).map { RunEnvironment.expand($0, with: env) }
             let workingDirectory = spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? workDirectory
             return ReplicaLaunch(
-                arguments: arguments, environment: env, workingDirectory: workingDirectory,
-                logPrefix: replicas == 1 ? "" : "[replica-\(replica)] ")
+                arguments: arguments,
+                environment: env,
+                workingDirectory: workingDirectory,
+                logPrefix: replicas == 1 ? "" : "[replica-\(replica)] "
+            )
         }
         return (ExecutionRequest(runId: runId, runDirectory: directory, image: spec.image, replicas: launches), log)
     }

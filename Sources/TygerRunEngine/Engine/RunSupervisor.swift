@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
-import TygerStorage
 import TygerModel
+import TygerStorage
+
 #if canImport(Glibc)
 private import Glibc
 #endif

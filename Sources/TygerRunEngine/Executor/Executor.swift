@@ -1,4 +1,5 @@
 public import TygerModel
+
 /// Starts and stops the processes of runs. The engine owns FIFOs, buffer transfers and the lifecycle; an executor
 /// only runs processes, so container or Slurm executors can be added beside `LocalProcessExecutor`.
 public protocol Executor: Sendable {

@@ -1,7 +1,8 @@
 private import CTygerSpawn
-import TygerModel
 import Synchronization
 import TygerIO
+import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif

@@ -1,7 +1,8 @@
 private import CTygerSpawn
-import TygerModel
 import Synchronization
 import TygerIO
+import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -48,9 +49,12 @@ final class LocalProcess: Sendable {
         let path = try resolve(program, path: launch.environment["PATH"], workingDirectory: launch.workingDirectory)
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
-        guard tyger_pipe_cloexec(&out) == 0 else { throw TygerRunEngineError(.executorFailure, "pipe2 failed: \(String(cString: strerror(errno)))") }
+        guard tyger_pipe_cloexec(&out) == 0 else {
+            throw TygerRunEngineError(.executorFailure, "pipe2 failed: \(String(cString: strerror(errno)))")
+        }
         guard tyger_pipe_cloexec(&err) == 0 else {
-            Glibc.close(out[0]); Glibc.close(out[1])
+            Glibc.close(out[0])
+            Glibc.close(out[1])
             throw TygerRunEngineError(.executorFailure, "pipe2 failed: \(String(cString: strerror(errno)))")
         }
         let argv = launch.arguments.map { strdup($0) } + [nil]
@@ -71,7 +75,9 @@ final class LocalProcess: Sendable {
             Glibc.close(out[0])
             Glibc.close(err[0])
             throw TygerRunEngineError(
-                .executorFailure, "cannot start '\(program)' (\(path)) in \(launch.workingDirectory): \(String(cString: strerror(rc)))")
+                .executorFailure,
+                "cannot start '\(program)' (\(path)) in \(launch.workingDirectory): \(String(cString: strerror(rc)))"
+            )
         }
         let childPid = pid
         let process = LocalProcess(pid: childPid)

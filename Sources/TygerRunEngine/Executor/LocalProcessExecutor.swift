@@ -1,6 +1,7 @@
 private import CTygerSpawn
 import Synchronization
 import TygerIO
+
 #if canImport(Glibc)
 private import Glibc
 public import TygerModel
@@ -27,22 +28,26 @@ public struct LocalProcessExecutor: Executor {
     public func validate(codespec: Codespec, replicas: Int) throws {
         if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
             throw TygerRunEngineError.invalid(
-                "The codespec has no command or args: the local executor runs 'command' + 'args' as a host process (the image '\(codespec.image)' is not used)")
+                "The codespec has no command or args: the local executor runs 'command' + 'args' as a host process (the image '\(codespec.image)' is not used)"
+            )
         }
         if let sockets = codespec.sockets, !sockets.isEmpty {
             throw TygerRunEngineError.invalid("Codespecs with sockets are not supported by the local executor")
         }
         if let gpu = codespec.resources?.gpu, let value = gpu.value, value > 0, !hasGPU {
             throw TygerRunEngineError.invalid(
-                "The codespec requests GPUs (gpu: \(gpu.text)) but this server has no GPU, so the run cannot be honoured")
+                "The codespec requests GPUs (gpu: \(gpu.text)) but this server has no GPU, so the run cannot be honoured"
+            )
         }
         if let cpu = codespec.resources?.requests?.cpu, let value = cpu.value, value > Double(cores) {
             throw TygerRunEngineError.invalid(
-                "The codespec requests \(cpu.text) CPUs but this server has only \(cores) cores, so the run cannot be honoured")
+                "The codespec requests \(cpu.text) CPUs but this server has only \(cores) cores, so the run cannot be honoured"
+            )
         }
         if let memory = codespec.resources?.requests?.memory, let value = memory.value, value > memoryBytes {
             throw TygerRunEngineError.invalid(
-                "The codespec requests \(memory.text) of memory but this server has only \(Int64(memoryBytes)) bytes, so the run cannot be honoured")
+                "The codespec requests \(memory.text) of memory but this server has only \(Int64(memoryBytes)) bytes, so the run cannot be honoured"
+            )
         }
     }
 

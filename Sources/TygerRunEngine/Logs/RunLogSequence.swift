@@ -1,6 +1,7 @@
 public import Foundation
 public import NIOCore
 import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Synchronization
 import TygerIO
 import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -20,7 +21,10 @@ public final class RunLogWriter: Sendable {
         self.path = path
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw TygerRunEngineError(.executorFailure, "cannot open the run log \(path): \(String(cString: strerror(errno)))")
+            throw TygerRunEngineError(
+                .executorFailure,
+                "cannot open the run log \(path): \(String(cString: strerror(errno)))"
+            )
         }
         self.fd = Mutex(fd)
     }

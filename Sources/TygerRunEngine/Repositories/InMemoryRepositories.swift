@@ -57,7 +57,9 @@ public actor InMemoryRunRepository: RunRepository {
         return stored
     }
 
-    public func run(idempotencyKey: String) async throws -> Run? { idempotencyKeys[idempotencyKey].flatMap { runs[$0] } }
+    public func run(idempotencyKey: String) async throws -> Run? {
+        idempotencyKeys[idempotencyKey].flatMap { runs[$0] }
+    }
 
     public func get(id: Int64) async throws -> Run? { runs[id] }
 

@@ -77,7 +77,10 @@ public struct RunQuery: Sendable, Hashable {
     public var after: RunPosition?
 
     public init(
-        limit: Int = 20, since: Date? = nil, statuses: Set<RunStatus> = [], tags: [String: String] = [:],
+        limit: Int = 20,
+        since: Date? = nil,
+        statuses: Set<RunStatus> = [],
+        tags: [String: String] = [:],
         after: RunPosition? = nil
     ) {
         self.limit = limit

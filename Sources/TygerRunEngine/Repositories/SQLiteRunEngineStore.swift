@@ -37,27 +37,31 @@ public final class SQLiteRunEngineStore: Sendable {
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-codespecs-runs") { db in
-            try db.execute(sql: """
-                CREATE TABLE codespecs (
-                    name TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL, spec TEXT NOT NULL,
-                    PRIMARY KEY (name, version));
-                CREATE TABLE runs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, status TEXT NOT NULL,
-                    run TEXT NOT NULL);
-                CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
-                CREATE INDEX runs_status ON runs (status);
-                CREATE TABLE run_tags (
-                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL,
-                    PRIMARY KEY (run_id, key));
-                CREATE INDEX run_tags_key_value ON run_tags (key, value);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE codespecs (
+                        name TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL, spec TEXT NOT NULL,
+                        PRIMARY KEY (name, version));
+                    CREATE TABLE runs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+                        run TEXT NOT NULL);
+                    CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
+                    CREATE INDEX runs_status ON runs (status);
+                    CREATE TABLE run_tags (
+                        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL,
+                        PRIMARY KEY (run_id, key));
+                    CREATE INDEX run_tags_key_value ON run_tags (key, value);
+                    """
+            )
         }
         migrator.registerMigration("v2-run-idempotency-keys") { db in
-            try db.execute(sql: """
-                CREATE TABLE run_idempotency_keys (
-                    idempotency_key TEXT PRIMARY KEY,
-                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE run_idempotency_keys (
+                        idempotency_key TEXT PRIMARY KEY,
+                        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);
+                    """
+            )
         }
         return migrator
     }
@@ -80,7 +84,10 @@ final class SQLiteCodespecRepository: CodespecRepository {
         try await storage {
             try await queue.write { db in
                 let latestText = try String.fetchOne(
-                    db, sql: "SELECT spec FROM codespecs WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name])
+                    db,
+                    sql: "SELECT spec FROM codespecs WHERE name = ? ORDER BY version DESC LIMIT 1",
+                    arguments: [name]
+                )
                 var next = 1
                 if let latestText {
                     let latest = try decodeJSON(Codespec.self, latestText)
@@ -93,7 +100,8 @@ final class SQLiteCodespecRepository: CodespecRepository {
                 stored.createdAt = now
                 try db.execute(
                     sql: "INSERT INTO codespecs (name, version, created_at, spec) VALUES (?, ?, ?, ?)",
-                    arguments: [name, next, RunPosition.micros(now), try encodeJSON(stored)])
+                    arguments: [name, next, RunPosition.micros(now), try encodeJSON(stored)]
+                )
                 return try decodeJSON(Codespec.self, try encodeJSON(stored))  // as later reads will see it
             }
         }
@@ -103,7 +111,9 @@ final class SQLiteCodespecRepository: CodespecRepository {
         try await storage {
             try await queue.read { db in
                 try String.fetchOne(
-                    db, sql: "SELECT spec FROM codespecs WHERE name = ? ORDER BY version DESC LIMIT 1", arguments: [name]
+                    db,
+                    sql: "SELECT spec FROM codespecs WHERE name = ? ORDER BY version DESC LIMIT 1",
+                    arguments: [name]
                 ).map { try decodeJSON(Codespec.self, $0) }
             }
         }
@@ -113,7 +123,9 @@ final class SQLiteCodespecRepository: CodespecRepository {
         try await storage {
             try await queue.read { db in
                 try String.fetchOne(
-                    db, sql: "SELECT spec FROM codespecs WHERE name = ? AND version = ?", arguments: [name, version]
+                    db,
+                    sql: "SELECT spec FROM codespecs WHERE name = ? AND version = ?",
+                    arguments: [name, version]
                 ).map { try decodeJSON(Codespec.self, $0) }
             }
         }
@@ -153,14 +165,17 @@ final class SQLiteRunRepository: RunRepository {
             try await queue.write { db in
                 if let idempotencyKey,
                     try Bool.fetchOne(
-                        db, sql: "SELECT 1 FROM run_idempotency_keys WHERE idempotency_key = ?",
-                        arguments: [idempotencyKey]) == true
+                        db,
+                        sql: "SELECT 1 FROM run_idempotency_keys WHERE idempotency_key = ?",
+                        arguments: [idempotencyKey]
+                    ) == true
                 {
                     throw TygerRunEngineError(.conflict, "The idempotency key was already used")
                 }
                 try db.execute(
                     sql: "INSERT INTO runs (created_at, status, run) VALUES (?, ?, '{}')",
-                    arguments: [RunPosition.micros(now), (run.status ?? .pending).rawValue])
+                    arguments: [RunPosition.micros(now), (run.status ?? .pending).rawValue]
+                )
                 var stored = run
                 stored.id = db.lastInsertedRowID
                 stored.createdAt = now
@@ -168,7 +183,8 @@ final class SQLiteRunRepository: RunRepository {
                 if let idempotencyKey {
                     try db.execute(
                         sql: "INSERT INTO run_idempotency_keys (idempotency_key, run_id) VALUES (?, ?)",
-                        arguments: [idempotencyKey, written.id])
+                        arguments: [idempotencyKey, written.id]
+                    )
                 }
                 return written
             }
@@ -199,10 +215,14 @@ final class SQLiteRunRepository: RunRepository {
         let text = try encodeJSON(stored)
         try db.execute(
             sql: "UPDATE runs SET status = ?, run = ? WHERE id = ?",
-            arguments: [(stored.status ?? .pending).rawValue, text, id])
+            arguments: [(stored.status ?? .pending).rawValue, text, id]
+        )
         try db.execute(sql: "DELETE FROM run_tags WHERE run_id = ?", arguments: [id])
         for (key, value) in tags ?? [:] {
-            try db.execute(sql: "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)", arguments: [id, key, value])
+            try db.execute(
+                sql: "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
+                arguments: [id, key, value]
+            )
         }
         return try decodeJSON(Run.self, text)
     }
@@ -248,7 +268,11 @@ final class SQLiteRunRepository: RunRepository {
         }
     }
 
-    private static func whereClause(since: Date?, statuses: Set<RunStatus>, tags: [String: String]) -> (String, StatementArguments) {
+    private static func whereClause(
+        since: Date?,
+        statuses: Set<RunStatus>,
+        tags: [String: String]
+    ) -> (String, StatementArguments) {
         var clauses: [String] = ["1 = 1"]
         var arguments: StatementArguments = []
         if let since {
@@ -276,7 +300,8 @@ final class SQLiteRunRepository: RunRepository {
                     arguments += [after.createdAtMicros, after.createdAtMicros, after.id]
                 }
                 return try String.fetchAll(
-                    db, sql: "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT ?",
+                    db,
+                    sql: "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT ?",
                     arguments: arguments + [max(0, query.limit)]
                 ).map { try decodeJSON(Run.self, $0) }
             }
@@ -289,8 +314,10 @@ final class SQLiteRunRepository: RunRepository {
                 let (sql, arguments) = Self.whereClause(since: since, statuses: [], tags: tags)
                 var result: [RunStatus: Int] = [:]
                 for row in try Row.fetchAll(
-                    db, sql: "SELECT status, COUNT(*) AS n FROM runs WHERE \(sql) GROUP BY status", arguments: arguments)
-                {
+                    db,
+                    sql: "SELECT status, COUNT(*) AS n FROM runs WHERE \(sql) GROUP BY status",
+                    arguments: arguments
+                ) {
                     if let status = RunStatus(rawValue: row["status"]) { result[status] = row["n"] }
                 }
                 return result
@@ -302,7 +329,8 @@ final class SQLiteRunRepository: RunRepository {
         try await storage {
             try await queue.read { db in
                 try String.fetchAll(
-                    db, sql: "SELECT run FROM runs WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id"
+                    db,
+                    sql: "SELECT run FROM runs WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id"
                 ).map { try decodeJSON(Run.self, $0) }
             }
         }

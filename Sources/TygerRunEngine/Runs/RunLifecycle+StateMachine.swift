@@ -1,4 +1,5 @@
 public import TygerModel
+
 /// The lifecycle of one run as a pure state machine: events in, actions out, no I/O.
 ///
 /// ```
@@ -109,16 +110,26 @@ public struct RunLifecycle: Sendable {
 
     /// Replica `replica` exited with `code` (128 + signal when killed).
     public mutating func processExited(replica: Int, code: Int32) -> Action {
-        guard case .running(let replicas, var processesLeft, let transfersLeft, var outcome) = state else { return .none }
+        guard case .running(let replicas, var processesLeft, let transfersLeft, var outcome) = state else {
+            return .none
+        }
         precondition(processesLeft > 0, "more exits than processes")
         processesLeft -= 1
         var stopOthers = false
         if code != 0 && outcome == nil {
             outcome = Outcome(
-                status: .failed, reason: Reason.exited(replica: replica, of: replicas, code: code), failOutputs: false)
+                status: .failed,
+                reason: Reason.exited(replica: replica, of: replicas, code: code),
+                failOutputs: false
+            )
             stopOthers = processesLeft > 0
         }
-        state = .running(replicas: replicas, processesLeft: processesLeft, transfersLeft: transfersLeft, outcome: outcome)
+        state = .running(
+            replicas: replicas,
+            processesLeft: processesLeft,
+            transfersLeft: transfersLeft,
+            outcome: outcome
+        )
         if stopOthers { return .stop(persistCanceling: false, failOutputs: false) }
         if processesLeft == 0 { return transfersLeft == 0 ? finishNow() : .releasePipes }
         return .none
@@ -129,24 +140,36 @@ public struct RunLifecycle: Sendable {
     /// The owner reports an input side that stopped because the process went away (broken pipe, cancelled after
     /// exit) as a success: a process may read only part of its input.
     public mutating func transferEnded(parameter: String, error: String?) -> Action {
-        guard case .running(let replicas, let processesLeft, var transfersLeft, var outcome) = state else { return .none }
+        guard case .running(let replicas, let processesLeft, var transfersLeft, var outcome) = state else {
+            return .none
+        }
         precondition(transfersLeft > 0, "more transfer ends than transfers")
         transfersLeft -= 1
         var stop = false
         if let error, outcome == nil {
             outcome = Outcome(
-                status: .failed, reason: Reason.transferFailed(parameter: parameter, message: error), failOutputs: true)
+                status: .failed,
+                reason: Reason.transferFailed(parameter: parameter, message: error),
+                failOutputs: true
+            )
             stop = processesLeft > 0 || transfersLeft > 0
         }
-        state = .running(replicas: replicas, processesLeft: processesLeft, transfersLeft: transfersLeft, outcome: outcome)
+        state = .running(
+            replicas: replicas,
+            processesLeft: processesLeft,
+            transfersLeft: transfersLeft,
+            outcome: outcome
+        )
         if processesLeft == 0 && transfersLeft == 0 { return finishNow() }
         return stop ? .stop(persistCanceling: false, failOutputs: true) : .none
     }
 
     /// The run's deadline (creation + timeout) passed.
     public mutating func timedOut() -> Action {
-        stopOrFinish(Outcome(status: .failed, reason: Reason.timedOutRunning(timeoutSeconds), failOutputs: true),
-            ifPending: Outcome(status: .failed, reason: Reason.timedOutPending, failOutputs: true))
+        stopOrFinish(
+            Outcome(status: .failed, reason: Reason.timedOutRunning(timeoutSeconds), failOutputs: true),
+            ifPending: Outcome(status: .failed, reason: Reason.timedOutPending, failOutputs: true)
+        )
     }
 
     /// A user asked to cancel the run.
@@ -176,7 +199,12 @@ public struct RunLifecycle: Sendable {
         case .running(let replicas, let processesLeft, let transfersLeft, let current):
             if let current, current.failOutputs || current.status == .canceled { return .none }
             // A failure already decided (non-zero exit) still upgrades to a cancel/timeout that fails the outputs.
-            state = .running(replicas: replicas, processesLeft: processesLeft, transfersLeft: transfersLeft, outcome: outcome)
+            state = .running(
+                replicas: replicas,
+                processesLeft: processesLeft,
+                transfersLeft: transfersLeft,
+                outcome: outcome
+            )
             if processesLeft == 0 && transfersLeft == 0 { return finishNow() }
             return .stop(persistCanceling: outcome.status == .canceled, failOutputs: true)
         case .finished:

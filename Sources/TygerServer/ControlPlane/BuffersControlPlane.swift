@@ -1,9 +1,9 @@
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 public import TygerControlPlane
 import TygerModel
-import Synchronization
 
 /// Mounts the buffers control plane (`/buffers/**`) on the server and runs its expiry service.
 ///
@@ -23,8 +23,10 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
     ///   - configuration: Lifetimes, access-URL TTL bounds.
     ///   - expiryInterval: Time between expiry passes (upstream: 30 s).
     public init(
-        repository: any BufferRepository, configuration: BufferManager.Configuration = .init(),
-        expiryInterval: Duration = .seconds(30), logger: Logger
+        repository: any BufferRepository,
+        configuration: BufferManager.Configuration = .init(),
+        expiryInterval: Duration = .seconds(30),
+        logger: Logger
     ) {
         self.repository = repository
         self.configuration = configuration
@@ -37,8 +39,11 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
         manager.withLock { existing in
             if let existing { return existing }
             let created = BufferManager(
-                repository: repository, storage: LocalBufferStorageProvider(server: server),
-                configuration: configuration, ephemeralBuffers: ephemeralBuffers)
+                repository: repository,
+                storage: LocalBufferStorageProvider(server: server),
+                configuration: configuration,
+                ephemeralBuffers: ephemeralBuffers
+            )
             existing = created
             return created
         }
@@ -50,7 +55,11 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
     }
 
     public func services(server: TygerServerApplication) -> [any Service] {
-        [GracefulService(BufferExpiryService(manager: manager(server: server), interval: expiryInterval, logger: logger))]
+        [
+            GracefulService(
+                BufferExpiryService(manager: manager(server: server), interval: expiryInterval, logger: logger)
+            )
+        ]
     }
 }
 
@@ -107,14 +116,23 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
     func containerExists(id: String) async throws -> Bool { server.buffers.exists(id) }
 
     func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
-        let endpoint = preferTCP
+        let endpoint =
+            preferTCP
             ? (server.endpoints.tcp ?? server.endpoints.unixSocket)
             : server.endpoints.endpoint(for: CurrentRequest.transport)
-        guard let endpoint else { throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for") }
+        guard let endpoint else {
+            throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for")
+        }
         return try server.issuer.accessURL(containerId: id, writeable: writeable, ttl: ttl, endpoint: endpoint)
     }
 
     func storageAccounts() async throws -> [StorageAccount] {
-        [StorageAccount(name: "local", location: "local", endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/")]
+        [
+            StorageAccount(
+                name: "local",
+                location: "local",
+                endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/"
+            )
+        ]
     }
 }

@@ -29,11 +29,17 @@ struct RunEphemeralBuffers: EphemeralBufferProvider {
             throw TygerControlPlaneError(code: .badRequest, message: "There is no listener to issue relay URLs for.")
         }
         let query = try server.issuer.query(
-            containerId: id.suffix, permissions: writeable ? [.createBlob, .readBlob] : [.readBlob], ttl: ttl)
+            containerId: id.suffix,
+            permissions: writeable ? [.createBlob, .readBlob] : [.readBlob],
+            ttl: ttl
+        )
         var access = BufferAccess(uri: "\(endpoint)\(RelayController.pathPrefix)\(id)?\(query)&relay=true")
         if transport == .unixSocket {
             access.localPath = try await engine.ephemeralPipePath(
-                runId: target.runId, parameter: target.parameter, timeout: pipeWait)
+                runId: target.runId,
+                parameter: target.parameter,
+                timeout: pipeWait
+            )
         }
         return access
     }

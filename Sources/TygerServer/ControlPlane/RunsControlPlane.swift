@@ -1,11 +1,11 @@
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+private import Synchronization
 import TygerControlPlane
 import TygerCore
 import TygerModel
 public import TygerRunEngine
-private import Synchronization
 
 /// Mounts codespecs and runs (`/codespecs/**`, `/runs/**`) and the ephemeral-buffer relay (`/relay/<id>`), and runs
 /// the run engine beside the listeners.
@@ -24,7 +24,9 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     ///   - store: Codespec and run repositories.
     ///   - configure: Adjusts the engine configuration (timings).
     public init(
-        buffers: BuffersControlPlane, store: SQLiteRunEngineStore, logger: Logger,
+        buffers: BuffersControlPlane,
+        store: SQLiteRunEngineStore,
+        logger: Logger,
         configure: @escaping @Sendable (inout RunEngineConfiguration) -> Void = { _ in }
     ) {
         self.buffers = buffers
@@ -42,11 +44,14 @@ public final class RunsControlPlane: ControlPlaneRoutes {
             configure(&configuration)
             let storage = server.buffers
             let created = RunEngine(
-                configuration: configuration, codespecs: store.codespecs, runs: store.runs,
+                configuration: configuration,
+                codespecs: store.codespecs,
+                runs: store.runs,
                 blobStore: { id in storage.store(for: id) },
                 createBuffer: { tags in try await manager.create(Buffer(tags: tags)).id },
                 bufferExists: { id in (try? await manager.get(id: id)) != nil },
-                logger: logger)
+                logger: logger
+            )
             existing = created
             return created
         }

@@ -1,6 +1,6 @@
 import Foundation
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 public import TygerControlPlane
 import TygerModel
 
@@ -52,7 +52,10 @@ public struct BuffersController: Sendable {
         let record = try await manager.create(body)
         let path = request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
         return try JSONBody.response(
-            .created, record.wire, headers: [.location: "\(path)/\(record.id)", .eTag: record.eTag])
+            .created,
+            record.wire,
+            headers: [.location: "\(path)/\(record.id)", .eTag: record.eTag]
+        )
     }
 
     private func list(_ request: Request) async throws -> Response {
@@ -99,7 +102,11 @@ public struct BuffersController: Sendable {
         let softDeleted = try QueryParameters(request.uri.query).bool("softDeleted") ?? false
         let body = try await JSONBody.decode(BufferUpdate.self, from: request, allowEmpty: true)
         let record = try await manager.update(
-            id: id, body, ifMatch: request.headers[.ifMatch], softDeleted: softDeleted)
+            id: id,
+            body,
+            ifMatch: request.headers[.ifMatch],
+            softDeleted: softDeleted
+        )
         return try JSONBody.response(.ok, record.wire, headers: [.eTag: record.eTag])
     }
 

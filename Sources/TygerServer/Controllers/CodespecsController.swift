@@ -1,7 +1,7 @@
-public import Hummingbird
 import HTTPTypes
-public import TygerRunEngine
+public import Hummingbird
 import TygerModel
+public import TygerRunEngine
 
 /// `/codespecs` routes over a ``TygerRunEngine/RunEngine``: create a version, get the latest or a version, list.
 public struct CodespecsController: Sendable {
@@ -30,15 +30,22 @@ public struct CodespecsController: Sendable {
         let stored = try await engine.upsertCodespec(name: name, spec)
         let version = stored.version ?? 1
         return try JSONBody.response(
-            version == 1 ? .created : .ok, stored, headers: [.location: "/codespecs/\(name)/versions/\(version)"],
-            lineTerminated: true)
+            version == 1 ? .created : .ok,
+            stored,
+            headers: [.location: "/codespecs/\(name)/versions/\(version)"],
+            lineTerminated: true
+        )
     }
 
     private func get(_ context: AppRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
         let spec = try await engine.codespec(name: name)
         return try JSONBody.response(
-            .ok, spec, headers: [.location: "/codespecs/\(name)/versions/\(spec.version ?? 1)"], lineTerminated: true)
+            .ok,
+            spec,
+            headers: [.location: "/codespecs/\(name)/versions/\(spec.version ?? 1)"],
+            lineTerminated: true
+        )
     }
 
     private func getVersion(_ context: AppRequestContext) async throws -> Response {
@@ -51,7 +58,10 @@ public struct CodespecsController: Sendable {
         let query = QueryParameters(request.uri.query)
         let after = try query.string("_ct").map { try CodespecContinuation.name(fromToken: $0) }
         let (items, next) = try await engine.listCodespecs(
-            prefix: query.string("prefix"), limit: try query.limit(), after: after)
+            prefix: query.string("prefix"),
+            limit: try query.limit(),
+            after: after
+        )
         let nextLink = next.map {
             query.nextLink(path: request.uri.path, token: CodespecContinuation.token(after: $0))
         }

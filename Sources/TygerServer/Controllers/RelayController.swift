@@ -1,5 +1,5 @@
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 import TygerCore
 import TygerModel
@@ -25,7 +25,9 @@ struct RelayController: Sendable {
 
     /// Checks the signature and finds the run parameter the ID stands for.
     private func target(
-        _ request: Request, _ context: AppRequestContext, _ permission: SignedURLPermission
+        _ request: Request,
+        _ context: AppRequestContext,
+        _ permission: SignedURLPermission
     ) async throws -> (runId: Int64, parameter: String, isInput: Bool) {
         let raw = try context.parameters.require("id")
         guard let id = EphemeralBufferID(raw) else { throw APIError.notFound }
@@ -38,8 +40,10 @@ struct RelayController: Sendable {
         let target = try await target(request, context, .createBlob)
         guard target.isInput else {
             throw APIError(
-                .methodNotAllowed, code: "InvalidOperation",
-                message: "the buffer is an output buffer and cannot be written to")
+                .methodNotAllowed,
+                code: "InvalidOperation",
+                message: "the buffer is an output buffer and cannot be written to"
+            )
         }
         try await engine.withEphemeralInput(runId: target.runId, parameter: target.parameter) { writer in
             for try await chunk in request.body { try await writer.write(chunk) }
@@ -51,12 +55,15 @@ struct RelayController: Sendable {
         let target = try await target(request, context, .readBlob)
         guard !target.isInput else {
             throw APIError(
-                .methodNotAllowed, code: "InvalidOperation",
-                message: "the buffer is an input buffer and cannot be read from")
+                .methodNotAllowed,
+                code: "InvalidOperation",
+                message: "the buffer is an input buffer and cannot be read from"
+            )
         }
         let engine = engine
         return Response(
-            status: .ok, headers: [.contentType: "application/octet-stream"],
+            status: .ok,
+            headers: [.contentType: "application/octet-stream"],
             body: ResponseBody { writer in
                 // The pipe is read in a child task and handed over through a bounded queue, so the response writer
                 // never leaves this task.
@@ -82,6 +89,7 @@ struct RelayController: Sendable {
                     try await group.waitForAll()
                 }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 }

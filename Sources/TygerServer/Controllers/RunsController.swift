@@ -1,9 +1,9 @@
 import Foundation
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 import NIOCore
-public import TygerRunEngine
 import TygerModel
+public import TygerRunEngine
 
 /// `/runs` routes over a ``TygerRunEngine/RunEngine``: create, list, counts, get (and watch), set tags, cancel,
 /// logs.
@@ -49,7 +49,11 @@ extension RunsController {
         let key = request.headers[.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
         let created = try await engine.createRun(run, idempotencyKey: key)
         return try JSONBody.response(
-            .created, created, headers: [.location: "/runs/\(created.id ?? 0)"], lineTerminated: true)
+            .created,
+            created,
+            headers: [.location: "/runs/\(created.id ?? 0)"],
+            lineTerminated: true
+        )
     }
 
     private func list(_ request: Request) async throws -> Response {
@@ -65,8 +69,12 @@ extension RunsController {
         }
         let after = try query.string("_ct").map { try RunPosition(token: $0) }
         let runQuery = RunQuery(
-            limit: try query.limit(), since: try query.date("since"), statuses: statuses, tags: query.tags("tag"),
-            after: after)
+            limit: try query.limit(),
+            since: try query.date("since"),
+            statuses: statuses,
+            tags: query.tags("tag"),
+            after: after
+        )
         let (items, next) = try await engine.listRuns(runQuery)
         let nextLink = next.map { query.nextLink(path: request.uri.path, token: $0.token) }
         return try JSONBody.response(.ok, Page(items: items, nextLink: nextLink), lineTerminated: true)
@@ -114,8 +122,10 @@ extension RunsController {
         let body = try await JSONBody.decode(RunUpdate.self, from: request, allowEmpty: true)
         if let bodyID = body.id, bodyID != id {
             throw APIError(
-                .badRequest, code: "BadRequest",
-                message: "The run ID in the URL does not match the run ID in the request body.")
+                .badRequest,
+                code: "BadRequest",
+                message: "The run ID in the URL does not match the run ID in the request body."
+            )
         }
         let run: Run
         do {
@@ -140,11 +150,16 @@ extension RunsController {
         let query = QueryParameters(request.uri.query)
         let tail = try query.int("tailLines")
         let options = RunLogOptions(
-            timestamps: try query.bool("timestamps") ?? false, tailLines: tail.flatMap { $0 < 0 ? nil : $0 },
-            since: try query.date("since"), follow: try query.bool("follow") ?? false)
+            timestamps: try query.bool("timestamps") ?? false,
+            tailLines: tail.flatMap { $0 < 0 ? nil : $0 },
+            since: try query.date("since"),
+            follow: try query.bool("follow") ?? false
+        )
         let sequence = try await engine.logs(id: try runId(context), options: options)
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-            body: ResponseBody(asyncSequence: sequence))
+            status: .ok,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(asyncSequence: sequence)
+        )
     }
 }

@@ -1,4 +1,5 @@
 public import TygerStorage
+
 #if canImport(Glibc)
 private import Glibc
 #endif

@@ -1,5 +1,5 @@
-import TygerStorage
 import TygerCore
+import TygerStorage
 
 /// Names on the data plane: container (buffer) IDs and blob paths as they appear in request paths.
 public enum ContainerName {
@@ -8,7 +8,9 @@ public enum ContainerName {
     public static func isValid(_ id: some StringProtocol) -> Bool {
         let bytes = id.utf8
         return (3...63).contains(bytes.count)
-            && bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }
+            && bytes.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A)
+            }
     }
 }
 

@@ -1,6 +1,6 @@
 import Crypto
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import TygerCore
 import TygerStorage
@@ -14,7 +14,8 @@ extension DataPlaneController {
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
         if let comp = query["comp"] {
             throw APIError.unsupportedOperation(
-                "The operation comp=\(comp) is not supported: upload each blob with a single Put Blob request.")
+                "The operation comp=\(comp) is not supported: upload each blob with a single Put Blob request."
+            )
         }
         let headers = request.headers
         if let type = headers[.xMsBlobType], type != "BlockBlob" {
@@ -89,7 +90,9 @@ extension DataPlaneController {
         }
         try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
         context.logger.debug(
-            "blob stored", metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"])
+            "blob stored",
+            metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"]
+        )
 
         var response = HTTPFields()
         if let blob = try store.openBlob(name) {
@@ -163,7 +166,10 @@ extension DataPlaneController {
         var selected: ClosedRange<Int>?
         if includeBody, let value = headers[.xMsRange] ?? headers[.range] {
             guard let range = ByteRange.parse(value) else {
-                throw APIError.invalidHeaderValue(headers[.xMsRange] != nil ? "x-ms-range" : "Range", "expected bytes=START-[END]")
+                throw APIError.invalidHeaderValue(
+                    headers[.xMsRange] != nil ? "x-ms-range" : "Range",
+                    "expected bytes=START-[END]"
+                )
             }
             guard let positions = range.resolve(length: blob.length) else {
                 throw APIError.invalidRange(blobLength: blob.length)
@@ -174,8 +180,10 @@ extension DataPlaneController {
         if wantsRangeMD5 {
             guard let selected, selected.count <= Self.maxRangeMD5 else {
                 throw APIError(
-                    .badRequest, code: "OutOfRangeInput",
-                    message: "x-ms-range-get-content-md5 needs a range of at most \(Self.maxRangeMD5) bytes.")
+                    .badRequest,
+                    code: "OutOfRangeInput",
+                    message: "x-ms-range-get-content-md5 needs a range of at most \(Self.maxRangeMD5) bytes."
+                )
             }
         }
 

@@ -1,7 +1,7 @@
-public import Hummingbird
-import TygerModel
 import HTTPTypes
+public import Hummingbird
 import Logging
+import TygerModel
 import TygerStorage
 
 /// The data plane: the subset of the Azure Blob REST protocol that buffers use, over a `BufferStorage`.
@@ -61,7 +61,10 @@ public struct DataPlaneController: Sendable {
     /// know (`sv`, `sp`, `st`, `se`, `sig`, ...) and drop `api-version`, but they always send `x-ms-version`: a
     /// request with that header and no `api-version` is taken as version 1.0. An explicit other version is refused.
     func authorize(
-        _ request: Request, _ context: AppRequestContext, permission: SignedURLPermission, blob: Bool
+        _ request: Request,
+        _ context: AppRequestContext,
+        permission: SignedURLPermission,
+        blob: Bool
     ) throws -> (DataPlanePath, [String: String]) {
         let query = try QueryParameters(request.uri.query).signedURLParameters()
         if let version = query["api-version"], !version.isEmpty {

@@ -44,7 +44,7 @@ extension APIError {
                 error.code == .permissionMismatch
                 ? .authorizationPermissionMismatch(error.message) : .authenticationFailed(error.message)
         case let error as TygerServerError:
-            self = error.code == .invalidArgument ? .invalidInput(error.message) : .internalError
+            self = error.code == .invalidArgument ? .invalidInput(error.message) : .internalFailure
         case let error as any HTTPResponseError:
             if error.status == .notFound && unrouted {
                 self = .invalidRoute
@@ -54,7 +54,7 @@ extension APIError {
             let code = error.status.reasonPhrase.split(separator: " ").joined()
             self = APIError(error.status, code: code.isEmpty ? "Error" : code, message: message)
         default:
-            self = .internalError
+            self = .internalFailure
         }
     }
 
@@ -66,7 +66,7 @@ extension APIError {
         case .badRequest: APIError(.badRequest, code: ErrorCode.badRequest.rawValue, message: error.message)
         case .apiVersionUnspecified: .apiVersionUnspecified
         case .unsupportedAPIVersion: .unsupportedApiVersion
-        case .storageFailure, .databaseFailure: .internalError
+        case .storageFailure, .databaseFailure: .internalFailure
         default: .invalidInput(error.message)
         }
     }
@@ -79,7 +79,7 @@ extension APIError {
         case .conflict: APIError(.conflict, code: "Conflict", message: error.message)
         case .preconditionFailed:
             APIError(.preconditionFailed, code: ErrorCode.preconditionFailed.rawValue, message: error.message)
-        default: .internalError
+        default: .internalFailure
         }
     }
 
@@ -92,7 +92,7 @@ extension APIError {
         case .invalidName: .invalidBlobName
         case .leaseHeld:
             APIError(.conflict, code: "LeaseAlreadyPresent", message: "Another writer holds the buffer's writer lease.")
-        default: .internalError
+        default: .internalFailure
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 import TygerModel
 
 extension APIError {
@@ -43,7 +43,8 @@ extension APIError {
             fields[.contentType] = "application/xml"
             body = ByteBuffer(
                 string: "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>\(Self.xmlEscaped(code))</Code>"
-                    + "<Message>\(Self.xmlEscaped(message))</Message></Error>")
+                    + "<Message>\(Self.xmlEscaped(message))</Message></Error>"
+            )
         }
         fields[.contentLength] = String(body.readableBytes)
         return Response(status: status, headers: fields, body: includeBody ? .init(byteBuffer: body) : .init())

@@ -24,7 +24,10 @@ public struct APIError: Error, Sendable, Equatable {
 
     /// Creates an error.
     public init(
-        _ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:],
+        _ status: HTTPResponse.Status,
+        code: String,
+        message: String,
+        headers: HTTPFields = [:],
         apiVersions: [String]? = nil
     ) {
         self.status = status
@@ -40,7 +43,10 @@ extension APIError {
 
     /// 400 `InvalidRoute`: the path (or the method on it) is not served.
     public static let invalidRoute = APIError(
-        .badRequest, code: "InvalidRoute", message: "The request path was not recognized.")
+        .badRequest,
+        code: "InvalidRoute",
+        message: "The request path was not recognized."
+    )
 
     /// 400 `InvalidInput`: a body or query parameter failed validation.
     public static func invalidInput(_ message: String) -> APIError {
@@ -59,43 +65,68 @@ extension APIError {
 
     /// 400 `ApiVersionUnspecified`.
     public static let apiVersionUnspecified = APIError(
-        .badRequest, code: "ApiVersionUnspecified", message: "Unspecified API version",
-        apiVersions: APIVersion.supported)
+        .badRequest,
+        code: "ApiVersionUnspecified",
+        message: "Unspecified API version",
+        apiVersions: APIVersion.supported
+    )
 
     /// 400 `UnsupportedApiVersion`.
     public static let unsupportedApiVersion = APIError(
-        .badRequest, code: "UnsupportedApiVersion", message: "Unsupported API version",
-        apiVersions: APIVersion.supported)
+        .badRequest,
+        code: "UnsupportedApiVersion",
+        message: "Unsupported API version",
+        apiVersions: APIVersion.supported
+    )
 
     /// 500 `InternalError`, for errors that must not leak their details.
-    public static let internalError = APIError(
-        .internalServerError, code: "InternalError", message: "The server encountered an internal error.")
+    public static let internalFailure = APIError(
+        .internalServerError,
+        code: "InternalError",
+        message: "The server encountered an internal error."
+    )
 
     // MARK: Data plane (Azure Blob error codes)
 
     /// 404 `ContainerNotFound`.
     public static let containerNotFound = APIError(
-        .notFound, code: "ContainerNotFound", message: "The specified container does not exist.")
+        .notFound,
+        code: "ContainerNotFound",
+        message: "The specified container does not exist."
+    )
     /// 409 `ContainerAlreadyExists`.
     public static let containerAlreadyExists = APIError(
-        .conflict, code: "ContainerAlreadyExists", message: "The specified container already exists.")
+        .conflict,
+        code: "ContainerAlreadyExists",
+        message: "The specified container already exists."
+    )
     /// 404 `BlobNotFound`.
     public static let blobNotFound = APIError(
-        .notFound, code: "BlobNotFound", message: "The specified blob does not exist.")
+        .notFound,
+        code: "BlobNotFound",
+        message: "The specified blob does not exist."
+    )
     /// 409 `BlobAlreadyExists`: blobs are write-once.
     public static let blobAlreadyExists = APIError(
-        .conflict, code: "BlobAlreadyExists",
-        message: "The specified blob already exists. Blobs of a buffer are write-once.")
+        .conflict,
+        code: "BlobAlreadyExists",
+        message: "The specified blob already exists. Blobs of a buffer are write-once."
+    )
     /// 400 `Md5Mismatch`.
     public static func md5Mismatch(header: String) -> APIError {
         APIError(
-            .badRequest, code: "Md5Mismatch",
-            message: "The MD5 value specified in the request (\(header)) did not match the MD5 value calculated by the server.")
+            .badRequest,
+            code: "Md5Mismatch",
+            message:
+                "The MD5 value specified in the request (\(header)) did not match the MD5 value calculated by the server."
+        )
     }
     /// 400 `Crc32cMismatch`: the native format's `x-ms-meta-crc32c` does not match the body.
     public static let crc32cMismatch = APIError(
-        .badRequest, code: "Crc32cMismatch",
-        message: "The CRC32C value in x-ms-meta-crc32c did not match the CRC32C calculated by the server.")
+        .badRequest,
+        code: "Crc32cMismatch",
+        message: "The CRC32C value in x-ms-meta-crc32c did not match the CRC32C calculated by the server."
+    )
     /// 400 `InvalidMd5`: an MD5 header that is not the base64 of 16 bytes.
     public static func invalidMd5(header: String) -> APIError {
         APIError(.badRequest, code: "InvalidMd5", message: "The \(header) header is not the base64 of an MD5 digest.")
@@ -105,12 +136,19 @@ extension APIError {
         var headers = HTTPFields()
         headers[.contentRange] = "bytes */\(blobLength)"
         return APIError(
-            .rangeNotSatisfiable, code: "InvalidRange", message: "The range specified is invalid for the current size of the resource.",
-            headers: headers)
+            .rangeNotSatisfiable,
+            code: "InvalidRange",
+            message: "The range specified is invalid for the current size of the resource.",
+            headers: headers
+        )
     }
     /// 400 `InvalidHeaderValue`.
     public static func invalidHeaderValue(_ header: String, _ detail: String) -> APIError {
-        APIError(.badRequest, code: "InvalidHeaderValue", message: "The value for header \(header) is invalid: \(detail)")
+        APIError(
+            .badRequest,
+            code: "InvalidHeaderValue",
+            message: "The value for header \(header) is invalid: \(detail)"
+        )
     }
     /// 400 `InvalidMetadata`.
     public static func invalidMetadata(_ detail: String) -> APIError {
@@ -118,19 +156,30 @@ extension APIError {
     }
     /// 400 `InvalidContainerName`.
     public static let invalidContainerName = APIError(
-        .badRequest, code: "InvalidContainerName",
-        message: "The container name must be 3 to 63 letters and digits ([a-zA-Z0-9]).")
+        .badRequest,
+        code: "InvalidContainerName",
+        message: "The container name must be 3 to 63 letters and digits ([a-zA-Z0-9])."
+    )
     /// 400 `InvalidBlobName`.
     public static let invalidBlobName = APIError(
-        .badRequest, code: "InvalidBlobName",
-        message: "The blob name must be '/'-separated segments of [A-Za-z0-9._-], without empty, '.' or '..' segments or encoded slashes.")
+        .badRequest,
+        code: "InvalidBlobName",
+        message:
+            "The blob name must be '/'-separated segments of [A-Za-z0-9._-], without empty, '.' or '..' segments or encoded slashes."
+    )
     /// 412 `ConditionNotMet`.
     public static let conditionNotMet = APIError(
-        .preconditionFailed, code: "ConditionNotMet", message: "The condition specified using HTTP conditional header(s) is not met.")
+        .preconditionFailed,
+        code: "ConditionNotMet",
+        message: "The condition specified using HTTP conditional header(s) is not met."
+    )
     /// 413 `RequestBodyTooLarge`.
     public static func requestBodyTooLarge(limit: Int) -> APIError {
         APIError(
-            .contentTooLarge, code: "RequestBodyTooLarge", message: "The request body is larger than the \(limit)-byte limit of one blob.")
+            .contentTooLarge,
+            code: "RequestBodyTooLarge",
+            message: "The request body is larger than the \(limit)-byte limit of one blob."
+        )
     }
     /// 400 `UnsupportedQueryParameter`, for Azure operations this data plane does not implement.
     public static func unsupportedOperation(_ detail: String) -> APIError {
@@ -139,13 +188,18 @@ extension APIError {
     /// 403 `AuthenticationFailed`.
     public static func authenticationFailed(_ detail: String) -> APIError {
         APIError(
-            .forbidden, code: "AuthenticationFailed",
-            message: "Server failed to authenticate the request. Make sure the access URL is correct and not expired. \(detail)")
+            .forbidden,
+            code: "AuthenticationFailed",
+            message:
+                "Server failed to authenticate the request. Make sure the access URL is correct and not expired. \(detail)"
+        )
     }
     /// 403 `AuthorizationPermissionMismatch`.
     public static func authorizationPermissionMismatch(_ detail: String) -> APIError {
         APIError(
-            .forbidden, code: "AuthorizationPermissionMismatch",
-            message: "This request is not authorized to perform this operation using this permission. \(detail)")
+            .forbidden,
+            code: "AuthorizationPermissionMismatch",
+            message: "This request is not authorized to perform this operation using this permission. \(detail)"
+        )
     }
 }

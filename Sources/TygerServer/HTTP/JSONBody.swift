@@ -1,6 +1,6 @@
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import TygerModel
 
 /// JSON request and response bodies of the control-plane routes: always Codable, through ``TygerModel/TygerJSON``.
@@ -18,7 +18,9 @@ enum JSONBody {
     /// - Returns: The response, `Content-Type: application/json; charset=utf-8`.
     /// - Throws: `EncodingError` only for values JSON cannot represent (never for TygerModel's types).
     static func response(
-        _ status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:],
+        _ status: HTTPResponse.Status = .ok,
+        _ value: some Encodable,
+        headers: HTTPFields = [:],
         lineTerminated: Bool = false
     ) throws -> Response {
         var data = try TygerJSON.encode(value)
@@ -38,12 +40,19 @@ enum JSONBody {
     /// - Returns: The value.
     /// - Throws: `TygerModelError` (400 `InvalidInput`); Hummingbird's 413 for bodies over ``maxRequestBytes``.
     static func decode<T: Decodable>(
-        _ type: T.Type, from request: Request, allowEmpty: Bool = false, allowEmptyObject: Bool = false
+        _ type: T.Type,
+        from request: Request,
+        allowEmpty: Bool = false,
+        allowEmptyObject: Bool = false
     ) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: maxRequestBytes)
         return try TygerJSON.decodeBody(
-            type, from: Data(buffer.readableBytesView), allowEmpty: allowEmpty, allowEmptyObject: allowEmptyObject,
-            requireCodespecKind: true)
+            type,
+            from: Data(buffer.readableBytesView),
+            allowEmpty: allowEmpty,
+            allowEmptyObject: allowEmptyObject,
+            requireCodespecKind: true
+        )
     }
 }

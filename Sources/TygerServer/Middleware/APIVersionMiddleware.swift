@@ -30,7 +30,9 @@ public struct APIVersionMiddleware<Context: RequestContext>: RouterMiddleware {
     // `@concurrent` matches Hummingbird's requirement under NonisolatedNonsendingByDefault.
     @concurrent
     public func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         let version = QueryParameters(request.uri.query).string(APIVersion.queryParameterName) ?? ""
         if version.isEmpty {

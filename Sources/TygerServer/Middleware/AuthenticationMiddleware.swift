@@ -1,5 +1,5 @@
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 import Logging
 
 /// Establishes `context.caller`, and refuses unauthenticated TCP requests with 401.
@@ -30,7 +30,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     ///   - anonymousPaths: Exact paths that need no authentication.
     ///   - signedPathPrefixes: Path prefixes whose routes check a signed URL (`sig`) themselves.
     public init(
-        tokens: any TokenStore, anonymousPaths: Set<String> = defaultAnonymousPaths,
+        tokens: any TokenStore,
+        anonymousPaths: Set<String> = defaultAnonymousPaths,
         signedPathPrefixes: [String] = ["/containers/"]
     ) {
         self.tokens = tokens
@@ -39,7 +40,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     public func handle(
-        _ request: Request, context: AppRequestContext, next: @concurrent (Request, AppRequestContext) async throws -> Response
+        _ request: Request,
+        context: AppRequestContext,
+        next: @concurrent (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         let path = request.uri.path
         if context.transport == .unixSocket {
@@ -55,7 +58,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization] else {
-            throw APIError.unauthorized("Authentication is required: send 'Authorization: Bearer <token>' or use a signed access URL.")
+            throw APIError.unauthorized(
+                "Authentication is required: send 'Authorization: Bearer <token>' or use a signed access URL."
+            )
         }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {

@@ -1,5 +1,5 @@
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 import Logging
 
 /// Turns every error into a response, in the plane's dialect (Azure XML under `/containers`, JSON elsewhere).
@@ -14,7 +14,9 @@ public struct ErrorMiddleware: RouterMiddleware {
     public init() {}
 
     public func handle(
-        _ request: Request, context: AppRequestContext, next: @concurrent (Request, AppRequestContext) async throws -> Response
+        _ request: Request,
+        context: AppRequestContext,
+        next: @concurrent (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         do {
             return try await next(request, context)
@@ -24,7 +26,9 @@ public struct ErrorMiddleware: RouterMiddleware {
                 context.logger.debug("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             return apiError.response(
-                dialect: APIError.dialect(forPath: request.uri.path), includeBody: request.method != .head)
+                dialect: APIError.dialect(forPath: request.uri.path),
+                includeBody: request.method != .head
+            )
         }
     }
 }

@@ -1,5 +1,5 @@
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 public import Logging
 
 /// Outermost middleware: sets the `Request-Id` header on every response and writes one access-log line per request.
@@ -15,7 +15,9 @@ public struct RequestLoggingMiddleware: RouterMiddleware {
     public init(level: Logger.Level = .debug) { self.level = level }
 
     public func handle(
-        _ request: Request, context: AppRequestContext, next: @concurrent (Request, AppRequestContext) async throws -> Response
+        _ request: Request,
+        context: AppRequestContext,
+        next: @concurrent (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         let start = ContinuousClock.now
         var response: Response
@@ -25,13 +27,16 @@ public struct RequestLoggingMiddleware: RouterMiddleware {
             // The error middleware turns everything into responses; this only sees errors thrown around it.
             let apiError = APIError(mapping: error)
             response = apiError.response(
-                dialect: APIError.dialect(forPath: request.uri.path), includeBody: request.method != .head)
+                dialect: APIError.dialect(forPath: request.uri.path),
+                includeBody: request.method != .head
+            )
         }
         response.headers[.requestID] = context.requestID
         let elapsed = ContinuousClock.now - start
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.log(
-            level: level, "request",
+            level: level,
+            "request",
             metadata: [
                 "http.method": "\(request.method)",
                 "http.path": "\(request.uri.path)",
@@ -39,7 +44,8 @@ public struct RequestLoggingMiddleware: RouterMiddleware {
                 "error.code": response.headers[.xMsErrorCode].map { .string($0) } ?? "",
                 "caller": "\(context.caller)",
                 "duration_ms": "\((ms * 10).rounded() / 10)",
-            ])
+            ]
+        )
         return response
     }
 }

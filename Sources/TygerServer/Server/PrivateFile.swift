@@ -1,4 +1,5 @@
 import TygerIO
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ enum PrivateFile {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = try retrying("read", path) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            let n = try retrying("read", path) {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            }
             if n == 0 { return out }
             out += chunk[0..<n]
         }
@@ -93,7 +96,9 @@ enum PrivateFile {
 
     /// Runs a system call with ``FileDescriptorOps/retryingOnInterrupt(_:path:_:)``, reporting failures as `.io`.
     private static func retrying<T: FixedWidthInteger & SignedInteger>(
-        _ operation: String, _ path: String, _ body: () -> T
+        _ operation: String,
+        _ path: String,
+        _ body: () -> T
     ) throws -> T {
         do {
             return try FileDescriptorOps.retryingOnInterrupt(operation, path: path, body)

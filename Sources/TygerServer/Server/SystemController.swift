@@ -1,8 +1,8 @@
 import Foundation
-import Hummingbird
-import TygerModel
 import HTTPTypes
+import Hummingbird
 import Logging
+import TygerModel
 
 /// `GET /healthcheck`, `GET /metadata` and `GET /swagger/v1.0/swagger.yaml`: anonymous, version-neutral.
 struct SystemController: Sendable {
@@ -14,23 +14,32 @@ struct SystemController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/healthcheck") { _, _ in
             Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: "Healthy")))
+                status: .ok,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "Healthy"))
+            )
         }
         router.get(RouterPath(Self.openAPIDocumentPath)) { _, _ in
             Response(
-                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+                status: .ok,
+                headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))
+            )
         }
         router.get("/metadata") { _, context in
             let endpoint = endpoints.endpoint(for: context.transport) ?? ""
             let metadata = ServiceMetadata(
-                capabilities: ["LocalBuffers"], storageEndpoints: endpoints.all, dataPlaneEndpoint: endpoint,
-                controlPlaneEndpoint: endpoint)
+                capabilities: ["LocalBuffers"],
+                storageEndpoints: endpoints.all,
+                dataPlaneEndpoint: endpoint,
+                controlPlaneEndpoint: endpoint
+            )
             let data = try TygerJSON.makeEncoder().encode(metadata)
             return Response(
-                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                status: .ok,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
         }
     }
 }

@@ -5,8 +5,8 @@ public import Logging
 import NIOCore
 import NIOSSL
 public import ServiceLifecycle
-import UnixSignals
 public import TygerCore
+import UnixSignals
 
 /// The Tyger server: data plane, signed URLs, tokens, the system routes and any plugged-in control plane, served
 /// on a unix socket and optionally on TCP, all in one `ServiceGroup`.
@@ -60,7 +60,8 @@ public struct TygerServerApplication: Sendable {
         self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
         self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
         self.validator = SignedURLValidator(keys: keys, clock: configuration.clock)
-        self.tokens = configuration.tokenStore ?? JSONFileTokenStore(path: layout.tokensPath, clock: configuration.clock)
+        self.tokens =
+            configuration.tokenStore ?? JSONFileTokenStore(path: layout.tokensPath, clock: configuration.clock)
         self.endpoints = ListenerEndpoints(unixSocketPath: configuration.unixSocket ? layout.socketPath : nil)
     }
 
@@ -97,12 +98,17 @@ public struct TygerServerApplication: Sendable {
             services.append(
                 Application(
                     responder: responder,
-                    configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "tyger-server"),
+                    configuration: ApplicationConfiguration(
+                        address: .unixDomainSocket(path: path),
+                        serverName: "tyger-server"
+                    ),
                     onServerRunning: { _ in
                         UnixSocketFile.restrict(path)
                         onListening?(endpoint)
                     },
-                    logger: logger))
+                    logger: logger
+                )
+            )
         }
         if let tcp = configuration.tcp {
             var server: HTTPServerBuilder = .http1()
@@ -117,7 +123,10 @@ public struct TygerServerApplication: Sendable {
                 Application(
                     responder: responder,
                     server: server,
-                    configuration: ApplicationConfiguration(address: .hostname(tcp.host, port: tcp.port), serverName: "tyger-server"),
+                    configuration: ApplicationConfiguration(
+                        address: .hostname(tcp.host, port: tcp.port),
+                        serverName: "tyger-server"
+                    ),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? tcp.port
                         var shown = host == "0.0.0.0" || host == "::" ? "localhost" : host
@@ -126,7 +135,9 @@ public struct TygerServerApplication: Sendable {
                         endpoints.setTCP(endpoint)
                         onListening?(endpoint)
                     },
-                    logger: logger))
+                    logger: logger
+                )
+            )
         }
         for routes in configuration.controlPlane { services += routes.services(server: self) }
         return services
@@ -139,7 +150,11 @@ public struct TygerServerApplication: Sendable {
     public func run(logger: Logger) async throws {
         let group = ServiceGroup(
             configuration: .init(
-                services: try makeServices(logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: try makeServices(logger: logger),
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
         if configuration.unixSocket { UnixSocketFile.remove(layout.socketPath) }
     }
@@ -148,10 +163,16 @@ public struct TygerServerApplication: Sendable {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            return TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain,
+                privateKey: .privateKey(privateKey)
+            )
         } catch {
             throw TygerServerError(
-                .invalidConfiguration, "cannot load the TLS certificate \(certificate) or key \(key)", cause: error)
+                .invalidConfiguration,
+                "cannot load the TLS certificate \(certificate) or key \(key)",
+                cause: error
+            )
         }
     }
 }

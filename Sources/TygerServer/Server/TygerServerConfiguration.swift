@@ -1,7 +1,7 @@
-public import TygerModel
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+public import TygerModel
 
 /// Everything `TygerServerApplication` needs to start: data directory, listeners, limits and the control-plane
 /// routes to plug in.
@@ -69,7 +69,10 @@ public struct TCPListenerConfiguration: Sendable {
             portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
-            throw TygerServerError(.invalidConfiguration, "expected HOST:PORT with a port from 0 to 65535, got '\(text)'")
+            throw TygerServerError(
+                .invalidConfiguration,
+                "expected HOST:PORT with a port from 0 to 65535, got '\(text)'"
+            )
         }
         return TCPListenerConfiguration(host: String(host), port: port)
     }

@@ -1,6 +1,6 @@
-public import TygerModel
 import Crypto
 import TygerCore
+public import TygerModel
 
 /// Issues local signed access URLs ("local SAS", upstream's `LocalSasHandler`), for the control plane to hand out.
 ///
@@ -45,12 +45,20 @@ public struct SignedURLIssuer: Sendable {
     ///   - endpoint: The data plane's base: `http+unix://<socket path>:` or `http(s)://host:port`.
     /// - Returns: The URL.
     /// - Throws: `TygerServerError` `.invalidArgument` for a bad container ID, TTL or endpoint.
-    public func accessURL(containerId: String, writeable: Bool, ttl: Duration = defaultTTL, endpoint: String) throws
+    public func accessURL(
+        containerId: String,
+        writeable: Bool,
+        ttl: Duration = defaultTTL,
+        endpoint: String
+    ) throws
         -> String
     {
         try url(
-            containerId: containerId, permissions: writeable ? [.createBlob, .readBlob] : [.readBlob], ttl: ttl,
-            endpoint: endpoint)
+            containerId: containerId,
+            permissions: writeable ? [.createBlob, .readBlob] : [.readBlob],
+            ttl: ttl,
+            endpoint: endpoint
+        )
     }
 
     /// Returns a signed URL for any permissions (container-level `C`/`R`/`D` for managing containers over HTTP).
@@ -62,16 +70,24 @@ public struct SignedURLIssuer: Sendable {
     ///   - endpoint: The data plane's base URL.
     /// - Returns: The URL.
     /// - Throws: `TygerServerError` `.invalidArgument` for a bad container ID, empty permissions, TTL or endpoint.
-    public func url(containerId: String, permissions: Set<SignedURLPermission>, ttl: Duration, endpoint: String) throws
+    public func url(
+        containerId: String,
+        permissions: Set<SignedURLPermission>,
+        ttl: Duration,
+        endpoint: String
+    ) throws
         -> String
     {
         var base = endpoint
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("http://") || base.hasPrefix("https://") || base.hasPrefix("http+unix://") else {
             throw TygerServerError(
-                .invalidArgument, "the data-plane endpoint must start with http://, https:// or http+unix://: \(endpoint)")
+                .invalidArgument,
+                "the data-plane endpoint must start with http://, https:// or http+unix://: \(endpoint)"
+            )
         }
-        return base + "/containers/" + containerId + "?" + (try query(containerId: containerId, permissions: permissions, ttl: ttl))
+        return base + "/containers/" + containerId + "?"
+            + (try query(containerId: containerId, permissions: permissions, ttl: ttl))
     }
 
     /// Returns only the signed query string (`api-version=1.0&sv=…&sig=…`), percent-encoded.
@@ -79,18 +95,30 @@ public struct SignedURLIssuer: Sendable {
     /// - Throws: `TygerServerError` `.invalidArgument` for a bad container ID, empty permissions or TTL.
     public func query(containerId: String, permissions: Set<SignedURLPermission>, ttl: Duration) throws -> String {
         guard ContainerName.isValid(containerId) else {
-            throw TygerServerError(.invalidArgument, "invalid container ID '\(containerId)': expected 3 to 63 letters and digits")
+            throw TygerServerError(
+                .invalidArgument,
+                "invalid container ID '\(containerId)': expected 3 to 63 letters and digits"
+            )
         }
         guard !permissions.isEmpty else { throw TygerServerError(.invalidArgument, "a signed URL needs a permission") }
         guard ttl >= Self.minimumTTL && ttl <= Self.maximumTTL else {
-            throw TygerServerError(.invalidArgument, "the access TTL must be between 30 seconds and 24 hours, not \(ttl)")
+            throw TygerServerError(
+                .invalidArgument,
+                "the access TTL must be between 30 seconds and 24 hours, not \(ttl)"
+            )
         }
         let start = clock.seconds()
         let expiry = start + ttl.components.seconds
         let sp = SignedURLPermission.spValue(permissions)
         let st = RFC3339.formatSeconds(start)
         let se = RFC3339.formatSeconds(expiry)
-        let payload = SignedURLValidator.stringToSign(version: Self.version, containerId: containerId, sp: sp, st: st, se: se)
+        let payload = SignedURLValidator.stringToSign(
+            version: Self.version,
+            containerId: containerId,
+            sp: sp,
+            st: st,
+            se: se
+        )
         let signature: String
         do {
             signature = Base64.encode(Array(try key.signature(for: Array(payload.utf8)).derRepresentation))
@@ -107,7 +135,8 @@ public struct SignedURLIssuer: Sendable {
         var out = ""
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:

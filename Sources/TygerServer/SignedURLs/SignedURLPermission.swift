@@ -21,7 +21,9 @@ public struct SignedURLPermission: Hashable, Sendable, CustomStringConvertible {
     public static let readBlob = SignedURLPermission("r")
 
     /// Every known permission, in the order they are written in `sp`.
-    public static let all: [SignedURLPermission] = [.createContainer, .readContainer, .deleteContainer, .createBlob, .readBlob]
+    public static let all: [SignedURLPermission] = [
+        .createContainer, .readContainer, .deleteContainer, .createBlob, .readBlob,
+    ]
 
     /// Writes a set of permissions as an `sp` value, in a canonical order (`C`, `R`, `D`, `c`, `r`).
     public static func spValue(_ permissions: Set<SignedURLPermission>) -> String {

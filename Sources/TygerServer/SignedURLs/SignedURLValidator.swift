@@ -1,6 +1,6 @@
-public import TygerModel
 import Crypto
 import TygerCore
+public import TygerModel
 
 /// Checks local signed access URLs on the data plane (upstream's `LocalSasHandler` validation).
 ///
@@ -33,7 +33,8 @@ public struct SignedURLValidator: Sendable {
     }
 
     /// The UTF-8 text that is signed.
-    public static func stringToSign(version: String, containerId: String, sp: String, st: String, se: String) -> String {
+    public static func stringToSign(version: String, containerId: String, sp: String, st: String, se: String) -> String
+    {
         "\(version)\n\(containerId)\n\(sp)\n\(st)\n\(se)"
     }
 
@@ -74,16 +75,22 @@ public struct SignedURLValidator: Sendable {
         let now = clock.seconds()
         guard now >= start else { throw SignedURLError(.authenticationFailed, "The access URL is not valid yet.") }
         guard now <= expiry else { throw SignedURLError(.authenticationFailed, "The access URL has expired.") }
-        guard let der = Base64.decode(sig), let signature = try? P256.Signing.ECDSASignature(derRepresentation: der) else {
+        guard let der = Base64.decode(sig), let signature = try? P256.Signing.ECDSASignature(derRepresentation: der)
+        else {
             throw SignedURLError(.authenticationFailed, "The signature is not a base64 DER ECDSA signature.")
         }
         let payload = Array(Self.stringToSign(version: sv, containerId: containerId, sp: sp, st: st, se: se).utf8)
         guard keys.contains(where: { $0.isValidSignature(signature, for: payload) }) else {
-            throw SignedURLError(.authenticationFailed, "The signature does not match this container and these parameters.")
+            throw SignedURLError(
+                .authenticationFailed,
+                "The signature does not match this container and these parameters."
+            )
         }
         guard permissions.contains(required) else {
             throw SignedURLError(
-                .permissionMismatch, "The access URL grants '\(sp)'; this operation needs '\(required)'.")
+                .permissionMismatch,
+                "The access URL grants '\(sp)'; this operation needs '\(required)'."
+            )
         }
         return Grant(containerId: containerId, permissions: permissions, expiresAt: expiry)
     }

@@ -48,7 +48,11 @@ public struct SigningKeys: Sendable {
         do {
             primary = try P256.Signing.PrivateKey(pemRepresentation: String(decoding: primaryPEM, as: UTF8.self))
         } catch {
-            throw TygerServerError(.signingKey, "\(primaryPath) is not an ECDSA P-256 private key in PEM form", cause: error)
+            throw TygerServerError(
+                .signingKey,
+                "\(primaryPath) is not an ECDSA P-256 private key in PEM form",
+                cause: error
+            )
         }
         let secondaryPath = directory + "/" + secondaryFileName
         var secondary: P256.Signing.PublicKey?
@@ -59,7 +63,10 @@ public struct SigningKeys: Sendable {
             } else if let key = try? P256.Signing.PublicKey(pemRepresentation: text) {
                 secondary = key
             } else {
-                throw TygerServerError(.signingKey, "\(secondaryPath) is not an ECDSA P-256 private or public key in PEM form")
+                throw TygerServerError(
+                    .signingKey,
+                    "\(secondaryPath) is not an ECDSA P-256 private or public key in PEM form"
+                )
             }
         }
         return SigningKeys(primary: primary, secondary: secondary)

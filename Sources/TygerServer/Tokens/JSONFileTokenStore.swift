@@ -1,6 +1,7 @@
-public import TygerModel
 import Foundation
 private import Synchronization
+public import TygerModel
+
 #if canImport(Glibc)
 private import Glibc
 #endif
@@ -67,10 +68,16 @@ public final class JSONFileTokenStore: TokenStore {
             try PrivateFile.makeDirectory(String(path[..<slash]), mode: 0o700)
         }
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw TygerServerError(.tokenStore, "cannot open \(lockPath)", cause: PrivateFile.failure("open", lockPath)) }
+        guard fd >= 0 else {
+            throw TygerServerError(.tokenStore, "cannot open \(lockPath)", cause: PrivateFile.failure("open", lockPath))
+        }
         defer { close(fd) }
         guard flock(fd, LOCK_EX) == 0 else {
-            throw TygerServerError(.tokenStore, "cannot lock \(lockPath)", cause: PrivateFile.failure("flock", lockPath))
+            throw TygerServerError(
+                .tokenStore,
+                "cannot lock \(lockPath)",
+                cause: PrivateFile.failure("flock", lockPath)
+            )
         }
         var records = try readRecords()
         change(&records)

@@ -1,6 +1,6 @@
-import TygerModel
 import Crypto
 import TygerCore
+import TygerModel
 
 /// A bearer token as stored: never the token itself, only its SHA-256.
 public struct AccessTokenRecord: Codable, Sendable, Equatable {
