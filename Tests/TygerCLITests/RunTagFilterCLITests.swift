@@ -53,4 +53,34 @@ import TygerTestSupport
             #expect(Self.total(allCounts) == 4, "\(allCounts)")
         }
     }
+
+    @Test func runSetChangesTagsWithAnETagPrecondition() async throws {
+        try await withCLIHome { home in
+            let path = home.path + "/run.yml"
+            try TestFiles.write(Array(Self.spec(tags: ["a": "1"]).utf8), to: path)
+            let id = try await home.output(["run", "create", "-f", path])
+            let created = try #require(try await home.json(["run", "show", id]) as? [String: Any])
+            let etag = try #require(created["eTag"] as? String)
+
+            // A stale ETag is refused and changes nothing.
+            let stale = try await home.run(["run", "set", id, "--tag", "k=v", "--etag", "12345"])
+            #expect(stale.exitCode == 1, "\(stale)")
+            #expect(stale.stderrText.contains("ETag"), "\(stale)")
+
+            // Merging (the default) keeps the other tags; the answer carries a new ETag.
+            let merged = try #require(try await home.json(["run", "set", id, "--tag", "k=v"]) as? [String: Any])
+            #expect(merged["tags"] as? [String: String] == ["a": "1", "k": "v"], "\(merged)")
+            let mergedETag = try #require(merged["eTag"] as? String)
+            #expect(mergedETag != etag)
+            let listed = try #require(try await home.json(["run", "list", "--tag", "k=v"]) as? [[String: Any]])
+            #expect(listed.map { "\($0["id"] ?? "")" } == [id], "\(listed)")
+
+            // With the current ETag, --clear-tags replaces the tags.
+            let replaced = try #require(
+                try await home.json(["run", "set", id, "--clear-tags", "--tag", "z=0", "--etag", mergedETag])
+                    as? [String: Any]
+            )
+            #expect(replaced["tags"] as? [String: String] == ["z": "0"], "\(replaced)")
+        }
+    }
 }
