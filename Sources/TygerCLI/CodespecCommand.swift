@@ -57,17 +57,28 @@ struct CodespecCommand: AsyncParsableCommand {
         func run() async throws {
             var spec: Codespec
             if let file {
-                spec = try SpecFiles.codespec(file, name: name)
+                // The flags complete or override the file; the result is validated before it is sent.
+                spec = try SpecFiles.codespec(file, name: name, flags: applyFlags(to:))
             } else {
                 guard let image else {
                     throw UsageError("a container image is required: --image or `image` in a file given with -f")
                 }
                 spec = Codespec(image: image)
                 spec.name = name
+                try applyFlags(to: &spec)
+                // The flags may have made it invalid (endpoints on a job, buffers on a worker): say so before sending.
+                try spec.validate()
             }
             guard let specName = spec.name, !specName.isEmpty else {
                 throw UsageError("a codespec name is required (argument or `name` in the file)")
             }
+            let frozen = spec
+            let stored = try await withConnection { try await $0.client.putCodespec(name: specName, frozen) }
+            try Console.line(stored.version.map(String.init) ?? "?")
+        }
+
+        /// Applies the flags to `spec`: they complete or override what a file says.
+        private func applyFlags(to spec: inout Codespec) throws {
             if let kind { spec.kind = CodespecKind(rawValue: kind)! }  // checked in validate()
             if let image { spec.image = image }
             if let maxReplicas { spec.maxReplicas = maxReplicas }
@@ -109,11 +120,6 @@ struct CodespecCommand: AsyncParsableCommand {
             if !arguments.isEmpty {
                 if command { spec.command = arguments } else { spec.args = arguments }
             }
-            // The flags may have made it invalid (endpoints on a job, buffers on a worker): say so before sending.
-            try spec.validate()
-            let frozen = spec
-            let stored = try await withConnection { try await $0.client.putCodespec(name: specName, frozen) }
-            try Console.line(stored.version.map(String.init) ?? "?")
         }
     }
 

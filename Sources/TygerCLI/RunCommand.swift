@@ -50,15 +50,17 @@ struct RunSpecOptions: ParsableArguments {
 
     /// The run to create: the file's (decoded strictly, before any server call), with the flags applied.
     func runRequest() throws -> Run {
-        var run: Run
-        if let file {
-            run = try SpecFiles.run(file)
-        } else {
-            guard codespec != nil else {
-                throw UsageError("a codespec is required: --codespec NAME or job.codespec in --file")
-            }
-            run = Run(job: JobRunCodeTarget(codespec: .named("")))
+        if let file { return try SpecFiles.run(file, flags: applyFlags(to:)) }
+        guard codespec != nil else {
+            throw UsageError("a codespec is required: --codespec NAME or job.codespec in --file")
         }
+        var run = Run(job: JobRunCodeTarget(codespec: .named("")))
+        try applyFlags(to: &run)
+        return run
+    }
+
+    /// Applies the flags to `run`: they complete or override what a file says.
+    private func applyFlags(to run: inout Run) throws {
         if let codespec { run.job.codespec = .named(version.map { "\(codespec)/versions/\($0)" } ?? codespec) }
         if case .inline(var inline) = run.job.codespec {
             inline.kind = .job
@@ -77,7 +79,6 @@ struct RunSpecOptions: ParsableArguments {
         }
         if let cluster { run.cluster = cluster }
         if let timeout { run.timeoutSeconds = Int(seconds(try DurationParser.parse(timeout)).rounded(.up)) }
-        return run
     }
 }
 

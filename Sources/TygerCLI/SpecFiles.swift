@@ -7,19 +7,26 @@ import TygerModel
 enum SpecFiles {
     /// The codespec in `path`.
     ///
-    /// - Parameter name: The name given on the command line; it overrides `name` in the file.
+    /// - Parameters:
+    ///   - name: The name given on the command line; it overrides `name` in the file.
+    ///   - flags: Applies the command-line flags, which complete or override the file, before validation.
     /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
     ///   is not a valid codespec.
-    static func codespec(_ path: String, name: String?) throws -> Codespec {
-        try YAMLSpecs.codespec(fromYAML: try read(path), name: name, file: path)
+    static func codespec(_ path: String, name: String?, flags: (inout Codespec) throws -> Void) throws -> Codespec {
+        let yaml = try read(path)
+        return try withoutActuallyEscaping(flags) {
+            try YAMLSpecs.codespec(fromYAML: yaml, name: name, file: path, completing: $0)
+        }
     }
 
     /// The run request in `path`.
     ///
+    /// - Parameter flags: Applies the command-line flags, which complete or override the file, before validation.
     /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
     ///   is not a valid run specification.
-    static func run(_ path: String) throws -> Run {
-        try YAMLSpecs.run(fromYAML: try read(path), file: path)
+    static func run(_ path: String, flags: (inout Run) throws -> Void) throws -> Run {
+        let yaml = try read(path)
+        return try withoutActuallyEscaping(flags) { try YAMLSpecs.run(fromYAML: yaml, file: path, completing: $0) }
     }
 
     private static func read(_ path: String) throws -> String {

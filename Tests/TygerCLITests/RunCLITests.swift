@@ -558,6 +558,32 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    @Test func flagsCompleteSpecFilesAsUpstreamsCLIDoes() async throws {
+        try await withTyger { s in
+            // A codespec file without an image: `--image` completes it; without the flag it is refused locally.
+            let noImage = try s.file("noimage.yml", "name: partial\ncommand: [\"true\"]\n")
+            let missing = try await s.tyger(["codespec", "create", "-f", noImage])
+            #expect(missing.exitCode != 0, "\(missing)")
+            #expect(missing.stderrText.contains("noimage.yml: "), "\(missing)")
+            #expect(missing.stderrText.contains("Image"), "\(missing)")
+            #expect(!TestFiles.exists(s.home + "/server/api.sock"), "a server was started for an incomplete file")
+            let completed = try await s.tyger(["codespec", "create", "-f", noImage, "--image", "ubuntu"])
+            #expect(completed.exitCode == 0, "\(completed)")
+            #expect(completed.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(completed)")
+
+            // A run file without a codespec: `--codespec` completes it, and the file's other fields are kept.
+            let noCodespec = try s.file("nocodespec.yml", "job:\n  replicas: 1\ntimeoutSeconds: 600\n")
+            let run = try await s.tyger(["run", "create", "-f", noCodespec, "--codespec", "partial"])
+            #expect(run.exitCode == 0, "\(run)")
+            let id = run.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let shown = try await s.tyger(["run", "show", id])
+            #expect(shown.stdoutText.contains("\"timeoutSeconds\": 600"), "\(shown)")
+            let unnamed = try await s.tyger(["run", "create", "-f", noCodespec])
+            #expect(unnamed.exitCode != 0, "\(unnamed)")
+            #expect(unnamed.stderrText.contains("codespec reference"), "\(unnamed)")
+        }
+    }
+
     @Test func badInputGivesClearErrors() async throws {
         try await withTyger { s in
             let badName = try await s.tyger(["codespec", "create", "bad_NAME!"])

@@ -84,12 +84,16 @@ public struct Codespec: Codable, Hashable, Sendable {
         name = try c.decodeIfPresent(String.self, forKey: .name)
         version = try c.decodeIfPresent(Int.self, forKey: .version)
         createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt)
-        guard let image = try c.decodeIfPresent(String.self, forKey: .image) else {
+        if decoder.userInfo[.tygerIncompleteSpecFile] as? Bool == true {
+            // A file completed by command-line flags: a missing image may come from `--image`.
+            image = try c.decodeIfPresent(String.self, forKey: .image) ?? ""
+        } else if let image = try c.decodeIfPresent(String.self, forKey: .image) {
+            self.image = image
+        } else {
             throw TygerModelError.invalid(
                 "JSON deserialization for type 'Codespec' was missing required properties including: 'image'."
             )
         }
-        self.image = image
         command = try c.decodeIfPresent([String].self, forKey: .command)
         args = try c.decodeIfPresent([String].self, forKey: .args)
         workingDir = try c.decodeIfPresent(String.self, forKey: .workingDir)

@@ -81,12 +81,16 @@ public struct Run: Codable, Hashable, Sendable {
         createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt)
         startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
         finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
-        guard let job = try c.decodeIfPresent(JobRunCodeTarget.self, forKey: .job) else {
+        if let job = try c.decodeIfPresent(JobRunCodeTarget.self, forKey: .job) {
+            self.job = job
+        } else if decoder.userInfo[.tygerIncompleteSpecFile] as? Bool == true {
+            // A file completed by command-line flags: the job may come from `--codespec`.
+            self.job = JobRunCodeTarget(codespec: .named(""))
+        } else {
             throw TygerModelError.invalid(
                 "JSON deserialization for type 'Run' was missing required properties including: 'job'."
             )
         }
-        self.job = job
         worker = try c.decodeIfPresent(RunCodeTarget.self, forKey: .worker)
         timeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .timeoutSeconds)
         cluster = try c.decodeIfPresent(String.self, forKey: .cluster)
@@ -226,12 +230,16 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "job")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        guard let codespec = try c.decodeIfPresent(CodespecReference.self, forKey: .codespec) else {
+        if let codespec = try c.decodeIfPresent(CodespecReference.self, forKey: .codespec) {
+            self.codespec = codespec
+        } else if decoder.userInfo[.tygerIncompleteSpecFile] as? Bool == true {
+            // A file completed by command-line flags: the codespec may come from `--codespec`.
+            self.codespec = .named("")
+        } else {
             throw TygerModelError.invalid(
                 "JSON deserialization for type 'JobRunCodeTarget' was missing required properties including: 'codespec'."
             )
         }
-        self.codespec = codespec
         nodePool = try c.decodeIfPresent(String.self, forKey: .nodePool)
         replicas = try c.decodeIfPresent(Int.self, forKey: .replicas) ?? 1
         buffers = try c.decodeIfPresent([String: String].self, forKey: .buffers)

@@ -171,4 +171,7 @@ public enum TygerJSON {
 extension CodingUserInfoKey {
     /// Set to `true` to require `kind` on codespecs (JSON bodies); YAML files default it to `job`.
     static let tygerRequireCodespecKind = CodingUserInfoKey(rawValue: "tyger.requireCodespecKind")!  // a valid key
+    /// Set to `true` for spec files that command-line flags complete: a codespec's `image` and a run's `job` or
+    /// `job.codespec` may be missing (validation after the flags are applied says whether they are still missing).
+    static let tygerIncompleteSpecFile = CodingUserInfoKey(rawValue: "tyger.incompleteSpecFile")!  // a valid key
 }

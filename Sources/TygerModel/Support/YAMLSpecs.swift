@@ -13,12 +13,26 @@ public enum YAMLSpecs {
     ///   - yaml: The file's text.
     ///   - name: The name given on the command line; it overrides `name` in the file.
     ///   - file: The file's name, for the position in error messages.
+    ///   - completing: Command-line flags to apply before validation (upstream's CLI lets `--image` and the other
+    ///     flags complete or override the file); with it, the file may lack `image`.
     /// - Returns: The codespec, `kind` defaulting to `job`.
     /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types and every
-    ///   `Codespec.validate()` failure.
-    public static func codespec(fromYAML yaml: String, name: String? = nil, file: String? = nil) throws -> Codespec {
-        var spec: Codespec = try decode(Codespec.self, from: yaml, what: "codespec", file: file)
+    ///   `Codespec.validate()` failure; what `completing` throws.
+    public static func codespec(
+        fromYAML yaml: String,
+        name: String? = nil,
+        file: String? = nil,
+        completing: ((inout Codespec) throws -> Void)? = nil
+    ) throws -> Codespec {
+        var spec: Codespec = try decode(
+            Codespec.self,
+            from: yaml,
+            what: "codespec",
+            file: file,
+            incomplete: completing != nil
+        )
         if let name { spec.name = name }
+        try completing?(&spec)
         do { try spec.validate() } catch let error as TygerModelError { throw located(error, at: nil, file: file) }
         return spec
     }
@@ -26,13 +40,21 @@ public enum YAMLSpecs {
     /// Parses a run spec file.
     ///
     /// An inline codespec gets `kind: job` when it has none (upstream forces it), and is validated.
-    /// - Parameter file: The file's name, for the position in error messages.
+    /// - Parameters:
+    ///   - file: The file's name, for the position in error messages.
+    ///   - completing: Command-line flags to apply before validation; with it, the file may lack `job.codespec`
+    ///     (given by `--codespec`).
     /// - Returns: The run request (system fields cleared).
     /// - Throws: ``TygerModelError`` `.invalidInput` for malformed YAML, unknown fields, wrong types, an invalid
-    ///   codespec reference or inline codespec.
-    public static func run(fromYAML yaml: String, file: String? = nil) throws -> Run {
-        var run: Run = try decode(Run.self, from: yaml, what: "run", file: file)
+    ///   codespec reference or inline codespec; what `completing` throws.
+    public static func run(
+        fromYAML yaml: String,
+        file: String? = nil,
+        completing: ((inout Run) throws -> Void)? = nil
+    ) throws -> Run {
+        var run: Run = try decode(Run.self, from: yaml, what: "run", file: file, incomplete: completing != nil)
         run = run.withoutSystemFields
+        try completing?(&run)
         do {
             switch run.job.codespec {
             case .named(let reference): _ = try CodespecReference.parse(reference)
@@ -44,9 +66,15 @@ public enum YAMLSpecs {
         return run
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from yaml: String, what: String, file: String? = nil) throws -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type,
+        from yaml: String,
+        what: String,
+        file: String? = nil,
+        incomplete: Bool = false
+    ) throws -> T {
         do {
-            return try YAMLDecoder().decode(T.self, from: yaml)
+            return try YAMLDecoder().decode(T.self, from: yaml, userInfo: [.tygerIncompleteSpecFile: incomplete])
         } catch let error as TygerModelError {
             throw located(error, at: nil, file: file)
         } catch let error as DecodingError {
