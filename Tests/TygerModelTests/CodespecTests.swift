@@ -98,4 +98,13 @@ struct CodespecTests {
         }
     }
 
+    @Test func envEntriesWithoutAValueAreEmpty() throws {
+        let spec = try YAMLSpecs.codespec(fromYAML: "name: e\nimage: x\nenv:\n  EMPTY:\n  SET: v\n")
+        #expect(spec.env == ["EMPTY": "", "SET": "v"])
+        let json = try TygerJSON.makeDecoder().decode(
+            Codespec.self,
+            from: Data(#"{"kind":"job","image":"x","env":{"A":null}}"#.utf8)
+        )
+        #expect(json.env == ["A": ""])
+    }
 }

@@ -97,7 +97,8 @@ public struct Codespec: Codable, Hashable, Sendable {
         command = try c.decodeIfPresent([String].self, forKey: .command)
         args = try c.decodeIfPresent([String].self, forKey: .args)
         workingDir = try c.decodeIfPresent(String.self, forKey: .workingDir)
-        env = try c.decodeIfPresent([String: String].self, forKey: .env)
+        // `A:` with no value (YAML) or `"A": null` is an empty value, as upstream reads it.
+        env = try c.decodeIfPresent([String: String?].self, forKey: .env)?.mapValues { $0 ?? "" }
         identity = try c.decodeIfPresent(String.self, forKey: .identity)
         resources = try c.decodeIfPresent(CodespecResources.self, forKey: .resources)
         maxReplicas = try c.decodeIfPresent(Int.self, forKey: .maxReplicas)
