@@ -129,12 +129,13 @@ func text(_ blob: StoredBlob?) -> String? {
     }
 
     @Test func connectionFailuresAreRetried() async throws {
-        // A port nobody listens on: every attempt fails to connect, and each is retried.
-        let closedPort = try await TestHTTPServer.withServer({ _, _ in .init(status: .ok) }) { $0.port }
+        // A socket that does not exist: every attempt fails to connect at once, and each is retried. (A TCP port
+        // freed by a closed test server could be taken meanwhile by another test's server running in parallel.)
+        let missingSocket = FileManager.default.temporaryDirectory.path + "/tyger-missing-\(UUID().uuidString).sock"
         let started = ContinuousClock.now
         try await HTTPTransport.withTransport { transport in
             let store = HTTPBlobStore(
-                containerURL: try ServiceURL("http://127.0.0.1:\(closedPort)/c?sig=x"),
+                containerURL: try ServiceURL("http+unix://\(missingSocket):/c?sig=x"),
                 transport: transport,
                 retryPolicy: RetryPolicy(
                     maxAttempts: 3,
