@@ -35,7 +35,7 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
-            guard dop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+            try validateDop(dop, option: "--dop")
         }
 
         func run() async throws {

@@ -50,7 +50,7 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
-            guard dop >= 1 else { throw ValidationError("the degree of parallelism (dop) must be at least 1") }
+            try validateDop(dop, option: "--dop")
             let size = try parseSize(blockSize, option: "--block-size")
             guard size >= 1024 && size <= 256 << 20 else {
                 throw ValidationError("--block-size must be between 1K and 256M, got '\(blockSize)'")

@@ -39,6 +39,16 @@ enum TransportMode: String, ExpressibleByArgument, CaseIterable {
     case http
 }
 
+/// The largest degree of parallelism (`--dop`, `--write-dop`, `--read-dop`): requests in flight at once.
+let maxDop = 1024
+
+/// Checks a degree of parallelism: 1 to ``maxDop``.
+func validateDop(_ dop: Int, option: String) throws {
+    guard (1...maxDop).contains(dop) else {
+        throw ValidationError("\(option) must be from 1 to \(maxDop), got \(dop)")
+    }
+}
+
 func parseSize(_ text: String, option: String) throws -> Int64 {
     do { return try ByteSize.parse(text) } catch let e as TygerCoreError {
         throw ValidationError("\(option): \(e.message)")

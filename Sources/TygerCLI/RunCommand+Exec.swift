@@ -27,9 +27,8 @@ extension RunCommand {
 
         func validate() throws {
             _ = try parseSize(blockSize, option: "--block-size")
-            guard writeDop >= 1, readDop >= 1 else {
-                throw ValidationError("the degree of parallelism (dop) must be at least 1")
-            }
+            try validateDop(writeDop, option: "--write-dop")
+            try validateDop(readDop, option: "--read-dop")
         }
 
         func run() async throws {

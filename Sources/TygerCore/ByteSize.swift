@@ -84,6 +84,10 @@ public enum ByteSize {
 
 /// Parses durations: Go style (`1s`, `500ms`, `1m30s`, `2h45m`, `1.5h`) or a bare number of seconds.
 public enum DurationParser {
+    /// The longest duration accepted, in seconds (about 285 years): far past any real timeout, and far from the
+    /// limit of a `Duration` in nanoseconds.
+    public static let maxSeconds = 9_000_000_000.0
+
     /// Parses a duration.
     ///
     /// - Returns: The duration; `0` means "off" where the option allows it.
@@ -91,9 +95,14 @@ public enum DurationParser {
     public static func parse(_ text: String) throws -> Duration {
         let s = text.trimmingSpaces()
         let bad = TygerCoreError(.invalidArgument, "invalid duration '\(text)': expected e.g. 1s, 500ms, 1m30s, 1.5h")
+        let tooLong = TygerCoreError(
+            .invalidArgument,
+            "invalid duration '\(text)': longer than the limit of \(Int64(maxSeconds)) seconds"
+        )
         if let seconds = Double(s) {
             guard seconds >= 0, seconds.isFinite else { throw bad }
-            return .nanoseconds(Int64(seconds * 1e9))
+            guard seconds < maxSeconds else { throw tooLong }
+            return .nanoseconds(Int64((seconds * 1e9).rounded()))
         }
         var total = 0.0
         var chars = Substring(s)
@@ -116,7 +125,8 @@ public enum DurationParser {
             }
             total += value * factor
         }
-        guard total.isFinite, total < 9e9 else { throw bad }
+        guard total.isFinite else { throw bad }
+        guard total < maxSeconds else { throw tooLong }
         return .nanoseconds(Int64((total * 1e9).rounded()))
     }
 }

@@ -28,14 +28,35 @@ let bufferPlaceholder = "BUFFER"
             message: "invalid duration '-1s'",
             exitCode: 64
         ),
+        // Huge numbers: refused with their limit, never a crash (exit 132) or a process eating all memory.
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "--dop", "99999999999"],
+            message: "--dop must be from 1 to 1024, got 99999999999",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", bufferPlaceholder, "-f", "1e10"],
+            message: "longer than the limit of 9000000000 seconds",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["run", "exec", "--codespec", "x", "--timeout", "1e30"],
+            message: "longer than the limit of 9000000000 seconds",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["run", "exec", "--codespec", "x", "--read-dop", "5000"],
+            message: "--read-dop must be from 1 to 1024, got 5000",
+            exitCode: 64
+        ),
         Refusal(
             arguments: ["buffer", "write", bufferPlaceholder, "--dop", "0"],
-            message: "must be at least 1",
+            message: "--dop must be from 1 to 1024, got 0",
             exitCode: 64
         ),
         Refusal(
             arguments: ["buffer", "read", bufferPlaceholder, "--dop", "0"],
-            message: "must be at least 1",
+            message: "--dop must be from 1 to 1024, got 0",
             exitCode: 64
         ),
         Refusal(

@@ -58,6 +58,16 @@ import TygerCore
         #expect(try DurationParser.parse(text) == duration)
     }
 
+    /// Huge numbers are refused with the limit, never converted past Int64 (which trapped: a CLI crash).
+    @Test(arguments: ["1e30", "1e10", "9000000000", "1000000000000s", "99999999999h", "9000000000s"])
+    func rejectsDurationsPastTheLimit(text: String) {
+        #expect {
+            try DurationParser.parse(text)
+        } throws: { error in
+            (error as? TygerCoreError)?.message.contains("longer than the limit of 9000000000 seconds") == true
+        }
+    }
+
     @Test(arguments: ["5x", "", "s", "1d", "-1s", "-1", "1s2", "ms", "1.2.3s", "inf"])
     func rejectsInvalidDurations(text: String) {
         #expect {

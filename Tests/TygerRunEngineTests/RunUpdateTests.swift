@@ -80,4 +80,26 @@ struct RunUpdateTests {
             #expect(try await h.engine.listRuns(RunQuery(limit: 10)).items.count == 3)
         }
     }
+
+    /// A timeout far past any real one (`1e16` used to trap the server in the timer's Int64 conversion) is refused
+    /// with the field and its limit; the largest allowed one runs without trapping.
+    @Test func outOfRangeNumbersAreRefusedWithTheirLimit() async throws {
+        try await withRunningEngine(try Harness()) { h in
+            var huge = Run(job: JobRunCodeTarget(codespec: .inline(job(["true"]))))
+            huge.timeoutSeconds = 10_000_000_000_000_000
+            let refused = await #expect(throws: TygerRunEngineError.self) { try await h.engine.createRun(huge) }
+            #expect(refused?.code == .invalidInput)
+            #expect(refused?.message == "timeoutSeconds must be at most 2147483647")
+
+            var many = Run(job: JobRunCodeTarget(codespec: .inline(job(["true"])), replicas: 1_000_000))
+            many.timeoutSeconds = 60
+            let tooMany = await #expect(throws: TygerRunEngineError.self) { try await h.engine.createRun(many) }
+            #expect(tooMany?.message == "job.replicas must be at most 1000")
+
+            var longest = Run(job: JobRunCodeTarget(codespec: .inline(job(["true"]))))
+            longest.timeoutSeconds = RunEngine.maxTimeoutSeconds
+            let run = try await h.engine.createRun(longest)
+            #expect(try await h.waitForTerminal(run.id!).status == .succeeded)
+        }
+    }
 }

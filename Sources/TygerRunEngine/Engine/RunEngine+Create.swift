@@ -33,6 +33,11 @@ extension RunEngine {
         }
     }
 
+    /// The largest `timeoutSeconds` a run may ask for (`Int32.max`, about 68 years).
+    public static let maxTimeoutSeconds = Int(Int32.max)
+    /// The most replicas a run may ask for.
+    public static let maxReplicas = 1000
+
     private func create(_ request: Run, idempotencyKey: String?) async throws -> Run {
         if request.kind == "system" { throw TygerRunEngineError.invalid("System runs cannot be created directly") }
         var run = request.withoutSystemFields
@@ -46,8 +51,14 @@ extension RunEngine {
         guard run.job.replicas >= 1 else {
             throw TygerRunEngineError.invalid("The number of replicas must be at least 1")
         }
+        guard run.job.replicas <= Self.maxReplicas else {
+            throw TygerRunEngineError.invalid("job.replicas must be at most \(Self.maxReplicas)")
+        }
         if let t = run.timeoutSeconds, t <= 0 {
             throw TygerRunEngineError.invalid("timeoutSeconds must be a positive integer")
+        }
+        if let t = run.timeoutSeconds, t > Self.maxTimeoutSeconds {
+            throw TygerRunEngineError.invalid("timeoutSeconds must be at most \(Self.maxTimeoutSeconds)")
         }
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
