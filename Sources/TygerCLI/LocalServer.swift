@@ -58,11 +58,14 @@ enum LocalServer {
     }
 
     /// Stops the embedded server: SIGTERM, then waits up to 10 s (SIGKILL after). Returns false if none was running.
+    ///
+    /// Only a process that is this home's server is signalled: after a crash the PID in `server.pid` may have been
+    /// reused by an unrelated process, which is left alone (and the stale file removed).
     static func stop() async throws -> Bool {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = Int32(text.trimmingCharacters(in: " \n"))
         else { return false }
-        guard ProcessOps.isAlive(pid) else {
+        guard isThisHomesServer(pid) else {
             try? FileManager.default.removeItem(atPath: pidFile)
             return false
         }
@@ -78,9 +81,19 @@ enum LocalServer {
 
     static var runningPID: Int32? {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: " \n")), ProcessOps.isAlive(pid)
+            let pid = Int32(text.trimmingCharacters(in: " \n")), isThisHomesServer(pid)
         else { return nil }
         return pid
+    }
+
+    /// Whether `pid` is a `tyger-server run --data-dir <this home's server directory>` (what ``ensureRunning(_:)``
+    /// starts), not another process that reuses a recorded PID.
+    static func isThisHomesServer(_ pid: Int32) -> Bool {
+        guard let arguments = ProcessOps.commandLine(of: pid), let program = arguments.first,
+            (program as NSString).lastPathComponent == "tyger-server",
+            let flag = arguments.firstIndex(of: "--data-dir"), flag + 1 < arguments.count
+        else { return false }
+        return arguments[flag + 1] == TygerHome.server.root
     }
 
     /// `tyger-server` next to this executable, else on PATH.

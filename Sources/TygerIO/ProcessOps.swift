@@ -30,6 +30,17 @@ public enum ProcessOps {
     /// The corresponding C function is `kill` with signal 0.
     public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && kill(pid, 0) == 0 }
 
+    /// The command line of process `pid` (`/proc/<pid>/cmdline`), or `nil` when there is no such process or it
+    /// cannot be read. Lets a caller check that a recorded PID still names the process it started (PIDs are reused).
+    public static func commandLine(of pid: Int32) -> [String]? {
+        guard pid > 0, let bytes = PathOps.contentsOfSmallRegularFile("/proc/\(pid)/cmdline", limit: 1 << 20),
+            !bytes.isEmpty
+        else { return nil }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
+            String(decoding: $0, as: UTF8.self)
+        }
+    }
+
     /// The signals executables send or handle.
     public struct Signal: Hashable, Sendable {
         /// The signal number.

@@ -109,5 +109,26 @@ extension LiveServerCLITests {
             }
         }
 
+        /// After a crash the PID in `server.pid` may name an unrelated process: `api stop` must leave it alone.
+        @Test func apiStopNeverSignalsAProcessThatIsNotThisHomesServer() async throws {
+            try await withCLIHome { home in
+                let bystander = try ChildProcess("/bin/sleep", ["300"])
+                defer { bystander.signal(SIGKILL) }
+                try TestFiles.makeDirectory(home.serverDirectory)
+                try TestFiles.write(Array("\(bystander.pid)\n".utf8), to: home.serverDirectory + "/server.pid")
+                let stop = try await home.run(["api", "stop"])
+                #expect(stop.exitCode == 0, "\(stop)")
+                #expect(stop.stderrText.contains("The local server is not running"), "\(stop)")
+                // Still running half a second later (a signalled `sleep` would have ended at once); `wait` kills it
+                // when its time is up, and says so by throwing.
+                let ended = try? await bystander.wait(timeout: .milliseconds(500))
+                #expect(
+                    ended == nil,
+                    "api stop signalled a process that is not the server: \(String(describing: ended))"
+                )
+                #expect(!TestFiles.exists(home.serverDirectory + "/server.pid"), "the stale pid file is removed")
+                #expect(ServerProcesses.serving(dataDirectory: home.serverDirectory).isEmpty)
+            }
+        }
     }
 }
