@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "TygerServerMain",
             dependencies: [
-                "TygerServer", "TygerControlPlane", "TygerCore", "TygerModel", "TygerRunEngine",
+                "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -16,6 +16,8 @@ struct TygerCommand: AsyncParsableCommand {
 
     static func main() async {
         ProcessOps.ignoreBrokenPipes()
+        // What the CLI creates (its home, the embedded server it starts, file:// buffers) is private to the user.
+        ProcessOps.keepNewFilesPrivate()
         // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:
         // they print usage or the version and exit 64 or 0, not a logged error with exit 1.
         var command: any ParsableCommand

@@ -52,6 +52,14 @@ public enum PathOps {
         return try FileDescriptorOps.retryingOnInterrupt("open", path: path) { Glibc.open(path, flags, permissions) }
     }
 
+    /// Sets the permission bits of `path` (e.g. `0o700` to make an existing directory private again).
+    ///
+    /// The corresponding C function is `chmod`.
+    /// - Throws: `TygerIOError` with the errno and the path.
+    public static func setPermissions(_ path: String, _ mode: UInt32) throws {
+        _ = try FileDescriptorOps.retryingOnInterrupt("chmod", path: path) { chmod(path, mode_t(mode)) }
+    }
+
     /// The contents of `path` when it is a regular file smaller than `limit` bytes; `nil` otherwise (missing, a
     /// directory, a FIFO, too large, unreadable).
     ///

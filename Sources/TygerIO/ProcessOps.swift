@@ -90,6 +90,12 @@ public enum ProcessOps {
         return r == pid ? status : nil
     }
 
+    /// Makes every file and directory this process creates from now on private to its user (`umask 077`: files
+    /// 0600, directories 0700), whatever mode the creating call asks for.
+    ///
+    /// The corresponding C function is `umask`.
+    public static func keepNewFilesPrivate() { umask(0o077) }
+
     /// Ignores `SIGPIPE`, so that writes to a closed pipe fail with `EPIPE` instead of killing the process.
     ///
     /// The corresponding C function is `signal`.

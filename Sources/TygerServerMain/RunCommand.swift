@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TygerControlPlane
 import TygerCore
+import TygerIO
 import TygerModel
 import TygerRunEngine
 import TygerServer
@@ -87,12 +88,15 @@ struct RunCommand: AsyncParsableCommand {
         configuration.onListening = { endpoint in
             logger.info("listening", metadata: ["endpoint": "\(endpoint)"])
         }
+        // Buffers, databases, keys and logs are the users' data: nothing the server creates is readable by others.
+        ProcessOps.keepNewFilesPrivate()
         do {
             try FileManager.default.createDirectory(
                 atPath: options.dataDir,
                 withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700]
             )
+            try PathOps.setPermissions(options.dataDir, 0o700)
             let repository = try SQLiteBufferRepository(
                 path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath
             )

@@ -130,5 +130,44 @@ extension LiveServerCLITests {
                 #expect(ServerProcesses.serving(dataDirectory: home.serverDirectory).isEmpty)
             }
         }
+
+        /// Buffer data and databases are private to the user: a blob, the databases and every directory the server
+        /// creates are 0600/0700, and another user (`nobody`) cannot read a blob.
+        @Test func nothingTheServerCreatesIsReadableByOthers() async throws {
+            try await withCLIHome { home in
+                let id = try await home.output(["buffer", "create"])
+                let write = try await home.run(["buffer", "write", id], input: .bytes(Array("secret\n".utf8)))
+                #expect(write.exitCode == 0, "\(write)")
+                func mode(_ path: String) throws -> Int {
+                    (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1) & 0o777
+                }
+                func isDirectory(_ path: String) -> Bool {
+                    var directory: ObjCBool = false
+                    return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+                }
+                // Every directory 0700, every file 0600 (the socket too).
+                #expect(try mode(home.serverDirectory) == 0o700)
+                var blob: String?
+                for sub in try FileManager.default.subpathsOfDirectory(atPath: home.serverDirectory) {
+                    let path = home.serverDirectory + "/" + sub
+                    #expect(try mode(path) == (isDirectory(path) ? 0o700 : 0o600), "\(sub)")
+                    if sub.hasPrefix("buffers/\(id)/"), !isDirectory(path),
+                        !(sub as NSString).lastPathComponent.hasPrefix(".")
+                    {
+                        blob = path
+                    }
+                }
+                // As another user: refused. (Only root can switch users; elsewhere the modes above are the check.)
+                let blobPath = try #require(blob, "no blob was written")
+                guard getuid() == 0 else { return }
+                let other = try await runProcess(
+                    "/usr/sbin/runuser",
+                    ["-u", "nobody", "--", "/bin/cat", blobPath],
+                    timeout: .seconds(30)
+                )
+                #expect(other.exitCode != 0, "\(other)")
+                #expect(other.stderrText.contains("Permission denied"), "\(other)")
+            }
+        }
     }
 }

@@ -75,6 +75,8 @@ enum PrivateFile {
                 throw failure("mkdir", current)
             }
         }
+        // An existing directory is tightened too (older versions created data directories 0755).
+        if chmod(path, mode) != 0 { throw failure("chmod", path) }
     }
 
     /// The identity of a file's current version (inode, size, change time), to notice replacements cheaply.
