@@ -41,14 +41,26 @@ struct LoginCommand: AsyncParsableCommand {
         @Flag(help: "Use the embedded local server (started on demand in $TYGER_HOME).")
         var local = false
 
+        @Flag(
+            help:
+                "Allow sending the token over plain http:// to a host that is not this machine (readable on the network)."
+        )
+        var allowInsecure = false
+
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             if local && serverURL != nil { throw ValidationError("give either a server URL or --local, not both") }
             if !local && serverURL == nil { throw ValidationError("a server URL or --local is required") }
             if let serverURL {
-                do { _ = try ServiceURL(serverURL) } catch let e as TygerClientError {
+                let url: ServiceURL
+                do { url = try ServiceURL(serverURL) } catch let e as TygerClientError {
                     throw ValidationError(e.message)
+                }
+                if token != nil, !url.isPrivateChannel, !allowInsecure {
+                    throw ValidationError(
+                        "refusing to send a token in clear to \(url.description): use https://, or --allow-insecure"
+                    )
                 }
             }
         }

@@ -56,6 +56,27 @@ public struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
         self.query = query
     }
 
+    /// Whether what is sent to this URL stays on this machine or is encrypted: https, a unix socket, or plain http
+    /// to a loopback host (`localhost`, `127.0.0.0/8`, `::1`). A bearer token sent anywhere else can be read on the
+    /// network.
+    public var isPrivateChannel: Bool {
+        switch transport {
+        case .unix: return true
+        case .tcp(let scheme, let authority):
+            if scheme == "https" { return true }
+            var host = Substring(authority)
+            if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+                host = host[host.index(after: host.startIndex)..<close]
+            } else if let colon = host.lastIndex(of: ":") {
+                host = host[..<colon]
+            }
+            let name = host.lowercased()
+            if name == "localhost" || name == "::1" { return true }
+            let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        }
+    }
+
     /// The same server with another path and query.
     public func with(path: String, query: String = "") -> ServiceURL {
         ServiceURL(transport: transport, path: path, query: query)

@@ -28,6 +28,12 @@ let bufferPlaceholder = "BUFFER"
             message: "invalid duration '-1s'",
             exitCode: 64
         ),
+        // A token in clear to another machine: refused before any connection (https://, or --allow-insecure).
+        Refusal(
+            arguments: ["login", "http://192.0.2.1:8080", "--token", "t"],
+            message: "refusing to send a token in clear to http://192.0.2.1:8080",
+            exitCode: 64
+        ),
         // Huge numbers: refused with their limit, never a crash (exit 132) or a process eating all memory.
         Refusal(
             arguments: ["buffer", "write", bufferPlaceholder, "--dop", "99999999999"],
