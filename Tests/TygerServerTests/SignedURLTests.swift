@@ -258,6 +258,12 @@ struct SignedURLTests {
         ("/containers/buf1/%2Fetc%2Fpasswd", "InvalidBlobName"),
         ("/containers/buf1/./a", "InvalidBlobName"),
         ("/containers/buf1/a b", "InvalidBlobName"),
+        // Longer than a file name may be (255 bytes a segment; 1024 in all, as Azure): a 400, never a 500.
+        ("/containers/buf1/" + String(repeating: "a", count: 256), "InvalidBlobName"),
+        (
+            "/containers/buf1/" + Array(repeating: String(repeating: "b", count: 200), count: 6).joined(separator: "/"),
+            "InvalidBlobName"
+        ),
     ]
 
     @Test(arguments: traversals)

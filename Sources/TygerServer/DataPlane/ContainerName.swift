@@ -48,6 +48,10 @@ struct DataPlanePath: Equatable {
             segments.append(decoded)
         }
         let name = segments.joined(separator: "/")
+        // Each segment becomes a file or directory name (255 bytes at most on Linux); Azure caps names at 1024.
+        guard segments.allSatisfy({ $0.utf8.count <= 255 }), name.utf8.count <= 1024 else {
+            throw APIError.invalidBlobName
+        }
         do {
             try BlobName.validate(name)
         } catch {

@@ -165,7 +165,8 @@ extension APIError {
         .badRequest,
         code: "InvalidBlobName",
         message:
-            "The blob name must be '/'-separated segments of [A-Za-z0-9._-], without empty, '.' or '..' segments or encoded slashes."
+            "The blob name must be '/'-separated segments of [A-Za-z0-9._-] (at most 255 bytes each, 1024 in all), "
+            + "without empty, '.' or '..' segments or encoded slashes."
     )
     /// 412 `ConditionNotMet`.
     public static let conditionNotMet = APIError(
