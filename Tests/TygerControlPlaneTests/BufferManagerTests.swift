@@ -27,7 +27,7 @@ struct BufferManagerTests {
         let b = try await m.create(Buffer(id: "ignored", location: "LOCAL", tags: ["a": "b"]))
         #expect(b.id.count == 26 && b.id != "ignored")
         #expect(b.location == "local")
-        #expect(b.createdAt == Timestamp.normalize(clock.now))
+        #expect(b.createdAt == RFC3339.normalize(clock.now))
         #expect(b.expiresAt == nil)  // activeLifetime is not applied on create (upstream)
         #expect(storage.containerIDs == [b.id])
 
@@ -54,7 +54,7 @@ struct BufferManagerTests {
         let (m, dir) = try manager(kind, .init(activeLifetime: .seconds(3600), softDeletedLifetime: .seconds(86_400)))
         defer { _ = dir }
         let b = try await m.create(Buffer())
-        let now = Timestamp.normalize(clock.now)
+        let now = RFC3339.normalize(clock.now)
 
         await expectPrecondition("Buffer is not soft-deleted") { try await m.restore(id: b.id) }
         await expectPrecondition("Buffer is not soft-deleted") { try await m.softDelete(id: b.id, purge: true) }
@@ -201,7 +201,7 @@ struct BufferExpiryTests {
         clock.advance(by: .seconds(60))
         #expect(try await m.runExpiryPass(logger: logger) == ExpiryPassResult(softDeleted: 5))
         #expect(try await m.count(BufferFilter(softDeleted: true)) == 5)
-        #expect(try await m.get(id: ids[0], softDeleted: true).expiresAt == Timestamp.normalize(clock.now + 600))
+        #expect(try await m.get(id: ids[0], softDeleted: true).expiresAt == RFC3339.normalize(clock.now + 600))
 
         clock.advance(by: .seconds(599))
         #expect(try await m.runExpiryPass(logger: logger) == ExpiryPassResult())

@@ -15,7 +15,7 @@ final class ManualWallClock: Sendable {
     var now: Date { current.withLock { $0 } }
 
     func advance(by duration: Duration) {
-        current.withLock { $0 = Timestamp.adding(duration, to: $0) }
+        current.withLock { $0 = RFC3339.adding(duration, to: $0) }
     }
 
     var wallClock: WallClock { WallClock { [self] in self.now } }

@@ -89,7 +89,7 @@ public final class BufferManager: Sendable {
         self.ephemeralBuffers = ephemeralBuffers
     }
 
-    private func now() -> Date { Timestamp.normalize(clock.now()) }
+    private func now() -> Date { RFC3339.normalize(clock.now()) }
 
     // MARK: - Create, read, list, count
 
@@ -298,7 +298,7 @@ public final class BufferManager: Sendable {
         return BufferStateChange(
             fromSoftDeleted: purge,
             toSoftDeleted: true,
-            expiresAt: Timestamp.adding(keep, to: now)
+            expiresAt: RFC3339.adding(keep, to: now)
         )
     }
 
@@ -306,7 +306,7 @@ public final class BufferManager: Sendable {
         BufferStateChange(
             fromSoftDeleted: true,
             toSoftDeleted: false,
-            expiresAt: configuration.activeLifetime.map { Timestamp.adding($0, to: now) }
+            expiresAt: configuration.activeLifetime.map { RFC3339.adding($0, to: now) }
         )
     }
 

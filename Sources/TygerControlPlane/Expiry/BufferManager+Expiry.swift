@@ -34,8 +34,8 @@ extension BufferManager {
     /// - Throws: ``TygerControlPlaneError`` `databaseFailure` when the repository fails.
     public func runExpiryPass(logger: Logger) async throws(TygerControlPlaneError) -> ExpiryPassResult {
         var result = ExpiryPassResult()
-        let now = Timestamp.normalize(clock.now())
-        let newExpiry = Timestamp.adding(configuration.softDeletedLifetime, to: now)
+        let now = RFC3339.normalize(clock.now())
+        let newExpiry = RFC3339.adding(configuration.softDeletedLifetime, to: now)
         let batch = configuration.expiryBatchSize
         while true {
             let ids = try await repo {

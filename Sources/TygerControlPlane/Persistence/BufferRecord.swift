@@ -3,7 +3,7 @@ public import TygerModel
 
 /// The stored state of one buffer, as every ``BufferRepository`` keeps it.
 ///
-/// Timestamps are kept at microsecond precision (see ``Timestamp``), so a record compares equal after a round trip
+/// Timestamps are kept at microsecond precision (see ``RFC3339/normalize(_:)``), so a record compares equal after a round trip
 /// through any repository and continuation tokens are exact.
 public struct BufferRecord: Sendable, Hashable {
     /// The 26-character buffer ID.
@@ -38,9 +38,9 @@ public struct BufferRecord: Sendable, Hashable {
     ) {
         self.id = id
         self.location = location
-        self.createdAt = Timestamp.normalize(createdAt)
+        self.createdAt = RFC3339.normalize(createdAt)
         self.isSoftDeleted = isSoftDeleted
-        self.expiresAt = expiresAt.map(Timestamp.normalize)
+        self.expiresAt = expiresAt.map(RFC3339.normalize)
         self.tags = tags
     }
 
@@ -67,43 +67,5 @@ public struct BufferRecord: Sendable, Hashable {
             tags: tags,
             eTag: eTag
         )
-    }
-}
-
-/// Conversions between `Date` and the microsecond integers that repositories store.
-public enum Timestamp {
-    /// Microseconds since the Unix epoch, rounded to the nearest microsecond.
-    ///
-    /// - Parameter date: The date to convert.
-    /// - Returns: The microsecond count.
-    public static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-    }
-
-    /// The date of a microsecond count since the Unix epoch.
-    ///
-    /// - Parameter micros: The microsecond count.
-    /// - Returns: The date.
-    public static func date(micros: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-    }
-
-    /// Rounds a date to the nearest microsecond.
-    ///
-    /// - Parameter date: The date to round.
-    /// - Returns: A date that survives a round trip through ``micros(_:)`` and ``date(micros:)`` unchanged.
-    public static func normalize(_ date: Date) -> Date {
-        Self.date(micros: micros(date))
-    }
-
-    /// Adds a `Duration` to a date.
-    ///
-    /// - Parameters:
-    ///   - duration: The duration to add.
-    ///   - date: The start date.
-    /// - Returns: `date + duration`, normalized to microseconds.
-    public static func adding(_ duration: Duration, to date: Date) -> Date {
-        let (seconds, attoseconds) = duration.components
-        return normalize(date.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18))
     }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import TygerModel
 
 /// Persistence for buffers.
 ///
@@ -162,12 +163,12 @@ public struct BufferCursor: Sendable, Hashable {
 
     /// The cursor positioned just after `record`.
     public init(after record: BufferRecord) {
-        self.init(createdAtMicros: Timestamp.micros(record.createdAt), id: record.id)
+        self.init(createdAtMicros: RFC3339.micros(record.createdAt), id: record.id)
     }
 
     /// Whether `record` comes strictly after this cursor in the ordering.
     public func precedes(_ record: BufferRecord) -> Bool {
-        let c = Timestamp.micros(record.createdAt)
+        let c = RFC3339.micros(record.createdAt)
         return c < createdAtMicros || (c == createdAtMicros && record.id < id)
     }
 }
@@ -190,7 +191,7 @@ public struct BufferStateChange: Sendable, Hashable {
     public init(fromSoftDeleted: Bool, toSoftDeleted: Bool, expiresAt: Date?) {
         self.fromSoftDeleted = fromSoftDeleted
         self.toSoftDeleted = toSoftDeleted
-        self.expiresAt = expiresAt.map(Timestamp.normalize)
+        self.expiresAt = expiresAt.map(RFC3339.normalize)
     }
 
     /// Applies the transition to a record that is in the required state.

@@ -1,4 +1,5 @@
 public import Foundation
+import TygerModel
 
 /// A ``BufferRepository`` that keeps buffers in memory, for tests and ephemeral servers.
 ///
@@ -40,7 +41,7 @@ public actor InMemoryBufferRepository: BufferRepository {
         guard var record = buffers[id], record.isSoftDeleted == softDeleted else { return .notFound }
         if let ifMatch, ifMatch != record.eTag { return .eTagMismatch(record) }
         record.tags = tags
-        if let expiresAt { record.expiresAt = Timestamp.normalize(expiresAt) }
+        if let expiresAt { record.expiresAt = RFC3339.normalize(expiresAt) }
         buffers[id] = record
         return .changed(record)
     }
@@ -71,7 +72,7 @@ public actor InMemoryBufferRepository: BufferRepository {
         let ids = buffers.values.filter { !$0.isSoftDeleted && $0.isExpired(at: now) }.map(\.id).sorted().prefix(limit)
         for id in ids {
             buffers[id]?.isSoftDeleted = true
-            buffers[id]?.expiresAt = Timestamp.normalize(newExpiresAt)
+            buffers[id]?.expiresAt = RFC3339.normalize(newExpiresAt)
         }
         return Array(ids)
     }

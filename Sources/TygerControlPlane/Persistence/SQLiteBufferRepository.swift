@@ -1,5 +1,6 @@
 public import Foundation
 private import GRDB
+import TygerModel
 
 /// A ``BufferRepository`` backed by an SQLite database file, through GRDB.
 ///
@@ -107,8 +108,8 @@ public final class SQLiteBufferRepository: BufferRepository {
                 sql:
                     "INSERT INTO buffers (id, location, created_at, is_soft_deleted, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
-                    record.id, record.location, Timestamp.micros(record.createdAt), record.isSoftDeleted,
-                    record.expiresAt.map(Timestamp.micros),
+                    record.id, record.location, RFC3339.micros(record.createdAt), record.isSoftDeleted,
+                    record.expiresAt.map(RFC3339.micros),
                 ]
             )
             try Self.insertTags(db, id: record.id, tags: record.tags)
@@ -176,10 +177,10 @@ public final class SQLiteBufferRepository: BufferRepository {
             else { return .notFound }
             if let ifMatch, ifMatch != record.eTag { return .eTagMismatch(record) }
             if let expiresAt {
-                record.expiresAt = Timestamp.normalize(expiresAt)
+                record.expiresAt = RFC3339.normalize(expiresAt)
                 try db.execute(
                     sql: "UPDATE buffers SET expires_at = ? WHERE id = ?",
-                    arguments: [Timestamp.micros(expiresAt), id]
+                    arguments: [RFC3339.micros(expiresAt), id]
                 )
             }
             record.tags = tags
@@ -195,14 +196,14 @@ public final class SQLiteBufferRepository: BufferRepository {
                 let row = try Row.fetchOne(
                     db,
                     sql: "SELECT \(Self.columns) FROM buffers WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    arguments: [id, Timestamp.micros(now)]
+                    arguments: [id, RFC3339.micros(now)]
                 ),
                 var record = try Self.records(db, rows: [row]).first
             else { return .notFound }
             guard record.isSoftDeleted == change.fromSoftDeleted else { return .wrongState(record) }
             try db.execute(
                 sql: "UPDATE buffers SET is_soft_deleted = ?, expires_at = ? WHERE id = ?",
-                arguments: [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros), id]
+                arguments: [change.toSoftDeleted, change.expiresAt.map(RFC3339.micros), id]
             )
             change.apply(to: &record)
             return .changed(record)
@@ -219,7 +220,7 @@ public final class SQLiteBufferRepository: BufferRepository {
             try db.execute(
                 sql: "UPDATE buffers SET is_soft_deleted = ?, expires_at = ? \(Self.sqlWhere(conditions))",
                 arguments: StatementArguments(
-                    [change.toSoftDeleted, change.expiresAt.map(Timestamp.micros)] + arguments
+                    [change.toSoftDeleted, change.expiresAt.map(RFC3339.micros)] + arguments
                 )
             )
             return db.changesCount
@@ -236,7 +237,7 @@ public final class SQLiteBufferRepository: BufferRepository {
                                  AND expires_at <= ? ORDER BY expires_at, id LIMIT ?)
                     RETURNING id
                     """,
-                arguments: [Timestamp.micros(newExpiresAt), Timestamp.micros(now), limit]
+                arguments: [RFC3339.micros(newExpiresAt), RFC3339.micros(now), limit]
             ).sorted()
         }
     }
@@ -251,7 +252,7 @@ public final class SQLiteBufferRepository: BufferRepository {
                                  AND expires_at <= ? ORDER BY expires_at, id LIMIT ?)
                     RETURNING id
                     """,
-                arguments: [Timestamp.micros(now), limit]
+                arguments: [RFC3339.micros(now), limit]
             ).sorted()
         }
     }
@@ -273,7 +274,7 @@ public final class SQLiteBufferRepository: BufferRepository {
         }
         if let liveAt = filter.liveAt {
             conditions.append("(expires_at IS NULL OR expires_at > ?)")
-            arguments.append(Timestamp.micros(liveAt))
+            arguments.append(RFC3339.micros(liveAt))
         }
         let tagExists = "SELECT 1 FROM buffer_tags t WHERE t.buffer_id = buffers.id AND t.key = ? AND t.value = ?"
         for (key, value) in filter.tags.sorted(by: { $0.key < $1.key }) {
@@ -315,9 +316,9 @@ public final class SQLiteBufferRepository: BufferRepository {
             return BufferRecord(
                 id: id,
                 location: row["location"],
-                createdAt: Timestamp.date(micros: row["created_at"]),
+                createdAt: RFC3339.date(micros: row["created_at"]),
                 isSoftDeleted: row["is_soft_deleted"],
-                expiresAt: expires.map { Timestamp.date(micros: $0) },
+                expiresAt: expires.map { RFC3339.date(micros: $0) },
                 tags: tagsByID[id] ?? [:]
             )
         }

@@ -133,6 +133,12 @@ public enum RFC3339 {
     /// Rounds a date to the nearest microsecond: the result survives formatting, parsing and storage unchanged.
     public static func normalize(_ date: Date) -> Date { Self.date(micros: micros(date)) }
 
+    /// `date + duration`, rounded to the nearest microsecond (expiry times).
+    public static func adding(_ duration: Duration, to date: Date) -> Date {
+        let (seconds, attoseconds) = duration.components
+        return normalize(date.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18))
+    }
+
     private struct Scanner {
         var bytes: [UInt8]
         var index = 0
