@@ -82,7 +82,7 @@ extension Buffer: Codable {
         try c.encodeIfPresent(createdAt.map(RFC3339.format), forKey: .createdAt)
         if isSoftDeleted { try c.encode(true, forKey: .isSoftDeleted) }
         try c.encodeIfPresent(expiresAt.map(RFC3339.format), forKey: .expiresAt)
-        try c.encodeSortedIfPresent(tags?.isEmpty == false ? tags : nil, forKey: .tags)
+        try c.encodeIfPresent(tags?.isEmpty == false ? tags : nil, forKey: .tags)
         try c.encodeIfPresent(eTag, forKey: .eTag)
     }
 }

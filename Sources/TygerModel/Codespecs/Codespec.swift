@@ -107,7 +107,7 @@ public struct Codespec: Codable, Hashable, Sendable {
         endpoints = try c.decodeIfPresent([String: Int].self, forKey: .endpoints)
     }
 
-    /// Encodes in ``CodingKeys`` order, absent values omitted, maps sorted by key.
+    /// Encodes in ``CodingKeys`` order, absent values omitted (``OrderedJSONEncoder`` sorts maps by key).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(kind, forKey: .kind)
@@ -118,13 +118,13 @@ public struct Codespec: Codable, Hashable, Sendable {
         try c.encodeIfPresent(command, forKey: .command)
         try c.encodeIfPresent(args, forKey: .args)
         try c.encodeIfPresent(workingDir, forKey: .workingDir)
-        try c.encodeSortedIfPresent(env, forKey: .env)
+        try c.encodeIfPresent(env, forKey: .env)
         try c.encodeIfPresent(identity, forKey: .identity)
         try c.encodeIfPresent(resources, forKey: .resources)
         try c.encodeIfPresent(maxReplicas, forKey: .maxReplicas)
         try c.encodeIfPresent(buffers, forKey: .buffers)
         try c.encodeIfPresent(sockets, forKey: .sockets)
-        try c.encodeSortedIfPresent(endpoints, forKey: .endpoints)
+        try c.encodeIfPresent(endpoints, forKey: .endpoints)
     }
 
     /// The system fields cleared: what a user wrote, for comparisons.

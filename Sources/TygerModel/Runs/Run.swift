@@ -49,7 +49,7 @@ public struct Run: Codable, Hashable, Sendable {
         case timeoutSeconds, tags, eTag, bufferAccessTtl, kind
     }
 
-    /// Encodes in ``CodingKeys`` order, absent values omitted, tags sorted by key.
+    /// Encodes in ``CodingKeys`` order, absent values omitted (``OrderedJSONEncoder`` sorts maps by key).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(id, forKey: .id)
@@ -63,7 +63,7 @@ public struct Run: Codable, Hashable, Sendable {
         try c.encodeIfPresent(worker, forKey: .worker)
         try c.encodeIfPresent(cluster, forKey: .cluster)
         try c.encodeIfPresent(timeoutSeconds, forKey: .timeoutSeconds)
-        try c.encodeSortedIfPresent(tags, forKey: .tags)
+        try c.encodeIfPresent(tags, forKey: .tags)
         try c.encodeIfPresent(eTag, forKey: .eTag)
         try c.encodeIfPresent(bufferAccessTtl, forKey: .bufferAccessTtl)
         try c.encodeIfPresent(kind, forKey: .kind)
@@ -216,14 +216,14 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case codespec, nodePool, replicas, buffers, tags, bufferTtl }
 
-    /// Encodes in ``CodingKeys`` order, absent values omitted, maps sorted by key.
+    /// Encodes in ``CodingKeys`` order, absent values omitted (``OrderedJSONEncoder`` sorts maps by key).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(codespec, forKey: .codespec)
         try c.encodeIfPresent(nodePool, forKey: .nodePool)
         try c.encode(replicas, forKey: .replicas)
-        try c.encodeSortedIfPresent(buffers, forKey: .buffers)
-        try c.encodeSortedIfPresent(tags, forKey: .tags)
+        try c.encodeIfPresent(buffers, forKey: .buffers)
+        try c.encodeIfPresent(tags, forKey: .tags)
         try c.encodeIfPresent(bufferTtl, forKey: .bufferTtl)
     }
 

@@ -49,13 +49,3 @@ extension KeyedDecodingContainer {
         return date
     }
 }
-
-extension KeyedEncodingContainer {
-    /// Encodes a string-keyed map with its keys sorted (as Go, and so upstream's CLI, prints maps), so that the same
-    /// value always encodes to the same bytes. Does nothing for `nil`.
-    mutating func encodeSortedIfPresent<Value: Encodable>(_ map: [String: Value]?, forKey key: Key) throws {
-        guard let map else { return }
-        var nested = nestedContainer(keyedBy: AnyCodingKey.self, forKey: key)
-        for k in map.keys.sorted() { try nested.encode(map[k]!, forKey: AnyCodingKey(k)) }  // k is a key of map
-    }
-}
