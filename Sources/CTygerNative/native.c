@@ -132,7 +132,6 @@ int tyger_set_nonblocking(int fd, int on) {
     return fcntl(fd, F_SETFL, flags);
 }
 
-int tyger_errno(void) { return errno; }
 
 #include <signal.h>
 #include <spawn.h>

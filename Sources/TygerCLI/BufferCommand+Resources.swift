@@ -13,8 +13,7 @@ extension BufferCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            var request = Buffer(location: location, tags: try parseTags(tag))
-            if request.tags?.isEmpty == true { request.tags = nil }
+            var request = Buffer(location: location, tags: try parseTags(tag))  // empty tags are not sent
             if let ttl { request.expiresAt = Date().addingTimeInterval(Double(try parseTTL(ttl))) }
             let frozen = request
             let buffer = try await withConnection { try await $0.client.createBuffer(frozen) }

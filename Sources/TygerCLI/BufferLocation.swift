@@ -16,7 +16,6 @@ enum BufferLocation {
     /// A resolved target.
     struct Resolved: Sendable {
         var store: any BlobStore
-        var isBufferID: Bool
         /// Whether the write pipeline may create the store (a `file://` directory).
         var createsContainer = false
         /// Set for ephemeral buffers: bytes go through the run's relay, not through blobs.
@@ -45,8 +44,7 @@ enum BufferLocation {
             if accessTTL != nil { throw UsageError("--access-ttl can only be used with a buffer ID") }
             return try await withURL(argument, refreshFile: nil, body)
         }
-        if let bytes = PathOps.contentsOfSmallRegularFile(argument, limit: 2048) {
-            let url = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \r\n\t")
+        if let url = readAccessFile(argument) {
             guard isURL(url) else { throw UsageError("the file '\(argument)' does not hold an access URL") }
             return try await withURL(url, refreshFile: argument, body)
         }
@@ -79,7 +77,7 @@ enum BufferLocation {
             let directory = layout.bufferPath(id)
             if PathOps.isAccessible(directory, write: write) {
                 logger.debug("Using the local fast path", metadata: ["directory": "\(directory)"])
-                return try await body(Resolved(store: FileBlobStore(directory: directory), isBufferID: true))
+                return try await body(Resolved(store: FileBlobStore(directory: directory)))
             }
         }
         let url: ServiceURL
@@ -88,7 +86,6 @@ enum BufferLocation {
         if RelayClient.isRelay(url) {
             var resolved = Resolved(
                 store: HTTPBlobStore(containerURL: url, transport: transport),
-                isBufferID: true,
                 relay: RelayClient(url: url, transport: transport)
             )
             if allowFastPath, let localPath = access.localPath, await waitForPipe(localPath) {
@@ -100,7 +97,7 @@ enum BufferLocation {
         let store = HTTPBlobStore(containerURL: url, transport: transport) {
             try ServiceURL(try await bufferAccess(id: id, write: write, ttl: accessTTL, connection: connection).uri)
         }
-        return try await body(Resolved(store: store, isBufferID: true))
+        return try await body(Resolved(store: store))
     }
 
     /// Waits (up to 30 s) for the pipe the server named to exist and be usable by us: the run creates it when it
@@ -144,17 +141,16 @@ enum BufferLocation {
             if let refreshFile {
                 // Access files are rewritten by whoever issued them: read it again when the URL is refused.
                 refresh = {
-                    guard let bytes = PathOps.contentsOfSmallRegularFile(refreshFile, limit: 2048) else {
+                    guard let url = readAccessFile(refreshFile) else {
                         throw UsageError("cannot read the access file '\(refreshFile)'")
                     }
-                    return try ServiceURL(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \r\n\t"))
+                    return try ServiceURL(url)
                 }
             }
             return try await HTTPTransport.withTransport(caCertificatePath: caPath) { transport in
                 try await body(
                     Resolved(
-                        store: HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refresh),
-                        isBufferID: false
+                        store: HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refresh)
                     )
                 )
             }
@@ -170,7 +166,7 @@ enum BufferLocation {
             throw UsageError("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
         }
         return try await body(
-            Resolved(store: FileBlobStore(directory: path), isBufferID: false, createsContainer: true)
+            Resolved(store: FileBlobStore(directory: path), createsContainer: true)
         )
     }
 }
@@ -183,5 +179,13 @@ extension String {
         while let f = s.first, inSet(f) { s = s.dropFirst() }
         while let l = s.last, inSet(l) { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// The access URL held by a small regular file (what `buffer access` writes), trimmed; `nil` when `path` is not
+/// such a file.
+private func readAccessFile(_ path: String) -> String? {
+    PathOps.contentsOfSmallRegularFile(path, limit: 2048).map {
+        String(decoding: $0, as: UTF8.self).trimmingCharacters(in: " \r\n\t")
     }
 }

@@ -62,9 +62,7 @@ enum LocalServer {
     /// Only a process that is this home's server is signalled: after a crash the PID in `server.pid` may have been
     /// reused by an unrelated process, which is left alone (and the stale file removed).
     static func stop() async throws -> Bool {
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: " \n"))
-        else { return false }
+        guard let pid = recordedPID else { return false }
         guard isThisHomesServer(pid) else {
             try? FileManager.default.removeItem(atPath: pidFile)
             return false
@@ -79,11 +77,12 @@ enum LocalServer {
         return true
     }
 
-    static var runningPID: Int32? {
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: " \n")), isThisHomesServer(pid)
-        else { return nil }
-        return pid
+    static var runningPID: Int32? { recordedPID.flatMap { isThisHomesServer($0) ? $0 : nil } }
+
+    /// The PID in `server.pid`, whatever process it names now.
+    private static var recordedPID: Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return nil }
+        return Int32(text.trimmingCharacters(in: " \n"))
     }
 
     /// Whether `pid` is a `tyger-server run --data-dir <this home's server directory>` (what ``ensureRunning(_:)``

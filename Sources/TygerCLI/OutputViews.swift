@@ -16,11 +16,11 @@ struct BufferOutput: Encodable {
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(buffer.id, forKey: .id)
-        try c.encodeIfPresent(buffer.createdAt.map(RFC3339.format), forKey: .createdAt)
+        try c.encodeIfPresent(buffer.createdAt, forKey: .createdAt)
         try c.encodeIfPresent(buffer.location, forKey: .location)
-        if let tags = buffer.tags, !tags.isEmpty { try c.encode(SortedMap(tags), forKey: .tags) }
+        if let tags = buffer.tags, !tags.isEmpty { try c.encode(tags, forKey: .tags) }
         try c.encodeIfPresent(buffer.eTag, forKey: .eTag)
-        try c.encodeIfPresent(buffer.expiresAt.map(RFC3339.format), forKey: .expiresAt)
+        try c.encodeIfPresent(buffer.expiresAt, forKey: .expiresAt)
         if buffer.isSoftDeleted { try c.encode(true, forKey: .isSoftDeleted) }
     }
 }
@@ -45,26 +45,7 @@ struct RunStatusOutput: Encodable {
         try c.encodeIfPresent(run.createdAt, forKey: .createdAt)
         try c.encodeIfPresent(run.startedAt, forKey: .startedAt)
         try c.encodeIfPresent(run.finishedAt, forKey: .finishedAt)
-        if let tags = run.tags, !tags.isEmpty { try c.encode(SortedMap(tags), forKey: .tags) }
-    }
-}
-
-/// A string-keyed map encoded with its keys sorted, as Go encodes maps.
-struct SortedMap<Value: Encodable>: Encodable {
-    var entries: [String: Value]
-
-    init(_ entries: [String: Value]) { self.entries = entries }
-
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { return nil }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        for key in entries.keys.sorted() { try c.encode(entries[key]!, forKey: Key(stringValue: key)) }  // a key of it
+        if let tags = run.tags, !tags.isEmpty { try c.encode(tags, forKey: .tags) }
     }
 }
 

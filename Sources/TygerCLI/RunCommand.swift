@@ -154,7 +154,7 @@ extension RunCommand {
         func run() async throws {
             let filter = RunFilter(since: try since.map(normalizeTime), tags: try parseTags(tag))
             let counts = try await withConnection { try await $0.client.runCounts(filter) }
-            try Console.json(SortedMap(counts))
+            try Console.json(counts)
         }
     }
 

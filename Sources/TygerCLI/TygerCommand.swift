@@ -15,7 +15,7 @@ struct TygerCommand: AsyncParsableCommand {
     )
 
     static func main() async {
-        ProcessOps.ignoreBrokenPipes()
+        FileDescriptorOps.ignoreSIGPIPE()
         // What the CLI creates (its home, the embedded server it starts, file:// buffers) is private to the user.
         ProcessOps.keepNewFilesPrivate()
         // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:

@@ -20,11 +20,6 @@ public enum ProcessOps {
     /// The corresponding C function is `strerror`.
     public static func describe(errno value: Int32) -> String { String(cString: strerror(value)) }
 
-    /// The calling process's ID.
-    ///
-    /// The corresponding C function is `getpid`.
-    public static var currentProcessID: Int32 { getpid() }
-
     /// Whether a process with this ID exists (and may be signalled by us).
     ///
     /// The corresponding C function is `kill` with signal 0.
@@ -95,11 +90,6 @@ public enum ProcessOps {
     ///
     /// The corresponding C function is `umask`.
     public static func keepNewFilesPrivate() { umask(0o077) }
-
-    /// Ignores `SIGPIPE`, so that writes to a closed pipe fail with `EPIPE` instead of killing the process.
-    ///
-    /// The corresponding C function is `signal`.
-    public static func ignoreBrokenPipes() { signal(SIGPIPE, SIG_IGN) }
 
     /// A signal source kept alive (a released source stops delivering).
     private struct RetainedSource: @unchecked Sendable {

@@ -246,11 +246,7 @@ public final class FileBlobStore: BlobStore {
             // The first writer creates the lock file already locked (a locked temporary file moved into place): a
             // reader probing `writerState()` must never find an unlocked lock file of a starting writer, which would
             // read as a writer that is gone.
-            let n = tempCounter.withLock {
-                $0 += 1
-                return $0
-            }
-            let temp = path + ".tmp-\(getpid())-\(n)"
+            let temp = temporaryPath(beside: path)
             let tfd = open(temp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o644)
             guard tfd >= 0 else {
                 if errno == ENOENT {
@@ -271,24 +267,21 @@ public final class FileBlobStore: BlobStore {
         }
         // A reader probing `writerState()` holds a shared lock for a moment: retry briefly before concluding that
         // another writer holds the lease, or a polling reader could make a starting writer fail.
+        // (tyger_flock retries EINTR itself.)
         var attempts = 0
-        while true {
-            do {
-                _ = try FileDescriptorOps.retryingOnInterrupt("flock") { tyger_flock(fd, 1, 1) }
-                return FileLease(fd: fd)
-            } catch {
-                let e = error.errno ?? EIO
-                if e == EWOULDBLOCK && attempts < 50 {
-                    attempts += 1
-                    try? await Task.sleep(for: .milliseconds(2))
-                    continue
-                }
-                close(fd)
-                if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
-                errno = e
-                throw ioError("flock", path)
+        while tyger_flock(fd, 1, 1) != 0 {
+            let e = errno
+            if e == EWOULDBLOCK && attempts < 50 {
+                attempts += 1
+                try? await Task.sleep(for: .milliseconds(2))
+                continue
             }
+            close(fd)
+            if e == EWOULDBLOCK { throw BlobStoreError(.leaseHeld, "another writer is writing this buffer") }
+            errno = e
+            throw ioError("flock", path)
         }
+        return FileLease(fd: fd)
     }
 
     public func writerState() async throws -> WriterState {

@@ -49,8 +49,6 @@ int tyger_flock(int fd, int exclusive, int nonblocking);
 /// Sets O_NONBLOCK on (`on` != 0) or off.
 int tyger_set_nonblocking(int fd, int on);
 
-/// errno of the calling thread.
-int tyger_errno(void);
 
 #endif
 
