@@ -63,7 +63,7 @@ struct BufferJSONTests {
         #expect(buffer.id == "")
         #expect(buffer.tags == ["x": "y"])
         #expect(buffer.createdAt == RFC3339.parse("0001-01-01T00:00:00Z"))
-        #expect(buffer.expiresAt.map(RFC3339.format) == "2030-01-02T10:04:05.123457Z")
+        #expect(buffer.expiresAt.map { RFC3339.format($0) } == "2030-01-02T10:04:05.123457Z")
     }
 
     @Test func acceptsGoCLIBodyWithOnlyZeroValues() throws {

@@ -79,9 +79,9 @@ extension Buffer: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
         try c.encodeIfPresent(location, forKey: .location)
-        try c.encodeIfPresent(createdAt.map(RFC3339.format), forKey: .createdAt)
+        try c.encodeIfPresent(createdAt, forKey: .createdAt)
         if isSoftDeleted { try c.encode(true, forKey: .isSoftDeleted) }
-        try c.encodeIfPresent(expiresAt.map(RFC3339.format), forKey: .expiresAt)
+        try c.encodeIfPresent(expiresAt, forKey: .expiresAt)
         try c.encodeIfPresent(tags?.isEmpty == false ? tags : nil, forKey: .tags)
         try c.encodeIfPresent(eTag, forKey: .eTag)
     }

@@ -41,7 +41,7 @@ extension BufferUpdate: Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(id, forKey: .id)
-        try c.encodeIfPresent(expiresAt.map(RFC3339.format), forKey: .expiresAt)
+        try c.encodeIfPresent(expiresAt, forKey: .expiresAt)
         try c.encodeIfPresent(tags, forKey: .tags)
     }
 }

@@ -15,16 +15,19 @@ public enum RFC3339 {
 
     /// Formats a date as an RFC 3339 UTC timestamp with microsecond precision, trailing zeros trimmed.
     ///
-    /// - Parameter date: The date to format; it is rounded to the nearest microsecond (but never past
-    ///   `9999-12-31T23:59:59.999999Z`).
+    /// - Parameters:
+    ///   - date: The date to format; it is rounded to the nearest microsecond (but never past
+    ///     `9999-12-31T23:59:59.999999Z`).
+    ///   - trimZeros: Whether to drop the fraction's trailing zeros (the wire form); without it the fraction always
+    ///     has six digits (log lines, which compare as text).
     /// - Returns: A string such as `2024-01-25T18:20:49.951262Z`.
-    public static func format(_ date: Date) -> String {
+    public static func format(_ date: Date, trimZeros: Bool = true) -> String {
         let totalMicros = min(micros(date), endOfYear9999 * 1_000_000 - 1)
         return format(
             seconds: totalMicros.floorDivided(by: 1_000_000),
             nanoseconds: Int(totalMicros.floorModulo(1_000_000)) * 1000,
             fractionDigits: 6,
-            trimZeros: true
+            trimZeros: trimZeros
         )
     }
 

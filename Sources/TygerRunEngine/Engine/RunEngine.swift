@@ -72,6 +72,7 @@ public final class RunEngine: Service, Sendable {
         self.clock = clock
         self.createdAt = RFC3339.normalize(clock.now())
         self.configuration = configuration
+        self.layout = DataDirectoryLayout(root: configuration.dataDirectory)
         self.codespecs = codespecs
         self.runs = runs
         self.executor = executor
@@ -86,7 +87,8 @@ public final class RunEngine: Service, Sendable {
     /// The current time, at the microsecond precision runs are stored with.
     func now() -> Date { RFC3339.normalize(clock.now()) }
 
-    var layout: DataDirectoryLayout { DataDirectoryLayout(root: configuration.dataDirectory) }
+    /// The paths of `configuration.dataDirectory`.
+    let layout: DataDirectoryLayout
     var logsDirectory: String { layout.logsPath }
     func runDirectory(_ id: Int64) -> String { layout.runPath(id) }
     func logPath(_ id: Int64) -> String { layout.runLogPath(id) }

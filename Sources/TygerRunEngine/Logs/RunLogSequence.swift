@@ -52,12 +52,7 @@ public struct RunLogSequence: AsyncSequence, Sendable {
             self.isLive = isLive
             // Compared at microsecond precision: a Date cannot hold a stamp's nanoseconds exactly, and a client
             // reconnecting with `since` = the last stamp it saw must not get that line again.
-            self.sinceText = options.since.map { date in
-                let micros = RFC3339.micros(date)
-                let seconds = (Double(micros) / 1_000_000).rounded(.down)
-                let nanos = Int(micros - Int64(seconds) * 1_000_000) * 1000
-                return Array(RFC3339.format(seconds: Int64(seconds), nanoseconds: nanos, fractionDigits: 6).utf8)
-            }
+            self.sinceText = options.since.map { Array(RFC3339.format($0, trimZeros: false).utf8) }
         }
 
         public mutating func next() async throws -> ByteBuffer? {

@@ -116,11 +116,7 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
     func containerExists(id: String) async throws -> Bool { server.buffers.exists(id) }
 
     func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
-        let endpoint =
-            preferTCP
-            ? (server.endpoints.tcp ?? server.endpoints.unixSocket)
-            : server.endpoints.endpoint(for: CurrentRequest.transport)
-        guard let endpoint else {
+        guard let endpoint = server.endpoints.endpoint(for: preferTCP ? .tcp : CurrentRequest.transport) else {
             throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for")
         }
         return try server.issuer.accessURL(containerId: id, writeable: writeable, ttl: ttl, endpoint: endpoint)

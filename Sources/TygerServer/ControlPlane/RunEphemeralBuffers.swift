@@ -22,10 +22,7 @@ struct RunEphemeralBuffers: EphemeralBufferProvider {
             throw TygerControlPlaneError(code: .notFound, message: "The resource was not found", cause: error)
         }
         let transport = CurrentRequest.transport
-        let endpoint =
-            preferTCP
-            ? (server.endpoints.tcp ?? server.endpoints.unixSocket) : server.endpoints.endpoint(for: transport)
-        guard let endpoint else {
+        guard let endpoint = server.endpoints.endpoint(for: preferTCP ? .tcp : transport) else {
             throw TygerControlPlaneError(code: .badRequest, message: "There is no listener to issue relay URLs for.")
         }
         let query = try server.issuer.query(

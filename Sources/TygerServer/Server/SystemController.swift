@@ -34,12 +34,7 @@ struct SystemController: Sendable {
                 dataPlaneEndpoint: endpoint,
                 controlPlaneEndpoint: endpoint
             )
-            let data = try TygerJSON.makeEncoder().encode(metadata)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data))
-            )
+            return try JSONBody.response(.ok, metadata)
         }
     }
 }
