@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import NIOHTTP1
 private import Synchronization
@@ -12,8 +13,18 @@ public import TygerStorage
 ///   server asks for (``RetryPolicy``).
 /// - A 409/403 "already exists" on a retried put is accepted if the stored blob has our checksum and chain
 ///   (the first attempt landed), as upstream does.
+/// - Writer lease: the writer sends a lease ID (`x-tyger-lease-id`) with every put; the server grants the lease
+///   with `.bufferstart`, refuses a second writer before it stores a blob (409 `LeaseAlreadyPresent`), and the
+///   store renews it every ``leaseRenewalInterval`` until the lease is released. Readers learn where the write
+///   stands from `x-tyger-buffer-state` on 404 answers (``writerState()``). Servers without leases ignore both.
 public final class HTTPBlobStore: BlobStore {
     private let transport: HTTPTransport
+    /// The lease ID this store writes with, once ``acquireWriterLease()`` was called.
+    private let leaseId = Mutex<String?>(nil)
+    /// The last `x-tyger-buffer-state` a 404 carried.
+    private let lastBufferState = Mutex<String?>(nil)
+    /// How often a writer renews its lease (the server's lease lasts 8 s).
+    public static let leaseRenewalInterval: Duration = .seconds(2)
     private let url = Mutex<ServiceURL>(try! ServiceURL("http://placeholder/"))  // replaced in init
     private let refreshURL: (@Sendable () async throws -> ServiceURL)?
     private let retryPolicy: RetryPolicy
@@ -141,6 +152,7 @@ public final class HTTPBlobStore: BlobStore {
     public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
         try BlobName.validate(name)
         var headers: HTTPHeaders = ["x-ms-blob-type": "BlockBlob", "If-None-Match": "*"]
+        if let lease = leaseId.withLock({ $0 }) { headers.add(name: "x-tyger-lease-id", value: lease) }
         if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
         for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) {
             headers.add(name: "x-ms-meta-\(k)", value: v)
@@ -158,6 +170,19 @@ public final class HTTPBlobStore: BlobStore {
                 return
             }
             throw BlobStoreError(.alreadyExists, "blob \(name) already exists")
+        case 409 where response.headers.first(name: "x-ms-error-code") == "LeaseAlreadyPresent":
+            throw BlobStoreError(.leaseHeld, "another writer is writing this buffer")
+        case 409 where response.headers.first(name: "x-ms-error-code") == "BufferAlreadyWritten":
+            throw BlobStoreError(
+                .alreadyExists,
+                "buffer cannot be overwritten: it already holds data (buffers are write-once)"
+            )
+        case 412 where response.headers.first(name: "x-ms-error-code") == "LeaseLost":
+            throw BlobStoreError(
+                .leaseLost,
+                "the writer's lease on the buffer ran out (no renewal reached the server in time): the buffer is "
+                    + "abandoned"
+            )
         case 400 where response.headers.first(name: "x-ms-error-code") == "Md5Mismatch":
             throw TygerCoreError(.checksumMismatch, "failed to upload blob \(name): MD5 mismatch")
         default:
@@ -175,6 +200,7 @@ public final class HTTPBlobStore: BlobStore {
         case .blob(let blob): return blob
         case .response(let response):
             if response.status == 404 && response.headers.first(name: "x-ms-error-code") != "ContainerNotFound" {
+                noteBufferState(response)
                 return nil
             }
             throw failure(response, "GET \(name)")
@@ -232,7 +258,9 @@ public final class HTTPBlobStore: BlobStore {
         let response = try await send(.HEAD, blob: name)
         switch response.status {
         case 200: return Self.metadata(from: response.headers)
-        case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound": return nil
+        case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound":
+            noteBufferState(response)
+            return nil
         default: throw failure(response, "HEAD \(name)")
         }
     }
@@ -249,12 +277,76 @@ public final class HTTPBlobStore: BlobStore {
     /// The server makes blobs durable before it stores `.bufferend`; nothing to do on the client.
     public func sync() async throws {}
 
-    /// Over HTTP the lease is not visible to readers; the data plane keeps upstream's semantics.
-    public func acquireWriterLease() async throws -> any WriterLease { NoLease() }
+    /// Remembers where the server says the write stands (a 404 for a blob that is not there yet).
+    private func noteBufferState(_ response: HTTPTransport.Response) {
+        let state = response.headers.first(name: "x-tyger-buffer-state")
+        lastBufferState.withLock { $0 = state }
+    }
 
-    public func writerState() async throws -> WriterState { .unknown }
+    /// Takes a lease ID for this writer: the server grants the lease with `.bufferstart` (every put carries the
+    /// ID), and a background task renews it until ``WriterLease/release()``.
+    public func acquireWriterLease() async throws -> any WriterLease {
+        let id = UUID().uuidString.lowercased()
+        leaseId.withLock { $0 = id }
+        let renewal = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.leaseRenewalInterval)
+                guard !Task.isCancelled, let self else { return }
+                // Before `.bufferstart` is stored there is no lease to renew yet: the server answers 412, ignored.
+                // A lease that ran out makes the next put fail with `LeaseLost`.
+                _ = try? await self.leaseAction("renew", id)
+            }
+        }
+        return HTTPWriterLease(store: self, id: id, renewal: renewal)
+    }
 
-    private struct NoLease: WriterLease {
-        func release() async {}
+    /// `PUT …/.bufferstart?comp=lease` with `x-tyger-lease-action`.
+    fileprivate func leaseAction(_ action: String, _ id: String) async throws -> HTTPTransport.Response {
+        let base = url.withLock { $0 }
+        var headers = Self.baseHeaders()
+        headers.add(name: "x-tyger-lease-id", value: id)
+        headers.add(name: "x-tyger-lease-action", value: action)
+        var target = base.appending(path: BufferBlobNames.start)
+        target.query = target.query.isEmpty ? "comp=lease" : target.query + "&comp=lease"
+        return try await transport.send(.PUT, target, headers: headers, body: nil)
+    }
+
+    /// What the server said of the write on its last 404: `writing` → `.active`; `complete`, `failed`,
+    /// `abandoned` → `.gone` (the reader then checks `.bufferend`); nothing (a lease-less writer, or a server
+    /// without leases) → `.unknown`, so the reader keeps waiting as upstream's does.
+    public func writerState() async throws -> WriterState {
+        switch lastBufferState.withLock({ $0 }) {
+        case "writing": .active
+        case "complete", "failed", "abandoned": .gone
+        default: .unknown
+        }
+    }
+
+    private final class HTTPWriterLease: WriterLease {
+        private let store: HTTPBlobStore
+        private let id: String
+        private let renewal: Mutex<Task<Void, Never>?>
+
+        init(store: HTTPBlobStore, id: String, renewal: Task<Void, Never>) {
+            self.store = store
+            self.id = id
+            self.renewal = Mutex(renewal)
+        }
+
+        /// Stops renewing and lets go of the lease: after `.bufferend` this changes nothing; without it the server
+        /// marks the buffer abandoned at once instead of after the lease runs out.
+        func release() async {
+            guard
+                let task = renewal.withLock({ t -> Task<Void, Never>? in
+                    defer { t = nil }
+                    return t
+                })
+            else { return }
+            task.cancel()
+            _ = try? await store.leaseAction("release", id)
+            store.leaseId.withLock { if $0 == id { $0 = nil } }
+        }
+
+        deinit { renewal.withLock { $0?.cancel() } }
     }
 }

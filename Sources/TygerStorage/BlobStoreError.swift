@@ -2,7 +2,8 @@
 public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
         private enum Value: Hashable, Sendable {
-            case alreadyExists, containerNotFound, containerAlreadyExists, invalidName, leaseHeld, corrupt, io
+            case alreadyExists, containerNotFound, containerAlreadyExists, invalidName, leaseHeld, leaseLost, corrupt,
+                io
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -16,6 +17,8 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
         public static let invalidName = Code(.invalidName)
         /// Another writer holds the buffer's writer lease.
         public static let leaseHeld = Code(.leaseHeld)
+        /// The writer's lease ran out or ended before it finished: the buffer is abandoned.
+        public static let leaseLost = Code(.leaseLost)
         /// The stored form of a blob is damaged (torn trailer, bad metadata).
         public static let corrupt = Code(.corrupt)
         /// A file-system call failed.

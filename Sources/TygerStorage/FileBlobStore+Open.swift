@@ -44,18 +44,7 @@ extension FileBlobStore {
             throw BlobStoreError(.io, "lstat \(path): \(String(cString: strerror(errno)))")
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            guard let dir = opendir(path) else {
-                throw BlobStoreError(.io, "opendir \(path): \(String(cString: strerror(errno)))")
-            }
-            var children: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)  // d_name is NUL-terminated
-                }
-                if name != "." && name != ".." { children.append(name) }
-            }
-            closedir(dir)
-            for child in children { try removeTree(path + "/" + child) }
+            for child in try entries(of: path) { try removeTree(path + "/" + child) }
             guard rmdir(path) == 0 || errno == ENOENT else {
                 throw BlobStoreError(.io, "rmdir \(path): \(String(cString: strerror(errno)))")
             }
@@ -64,6 +53,62 @@ extension FileBlobStore {
                 throw BlobStoreError(.io, "unlink \(path): \(String(cString: strerror(errno)))")
             }
         }
+    }
+}
+
+extension FileBlobStore {
+    /// The names in a directory, without `.` and `..`.
+    ///
+    /// - Throws: `BlobStoreError` `.io` when the directory cannot be opened.
+    static func entries(of path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            throw BlobStoreError(.io, "opendir \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(dir) }
+        var children: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)  // d_name is NUL-terminated
+            }
+            if name != "." && name != ".." { children.append(name) }
+        }
+        return children
+    }
+
+    /// Removes the temporary files of uploads that no live process is writing any more (`<name>.tmp-<pid>-<n>`,
+    /// see ``temporaryPath(beside:)``): what a crash of the server or of a local writer leaves behind. A server
+    /// calls it at start, for every buffer under `root`. Files of a live process (a local writer at work) stay.
+    ///
+    /// - Parameter root: A directory of buffers, or one buffer's directory.
+    /// - Returns: The paths removed.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(under root: String) -> [String] {
+        var removed: [String] = []
+        var pending = [root]
+        while let path = pending.popLast() {
+            guard let children = try? entries(of: path) else { continue }
+            for child in children {
+                let full = path + "/" + child
+                var st = stat()
+                guard lstat(full, &st) == 0 else { continue }
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    pending.append(full)
+                } else if let pid = temporaryFileOwner(child), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
+                    unlink(full) == 0
+                {
+                    removed.append(full)
+                }
+            }
+        }
+        return removed
+    }
+
+    /// The pid in a temporary file's name (`<name>.tmp-<pid>-<n>`), or `nil` for any other name.
+    static func temporaryFileOwner(_ name: String) -> Int32? {
+        guard let marker = name.ranges(of: ".tmp-").last else { return nil }
+        let parts = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, UInt64(parts[1]) != nil else { return nil }
+        return pid
     }
 }
 

@@ -22,6 +22,9 @@ public final class BufferManager: Sendable {
         public var expiryBatchSize: Int
         /// The only accepted (and the stored) location. Default: `local`.
         public var location: String
+        /// How long a writer lease lasts without renewal; writers renew about every third of it. Default: 8 s, so
+        /// readers learn of a dead writer within 10 s.
+        public var writerLeaseDuration: Duration
 
         /// Creates a configuration.
         ///
@@ -32,13 +35,15 @@ public final class BufferManager: Sendable {
         ///   - accessTTLRange: The allowed access-URL lifetimes.
         ///   - expiryBatchSize: The maximum number of buffers per expiry query.
         ///   - location: The accepted location.
+        ///   - writerLeaseDuration: How long a writer lease lasts without renewal.
         public init(
             activeLifetime: Duration? = nil,
             softDeletedLifetime: Duration = .seconds(86_400),
             defaultAccessTTL: Duration = .seconds(3600),
             accessTTLRange: ClosedRange<Duration> = .seconds(30) ... .seconds(3600),
             expiryBatchSize: Int = 1000,
-            location: String = "local"
+            location: String = "local",
+            writerLeaseDuration: Duration = .seconds(8)
         ) {
             precondition(expiryBatchSize > 0, "expiryBatchSize must be positive, got \(expiryBatchSize)")
             precondition(accessTTLRange.contains(defaultAccessTTL), "defaultAccessTTL must be in accessTTLRange")
@@ -48,6 +53,7 @@ public final class BufferManager: Sendable {
             self.accessTTLRange = accessTTLRange
             self.expiryBatchSize = expiryBatchSize
             self.location = location
+            self.writerLeaseDuration = writerLeaseDuration
         }
     }
 
@@ -89,7 +95,7 @@ public final class BufferManager: Sendable {
         self.ephemeralBuffers = ephemeralBuffers
     }
 
-    private func now() -> Date { RFC3339.normalize(clock.now()) }
+    func now() -> Date { RFC3339.normalize(clock.now()) }
 
     // MARK: - Create, read, list, count
 
@@ -325,7 +331,7 @@ public final class BufferManager: Sendable {
     /// - Returns: The URL; for an ephemeral buffer also the run's pipe when the provider gives one.
     /// - Throws: ``TygerControlPlaneError``: `invalidInput` when `ttl` is outside
     ///   ``Configuration/accessTTLRange``; `notFound` when the container (or the ephemeral buffer's run) does not
-    ///   exist; `storageFailure`.
+    ///   exist or the buffer is soft-deleted; `storageFailure`.
     public func access(
         id: String,
         writeable: Bool,
@@ -345,6 +351,7 @@ public final class BufferManager: Sendable {
                 try await ephemeralBuffers.access(ephemeral, writeable: writeable, preferTCP: preferTCP, ttl: ttl)
             }
         }
+        try await refuseSoftDeleted(id: id)
         let exists = try await storageCall("check container") { try await self.storage.containerExists(id: id) }
         guard exists else { throw .notFound() }
         let uri = try await storageCall("sign access URL") {

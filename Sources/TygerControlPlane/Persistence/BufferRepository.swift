@@ -99,9 +99,33 @@ public protocol BufferRepository: Sendable {
     /// - Parameters:
     ///   - now: The current time.
     ///   - limit: The maximum number of buffers to delete.
-    /// - Returns: The IDs of the deleted buffers; the caller deletes their storage containers.
+    /// - Returns: The IDs of the deleted buffers (their writer leases are deleted too); the caller deletes their
+    ///   storage containers.
     /// - Throws: On storage errors.
     func purgeExpired(now: Date, limit: Int) async throws -> [String]
+
+    /// The writer lease of a buffer, if a writer ever took one.
+    ///
+    /// - Parameter bufferId: The buffer (container) ID; it need not have a buffer record.
+    /// - Returns: The lease, or `nil`.
+    /// - Throws: On storage errors.
+    func writerLease(bufferId: String) async throws -> BufferWriterLease?
+
+    /// Changes a buffer's writer lease atomically, by the rules of ``BufferWriterLeaseChange/apply(to:bufferId:leaseId:now:)``.
+    ///
+    /// - Parameters:
+    ///   - bufferId: The buffer (container) ID.
+    ///   - leaseId: The writer's lease ID.
+    ///   - change: What the writer asks.
+    ///   - now: The current time (a `writing` lease with `expiresAt <= now` is abandoned).
+    /// - Returns: The outcome.
+    /// - Throws: On storage errors.
+    func changeWriterLease(
+        bufferId: String,
+        leaseId: String,
+        _ change: BufferWriterLeaseChange,
+        now: Date
+    ) async throws -> BufferWriterLeaseOutcome
 }
 
 /// Which buffers a list, count or bulk operation covers.

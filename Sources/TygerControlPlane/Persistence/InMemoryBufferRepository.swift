@@ -6,6 +6,7 @@ import TygerModel
 /// Listing sorts all matching buffers, so it costs O(n log n) per page.
 public actor InMemoryBufferRepository: BufferRepository {
     private var buffers: [String: BufferRecord] = [:]
+    private var leases: [String: BufferWriterLease] = [:]
 
     /// Creates an empty repository.
     public init() {}
@@ -79,8 +80,24 @@ public actor InMemoryBufferRepository: BufferRepository {
 
     public func purgeExpired(now: Date, limit: Int) async throws -> [String] {
         let ids = buffers.values.filter { $0.isSoftDeleted && $0.isExpired(at: now) }.map(\.id).sorted().prefix(limit)
-        for id in ids { buffers[id] = nil }
+        for id in ids {
+            buffers[id] = nil
+            leases[id] = nil
+        }
         return Array(ids)
+    }
+
+    public func writerLease(bufferId: String) async throws -> BufferWriterLease? { leases[bufferId] }
+
+    public func changeWriterLease(
+        bufferId: String,
+        leaseId: String,
+        _ change: BufferWriterLeaseChange,
+        now: Date
+    ) async throws -> BufferWriterLeaseOutcome {
+        let (store, outcome) = change.apply(to: leases[bufferId], bufferId: bufferId, leaseId: leaseId, now: now)
+        if let store { leases[bufferId] = store }
+        return outcome
     }
 
     /// `createdAt` descending, then `id` descending.

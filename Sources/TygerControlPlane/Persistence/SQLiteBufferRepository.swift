@@ -97,6 +97,19 @@ public final class SQLiteBufferRepository: BufferRepository {
                     """
             )
         }
+        migrator.registerMigration("v3-buffer-writer-leases") { db in
+            // No foreign key: data-plane containers need not have a buffer record; purge deletes the row.
+            try db.execute(
+                sql: """
+                    CREATE TABLE buffer_writer_leases (
+                        buffer_id TEXT NOT NULL PRIMARY KEY,
+                        lease_id TEXT NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'failed')),
+                        expires_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -244,7 +257,7 @@ public final class SQLiteBufferRepository: BufferRepository {
 
     public func purgeExpired(now: Date, limit: Int) async throws -> [String] {
         try await write { db in
-            try String.fetchAll(
+            let ids = try String.fetchAll(
                 db,
                 sql: """
                     DELETE FROM buffers
@@ -254,7 +267,55 @@ public final class SQLiteBufferRepository: BufferRepository {
                     """,
                 arguments: [RFC3339.micros(now), limit]
             ).sorted()
+            for id in ids {
+                try db.execute(sql: "DELETE FROM buffer_writer_leases WHERE buffer_id = ?", arguments: [id])
+            }
+            return ids
         }
+    }
+
+    public func writerLease(bufferId: String) async throws -> BufferWriterLease? {
+        try await read { db in try Self.writerLease(db, bufferId: bufferId) }
+    }
+
+    public func changeWriterLease(
+        bufferId: String,
+        leaseId: String,
+        _ change: BufferWriterLeaseChange,
+        now: Date
+    ) async throws -> BufferWriterLeaseOutcome {
+        try await write { db in
+            let current = try Self.writerLease(db, bufferId: bufferId)
+            let (store, outcome) = change.apply(to: current, bufferId: bufferId, leaseId: leaseId, now: now)
+            if let store {
+                try db.execute(
+                    sql: """
+                        INSERT INTO buffer_writer_leases (buffer_id, lease_id, state, expires_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (buffer_id) DO UPDATE
+                            SET lease_id = excluded.lease_id, state = excluded.state, expires_at = excluded.expires_at
+                        """,
+                    arguments: [bufferId, store.leaseId, store.storedState.rawValue, RFC3339.micros(store.expiresAt)]
+                )
+            }
+            return outcome
+        }
+    }
+
+    private static func writerLease(_ db: Database, bufferId: String) throws -> BufferWriterLease? {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT lease_id, state, expires_at FROM buffer_writer_leases WHERE buffer_id = ?",
+                arguments: [bufferId]
+            )
+        else { return nil }
+        let stateText: String = row["state"]
+        return BufferWriterLease(
+            bufferId: bufferId,
+            leaseId: row["lease_id"],
+            storedState: BufferWriteState(rawValue: stateText) ?? .failed,
+            expiresAt: RFC3339.date(micros: row["expires_at"])
+        )
     }
 
     // MARK: - SQL helpers

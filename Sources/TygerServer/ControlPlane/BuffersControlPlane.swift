@@ -49,6 +49,8 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
         }
     }
 
+    public func bufferManager(server: TygerServerApplication) -> BufferManager? { manager(server: server) }
+
     public func addRoutes(to router: Router<AppRequestContext>, server: TygerServerApplication) {
         let group = router.group("buffers").add(middleware: APIVersionMiddleware<AppRequestContext>())
         BuffersController(manager: manager(server: server)).addRoutes(to: group)

@@ -2,6 +2,7 @@ import Crypto
 import HTTPTypes
 import Hummingbird
 import Logging
+import TygerControlPlane
 import TygerCore
 import TygerStorage
 
@@ -12,6 +13,9 @@ extension DataPlaneController {
     func putBlob(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let (path, query) = try authorize(request, context, permission: .createBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
+        if query["comp"] == "lease", name == BufferBlobNames.start, let leases {
+            return try await leaseAction(request, context, container: path.containerId, leases: leases)
+        }
         if let comp = query["comp"] {
             throw APIError.unsupportedOperation(
                 "The operation comp=\(comp) is not supported: upload each blob with a single Put Blob request."
@@ -39,6 +43,10 @@ extension DataPlaneController {
             // Write-once: an existing blob cannot be replaced, and a missing one does not match.
             throw try store.openBlob(name) == nil ? APIError.conditionNotMet : APIError.blobAlreadyExists
         }
+        let leaseId = headers[.xTygerLeaseID]
+        if let leases {
+            try await checkLease(leases, container: path.containerId, name: name, leaseId: leaseId, store: store)
+        }
 
         // The native format carries a CRC32C: then MD5 (5x slower) is computed only if the client sent one.
         let computeMD5 = expectedCRC == nil || transactionalMD5 != nil || blobMD5 != nil
@@ -46,6 +54,7 @@ extension DataPlaneController {
         var md5 = Insecure.MD5()
         var crc: UInt32 = 0
         var count = 0
+        var endMarker: [UInt8] = []  // the bytes of `.bufferend` (a few dozen), for the lease's final state
         do {
             // Socket reads arrive in chunks of tens of KiB: gather them into 1 MiB writes (one copy saves ~16
             // syscalls per MiB).
@@ -57,6 +66,9 @@ extension DataPlaneController {
                 chunk.withUnsafeReadableBytes { bytes in
                     if computeMD5 { md5.update(bufferPointer: bytes) }
                     if expectedCRC != nil { crc = Checksums.crc32c(bytes, seed: crc) }
+                }
+                if name == BufferBlobNames.end && endMarker.count < 4096 {
+                    endMarker += chunk.readableBytesView.prefix(4096 - endMarker.count)
                 }
                 var c = chunk
                 pending.writeBuffer(&c)
@@ -89,6 +101,10 @@ extension DataPlaneController {
             try await store.sync()
         }
         try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
+        if name == BufferBlobNames.end, let leases, let leaseId {
+            let state: BufferWriteState = BufferEndMetadata.decode(endMarker) == .failed ? .failed : .complete
+            try await leases.end(path.containerId, leaseId: leaseId, state: state)
+        }
         context.logger.debug(
             "blob stored",
             metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"]
@@ -104,6 +120,50 @@ extension DataPlaneController {
         response[.xMsRequestID] = context.requestID
         response[.contentLength] = "0"
         return Response(status: .created, headers: response)
+    }
+
+    /// Applies the writer lease to a blob PUT: `.bufferstart` with a lease ID takes the lease (a retry of the same
+    /// writer finds its own lease and gets `BlobAlreadyExists`, which it accepts); any other PUT must carry the live
+    /// lease's ID, if there is one. Refused writers never store a blob.
+    func checkLease(
+        _ leases: DataPlaneWriterLeases,
+        container: String,
+        name: String,
+        leaseId: String?,
+        store: FileBlobStore
+    ) async throws {
+        guard name == BufferBlobNames.start, let leaseId else {
+            try await leases.verify(container, leaseId: leaseId)
+            return
+        }
+        guard try store.openBlob(name) != nil else {
+            try await leases.acquire(container, leaseId: leaseId)
+            return
+        }
+        switch try await leases.liveLeaseId(container) {
+        case leaseId: return  // our own retry: the upload answers BlobAlreadyExists
+        case nil: throw APIError.bufferAlreadyWritten
+        default: throw APIError.leaseAlreadyPresent
+        }
+    }
+
+    /// `PUT …/.bufferstart?comp=lease`: `x-tyger-lease-action: renew` extends the lease `x-tyger-lease-id`,
+    /// `release` lets go of it (without `.bufferend` the buffer is then abandoned).
+    func leaseAction(
+        _ request: Request,
+        _ context: AppRequestContext,
+        container: String,
+        leases: DataPlaneWriterLeases
+    ) async throws -> Response {
+        guard let leaseId = request.headers[.xTygerLeaseID], !leaseId.isEmpty else {
+            throw APIError.invalidHeaderValue("x-tyger-lease-id", "a lease ID is required")
+        }
+        switch request.headers[.xTygerLeaseAction] {
+        case "renew": try await leases.renew(container, leaseId: leaseId)
+        case "release": try await leases.end(container, leaseId: leaseId, state: .abandoned)
+        default: throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected renew or release")
+        }
+        return Response(status: .ok, headers: [.contentLength: "0", .xMsRequestID: context.requestID])
     }
 
     /// A base64 MD5 header, checked to be 16 bytes.
@@ -152,10 +212,17 @@ extension DataPlaneController {
     // MARK: Get Blob, Get Blob Properties
 
     /// Serves a blob or a range of it (GET), or only its properties (HEAD).
-    func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) throws -> Response {
+    func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) async throws -> Response {
         let (path, _) = try authorize(request, context, permission: .readBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
-        guard let blob = try buffers.store(for: path.containerId).openBlob(name) else { throw APIError.blobNotFound }
+        guard let blob = try buffers.store(for: path.containerId).openBlob(name) else {
+            // Tell a waiting reader where the write stands, so it stops waiting on a writer that is gone.
+            var error = APIError.blobNotFound
+            if let state = try await leases?.state(path.containerId) {
+                error.headers[.xTygerBufferState] = state.rawValue
+            }
+            throw error
+        }
         let eTag = Self.eTag(blob)
         let headers = request.headers
         if let condition = headers[.ifMatch], !Self.matches(condition, eTag) { throw APIError.conditionNotMet }

@@ -1,6 +1,7 @@
 import HTTPTypes
 public import Hummingbird
 import Logging
+public import TygerControlPlane
 import TygerModel
 import TygerStorage
 
@@ -12,13 +13,16 @@ import TygerStorage
 /// | HEAD | `/containers/{id}` | `R` | 200; 404 `ContainerNotFound` |
 /// | DELETE | `/containers/{id}` | `D` | 202; 404 `ContainerNotFound` |
 /// | PUT | `/containers/{id}/{blob…}` | `c` | 201 (streamed, MD5/CRC32C verified, write-once: 409 `BlobAlreadyExists`) |
-/// | GET, HEAD | `/containers/{id}/{blob…}` | `r` | 200, or 206 for a range; 404 `BlobNotFound`; 416 `InvalidRange` |
+/// | PUT | `/containers/{id}/.bufferstart?comp=lease` | `c` | 200: renews (`x-tyger-lease-action: renew`) or releases (`release`) the writer lease `x-tyger-lease-id`; 412 `LeaseLost` |
+/// | GET, HEAD | `/containers/{id}/{blob…}` | `r` | 200, or 206 for a range; 404 `BlobNotFound` (with `x-tyger-buffer-state` when a writer took a lease); 416 `InvalidRange` |
 ///
 /// Every request needs `api-version=1.0` and a valid signed URL query for the container (see `SignedURLValidator`).
+/// Writer leases (`DataPlaneWriterLeases`) are kept when the server has a buffers control plane.
 public struct DataPlaneController: Sendable {
     let buffers: BufferStorage
     let validator: SignedURLValidator
     let maxBlobSize: Int
+    let leases: DataPlaneWriterLeases?
 
     /// Blobs up to this size are read into one buffer; bigger ones are streamed in chunks of this size.
     static let chunkSize = 4 << 20
@@ -33,10 +37,17 @@ public struct DataPlaneController: Sendable {
     ///   - buffers: Where the buffers are.
     ///   - validator: Checks the signed URLs.
     ///   - maxBlobSize: The largest blob a PUT may upload.
-    public init(buffers: BufferStorage, validator: SignedURLValidator, maxBlobSize: Int) {
+    ///   - writerLeases: The control plane that keeps writer leases; `nil` ignores lease IDs (upstream's behaviour).
+    public init(
+        buffers: BufferStorage,
+        validator: SignedURLValidator,
+        maxBlobSize: Int,
+        writerLeases: BufferManager? = nil
+    ) {
         self.buffers = buffers
         self.validator = validator
         self.maxBlobSize = maxBlobSize
+        self.leases = writerLeases.map { DataPlaneWriterLeases(manager: $0, buffers: buffers) }
     }
 
     /// Adds the data-plane routes.
@@ -46,10 +57,10 @@ public struct DataPlaneController: Sendable {
         router.delete("/containers/{containerId}") { request, context in try self.deleteContainer(request, context) }
         router.put("/containers/{containerId}/**") { request, context in try await self.putBlob(request, context) }
         router.get("/containers/{containerId}/**") { request, context in
-            try self.getBlob(request, context, includeBody: true)
+            try await self.getBlob(request, context, includeBody: true)
         }
         router.head("/containers/{containerId}/**") { request, context in
-            try self.getBlob(request, context, includeBody: false)
+            try await self.getBlob(request, context, includeBody: false)
         }
     }
 
@@ -115,4 +126,7 @@ extension HTTPField.Name {
     static let xMsCreationTime = HTTPField.Name("x-ms-creation-time")!  // valid token
     static let xMsRequestServerEncrypted = HTTPField.Name("x-ms-request-server-encrypted")!  // valid token
     static let xMsRequestID = HTTPField.Name("x-ms-request-id")!  // valid token
+    static let xTygerLeaseID = HTTPField.Name("x-tyger-lease-id")!  // valid token
+    static let xTygerLeaseAction = HTTPField.Name("x-tyger-lease-action")!  // valid token
+    static let xTygerBufferState = HTTPField.Name("x-tyger-buffer-state")!  // valid token
 }

@@ -90,8 +90,7 @@ extension APIError {
         case .containerNotFound: .containerNotFound
         case .containerAlreadyExists: .containerAlreadyExists
         case .invalidName: .invalidBlobName
-        case .leaseHeld:
-            APIError(.conflict, code: "LeaseAlreadyPresent", message: "Another writer holds the buffer's writer lease.")
+        case .leaseHeld: .leaseAlreadyPresent
         default: .internalFailure
         }
     }

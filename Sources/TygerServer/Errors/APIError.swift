@@ -112,6 +112,30 @@ extension APIError {
         code: "BlobAlreadyExists",
         message: "The specified blob already exists. Blobs of a buffer are write-once."
     )
+    /// 409 `LeaseAlreadyPresent`: another writer holds the buffer's writer lease.
+    public static let leaseAlreadyPresent = APIError(
+        .conflict,
+        code: "LeaseAlreadyPresent",
+        message: "Another writer holds the buffer's writer lease."
+    )
+    /// 409 `BufferAlreadyWritten`: a writer with a lease found `.bufferstart` of another writer (write-once).
+    public static let bufferAlreadyWritten = APIError(
+        .conflict,
+        code: "BufferAlreadyWritten",
+        message: "The buffer already holds data from another writer. Buffers are write-once."
+    )
+    /// 412 `LeaseIdMissing`: a put without a lease ID while a writer holds the buffer's lease.
+    public static let leaseIdMissing = APIError(
+        .preconditionFailed,
+        code: "LeaseIdMissing",
+        message: "A writer holds the buffer's writer lease and no lease ID (x-tyger-lease-id) was given."
+    )
+    /// 412 `LeaseLost`: the writer's lease ran out (no renewal in time) or ended; the buffer is abandoned.
+    public static let leaseLost = APIError(
+        .preconditionFailed,
+        code: "LeaseLost",
+        message: "The writer's lease on this buffer has expired or ended: the buffer is abandoned."
+    )
     /// 400 `Md5Mismatch`.
     public static func md5Mismatch(header: String) -> APIError {
         APIError(

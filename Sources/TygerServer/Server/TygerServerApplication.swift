@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 public import ServiceLifecycle
 public import TygerCore
+import TygerStorage
 import UnixSignals
 
 /// The Tyger server: data plane, signed URLs, tokens, the system routes and any plugged-in control plane, served
@@ -57,6 +58,8 @@ public struct TygerServerApplication: Sendable {
         } catch {
             throw TygerServerError(.io, "cannot create \(layout.buffersPath)", cause: error)
         }
+        // Uploads that a crash interrupted leave temporary files beside their blobs: nobody finishes them.
+        FileBlobStore.removeStaleTemporaryFiles(under: layout.buffersPath)
         self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
         self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
         self.validator = SignedURLValidator(keys: keys, clock: configuration.clock)
@@ -74,8 +77,13 @@ public struct TygerServerApplication: Sendable {
         let signed = ["/containers/"] + configuration.controlPlane.flatMap(\.signedPathPrefixes)
         router.add(middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed))
         SystemController(endpoints: endpoints).addRoutes(to: router)
-        DataPlaneController(buffers: buffers, validator: validator, maxBlobSize: configuration.maxBlobSize)
-            .addRoutes(to: router)
+        DataPlaneController(
+            buffers: buffers,
+            validator: validator,
+            maxBlobSize: configuration.maxBlobSize,
+            writerLeases: configuration.controlPlane.lazy.compactMap { $0.bufferManager(server: self) }.first
+        )
+        .addRoutes(to: router)
         for routes in configuration.controlPlane { routes.addRoutes(to: router, server: self) }
         return router
     }

@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+public import TygerControlPlane
 public import TygerModel
 
 /// Everything `TygerServerApplication` needs to start: data directory, listeners, limits and the control-plane
@@ -117,9 +118,15 @@ public protocol ControlPlaneRoutes: Sendable {
     /// Path prefixes of routes that check a signed URL themselves, as the data plane does under `/containers/`:
     /// requests there that carry a signature (`sig`) need no bearer token. Empty by default.
     var signedPathPrefixes: [String] { get }
+
+    /// The buffers control plane, which keeps the writer leases of the data plane; `nil` by default.
+    ///
+    /// - Parameter server: The application.
+    func bufferManager(server: TygerServerApplication) -> BufferManager?
 }
 
 extension ControlPlaneRoutes {
     public func services(server: TygerServerApplication) -> [any Service] { [] }
     public var signedPathPrefixes: [String] { [] }
+    public func bufferManager(server: TygerServerApplication) -> BufferManager? { nil }
 }
