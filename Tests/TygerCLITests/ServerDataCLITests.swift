@@ -39,11 +39,10 @@ extension LiveServerCLITests {
                         )
                     }
                 }
-                // Both ways store the same blobs (the local writer also leaves its lease file).
-                let blobs = TestFiles.regularFiles(under: home.serverDirectory + "/buffers/" + fast).filter {
-                    $0 != ".writer.lock"
-                }
+                // Both ways store the same blobs and leave the directory's lease file.
+                let blobs = TestFiles.regularFiles(under: home.serverDirectory + "/buffers/" + fast)
                 #expect(blobs == TestFiles.regularFiles(under: home.serverDirectory + "/buffers/" + http))
+                #expect(blobs.contains(".writer.lock"))
                 #expect(blobs.contains(".bufferend"))
 
                 // Buffers are write-once, whichever way.

@@ -238,6 +238,110 @@ struct BufferRepositoryTests {
     }
 }
 
+/// The writer lease, the same in every repository: one holder, renewals, the end of a write, and `abandoned` once
+/// the lease ran out.
+struct BufferWriterLeaseRepositoryTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test(arguments: RepositoryKind.allCases)
+    func oneWriterHoldsTheLeaseUntilItEndsTheWrite(kind: RepositoryKind) async throws {
+        let (repo, dir) = try kind.make()
+        defer { _ = dir }
+        #expect(try await repo.writerLease(bufferId: "b") == nil)
+        let renewBefore = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .renew(until: t0 + 8), now: t0)
+        #expect(renewBefore == .none)
+        guard
+            case .granted(let lease) = try await repo.changeWriterLease(
+                bufferId: "b",
+                leaseId: "a",
+                .acquire(until: t0 + 8),
+                now: t0
+            )
+        else {
+            Issue.record("the first writer did not get the lease")
+            return
+        }
+        #expect(lease.state(at: t0) == .writing)
+        #expect(try await repo.writerLease(bufferId: "b") == lease)
+        // A second writer is refused; the holder's retry extends its lease.
+        let second = try await repo.changeWriterLease(bufferId: "b", leaseId: "z", .acquire(until: t0 + 9), now: t0 + 1)
+        #expect(second == .refused(lease))
+        let retried = try await repo.changeWriterLease(
+            bufferId: "b",
+            leaseId: "a",
+            .acquire(until: t0 + 9),
+            now: t0 + 1
+        )
+        guard case .granted(let extended) = retried else {
+            Issue.record("the holder's retry was refused: \(retried)")
+            return
+        }
+        #expect(extended.expiresAt == t0 + 9)
+        #expect(
+            try await repo.changeWriterLease(bufferId: "b", leaseId: "z", .end(.failed), now: t0 + 2)
+                == .refused(extended)
+        )
+        let ended = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .end(.complete), now: t0 + 2)
+        guard case .granted(let complete) = ended else {
+            Issue.record("ending the write was refused: \(ended)")
+            return
+        }
+        #expect(complete.state(at: t0 + 100) == .complete)
+        #expect(try await repo.writerLease(bufferId: "b")?.state(at: t0 + 100) == .complete)
+        // Ended writes are final.
+        #expect(
+            try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .renew(until: t0 + 20), now: t0 + 3)
+                == .refused(complete)
+        )
+        #expect(
+            try await repo.changeWriterLease(bufferId: "b", leaseId: "n", .acquire(until: t0 + 20), now: t0 + 3)
+                == .refused(complete)
+        )
+    }
+
+    @Test(arguments: RepositoryKind.allCases)
+    func aLeaseThatRunsOutOrIsReleasedIsAbandoned(kind: RepositoryKind) async throws {
+        let (repo, dir) = try kind.make()
+        defer { _ = dir }
+        _ = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .acquire(until: t0 + 8), now: t0)
+        #expect(try await repo.writerLease(bufferId: "b")?.state(at: t0 + 7) == .writing)
+        #expect(try await repo.writerLease(bufferId: "b")?.state(at: t0 + 8) == .abandoned)
+        // Too late to renew, to end, or for anyone else to start.
+        for (id, change) in [
+            ("a", BufferWriterLeaseChange.renew(until: t0 + 20)), ("a", .end(.complete)),
+            ("z", .acquire(until: t0 + 20)),
+        ] {
+            guard
+                case .refused(let lease) = try await repo.changeWriterLease(
+                    bufferId: "b",
+                    leaseId: id,
+                    change,
+                    now: t0 + 9
+                )
+            else {
+                Issue.record("\(change) of \(id) was not refused")
+                continue
+            }
+            #expect(lease.state(at: t0 + 9) == .abandoned)
+        }
+        _ = try await repo.changeWriterLease(bufferId: "c", leaseId: "a", .acquire(until: t0 + 8), now: t0)
+        _ = try await repo.changeWriterLease(bufferId: "c", leaseId: "a", .end(.abandoned), now: t0 + 1)
+        #expect(try await repo.writerLease(bufferId: "c")?.state(at: t0 + 1) == .abandoned)
+    }
+
+    @Test(arguments: RepositoryKind.allCases)
+    func purgingABufferDeletesItsLease(kind: RepositoryKind) async throws {
+        let (repo, dir) = try kind.make()
+        defer { _ = dir }
+        try await repo.create(
+            BufferRecord(id: "b", location: "local", createdAt: t0, isSoftDeleted: true, expiresAt: t0 + 1)
+        )
+        _ = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .acquire(until: t0 + 8), now: t0)
+        #expect(try await repo.purgeExpired(now: t0 + 2, limit: 10) == ["b"])
+        #expect(try await repo.writerLease(bufferId: "b") == nil)
+    }
+}
+
 struct SQLiteMigrationTests {
     @Test func migratesFreshDatabaseAndReopensWithoutLosingData() async throws {
         let dir = try TemporaryDirectory()
@@ -245,7 +349,10 @@ struct SQLiteMigrationTests {
         do {
             let repo = try SQLiteBufferRepository(directory: dataDir)
             #expect(try await repo.appliedMigrations() == SQLiteBufferRepository.knownMigrations)
-            #expect(SQLiteBufferRepository.knownMigrations == ["v1-buffers", "v2-buffers-expiry-index"])
+            #expect(
+                SQLiteBufferRepository.knownMigrations
+                    == ["v1-buffers", "v2-buffers-expiry-index", "v3-buffer-writer-leases"]
+            )
             try await repo.create(
                 BufferRecord(id: "persist", location: "local", createdAt: Date(), tags: ["k": "v"])
             )

@@ -31,7 +31,10 @@ struct LiveControlPlane: Sendable {
     }
 
     /// Runs `body` with the server up; stops it afterwards, also when `body` throws.
-    static func run(_ body: @Sendable (LiveControlPlane) async throws -> Void) async throws {
+    static func run(
+        buffers bufferConfiguration: BufferManager.Configuration = .init(),
+        _ body: @Sendable (LiveControlPlane) async throws -> Void
+    ) async throws {
         let directory = TemporaryDirectory()
         let dataDirectory = directory.path + "/data"
         let logger = Logger(label: "test")
@@ -40,7 +43,11 @@ struct LiveControlPlane: Sendable {
         var configuration = TygerServerConfiguration(dataDirectory: dataDirectory)
         configuration.tokenStore = tokens
         configuration.tcp = TCPListenerConfiguration(host: "127.0.0.1", port: 0)
-        let buffers = BuffersControlPlane(repository: InMemoryBufferRepository(), logger: logger)
+        let buffers = BuffersControlPlane(
+            repository: InMemoryBufferRepository(),
+            configuration: bufferConfiguration,
+            logger: logger
+        )
         let store = try SQLiteRunEngineStore(directory: dataDirectory)
         configuration.controlPlane = [buffers, RunsControlPlane(buffers: buffers, store: store, logger: logger)]
         let (listening, continuation) = AsyncStream.makeStream(of: String.self)

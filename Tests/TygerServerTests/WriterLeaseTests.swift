@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TygerControlPlane
+import TygerCore
+import TygerModel
+import TygerServer
+import TygerStorage
+import TygerTestSupport
+
+private let v = "api-version=1.0"
+
+/// The writer lease of the data plane, spoken raw: `.bufferstart` with `x-tyger-lease-id` takes it, other writers
+/// are refused before they store a blob, 404s tell readers where the write stands.
+struct WriterLeaseTests {
+    /// A buffer and its write URL (TCP, signed).
+    struct Target {
+        let server: LiveControlPlane
+        let id: String
+        let base: String
+        let query: String
+
+        init(_ server: LiveControlPlane) async throws {
+            self.server = server
+            let created = try await server.send(.POST, "/buffers?\(v)", body: "{}")
+            #expect(created.status == .created, "\(created.body)")
+            id = try created.decode(Buffer.self).id
+            let access = try await server.send(.POST, "/buffers/\(id)/access?\(v)&writeable=true", tcp: true)
+            #expect(access.status == .created, "\(access.body)")
+            let uri = try access.decode(BufferAccess.self).uri
+            let parts = uri.split(separator: "?", maxSplits: 1)
+            base = String(parts[0])
+            query = String(parts[1])
+        }
+
+        var directory: String { server.app.buffers.directory(of: id) }
+
+        /// Sends a request for one blob; `comp` adds `comp=…` to the query.
+        func send(
+            _ method: HTTPMethod,
+            _ blob: String,
+            lease: String? = nil,
+            action: String? = nil,
+            body: [UInt8] = [],
+            comp: String? = nil
+        ) async throws -> LiveControlPlane.Answer {
+            var request = HTTPClientRequest(url: "\(base)/\(blob)?\(query)" + (comp.map { "&comp=\($0)" } ?? ""))
+            request.method = method
+            request.headers.add(name: "x-ms-version", value: "2021-08-06")
+            if method == .PUT { request.headers.add(name: "x-ms-blob-type", value: "BlockBlob") }
+            if let lease { request.headers.add(name: "x-tyger-lease-id", value: lease) }
+            if let action { request.headers.add(name: "x-tyger-lease-action", value: action) }
+            if method == .PUT { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let response = try await server.client.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return LiveControlPlane.Answer(
+                status: response.status,
+                headers: response.headers,
+                body: String(buffer: bytes)
+            )
+        }
+
+        func put(
+            _ blob: String,
+            lease: String? = nil,
+            _ text: String = "data"
+        ) async throws
+            -> LiveControlPlane.Answer
+        {
+            try await send(.PUT, blob, lease: lease, body: Array(text.utf8))
+        }
+
+        /// `x-tyger-buffer-state` of a 404 for a blob that is not there.
+        func state() async throws -> String? {
+            let answer = try await send(.GET, "00/999")
+            #expect(answer.status == .notFound)
+            return answer.headers.first(name: "x-tyger-buffer-state")
+        }
+    }
+
+    static func code(_ answer: LiveControlPlane.Answer) -> String? { answer.headers.first(name: "x-ms-error-code") }
+
+    /// Before: the second writer's `.bufferstart` got `BlobAlreadyExists`, which it took for its own retry, and
+    /// its blobs went into the first writer's buffer.
+    @Test func aSecondWriterIsRefusedBeforeItStoresABlob() async throws {
+        try await LiveControlPlane.run { server in
+            let target = try await Target(server)
+            #expect(try await target.state() == nil, "no lease yet")
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+            #expect(try await target.state() == "writing")
+
+            let second = try await target.put(".bufferstart", lease: "b", #"{"version":"0.3.0"}"#)
+            #expect(second.status == .conflict && Self.code(second) == "LeaseAlreadyPresent", "\(second)")
+            let secondBlob = try await target.put("00/000", lease: "b")
+            #expect(secondBlob.status == .conflict && Self.code(secondBlob) == "LeaseAlreadyPresent")
+            let leaseLess = try await target.put("00/000")
+            #expect(leaseLess.status == .preconditionFailed && Self.code(leaseLess) == "LeaseIdMissing")
+            #expect(!TestFiles.exists(target.directory + "/00/000"), "a refused writer stored a blob")
+            // A local writer cannot take the directory's lease either.
+            await #expect(throws: BlobStoreError.self) {
+                _ = try await FileBlobStore(directory: target.directory).acquireWriterLease()
+            }
+
+            // The holder's own retry of `.bufferstart` is told the blob exists (its first attempt landed).
+            let retry = try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#)
+            #expect(retry.status == .conflict && Self.code(retry) == "BlobAlreadyExists", "\(retry)")
+            #expect(try await target.put("00/000", lease: "a").status == .created)
+            #expect(
+                try await target.send(.PUT, ".bufferstart", lease: "a", action: "renew", comp: "lease").status == .ok
+            )
+            #expect(try await target.put(".bufferend", lease: "a", #"{"status":"complete"}"#).status == .created)
+            #expect(try await target.state() == "complete")
+            #expect(try await FileBlobStore(directory: target.directory).writerState() == .gone)
+
+            // After the write: another lease finds data, whoever wrote it.
+            let late = try await target.put(".bufferstart", lease: "c", #"{"version":"0.3.0"}"#)
+            #expect(late.status == .conflict && Self.code(late) == "BufferAlreadyWritten", "\(late)")
+            #expect(try await target.state() == "complete")
+        }
+    }
+
+    @Test func aLeaseThatRunsOutAbandonsTheBufferForHTTPAndLocalReaders() async throws {
+        try await LiveControlPlane.run(buffers: .init(writerLeaseDuration: .seconds(1))) { server in
+            let target = try await Target(server)
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+            let local = FileBlobStore(directory: target.directory)
+            #expect(try await local.writerState() == .active)
+            let abandoned = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+                (try? await target.state()) == "abandoned"
+            }
+            #expect(abandoned)
+            #expect(await eventually(timeout: .seconds(30)) { (try? await local.writerState()) == .gone })
+            let renew = try await target.send(.PUT, ".bufferstart", lease: "a", action: "renew", comp: "lease")
+            #expect(renew.status == .preconditionFailed && Self.code(renew) == "LeaseLost", "\(renew)")
+            let late = try await target.put("00/000", lease: "a")
+            #expect(late.status == .preconditionFailed && Self.code(late) == "LeaseLost", "\(late)")
+            #expect(!TestFiles.exists(target.directory + "/00/000"))
+        }
+    }
+
+    @Test func aReleasedLeaseWithoutBufferEndIsAbandonedAtOnce() async throws {
+        try await LiveControlPlane.run { server in
+            let target = try await Target(server)
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+            let release = try await target.send(.PUT, ".bufferstart", lease: "a", action: "release", comp: "lease")
+            #expect(release.status == .ok, "\(release)")
+            #expect(try await target.state() == "abandoned")
+            #expect(try await FileBlobStore(directory: target.directory).writerState() == .gone)
+            let bad = try await target.send(.PUT, ".bufferstart", lease: "a", action: "steal", comp: "lease")
+            #expect(bad.status == .badRequest, "\(bad)")
+        }
+    }
+
+    /// Writers that send no lease (upstream's CLI, the Azure SDK) keep upstream's behaviour.
+    @Test func leaseLessWritersKeepWorking() async throws {
+        try await LiveControlPlane.run { server in
+            let target = try await Target(server)
+            #expect(try await target.put(".bufferstart", #"{"version":"0.3.0"}"#).status == .created)
+            #expect(try await target.put("00/000").status == .created)
+            #expect(try await target.state() == nil)
+            #expect(try await target.put(".bufferend", #"{"status":"complete"}"#).status == .created)
+            #expect(try await target.send(.GET, "00/000").body == "data")
+        }
+    }
+
+    /// Before: upstream's local mode (and ours) handed out access URLs for soft-deleted buffers.
+    @Test func aSoftDeletedBufferGetsNoAccessURLAndNoLeaseUntilRestored() async throws {
+        try await LiveControlPlane.run { server in
+            let target = try await Target(server)
+            #expect(try await server.send(.DELETE, "/buffers/\(target.id)?\(v)").status == .ok)
+            for writeable in [false, true] {
+                let refused = try await server.send(.POST, "/buffers/\(target.id)/access?\(v)&writeable=\(writeable)")
+                #expect(refused.status == .notFound, "\(refused.body)")
+                #expect(refused.body.contains("soft-deleted"), "\(refused.body)")
+            }
+            // A URL issued before the deletion cannot start a write with a lease.
+            let start = try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#)
+            #expect(start.status == .notFound, "\(start)")
+            #expect(!TestFiles.exists(target.directory + "/.bufferstart"))
+            #expect(try await server.send(.POST, "/buffers/\(target.id)/restore?\(v)").status == .ok)
+            #expect(try await server.send(.POST, "/buffers/\(target.id)/access?\(v)").status == .created)
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+        }
+    }
+}
