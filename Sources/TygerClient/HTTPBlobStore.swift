@@ -301,14 +301,18 @@ public final class HTTPBlobStore: BlobStore {
     }
 
     /// `PUT …/.bufferstart?comp=lease` with `x-tyger-lease-action`.
+    /// A renewal is retried and refreshed like the puts, so an idle writer keeps its lease past the first URL's
+    /// expiry; a release is sent once (the writer is finishing, and the lease runs out anyway).
     fileprivate func leaseAction(_ action: String, _ id: String) async throws -> HTTPTransport.Response {
-        let base = url.withLock { $0 }
         var headers = Self.baseHeaders()
         headers.add(name: "x-tyger-lease-id", value: id)
         headers.add(name: "x-tyger-lease-action", value: action)
-        var target = base.appending(path: BufferBlobNames.start)
-        target.query = target.query.isEmpty ? "comp=lease" : target.query + "&comp=lease"
-        return try await transport.send(.PUT, target, headers: headers, body: nil)
+        let send = {
+            var target = self.blobURL(BufferBlobNames.start)
+            target.query = target.query.isEmpty ? "comp=lease" : target.query + "&comp=lease"
+            return try await self.transport.send(.PUT, target, headers: headers, body: nil)
+        }
+        return action == "renew" ? try await retrying(send, response: { $0 }) : try await send()
     }
 
     /// What the server said of the write on its last 404: `writing` → `.active`; `complete`, `failed`,

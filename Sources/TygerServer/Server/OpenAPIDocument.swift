@@ -282,6 +282,7 @@ paths:
       description: |
         Returns a signed data-plane URL for the buffer (or, for a `run-<id>-temp-…` buffer, a relay URL).
         `fromDocker` is validated and otherwise ignored.
+        Difference: a soft-deleted buffer is a 404 until it is restored (upstream's local mode gives access).
       parameters:
         - $ref: '#/components/parameters/BufferId'
         - $ref: '#/components/parameters/ApiVersion'
