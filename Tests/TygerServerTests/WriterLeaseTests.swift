@@ -113,6 +113,11 @@ struct WriterLeaseTests {
             #expect(try await target.put(".bufferend", lease: "a", #"{"status":"complete"}"#).status == .created)
             #expect(try await target.state() == "complete")
             #expect(try await FileBlobStore(directory: target.directory).writerState() == .gone)
+            // A retried `.bufferend` whose first attempt landed is told so, not that its lease is gone.
+            let endRetry = try await target.put(".bufferend", lease: "a", #"{"status":"complete"}"#)
+            #expect(endRetry.status == .conflict && Self.code(endRetry) == "BlobAlreadyExists", "\(endRetry)")
+            let afterEnd = try await target.put("00/001", lease: "a")
+            #expect(afterEnd.status == .preconditionFailed && Self.code(afterEnd) == "LeaseLost", "\(afterEnd)")
 
             // After the write: another lease finds data, whoever wrote it.
             let late = try await target.put(".bufferstart", lease: "c", #"{"version":"0.3.0"}"#)

@@ -133,6 +133,7 @@ extension DataPlaneController {
         store: FileBlobStore
     ) async throws {
         guard name == BufferBlobNames.start, let leaseId else {
+            if name == BufferBlobNames.end, let leaseId, try await leases.ended(container, by: leaseId) { return }
             try await leases.verify(container, leaseId: leaseId)
             return
         }

@@ -101,6 +101,13 @@ final class DataPlaneWriterLeases: Sendable {
         try await renew(container, leaseId: leaseId)
     }
 
+    /// Whether `leaseId` ended the write (`complete` or `failed`): a retried `.bufferend` of that writer, whose
+    /// first attempt landed, is then answered `BlobAlreadyExists` as any retried put.
+    func ended(_ container: String, by leaseId: String) async throws -> Bool {
+        guard let lease = try await manager.writerLease(id: container), lease.leaseId == leaseId else { return false }
+        return lease.storedState == .complete || lease.storedState == .failed
+    }
+
     /// Extends the lease (`x-tyger-lease-action: renew`).
     ///
     /// - Throws: `APIError` `.leaseLost` when it is not this writer's live lease, `.leaseAlreadyPresent` when a
