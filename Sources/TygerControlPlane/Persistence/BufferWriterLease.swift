@@ -70,17 +70,18 @@ public enum BufferWriterLeaseChange: Sendable, Hashable {
         now: Date
     ) -> (store: BufferWriterLease?, outcome: BufferWriterLeaseOutcome) {
         let ours = current.map { $0.leaseId == leaseId && $0.state(at: now) == .writing } ?? false
+        let refusal: BufferWriterLeaseOutcome = current.map { .refused($0) } ?? .none
         switch self {
         case .acquire(let until):
-            if let current, !ours { return (nil, .refused(current)) }
+            if current != nil, !ours { return (nil, refusal) }
             let lease = BufferWriterLease(bufferId: bufferId, leaseId: leaseId, storedState: .writing, expiresAt: until)
             return (lease, .granted(lease))
         case .renew(let until):
-            guard ours, var lease = current else { return (nil, current.map { .refused($0) } ?? .none) }
+            guard ours, var lease = current else { return (nil, refusal) }
             lease.expiresAt = RFC3339.normalize(until)
             return (lease, .granted(lease))
         case .end(let state):
-            guard ours, var lease = current else { return (nil, current.map { .refused($0) } ?? .none) }
+            guard ours, var lease = current else { return (nil, refusal) }
             if state == .abandoned {
                 lease.expiresAt = RFC3339.normalize(now)
             } else {
