@@ -1,0 +1,118 @@
+public import NIOCore
+private import Synchronization
+
+/// Admits the TCP listener's connections within ``ConnectionLimits``: a server-wide cap, and a budget of
+/// unauthenticated connections per source IP address.
+///
+/// A connection counts as unauthenticated until a request on it passes authentication
+/// (``markAuthenticated(_:)``, called by `AuthenticationMiddleware`). When a source goes over its budget, or the
+/// server over its cap, the oldest unauthenticated connections are closed first, so a client holding idle or
+/// half-sent connections cannot starve health checks or clients with tokens.
+public final class ConnectionGuard: Sendable {
+    /// The limits it enforces.
+    public let limits: ConnectionLimits
+    private let state = Mutex(Table())
+
+    /// A guard for `limits`.
+    ///
+    /// - Parameter limits: The limits.
+    public init(limits: ConnectionLimits) { self.limits = limits }
+
+    /// The connections open now.
+    public var openCount: Int { state.withLock { $0.entries.count } }
+
+    /// Registers an accepted connection, closing what the limits require: the oldest unauthenticated connection of
+    /// its source when the source is over budget, the server's oldest unauthenticated connection when the server is
+    /// at its cap, or this connection when every other one has authenticated. The connection is forgotten when it
+    /// closes.
+    ///
+    /// - Parameter channel: The accepted connection.
+    /// - Returns: Whether it was admitted (when not, it is being closed).
+    @discardableResult
+    public func admit(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let source = Self.source(of: channel)
+        let (admitted, evicted) = state.withLock { table in
+            table.admit(id: id, source: source, channel: channel, limits: limits)
+        }
+        for victim in evicted { victim.close(promise: nil) }
+        guard admitted else {
+            channel.close(promise: nil)
+            return false
+        }
+        channel.closeFuture.whenComplete { _ in self.state.withLock { $0.remove(id) } }
+        return true
+    }
+
+    /// Records that a request on the connection passed authentication: it no longer counts against its source's
+    /// budget and is not closed to make room. Unknown connections (the unix socket) are ignored.
+    ///
+    /// - Parameter connection: The connection's identity (`ObjectIdentifier` of its channel).
+    public func markAuthenticated(_ connection: ObjectIdentifier) {
+        state.withLock { $0.authenticate(connection) }
+    }
+
+    /// The key connections are budgeted by: the peer's IP address without the port.
+    static func source(of channel: any Channel) -> String {
+        channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// The bookkeeping, under the lock.
+    private struct Table {
+        struct Entry {
+            let source: String
+            let channel: any Channel
+            var authenticated = false
+        }
+        var entries: [ObjectIdentifier: Entry] = [:]
+        /// Unauthenticated connections per source, oldest first.
+        var unauthenticated: [String: [ObjectIdentifier]] = [:]
+
+        mutating func admit(
+            id: ObjectIdentifier,
+            source: String,
+            channel: any Channel,
+            limits: ConnectionLimits
+        ) -> (admitted: Bool, evicted: [any Channel]) {
+            var evicted: [any Channel] = []
+            while unauthenticated[source, default: []].count >= limits.maxUnauthenticatedPerSource,
+                let oldest = unauthenticated[source]?.first
+            {
+                evicted += evict(oldest, source: source)
+            }
+            if entries.count >= limits.maxConnections {
+                // Make room from the source holding the most unauthenticated connections.
+                guard let busiest = unauthenticated.max(by: { $0.value.count < $1.value.count }),
+                    let oldest = busiest.value.first
+                else { return (false, evicted) }
+                evicted += evict(oldest, source: busiest.key)
+            }
+            entries[id] = Entry(source: source, channel: channel)
+            unauthenticated[source, default: []].append(id)
+            return (true, evicted)
+        }
+
+        mutating func authenticate(_ id: ObjectIdentifier) {
+            guard let entry = entries[id], !entry.authenticated else { return }
+            entries[id]?.authenticated = true
+            dropUnauthenticated(id, source: entry.source)
+        }
+
+        /// Forgets a closed connection.
+        mutating func remove(_ id: ObjectIdentifier) {
+            guard let entry = entries.removeValue(forKey: id) else { return }
+            if !entry.authenticated { dropUnauthenticated(id, source: entry.source) }
+        }
+
+        /// Forgets an unauthenticated connection of `source` and returns its channel, to close.
+        private mutating func evict(_ id: ObjectIdentifier, source: String) -> [any Channel] {
+            dropUnauthenticated(id, source: source)
+            return entries.removeValue(forKey: id).map { [$0.channel] } ?? []
+        }
+
+        private mutating func dropUnauthenticated(_ id: ObjectIdentifier, source: String) {
+            unauthenticated[source]?.removeAll { $0 == id }
+            if unauthenticated[source]?.isEmpty == true { unauthenticated[source] = nil }
+        }
+    }
+}
