@@ -36,6 +36,12 @@ struct NumericBoundsTests {
                 #expect(delete.status == .badRequest, "ttl=\(value)")
                 #expect(delete.body.contains("ttl"), "ttl=\(value): \(delete.body)")
             }
+            // The largest TimeSpan upstream accepts is accepted here too, and far-future expiries do not trap.
+            let created = try await server.send(.POST, "/buffers?\(v)", body: "{}")
+            let bufferID = try created.decode(Buffer.self).id ?? ""
+            let farFuture = try await server.send(.DELETE, "/buffers/\(bufferID)?\(v)&ttl=10675199.23:59:59.9999999")
+            #expect(farFuture.status == .ok, "\(farFuture.body)")
+            #expect(try await server.send(.GET, "/buffers/\(bufferID)?\(v)&softDeleted=true").status == .ok)
             #expect(try await server.send(.GET, "/healthcheck").status == .ok)
         }
     }
