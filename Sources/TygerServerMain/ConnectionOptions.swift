@@ -23,7 +23,7 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "Close a TCP connection idle between requests this long (env TYGER_SERVER_IDLE_TIMEOUT; default 60s)."
+        help: "Close a TCP connection idle between requests this long (env TYGER_SERVER_IDLE_TIMEOUT; default 120s)."
     )
     var idleTimeout: String?
 

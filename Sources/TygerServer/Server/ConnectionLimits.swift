@@ -17,13 +17,14 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// or a valid signed URL). A new connection beyond it closes that source's oldest unauthenticated connection.
     public var maxUnauthenticatedPerSource: Int = 64
     /// How long a connection may wait between requests (no request in progress, no byte of the next one) before it
-    /// is closed.
-    public var idleTimeout: Duration = .seconds(60)
+    /// is closed. Longer than the 60 s our clients keep idle connections, so a client never reuses a connection the
+    /// server is closing.
+    public var idleTimeout: Duration = .seconds(120)
     /// How long a request head may take to arrive: from the accept for a connection's first request, from the first
     /// byte for later ones. A connection that exceeds it is closed.
     public var headerTimeout: Duration = .seconds(30)
 
-    /// The defaults: 4096 connections, 64 unauthenticated per source, 60 s idle, 30 s for a request head.
+    /// The defaults: 4096 connections, 64 unauthenticated per source, 120 s idle, 30 s for a request head.
     public init() {}
 
     /// Checks that every limit is positive.
