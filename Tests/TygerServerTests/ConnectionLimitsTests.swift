@@ -92,6 +92,38 @@ import TygerServer
         }
     }
 
+    @Test func atTheCapWithEveryConnectionAuthenticatedNewOnesAreClosed() async throws {
+        let directory = TemporaryDirectory()
+        try await withLiveTCPServer(dataDirectory: directory.path + "/data") { configuration in
+            configuration.connectionLimits.maxConnections = 2
+            configuration.connectionLimits.idleTimeout = .seconds(600)
+            configuration.connectionLimits.headerTimeout = .seconds(600)
+        } _: { app, port in
+            let issued = try await app.tokens.create(name: "full")
+            let first = try RawTCPConnection(port: port)
+            var second: RawTCPConnection? = try RawTCPConnection(port: port)
+            #expect(await first.request(Self.whoami(issued.token)).hasPrefix("HTTP/1.1 200"))
+            #expect(await second!.request(Self.whoami(issued.token)).hasPrefix("HTTP/1.1 200"))
+            let refused = try RawTCPConnection(port: port)
+            #expect(await refused.isClosed(within: .seconds(60)))
+            // The server keeps serving the admitted connections, and admits again once one closes.
+            #expect(await first.request(Self.whoami(issued.token)).hasPrefix("HTTP/1.1 200"))
+            #expect(
+                await second!.request("GET /healthcheck HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
+                    .hasPrefix("HTTP/1.1 200")
+            )
+            #expect(await second!.isClosed(within: .seconds(60)))
+            second = nil  // the server half-closed it; the connection ends when the client closes too
+            let deadline = ContinuousClock.now + .seconds(60)
+            var answered = false
+            while !answered, ContinuousClock.now < deadline {
+                let again = try RawTCPConnection(port: port)
+                answered = await again.request(Self.healthCheck, timeout: .seconds(5)).hasPrefix("HTTP/1.1 200")
+            }
+            #expect(answered)
+        }
+    }
+
     @Test func silentAndSlowRequestHeadsAreClosedByTheHeaderTimeout() async throws {
         let directory = TemporaryDirectory()
         try await withLiveTCPServer(dataDirectory: directory.path + "/data") { configuration in

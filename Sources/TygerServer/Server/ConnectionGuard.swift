@@ -23,24 +23,22 @@ public final class ConnectionGuard: Sendable {
 
     /// Registers an accepted connection, closing what the limits require: the oldest unauthenticated connection of
     /// its source when the source is over budget, the server's oldest unauthenticated connection when the server is
-    /// at its cap, or this connection when every other one has authenticated. The connection is forgotten when it
-    /// closes.
+    /// at its cap. The connection is forgotten when it closes.
     ///
     /// - Parameter channel: The accepted connection.
-    /// - Returns: Whether it was admitted (when not, it is being closed).
+    /// - Returns: Whether it was admitted; when not (every other connection has authenticated), the caller closes it
+    ///   once its setup is done.
     @discardableResult
     public func admit(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
         let source = Self.source(of: channel)
-        let (admitted, evicted) = state.withLock { table in
+        let (serial, evicted) = state.withLock { table in
             table.admit(id: id, source: source, channel: channel, limits: limits)
         }
         for victim in evicted { victim.close(promise: nil) }
-        guard admitted else {
-            channel.close(promise: nil)
-            return false
-        }
-        channel.closeFuture.whenComplete { _ in self.state.withLock { $0.remove(id) } }
+        guard let serial else { return false }
+        // The serial tells this connection from a later one that reuses the channel's address.
+        channel.closeFuture.whenComplete { _ in self.state.withLock { $0.remove(id, serial: serial) } }
         return true
     }
 
@@ -62,9 +60,11 @@ public final class ConnectionGuard: Sendable {
         struct Entry {
             let source: String
             let channel: any Channel
+            let serial: UInt64
             var authenticated = false
         }
         var entries: [ObjectIdentifier: Entry] = [:]
+        var nextSerial: UInt64 = 0
         /// Unauthenticated connections per source, oldest first.
         var unauthenticated: [String: [ObjectIdentifier]] = [:]
 
@@ -73,7 +73,7 @@ public final class ConnectionGuard: Sendable {
             source: String,
             channel: any Channel,
             limits: ConnectionLimits
-        ) -> (admitted: Bool, evicted: [any Channel]) {
+        ) -> (serial: UInt64?, evicted: [any Channel]) {
             var evicted: [any Channel] = []
             while unauthenticated[source, default: []].count >= limits.maxUnauthenticatedPerSource,
                 let oldest = unauthenticated[source]?.first
@@ -84,12 +84,13 @@ public final class ConnectionGuard: Sendable {
                 // Make room from the source holding the most unauthenticated connections.
                 guard let busiest = unauthenticated.max(by: { $0.value.count < $1.value.count }),
                     let oldest = busiest.value.first
-                else { return (false, evicted) }
+                else { return (nil, evicted) }
                 evicted += evict(oldest, source: busiest.key)
             }
-            entries[id] = Entry(source: source, channel: channel)
+            nextSerial += 1
+            entries[id] = Entry(source: source, channel: channel, serial: nextSerial)
             unauthenticated[source, default: []].append(id)
-            return (true, evicted)
+            return (nextSerial, evicted)
         }
 
         mutating func authenticate(_ id: ObjectIdentifier) {
@@ -98,9 +99,10 @@ public final class ConnectionGuard: Sendable {
             dropUnauthenticated(id, source: entry.source)
         }
 
-        /// Forgets a closed connection.
-        mutating func remove(_ id: ObjectIdentifier) {
-            guard let entry = entries.removeValue(forKey: id) else { return }
+        /// Forgets a closed connection, unless it was evicted already and its address now names another one.
+        mutating func remove(_ id: ObjectIdentifier, serial: UInt64) {
+            guard let entry = entries[id], entry.serial == serial else { return }
+            entries[id] = nil
             if !entry.authenticated { dropUnauthenticated(id, source: entry.source) }
         }
 

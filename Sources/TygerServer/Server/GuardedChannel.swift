@@ -6,18 +6,17 @@ import NIOHTTPTypes
 /// A TCP child channel (plain HTTP/1 or TLS) behind a ``ConnectionGuard`` and the idle and request-head deadlines of
 /// ``ConnectionLimits``.
 ///
-/// Setup admits the connection (or closes it when the limits say so), then puts a byte watcher at the front of the
-/// pipeline and ``ConnectionDeadlineHandler`` after the HTTP decoder.
+/// Setup admits the connection (and closes it once set up when the limits say so), then puts a byte watcher at the
+/// front of the pipeline and ``ConnectionDeadlineHandler`` after the HTTP decoder.
 struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
     let connections: ConnectionGuard
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        guard connections.admit(channel) else {
-            logger.debug("connection refused: the connection cap is reached")
-            return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-        }
+        // A refused connection is set up all the same and closed at the end: failing the setup would leave the
+        // accept loop waiting for it.
+        let admitted = connections.admit(channel)
         let deadlines = ConnectionDeadlineHandler(limits: connections.limits)
         do {
             try channel.pipeline.syncOperations.addHandler(ConnectionBytesWatcher(deadlines), position: .first)
@@ -30,6 +29,10 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             let state = try operations.context(handlerType: HTTPConnectionStateHandler.self)
             try operations.addHandler(deadlines, position: .before(state.handler))
+            if !admitted {
+                logger.debug("connection refused: the connection cap is reached")
+                channel.close(promise: nil)
+            }
             return value
         }.nonisolated()
     }
