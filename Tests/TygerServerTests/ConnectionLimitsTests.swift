@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 import TygerServer
 
@@ -188,5 +189,18 @@ extension Sequence {
     fileprivate func cycled(_ count: Int) -> [Element] {
         let all = Array(self)
         return (0..<count).map { all[$0 % all.count] }
+    }
+}
+
+struct ConnectionSourceKeyTests {
+    @Test(arguments: [
+        ("127.0.0.2", "127.0.0.2"),
+        ("::ffff:10.1.2.3", "10.1.2.3"),
+        ("2001:db8:0:1::5", "2001:db8:0:1::/64"),
+        ("2001:db8:0:1:ffff::9", "2001:db8:0:1::/64"),
+        ("::1", "0:0:0:0::/64"),
+    ])
+    func sourcesAreAddressesOrIPv6Prefixes(address: String, key: String) throws {
+        #expect(ConnectionGuard.sourceKey(try SocketAddress(ipAddress: address, port: 8080)) == key)
     }
 }

@@ -1,6 +1,10 @@
 public import NIOCore
 private import Synchronization
 
+#if canImport(Glibc)
+private import Glibc
+#endif
+
 /// Admits the TCP listener's connections within ``ConnectionLimits``: a server-wide cap, and a budget of
 /// unauthenticated connections per source IP address.
 ///
@@ -50,9 +54,31 @@ public final class ConnectionGuard: Sendable {
         state.withLock { $0.authenticate(connection) }
     }
 
-    /// The key connections are budgeted by: the peer's IP address without the port.
-    static func source(of channel: any Channel) -> String {
-        channel.remoteAddress?.ipAddress ?? "unknown"
+    static func source(of channel: any Channel) -> String { sourceKey(channel.remoteAddress) }
+
+    /// The key connections are budgeted by: an IPv4 address (IPv4-mapped IPv6 addresses included) or the /64 of an
+    /// IPv6 address (one host usually holds a whole /64), without the port.
+    ///
+    /// - Parameter address: The peer's address.
+    /// - Returns: `1.2.3.4`, `2001:db8:0:1::/64`, or `unknown` for other address families.
+    public static func sourceKey(_ address: SocketAddress?) -> String {
+        switch address {
+        case .v4:
+            return address?.ipAddress ?? "unknown"
+        case .v6:
+            var raw = in6_addr()
+            guard let text = address?.ipAddress, inet_pton(AF_INET6, text, &raw) == 1 else { return "unknown" }
+            let bytes = withUnsafeBytes(of: raw) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return bytes[12..<16].map { String($0) }.joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map {
+                String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16)
+            }
+            return groups.joined(separator: ":") + "::/64"
+        default:
+            return "unknown"
+        }
     }
 
     /// The bookkeeping, under the lock.
