@@ -72,6 +72,16 @@ struct NumericBoundsTests {
                     )
                 }
             }
+            for value in ["99999999999.00:00:00", "-01:00:00", "1e300", "NaN", "25:00:00"] {
+                for (field, body) in [
+                    ("job.bufferTtl", #"{"job":{"codespec":"noop","bufferTtl":"\#(value)"}}"#),
+                    ("bufferAccessTtl", #"{"job":{"codespec":"noop"},"bufferAccessTtl":"\#(value)"}"#),
+                ] {
+                    let answer = try await server.send(.POST, "/runs?\(v)", body: body)
+                    #expect(answer.status == .badRequest, "\(field)=\(value)")
+                    #expect(answer.body.contains(field), "\(field)=\(value): \(answer.body)")
+                }
+            }
             for quantity in ["1e99999999999999999999", "1e400", "99999999999999999999999999Ei", "-1e300"] {
                 for field in ["cpu", "memory"] {
                     let body = #"{"kind":"job","image":"u","resources":{"requests":{"\#(field)":"\#(quantity)"}}}"#
