@@ -17,6 +17,7 @@ let argumentParser = Package.Dependency.package(
 let crypto = Package.Dependency.package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0")
 let hummingbird = Package.Dependency.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
 let nio = Package.Dependency.package(url: "https://github.com/apple/swift-nio", from: "2.101.3")
+let nioExtras = Package.Dependency.package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0")
 let nioSSL = Package.Dependency.package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
 let serviceLifecycle = Package.Dependency.package(
     url: "https://github.com/swift-server/swift-service-lifecycle",
@@ -46,7 +47,8 @@ let package = Package(
         .executable(name: "tyger-server", targets: ["TygerServerMain"]),
     ],
     dependencies: [
-        argumentParser, crypto, hummingbird, nio, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes, yams, grdb,
+        argumentParser, crypto, hummingbird, nio, nioExtras, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes,
+        yams, grdb,
     ],
     targets: [
         // Layers (docs/architecture.md): a target depends only on targets of lower layers.
@@ -127,6 +129,8 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -117,6 +117,13 @@ public final class HTTPBlobStore: BlobStore {
                 status: 403,
                 errorCode: code
             )
+        case (507, _):
+            return TygerClientError(
+                .http,
+                "\(what): the server's disk is full (507 InsufficientStorage)",
+                status: 507,
+                errorCode: code
+            )
         case (403, _):
             return TygerClientError(
                 .authentication,

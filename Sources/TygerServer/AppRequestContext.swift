@@ -57,11 +57,14 @@ public struct AppRequestContext: RequestContext {
         nonmutating set { callerBox.value.withLock { $0 = newValue } }
     }
     private let callerBox = CallerBox()
+    /// The connection the request arrived on (its channel's identity), for ``ConnectionGuard``.
+    public let connection: ObjectIdentifier
 
     /// Builds the context for one request.
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.transport = ListenerTransport(localAddress: source.channel.localAddress)
+        self.connection = ObjectIdentifier(source.channel)
     }
 
     /// The request's ID, also sent back in the `Request-Id` response header and logged as `hb.request.id`.

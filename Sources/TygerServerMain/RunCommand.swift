@@ -22,6 +22,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataDirectoryOptions
 
+    @OptionGroup var connections: ConnectionOptions
+
     @Option(name: .long, help: "Also listen on TCP, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks one).")
     var tcp: String?
 
@@ -78,6 +80,7 @@ struct RunCommand: AsyncParsableCommand {
         var configuration = TygerServerConfiguration(dataDirectory: options.dataDir)
         configuration.unixSocket = !noUnixSocket
         configuration.maxBlobSize = maxBlobSize
+        configuration.connectionLimits = try connections.limits()
         configuration.accessLogLevel = .info
         if let tcp {
             var listener = try TCPListenerConfiguration.parse(tcp)

@@ -1,9 +1,15 @@
+public import TygerIO
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
 /// The error thrown by blob stores.
 public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
         private enum Value: Hashable, Sendable {
             case alreadyExists, containerNotFound, containerAlreadyExists, invalidName, leaseHeld, leaseLost, corrupt,
-                io
+                io, noSpace
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -23,6 +29,8 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
         /// A file-system call failed.
         public static let io = Code(.io)
+        /// The file system is full (`ENOSPC`) or the user's quota is exhausted (`EDQUOT`).
+        public static let noSpace = Code(.noSpace)
     }
 
     public var code: Code
@@ -34,6 +42,19 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The error for a failed write of blob `name`: `.noSpace` when the disk is full, else `.io`.
+    ///
+    /// - Parameters:
+    ///   - error: The failed system call.
+    ///   - name: The blob being written.
+    /// - Returns: The error to throw.
+    public static func writeFailed(_ error: TygerIOError, blob name: String) -> BlobStoreError {
+        if error.errno == ENOSPC || error.errno == EDQUOT {
+            return BlobStoreError(.noSpace, "cannot write blob \(name): disk full (\(error.message))")
+        }
+        return BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+    }
 }
 
 /// Blob names the stores accept: `.bufferstart`, `.bufferend`, or slash-separated segments of `[A-Za-z0-9._-]`

@@ -68,7 +68,7 @@ public final class FileBlobUpload {
         do {
             try FileDescriptorOps.pwriteAll(fd, bytes, at: byteCount)
         } catch let error as TygerIOError {
-            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+            throw BlobStoreError.writeFailed(error, blob: name)
         }
         byteCount += Int64(bytes.count)
     }
@@ -86,13 +86,16 @@ public final class FileBlobUpload {
         do {
             try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: byteCount) }
         } catch let error as TygerIOError {
-            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+            throw BlobStoreError.writeFailed(error, blob: name)
         }
         close(fd)
         fd = -1
         if tyger_rename_noreplace(AT_FDCWD, temporaryPath, AT_FDCWD, finalPath) != 0 {
             let e = errno
             if e == EEXIST { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
+            if e == ENOSPC || e == EDQUOT {
+                throw BlobStoreError(.noSpace, "cannot write blob \(name): disk full (rename failed)")
+            }
             throw BlobStoreError(.io, "rename \(finalPath): \(String(cString: strerror(e)))")
         }
         committed = true

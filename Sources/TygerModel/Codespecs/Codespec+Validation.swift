@@ -78,7 +78,8 @@ extension CodespecResources {
     /// Checks every quantity.
     ///
     /// - Throws: ``TygerModelError`` `.invalidInput` naming the field and the bad value, e.g.
-    ///   `invalid resources.requests.cpu 'abc': quantities must match the regular expression ...`.
+    ///   `invalid resources.requests.cpu 'abc': quantities must match the regular expression ...`; also for
+    ///   negative quantities and those over ``Quantity/maxValue``.
     public func validate() throws {
         let fields: [(String, Quantity?)] = [
             ("resources.requests.cpu", requests?.cpu), ("resources.requests.memory", requests?.memory),
@@ -92,6 +93,11 @@ extension CodespecResources {
             }
             if value < 0 {
                 throw TygerModelError.invalid("invalid \(field) '\(quantity.text)': quantities must not be negative")
+            }
+            if value > Quantity.maxValue {
+                throw TygerModelError.invalid(
+                    "invalid \(field) '\(quantity.text)': quantities must be at most 2^63-1 (9.2e18)"
+                )
             }
         }
     }

@@ -29,12 +29,21 @@ public struct Quantity: Hashable, Sendable, Codable, CustomStringConvertible, Ex
 
     public var description: String { text }
 
+    /// The largest quantity accepted (Kubernetes keeps quantities in 64-bit integers): 2^63-1.
+    public static let maxValue = 9_223_372_036_854_775_807.0
+
     /// The message Kubernetes gives for a malformed quantity.
     static let formatMessage =
         "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
-    /// The numeric value (for CPU: cores; for memory: bytes), or `nil` when the text is not a valid quantity.
+    /// The numeric value (for CPU: cores; for memory: bytes), or `nil` when the text is not a valid quantity or its
+    /// value is not a finite number (`1e400`).
     public var value: Double? {
+        guard let value = parsedValue, value.isFinite else { return nil }
+        return value
+    }
+
+    private var parsedValue: Double? {
         var chars = Substring(text.trimmingSpaces())
         var sign = 1.0
         if chars.first == "+" || chars.first == "-" {
@@ -66,8 +75,9 @@ public struct Quantity: Hashable, Sendable, Codable, CustomStringConvertible, Ex
 
     private func pow10(_ e: Double) -> Double {
         var result = 1.0
-        let n = Int(abs(e))
-        for _ in 0..<min(n, 400) { result *= 10 }
+        // Past 10^400 every Double is infinite: stop there (and never convert a huge exponent to an Int).
+        let n = abs(e) >= 400 ? 400 : Int(abs(e))
+        for _ in 0..<n { result *= 10 }
         return e < 0 ? 1 / result : result
     }
 }

@@ -109,6 +109,17 @@ public enum TygerJSON {
             throw error
         } catch let error as DecodingError {
             if let ours = YAMLSpecs.modelError(in: error) { throw ours }
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let number = unrepresentableNumber(in: data)
+            {
+                // Foundation reports a number that does not fit its field without a path: name the field here.
+                throw TygerModelError(
+                    code: .invalidJSON,
+                    message: "Error deserializing input: The JSON value \(number.text) is out of range or not an "
+                        + "integer (integers must be from -2^63 to 2^63-1). Path: \(number.path)",
+                    cause: error
+                )
+            }
             throw TygerModelError(
                 code: .invalidJSON,
                 message: "Error deserializing input: " + describe(error),
@@ -117,6 +128,37 @@ public enum TygerJSON {
         } catch {
             throw TygerModelError(code: .invalidJSON, message: "Error deserializing input: \(error)")
         }
+    }
+
+    /// The first number in `data` that no integer field can hold (non-finite, past ±2^63, or fractional), with its
+    /// JSON path; numbers past the range come first, as fractional ones may belong to a floating-point field.
+    static func unrepresentableNumber(in data: Data) -> (path: String, text: String)? {
+        guard let root = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+        var outOfRange: (String, String)?
+        var fractional: (String, String)?
+        func visit(_ value: Any, _ path: String) {
+            if outOfRange != nil { return }
+            switch value {
+            case let object as [String: Any]:
+                for key in object.keys.sorted() { visit(object[key]!, path + "." + key) }  // key from keys
+            case let array as [Any]:
+                for (index, element) in array.enumerated() { visit(element, path + "[\(index)]") }
+            case is Bool, is String:
+                return
+            case let number as NSNumber:
+                let double = number.doubleValue
+                if !double.isFinite || double >= 9.223_372_036_854_775_807e18 || double < -9.223_372_036_854_775_808e18
+                {
+                    outOfRange = (path, "\(number)")
+                } else if double.rounded() != double, fractional == nil {
+                    fractional = (path, "\(number)")
+                }
+            default:
+                return
+            }
+        }
+        visit(root, "$")
+        return (outOfRange ?? fractional).map { (path: $0.0, text: $0.1) }
     }
 
     private struct KeyCountProbe: Decodable {

@@ -6,7 +6,17 @@ private import Yams
 /// Decoding is strict, as upstream's: an unknown field anywhere is an error naming it. Errors say where the problem
 /// is: `<file>:<line>:<column>: ` (or `line L, column C: ` without a file name) before the message, from Yams' own
 /// marks; a problem Yams gives no position for names the field path instead.
+///
+/// Documents are bounded before they are decoded: at most ``maxDocumentBytes``, and at most ``maxNodes`` nodes
+/// nested at most ``maxDepth`` deep once aliases are expanded, so a small alias bomb is refused instead of growing
+/// to gigabytes.
 public enum YAMLSpecs {
+    /// The largest spec file, in bytes (1 MiB; real specs are a few KiB).
+    public static let maxDocumentBytes = 1 << 20
+    /// The most nodes (scalars, mappings, sequences) a spec may have with every alias expanded.
+    public static let maxNodes = 100_000
+    /// The deepest nesting a spec may have with every alias expanded.
+    public static let maxDepth = 200
     /// Parses a codespec file and validates it.
     ///
     /// - Parameters:
@@ -73,6 +83,7 @@ public enum YAMLSpecs {
         file: String? = nil,
         incomplete: Bool = false
     ) throws -> T {
+        try checkBounds(yaml, what: what, file: file)
         do {
             return try YAMLDecoder().decode(T.self, from: yaml, userInfo: [.tygerIncompleteSpecFile: incomplete])
         } catch let error as TygerModelError {
@@ -93,6 +104,52 @@ public enum YAMLSpecs {
             throw invalidYAML(error, what: what, file: file)
         } catch {
             throw TygerModelError.invalid(prefix(nil, file: file) + "invalid \(what) file: \(error)", cause: error)
+        }
+    }
+
+    /// Refuses documents over ``maxDocumentBytes`` and those whose expanded tree exceeds ``maxNodes`` or
+    /// ``maxDepth``, before the decoder expands anything.
+    ///
+    /// - Throws: ``TygerModelError`` `.invalidInput` naming the file and the limit.
+    static func checkBounds(_ yaml: String, what: String, file: String?) throws {
+        guard yaml.utf8.count <= maxDocumentBytes else {
+            throw TygerModelError.invalid(
+                prefix(nil, file: file) + "the \(what) file is larger than \(maxDocumentBytes >> 20) MiB"
+            )
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw invalidYAML(error, what: what, file: file)
+        }
+        var budget = maxNodes
+        guard let root, !withinBounds(root, depth: 1, budget: &budget) else { return }
+        throw TygerModelError.invalid(
+            prefix(nil, file: file)
+                + "the \(what) file expands to more than \(maxNodes) nodes or \(maxDepth) levels (aliases count once "
+                + "per use)"
+        )
+    }
+
+    /// Walks the tree as a decoder would, aliases expanded, and stops as soon as a bound is exceeded: the cost is
+    /// at most ``maxNodes`` steps whatever the document.
+    private static func withinBounds(_ node: Node, depth: Int, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0, depth <= maxDepth else { return false }
+        switch node {
+        case .scalar, .alias:
+            return true
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                guard withinBounds(key, depth: depth + 1, budget: &budget),
+                    withinBounds(value, depth: depth + 1, budget: &budget)
+                else { return false }
+            }
+            return true
+        case .sequence(let sequence):
+            for element in sequence where !withinBounds(element, depth: depth + 1, budget: &budget) { return false }
+            return true
         }
     }
 

@@ -60,6 +60,13 @@ extension RunEngine {
         if let t = run.timeoutSeconds, t > Self.maxTimeoutSeconds {
             throw TygerRunEngineError.invalid("timeoutSeconds must be at most \(Self.maxTimeoutSeconds)")
         }
+        for (field, value) in [("job.bufferTtl", run.job.bufferTtl), ("bufferAccessTtl", run.bufferAccessTtl)] {
+            if let value, TimeSpan.parse(value) == nil {
+                throw TygerRunEngineError.invalid(
+                    "\(field) must be a non-negative TimeSpan such as 1.00:00:00 (at most 10675199 days), got '\(value)'"
+                )
+            }
+        }
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
         try executor.validate(codespec: spec, replicas: run.job.replicas)

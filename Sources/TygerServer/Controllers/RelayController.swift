@@ -33,6 +33,7 @@ struct RelayController: Sendable {
         guard let id = EphemeralBufferID(raw) else { throw APIError.notFound }
         let query = try QueryParameters(request.uri.query).signedURLParameters()
         _ = try validator.validate(query: query, containerId: id.suffix, required: permission)
+        context.caller = .signedURL(containerId: id.suffix)
         return try await engine.ephemeralTarget(bufferId: raw)
     }
 

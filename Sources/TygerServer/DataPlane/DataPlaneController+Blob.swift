@@ -80,6 +80,7 @@ extension DataPlaneController {
             if pending.readableBytes > 0 { try pending.withUnsafeReadableBytes { try upload.append($0) } }
         } catch {
             upload.abort()
+            Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
             throw error
         }
         let digest = computeMD5 ? Base64.encode(md5.finalize()) : nil
@@ -100,7 +101,12 @@ extension DataPlaneController {
             // writer does (one syncfs instead of an fsync per blob).
             try await store.sync()
         }
-        try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
+        do {
+            try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
+        } catch {
+            Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
+            throw error
+        }
         if name == BufferBlobNames.end, let leases, let leaseId {
             let state: BufferWriteState = BufferEndMetadata.decode(endMarker) == .failed ? .failed : .complete
             try await leases.end(path.containerId, leaseId: leaseId, state: state)

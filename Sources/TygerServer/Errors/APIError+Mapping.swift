@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOHTTP1
 import TygerControlPlane
 import TygerModel
 import TygerRunEngine
@@ -16,7 +17,8 @@ extension APIError {
     /// | `TygerControlPlaneError` | 400 `InvalidInput` / `BadRequest`, 404 `NotFound`, 412 `PreconditionFailed`, 500 |
     /// | `TygerRunEngineError` | 400 `InvalidInput` / `AlreadyCalled`, 404 `NotFound`, 409 `Conflict`, 412, 500 |
     /// | `TygerModelError`, `DecodingError` | 400 `InvalidInput` |
-    /// | `BlobStoreError` | the Azure codes of the data plane (`BlobAlreadyExists`, `ContainerNotFound`, …), 500 |
+    /// | `BlobStoreError` | the Azure codes of the data plane (`BlobAlreadyExists`, …), 507 `InsufficientStorage`, 500 |
+    /// | `HTTPParserError` (a malformed body, such as bad chunked encoding) | 400 `InvalidInput` |
     /// | `SignedURLError` | 403 `AuthenticationFailed` / `AuthorizationPermissionMismatch` |
     /// | `TygerServerError` | 400 `InvalidInput` for `.invalidArgument`, else 500 |
     /// | Hummingbird `HTTPResponseError` | its status, a code named after it; no route: 400 `InvalidRoute` |
@@ -43,6 +45,8 @@ extension APIError {
             self =
                 error.code == .permissionMismatch
                 ? .authorizationPermissionMismatch(error.message) : .authenticationFailed(error.message)
+        case let error as HTTPParserError:
+            self = .invalidInput("The request is not valid HTTP/1.1: \(error).")
         case let error as TygerServerError:
             self = error.code == .invalidArgument ? .invalidInput(error.message) : .internalFailure
         case let error as any HTTPResponseError:
@@ -91,6 +95,7 @@ extension APIError {
         case .containerAlreadyExists: .containerAlreadyExists
         case .invalidName: .invalidBlobName
         case .leaseHeld: .leaseAlreadyPresent
+        case .noSpace: .insufficientStorage
         default: .internalFailure
         }
     }

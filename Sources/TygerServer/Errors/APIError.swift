@@ -184,6 +184,12 @@ extension APIError {
         code: "InvalidContainerName",
         message: "The container name must be 3 to 63 letters and digits ([a-zA-Z0-9])."
     )
+    /// 507 `InsufficientStorage`: the server's disk is full; the upload was dropped.
+    public static let insufficientStorage = APIError(
+        .init(code: 507, reasonPhrase: "Insufficient Storage"),
+        code: "InsufficientStorage",
+        message: "The server's disk is full: the blob was not stored and the buffer is marked failed."
+    )
     /// 400 `InvalidBlobName`.
     public static let invalidBlobName = APIError(
         .badRequest,

@@ -71,7 +71,8 @@ public struct QueryParameters: Sendable {
     ///
     /// - Parameter name: The decoded key.
     /// - Returns: `nil` when absent or empty.
-    /// - Throws: 400 `InvalidInput` `<name> must be an integer` for anything else.
+    /// - Throws: 400 `InvalidInput` `<name> must be an integer` for anything else, including values past the range
+    ///   of `Int`.
     public func int(_ name: String) throws(APIError) -> Int? {
         guard let raw = string(name)?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
         guard let value = Int(raw) else { throw .invalidInput("\(name) must be an integer") }
@@ -85,6 +86,10 @@ public struct QueryParameters: Sendable {
     public func limit() throws(APIError) -> Int {
         guard let raw = string("limit")?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else {
             return Self.defaultLimit
+        }
+        // Digits past `Int.max` are a (very) large limit: capped like any other, as upstream.
+        if raw.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            return Int(raw).map { min($0, Self.maxLimit) } ?? Self.maxLimit
         }
         guard let value = Int(raw), value >= 0 else { throw .invalidInput("Limit must be a non-negative integer.") }
         return min(value, Self.maxLimit)

@@ -17,6 +17,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     private let tokens: any TokenStore
     private let anonymousPaths: Set<String>
     private let signedPathPrefixes: [String]
+    private let connections: ConnectionGuard?
 
     /// The exact paths that need no authentication by default.
     public static let defaultAnonymousPaths: Set<String> = [
@@ -29,14 +30,18 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     ///   - tokens: Where tokens are looked up.
     ///   - anonymousPaths: Exact paths that need no authentication.
     ///   - signedPathPrefixes: Path prefixes whose routes check a signed URL (`sig`) themselves.
+    ///   - connections: Told when a request on a connection authenticates (a valid token, or a signed route that
+    ///     established a caller), so the connection stops counting against its source's unauthenticated budget.
     public init(
         tokens: any TokenStore,
         anonymousPaths: Set<String> = defaultAnonymousPaths,
-        signedPathPrefixes: [String] = ["/containers/"]
+        signedPathPrefixes: [String] = ["/containers/"],
+        connections: ConnectionGuard? = nil
     ) {
         self.tokens = tokens
         self.anonymousPaths = anonymousPaths
         self.signedPathPrefixes = signedPathPrefixes
+        self.connections = connections
     }
 
     public func handle(
@@ -55,7 +60,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if signedPathPrefixes.contains(where: { path.hasPrefix($0) })
             && QueryParameters(request.uri.query).string("sig") != nil
         {
-            return try await next(request, context)
+            let response = try await next(request, context)
+            if context.caller != .anonymous { connections?.markAuthenticated(context.connection) }
+            return response
         }
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized(
@@ -71,6 +78,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             throw APIError.unauthorized("The bearer token is not valid (unknown or revoked).")
         }
         context.caller = .token(id: record.id, name: record.name)
+        connections?.markAuthenticated(context.connection)
         return try await next(request, context)
     }
 }

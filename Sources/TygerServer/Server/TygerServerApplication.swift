@@ -35,13 +35,16 @@ public struct TygerServerApplication: Sendable {
     public let tokens: any TokenStore
     /// The listeners' base URLs (TCP known once bound).
     public let endpoints: ListenerEndpoints
+    /// Admits the TCP listener's connections within `configuration.connectionLimits`.
+    public let connections: ConnectionGuard
 
     /// Opens the data directory: creates it (0700), its buffers and keys directories, and the signing key on first
     /// start.
     ///
     /// - Parameter configuration: The configuration.
     /// - Throws: `TygerServerError` `.io` when directories cannot be created, `.signingKey` for bad key files,
-    ///   `.invalidConfiguration` when no listener is enabled or TLS is half-configured.
+    ///   `.invalidConfiguration` when no listener is enabled, TLS is half-configured or a connection limit is not
+    ///   positive.
     public init(configuration: TygerServerConfiguration) throws {
         guard configuration.unixSocket || configuration.tcp != nil else {
             throw TygerServerError(.invalidConfiguration, "no listener: enable the unix socket or a TCP address")
@@ -49,7 +52,9 @@ public struct TygerServerApplication: Sendable {
         if let tcp = configuration.tcp, (tcp.tlsCertificatePath == nil) != (tcp.tlsKeyPath == nil) {
             throw TygerServerError(.invalidConfiguration, "TLS needs both a certificate and a private key")
         }
+        try configuration.connectionLimits.validate()
         self.configuration = configuration
+        self.connections = ConnectionGuard(limits: configuration.connectionLimits)
         self.layout = DataDirectoryLayout(root: configuration.dataDirectory)
         try PrivateFile.makeDirectory(layout.root, mode: 0o700)
         self.buffers = BufferStorage(root: layout.buffersPath)
@@ -75,7 +80,9 @@ public struct TygerServerApplication: Sendable {
         router.add(middleware: RequestLoggingMiddleware(level: configuration.accessLogLevel))
         router.add(middleware: ErrorMiddleware())
         let signed = ["/containers/"] + configuration.controlPlane.flatMap(\.signedPathPrefixes)
-        router.add(middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed))
+        router.add(
+            middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed, connections: connections)
+        )
         SystemController(endpoints: endpoints).addRoutes(to: router)
         DataPlaneController(
             buffers: buffers,
@@ -119,9 +126,20 @@ public struct TygerServerApplication: Sendable {
             )
         }
         if let tcp = configuration.tcp {
-            var server: HTTPServerBuilder = .http1()
-            if let certificate = tcp.tlsCertificatePath, let key = tcp.tlsKeyPath {
-                server = try .tls(tlsConfiguration: Self.tlsConfiguration(certificate: certificate, key: key))
+            let tls: TLSConfiguration? =
+                if let certificate = tcp.tlsCertificatePath, let key = tcp.tlsKeyPath {
+                    try Self.tlsConfiguration(certificate: certificate, key: key)
+                } else {
+                    nil
+                }
+            let connections = self.connections
+            // Every TCP connection goes through the guard (cap, unauthenticated budget) and its deadlines.
+            let server = HTTPServerBuilder { responder in
+                let http = HTTP1Channel(responder: responder)
+                if let tls {
+                    return GuardedChannel(base: try TLSChannel(http, tlsConfiguration: tls), connections: connections)
+                }
+                return GuardedChannel(base: http, connections: connections)
             }
             let scheme = tcp.tlsCertificatePath == nil ? "http" : "https"
             let endpoints = self.endpoints

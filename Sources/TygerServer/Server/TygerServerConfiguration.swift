@@ -13,6 +13,9 @@ public struct TygerServerConfiguration: Sendable {
     public var unixSocket: Bool = true
     /// An optional TCP listener (bearer tokens or signed URLs required).
     public var tcp: TCPListenerConfiguration?
+    /// Limits on the TCP listener's connections (cap, unauthenticated budget per source, idle and request-head
+    /// timeouts). The unix socket is not limited.
+    public var connectionLimits = ConnectionLimits()
     /// The largest blob one PUT may upload. Buffers use blobs of a few MiB; the default is 1 GiB.
     public var maxBlobSize: Int = 1 << 30
     /// The level of the per-request access log line: `.debug` by default (libraries log at trace/debug only);
