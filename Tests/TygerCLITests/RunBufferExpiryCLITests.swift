@@ -76,6 +76,37 @@ extension LiveServerCLITests {
                             abs(try Self.date(ownBuffer, "expiresAt").timeIntervalSince(ownExpected)) < 0.001,
                             "\(ownBuffer)"
                         )
+                        // While a run lives, its buffers expire at creation + timeout + TTL (a bound it cannot
+                        // outlive); a canceled run's at its end + TTL.
+                        let sleeper = home.path + "/sleeper.yml"
+                        let sleeperYAML = Self.writerYAML.replacingOccurrences(of: "writer", with: "sleeper")
+                            .replacingOccurrences(of: #"'echo hi > "$OUTPUT_PIPE"'"#, with: "'sleep 60'")
+                        try TestFiles.write(Array(sleeperYAML.utf8), to: sleeper)
+                        _ = try await home.output(["codespec", "create", "-f", sleeper])
+                        let live = try await home.output([
+                            "run", "create", "--codespec", "sleeper", "--timeout", "100s",
+                        ])
+                        let liveRun = try object(try await home.json(["run", "show", live]))
+                        let liveBuffers = try #require(
+                            (liveRun["job"] as? [String: Any])?["buffers"] as? [String: String]
+                        )
+                        let liveOutput = try #require(liveBuffers["output"], "\(liveRun)")
+                        let bound = try object(try await home.json(["buffer", "show", liveOutput]))
+                        let boundExpected = try Self.date(liveRun, "createdAt").addingTimeInterval(110)
+                        #expect(
+                            abs(try Self.date(bound, "expiresAt").timeIntervalSince(boundExpected)) < 0.001,
+                            "\(bound)"
+                        )
+                        _ = try await home.output(["run", "cancel", live])
+                        _ = try await home.run(["run", "watch", live])
+                        let canceled = try object(try await home.json(["run", "show", live]))
+                        #expect(canceled["status"] as? String == "Canceled", "\(canceled)")
+                        let ended = try object(try await home.json(["buffer", "show", liveOutput]))
+                        let endExpected = try Self.date(canceled, "finishedAt").addingTimeInterval(10)
+                        #expect(
+                            abs(try Self.date(ended, "expiresAt").timeIntervalSince(endExpected)) < 0.001,
+                            "\(ended)"
+                        )
                         // A buffer given as an argument is the user's: never touched.
                         let mine = try await home.output(["buffer", "create"])
                         _ = try await Self.finishedRun(home, ["--buffer", "output=\(mine)"])

@@ -290,7 +290,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             try await s.codespec("quick", scriptCodespec("quick", "true"))
             let id = try await s.createRun(["--codespec", "quick"])
             let run = try await s.show(id)
-            let createdAt = try #require((run["createdAt"] as? String).flatMap(parseRFC3339), "\(run)")
+            let createdText = try #require(run["createdAt"] as? String, "\(run)")
+            let createdAt = try #require(parseRFC3339(createdText), "\(run)")
             func listed(_ since: String, _ zone: String) async throws -> Bool {
                 let result = try await s.tyger(["run", "list", "--since", since], timeZone: zone)
                 #expect(result.exitCode == 0, "\(since) in \(zone): \(result)")
@@ -312,7 +313,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 let whole = local(Date(timeIntervalSince1970: Double(seconds)), zone, "yyyy-MM-dd'T'HH:mm:ss")
                 return whole + "." + String(repeating: "0", count: 6 - fraction.count) + fraction
             }
-            let micros = Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())
+            // The formatters keep milliseconds: the microseconds come from the text (`….123456Z`).
+            let fraction = createdText.contains(".") ? createdText.split(separator: ".")[1].dropLast().prefix(6) : ""
+            let microsText = fraction + String(repeating: "0", count: 6 - fraction.count)
+            let micros = Int64(createdAt.timeIntervalSince1970.rounded(.down)) * 1_000_000 + (Int64(microsText) ?? 0)
             for zone in ["America/New_York", "Asia/Kolkata"] {
                 // The stored time is whole microseconds: exactly it excludes the run, a microsecond before includes it.
                 #expect(
@@ -331,10 +335,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 let before = try await listed(local(createdAt.addingTimeInterval(-1), zone, "HH:mm:ss"), zone)
                 if local(Date(), zone, "yyyy-MM-dd") == day { #expect(before, "time of day in \(zone)") }
             }
-            // The same wall-clock text means different instants in different zones: 9h30 apart here.
-            let newYork = local(micros: micros - 60_000_000, "America/New_York")
-            #expect(try await listed(newYork, "America/New_York"))
-            #expect(try await !listed(newYork, "Asia/Kolkata"), "read as Kolkata time it is hours after the run")
+            // The same wall-clock text means different instants in different zones: 10h30 apart here.
+            let kolkata = local(micros: micros - 60_000_000, "Asia/Kolkata")
+            #expect(try await listed(kolkata, "Asia/Kolkata"))
+            #expect(try await !listed(kolkata, "America/New_York"), "read as New York time it is hours after the run")
             for relative in ["1h", "30m", "2d", "1 hour ago", "2 days ago", "1h30m", "1 week ago"] {
                 #expect(try await listed(relative, "Asia/Kolkata"), "\(relative)")
             }
