@@ -35,6 +35,13 @@ func parseTTL(_ text: String, option: String = "--ttl") throws -> Int {
     return seconds
 }
 
+/// The `D.HH:MM:SS` form ``parseTTL(_:option:)`` reads, of whole seconds (a run's `bufferAccessTtl`, a .NET
+/// TimeSpan such as `01:00:00`, handed on as an `--access-ttl`).
+func ttlText(seconds: Int64) -> String {
+    func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    return "\(seconds / 86400).\(two(seconds % 86400 / 3600)):\(two(seconds % 3600 / 60)):\(two(seconds % 60))"
+}
+
 /// Formats seconds as a .NET TimeSpan, as the API's `ttl` and `bufferTtl` expect.
 func timeSpan(_ seconds: Int) -> String {
     TimeSpan.format(.seconds(seconds))

@@ -82,7 +82,7 @@ extension RunCommand {
             let inputID = try stdinParams.first.map(bufferID)
             let outputID = try stdoutParams.first.map(bufferID)
             // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
-            let accessTTL = run.bufferAccessTtl
+            let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
             let writeDop = writeDop
             let readDop = readDop
             let logs = logs
@@ -90,7 +90,7 @@ extension RunCommand {
 
             // The run's own outcome explains a failure better than the data path does: a command that does not
             // exist fails the run's buffers too, and the reader would only say "permanently failed". So when a
-            // transfer fails, the run's final status (for up to `failureGrace`) decides what is reported.
+            // buffer fails, the run's final status (for up to `failureGrace`) decides what is reported.
             try await withThrowingTaskGroup(of: ExecPart.self) { group in
                 if let inputID {
                     group.addTask {
@@ -179,7 +179,10 @@ extension RunCommand {
                         guard run?.status == .succeeded else { throw runFailure(run, id: id) }
                         if let transferFailure { throw transferFailure }
                     case .transferFailed(let error):
-                        if error is CancellationError { throw error }
+                        // Only a buffer the run marked failed (or abandoned) waits for the run's reason; a refused
+                        // request or a lost connection is its own explanation.
+                        guard let e = error as? TygerCoreError, e.code == .bufferFailed || e.code == .bufferAbandoned
+                        else { throw error }
                         guard transferFailure == nil else { continue }
                         transferFailure = error
                         group.addTask {

@@ -346,6 +346,26 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    /// `bufferAccessTtl` is the lifetime `run exec` asks for its buffers' access URLs (as upstream's CLI): one the
+    /// server allows works, one past its 1 h limit is refused by name; an invalid one is refused at creation.
+    @Test func bufferAccessTtlBoundsTheAccessURLsOfRunExec() async throws {
+        try await withTyger { s in
+            try await s.codespec("hello", helloYAML)
+            try s.file("short.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"00:05:00\"\n")
+            let short = try await s.shell(#"echo TTL | "$TYGER" run exec -f short.yml"#)
+            #expect(short.exitCode == 0, "\(short)")
+            #expect(short.stdoutText == "Hello TTL\n", "\(short)")
+            try s.file("long.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"10.00:00:00\"\n")
+            let long = try await s.shell(#"echo TTL | "$TYGER" run exec -f long.yml"#)
+            #expect(long.exitCode == 1, "\(long)")
+            #expect(long.stderrText.contains("ttl must be between"), "\(long)")
+            try s.file("bad.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"soon\"\n")
+            let bad = try await s.tyger(["run", "create", "-f", s.directory + "/bad.yml"])
+            #expect(bad.exitCode == 1, "\(bad)")
+            #expect(bad.stderrText.contains("bufferAccessTtl 'soon' is not a valid TimeSpan"), "\(bad)")
+        }
+    }
+
     @Test func aTimeoutFailsARunningRun() async throws {
         try await withTyger { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
@@ -641,6 +661,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 ) != nil,
                 "\(yamlError)"
             )
+
+            // Yams' own words for the problem, on the one logged line.
+            #expect(yamlError.stderrText.contains("did not find expected ',' or '}'"), "\(yamlError)")
+            #expect(yamlError.errorLines.count == 1, "\(yamlError)")
 
             let badRun = try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
             let runError = try await s.tyger(["run", "exec", "-f", badRun])
