@@ -36,9 +36,15 @@ enum CLIError {
             logger.error("\(oneLine(message(error)))")
             return ExitCode.failure
         default:
-            // ArgumentParser's own errors (`--help` runs a help command that throws one) and anything unexpected:
-            // ArgumentParser presents them (help text and exit 0, or "Error: ..." and a failure code).
-            return error
+            // ArgumentParser's own (`--help` runs a help command that throws one: exit 0, printed by ArgumentParser;
+            // its usage errors: 64) and anything unexpected (a Foundation error: one logged line, exit 1).
+            switch TygerCommand.exitCode(for: error) {
+            case .success: return error
+            case .validationFailure: return usageError(TygerCommand.message(for: error))
+            default:
+                logger.error("\(oneLine(TygerCommand.message(for: error)))")
+                return ExitCode.failure
+            }
         }
     }
 
