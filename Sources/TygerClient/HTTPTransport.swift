@@ -148,7 +148,8 @@ public final class HTTPTransport: Sendable {
         case let e as IOError:
             return (ProcessOps.describe(errno: e.errnoCode).lowercased(), true)
         case let e as NIOConnectionError:
-            if let dns = e.dnsAError ?? e.dnsAAAAError { return ("cannot resolve \(e.host): \(describe(dns).0)", true) }
+            // The resolver's errors are NIO types whose descriptions are their names: the host says it.
+            if e.dnsAError != nil || e.dnsAAAAError != nil { return ("cannot resolve the host name \(e.host)", true) }
             if let first = e.connectionErrors.first { return describe(first.error) }
             return ("no address to connect to for \(e.host)", true)
         case let e as ChannelError:
