@@ -153,8 +153,12 @@ public final class HTTPTransport: Sendable {
             if let first = e.connectionErrors.first { return describe(first.error) }
             return ("no address to connect to for \(e.host)", true)
         case let e as ChannelError:
-            if case .connectTimeout = e { return ("connection timed out", true) }
-            return ("\(e)", false)
+            switch e {
+            case .connectTimeout: return ("connection timed out", true)
+            case .eof, .ioOnClosedChannel, .alreadyClosed, .outputClosed, .inputClosed:
+                return ("the connection was closed", false)
+            default: return ("\(e)", false)
+            }
         case let e as NIOSSLError:
             return ("TLS handshake failed: \(e)", true)
         case let e as HTTPClientError:
