@@ -81,7 +81,7 @@ func runBulk(_ selection: BulkSelection, _ operation: BulkOperation) async throw
                 return
             }
             guard Console.stdinIsTerminal else {
-                throw UsageError("refusing to \(operation.verb) \(n) buffers without confirmation: use --force")
+                throw CommandFailure("refusing to \(operation.verb) \(n) buffers without confirmation: use --force")
             }
             Console.writeError("Are you sure you want to \(operation.verb) \(n) buffers? [y/N] ")
             guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {

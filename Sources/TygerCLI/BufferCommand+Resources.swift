@@ -89,7 +89,7 @@ extension BufferCommand {
                     if !clearTags {
                         let current = try await connection.client.getBuffer(id: id, softDeleted: softDeleted)
                         if let etag, let serverETag = current.eTag, serverETag != etag {
-                            throw UsageError("the server's ETag does not match the provided ETag")
+                            throw CommandFailure("the server's ETag does not match the provided ETag")
                         }
                         tags = (current.tags ?? [:]).merging(newTags) { _, new in new }
                         ifMatch = etag ?? current.eTag

@@ -63,6 +63,6 @@ func openPath(_ path: String, forWriting: Bool) async throws -> Int32 {
         }
     } catch let error as TygerIOError {
         let reason = error.errno.map(ProcessOps.describe(errno:)) ?? error.message
-        throw UsageError("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
+        throw CommandFailure("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
     }
 }

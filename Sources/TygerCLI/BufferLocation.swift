@@ -31,7 +31,8 @@ enum BufferLocation {
     ///   - accessTTL: How long a buffer ID's access URL is valid (`D.HH:MM:SS`); the server's default when `nil`.
     ///   - allowFastPath: Whether a buffer ID may be reached without HTTP: the embedded server's buffer directory,
     ///     or the local pipe the server names for an ephemeral buffer.
-    /// - Throws: `UsageError` for an argument that is none of the three forms, and what resolution or `body` throw.
+    /// - Throws: `UsageError` for a malformed URL argument, `CommandFailure` for an argument that is none of the
+    ///   three forms, and what resolution or `body` throw.
     static func withResolved<T>(
         _ argument: String,
         write: Bool,
@@ -45,11 +46,12 @@ enum BufferLocation {
             return try await withURL(argument, refreshFile: nil, body)
         }
         if let url = readAccessFile(argument) {
-            guard isURL(url) else { throw UsageError("the file '\(argument)' does not hold an access URL") }
+            guard isURL(url) else { throw CommandFailure("the file '\(argument)' does not hold an access URL") }
             return try await withURL(url, refreshFile: argument, body)
         }
         guard argument.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-            throw UsageError("'\(argument)' is not a buffer ID, an access URL, or a file holding an access URL")
+            // A malformed ID or a file that does not exist: the world decides, so exit 1.
+            throw CommandFailure("'\(argument)' is not a buffer ID, an access URL, or a file holding an access URL")
         }
         return try await withConnection { connection in
             try await withResolved(
@@ -81,7 +83,7 @@ enum BufferLocation {
             }
         }
         let url: ServiceURL
-        do { url = try ServiceURL(access.uri) } catch let e as TygerClientError { throw UsageError(e.message) }
+        do { url = try ServiceURL(access.uri) } catch let e as TygerClientError { throw CommandFailure(e.message) }
         let transport = connection.client.transport
         if RelayClient.isRelay(url) {
             var resolved = Resolved(
@@ -132,9 +134,13 @@ enum BufferLocation {
         let colon = text.firstIndex(of: ":")!  // isURL(text) holds
         let scheme = text[..<colon].lowercased()
         var rest = String(text[text.index(colon, offsetBy: 3)...])
+        // A bad URL typed on the command line is a usage error; one read from an access file is the file's fault.
+        func bad(_ message: String) -> any Error {
+            refreshFile.map { CommandFailure("\($0): \(message)") } ?? UsageError(message)
+        }
         if ["http", "https", "http+unix"].contains(scheme) {
             let url: ServiceURL
-            do { url = try ServiceURL(text) } catch let e as TygerClientError { throw UsageError(e.message) }
+            do { url = try ServiceURL(text) } catch let e as TygerClientError { throw bad(e.message) }
             // The login's CA also vouches for the access URLs its server hands out (https with a private CA).
             let caPath = scheme == "https" ? (try? LoginState.load()?.caCertificateFile()) ?? nil : nil
             var refresh: (@Sendable () async throws -> ServiceURL)?
@@ -142,7 +148,7 @@ enum BufferLocation {
                 // Access files are rewritten by whoever issued them: read it again when the URL is refused.
                 refresh = {
                     guard let url = readAccessFile(refreshFile) else {
-                        throw UsageError("cannot read the access file '\(refreshFile)'")
+                        throw CommandFailure("cannot read the access file '\(refreshFile)'")
                     }
                     return try ServiceURL(url)
                 }
@@ -156,14 +162,12 @@ enum BufferLocation {
             }
         }
         guard scheme == "file" else {
-            throw UsageError(
-                "unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://"
-            )
+            throw bad("unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
         }
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = String(rest[..<q]) }
         if rest.hasPrefix("localhost/") { rest.removeFirst("localhost".count) }
         guard let path = TextEncoding.percentDecoded(rest), !path.isEmpty else {
-            throw UsageError("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
+            throw bad("invalid file URL '\(text)': expected file:///absolute/path or file://relative/path")
         }
         return try await body(
             Resolved(store: FileBlobStore(directory: path), createsContainer: true)

@@ -22,7 +22,7 @@ enum LocalServer {
     }
 
     /// Starts the server unless one is running, and waits until it is healthy.
-    /// - Throws: `UsageError` when the server binary is missing or does not become healthy in 20 s.
+    /// - Throws: `CommandFailure` when the server binary is missing or does not become healthy in 20 s.
     static func ensureRunning(_ client: ControlPlaneClient) async throws {
         if await isHealthy(client) { return }
         let directory = TygerHome.server.root
@@ -38,11 +38,11 @@ enum LocalServer {
         do {
             pid = try ProcessOps.spawnDetached(
                 binary,
-                arguments: [binary, "run", "--data-dir", directory],
+                arguments: [binary, "run", "--data-dir", directory] + settingsFromEnvironment(),
                 logFD: logFD
             )
         } catch let error as TygerIOError {
-            throw UsageError("cannot start \(binary): \(error.message)")
+            throw CommandFailure("cannot start \(binary): \(error.message)")
         }
         try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         logger.debug("Started the local server", metadata: ["pid": "\(pid)"])
@@ -50,12 +50,23 @@ enum LocalServer {
         while ContinuousClock.now < deadline {
             if await isHealthy(client) { return }
             if let status = ProcessOps.exitStatusIfExited(pid) {
-                throw UsageError("the local server exited at start (status \(status)); see \(logFile)")
+                throw CommandFailure("the local server exited at start (status \(status)); see \(logFile)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw UsageError("the local server did not become healthy within 20 s; see \(logFile)")
+        throw CommandFailure("the local server did not become healthy within 20 s; see \(logFile)")
     }
+
+    /// Server settings taken from the environment: `TYGER_RUN_BUFFER_TTL` → `--run-buffer-ttl` (how long the
+    /// buffers a run creates are kept after it ends; `0` keeps them).
+    static func settingsFromEnvironment() -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        guard let ttl = environment[runBufferTTLVariable], !ttl.isEmpty else { return [] }
+        return ["--run-buffer-ttl", ttl]
+    }
+
+    /// The environment variable the embedded server's `--run-buffer-ttl` comes from.
+    static let runBufferTTLVariable = "TYGER_RUN_BUFFER_TTL"
 
     /// Stops the embedded server: SIGTERM, then waits up to 10 s (SIGKILL after). Returns false if none was running.
     ///
@@ -105,6 +116,6 @@ enum LocalServer {
             let candidate = "\(dir)/tyger-server"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
-        throw UsageError("cannot find the tyger-server executable next to \(me) or on PATH")
+        throw CommandFailure("cannot find the tyger-server executable next to \(me) or on PATH")
     }
 }

@@ -77,7 +77,7 @@ struct LoginCommand: AsyncParsableCommand {
             var pem: String?
             if let caCert {
                 guard let text = try? String(contentsOfFile: caCert, encoding: .utf8) else {
-                    throw UsageError("cannot read the CA certificate file '\(caCert)'")
+                    throw CommandFailure("cannot read the CA certificate file '\(caCert)'")
                 }
                 pem = text
             }

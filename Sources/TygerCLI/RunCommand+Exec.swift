@@ -62,10 +62,10 @@ extension RunCommand {
             let stdinParams = unmapped(inputs)
             let stdoutParams = unmapped(outputs)
             if stdinParams.count > 1 {
-                throw UsageError("exec cannot be called if the job has multiple unmapped input buffers")
+                throw CommandFailure("exec cannot be called if the job has multiple unmapped input buffers")
             }
             if stdoutParams.count > 1 {
-                throw UsageError("exec cannot be called if the job has multiple unmapped output buffers")
+                throw CommandFailure("exec cannot be called if the job has multiple unmapped output buffers")
             }
 
             let run = try await createRun(request, connection: connection)
@@ -75,71 +75,84 @@ extension RunCommand {
             let runBuffers = run.job.buffers ?? [:]
             func bufferID(_ param: String) throws -> String {
                 guard let value = runBuffers.first(where: { $0.key.lowercased() == param.lowercased() })?.value else {
-                    throw UsageError("the run has no buffer for parameter '\(param)'")
+                    throw CommandFailure("the run has no buffer for parameter '\(param)'")
                 }
                 return value
             }
             let inputID = try stdinParams.first.map(bufferID)
             let outputID = try stdoutParams.first.map(bufferID)
+            // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
+            let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
             let writeDop = writeDop
             let readDop = readDop
             let logs = logs
             let timestamps = timestamps
 
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            // The run's own outcome explains a failure better than the data path does: a command that does not
+            // exist fails the run's buffers too, and the reader would only say "permanently failed". So when a
+            // buffer fails, the run's final status (for up to `failureGrace`) decides what is reported.
+            try await withThrowingTaskGroup(of: ExecPart.self) { group in
                 if let inputID {
                     group.addTask {
-                        try await BufferLocation.withResolved(
-                            inputID,
-                            write: true,
-                            connection: connection
-                        ) { resolved in
-                            var options = WriteOptions()
-                            options.blockSize = blockSize
-                            options.dop = writeDop
-                            options.createContainer = false
-                            let summary = try await resolved.write(
-                                from: 0,
-                                source: DescriptorSource(fd: 0),
-                                options: options,
-                                counter: LockedCounter()
-                            )
-                            logger.debug(
-                                "Input written",
-                                metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
-                            )
+                        await ExecPart.transfer {
+                            try await BufferLocation.withResolved(
+                                inputID,
+                                write: true,
+                                accessTTL: accessTTL,
+                                connection: connection
+                            ) { resolved in
+                                var options = WriteOptions()
+                                options.blockSize = blockSize
+                                options.dop = writeDop
+                                options.createContainer = false
+                                let summary = try await resolved.write(
+                                    from: 0,
+                                    source: DescriptorSource(fd: 0),
+                                    options: options,
+                                    counter: LockedCounter()
+                                )
+                                logger.debug(
+                                    "Input written",
+                                    metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
+                                )
+                            }
                         }
                     }
                 }
                 if let outputID {
                     group.addTask {
-                        try await BufferLocation.withResolved(
-                            outputID,
-                            write: false,
-                            connection: connection
-                        ) { resolved in
-                            var options = ReadOptions()
-                            options.dop = readDop
-                            let summary = try await resolved.read(
-                                to: 1,
-                                sink: DescriptorSink(fd: 1),
-                                options: options,
-                                counter: LockedCounter()
-                            )
-                            logger.debug(
-                                "Output read",
-                                metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"]
-                            )
+                        await ExecPart.transfer {
+                            try await BufferLocation.withResolved(
+                                outputID,
+                                write: false,
+                                accessTTL: accessTTL,
+                                connection: connection
+                            ) { resolved in
+                                var options = ReadOptions()
+                                options.dop = readDop
+                                let summary = try await resolved.read(
+                                    to: 1,
+                                    sink: DescriptorSink(fd: 1),
+                                    options: options,
+                                    counter: LockedCounter()
+                                )
+                                logger.debug(
+                                    "Output read",
+                                    metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"]
+                                )
+                            }
                         }
                     }
                 }
                 if logs {
                     group.addTask {
-                        try await streamLogs(
-                            id: id,
-                            RunLogOptions(timestamps: timestamps, follow: true),
-                            connection: connection
-                        ) { chunk in try writeChunk(chunk, to: 2) }
+                        await ExecPart.transfer {
+                            try await streamLogs(
+                                id: id,
+                                RunLogOptions(timestamps: timestamps, follow: true),
+                                connection: connection
+                            ) { chunk in try writeChunk(chunk, to: 2) }
+                        }
                     }
                 }
                 group.addTask {
@@ -156,21 +169,66 @@ extension RunCommand {
                         }
                         final = run
                     }
-                    guard final?.status == .succeeded else {
-                        let status = final?.status?.rawValue ?? "?"
-                        let reason = final?.statusReason.map { " (\($0))" } ?? ""
-                        throw RunFailed(message: "run failed with status \(status)\(reason)")
+                    return .finished(final)
+                }
+                var transferFailure: (any Error)?
+                while let part = try await group.next() {
+                    switch part {
+                    case .transferred: continue
+                    case .finished(let run):
+                        guard run?.status == .succeeded else { throw runFailure(run, id: id) }
+                        if let transferFailure { throw transferFailure }
+                    case .transferFailed(let error):
+                        // Only a buffer the run marked failed (or abandoned) waits for the run's reason; a refused
+                        // request or a lost connection is its own explanation.
+                        guard let e = error as? TygerCoreError, e.code == .bufferFailed || e.code == .bufferAbandoned
+                        else { throw error }
+                        guard transferFailure == nil else { continue }
+                        transferFailure = error
+                        group.addTask {
+                            try await Task.sleep(for: Self.failureGrace)
+                            return .graceOver
+                        }
+                    case .graceOver:
+                        if let transferFailure { throw transferFailure }
                     }
                 }
-                try await group.waitForAll()
+                if let transferFailure { throw transferFailure }
             }
+        }
+
+        /// How long a failed transfer waits for the run's final status before it is reported itself.
+        static let failureGrace: Duration = .seconds(10)
+
+        /// A failed run: its status, its reason, and where to find its output.
+        private func runFailure(_ run: Run?, id: String) -> CommandFailure {
+            let status = run?.status?.rawValue ?? "?"
+            let reason = run?.statusReason.map { " (\($0))" } ?? ""
+            return CommandFailure("run \(id) failed with status \(status)\(reason); see its logs: tyger run logs \(id)")
         }
     }
 }
 
-struct RunFailed: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+/// What one task of `run exec` ended with.
+private enum ExecPart: Sendable {
+    /// A buffer transfer or the log stream completed.
+    case transferred
+    /// A buffer transfer or the log stream failed.
+    case transferFailed(any Error)
+    /// The run reached a final state (`nil` when the watch ended without one).
+    case finished(Run?)
+    /// The time a failed transfer waits for the run's outcome is over.
+    case graceOver
+
+    /// Runs a transfer and reports how it ended.
+    static func transfer(_ body: () async throws -> Void) async -> ExecPart {
+        do {
+            try await body()
+            return .transferred
+        } catch {
+            return .transferFailed(error)
+        }
+    }
 }
 
 /// Remembers the run being executed, for cancellation on Ctrl-C.
@@ -191,7 +249,7 @@ func codespecParameters(_ codespec: CodespecReference, connection: Connection) a
             as TygerClientError where error.status == 404
         {
             // As `run create` says it (the bare 404 would be "NotFound: The resource was not found").
-            throw UsageError("The codespec '\(reference)' was not found")
+            throw CommandFailure("The codespec '\(reference)' was not found")
         }
     }
     return (spec.buffers?.inputs ?? [], spec.buffers?.outputs ?? [])

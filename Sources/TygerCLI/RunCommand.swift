@@ -132,14 +132,21 @@ extension RunCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
-        @Option(name: .shortAndLong, help: "Only runs created after this time (RFC 3339).") var since: String?
+        @Option(
+            name: .shortAndLong,
+            help: "Only runs created after this time (RFC 3339, local date/time, or relative: 1h, '2 days ago')."
+        ) var since: String?
         @Option(name: .long, help: "Only runs with this tag KEY=VALUE.") var tag: [String] = []
         @Option(name: .long, help: "Only runs with this status (repeatable).") var status: [String] = []
         @Option(name: .shortAndLong, help: "The maximum number of runs (default 1000).") var limit: Int?
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let filter = RunFilter(since: try since.map(normalizeTime), tags: try parseTags(tag), statuses: status)
+            let filter = RunFilter(
+                since: try since.map { try normalizeTime($0) },
+                tags: try parseTags(tag),
+                statuses: status
+            )
             let items = try await listPaged(limit: limit) { try await $0.listRuns(filter, limit: $1) }
             try Console.json(items)
         }
@@ -147,12 +154,15 @@ extension RunCommand {
 
     struct Counts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Count runs by status.", aliases: ["count"])
-        @Option(name: .shortAndLong, help: "Only runs created after this time.") var since: String?
+        @Option(
+            name: .shortAndLong,
+            help: "Only runs created after this time (RFC 3339, local date/time, or relative: 1h, '2 days ago')."
+        ) var since: String?
         @Option(name: .long, help: "Only runs with this tag KEY=VALUE.") var tag: [String] = []
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let filter = RunFilter(since: try since.map(normalizeTime), tags: try parseTags(tag))
+            let filter = RunFilter(since: try since.map { try normalizeTime($0) }, tags: try parseTags(tag))
             let counts = try await withConnection { try await $0.client.runCounts(filter) }
             try Console.json(counts)
         }
@@ -171,7 +181,7 @@ extension RunCommand {
             default:
                 let status = run.status?.rawValue ?? "?"
                 let reason = run.statusReason.map { " (\($0))" } ?? ""
-                throw UsageError("unable to cancel job \(id) because its status is \(status)\(reason)")
+                throw CommandFailure("unable to cancel job \(id) because its status is \(status)\(reason)")
             }
         }
     }
@@ -194,7 +204,7 @@ extension RunCommand {
                     if !clearTags {
                         let current = try await connection.client.getRun(id: id)
                         if let etag, let serverETag = current.eTag, serverETag != etag {
-                            throw UsageError("the server's ETag does not match the provided ETag")
+                            throw CommandFailure("the server's ETag does not match the provided ETag")
                         }
                         tags = (current.tags ?? [:]).merging(newTags) { _, new in new }
                         ifMatch = etag ?? current.eTag
@@ -221,7 +231,10 @@ extension RunCommand {
         @Argument var id: String
         @Flag(help: "Prefix each line with its RFC 3339 timestamp.") var timestamps = false
         @Option(help: "Only the last N lines.") var tail: Int?
-        @Option(name: .shortAndLong, help: "Only lines after this time (RFC 3339).") var since: String?
+        @Option(
+            name: .shortAndLong,
+            help: "Only lines after this time (RFC 3339, local date/time, or relative: 10m, '1 hour ago')."
+        ) var since: String?
         @Flag(name: .shortAndLong, help: "Keep streaming until the run ends.") var follow = false
         @OptionGroup var global: GlobalOptions
 
@@ -229,7 +242,7 @@ extension RunCommand {
             let options = RunLogOptions(
                 timestamps: timestamps,
                 tailLines: tail,
-                since: try since.map(normalizeTime),
+                since: try since.map { try normalizeTime($0) },
                 follow: follow
             )
             try await withConnection { connection in
@@ -243,7 +256,7 @@ extension RunCommand {
 
 /// Streams `GET /runs/{id}?watch=true`, calling `onRun` for each state, until a final status.
 func watchRun(id: String, connection: Connection, onRun: (Run) async throws -> Void) async throws {
-    try await runNotFound { try await connection.client.watchRun(id: id, onRun: onRun) }
+    try await connection.client.watchRun(id: id, onRun: onRun)
 }
 
 /// Streams `GET /runs/{id}/logs`.
@@ -253,14 +266,7 @@ func streamLogs(
     connection: Connection,
     onChunk: (ByteBuffer) async throws -> Void
 ) async throws {
-    try await runNotFound { try await connection.client.runLogs(id: id, options, onChunk: onChunk) }
-}
-
-/// Turns a 404 of a run's stream into `run not found`, as upstream's CLI says it.
-private func runNotFound(_ body: () async throws -> Void) async throws {
-    do { try await body() } catch let error as TygerClientError where error.status == 404 {
-        throw UsageError("run not found")
-    }
+    try await connection.client.runLogs(id: id, options, onChunk: onChunk)
 }
 
 /// Writes a chunk of a stream (logs) to a descriptor.

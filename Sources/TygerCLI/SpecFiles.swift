@@ -10,7 +10,7 @@ enum SpecFiles {
     /// - Parameters:
     ///   - name: The name given on the command line; it overrides `name` in the file.
     ///   - flags: Applies the command-line flags, which complete or override the file, before validation.
-    /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
+    /// - Throws: `CommandFailure` when the file cannot be read; `TygerModelError` (with the file and position) when it
     ///   is not a valid codespec.
     static func codespec(_ path: String, name: String?, flags: (inout Codespec) throws -> Void) throws -> Codespec {
         let yaml = try read(path)
@@ -22,7 +22,7 @@ enum SpecFiles {
     /// The run request in `path`.
     ///
     /// - Parameter flags: Applies the command-line flags, which complete or override the file, before validation.
-    /// - Throws: `UsageError` when the file cannot be read; `TygerModelError` (with the file and position) when it
+    /// - Throws: `CommandFailure` when the file cannot be read; `TygerModelError` (with the file and position) when it
     ///   is not a valid run specification.
     static func run(_ path: String, flags: (inout Run) throws -> Void) throws -> Run {
         let yaml = try read(path)
@@ -31,7 +31,7 @@ enum SpecFiles {
 
     private static func read(_ path: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw UsageError("cannot read the file '\(path)'")
+            throw CommandFailure("cannot read the file '\(path)'")
         }
         return text
     }

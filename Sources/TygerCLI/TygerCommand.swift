@@ -18,15 +18,15 @@ struct TygerCommand: AsyncParsableCommand {
         FileDescriptorOps.ignoreSIGPIPE()
         // What the CLI creates (its home, the embedded server it starts, file:// buffers) is private to the user.
         ProcessOps.keepNewFilesPrivate()
-        // Parse errors (including --help, --version and validate() failures) are ArgumentParser's to present:
-        // they print usage or the version and exit 64 or 0, not a logged error with exit 1.
+        // --help and --version are ArgumentParser's to print (exit 0); parse and validate() failures are one
+        // `Error: …` line and exit 64 (CLIError).
         var command: any ParsableCommand
         do {
             let (level, format, arguments) = try CLILogging.extract(from: Array(CommandLine.arguments.dropFirst()))
             try CLILogging.bootstrap(level: level, format: format)
             command = try parseAsRoot(arguments)
         } catch {
-            exit(withError: error)
+            exit(withError: CLIError.parseFailure(error))
         }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -35,7 +35,7 @@ struct LoginState: Codable, Equatable {
     static func load() throws -> LoginState? {
         guard let data = FileManager.default.contents(atPath: TygerHome.loginFile) else { return nil }
         do { return try TygerJSON.makeDecoder().decode(LoginState.self, from: data) } catch {
-            throw UsageError("the login file \(TygerHome.loginFile) is damaged: run 'tyger login' again")
+            throw CommandFailure("the login file \(TygerHome.loginFile) is damaged: run 'tyger login' again")
         }
     }
 
@@ -49,12 +49,12 @@ struct LoginState: Codable, Equatable {
             attributes: [.posixPermissions: 0o600]
         )
         guard created else {
-            throw UsageError("cannot write \(temp)")
+            throw CommandFailure("cannot write \(temp)")
         }
         // rename(2), not FileManager.replaceItemAt, which fails on Linux when there is no login file yet.
         do { try PathOps.rename(temp, to: TygerHome.loginFile) } catch let error as TygerIOError {
             try? FileManager.default.removeItem(atPath: temp)
-            throw UsageError("cannot write the login file: \(error.message)")
+            throw CommandFailure("cannot write the login file: \(error.message)")
         }
     }
 

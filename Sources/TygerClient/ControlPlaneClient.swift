@@ -3,6 +3,7 @@ public import Logging
 public import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import TygerCore
 public import TygerModel
 
 /// A typed client of the control-plane REST API (v1.0): one method per operation, over the wire types of
@@ -71,7 +72,7 @@ public struct ControlPlaneClient: Sendable {
             throw error
         }
         log(method, url, status: response.status, headers: response.headers, started: started)
-        guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
+        guard (200..<300).contains(response.status) else { throw Self.error(from: response, path: url.path) }
         return response
     }
 
@@ -123,7 +124,10 @@ public struct ControlPlaneClient: Sendable {
             throw error
         }
         guard (200..<300).contains(status) else {
-            throw Self.error(from: HTTPTransport.Response(status: status, headers: [:], body: errorBody))
+            throw Self.error(
+                from: HTTPTransport.Response(status: status, headers: [:], body: errorBody),
+                path: url.path
+            )
         }
     }
 
@@ -241,9 +245,24 @@ public struct ControlPlaneClient: Sendable {
     // MARK: - Errors
 
     /// The error for a non-2xx response: the envelope's `<code>: <message>`, else `unexpected status code N`.
-    public static func error(from response: HTTPTransport.Response) -> TygerClientError {
+    ///
+    /// A 404 `NotFound` of a request for a buffer, run or codespec names it (`NotFound: buffer 'x' not found`): the server's
+    /// message is upstream's generic "The resource was not found".
+    ///
+    /// - Parameter path: The request's path, to name what was not found.
+    public static func error(from response: HTTPTransport.Response, path: String? = nil) -> TygerClientError {
         if let envelope = try? TygerJSON.makeDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
             let kind: TygerClientError.Code = response.status == 401 ? .authentication : .http
+            if response.status == 404, envelope.error.code == ErrorCode.notFound.rawValue,
+                let missing = path.flatMap(missingResource(path:))
+            {
+                return TygerClientError(
+                    kind,
+                    "\(envelope.error.code): \(missing) not found",
+                    status: 404,
+                    errorCode: envelope.error.code
+                )
+            }
             return TygerClientError(
                 kind,
                 "\(envelope.error.code): \(envelope.error.message)",
@@ -259,6 +278,25 @@ public struct ControlPlaneClient: Sendable {
             )
         }
         return TygerClientError(.http, "unexpected status code \(response.status)", status: response.status)
+    }
+
+    /// What a request path names: `buffer 'ID'`, `run 'ID'`, `codespec 'NAME'` or `codespec 'NAME' version N`
+    /// (after any base path of the server URL); `nil` for other paths.
+    static func missingResource(path: String) -> String? {
+        let segments = path.split(separator: "/").map { TextEncoding.percentDecoded($0) ?? String($0) }
+        guard let i = segments.lastIndex(where: { ["buffers", "runs", "codespecs"].contains($0) }),
+            i + 1 < segments.count
+        else { return nil }
+        let name = segments[i + 1]
+        switch segments[i] {
+        case "buffers": return "buffer '\(name)'"
+        case "runs": return "run '\(name)'"
+        default:
+            if i + 3 < segments.count, segments[i + 2] == "versions" {
+                return "codespec '\(name)' version \(segments[i + 3])"
+            }
+            return "codespec '\(name)'"
+        }
     }
 
     /// Percent-escapes a path segment or query component (RFC 3986 unreserved characters kept).

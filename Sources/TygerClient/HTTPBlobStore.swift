@@ -228,7 +228,7 @@ public final class HTTPBlobStore: BlobStore {
         do {
             response = try await transport.client.execute(request, timeout: .seconds(100))
         } catch {
-            throw TygerClientError(.transport, "GET \(blobURL(name).redacted): \(HTTPTransport.describe(error))")
+            throw HTTPTransport.transportFailure(.GET, blobURL(name), error)
         }
         let status = Int(response.status.code)
         guard status == 200 || status == 206,
@@ -255,7 +255,7 @@ public final class HTTPBlobStore: BlobStore {
             throw error
         } catch {
             memory.deallocate()
-            throw TygerClientError(.transport, "GET \(name): \(HTTPTransport.describe(error))")
+            throw TygerClientError(.transport, "GET \(name): \(HTTPTransport.describe(error).reason)")
         }
         return .blob(StoredBlob(adopting: memory, count: length, metadata: Self.metadata(from: response.headers)))
     }

@@ -2,7 +2,9 @@ public import AsyncHTTPClient
 import Foundation
 public import NIOCore
 public import NIOHTTP1
+import NIOPosix
 import NIOSSL
+import TygerIO
 
 /// The HTTP client both planes use: AsyncHTTPClient, with unix-socket URLs, a pool wide enough for `--dop`,
 /// and optional trust in a private CA (for TLS servers with self-signed certificates).
@@ -92,7 +94,7 @@ public final class HTTPTransport: Sendable {
         } catch let error as TygerClientError {
             throw error
         } catch {
-            throw TygerClientError(.transport, "\(method) \(url.redacted): \(Self.describe(error))")
+            throw Self.transportFailure(method, url, error)
         }
     }
 
@@ -112,7 +114,7 @@ public final class HTTPTransport: Sendable {
         do {
             response = try await client.execute(request, timeout: timeout)
         } catch {
-            throw TygerClientError(.transport, "\(method) \(url.redacted): \(Self.describe(error))")
+            throw Self.transportFailure(method, url, error)
         }
         try await head(Int(response.status.code), response.headers)
         for try await chunk in response.body { try await consume(chunk) }
@@ -131,8 +133,45 @@ public final class HTTPTransport: Sendable {
         }
     }
 
-    public static func describe(_ error: any Error) -> String {
-        if let e = error as? HTTPClientError { return "\(e)" }
-        return "\(error)"
+    /// The one-line message of a request that got no answer: which server could not be reached and why, in words
+    /// (`cannot reach http://127.0.0.1:1: connection refused`), not NIO's type names.
+    public static func transportFailure(_ method: HTTPMethod, _ url: ServiceURL, _ error: any Error) -> TygerClientError
+    {
+        let (reason, connecting) = describe(error)
+        let message = connecting ? "cannot reach \(url.origin): \(reason)" : "\(method) \(url.redacted): \(reason)"
+        return TygerClientError(.transport, message)
+    }
+
+    /// Why a request failed, in words, and whether it failed while connecting.
+    static func describe(_ error: any Error) -> (reason: String, connecting: Bool) {
+        switch error {
+        case let e as IOError:
+            return (ProcessOps.describe(errno: e.errnoCode).lowercased(), true)
+        case let e as NIOConnectionError:
+            // The resolver's errors are NIO types whose descriptions are their names: the host says it.
+            if e.dnsAError != nil || e.dnsAAAAError != nil { return ("cannot resolve the host name \(e.host)", true) }
+            if let first = e.connectionErrors.first { return describe(first.error) }
+            return ("no address to connect to for \(e.host)", true)
+        case let e as ChannelError:
+            switch e {
+            case .connectTimeout: return ("connection timed out", true)
+            case .eof, .ioOnClosedChannel, .alreadyClosed, .outputClosed, .inputClosed:
+                return ("the connection was closed", false)
+            default: return ("\(e)", false)
+            }
+        case let e as NIOSSLError:
+            return ("TLS handshake failed: \(e)", true)
+        case let e as HTTPClientError:
+            switch e {
+            case .connectTimeout: return ("connection timed out", true)
+            case .tlsHandshakeTimeout: return ("TLS handshake timed out", true)
+            case .remoteConnectionClosed: return ("the server closed the connection", false)
+            case .readTimeout, .deadlineExceeded: return ("no answer in time", false)
+            case .cancelled: return ("canceled", false)
+            default: return (String(describing: e).replacingOccurrences(of: "HTTPClientError.", with: ""), false)
+            }
+        default:
+            return ("\(error)", false)
+        }
     }
 }

@@ -56,7 +56,7 @@ public struct RelayClient: Sendable {
             response = try await transport.client.execute(request, timeout: .hours(24 * 365))
         } catch {
             queue.fail(error)
-            throw TygerClientError(.transport, "relay write to \(url.redacted): \(HTTPTransport.describe(error))")
+            throw HTTPTransport.transportFailure(.PUT, url, error)
         }
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {

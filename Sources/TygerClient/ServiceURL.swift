@@ -89,6 +89,14 @@ public struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
         return ServiceURL(transport: transport, path: p + (suffix.hasPrefix("/") ? suffix : "/" + suffix), query: query)
     }
 
+    /// The server alone (`https://host:port`, `http+unix:///path/api.sock`), to say which one could not be reached.
+    public var origin: String {
+        switch transport {
+        case .tcp(let scheme, let authority): return "\(scheme)://\(authority)"
+        case .unix(let socket): return "http+unix://\(socket)"
+        }
+    }
+
     /// The URL in upstream's text form.
     public var description: String {
         let q = query.isEmpty ? "" : "?" + query

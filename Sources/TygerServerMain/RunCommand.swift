@@ -51,6 +51,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Time between buffer expiry passes.")
     var expiryInterval: String = "30s"
 
+    @Option(
+        name: .long,
+        help: """
+            How long the buffers a run creates are kept after the run ends, unless its job.bufferTtl says \
+            otherwise (e.g. 24h, 30m); 0 keeps them forever.
+            """
+    )
+    var runBufferTTL: String = "24h"
+
     func validate() throws {
         for (name, value) in [("--soft-deleted-lifetime", softDeletedLifetime), ("--expiry-interval", expiryInterval)]
             + (activeLifetime.map { [("--active-lifetime", $0)] } ?? [])
@@ -64,6 +73,9 @@ struct RunCommand: AsyncParsableCommand {
         if noUnixSocket && tcp == nil { throw ValidationError("--no-unix-socket needs --tcp") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
+        do { _ = try DurationParser.parse(runBufferTTL) } catch let e as TygerCoreError {
+            throw ValidationError("--run-buffer-ttl: \(e.message)")
         }
         guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
         if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
@@ -113,9 +125,11 @@ struct RunCommand: AsyncParsableCommand {
                 logger: logger
             )
             let runStore = try SQLiteRunEngineStore(directory: options.dataDir)
-            configuration.controlPlane = [
-                buffersControlPlane, RunsControlPlane(buffers: buffersControlPlane, store: runStore, logger: logger),
-            ]
+            let runBufferTTL = try DurationParser.parse(runBufferTTL)
+            let runs = RunsControlPlane(buffers: buffersControlPlane, store: runStore, logger: logger) { engine in
+                engine.runBufferTTL = runBufferTTL == .zero ? nil : runBufferTTL
+            }
+            configuration.controlPlane = [buffersControlPlane, runs]
             let app = try TygerServerApplication(configuration: configuration)
             try await withLogger(logger) { logger in try await app.run(logger: logger) }
             logger.info("stopped")

@@ -13,7 +13,8 @@ struct Refusal: Sendable, CustomTestStringConvertible {
 let bufferPlaceholder = "BUFFER"
 
 @Suite struct CLIArgumentTests {
-    /// Usage errors: found while parsing, exit 64 (EX_USAGE) with the message and a usage line.
+    /// Usage errors: the command line itself is wrong (README, "Exit status"): exit 64 (EX_USAGE) with one line,
+    /// `Error: …`, whether ArgumentParser, `validate()` or the command found it.
     static let usageErrors: [Refusal] = [
         Refusal(arguments: ["buffer", "gen", "12Q"], message: "invalid size '12Q'", exitCode: 64),
         Refusal(arguments: ["buffer", "gen", "1.5"], message: "invalid size '1.5'", exitCode: 64),
@@ -96,27 +97,89 @@ let bufferPlaceholder = "BUFFER"
             exitCode: 64
         ),
         Refusal(arguments: ["buffer", "frobnicate"], message: "frobnicate", exitCode: 64),
-    ]
-
-    /// Errors found while running: exit 1 with one logged line.
-    static let runtimeErrors: [Refusal] = [
+        Refusal(arguments: ["buffer", "read"], message: "Missing expected argument", exitCode: 64),
+        Refusal(arguments: ["buffer", "gen", "1M", "--no-such-option"], message: "--no-such-option", exitCode: 64),
+        Refusal(arguments: ["buffer", "read", ""], message: "a buffer ID, access URL or file", exitCode: 64),
         Refusal(
             arguments: ["buffer", "read", "ftp://host/b?sv=1"],
             message: "unsupported access URL scheme 'ftp'",
-            exitCode: 1
-        ),
-        Refusal(
-            arguments: ["buffer", "read", "http+unix:///nonexistent/api.sock:/containers/b?sv=1"],
-            message: "http+unix:///nonexistent/api.sock",
-            exitCode: 1
+            exitCode: 64
         ),
         Refusal(
             arguments: ["buffer", "write", "s3://bucket/b"],
             message: "unsupported access URL scheme 's3'",
+            exitCode: 64
+        ),
+        Refusal(arguments: ["buffer", "read", "file://"], message: "invalid file URL 'file://'", exitCode: 64),
+        Refusal(
+            arguments: ["buffer", "read", "http://h/c?sv=1", "--access-ttl", "01:00"],
+            message: "--access-ttl can only be used with a buffer ID",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["run", "create", "--codespec", "x", "--buffer", "input"],
+            message: "invalid --buffer 'input': expected KEY=VALUE",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["run", "exec", "--codespec", "x", "--buffer-ttl", "1.2.3"],
+            message: "invalid --buffer-ttl '1.2.3'",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["run", "create", "--codespec", "x", "--run-tag", "=v"],
+            message: "invalid --run-tag '=v'",
+            exitCode: 64
+        ),
+        Refusal(arguments: ["run", "create"], message: "a codespec is required", exitCode: 64),
+        Refusal(arguments: ["run", "create", "--codespec", "x", "-r", "0"], message: "--replicas", exitCode: 64),
+        Refusal(arguments: ["run", "list", "--since", "yesterday"], message: "invalid time 'yesterday'", exitCode: 64),
+        Refusal(
+            arguments: ["run", "counts", "--since", "2026-13-45T00:00:00Z"],
+            message: "invalid time '2026-13-45T00:00:00Z'",
+            exitCode: 64
+        ),
+        Refusal(arguments: ["run", "logs", "1", "--since", "25:00"], message: "invalid time '25:00'", exitCode: 64),
+        Refusal(arguments: ["run", "list", "--since", "2026-02-30"], message: "invalid time", exitCode: 64),
+        Refusal(arguments: ["run", "list", "--since", "5 parsecs ago"], message: "invalid time", exitCode: 64),
+        Refusal(arguments: ["run", "show"], message: "Missing expected argument", exitCode: 64),
+        Refusal(arguments: ["codespec", "create", "c"], message: "a container image is required", exitCode: 64),
+        Refusal(
+            arguments: ["codespec", "create", "c", "--image", "i", "--endpoint", "web=http"],
+            message: "invalid --endpoint 'web=http'",
+            exitCode: 64
+        ),
+        Refusal(arguments: ["--log-level", "loud", "buffer", "gen", "1"], message: "loud", exitCode: 64),
+    ]
+
+    /// Errors found while running: exit 1 with one logged line.
+    static let runtimeErrors: [Refusal] = [
+        // A server that cannot be reached: which one and why, in words (no NIO type names).
+        Refusal(
+            arguments: ["buffer", "read", "http+unix:///nonexistent/api.sock:/containers/b?sv=1"],
+            message: "cannot reach http+unix:///nonexistent/api.sock: no such file or directory",
+            exitCode: 1
+        ),
+        Refusal(
+            arguments: ["buffer", "read", "http://127.0.0.1:1/containers/b?sv=1"],
+            message: "cannot reach http://127.0.0.1:1: connection refused",
             exitCode: 1
         ),
         Refusal(arguments: ["buffer", "read", bufferPlaceholder], message: "the buffer does not exist", exitCode: 1),
-        Refusal(arguments: ["buffer", "read", "nosuchbufferid"], message: "NotFound", exitCode: 1),
+        Refusal(
+            arguments: ["buffer", "read", "nosuchbufferid"],
+            message: "buffer 'nosuchbufferid' not found",
+            exitCode: 1
+        ),
+        Refusal(arguments: ["run", "show", "12345"], message: "run '12345' not found", exitCode: 1),
+        Refusal(arguments: ["run", "logs", "12345"], message: "run '12345' not found", exitCode: 1),
+        Refusal(arguments: ["codespec", "show", "nosuch"], message: "codespec 'nosuch' not found", exitCode: 1),
+        // A file named on the command line that is missing or unreadable: the world disagrees, exit 1.
+        Refusal(
+            arguments: ["run", "create", "-f", "/nonexistent/run.yml"],
+            message: "cannot read the file '/nonexistent/run.yml'",
+            exitCode: 1
+        ),
         Refusal(
             arguments: ["buffer", "read", "no/such/file"],
             message: "is not a buffer ID, an access URL, or a file holding an access URL",
@@ -138,11 +201,15 @@ let bufferPlaceholder = "BUFFER"
             #expect(result.exitCode == refusal.exitCode, "\(result)")
             #expect(result.stderrText.contains(refusal.message), "\(result)")
             #expect(!result.stderrText.contains("CommandError("), "raw parser error leaked: \(result)")
+            #expect(!result.stderrText.contains("Error("), "a type name leaked: \(result)")
             #expect(result.stdout.isEmpty)
+            let lines = result.stderrText.split(separator: "\n")
             if refusal.exitCode == 64 {
-                #expect(result.stderrText.contains("Usage:"))
+                #expect(lines.count == 1, "one line: \(result)")
+                #expect(lines.first?.hasPrefix("Error: ") == true, "\(result)")
             } else {
-                #expect(result.stderrText.contains(" ERR "))
+                #expect(result.errorLines.count == 1, "one line: \(result)")
+                #expect(result.errorLines.first?.contains(" ERR ") == true, "\(result)")
             }
             // A refused command leaves nothing behind.
             #expect(!TestFiles.exists(buffer))

@@ -73,9 +73,18 @@ private struct TygerSession {
     func tyger(
         _ arguments: [String],
         input: ChildInput = .null,
+        timeZone: String? = nil,
         timeout: Duration = .seconds(60)
     ) async throws -> ProcessResult {
-        try await runProcess(TygerBinary.path(), arguments, input: input, environment: environment, timeout: timeout)
+        var environment = environment
+        if let timeZone { environment["TZ"] = timeZone }
+        return try await runProcess(
+            TygerBinary.path(),
+            arguments,
+            input: input,
+            environment: environment,
+            timeout: timeout
+        )
     }
 
     func start(_ arguments: [String]) throws -> ChildProcess {
@@ -252,6 +261,111 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    /// A command that does not exist fails the run and its output buffer; `run exec` reports the run's reason and
+    /// where its logs are, not the output buffer's "permanently failed".
+    @Test func runExecOfAMissingCommandSaysWhyAndWhereTheLogsAre() async throws {
+        try await withTyger { s in
+            let viaShell =
+                "buffers:\n  inputs: [input]\n  outputs: [output]\ncommand: [bash, -c, no-such-command-xyz]\n"
+            let direct = "buffers:\n  inputs: [input]\n  outputs: [output]\ncommand: [no-such-command-xyz]\n"
+            try await s.codespec("viashell", "name: viashell\nimage: ubuntu\n" + viaShell)
+            try await s.codespec("direct", "name: direct\nimage: ubuntu\n" + direct)
+            for (codespec, reason) in [("viashell", "Main exited with code 127"), ("direct", "no-such-command-xyz")] {
+                let exec = try await s.shell(#"echo x | "$TYGER" run exec --codespec \#(codespec)"#)
+                #expect(exec.exitCode == 1, "\(exec)")
+                let errors = exec.errorLines.filter { $0.contains(" ERR ") }
+                #expect(errors.count == 1, "\(exec)")
+                let line = String(errors.first ?? "")
+                #expect(line.contains(reason), "\(codespec): \(exec)")
+                #expect(line.range(of: #"tyger run logs \d+"#, options: .regularExpression) != nil, "\(exec)")
+                #expect(!exec.stderrText.contains("permanently failed"), "\(exec)")
+            }
+        }
+    }
+
+    /// `--since` without a zone is local time (TZ), to the fraction: exclusive at exactly the run's creation, so the
+    /// instant sent keeps every digit and the zone's offset. Also dates, times of day and relative times.
+    @Test func sinceReadsLocalTimesDatesTimesOfDayAndRelativeTimes() async throws {
+        try await withTyger { s in
+            try await s.codespec("quick", scriptCodespec("quick", "true"))
+            let id = try await s.createRun(["--codespec", "quick"])
+            let run = try await s.show(id)
+            let createdText = try #require(run["createdAt"] as? String, "\(run)")
+            let createdAt = try #require(parseRFC3339(createdText), "\(run)")
+            func listed(_ since: String, _ zone: String) async throws -> Bool {
+                let result = try await s.tyger(["run", "list", "--since", since], timeZone: zone)
+                #expect(result.exitCode == 0, "\(since) in \(zone): \(result)")
+                return try jsonArray(result).contains { "\($0["id"] ?? "")" == id }
+            }
+            /// `date` in `zone` without the zone, by `format`.
+            func local(_ date: Date, _ zone: String, _ format: String) -> String {
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: zone)
+                formatter.dateFormat = format
+                return formatter.string(from: date)
+            }
+            /// Microseconds since the epoch in `zone` without the zone: `yyyy-MM-ddTHH:mm:ss.ffffff` (the formatter
+            /// keeps only milliseconds, so the fraction is written by hand).
+            func local(micros: Int64, _ zone: String) -> String {
+                let seconds = micros / 1_000_000
+                let fraction = String(micros % 1_000_000)
+                let whole = local(Date(timeIntervalSince1970: Double(seconds)), zone, "yyyy-MM-dd'T'HH:mm:ss")
+                return whole + "." + String(repeating: "0", count: 6 - fraction.count) + fraction
+            }
+            // The formatters keep milliseconds: the microseconds come from the text (`….123456Z`).
+            let fraction = createdText.contains(".") ? createdText.split(separator: ".")[1].dropLast().prefix(6) : ""
+            let microsText = fraction + String(repeating: "0", count: 6 - fraction.count)
+            let micros = Int64(createdAt.timeIntervalSince1970.rounded(.down)) * 1_000_000 + (Int64(microsText) ?? 0)
+            for zone in ["America/New_York", "Asia/Kolkata"] {
+                // The stored time is whole microseconds: exactly it excludes the run, a microsecond before includes it.
+                #expect(
+                    try await !listed(local(micros: micros, zone), zone),
+                    "exclusive at exactly createdAt in \(zone)"
+                )
+                #expect(try await listed(local(micros: micros - 1, zone), zone), "\(zone)")
+                // Seconds only, no fraction, and a space: the time part is kept (never the whole day).
+                #expect(try await listed(local(createdAt.addingTimeInterval(-1), zone, "yyyy-MM-dd HH:mm:ss"), zone))
+                #expect(try await !listed(local(createdAt.addingTimeInterval(2), zone, "yyyy-MM-dd'T'HH:mm:ss"), zone))
+                // A date alone: local midnight of that day.
+                #expect(try await listed(local(createdAt, zone, "yyyy-MM-dd"), zone), "\(zone)")
+                #expect(try await !listed(local(createdAt.addingTimeInterval(86_400), zone, "yyyy-MM-dd"), zone))
+                // A time of day: today, local. Only asserted when today is the run's day in that zone.
+                let day = local(createdAt, zone, "yyyy-MM-dd")
+                let before = try await listed(local(createdAt.addingTimeInterval(-1), zone, "HH:mm:ss"), zone)
+                if local(Date(), zone, "yyyy-MM-dd") == day { #expect(before, "time of day in \(zone)") }
+            }
+            // The same wall-clock text means different instants in different zones: 10h30 apart here.
+            let kolkata = local(micros: micros - 60_000_000, "Asia/Kolkata")
+            #expect(try await listed(kolkata, "Asia/Kolkata"))
+            #expect(try await !listed(kolkata, "America/New_York"), "read as New York time it is hours after the run")
+            for relative in ["1h", "30m", "2d", "1 hour ago", "2 days ago", "1h30m", "1 week ago"] {
+                #expect(try await listed(relative, "Asia/Kolkata"), "\(relative)")
+            }
+            #expect(try await !listed("0s", "UTC"), "now is after the run")
+        }
+    }
+
+    /// `bufferAccessTtl` is the lifetime `run exec` asks for its buffers' access URLs (as upstream's CLI): one the
+    /// server allows works, one past its 1 h limit is refused by name; an invalid one is refused at creation.
+    @Test func bufferAccessTtlBoundsTheAccessURLsOfRunExec() async throws {
+        try await withTyger { s in
+            try await s.codespec("hello", helloYAML)
+            try s.file("short.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"00:05:00\"\n")
+            let short = try await s.shell(#"echo TTL | "$TYGER" run exec -f short.yml"#)
+            #expect(short.exitCode == 0, "\(short)")
+            #expect(short.stdoutText == "Hello TTL\n", "\(short)")
+            try s.file("long.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"10.00:00:00\"\n")
+            let long = try await s.shell(#"echo TTL | "$TYGER" run exec -f long.yml"#)
+            #expect(long.exitCode == 1, "\(long)")
+            #expect(long.stderrText.contains("ttl must be between"), "\(long)")
+            try s.file("bad.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"soon\"\n")
+            let bad = try await s.tyger(["run", "create", "-f", s.directory + "/bad.yml"])
+            #expect(bad.exitCode == 1, "\(bad)")
+            #expect(bad.stderrText.contains("bufferAccessTtl 'soon' is not a valid TimeSpan"), "\(bad)")
+        }
+    }
+
     @Test func aTimeoutFailsARunningRun() async throws {
         try await withTyger { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
@@ -362,7 +476,7 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             let offset = try await s.tyger(["run", "logs", id, "--since", "1970-01-01T01:00:00+01:00"])
             #expect(offset.stdoutText == "1\n2\n3\n4\n5\n", "\(offset)")
             let bad = try await s.tyger(["run", "logs", id, "--since", "yesterday"])
-            #expect(bad.exitCode != 0, "\(bad)")
+            #expect(bad.exitCode == 64, "\(bad)")
             #expect(bad.stderrText.contains("invalid time 'yesterday'"), "\(bad)")
         }
     }
@@ -548,6 +662,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 "\(yamlError)"
             )
 
+            // Yams' own words for the problem, on the one logged line.
+            #expect(yamlError.stderrText.contains("did not find expected ',' or '}'"), "\(yamlError)")
+            #expect(yamlError.errorLines.count == 1, "\(yamlError)")
+
             let badRun = try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
             let runError = try await s.tyger(["run", "exec", "-f", badRun])
             #expect(runError.stderrText.contains("badrun.yml:3:3: "), "\(runError)")
@@ -616,10 +734,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             }
             let unknownRun = try await s.tyger(["run", "show", "999"])
             #expect(unknownRun.exitCode != 0, "\(unknownRun)")
-            #expect(unknownRun.stderrText.contains("NotFound"), "\(unknownRun)")
+            #expect(unknownRun.stderrText.contains("run '999' not found"), "\(unknownRun)")
             let badSince = try await s.tyger(["run", "list", "--since", "2026-13-45T00:00:00Z"])
-            #expect(badSince.exitCode != 0, "\(badSince)")
-            #expect(badSince.stderrText.contains("is not valid for since"), "\(badSince)")
+            #expect(badSince.exitCode == 64, "\(badSince)")
+            #expect(badSince.stderrText.contains("invalid time '2026-13-45T00:00:00Z'"), "\(badSince)")
             try s.file("badrun.yml", "job:\n  codespec: hello\n  colour: 1\n")
             let badRun = try await s.tyger(["run", "create", "-f", s.directory + "/badrun.yml"])
             #expect(badRun.exitCode != 0, "\(badRun)")

@@ -99,7 +99,22 @@ let bufferJSON =
             #expect(error?.code == .http)
             #expect(error?.status == 404)
             #expect(error?.errorCode == "NotFound")
-            #expect(error?.message == "NotFound: The resource was not found")
+            // A NotFound names what the request asked for (the server's message is upstream's generic one).
+            #expect(error?.message == "NotFound: run '42' not found")
+        }
+        try await withClient({ _, _ in .init(status: .notFound, body: envelope) }) { client, _ in
+            let buffer = await #expect(throws: TygerClientError.self) { try await client.getBuffer(id: "b1") }
+            #expect(buffer?.message == "NotFound: buffer 'b1' not found")
+            let version = await #expect(throws: TygerClientError.self) {
+                try await client.getCodespec(name: "c", version: 3)
+            }
+            #expect(version?.message == "NotFound: codespec 'c' version 3 not found")
+        }
+        // Another code keeps the server's message.
+        let other = #"{"error":{"code":"InvalidInput","message":"bad"}}"#
+        try await withClient({ _, _ in .init(status: .notFound, body: other) }) { client, _ in
+            let error = await #expect(throws: TygerClientError.self) { try await client.getRun(id: "42") }
+            #expect(error?.message == "InvalidInput: bad")
         }
     }
 

@@ -46,18 +46,30 @@ final class CollectingSink: ByteSink {
     var count: Int64 { state.withLock { $0.count } }
 }
 
+/// The expiry times the engine gave the buffers it created: at creation and when their run ended.
+final class BufferExpiries: Sendable {
+    private let state = Mutex<(created: [String: Date?], ended: [String: Date])>(([:], [:]))
+    func created(_ id: String, _ expiresAt: Date?) { state.withLock { $0.created[id] = expiresAt } }
+    func ended(_ ids: [String], _ expiresAt: Date) { state.withLock { for id in ids { $0.ended[id] = expiresAt } } }
+    /// The expiry a buffer got at creation (`.some(nil)`: none), `nil` when the engine did not create it.
+    func atCreation(_ id: String) -> Date?? { state.withLock { $0.created[id] } }
+    func atEnd(_ id: String) -> Date? { state.withLock { $0.ended[id] } }
+}
+
 /// An engine over a temporary directory with file-backed buffers.
 struct Harness {
     let root: String
     let buffers: String
     let engine: RunEngine
     let store: SQLiteRunEngineStore?
+    let expiries = BufferExpiries()
 
     init(
         root: String? = nil,
         sqlite: Bool = false,
         grace: Duration = .seconds(5),
-        clock: WallClock = .system
+        clock: WallClock = .system,
+        runBufferTTL: Duration? = .seconds(86_400)
     ) throws {
         let root = root ?? FileManager.default.temporaryDirectory.path + "/tyger-runs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/buffers", withIntermediateDirectories: true)
@@ -69,16 +81,20 @@ struct Harness {
         var configuration = RunEngineConfiguration(dataDirectory: root + "/data")
         configuration.terminationGrace = grace
         configuration.pendingSweepInterval = .milliseconds(200)
+        configuration.runBufferTTL = runBufferTTL
+        let expiries = expiries
         engine = RunEngine(
             configuration: configuration,
             codespecs: store?.codespecs ?? InMemoryCodespecRepository(),
             runs: store?.runs ?? InMemoryRunRepository(),
             blobStore: { id in FileBlobStore(directory: buffers + "/" + id) },
-            createBuffer: { _ in
+            createBuffer: { _, expiresAt in
                 let id = UUID().uuidString.lowercased()
                 try await FileBlobStore(directory: buffers + "/" + id).createContainer()
+                expiries.created(id, expiresAt)
                 return id
             },
+            expireBuffers: { ids, expiresAt in expiries.ended(ids, expiresAt) },
             clock: clock,
             logger: Logger(label: "test")
         )

@@ -30,6 +30,55 @@ struct RunUpdateTests {
         }
     }
 
+    /// Buffers a run creates: bounded by creation + timeout + TTL while it lives, end + TTL once it ends; a job's
+    /// bufferTtl counts from creation instead; no TTL keeps them; buffers given as arguments are not touched.
+    @Test func runCreatedBuffersExpireAfterTheRunEnds() async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let writer = job(["bash", "-c", #"echo x > "$OUT_PIPE""#], outputs: ["out"])
+        @Sendable func outputID(_ run: Run) throws -> String { try #require(run.job.buffers?["out"]) }
+
+        let clock = ManualClock()
+        try await withRunningEngine(try Harness(clock: clock.wallClock, runBufferTTL: .seconds(3600))) { h in
+            var request = Run(job: JobRunCodeTarget(codespec: .inline(writer)))
+            request.timeoutSeconds = 600
+            let run = try await h.engine.createRun(request)
+            let out = try outputID(run)
+            #expect(h.expiries.atCreation(out) == .some(start.addingTimeInterval(600 + 3600)))
+            clock.advance(by: 5)
+            let done = try await h.waitForTerminal(run.id!)
+            #expect(done.status == .succeeded, "\(done)")
+            let finishedAt = try #require(done.finishedAt)
+            #expect(h.expiries.atEnd(out) == finishedAt.addingTimeInterval(3600))
+
+            var own = Run(job: JobRunCodeTarget(codespec: .inline(writer)))
+            own.job.bufferTtl = "00:10:00"
+            let ownRun = try await h.engine.createRun(own)
+            let ownOut = try outputID(ownRun)
+            #expect(h.expiries.atCreation(ownOut) == .some(start.addingTimeInterval(5 + 600)))
+            _ = try await h.waitForTerminal(ownRun.id!)
+            #expect(h.expiries.atEnd(ownOut) == nil, "job.bufferTtl counts from creation only")
+
+            let mine = try await h.newBuffer()
+            var given = Run(job: JobRunCodeTarget(codespec: .inline(writer)))
+            given.job.buffers = ["out": mine]
+            let givenRun = try await h.engine.createRun(given)
+            _ = try await h.waitForTerminal(givenRun.id!)
+            #expect(h.expiries.atCreation(mine) == nil && h.expiries.atEnd(mine) == nil)
+
+            var invalid = Run(job: JobRunCodeTarget(codespec: .inline(writer)))
+            invalid.job.bufferTtl = "soon"
+            let refused = await #expect(throws: TygerRunEngineError.self) { try await h.engine.createRun(invalid) }
+            #expect(refused?.code == .invalidInput)
+        }
+        try await withRunningEngine(try Harness(runBufferTTL: nil)) { h in
+            let run = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .inline(writer))))
+            let out = try outputID(run)
+            #expect(h.expiries.atCreation(out) == .some(nil), "no TTL: kept forever")
+            _ = try await h.waitForTerminal(run.id!)
+            #expect(h.expiries.atEnd(out) == nil)
+        }
+    }
+
     @Test func tagUpdatesSurviveTheRunAndChangeTheETag() async throws {
         try await withRunningEngine(try Harness(sqlite: true)) { h in
             let created = try await h.engine.createRun(

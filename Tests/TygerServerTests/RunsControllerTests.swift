@@ -26,7 +26,7 @@ struct Harness {
             codespecs: InMemoryCodespecRepository(),
             runs: InMemoryRunRepository(),
             blobStore: { id in FileBlobStore(directory: buffers + "/" + id) },
-            createBuffer: { _ in
+            createBuffer: { _, _ in
                 let id = UUID().uuidString.lowercased()
                 try await FileBlobStore(directory: buffers + "/" + id).createContainer()
                 return id

@@ -70,6 +70,25 @@ extension RunEngine {
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
         try executor.validate(codespec: spec, replicas: run.job.replicas)
+        let bufferTTL = try run.job.bufferTtl.map { text in
+            guard let ttl = TimeSpan.parse(text) else {
+                throw TygerRunEngineError.invalid("job.bufferTtl '\(text)' is not a valid TimeSpan, e.g. 1.00:00:00")
+            }
+            return ttl
+        }
+        if let text = run.bufferAccessTtl, TimeSpan.parse(text) == nil {
+            throw TygerRunEngineError.invalid("bufferAccessTtl '\(text)' is not a valid TimeSpan, e.g. 01:00:00")
+        }
+        let createdAt = now()
+        // job.bufferTtl counts from creation (upstream); without it the server's runBufferTTL counts from the end,
+        // bounded meanwhile by the timeout the run cannot outlive.
+        let bufferExpiry: Date? =
+            if let bufferTTL { RFC3339.adding(bufferTTL, to: createdAt) } else {
+                configuration.runBufferTTL.map {
+                    RFC3339.adding(.seconds(run.effectiveTimeoutSeconds) + $0, to: createdAt)
+                }
+            }
+        var created: [String] = []
 
         var arguments: [String: String] = [:]
         let parameters = spec.bufferParameters
@@ -89,22 +108,27 @@ extension RunEngine {
         for parameter in parameters where arguments[parameter.name] == nil {
             var tags = run.job.tags ?? [:]
             tags["bufferName"] = parameter.name
-            arguments[parameter.name] = try await createBuffer(tags)
+            let id = try await createBuffer(tags, bufferExpiry)
+            arguments[parameter.name] = id
+            created.append(id)
         }
         run.job.codespec = .inline(spec)
         run.job.buffers = arguments
         run.timeoutSeconds = run.effectiveTimeoutSeconds
         run.status = .pending
         run.cluster = nil
-        var created = try await runs.create(run, now: now(), idempotencyKey: idempotencyKey)
-        let id = created.id!  // assigned by the repository
+        var stored = try await runs.create(run, now: createdAt, idempotencyKey: idempotencyKey)
+        let id = stored.id!  // assigned by the repository
         if arguments.values.contains("_") {
-            created.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID(runId: id).description : $0 }
-            created = try await runs.update(created)
+            stored.job.buffers = arguments.mapValues { $0 == "_" ? EphemeralBufferID(runId: id).description : $0 }
+            stored = try await runs.update(stored)
         }
-        enqueue(RunSupervisor(run: created, engine: self))
+        if bufferTTL == nil, configuration.runBufferTTL != nil, !created.isEmpty {
+            buffersExpiringAtEnd.withLock { $0[id] = created }
+        }
+        enqueue(RunSupervisor(run: stored, engine: self))
         logger.debug("run created", metadata: ["run.id": "\(id)"])
-        return created
+        return stored
     }
 
     private func resolve(_ reference: CodespecReference) async throws -> Codespec {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -20,7 +20,7 @@ private import Glibc
 ///     configuration: RunEngineConfiguration(dataDirectory: dataDir),
 ///     codespecs: store.codespecs, runs: store.runs,
 ///     blobStore: { id in FileBlobStore(directory: buffersDir + "/" + id) },
-///     createBuffer: { tags in try await buffers.create(tags: tags).id },
+///     createBuffer: { tags, expiresAt in try await buffers.create(tags: tags, expiresAt: expiresAt).id },
 ///     logger: logger)
 /// ```
 public final class RunEngine: Service, Sendable {
@@ -29,7 +29,10 @@ public final class RunEngine: Service, Sendable {
     let runs: any RunRepository
     let executor: any Executor
     let blobStore: @Sendable (String) -> any BlobStore
-    let createBuffer: @Sendable ([String: String]) async throws -> String
+    let createBuffer: @Sendable ([String: String], Date?) async throws -> String
+    let expireBuffers: @Sendable ([String], Date) async throws -> Void
+    /// The buffers each live run created whose expiry is set when the run ends (``RunEngineConfiguration/runBufferTTL``).
+    let buffersExpiringAtEnd = Mutex<[Int64: [String]]>([:])
     let bufferExists: @Sendable (String) async throws -> Bool
     let logger: Logger
     let watchers = RunWatchers()
@@ -54,7 +57,9 @@ public final class RunEngine: Service, Sendable {
     ///   - runs: Where runs are kept.
     ///   - executor: What runs processes; default `LocalProcessExecutor()`.
     ///   - blobStore: The blob store of a buffer, by buffer ID (the server passes `FileBlobStore` directories).
-    ///   - createBuffer: Creates a buffer with tags and returns its ID (for parameters without an argument).
+    ///   - createBuffer: Creates a buffer with tags and an expiry time (`nil`: never) and returns its ID (for
+    ///     parameters without an argument).
+    ///   - expireBuffers: Sets the expiry time of buffers the run created, when it ends; default: nothing.
     ///   - bufferExists: Whether a buffer ID given as an argument exists (active); default: always.
     ///   - clock: Where the current time comes from; default the system clock.
     ///   - logger: For debug and trace messages.
@@ -64,7 +69,8 @@ public final class RunEngine: Service, Sendable {
         runs: any RunRepository,
         executor: any Executor = LocalProcessExecutor(),
         blobStore: @escaping @Sendable (String) -> any BlobStore,
-        createBuffer: @escaping @Sendable ([String: String]) async throws -> String,
+        createBuffer: @escaping @Sendable ([String: String], Date?) async throws -> String,
+        expireBuffers: @escaping @Sendable ([String], Date) async throws -> Void = { _, _ in },
         bufferExists: @escaping @Sendable (String) async throws -> Bool = { _ in true },
         clock: WallClock = .system,
         logger: Logger
@@ -78,6 +84,7 @@ public final class RunEngine: Service, Sendable {
         self.executor = executor
         self.blobStore = blobStore
         self.createBuffer = createBuffer
+        self.expireBuffers = expireBuffers
         self.bufferExists = bufferExists
         self.logger = logger
         self.startQueue = AsyncStream.makeStream(of: RunSupervisor.self)
@@ -153,6 +160,22 @@ public final class RunEngine: Service, Sendable {
             logger.debug(
                 "recovered interrupted run",
                 metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"]
+            )
+        }
+    }
+
+    /// Sets the expiry of the buffers run `id` created to `endedAt` + ``RunEngineConfiguration/runBufferTTL``, once,
+    /// when the run ends (runs with `job.bufferTtl` have theirs from creation).
+    func expireCreatedBuffers(ofRun id: Int64, endedAt: Date) async {
+        guard let ids = buffersExpiringAtEnd.withLock({ $0.removeValue(forKey: id) }), !ids.isEmpty,
+            let ttl = configuration.runBufferTTL
+        else { return }
+        do {
+            try await expireBuffers(ids, RFC3339.adding(ttl, to: endedAt))
+        } catch {
+            logger.debug(
+                "could not set the expiry of a run's buffers",
+                metadata: ["run.id": "\(id)", "error": "\(error)"]
             )
         }
     }

@@ -8,6 +8,10 @@ public struct RunEngineConfiguration: Sendable {
     public var pendingSweepInterval: Duration = .seconds(1)
     /// Options of the writes from output FIFOs into buffers (flush interval 1 s, as upstream's sidecar).
     public var writeOptions: TransferWriteOptions = .init()
+    /// How long the buffers a run creates are kept after the run ends, when its `job.bufferTtl` does not say;
+    /// `nil` keeps them forever (upstream's behaviour). Default 24 h. Until the run ends they expire at
+    /// creation + `timeoutSeconds` + this, a bound the run cannot outlive (it also holds when the server restarts).
+    public var runBufferTTL: Duration? = .seconds(86_400)
 
     /// Settings with defaults.
     public init(dataDirectory: String) {

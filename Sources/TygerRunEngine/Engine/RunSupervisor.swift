@@ -138,6 +138,8 @@ final class RunSupervisor: Sendable {
             }
             if failOutputs { await engine.failUnfinishedOutputs(of: run) }
             run.eTag = nil
+            // Before the final status is published: whoever sees the run ended sees its buffers' expiry too.
+            await engine.expireCreatedBuffers(ofRun: runId, endedAt: run.finishedAt ?? engine.now())
             await engine.persist(run)
             finished.fire()
         }

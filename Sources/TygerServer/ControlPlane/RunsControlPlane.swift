@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
@@ -48,12 +49,45 @@ public final class RunsControlPlane: ControlPlaneRoutes {
                 codespecs: store.codespecs,
                 runs: store.runs,
                 blobStore: { id in storage.store(for: id) },
-                createBuffer: { tags in try await manager.create(Buffer(tags: tags)).id },
+                createBuffer: { tags, expiresAt in
+                    try await manager.create(Buffer(expiresAt: expiresAt, tags: tags)).id
+                },
+                expireBuffers: { ids, expiresAt in
+                    for id in ids { try await Self.setExpiry(of: id, to: expiresAt, manager: manager) }
+                },
                 bufferExists: { id in (try? await manager.get(id: id)) != nil },
                 logger: logger
             )
             existing = created
             return created
+        }
+    }
+
+    /// Sets a buffer's expiry, keeping its tags (an update replaces both); a buffer deleted meanwhile is skipped, and
+    /// a concurrent tag change is retried.
+    private static func setExpiry(of id: String, to expiresAt: Date, manager: BufferManager) async throws {
+        for _ in 0..<5 {
+            guard let record = try? await manager.get(id: id) else { return }  // deleted meanwhile
+            if try await setExpiry(of: record, to: expiresAt, manager: manager) { return }
+        }
+    }
+
+    /// One attempt of ``setExpiry(of:to:manager:)``: `false` when the buffer changed since `record` was read.
+    private static func setExpiry(
+        of record: BufferRecord,
+        to expiresAt: Date,
+        manager: BufferManager
+    ) async throws
+        -> Bool
+    {
+        let update = BufferUpdate(expiresAt: expiresAt, tags: record.tags)
+        do {
+            _ = try await manager.update(id: record.id, update, ifMatch: record.eTag)
+            return true
+        } catch {
+            if error.code == .preconditionFailed { return false }
+            if error.code == .notFound { return true }
+            throw error
         }
     }
 
