@@ -21,7 +21,6 @@ enum FuzzTemplates {
         ),
         ("maxReplicas", .number("1")),
         ("sockets", .array([.object([("port", .number("8080")), ("inputBuffer", .string("input"))])])),
-        ("endpoints", .object([("http", .number("80"))])),
     ])
 
     static let run: FuzzValue = .object([

@@ -64,6 +64,28 @@ import Glibc
         }
     }
 
+    /// A name that is both a blob and a folder of blobs cannot be stored in files: a clear `.invalidName` (400 on the
+    /// data plane), and a folder reads as no blob. Both were I/O errors (500) before (found by `FuzzRoutesTests`).
+    @Test func aBlobNameThatIsAlsoAFolderIsAnInvalidNameNotAnIOError() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            try await put(store, "a", [1, 2, 3], BlobMetadata())
+            try await put(store, "b/000", [4], BlobMetadata())
+            for name in ["a/000", "a/x/y"] {
+                await #expect(throws: BlobStoreError.self) { try await put(store, name, [5], BlobMetadata()) }
+                do { try await put(store, name, [5], BlobMetadata()) } catch let error as BlobStoreError {
+                    #expect(error.code == .invalidName, "\(name): \(error)")
+                }
+                #expect(throws: BlobStoreError.self) { _ = try store.beginUpload(name) }
+            }
+            #expect(try await store.get("b") == nil)
+            #expect(try await store.head("b") == nil)
+            #expect(try await store.get("a/000") == nil)
+            #expect(TestFiles.regularFiles(under: dir).filter { $0.contains(".tmp-") }.isEmpty)
+        }
+    }
+
     @Test func noTemporaryFilesAreLeftBehind() async throws {
         try await withTemporaryDirectory { dir in
             let store = FileBlobStore(directory: dir + "/b/")
