@@ -46,6 +46,8 @@ final class FaultTrialEnvironment: @unchecked Sendable {
 
     /// Runs `body` with an environment for `path`; stops the server and removes everything afterwards.
     static func with(_ path: TrialPath, _ body: (FaultTrialEnvironment) async throws -> Void) async throws {
+        // The trials write to the stdin of processes they kill: a write to a dead reader must fail, not end the test.
+        signal(SIGPIPE, SIG_IGN)
         try await withTemporaryDirectory(prefix: "tyger-faults") { dir in
             let env = FaultTrialEnvironment(path: path, directory: dir)
             try TestFiles.makeDirectory(env.home)
