@@ -44,18 +44,7 @@ extension FileBlobStore {
             throw BlobStoreError(.io, "lstat \(path): \(String(cString: strerror(errno)))")
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            guard let dir = opendir(path) else {
-                throw BlobStoreError(.io, "opendir \(path): \(String(cString: strerror(errno)))")
-            }
-            var children: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)  // d_name is NUL-terminated
-                }
-                if name != "." && name != ".." { children.append(name) }
-            }
-            closedir(dir)
-            for child in children { try removeTree(path + "/" + child) }
+            for child in try children(of: path) { try removeTree(path + "/" + child) }
             guard rmdir(path) == 0 || errno == ENOENT else {
                 throw BlobStoreError(.io, "rmdir \(path): \(String(cString: strerror(errno)))")
             }
@@ -64,6 +53,59 @@ extension FileBlobStore {
                 throw BlobStoreError(.io, "unlink \(path): \(String(cString: strerror(errno)))")
             }
         }
+    }
+}
+
+extension FileBlobStore {
+    /// Removes the temporary files of blobs that a killed process was writing (`NAME.tmp-PID-N` whose PID is no
+    /// longer alive) from every buffer under `root`. The server calls it at start: a kill -9 of the server (or of a
+    /// local writer) in the middle of a blob otherwise leaves its temporary file for good.
+    ///
+    /// - Parameter root: The directory holding the buffers.
+    /// - Returns: How many files were removed.
+    @discardableResult
+    public static func removeAbandonedTemporaryFiles(under root: String) -> Int {
+        var removed = 0
+        var pending = [root]
+        while let directory = pending.popLast() {
+            guard let names = try? children(of: directory) else { continue }
+            for name in names {
+                let path = directory + "/" + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    pending.append(path)
+                } else if let pid = writerPID(ofTemporary: name), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                    if unlink(path) == 0 { removed += 1 }
+                }
+            }
+        }
+        return removed
+    }
+
+    /// The PID in a temporary blob file's name (`NAME.tmp-PID-N`, see `temporaryPath(beside:)`), else `nil`.
+    private static func writerPID(ofTemporary name: String) -> Int32? {
+        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 3].hasSuffix(".tmp"), let pid = Int32(parts[parts.count - 2]),
+            pid > 0, Int(parts[parts.count - 1]) != nil
+        else { return nil }
+        return pid
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func children(of path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            throw BlobStoreError(.io, "opendir \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(dir) }
+        var children: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)  // d_name is NUL-terminated
+            }
+            if name != "." && name != ".." { children.append(name) }
+        }
+        return children
     }
 }
 

@@ -86,6 +86,29 @@ import TygerTestSupport
         }
     }
 
+    /// A few hundred bytes whose aliases expand to 10^9 nodes must be refused quickly, not expanded.
+    @Test(.enabled(if: KnownOpenDefect.yamlAliasBombIsExpanded.isEnabled))
+    func yamlAliasBombIsRefused() async throws {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            let refs = Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ")
+            yaml += "a\(level): &a\(level) [\(refs)]\n"
+        }
+        yaml += "name: bomb\nimage: ubuntu\nargs: *a9\n"
+        let text = yaml
+        // On a thread of its own: an expansion cannot be cancelled, and the test must not wait for it.
+        let outcome = Locked<String?>(nil)
+        startThread {
+            do {
+                _ = try YAMLSpecs.codespec(fromYAML: text, file: "bomb.yml")
+                outcome.withLock { $0 = "accepted" }
+            } catch { outcome.withLock { $0 = "\(error)" } }
+        }
+        let ended = await eventually(timeout: .seconds(20)) { outcome.value != nil }
+        #expect(ended, "an alias bomb was still being expanded after 20 s")
+        #expect(outcome.value != "accepted")
+    }
+
     @Test func sizesAndDurations() {
         fuzz("sizes", salt: 3) { g, seed in
             let text = g.near(FuzzTemplates.sizePieces)

@@ -244,3 +244,27 @@ import Glibc
         }
     }
 }
+
+extension FileBlobStoreTests {
+    /// A process killed in the middle of a blob leaves `NAME.tmp-PID-N`; the server removes those of dead processes
+    /// when it starts (found by the kill -9 trials: a killed server's upload stayed forever), and keeps live ones.
+    @Test func abandonedTemporaryFilesOfDeadProcessesAreRemoved() async throws {
+        try await withTemporaryDirectory { dir in
+            let dead = deadPID()
+            try TestFiles.makeDirectory(dir + "/b1/00")
+            try TestFiles.write([1], to: dir + "/b1/00/001.tmp-\(dead)-1")
+            try TestFiles.write([1], to: dir + "/b1/.bufferstart.tmp-\(dead)-7")
+            try TestFiles.write([1], to: dir + "/b1/00/002.tmp-\(getpid())-1")  // a live writer's
+            try TestFiles.write([1], to: dir + "/b1/00/000")
+            #expect(FileBlobStore.removeAbandonedTemporaryFiles(under: dir) == 2)
+            #expect(TestFiles.regularFiles(under: dir) == ["b1/00/000", "b1/00/002.tmp-\(getpid())-1"])
+        }
+    }
+
+    /// A PID that no process has now (a child that has exited and been reaped).
+    private func deadPID() -> Int32 {
+        var pid: Int32 = 999_999
+        while kill(pid, 0) == 0 || errno != ESRCH { pid -= 1 }
+        return pid
+    }
+}

@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 public import ServiceLifecycle
 public import TygerCore
+import TygerStorage
 import UnixSignals
 
 /// The Tyger server: data plane, signed URLs, tokens, the system routes and any plugged-in control plane, served
@@ -57,6 +58,7 @@ public struct TygerServerApplication: Sendable {
         } catch {
             throw TygerServerError(.io, "cannot create \(layout.buffersPath)", cause: error)
         }
+        FileBlobStore.removeAbandonedTemporaryFiles(under: layout.buffersPath)
         self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
         self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
         self.validator = SignedURLValidator(keys: keys, clock: configuration.clock)
