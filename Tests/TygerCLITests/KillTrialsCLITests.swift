@@ -28,7 +28,8 @@ extension LiveServerCLITests {
                 try await env.createCodespec()
                 for i in 0..<FaultSettings.trials {
                     let seed = FaultSettings.seed &+ UInt64(i)
-                    var g = FuzzGenerator(seed: seed &* 7919 &+ UInt64(TrialPath.allCases.firstIndex(of: path)!))
+                    let salt = UInt64(TrialPath.allCases.firstIndex(of: path) ?? 0)
+                    var g = FuzzGenerator(seed: seed &* 7919 &+ salt)
                     let victims: [Victim] = path == .local ? [.writer, .reader] : Victim.allCases
                     let victim = g.pick(victims)
                     let what = "\(path) trial \(i) seed \(seed) (\(victim))"
