@@ -198,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TygerControlPlaneTests",
-            dependencies: ["TygerControlPlane", "TygerModel"],
+            dependencies: ["TygerControlPlane", "TygerModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -235,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "TygerClientTests",
             dependencies: [
-                "TygerClient", "TygerModel", "TygerStorage", "TygerCore", "TygerIO",
+                "TygerClient", "TygerModel", "TygerStorage", "TygerCore", "TygerIO", "TygerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

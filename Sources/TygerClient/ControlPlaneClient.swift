@@ -246,14 +246,16 @@ public struct ControlPlaneClient: Sendable {
 
     /// The error for a non-2xx response: the envelope's `<code>: <message>`, else `unexpected status code N`.
     ///
-    /// A 404 `NotFound` of a request for a buffer, run or codespec names it (`NotFound: buffer 'x' not found`): the server's
-    /// message is upstream's generic "The resource was not found".
+    /// A 404 `NotFound` of a request for a buffer, run or codespec names it (`NotFound: buffer 'x' not found`) when the
+    /// server's message is upstream's generic one (``ErrorCode/notFoundMessage``); a specific message (a soft-deleted
+    /// buffer's) is kept.
     ///
     /// - Parameter path: The request's path, to name what was not found.
     public static func error(from response: HTTPTransport.Response, path: String? = nil) -> TygerClientError {
         if let envelope = try? TygerJSON.makeDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)) {
             let kind: TygerClientError.Code = response.status == 401 ? .authentication : .http
             if response.status == 404, envelope.error.code == ErrorCode.notFound.rawValue,
+                envelope.error.message == ErrorCode.notFoundMessage,
                 let missing = path.flatMap(missingResource(path:))
             {
                 return TygerClientError(

@@ -1,3 +1,5 @@
+import TygerModel
+
 /// An error of the buffers control plane.
 ///
 /// The server maps each ``Code`` to one HTTP status and error-envelope code (`APIError+Mapping.swift` of
@@ -78,7 +80,7 @@ public struct TygerControlPlaneError: Error, Sendable, CustomStringConvertible {
     }
 
     static func notFound(file: String = #fileID, line: Int = #line) -> Self {
-        .init(code: .notFound, message: "The resource was not found", file: file, line: line)
+        .init(code: .notFound, message: ErrorCode.notFoundMessage, file: file, line: line)
     }
 
     static func invalidInput(_ message: String, file: String = #fileID, line: Int = #line) -> Self {

@@ -146,6 +146,9 @@ public enum BufferReader {
                     }
                     if verified.rawLength == 0 {
                         group.cancelAll()
+                        // A writer that failed after storing the end-marker blob (its sync or its `.bufferend`
+                        // `complete` failed) marked the buffer failed: the reader reports it too.
+                        if try await monitor.status() == .failed { throw failedError }
                         return nextToEmit
                     }
                     try await output.push(chunk)

@@ -58,13 +58,30 @@ public struct TygerModelError: Error, Sendable, CustomStringConvertible {
         line: Int = #line
     ) {
         self.code = code
-        self.message = message
+        self.message = Self.oneLine(message)
         self.cause = cause
         self.file = file
         self.line = line
     }
 
     public var description: String { "TygerModelError.\(code): \(message) (\(file):\(line))" }
+
+    /// The message with control characters escaped (`\n` as the two characters `\` `n`): messages quote input
+    /// (unknown field names, values), and a field named with a line break must not break the one-line error.
+    static func oneLine(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return message }
+        var out = ""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 
     /// An ``Code/invalidInput`` error with a message for users.
     public static func invalid(

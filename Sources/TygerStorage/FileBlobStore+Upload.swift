@@ -30,9 +30,7 @@ extension FileBlobStore {
         try prepareParent(of: name)
         let final = directory + "/" + name
         if access(final, F_OK) == 0 { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
-        let temp = temporaryPath(beside: final)
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ioError("create", temp) }
+        let (fd, temp) = try createTemporaryFile(beside: final)
         return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final)
     }
 }

@@ -52,6 +52,7 @@ public final class FileBlobStore: BlobStore {
         for part in path.split(separator: "/") {
             current += "/" + part
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                if errno == ENOTDIR { throw nameConflict(current) }
                 throw BlobStoreError(.io, "cannot create directory \(current): \(String(cString: strerror(errno)))")
             }
         }
@@ -89,9 +90,7 @@ public final class FileBlobStore: BlobStore {
         try BlobName.validate(name)
         try ensureParent(of: name)
         let final = directory + "/" + name
-        let temp = temporaryPath(beside: final)
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ioError("create", temp) }
+        let (fd, temp) = try createTemporaryFile(beside: final)
         var renamed = false
         defer {
             if !renamed { unlink(temp) }
@@ -121,6 +120,32 @@ public final class FileBlobStore: BlobStore {
     }
 
     /// A unique temporary path beside `final`.
+    /// Creates the temporary file a blob is written to before its rename.
+    ///
+    /// - Returns: The open descriptor (the caller closes it) and the file's path.
+    /// - Throws: `BlobStoreError` `.invalidName` when a prefix of the name is a blob (a name cannot be both a blob and
+    ///   a folder of blobs in the file store), `.io` otherwise.
+    func createTemporaryFile(beside final: String) throws -> (fd: Int32, path: String) {
+        let temp = temporaryPath(beside: final)
+        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            if errno == ENOTDIR { throw Self.nameConflict(final) }
+            throw ioError("create", temp)
+        }
+        return (fd, temp)
+    }
+
+    /// The error for a blob name whose prefix is a blob, or a blob name that is a folder of blobs.
+    static func nameConflict(_ path: String) -> BlobStoreError {
+        BlobStoreError(.invalidName, "\(path): a blob name cannot also be a folder of other blobs")
+    }
+
+    /// Whether an open descriptor is a regular file (a blob), not a folder of blobs.
+    static func isBlobFile(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     func temporaryPath(beside final: String) -> String {
         let n = tempCounter.withLock {
             $0 += 1
@@ -146,6 +171,10 @@ public final class FileBlobStore: BlobStore {
                 return nil
             }
             throw ioError("open", path)
+        }
+        guard Self.isBlobFile(fd) else {  // a folder of blobs is no blob
+            close(fd)
+            return nil
         }
         return (fd, path)
     }
@@ -195,6 +224,7 @@ public final class FileBlobStore: BlobStore {
             throw ioError("open", path)
         }
         defer { close(fd) }
+        guard Self.isBlobFile(fd) else { return nil }
         return try readTrailer(fd: fd, name: name).0
     }
 

@@ -82,6 +82,18 @@ enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
+    /// A writer whose sync (or `.bufferend complete`) failed after the end-marker blob writes `.bufferend failed`;
+    /// the reader used to stop at the end-marker blob and exit 0 on such a buffer (found by `InjectedFaultTests`).
+    @Test(arguments: StoreKind.allCases)
+    func aBufferMarkedFailedAfterItsEndMarkerIsFailed(kind: StoreKind) async throws {
+        try await TestStore.with(kind) { t in
+            _ = try await writeFiveBlobs(t, format: .native)
+            let end = try #require(try await t.blob(BufferBlobNames.end))
+            try t.replace(BufferBlobNames.end, with: (BufferEndMetadata.encoded(.failed), end.metadata))
+            #expect(coreCode(await readError(t.store)) == .bufferFailed)
+        }
+    }
+
     @Test func damagedFileTrailerIsAStoreError() async throws {
         try await TestStore.with(.file) { t in
             _ = try await writeFiveBlobs(t, format: .native)

@@ -6,6 +6,11 @@ import TygerStorage
 import TygerTestSupport
 
 @Suite(.timeLimit(.minutes(1))) struct WriterLifecycleTests {
+    /// How long a reader may take to notice a dead writer or a cancel. The poll behind it is about a second; the bound
+    /// is wide so that a loaded machine (the rest of the suite runs beside these tests) cannot fail it, while a reader
+    /// that waits for good still does.
+    static let noticeBound = Duration.seconds(20)
+
     @Test(arguments: StoreKind.allCases)
     func aSecondWriteToTheSameBufferFails(kind: StoreKind) async throws {
         try await TestStore.with(kind) { t in
@@ -107,7 +112,7 @@ import TygerTestSupport
             let error = await #expect(throws: TygerCoreError.self) { try await reader.value }
             #expect(error?.code == .bufferAbandoned)
             #expect(error?.message.contains("writer stopped") == true)
-            #expect(ContinuousClock.now - died < .seconds(5))
+            #expect(ContinuousClock.now - died < Self.noticeBound)
         }
     }
 
@@ -166,7 +171,7 @@ import TygerTestSupport
             let start = ContinuousClock.now
             reader.cancel()
             await #expect(throws: (any Error).self) { try await reader.value }
-            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(ContinuousClock.now - start < Self.noticeBound)
         }
     }
 

@@ -8,6 +8,22 @@ struct BufferJSONTests {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
+    /// A field name with a line break (found by the fuzzer) made the 400's message, and the CLI's error, two lines.
+    @Test func errorsQuotingInputStayOnOneLine() throws {
+        let bodies = [#"{"tags":{},"a\nb":1}"#, #"{"tags":{"k\r\n":5}}"#, #"{"x\u0000\u007f\t":true}"#]
+        for body in bodies {
+            do {
+                _ = try TygerJSON.decodeBody(Buffer.self, from: Data(body.utf8))
+                Issue.record("\(body) was accepted")
+            } catch {
+                #expect(!error.message.contains(where: { $0.isNewline }), "\(error.message)")
+                #expect(!error.message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })
+            }
+        }
+        let one = try? TygerJSON.decodeBody(Buffer.self, from: Data(bodies[0].utf8))
+        #expect(one == nil)
+    }
+
     @Test func encodesCamelCaseAndOmitsDefaults() throws {
         let buffer = Buffer(
             id: "yf4sx2aqzitepjhmxjhanomn5e",

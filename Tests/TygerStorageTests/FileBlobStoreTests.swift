@@ -64,6 +64,28 @@ import Glibc
         }
     }
 
+    /// A name that is both a blob and a folder of blobs cannot be stored in files: a clear `.invalidName` (400 on the
+    /// data plane), and a folder reads as no blob. Both were I/O errors (500) before (found by `FuzzRoutesTests`).
+    @Test func aBlobNameThatIsAlsoAFolderIsAnInvalidNameNotAnIOError() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir)
+            try await store.createContainer()
+            try await put(store, "a", [1, 2, 3], BlobMetadata())
+            try await put(store, "b/000", [4], BlobMetadata())
+            for name in ["a/000", "a/x/y"] {
+                await #expect(throws: BlobStoreError.self) { try await put(store, name, [5], BlobMetadata()) }
+                do { try await put(store, name, [5], BlobMetadata()) } catch let error as BlobStoreError {
+                    #expect(error.code == .invalidName, "\(name): \(error)")
+                }
+                #expect(throws: BlobStoreError.self) { _ = try store.beginUpload(name) }
+            }
+            #expect(try await store.get("b") == nil)
+            #expect(try await store.head("b") == nil)
+            #expect(try await store.get("a/000") == nil)
+            #expect(TestFiles.regularFiles(under: dir).filter { $0.contains(".tmp-") }.isEmpty)
+        }
+    }
+
     @Test func noTemporaryFilesAreLeftBehind() async throws {
         try await withTemporaryDirectory { dir in
             let store = FileBlobStore(directory: dir + "/b/")
@@ -220,5 +242,29 @@ import Glibc
             try await probing.value
             #expect(spurious == 0, "\(spurious) of 600 lease acquisitions failed because a reader was probing")
         }
+    }
+}
+
+extension FileBlobStoreTests {
+    /// A process killed in the middle of a blob leaves `NAME.tmp-PID-N`; the server removes those of dead processes
+    /// when it starts (found by the kill -9 trials: a killed server's upload stayed forever), and keeps live ones.
+    @Test func abandonedTemporaryFilesOfDeadProcessesAreRemoved() async throws {
+        try await withTemporaryDirectory { dir in
+            let dead = deadPID()
+            try TestFiles.makeDirectory(dir + "/b1/00")
+            try TestFiles.write([1], to: dir + "/b1/00/001.tmp-\(dead)-1")
+            try TestFiles.write([1], to: dir + "/b1/.bufferstart.tmp-\(dead)-7")
+            try TestFiles.write([1], to: dir + "/b1/00/002.tmp-\(getpid())-1")  // a live writer's
+            try TestFiles.write([1], to: dir + "/b1/00/000")
+            #expect(FileBlobStore.removeStaleTemporaryFiles(under: dir).count == 2)
+            #expect(TestFiles.regularFiles(under: dir) == ["b1/00/000", "b1/00/002.tmp-\(getpid())-1"])
+        }
+    }
+
+    /// A PID that no process has now (a child that has exited and been reaped).
+    private func deadPID() -> Int32 {
+        var pid: Int32 = 999_999
+        while kill(pid, 0) == 0 || errno != ESRCH { pid -= 1 }
+        return pid
     }
 }

@@ -51,8 +51,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable {
         self.rawValue = rawValue
     }
 
-    /// `NotFound` (404, message "The resource was not found").
+    /// `NotFound` (404, message ``notFoundMessage``).
     public static let notFound = ErrorCode(rawValue: "NotFound")
+    /// Upstream's message of every 404 for a missing buffer, codespec or run.
+    public static let notFoundMessage = "The resource was not found"
     /// `BadRequest` (400).
     public static let badRequest = ErrorCode(rawValue: "BadRequest")
     /// `InvalidInput` (400): a body or parameter failed validation.

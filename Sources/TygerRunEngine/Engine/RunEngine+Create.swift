@@ -70,15 +70,7 @@ extension RunEngine {
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
         try executor.validate(codespec: spec, replicas: run.job.replicas)
-        let bufferTTL = try run.job.bufferTtl.map { text in
-            guard let ttl = TimeSpan.parse(text) else {
-                throw TygerRunEngineError.invalid("job.bufferTtl '\(text)' is not a valid TimeSpan, e.g. 1.00:00:00")
-            }
-            return ttl
-        }
-        if let text = run.bufferAccessTtl, TimeSpan.parse(text) == nil {
-            throw TygerRunEngineError.invalid("bufferAccessTtl '\(text)' is not a valid TimeSpan, e.g. 01:00:00")
-        }
+        let bufferTTL = run.job.bufferTtl.flatMap(TimeSpan.parse)  // validated above
         let createdAt = now()
         // job.bufferTtl counts from creation (upstream); without it the server's runBufferTTL counts from the end,
         // bounded meanwhile by the timeout the run cannot outlive.

@@ -19,7 +19,7 @@ extension RunEngine {
         guard let runId = EphemeralBufferID(bufferId)?.runId, let run = try await runs.get(id: runId),
             let parameter = run.job.buffers?.first(where: { $0.value == bufferId })?.key,
             let spec = run.resolvedCodespec
-        else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        else { throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage) }
         return (runId, parameter, (spec.buffers?.inputs ?? []).contains(parameter))
     }
 

@@ -33,7 +33,7 @@ extension RunEngine {
         } else {
             found = try await codespecs.latest(name: name)
         }
-        guard let found else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        guard let found else { throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage) }
         return found
     }
 
@@ -54,7 +54,7 @@ extension RunEngine {
     /// - Throws: `TygerRunEngineError` `.notFound`.
     public func getRun(id: Int64) async throws -> Run {
         guard let run = try await runs.get(id: id) else {
-            throw TygerRunEngineError(.notFound, "The resource was not found")
+            throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage)
         }
         return run
     }

@@ -74,7 +74,7 @@ public actor InMemoryRunRepository: RunRepository {
     }
 
     public func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
-        guard var stored = runs[id] else { throw TygerRunEngineError(.notFound, "The resource was not found") }
+        guard var stored = runs[id] else { throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage) }
         guard stored.matches(ifMatch: ifMatch) else {
             throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
         }

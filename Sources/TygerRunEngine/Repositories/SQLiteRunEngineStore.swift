@@ -258,7 +258,7 @@ final class SQLiteRunRepository: RunRepository {
         try await storage {
             try await queue.write { db in
                 guard let current = try Self.stored(id: id, db: db) else {
-                    throw TygerRunEngineError(.notFound, "The resource was not found")
+                    throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage)
                 }
                 guard current.matches(ifMatch: ifMatch) else {
                     throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
