@@ -118,7 +118,10 @@ extension LiveServerCLITests {
                 guard let process else { continue }
                 if !began {
                     let read = await process.waitBounded(Self.notBegunWait)
-                    #expect(read == nil, "\(what) \(name): a buffer no writer began did not wait: \(read.map { "\($0)" } ?? "")")
+                    #expect(
+                        read == nil,
+                        "\(what) \(name): a buffer no writer began did not wait: \(read.map { "\($0)" } ?? "")"
+                    )
                 } else if let read = await process.waitBounded(Self.bound) {
                     checkRead(read, input, complete: complete, "\(what) \(name)")
                 } else {

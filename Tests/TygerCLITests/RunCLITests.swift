@@ -362,7 +362,11 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             try s.file("bad.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"soon\"\n")
             let bad = try await s.tyger(["run", "create", "-f", s.directory + "/bad.yml"])
             #expect(bad.exitCode == 1, "\(bad)")
-            #expect(bad.stderrText.contains("bufferAccessTtl must be a non-negative TimeSpan") && bad.stderrText.contains("got 'soon'"), "\(bad)")
+            #expect(
+                bad.stderrText.contains("bufferAccessTtl must be a non-negative TimeSpan")
+                    && bad.stderrText.contains("got 'soon'"),
+                "\(bad)"
+            )
         }
     }
 
