@@ -1,3 +1,5 @@
+import TygerCore
+
 /// A JSON document as a tree, rendered by the fuzzers as JSON text or as YAML (block or flow style).
 public indirect enum FuzzValue: Sendable {
     case null
@@ -14,10 +16,10 @@ public indirect enum FuzzValue: Sendable {
         case .null: "null"
         case .bool(let b): b ? "true" : "false"
         case .number(let n): n
-        case .string(let s): FuzzValue.quoted(s)
+        case .string(let s): TextEncoding.jsonQuoted(s)
         case .array(let items): "[" + items.map(\.json).joined(separator: ",") + "]"
         case .object(let fields):
-            "{" + fields.map { FuzzValue.quoted($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}"
+            "{" + fields.map { TextEncoding.jsonQuoted($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}"
         }
     }
 
@@ -31,11 +33,11 @@ public indirect enum FuzzValue: Sendable {
             return fields.flatMap { key, value -> [String] in
                 switch value {
                 case .object(let f) where !f.isEmpty:
-                    return [pad + FuzzValue.quoted(key) + ":"] + value.yamlLines(indent: indent + 2)
+                    return [pad + TextEncoding.jsonQuoted(key) + ":"] + value.yamlLines(indent: indent + 2)
                 case .array(let a) where !a.isEmpty:
-                    return [pad + FuzzValue.quoted(key) + ":"] + value.yamlLines(indent: indent + 2)
+                    return [pad + TextEncoding.jsonQuoted(key) + ":"] + value.yamlLines(indent: indent + 2)
                 default:
-                    return [pad + FuzzValue.quoted(key) + ": " + value.json]
+                    return [pad + TextEncoding.jsonQuoted(key) + ": " + value.json]
                 }
             }
         case .array(let items) where !items.isEmpty && indent < 200:
@@ -54,27 +56,6 @@ public indirect enum FuzzValue: Sendable {
         }
     }
 
-    /// A JSON string literal.
-    public static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// Structure-aware input generation for the parsers that take outside input: valid documents with one or more values
