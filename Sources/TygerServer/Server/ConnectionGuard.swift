@@ -66,9 +66,8 @@ public final class ConnectionGuard: Sendable {
         case .v4:
             return address?.ipAddress ?? "unknown"
         case .v6:
-            var raw = in6_addr()
-            guard let text = address?.ipAddress, inet_pton(AF_INET6, text, &raw) == 1 else { return "unknown" }
-            let bytes = withUnsafeBytes(of: raw) { Array($0) }
+            var bytes = [UInt8](repeating: 0, count: 16)  // an in6_addr
+            guard let text = address?.ipAddress, inet_pton(AF_INET6, text, &bytes) == 1 else { return "unknown" }
             if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
                 return bytes[12..<16].map { String($0) }.joined(separator: ".")
             }
