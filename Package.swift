@@ -198,7 +198,9 @@ let package = Package(
         ),
         .testTarget(
             name: "TygerControlPlaneTests",
-            dependencies: ["TygerControlPlane", "TygerModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TygerControlPlane", "TygerModel", "TygerTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

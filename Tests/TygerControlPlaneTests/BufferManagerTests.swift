@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TygerControlPlane
 import TygerModel
+import TygerTestSupport
 
 struct BufferManagerTests {
     let clock = ManualWallClock()

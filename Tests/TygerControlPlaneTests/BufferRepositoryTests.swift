@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TygerControlPlane
+import TygerTestSupport
 
 /// One behavioural suite, run against every ``BufferRepository`` implementation.
 struct BufferRepositoryTests {
@@ -344,8 +345,8 @@ struct BufferWriterLeaseRepositoryTests {
 
 struct SQLiteMigrationTests {
     @Test func migratesFreshDatabaseAndReopensWithoutLosingData() async throws {
-        let dir = try TemporaryDirectory()
-        let dataDir = dir.url.appendingPathComponent("nested/data")
+        let dir = TemporaryDirectory()
+        let dataDir = URL(fileURLWithPath: dir.path).appendingPathComponent("nested/data")
         do {
             let repo = try SQLiteBufferRepository(directory: dataDir)
             #expect(try await repo.appliedMigrations() == SQLiteBufferRepository.knownMigrations)
@@ -364,8 +365,8 @@ struct SQLiteMigrationTests {
     }
 
     @Test func unopenableDatabaseFailsWithDatabaseFailure() throws {
-        let dir = try TemporaryDirectory()
-        let path = dir.url.appendingPathComponent("not-a-db").path
+        let dir = TemporaryDirectory()
+        let path = URL(fileURLWithPath: dir.path).appendingPathComponent("not-a-db").path
         try Data("this is not sqlite, just text that is long enough to be a header".utf8).write(
             to: URL(fileURLWithPath: path)
         )

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TygerControlPlane
 import TygerModel
+import TygerTestSupport
 
 /// A wall clock the test moves by hand.
 final class ManualWallClock: Sendable {
@@ -21,20 +22,6 @@ final class ManualWallClock: Sendable {
     var wallClock: WallClock { WallClock { [self] in self.now } }
 }
 
-/// A temporary directory removed when the value is deinitialized.
-final class TemporaryDirectory: Sendable {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tyger-cp-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-}
-
 /// The repository implementations every repository test runs against.
 enum RepositoryKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case inMemory
@@ -48,8 +35,8 @@ enum RepositoryKind: String, CaseIterable, CustomTestStringConvertible, Sendable
         case .inMemory:
             return (InMemoryBufferRepository(), nil)
         case .sqlite:
-            let dir = try TemporaryDirectory()
-            return (try SQLiteBufferRepository(directory: dir.url), dir)
+            let dir = TemporaryDirectory()
+            return (try SQLiteBufferRepository(directory: URL(fileURLWithPath: dir.path)), dir)
         }
     }
 }

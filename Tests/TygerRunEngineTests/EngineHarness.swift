@@ -7,6 +7,7 @@ import TygerDataPath
 import TygerIO
 import TygerModel
 import TygerStorage
+import TygerTestSupport
 
 @testable import TygerRunEngine
 
@@ -58,6 +59,8 @@ final class BufferExpiries: Sendable {
 
 /// An engine over a temporary directory with file-backed buffers.
 struct Harness {
+    /// The directory the harness made (and removes when the last copy of the harness goes); `nil` for a given root.
+    let owned: TemporaryDirectory?
     let root: String
     let buffers: String
     let engine: RunEngine
@@ -71,7 +74,8 @@ struct Harness {
         clock: WallClock = .system,
         runBufferTTL: Duration? = .seconds(86_400)
     ) throws {
-        let root = root ?? FileManager.default.temporaryDirectory.path + "/tyger-runs-\(UUID().uuidString)"
+        owned = root == nil ? TemporaryDirectory(prefix: "tyger-runs") : nil
+        let root = root ?? owned!.path  // one of the two is set
         try FileManager.default.createDirectory(atPath: root + "/buffers", withIntermediateDirectories: true)
         self.root = root
         let buffers = root + "/buffers"
@@ -149,7 +153,8 @@ struct Harness {
 /// Runs `body` while the engine service runs.
 func withRunningEngine<R: Sendable>(_ harness: Harness, _ body: @Sendable (Harness) async throws -> R) async throws -> R
 {
-    try await withThrowingTaskGroup(of: R?.self) { group in
+    defer { withExtendedLifetime(harness) {} }  // its directory goes with it
+    return try await withThrowingTaskGroup(of: R?.self) { group in
         group.addTask {
             try await harness.engine.run()
             return nil

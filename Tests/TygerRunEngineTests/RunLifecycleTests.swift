@@ -1,12 +1,15 @@
 import Foundation
 import Testing
 import TygerModel
+import TygerTestSupport
 
 @testable import TygerRunEngine
 
 struct EngineModelTests {
     @Test func versionsAreIdempotentAndOrderInsensitive() async throws {
-        let dir = FileManager.default.temporaryDirectory.path + "/tyger-cs-\(UUID().uuidString)"
+        let directory = TemporaryDirectory(prefix: "tyger-cs")
+        defer { withExtendedLifetime(directory) {} }
+        let dir = directory.path
         for repo in [
             InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs,
         ] {
@@ -152,7 +155,9 @@ struct RunLifecycleTests {
 
 struct RunRepositoryTests {
     @Test func listingFiltersAndPages() async throws {
-        let dir = FileManager.default.temporaryDirectory.path + "/tyger-rr-\(UUID().uuidString)"
+        let directory = TemporaryDirectory(prefix: "tyger-rr")
+        defer { withExtendedLifetime(directory) {} }
+        let dir = directory.path
         let sqlite = try SQLiteRunEngineStore(directory: dir)
         for repo in [InMemoryRunRepository() as any RunRepository, sqlite.runs] {
             let base = Date(timeIntervalSince1970: 1_700_000_000)

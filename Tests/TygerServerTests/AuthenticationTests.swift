@@ -7,6 +7,7 @@ import Testing
 import TygerCore
 import TygerModel
 import TygerServer
+import TygerTestSupport
 
 /// Router tests run without a socket, so their transport is "unknown" and treated like TCP: untrusted.
 struct AuthenticationTests {

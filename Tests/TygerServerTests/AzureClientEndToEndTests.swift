@@ -6,6 +6,7 @@ import NIOHTTP1
 import Testing
 import TygerCore
 import TygerServer
+import TygerTestSupport
 
 /// Runs the built `tyger-server` and `tyger` binaries and drives the data plane with the real azure-storage-blob
 /// Python client (`Tests/azure/azure_e2e.py`; `tools/install-test-deps` installs the client).

@@ -8,6 +8,7 @@ import Testing
 import TygerControlPlane
 import TygerModel
 import TygerServer
+import TygerTestSupport
 
 /// A wall clock the test moves by hand.
 final class ManualWallClock: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 import TygerServer
+import TygerTestSupport
 
 /// The TCP listener's connection limits, against a live server on 127.0.0.1: held connections from 127.0.0.2 must
 /// not starve health checks and authenticated clients from 127.0.0.1, and idle or half-sent connections are closed.

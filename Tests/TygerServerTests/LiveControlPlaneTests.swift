@@ -10,6 +10,7 @@ import TygerCore
 import TygerModel
 import TygerRunEngine
 import TygerServer
+import TygerTestSupport
 
 /// A `tyger-server` in process: the real buffers and runs control planes (the run engine included) over a temporary
 /// data directory, on its unix socket and on TCP (127.0.0.1, any port).

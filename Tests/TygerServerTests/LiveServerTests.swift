@@ -12,6 +12,7 @@ import Testing
 import TygerModel
 import TygerServer
 import TygerStorage
+import TygerTestSupport
 
 struct LiveServerTests {
     @Test func tcpRoundTripNeedsATokenOrASignature() async throws {

@@ -3,6 +3,7 @@ import NIOHTTP1
 import Testing
 import TygerModel
 import TygerServer
+import TygerTestSupport
 
 private let v = "api-version=1.0"
 

@@ -9,6 +9,7 @@ import TygerModel
 import TygerRunEngine
 import TygerServer
 import TygerStorage
+import TygerTestSupport
 
 /// An engine over a temporary directory with file-backed buffers.
 struct Harness {

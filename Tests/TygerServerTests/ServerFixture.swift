@@ -8,6 +8,7 @@ import TygerCore
 import TygerModel
 import TygerServer
 import TygerStorage
+import TygerTestSupport
 
 /// A movable clock for expiry tests.
 final class TestClock: Sendable {
@@ -16,18 +17,6 @@ final class TestClock: Sendable {
     var now: Int64 { seconds.withLock { $0 } }
     func advance(_ delta: Int64) { seconds.withLock { $0 += delta } }
     var wallClock: WallClock { WallClock { Date(timeIntervalSince1970: Double(self.now)) } }
-}
-
-/// A temporary directory removed when the fixture goes.
-final class TemporaryDirectory: Sendable {
-    let path: String
-    init() {
-        var template = Array((NSTemporaryDirectory() + "/tyger-server-test-XXXXXX").utf8CString)
-        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }  // template is NUL-terminated
-        precondition(result != nil, "mkdtemp failed")
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// A route collection standing in for the control plane: exercises the plug-in hook and shows the caller.

@@ -8,6 +8,7 @@ import Testing
 import TygerCore
 import TygerModel
 import TygerServer
+import TygerTestSupport
 
 struct SignedURLTests {
     static let write: Set<SignedURLPermission> = [.createBlob, .readBlob]

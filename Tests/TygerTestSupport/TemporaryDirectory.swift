@@ -142,3 +142,21 @@ public enum TestFiles {
         return out.sorted()
     }
 }
+
+/// A fresh directory under `/tmp` that lives as long as this object: removed, with everything in it, on deinit. For
+/// fixtures held by a value (a harness, a server) rather than a scope.
+public final class TemporaryDirectory: Sendable {
+    /// The directory's absolute path.
+    public let path: String
+
+    /// - Parameter prefix: The start of the directory's name, to tell test leftovers apart.
+    public init(prefix: String = "tyger-test") {
+        do {
+            path = try makeTemporaryDirectory(prefix: prefix)
+        } catch {
+            preconditionFailure("\(error)")
+        }
+    }
+
+    deinit { removeTree(path) }
+}
