@@ -20,8 +20,11 @@ extension BufferCommand {
         @Option(name: .shortAndLong, help: "Read from this file instead of stdin.")
         var input: String?
 
-        @Option(name: [.customShort("p"), .long], help: "Concurrent blob uploads.")
-        var dop: Int = 16
+        @Option(
+            name: [.customShort("p"), .long],
+            help: "Concurrent blob uploads (default: 16 into a directory, 6 over HTTP)."
+        )
+        var dop: Int?
 
         @Option(name: .shortAndLong, help: "Block (blob) size, e.g. 4M, 512K.")
         var blockSize: String = "4M"
@@ -68,7 +71,7 @@ extension BufferCommand {
 
         func run() async throws {
             var options = WriteOptions()
-            options.dop = dop
+            if let dop { options.dop = dop }
             options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
             let interval = try DurationParser.parse(flushInterval)
             options.flushInterval = interval > .zero ? interval : nil
@@ -80,7 +83,9 @@ extension BufferCommand {
             let source: any ByteSource = ioMode == .dispatch ? DispatchIOSource(fd: fd) : DescriptorSource(fd: fd)
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer write", counter: counter)
-            let (target, accessTTL, fastPath, configured) = (target, accessTTL, transportMode != .http, options)
+            let (target, accessTTL, fastPath, configured, dop) = (
+                target, accessTTL, transportMode != .http, options, dop
+            )
             let summary = try await withSignalCancellation {
                 try await BufferLocation.withResolved(
                     target,
@@ -90,6 +95,7 @@ extension BufferCommand {
                 ) { resolved in
                     var options = configured
                     options.createContainer = resolved.createsContainer
+                    if dop == nil { options.dop = defaultWriteDop(for: resolved.store) }
                     let frozen = options
                     return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
                         group.addTask {

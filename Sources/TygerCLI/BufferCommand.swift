@@ -1,6 +1,8 @@
 import ArgumentParser
+import TygerClient
 import TygerCore
 import TygerIO
+import TygerStorage
 
 /// `tyger buffer …`
 struct BufferCommand: AsyncParsableCommand {
@@ -42,8 +44,14 @@ enum TransportMode: String, ExpressibleByArgument, CaseIterable {
 /// The largest degree of parallelism (`--dop`, `--write-dop`, `--read-dop`): requests in flight at once.
 let maxDop = 1024
 
-/// Checks a degree of parallelism: 1 to ``maxDop``.
-func validateDop(_ dop: Int, option: String) throws {
+/// Concurrent blob uploads when `--dop` / `--write-dop` is not given: 16 into a local directory, 6 over HTTP. Over
+/// HTTP the server's copies into the page cache contend: measured on 127.0.0.1 with 4 GiB, 6 uploads in flight wrote
+/// 7 % faster than 16, with 17 % less server CPU (docs/performance.md).
+func defaultWriteDop(for store: any BlobStore) -> Int { store is HTTPBlobStore ? 6 : 16 }
+
+/// Checks a degree of parallelism: 1 to ``maxDop`` (`nil`, the default, passes).
+func validateDop(_ dop: Int?, option: String) throws {
+    guard let dop else { return }
     guard (1...maxDop).contains(dop) else {
         throw ValidationError("\(option) must be from 1 to \(maxDop), got \(dop)")
     }

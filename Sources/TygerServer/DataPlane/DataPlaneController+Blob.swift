@@ -56,8 +56,8 @@ extension DataPlaneController {
         var count = 0
         var endMarker: [UInt8] = []  // the bytes of `.bufferend` (a few dozen), for the lease's final state
         do {
-            // Socket reads arrive in chunks of tens of KiB: gather them into 1 MiB writes (one copy saves ~16
-            // syscalls per MiB).
+            // Small pieces (TLS records, reads of a slow socket) are gathered into 1 MiB writes (one copy saves
+            // ~16 syscalls per MiB); large ones (plain TCP reads reach 1 MiB) go to the file as they are.
             var pending = ByteBuffer()
             pending.reserveCapacity(Self.writeBatch)
             for try await chunk in request.body {
@@ -69,6 +69,14 @@ extension DataPlaneController {
                 }
                 if name == BufferBlobNames.end && endMarker.count < 4096 {
                     endMarker += chunk.readableBytesView.prefix(4096 - endMarker.count)
+                }
+                if chunk.readableBytes >= Self.writeBatch / 4 {
+                    if pending.readableBytes > 0 {
+                        try pending.withUnsafeReadableBytes { try upload.append($0) }
+                        pending.clear()
+                    }
+                    try chunk.withUnsafeReadableBytes { try upload.append($0) }
+                    continue
                 }
                 var c = chunk
                 pending.writeBuffer(&c)
