@@ -72,32 +72,7 @@ extension LiveServerCLITests {
                 let created = try await runProcess(TygerBinary.path(), ["buffer", "create"], environment: env)
                 try #require(created.exitCode == 0, "\(created)")
                 let id = created.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-                let wrote = try await runShell(
-                    "$TYGER buffer gen 64M | $TYGER buffer write \(id) -b 1M",
-                    environment: env,
-                    timeout: .seconds(120)
-                )
-                #expect(wrote.exitCode == 1, "\(wrote)")
-                #expect(wrote.errorLines.count == 1, "one line: \(wrote.stderrText)")
-                #expect(
-                    wrote.stderrText.lowercased().contains("space") || wrote.stderrText.contains("full"),
-                    "\(wrote)"
-                )
-                let read = try await runProcess(
-                    TygerBinary.path(),
-                    ["buffer", "read", id, "-o", "/dev/null"],
-                    environment: env,
-                    timeout: .seconds(60)
-                )
-                #expect(read.exitCode == 1, "a failed buffer reads as complete: \(read)")
-                let listed = try await runProcess(
-                    TygerBinary.path(),
-                    ["buffer", "list", "--limit", "1"],
-                    environment: env
-                )
-                #expect(listed.exitCode == 0, "the server does not answer after a full disk: \(listed)")
-                let temporary = TestFiles.regularFiles(under: home).filter { $0.contains(".tmp-") }
-                #expect(temporary.isEmpty, "\(temporary)")
+                try await checkWriteToAFullDisk(id, environment: env, leftoversUnder: home)
                 _ = try? await runProcess(TygerBinary.path(), ["api", "stop"], environment: env, timeout: .seconds(30))
                 return true
             }
@@ -128,26 +103,7 @@ extension LiveServerCLITests {
                         let created = try await runProcess(tyger, ["buffer", "create"], environment: env)
                         try #require(created.exitCode == 0, "\(created)")
                         let id = created.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-                        let wrote = try await runShell(
-                            "$TYGER buffer gen 64M | $TYGER buffer write \(id) -b 1M",
-                            environment: env,
-                            timeout: .seconds(120)
-                        )
-                        #expect(wrote.exitCode == 1, "\(wrote)")
-                        #expect(wrote.errorLines.count == 1, "one line: \(wrote.stderrText)")
-                        let reader = try ChildProcess(
-                            tyger,
-                            ["buffer", "read", id, "-o", "/dev/null"],
-                            environment: env
-                        )
-                        let message = wrote.stderrText.lowercased()
-                        #expect(message.contains("space") || message.contains("full"), "\(wrote)")
-                        let read = try await reader.wait(timeout: .seconds(60))
-                        #expect(read.exitCode == 1, "a failed buffer reads as complete: \(read)")
-                        let listed = try await runProcess(tyger, ["buffer", "list", "--limit", "1"], environment: env)
-                        #expect(listed.exitCode == 0, "the server does not answer after a full disk: \(listed)")
-                        let temporary = TestFiles.regularFiles(under: data).filter { $0.contains(".tmp-") }
-                        #expect(temporary.isEmpty, "\(temporary)")
+                        try await checkWriteToAFullDisk(id, environment: env, leftoversUnder: data)
                     }
                 }
                 return true
@@ -155,6 +111,39 @@ extension LiveServerCLITests {
             FaultSettings.report(
                 "disk full (server data over HTTP): \(ran == nil ? "skipped (needs root)" : "1 trial, 0 data lost")"
             )
+        }
+
+        /// Writes 64 MiB into buffer `id`, whose store is on the full tmpfs: the write fails with one clear line and
+        /// exit 1, a reader of the buffer exits 1 (never reads it as complete), the server still answers, and no
+        /// temporary file is left under `leftoversUnder`.
+        private func checkWriteToAFullDisk(
+            _ id: String,
+            environment env: [String: String],
+            leftoversUnder directory: String
+        ) async throws {
+            let tyger = try TygerBinary.path()
+            let wrote = try await runShell(
+                "$TYGER buffer gen 64M | $TYGER buffer write \(id) -b 1M",
+                environment: env,
+                timeout: .seconds(120)
+            )
+            #expect(wrote.exitCode == 1, "\(wrote)")
+            #expect(wrote.errorLines.count == 1, "one line: \(wrote.stderrText)")
+            #expect(
+                wrote.stderrText.lowercased().contains("space") || wrote.stderrText.contains("full"),
+                "\(wrote)"
+            )
+            let read = try await runProcess(
+                tyger,
+                ["buffer", "read", id, "-o", "/dev/null"],
+                environment: env,
+                timeout: .seconds(60)
+            )
+            #expect(read.exitCode == 1, "a failed buffer reads as complete: \(read)")
+            let listed = try await runProcess(tyger, ["buffer", "list", "--limit", "1"], environment: env)
+            #expect(listed.exitCode == 0, "the server does not answer after a full disk: \(listed)")
+            let temporary = TestFiles.regularFiles(under: directory).filter { $0.contains(".tmp-") }
+            #expect(temporary.isEmpty, "\(temporary)")
         }
     }
 }

@@ -69,6 +69,13 @@ extension LiveServerCLITests {
             }
         }
 
+        /// A reader of a buffer that no writer began waits for one (as upstream's does): still running after
+        /// ``notBegunWait``, when it is killed.
+        private func expectWaitingForAWriter(_ reader: ChildProcess, _ what: String) async {
+            let read = await reader.waitBounded(Self.notBegunWait)
+            #expect(read == nil, "\(what): a buffer no writer began did not wait: \(read.map { "\($0)" } ?? "")")
+        }
+
         /// Feeds `bytes` to the child's stdin from a thread of its own.
         private func feed(_ child: ChildProcess, _ bytes: [UInt8]) async {
             _ = try? await onThread { try child.writeStdin(bytes) }
@@ -117,11 +124,7 @@ extension LiveServerCLITests {
             for (name, process) in [("reader", Optional(reader)), ("follower", follower)] {
                 guard let process else { continue }
                 if !began {
-                    let read = await process.waitBounded(Self.notBegunWait)
-                    #expect(
-                        read == nil,
-                        "\(what) \(name): a buffer no writer began did not wait: \(read.map { "\($0)" } ?? "")"
-                    )
+                    await expectWaitingForAWriter(process, "\(what) \(name)")
                 } else if let read = await process.waitBounded(Self.bound) {
                     checkRead(read, input, complete: complete, "\(what) \(name)")
                 } else {
@@ -226,8 +229,7 @@ extension LiveServerCLITests {
             // another port) left a buffer whose readers wait for a writer.
             let reader = try env.start(["buffer", "read", buffer])
             if !env.writerBegan(buffer) {
-                let read = await reader.waitBounded(Self.notBegunWait)
-                #expect(read == nil, "\(what): a buffer no writer began did not wait: \(read.map { "\($0)" } ?? "")")
+                await expectWaitingForAWriter(reader, what)
                 return
             }
             guard let read = await reader.waitBounded(Self.bound) else {

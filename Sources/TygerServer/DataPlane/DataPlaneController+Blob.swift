@@ -60,6 +60,11 @@ extension DataPlaneController {
             // ~16 syscalls per MiB); large ones (plain TCP reads reach 1 MiB) go to the file as they are.
             var pending = ByteBuffer()
             pending.reserveCapacity(Self.writeBatch)
+            func flushPending() throws {
+                guard pending.readableBytes > 0 else { return }
+                try pending.withUnsafeReadableBytes { try upload.append($0) }
+                pending.clear()
+            }
             for try await chunk in request.body {
                 count += chunk.readableBytes
                 guard count <= maxBlobSize else { throw APIError.requestBodyTooLarge(limit: maxBlobSize) }
@@ -71,21 +76,15 @@ extension DataPlaneController {
                     endMarker += chunk.readableBytesView.prefix(4096 - endMarker.count)
                 }
                 if chunk.readableBytes >= Self.writeBatch / 4 {
-                    if pending.readableBytes > 0 {
-                        try pending.withUnsafeReadableBytes { try upload.append($0) }
-                        pending.clear()
-                    }
+                    try flushPending()
                     try chunk.withUnsafeReadableBytes { try upload.append($0) }
                     continue
                 }
                 var c = chunk
                 pending.writeBuffer(&c)
-                if pending.readableBytes >= Self.writeBatch {
-                    try pending.withUnsafeReadableBytes { try upload.append($0) }
-                    pending.clear()
-                }
+                if pending.readableBytes >= Self.writeBatch { try flushPending() }
             }
-            if pending.readableBytes > 0 { try pending.withUnsafeReadableBytes { try upload.append($0) } }
+            try flushPending()
         } catch {
             upload.abort()
             Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
