@@ -115,19 +115,22 @@ public struct BlobCodec: Sendable {
     /// Checks a stored blob against its own checksum metadata.
     ///
     /// Works for either format whatever `format` this codec was made for, keyed by the metadata present.
+    /// - Parameter precomputedMD5: The stored bytes' base64 MD5 when the caller hashed several blobs at once
+    ///   (upstream format).
     /// - Throws: `TygerCoreError` `.checksumMismatch` when the bytes do not match, `.corruptMetadata` when the
     ///   checksum, encoding or length metadata is missing or malformed.
     public static func verify(
         _ stored: UnsafeRawBufferPointer,
         metadata: BlobMetadata,
         format: BufferFormat,
-        blobName: String
+        blobName: String,
+        precomputedMD5: String? = nil
     ) throws -> VerifiedBlob {
         if format == .upstream {
             guard let expected = metadata.contentMD5 else {
                 throw TygerCoreError(.corruptMetadata, "blob \(blobName): expected Content-MD5 header missing")
             }
-            let actual = Checksums.md5Base64(stored)
+            let actual = precomputedMD5 ?? Checksums.md5Base64(stored)
             guard actual == expected else {
                 throw TygerCoreError(.checksumMismatch, "blob \(blobName): MD5 mismatch (stored data is corrupt)")
             }

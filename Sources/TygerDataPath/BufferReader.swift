@@ -1,3 +1,4 @@
+import Synchronization
 import TygerCore
 public import TygerIO
 public import TygerStorage
@@ -87,11 +88,25 @@ public enum BufferReader {
     )
 
     /// A blob fetched, verified and decoded, or known to be absent after the end.
-    private enum Fetched: Sendable {
+    private enum Outcome: Sendable {
         case blob(OutputChunk, VerifiedBlob)
+        /// An upstream-format blob whose MD5 is not checked yet (see `verifyWaitingMD5s`).
+        case unverified(StoredBlob)
         case absent
         /// Fetching or verifying the blob failed.
         case failed(any Error)
+    }
+
+    /// Outcomes of finished fetch tasks not yet taken by the emitting loop.
+    private final class Finished: Sendable {
+        let outcomes = Mutex<[Int64: Outcome]>([:])
+
+        func takeAll() -> [Int64: Outcome] {
+            outcomes.withLock { outcomes in
+                defer { outcomes.removeAll(keepingCapacity: true) }
+                return outcomes
+            }
+        }
     }
 
     private static func emitBlobs(
@@ -101,10 +116,14 @@ public enum BufferReader {
         output: HandoffQueue<OutputChunk>,
         options: ReadOptions
     ) async throws -> Int64 {
-        try await withThrowingTaskGroup(of: (Int64, Fetched).self) { group in
+        let fetcher = Fetcher(store: store, format: format, monitor: monitor, options: options)
+        // Fetch tasks leave their outcome here as they finish, so each turn takes every finished one at once (the
+        // group's results come one per `next()`): upstream blobs can then be hashed in runs.
+        let finished = Finished()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             var nextToLaunch: Int64 = 0
             var nextToEmit: Int64 = 0
-            var ready: [Int64: Fetched] = [:]
+            var ready: [Int64: Outcome] = [:]
             var chain = HashChain()
             let window = Int64(options.window)
             func launch() {
@@ -113,20 +132,19 @@ public enum BufferReader {
                 group.addTask {
                     // Errors are positional: reported when the reader reaches this blob, after every blob before it
                     // is written, so the output is always the longest sound prefix (not whatever raced ahead).
+                    let outcome: Outcome
                     do {
-                        return (
-                            number,
-                            try await fetch(number, store: store, format: format, monitor: monitor, options: options)
-                        )
+                        outcome = try await fetcher.fetch(number)
                     } catch {
-                        return (number, .failed(error))
+                        outcome = .failed(error)
                     }
+                    finished.outcomes.withLock { $0[number] = outcome }
                 }
             }
             while nextToLaunch < window { launch() }
-            while let (number, fetched) = try await group.next() {
-                ready[number] = fetched
-                while let item = ready.removeValue(forKey: nextToEmit) {
+            while try await group.next() != nil {
+                ready.merge(finished.takeAll()) { old, _ in old }
+                while let item = verifyWaitingMD5s(in: &ready, from: nextToEmit, format: format) {
                     let name = BlobPath.name(for: nextToEmit)
                     if case .failed(let error) = item { throw error }
                     guard case .blob(let chunk, let verified) = item else {
@@ -160,49 +178,92 @@ public enum BufferReader {
         }
     }
 
-    private static func fetch(
-        _ number: Int64,
-        store: any BlobStore,
-        format: BufferFormat,
-        monitor: EndMonitor,
-        options: ReadOptions
-    ) async throws -> Fetched {
-        let name = BlobPath.name(for: number)
-        var attempt = 0
-        while true {
-            if let blob = try await store.get(name) {
-                let (chunk, verified) = try decode(blob, name: name, format: format)
-                return .blob(chunk, verified)
-            }
-            switch try await monitor.status() {
-            case .failed: throw failedError
-            case .complete: return .absent
-            case nil: break
-            }
-            if try await store.writerState() == .gone {
-                // The writer may have finished between our checks: look once more before calling it dead.
-                if let blob = try await store.get(name) {
-                    let (chunk, verified) = try decode(blob, name: name, format: format)
-                    return .blob(chunk, verified)
-                }
+    /// What fetching a blob needs, shared by the fetch tasks of one read.
+    private struct Fetcher: Sendable {
+        let store: any BlobStore
+        let format: BufferFormat
+        let monitor: EndMonitor
+        let options: ReadOptions
+
+        func fetch(_ number: Int64) async throws -> Outcome {
+            let name = BlobPath.name(for: number)
+            var attempt = 0
+            while true {
+                if let blob = try await store.get(name) { return try decode(blob, name: name) }
                 switch try await monitor.status() {
                 case .failed: throw failedError
                 case .complete: return .absent
-                case nil: throw abandonedError
+                case nil: break
                 }
+                if try await store.writerState() == .gone {
+                    // The writer may have finished between our checks: look once more before calling it dead.
+                    if let blob = try await store.get(name) { return try decode(blob, name: name) }
+                    switch try await monitor.status() {
+                    case .failed: throw failedError
+                    case .complete: return .absent
+                    case nil: throw abandonedError
+                    }
+                }
+                try await Task.sleep(for: options.backoff(attempt))
+                attempt += 1
             }
-            try await Task.sleep(for: options.backoff(attempt))
-            attempt += 1
         }
+
+        private func decode(_ blob: StoredBlob, name: String) throws -> Outcome {
+            // MD5 is sequential within a blob: upstream blobs are checked later, side by side (`verifyWaitingMD5s`).
+            if format == .upstream { return .unverified(blob) }
+            let (chunk, verified) = try BufferReader.decode(blob, name: name, format: format, precomputedMD5: nil)
+            return .blob(chunk, verified)
+        }
+    }
+
+    /// Takes blob `number`'s outcome out of `ready`, verified. When it is an unchecked upstream blob, the run of
+    /// unchecked blobs of the same length that follows it (up to `Checksums.md5Lanes`) is hashed with it, side by
+    /// side: the slower the hashing, the longer the runs that wait, so the rate adapts to the load.
+    private static func verifyWaitingMD5s(
+        in ready: inout [Int64: Outcome],
+        from number: Int64,
+        format: BufferFormat
+    ) -> Outcome? {
+        guard case .unverified(let first) = ready[number] else { return ready.removeValue(forKey: number) }
+        var run: [StoredBlob] = [first]
+        while run.count < Checksums.md5Lanes, case .unverified(let next) = ready[number + Int64(run.count)],
+            next.bytes.count == first.bytes.count
+        {
+            run.append(next)
+        }
+        let digests = Checksums.md5Base64(multi: run.map(\.bytes))
+        for (i, blob) in run.enumerated() {
+            let n = number + Int64(i)
+            do {
+                let (chunk, verified) = try decode(
+                    blob,
+                    name: BlobPath.name(for: n),
+                    format: format,
+                    precomputedMD5: digests[i]
+                )
+                ready[n] = .blob(chunk, verified)
+            } catch {
+                ready[n] = .failed(error)
+            }
+        }
+        return ready.removeValue(forKey: number)
     }
 
     /// Verifies a blob and turns it into output: the stored bytes themselves, or a freshly inflated copy.
     private static func decode(
         _ blob: StoredBlob,
         name: String,
-        format: BufferFormat
+        format: BufferFormat,
+        precomputedMD5: String?
     ) throws -> (OutputChunk, VerifiedBlob) {
-        let verified = try BlobCodec.verify(blob.bytes, metadata: blob.metadata, format: format, blobName: name)
+        let verified = try BlobCodec.verify(
+            blob.bytes,
+            metadata: blob.metadata,
+            format: format,
+            blobName: name,
+            precomputedMD5: precomputedMD5
+        )
         switch verified.encoding {
         case .raw:
             return (OutputChunk(bytes: blob.bytes, immutablePages: blob.isMapped, owner: blob), verified)

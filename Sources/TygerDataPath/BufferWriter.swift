@@ -15,6 +15,8 @@ private import Glibc
 ///    block is in use (back-pressure), and flushes a partial block after the flush interval.
 /// 2. `dop` tasks take blocks in stream order, compute the checksum (and the deflated form), get the blob's chain
 ///    value from the `ChainSequencer`, and put the blob. The block goes back to the ring when its lease is dropped.
+///    The upstream format's MD5 is costlier: one hashing task per core hashes the waiting blocks side by side and
+///    hands them to `dop` put tasks.
 /// 3. After the source ends: the empty end-marker blob, `sync()` (durability), then `.bufferend` `complete`.
 /// Any failure aborts every stage and writes `.bufferend` `failed`, so readers stop with a clear error.
 public enum BufferWriter {
@@ -119,75 +121,78 @@ public enum BufferWriter {
         let scratchSize = BlobCodec.scratchSize(blockSize: options.blockSize, compression: options.compression)
         try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // MD5 (upstream format) is the bottleneck: run one hashing worker per core, each taking the blocks
-                // that queued up while it hashed (up to 8, hashed side by side) and putting them concurrently.
-                let workers = options.format == .upstream ? max(1, min(options.dop, Self.cores)) : options.dop
-                for _ in 0..<workers {
+                if codec.format == .upstream {
+                    // MD5 is the bottleneck: one hashing stage per core feeds `dop` put tasks, so hashing never waits
+                    // for a put.
+                    let puts = HandoffQueue<PendingPut>(capacity: options.effectiveRingSlots)
+                    group.addTask {
+                        do {
+                            try await withThrowingTaskGroup(of: Void.self) { hashers in
+                                for _ in 0..<max(1, min(options.dop, Self.cores)) {
+                                    hashers.addTask {
+                                        try await hashBlocks(
+                                            from: chunks,
+                                            codec: codec,
+                                            ring: ring,
+                                            sequencer: sequencer,
+                                            to: puts
+                                        )
+                                    }
+                                }
+                                try await hashers.waitForAll()
+                            }
+                            puts.close()
+                        } catch {
+                            puts.fail(error)
+                            abort(error)
+                            throw error
+                        }
+                    }
+                    for _ in 0..<options.dop {
+                        group.addTask {
+                            do {
+                                while let put = try await puts.pop() {
+                                    try await store.put(
+                                        BlobPath.name(for: put.number),
+                                        bytes: put.encoded.stored,
+                                        metadata: put.encoded.metadata
+                                    )
+                                    stored.add(Int64(put.encoded.stored.count))
+                                    raw.add(Int64(put.lease.block.count))
+                                    bytesStored?.add(Int64(put.lease.block.count))
+                                }
+                            } catch {
+                                puts.fail(error)
+                                abort(error)
+                                throw error
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                    return
+                }
+                for _ in 0..<options.dop {
                     group.addTask {
                         let scratch: UnsafeMutableRawBufferPointer? =
                             scratchSize > 0 ? .allocate(byteCount: scratchSize, alignment: 64) : nil
                         defer { scratch?.deallocate() }
                         do {
-                            while let first = try await chunks.pop() {
-                                // MD5 is sequential within a blob but not across blobs: with the upstream format, take
-                                // the blocks already waiting (up to 8) and hash them side by side.
-                                var batch = [first]
-                                if codec.format == .upstream {
-                                    while batch.count < 8, let next = chunks.tryPop() { batch.append(next) }
-                                }
-                                let leases = batch.map { BlockLease($0.block, ring: ring) }
-                                let md5s: [String]? =
-                                    batch.count > 1 ? Checksums.md5Base64(multi: leases.map { $0.block.bytes }) : nil
-                                if batch.count == 1 {
-                                    var encoded = codec.encode(
-                                        leases[0].block.bytes,
-                                        scratch: scratch,
-                                        precomputedMD5: md5s?[0]
-                                    )
-                                    encoded.metadata.hashChain = try await sequencer.link(
-                                        first.number,
-                                        checksum: encoded.checksum
-                                    )
-                                    try await store.put(
-                                        BlobPath.name(for: first.number),
-                                        bytes: encoded.stored,
-                                        metadata: encoded.metadata
-                                    )
-                                    stored.add(Int64(encoded.stored.count))
-                                } else {
-                                    // Upstream format only (no compression, so no scratch): chain in order, put together.
-                                    var encodedBatch: [EncodedBlock] = []
-                                    for (i, chunk) in batch.enumerated() {
-                                        var encoded = codec.encode(
-                                            leases[i].block.bytes,
-                                            scratch: nil,
-                                            precomputedMD5: md5s?[i]
-                                        )
-                                        encoded.metadata.hashChain = try await sequencer.link(
-                                            chunk.number,
-                                            checksum: encoded.checksum
-                                        )
-                                        encodedBatch.append(encoded)
-                                    }
-                                    try await withThrowingTaskGroup(of: Void.self) { puts in
-                                        for (i, chunk) in batch.enumerated() {
-                                            let encoded = encodedBatch[i]
-                                            puts.addTask {
-                                                try await store.put(
-                                                    BlobPath.name(for: chunk.number),
-                                                    bytes: encoded.stored,
-                                                    metadata: encoded.metadata
-                                                )
-                                            }
-                                        }
-                                        try await puts.waitForAll()
-                                    }
-                                    stored.add(encodedBatch.reduce(0) { $0 + Int64($1.stored.count) })
-                                }
-                                let batchBytes = batch.reduce(0) { $0 + Int64($1.block.count) }
-                                raw.add(batchBytes)
-                                bytesStored?.add(batchBytes)
-                                withExtendedLifetime(leases) {}
+                            while let chunk = try await chunks.pop() {
+                                let lease = BlockLease(chunk.block, ring: ring)
+                                var encoded = codec.encode(lease.block.bytes, scratch: scratch)
+                                encoded.metadata.hashChain = try await sequencer.link(
+                                    chunk.number,
+                                    checksum: encoded.checksum
+                                )
+                                try await store.put(
+                                    BlobPath.name(for: chunk.number),
+                                    bytes: encoded.stored,
+                                    metadata: encoded.metadata
+                                )
+                                stored.add(Int64(encoded.stored.count))
+                                raw.add(Int64(chunk.block.count))
+                                bytesStored?.add(Int64(chunk.block.count))
+                                withExtendedLifetime(lease) {}
                             }
                         } catch {
                             abort(error)
@@ -207,5 +212,35 @@ public enum BufferWriter {
         end.metadata.hashChain = try await sequencer.link(count, checksum: end.checksum)
         try await store.put(BlobPath.name(for: count), bytes: end.stored, metadata: end.metadata)
         return TransferSummary(bytes: raw.value, blobs: count, storedBytes: stored.value)
+    }
+
+    /// A hashed upstream-format block waiting for its put; the lease holds the block until the put is done.
+    private struct PendingPut: Sendable {
+        let number: Int64
+        let lease: BlockLease
+        let encoded: EncodedBlock
+    }
+
+    /// The hashing stage of the upstream format: takes the blocks already waiting (up to `Checksums.md5Lanes`, MD5 is
+    /// sequential within a blob but not across blobs), hashes them side by side, links them into the chain in order
+    /// and queues their puts.
+    private static func hashBlocks(
+        from chunks: HandoffQueue<Chunk>,
+        codec: BlobCodec,
+        ring: BlockRing,
+        sequencer: ChainSequencer,
+        to puts: HandoffQueue<PendingPut>
+    ) async throws {
+        while let first = try await chunks.pop() {
+            var batch = [first]
+            while batch.count < Checksums.md5Lanes, let next = chunks.tryPop() { batch.append(next) }
+            let leases = batch.map { BlockLease($0.block, ring: ring) }
+            let md5s = Checksums.md5Base64(multi: leases.map { $0.block.bytes })
+            for (i, chunk) in batch.enumerated() {
+                var encoded = codec.encode(leases[i].block.bytes, scratch: nil, precomputedMD5: md5s[i])
+                encoded.metadata.hashChain = try await sequencer.link(chunk.number, checksum: encoded.checksum)
+                try await puts.push(PendingPut(number: chunk.number, lease: leases[i], encoded: encoded))
+            }
+        }
     }
 }
