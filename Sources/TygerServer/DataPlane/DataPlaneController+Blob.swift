@@ -229,7 +229,7 @@ extension DataPlaneController {
     func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) async throws -> Response {
         let (path, _) = try authorize(request, context, permission: .readBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
-        guard let blob = try buffers.store(for: path.containerId).openBlob(name) else {
+        guard let blob = try buffers.store(for: path.containerId).openBlob(name, willRead: includeBody) else {
             // Tell a waiting reader where the write stands, so it stops waiting on a writer that is gone.
             var error = APIError.blobNotFound
             if let state = try await leases?.state(path.containerId) {
