@@ -8,6 +8,7 @@ public import TygerStorage
 
 /// A `BlobStore` over the data plane: the Azure-Blob-style HTTP protocol, addressed by a signed container URL.
 ///
+/// - A blob goes up with one Put Blob, or, past ``singlePutLimit``, as blocks (Put Block, Put Block List).
 /// - 403 `AuthenticationFailed` (an expired URL) asks `refreshURL` for a fresh one and retries, when given.
 /// - Connection errors and 500/503 are retried with jittered exponential backoff, or after the `Retry-After` the
 ///   server asks for (``RetryPolicy``).
@@ -33,28 +34,64 @@ public final class HTTPBlobStore: BlobStore {
     private let url = Mutex<ServiceURL>(try! ServiceURL("http://placeholder/"))  // replaced in init
     private let refreshURL: (@Sendable () async throws -> ServiceURL)?
     private let retryPolicy: RetryPolicy
+    /// Blobs larger than this go up in blocks (Put Block, then Put Block List); see ``singlePutLimit``.
+    let blockUploadThreshold: Int
+    /// The size of the blocks of a block upload; see ``stagedBlockSize``.
+    let blockSize: Int
+
+    /// The largest blob sent with one Put Blob: 64 MiB, the Azure SDKs' `max_single_put_size`. Bigger blobs
+    /// (`tyger buffer write --block-size` up to 256M) are sent as blocks, as Azure Storage requires past its
+    /// single-put limit (5000 MiB) and the SDKs do from 64 MiB on.
+    public static let singlePutLimit = 64 << 20
+    /// The size of the blocks a blob over ``singlePutLimit`` is cut into (the servers accept up to 100 MiB, Azure
+    /// 4000 MiB).
+    public static let stagedBlockSize = 8 << 20
 
     /// - Parameters:
     ///   - containerURL: The signed container URL (`…/containers/<id>?…&sig=…`).
     ///   - retryPolicy: How often and how long apart failed requests are retried.
     ///   - refreshURL: Gets a fresh URL when the current one is refused (buffer IDs); nil for URLs given by users.
-    public init(
+    public convenience init(
         containerURL: ServiceURL,
         transport: HTTPTransport,
         retryPolicy: RetryPolicy = .default,
         refreshURL: (@Sendable () async throws -> ServiceURL)? = nil
     ) {
+        self.init(
+            containerURL: containerURL,
+            transport: transport,
+            retryPolicy: retryPolicy,
+            refreshURL: refreshURL,
+            blockUploadThreshold: Self.singlePutLimit,
+            blockSize: Self.stagedBlockSize
+        )
+    }
+
+    /// A store with other block-upload sizes than ``singlePutLimit`` and ``stagedBlockSize`` (tests use small ones).
+    init(
+        containerURL: ServiceURL,
+        transport: HTTPTransport,
+        retryPolicy: RetryPolicy = .default,
+        refreshURL: (@Sendable () async throws -> ServiceURL)? = nil,
+        blockUploadThreshold: Int,
+        blockSize: Int
+    ) {
+        precondition(blockUploadThreshold >= 0 && blockSize > 0, "block sizes must be positive")
         self.transport = transport
         self.refreshURL = refreshURL
         self.retryPolicy = retryPolicy
+        self.blockUploadThreshold = blockUploadThreshold
+        self.blockSize = blockSize
         url.withLock { $0 = containerURL }
     }
 
     public var location: String { url.withLock { $0.redacted } }
 
-    private func blobURL(_ name: String?) -> ServiceURL {
+    private func blobURL(_ name: String?, query: String? = nil) -> ServiceURL {
         let base = url.withLock { $0 }
-        return name.map { base.appending(path: $0) } ?? base
+        var target = name.map { base.appending(path: $0) } ?? base
+        if let query { target.query = target.query.isEmpty ? query : target.query + "&" + query }
+        return target
     }
 
     private static func baseHeaders() -> HTTPHeaders {
@@ -101,6 +138,7 @@ public final class HTTPBlobStore: BlobStore {
     private func send(
         _ method: HTTPMethod,
         blob: String?,
+        query: String? = nil,
         headers: HTTPHeaders = [:],
         body: ByteBuffer? = nil
     )
@@ -108,7 +146,9 @@ public final class HTTPBlobStore: BlobStore {
     {
         var h = Self.baseHeaders()
         h.add(contentsOf: headers)
-        return try await retrying({ try await transport.send(method, blobURL(blob), headers: h, body: body) }) { $0 }
+        return try await retrying({
+            try await transport.send(method, blobURL(blob, query: query), headers: h, body: body)
+        }) { $0 }
     }
 
     private func failure(_ response: HTTPTransport.Response, _ what: String) -> any Error {
@@ -163,12 +203,13 @@ public final class HTTPBlobStore: BlobStore {
 
     public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
         try BlobName.validate(name)
-        var headers: HTTPHeaders = ["x-ms-blob-type": "BlockBlob", "If-None-Match": "*"]
-        if let lease = leaseId.withLock({ $0 }) { headers.add(name: "x-tyger-lease-id", value: lease) }
-        if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
-        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) {
-            headers.add(name: "x-ms-meta-\(k)", value: v)
+        if bytes.count > blockUploadThreshold {
+            try await putInBlocks(name, bytes: bytes, metadata: metadata)
+            return
         }
+        var headers = blobHeaders(metadata)
+        headers.add(name: "x-ms-blob-type", value: "BlockBlob")
+        if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
         var body: ByteBuffer?
         if bytes.count > 0 {
             var buffer = bodyPool.withLock { $0.popLast() } ?? ByteBufferAllocator().buffer(capacity: bytes.count)
@@ -184,6 +225,88 @@ public final class HTTPBlobStore: BlobStore {
             }
         }
         let response = try await send(.PUT, blob: name, headers: headers, body: body)
+        try await check(response, of: "PUT \(name)", storing: name, metadata: metadata)
+    }
+
+    /// The headers of a blob's commit (Put Blob, Put Block List): write-once (`If-None-Match: *`), the writer's
+    /// lease, and the metadata (the chain, the CRC32C, the encoding).
+    private func blobHeaders(_ metadata: BlobMetadata) -> HTTPHeaders {
+        var headers: HTTPHeaders = ["If-None-Match": "*"]
+        if let lease = leaseId.withLock({ $0 }) { headers.add(name: "x-tyger-lease-id", value: lease) }
+        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) {
+            headers.add(name: "x-ms-meta-\(k)", value: v)
+        }
+        return headers
+    }
+
+    /// Sends a blob too big for one Put Blob: Put Block for each ``blockSize`` piece (with its `Content-MD5` when
+    /// the blob has an MD5, as the 0.3.0 format does), then Put Block List with the blob's MD5
+    /// (`x-ms-blob-content-md5`) and metadata, which the server verifies over the whole blob as for a Put Blob.
+    ///
+    /// The block IDs start with an ID of this upload, so a retried put never commits blocks of an earlier attempt.
+    private func putInBlocks(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        let upload = UUID().uuidString.lowercased()
+        var ids: [String] = []
+        var offset = 0
+        while offset < bytes.count {
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(offset + blockSize, bytes.count)])
+            // 36 + 1 + 6 = 43 bytes (Azure's limit is 64), the same for every block of the blob.
+            let id = Base64.encode(Array("\(upload)-\(String(ids.count).leftPadded(to: 6))".utf8))
+            var headers: HTTPHeaders = [:]
+            if let lease = leaseId.withLock({ $0 }) { headers.add(name: "x-tyger-lease-id", value: lease) }
+            if metadata.contentMD5 != nil { headers.add(name: "Content-MD5", value: Checksums.md5Base64(piece)) }
+            let response = try await send(
+                .PUT,
+                blob: name,
+                query: "comp=block&blockid=" + Self.percentEncoded(id),
+                headers: headers,
+                body: ByteBuffer(bytes: piece)
+            )
+            if response.status != 201 {
+                // A retried put whose commit landed the first time finds the blob (409): accepted if it is ours.
+                try await check(response, of: "PUT \(name) (block \(ids.count))", storing: name, metadata: metadata)
+                return
+            }
+            ids.append(id)
+            offset += piece.count
+        }
+        var xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<BlockList>"
+        for id in ids { xml += "<Latest>\(id)</Latest>" }
+        xml += "</BlockList>"
+        let body = Array(xml.utf8)
+        var headers = blobHeaders(metadata)
+        headers.add(name: "Content-MD5", value: Checksums.md5Base64(body))
+        if let md5 = metadata.contentMD5 { headers.add(name: "x-ms-blob-content-md5", value: md5) }
+        let response = try await send(
+            .PUT,
+            blob: name,
+            query: "comp=blocklist",
+            headers: headers,
+            body: ByteBuffer(bytes: body)
+        )
+        try await check(response, of: "PUT \(name) (block list)", storing: name, metadata: metadata)
+    }
+
+    /// Base64 in a query: `+`, `/` and `=` percent-encoded.
+    static func percentEncoded(_ base64: String) -> String {
+        base64.replacingOccurrences(of: "+", with: "%2B").replacingOccurrences(of: "/", with: "%2F")
+            .replacingOccurrences(of: "=", with: "%3D")
+    }
+
+    /// Returns when a put's answer says the blob is stored, and throws the matching error otherwise.
+    ///
+    /// - Parameters:
+    ///   - response: The answer to a Put Blob, Put Block or Put Block List.
+    ///   - what: The request, for messages.
+    ///   - name: The blob being stored.
+    ///   - metadata: What the blob is stored with: a 409 on a blob with the same checksum and chain is a retried put
+    ///     whose first attempt landed.
+    private func check(
+        _ response: HTTPTransport.Response,
+        of what: String,
+        storing name: String,
+        metadata: BlobMetadata
+    ) async throws {
         switch response.status {
         case 201, 200: return
         case 409 where response.headers.first(name: "x-ms-error-code") == "BlobAlreadyExists",
@@ -211,7 +334,7 @@ public final class HTTPBlobStore: BlobStore {
         case 400 where response.headers.first(name: "x-ms-error-code") == "Md5Mismatch":
             throw TygerCoreError(.checksumMismatch, "failed to upload blob \(name): MD5 mismatch")
         default:
-            throw failure(response, "PUT \(name)")
+            throw failure(response, what)
         }
     }
 
@@ -377,5 +500,12 @@ public final class HTTPBlobStore: BlobStore {
         }
 
         deinit { renewal.withLock { $0?.cancel() } }
+    }
+}
+
+extension String {
+    /// The string with leading zeros up to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

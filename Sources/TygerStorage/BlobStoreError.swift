@@ -9,7 +9,7 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
         private enum Value: Hashable, Sendable {
             case alreadyExists, containerNotFound, containerAlreadyExists, invalidName, leaseHeld, leaseLost, corrupt,
-                io, noSpace
+                io, noSpace, blockNotFound
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -31,6 +31,8 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
         public static let io = Code(.io)
         /// The file system is full (`ENOSPC`) or the user's quota is exhausted (`EDQUOT`).
         public static let noSpace = Code(.noSpace)
+        /// A block that a block list names is not staged (never staged, or removed by a commit or a restart).
+        public static let blockNotFound = Code(.blockNotFound)
     }
 
     public var code: Code

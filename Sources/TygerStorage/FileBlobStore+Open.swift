@@ -42,7 +42,7 @@ extension FileBlobStore {
         try Self.removeTree(directory)
     }
 
-    private static func removeTree(_ path: String) throws {
+    static func removeTree(_ path: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if errno == ENOENT { return }
@@ -83,6 +83,8 @@ extension FileBlobStore {
     /// Removes the temporary files of uploads that no live process is writing any more (`<name>.tmp-<pid>-<n>`,
     /// see ``temporaryPath(beside:)``): what a crash of the server or of a local writer leaves behind. A server
     /// calls it at start, for every buffer under `root`. Files of a live process (a local writer at work) stay.
+    /// Staged blocks (see `beginBlockUpload(_:blockId:)`) are named the same way, so the blocks of blobs that a
+    /// previous server process never assembled go too, with the staging folders they leave empty.
     ///
     /// - Parameter root: A directory of buffers, or one buffer's directory.
     /// - Returns: The paths removed.
@@ -90,6 +92,11 @@ extension FileBlobStore {
     public static func removeStaleTemporaryFiles(under root: String) -> [String] {
         var removed: [String] = []
         var pending = [root]
+        var stagingFolders: [String] = []
+        defer {
+            // Deepest first; rmdir leaves a folder that still holds a live process's blocks.
+            for folder in stagingFolders.sorted(by: { $0.utf8.count > $1.utf8.count }) { rmdir(folder) }
+        }
         while let path = pending.popLast() {
             guard let children = try? entries(of: path) else { continue }
             for child in children {
@@ -98,6 +105,9 @@ extension FileBlobStore {
                 guard lstat(full, &st) == 0 else { continue }
                 if (st.st_mode & S_IFMT) == S_IFDIR {
                     pending.append(full)
+                    if child == stagedBlocksFolder || path.hasSuffix("/" + stagedBlocksFolder) {
+                        stagingFolders.append(full)
+                    }
                 } else if let pid = temporaryFileOwner(child), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
                     unlink(full) == 0
                 {

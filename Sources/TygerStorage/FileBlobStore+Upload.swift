@@ -31,11 +31,12 @@ extension FileBlobStore {
         let final = directory + "/" + name
         if access(final, F_OK) == 0 { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
         let (fd, temp) = try createTemporaryFile(beside: final)
-        return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final)
+        return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final, kind: .blob)
     }
 }
 
-/// One blob being streamed into a `FileBlobStore`; see `FileBlobStore.beginUpload(_:)`.
+/// One blob (or one staged block of a blob, see `FileBlobStore.beginBlockUpload(_:blockId:)`) being streamed into a
+/// `FileBlobStore`; see `FileBlobStore.beginUpload(_:)`.
 ///
 /// Not thread-safe: one task appends, then commits or aborts. After `commit` or `abort` the upload is finished and
 /// further calls are programmer errors.
@@ -47,12 +48,21 @@ public final class FileBlobUpload {
     private var fd: Int32
     private let temporaryPath: String
     private let finalPath: String
+    private let kind: Kind
 
-    init(name: String, fd: Int32, temporaryPath: String, finalPath: String) {
+    /// What the upload becomes: a write-once blob with its metadata trailer, or a staged block (bare bytes, which
+    /// a later upload of the same block ID replaces).
+    enum Kind {
+        case blob
+        case block
+    }
+
+    init(name: String, fd: Int32, temporaryPath: String, finalPath: String, kind: Kind) {
         self.name = name
         self.fd = fd
         self.temporaryPath = temporaryPath
         self.finalPath = finalPath
+        self.kind = kind
     }
 
     /// Appends bytes to the blob.
@@ -76,9 +86,10 @@ public final class FileBlobUpload {
     /// - Parameter metadata: Content-MD5 and user metadata to keep with the blob.
     /// - Throws: `BlobStoreError` `.alreadyExists` when another upload of the same name committed first (the
     ///   temporary file is removed and the existing blob is untouched), `.io` when a write or the rename fails.
-    /// - Precondition: The upload is not finished.
+    /// - Precondition: The upload is not finished, and is a blob's (from `FileBlobStore.beginUpload(_:)`).
     public func commit(metadata: BlobMetadata) throws {
         precondition(fd >= 0, "commit after commit or abort of blob \(name)")
+        precondition(kind == .blob, "commit(metadata:) of a staged block of \(name)")
         defer { finish() }
         let trailer = FileBlobStore.trailer(for: metadata)
         do {
@@ -93,6 +104,28 @@ public final class FileBlobUpload {
             if e == EEXIST { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }
             if e == ENOSPC || e == EDQUOT {
                 throw BlobStoreError(.noSpace, "cannot write blob \(name): disk full (rename failed)")
+            }
+            throw BlobStoreError(.io, "rename \(finalPath): \(String(cString: strerror(e)))")
+        }
+        committed = true
+    }
+
+    /// Stages the block: moves its bytes into place, replacing a block staged before with the same ID (as Azure's
+    /// Put Block does).
+    ///
+    /// - Throws: `BlobStoreError` `.io` when the rename fails (the staging directory was removed meanwhile by a
+    ///   commit of the blob or a delete of the buffer), `.noSpace` when the disk is full.
+    /// - Precondition: The upload is not finished, and is a block's (from `FileBlobStore.beginBlockUpload`).
+    public func commitBlock() throws {
+        precondition(fd >= 0, "commitBlock after commit or abort of a block of \(name)")
+        precondition(kind == .block, "commitBlock() of blob \(name)")
+        defer { finish() }
+        close(fd)
+        fd = -1
+        if rename(temporaryPath, finalPath) != 0 {
+            let e = errno
+            if e == ENOSPC || e == EDQUOT {
+                throw BlobStoreError(.noSpace, "cannot stage a block of \(name): disk full (rename failed)")
             }
             throw BlobStoreError(.io, "rename \(finalPath): \(String(cString: strerror(e)))")
         }

@@ -340,8 +340,8 @@ struct DataPlaneTests {
         try fixture.makeContainer("buf1")
         try await fixture.withRouter { client in
             let uri = try fixture.blobURI("buf1", "b", Self.write)
-            try await client.execute(uri: uri + "&comp=block&blockid=AAAA", method: .put, body: ByteBuffer(string: "x"))
-            { response in
+            try await client.execute(uri: uri + "&comp=appendblock", method: .put, body: ByteBuffer(string: "x")) {
+                response in
                 #expect(response.status == .badRequest)
                 #expect(response.headers[.xMsErrorCode] == "UnsupportedQueryParameter")
             }

@@ -126,6 +126,42 @@ struct WriterLeaseTests {
         }
     }
 
+    /// Put Block and Put Block List go through the same admission as Put Blob: the lease holder stages and commits,
+    /// other writers are refused before a byte is staged.
+    @Test func blockUploadsFollowTheWriterLease() async throws {
+        try await LiveControlPlane.run { server in
+            let target = try await Target(server)
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+            let block = "block&blockid=" + "QUFBQQ%3D%3D"  // base64("AAAA")
+            let list = Array("<BlockList><Latest>QUFBQQ==</Latest></BlockList>".utf8)
+
+            let other = try await target.send(.PUT, "00/000", lease: "b", body: [1, 2, 3], comp: block)
+            #expect(other.status == .conflict && Self.code(other) == "LeaseAlreadyPresent", "\(other)")
+            let leaseLess = try await target.send(.PUT, "00/000", body: [1, 2, 3], comp: block)
+            #expect(leaseLess.status == .preconditionFailed && Self.code(leaseLess) == "LeaseIdMissing")
+            #expect(!TestFiles.exists(target.directory + "/" + FileBlobStore.stagedBlocksFolder), "a refused block")
+
+            #expect(try await target.send(.PUT, "00/000", lease: "a", body: [1, 2, 3], comp: block).status == .created)
+            let otherCommit = try await target.send(.PUT, "00/000", lease: "b", body: list, comp: "blocklist")
+            #expect(otherCommit.status == .conflict && Self.code(otherCommit) == "LeaseAlreadyPresent")
+            let leaseLessCommit = try await target.send(.PUT, "00/000", body: list, comp: "blocklist")
+            #expect(leaseLessCommit.status == .preconditionFailed && Self.code(leaseLessCommit) == "LeaseIdMissing")
+            #expect(!TestFiles.exists(target.directory + "/00/000"), "a refused writer committed a blob")
+            let commit = try await target.send(.PUT, "00/000", lease: "a", body: list, comp: "blocklist")
+            #expect(commit.status == .created, "\(commit)")
+            let stored = try #require(try await FileBlobStore(directory: target.directory).get("00/000"))
+            #expect(Array(stored.bytes) == [1, 2, 3])
+
+            // `.bufferend` committed from blocks ends the write as a Put Blob of it does.
+            let end = Array(#"{"status":"complete"}"#.utf8)
+            #expect(try await target.send(.PUT, ".bufferend", lease: "a", body: end, comp: block).status == .created)
+            #expect(
+                try await target.send(.PUT, ".bufferend", lease: "a", body: list, comp: "blocklist").status == .created
+            )
+            #expect(try await target.state() == "complete")
+        }
+    }
+
     @Test func aLeaseThatRunsOutAbandonsTheBufferForHTTPAndLocalReaders() async throws {
         try await LiveControlPlane.run(buffers: .init(writerLeaseDuration: .seconds(1))) { server in
             let target = try await Target(server)

@@ -10,10 +10,11 @@ Usage: azure_e2e.py CONFIG.json   (keys: see main())
 import base64
 import hashlib
 import json
+import random
 import sys
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
 checks = 0
 
@@ -157,6 +158,69 @@ def main():
     writer.upload_blob("00/004", big)
     check(reader.download_blob("00/004").readall() == big, "5 MiB round trip")
     check(reader.download_blob("00/004", offset=4_000_000, length=1_500_000).readall() == big[4_000_000:5_500_000], "5 MiB range")
+
+    # Block uploads (Put Block + Put Block List). Over the SDK's default max_single_put_size (64 MiB) the client
+    # stages 4 MiB blocks and commits them; nothing here changes its defaults.
+    rng = random.Random(1234)
+    large = rng.randbytes(70 * 1024 * 1024)
+    check(writer._config.max_single_put_size == 64 * 1024 * 1024, "the SDK's default single-put limit")
+    writer.upload_blob("00/010", large, metadata={"cumulative_hash_chain": "big"}, max_concurrency=4)
+    downloader = reader.download_blob("00/010", max_concurrency=4)
+    check(downloader.readall() == large, "70 MiB block upload round trip")
+    check(downloader.properties.size == len(large), "70 MiB size")
+    check(downloader.properties.metadata == {"cumulative_hash_chain": "big"}, "metadata of a block upload")
+    del large, downloader
+
+    # Small blocks (max_single_put_size and max_block_size lowered), each with its Content-MD5
+    # (validate_content=True), and the blob's MD5 given with the commit (x-ms-blob-content-md5).
+    small_blocks = ContainerClient.from_container_url(
+        config["writeURL"], retry_total=0, max_single_put_size=1024 * 1024, max_block_size=512 * 1024)
+    mid = rng.randbytes(5 * 1024 * 1024 + 12345)
+    small_blocks.upload_blob("00/011", mid, validate_content=True, metadata={"encoding": "none"},
+                             content_settings=ContentSettings(content_md5=bytearray(hashlib.md5(mid).digest())))
+    props = reader.get_blob_client("00/011").get_blob_properties()
+    check(bytes(props.content_settings.content_md5) == hashlib.md5(mid).digest(), "MD5 of a block upload")
+    check(props.metadata == {"encoding": "none"}, "metadata of a small-block upload")
+    check(reader.download_blob("00/011").readall() == mid, "small-block upload round trip")
+    # A wrong blob MD5 with the commit is refused, and nothing is stored.
+    try:
+        small_blocks.upload_blob("00/012", mid, content_settings=ContentSettings(content_md5=bytearray(16)))
+        check(False, "a block upload with a wrong MD5 must fail")
+    except HttpResponseError as e:
+        check(e.status_code == 400 and e.error_code == "Md5Mismatch", "Md5Mismatch on commit, got %s" % e.error_code)
+    check(not reader.get_blob_client("00/012").exists(), "refused block upload not stored")
+
+    # Stage and commit by hand: a second commit over the committed blob is refused (write-once), as is a block
+    # upload over it; a list naming a block that was never staged is a 400; a block over the server's limit a 413.
+    blob = writer.get_blob_client("00/013")
+    ids = [base64.b64encode(b"block-%03d" % i).decode() for i in range(3)]
+    for i, block_id in enumerate(ids):
+        blob.stage_block(block_id, bytes([i]) * 1000)
+    blob.commit_block_list([BlobBlock(block_id) for block_id in ids])
+    check(reader.download_blob("00/013").readall() == b"".join(bytes([i]) * 1000 for i in range(3)), "manual blocks")
+    try:
+        blob.commit_block_list([BlobBlock(block_id) for block_id in ids])
+        check(False, "a second commit must fail")
+    except ResourceExistsError as e:
+        check(e.error_code == "BlobAlreadyExists", "BlobAlreadyExists on a second commit, got %s" % e.error_code)
+    try:
+        small_blocks.upload_blob("00/013", mid, overwrite=True)
+        check(False, "a block upload over a committed blob must fail")
+    except ResourceExistsError as e:
+        check(e.error_code == "BlobAlreadyExists", "BlobAlreadyExists on a block upload, got %s" % e.error_code)
+    unknown = writer.get_blob_client("00/014")
+    unknown.stage_block(ids[0], b"x")
+    try:
+        unknown.commit_block_list([BlobBlock(ids[0]), BlobBlock(base64.b64encode(b"never-sta").decode())])
+        check(False, "an unknown block must fail")
+    except HttpResponseError as e:
+        check(e.status_code == 400 and e.error_code == "InvalidBlockList", "InvalidBlockList, got %s" % e.error_code)
+    check(not reader.get_blob_client("00/014").exists(), "refused block list not stored")
+    try:
+        unknown.stage_block(ids[1], bytes(100 * 1024 * 1024 + 1))
+        check(False, "a block over 100 MiB must fail")
+    except HttpResponseError as e:
+        check(e.status_code == 413 and e.error_code == "RequestBodyTooLarge", "413, got %s %s" % (e.status_code, e.error_code))
 
     # Missing blob.
     try:

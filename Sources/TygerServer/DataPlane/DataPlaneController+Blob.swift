@@ -9,52 +9,153 @@ import TygerStorage
 extension DataPlaneController {
     // MARK: Put Blob
 
-    /// Streams a blob to disk while hashing it, verifies the checksums the client sent, and commits it write-once.
+    /// Routes a blob PUT: Put Blob, or by its `comp=`: Put Block, Put Block List, the writer lease's actions.
     func putBlob(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let (path, query) = try authorize(request, context, permission: .createBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
         if query["comp"] == "lease", name == BufferBlobNames.start, let leases {
             return try await leaseAction(request, context, container: path.containerId, leases: leases)
         }
-        if let comp = query["comp"] {
+        switch query["comp"] {
+        case nil: return try await putWholeBlob(request, context, container: path.containerId, name: name)
+        case "block":
+            return try await putBlock(request, context, container: path.containerId, name: name, query: query)
+        case "blocklist":
+            return try await putBlockList(request, context, container: path.containerId, name: name)
+        case let comp?:
             throw APIError.unsupportedOperation(
-                "The operation comp=\(comp) is not supported: upload each blob with a single Put Blob request."
+                "The operation comp=\(comp) is not supported: upload a blob with Put Blob, or with Put Block "
+                    + "(comp=block) and Put Block List (comp=blocklist)."
             )
         }
+    }
+
+    /// Streams a blob to disk while hashing it, verifies the checksums the client sent, and commits it write-once.
+    func putWholeBlob(
+        _ request: Request,
+        _ context: AppRequestContext,
+        container: String,
+        name: String
+    ) async throws -> Response {
+        let headers = request.headers
+        if let length = headers[.contentLength], let n = Int(length), n > maxBlobSize {
+            throw APIError.requestBodyTooLarge(limit: maxBlobSize)
+        }
+        let checks = try BlobChecks(headers)
+        let write = try await admitWrite(request, container: container, name: name)
+
+        // The native format carries a CRC32C: then MD5 (5x slower) is computed only if the client sent one.
+        let computeMD5 = checks.expectedCRC == nil || checks.transactionalMD5 != nil || checks.blobMD5 != nil
+        let upload = try write.store.beginUpload(name)
+        let received = try await receive(
+            request.body,
+            into: upload,
+            limit: maxBlobSize,
+            tooLarge: .requestBodyTooLarge(limit: maxBlobSize),
+            md5: computeMD5,
+            crc: checks.expectedCRC != nil,
+            keepPrefix: name == BufferBlobNames.end,
+            store: write.store,
+            logger: context.logger
+        )
+        if let transactionalMD5 = checks.transactionalMD5, transactionalMD5 != received.md5 {
+            upload.abort()
+            throw APIError.md5Mismatch(header: "Content-MD5")
+        }
+        var response = try await commit(write, upload: upload, received: received, checks: checks, context)
+        if let digest = received.md5 { response[.contentMD5] = digest }
+        return Response(status: .created, headers: response)
+    }
+
+    /// A blob write (Put Blob, Put Block, Put Block List) that passed the checks every write makes.
+    struct AdmittedWrite {
+        let container: String
+        let name: String
+        let store: FileBlobStore
+        let leaseId: String?
+    }
+
+    /// The checks every blob write makes before it reads its body (after `authorize` checked the signed URL's `c`
+    /// permission): the blob type, checksum headers this server cannot verify, `If-Match` (write-once) and the
+    /// writer lease (`checkLease`). Put Blob, Put Block and Put Block List all pass here, so a writer is held to the
+    /// same rules whichever way it uploads.
+    func admitWrite(_ request: Request, container: String, name: String) async throws -> AdmittedWrite {
         let headers = request.headers
         if let type = headers[.xMsBlobType], type != "BlockBlob" {
             throw APIError.invalidHeaderValue("x-ms-blob-type", "only BlockBlob is supported")
         }
-        if let length = headers[.contentLength], let n = Int(length), n > maxBlobSize {
-            throw APIError.requestBodyTooLarge(limit: maxBlobSize)
+        for unverifiable in [HTTPField.Name.xMsContentCRC64, .xMsStructuredBody] where headers[unverifiable] != nil {
+            // Accepting a checksum without checking it would let a corrupted upload through unnoticed.
+            throw APIError(
+                .badRequest,
+                code: "UnsupportedHeader",
+                message:
+                    "The \(unverifiable.rawName) header is not supported by this server: send Content-MD5 instead."
+            )
         }
-        let transactionalMD5 = try Self.md5Header(headers, .contentMD5)
-        let blobMD5 = try Self.md5Header(headers, .xMsBlobContentMD5)
-        let properties = try Self.metadata(from: headers)
-        var expectedCRC: UInt32?
-        if let text = properties[BlobMetadata.Key.crc32c] {
-            guard text.utf8.count == 8, let crc = UInt32(text, radix: 16) else {
-                throw APIError.invalidMetadata("crc32c must be 8 hex digits")
-            }
-            expectedCRC = crc
-        }
-        let store = buffers.store(for: path.containerId)
+        let store = buffers.store(for: container)
         if headers[.ifMatch] != nil {
             // Write-once: an existing blob cannot be replaced, and a missing one does not match.
             throw try store.openBlob(name) == nil ? APIError.conditionNotMet : APIError.blobAlreadyExists
         }
         let leaseId = headers[.xTygerLeaseID]
         if let leases {
-            try await checkLease(leases, container: path.containerId, name: name, leaseId: leaseId, store: store)
+            try await checkLease(leases, container: container, name: name, leaseId: leaseId, store: store)
         }
+        return AdmittedWrite(container: container, name: name, store: store, leaseId: leaseId)
+    }
 
-        // The native format carries a CRC32C: then MD5 (5x slower) is computed only if the client sent one.
-        let computeMD5 = expectedCRC == nil || transactionalMD5 != nil || blobMD5 != nil
-        let upload = try store.beginUpload(name)
-        var md5 = Insecure.MD5()
-        var crc: UInt32 = 0
+    /// The whole blob's checksums and metadata, from the headers of Put Blob or Put Block List.
+    struct BlobChecks {
+        /// `Content-MD5`: of the request body (the blob for Put Blob, the XML block list for Put Block List).
+        var transactionalMD5: String?
+        /// `x-ms-blob-content-md5`: of the blob.
+        var blobMD5: String?
+        /// `x-ms-meta-*`.
+        var properties: [String: String]
+        /// The native format's `x-ms-meta-crc32c`.
+        var expectedCRC: UInt32?
+
+        init(_ headers: HTTPFields) throws {
+            transactionalMD5 = try DataPlaneController.md5Header(headers, .contentMD5)
+            blobMD5 = try DataPlaneController.md5Header(headers, .xMsBlobContentMD5)
+            properties = try DataPlaneController.metadata(from: headers)
+            if let text = properties[BlobMetadata.Key.crc32c] {
+                guard text.utf8.count == 8, let crc = UInt32(text, radix: 16) else {
+                    throw APIError.invalidMetadata("crc32c must be 8 hex digits")
+                }
+                expectedCRC = crc
+            }
+        }
+    }
+
+    /// What `receive` read: the byte count, the checksums asked for, and the first bytes when asked.
+    struct ReceivedBytes {
         var count = 0
-        var endMarker: [UInt8] = []  // the bytes of `.bufferend` (a few dozen), for the lease's final state
+        /// Base64 MD5, when computed.
+        var md5: String?
+        var crc: UInt32 = 0
+        /// The first 4 KiB (the bytes of `.bufferend`, a few dozen, for the lease's final state).
+        var prefix: [UInt8] = []
+    }
+
+    /// Streams a request body into an upload while hashing it. On failure the upload is dropped (and on a full disk
+    /// the buffer is marked failed) before the error is thrown.
+    ///
+    /// - Throws: `tooLarge` past `limit` bytes, `BlobStoreError` when a write fails.
+    func receive(
+        _ body: RequestBody,
+        into upload: FileBlobUpload,
+        limit: Int,
+        tooLarge: APIError,
+        md5 computeMD5: Bool,
+        crc computeCRC: Bool,
+        keepPrefix: Bool,
+        store: FileBlobStore,
+        logger: Logger
+    ) async throws -> ReceivedBytes {
+        var md5 = Insecure.MD5()
+        var received = ReceivedBytes()
         do {
             // Small pieces (TLS records, reads of a slow socket) are gathered into 1 MiB writes (one copy saves
             // ~16 syscalls per MiB); large ones (plain TCP reads reach 1 MiB) go to the file as they are.
@@ -65,15 +166,15 @@ extension DataPlaneController {
                 try pending.withUnsafeReadableBytes { try upload.append($0) }
                 pending.clear()
             }
-            for try await chunk in request.body {
-                count += chunk.readableBytes
-                guard count <= maxBlobSize else { throw APIError.requestBodyTooLarge(limit: maxBlobSize) }
+            for try await chunk in body {
+                received.count += chunk.readableBytes
+                guard received.count <= limit else { throw tooLarge }
                 chunk.withUnsafeReadableBytes { bytes in
                     if computeMD5 { md5.update(bufferPointer: bytes) }
-                    if expectedCRC != nil { crc = Checksums.crc32c(bytes, seed: crc) }
+                    if computeCRC { received.crc = Checksums.crc32c(bytes, seed: received.crc) }
                 }
-                if name == BufferBlobNames.end && endMarker.count < 4096 {
-                    endMarker += chunk.readableBytesView.prefix(4096 - endMarker.count)
+                if keepPrefix && received.prefix.count < 4096 {
+                    received.prefix += chunk.readableBytesView.prefix(4096 - received.prefix.count)
                 }
                 if chunk.readableBytes >= Self.writeBatch / 4 {
                     try flushPending()
@@ -87,19 +188,30 @@ extension DataPlaneController {
             try flushPending()
         } catch {
             upload.abort()
-            Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
+            Self.markFailedIfDiskFull(error, store: store, logger: logger)
             throw error
         }
-        let digest = computeMD5 ? Base64.encode(md5.finalize()) : nil
-        if let transactionalMD5, transactionalMD5 != digest {
-            upload.abort()
-            throw APIError.md5Mismatch(header: "Content-MD5")
-        }
-        if let blobMD5, blobMD5 != digest {
+        if computeMD5 { received.md5 = Base64.encode(md5.finalize()) }
+        return received
+    }
+
+    /// Finishes a blob write: checks the whole blob's MD5 and CRC32C, makes the buffer durable before `.bufferend`,
+    /// commits write-once (409 `BlobAlreadyExists` when it lost a race), and ends the writer lease with `.bufferend`.
+    ///
+    /// - Returns: The 201's headers (`ETag`, `Last-Modified`, request ID); the caller adds its `Content-MD5`.
+    func commit(
+        _ write: AdmittedWrite,
+        upload: FileBlobUpload,
+        received: ReceivedBytes,
+        checks: BlobChecks,
+        _ context: AppRequestContext
+    ) async throws -> HTTPFields {
+        let (store, name) = (write.store, write.name)
+        if let blobMD5 = checks.blobMD5, blobMD5 != received.md5 {
             upload.abort()
             throw APIError.md5Mismatch(header: "x-ms-blob-content-md5")
         }
-        if let expectedCRC, expectedCRC != crc {
+        if let expectedCRC = checks.expectedCRC, expectedCRC != received.crc {
             upload.abort()
             throw APIError.crc32cMismatch
         }
@@ -109,18 +221,18 @@ extension DataPlaneController {
             try await store.sync()
         }
         do {
-            try upload.commit(metadata: BlobMetadata(contentMD5: digest, properties: properties))
+            try upload.commit(metadata: BlobMetadata(contentMD5: received.md5, properties: checks.properties))
         } catch {
             Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
             throw error
         }
-        if name == BufferBlobNames.end, let leases, let leaseId {
-            let state: BufferWriteState = BufferEndMetadata.decode(endMarker) == .failed ? .failed : .complete
-            try await leases.end(path.containerId, leaseId: leaseId, state: state)
+        if name == BufferBlobNames.end, let leases, let leaseId = write.leaseId {
+            let state: BufferWriteState = BufferEndMetadata.decode(received.prefix) == .failed ? .failed : .complete
+            try await leases.end(write.container, leaseId: leaseId, state: state)
         }
         context.logger.debug(
             "blob stored",
-            metadata: ["buffer.id": "\(path.containerId)", "blob.name": "\(name)", "blob.size": "\(count)"]
+            metadata: ["buffer.id": "\(write.container)", "blob.name": "\(name)", "blob.size": "\(received.count)"]
         )
 
         var response = HTTPFields()
@@ -128,11 +240,10 @@ extension DataPlaneController {
             response[.eTag] = Self.eTag(blob)
             response[.lastModified] = HTTPDate.format(blob.modifiedNanoseconds / 1_000_000_000)
         }
-        if let digest { response[.contentMD5] = digest }
         response[.xMsRequestServerEncrypted] = "false"
         response[.xMsRequestID] = context.requestID
         response[.contentLength] = "0"
-        return Response(status: .created, headers: response)
+        return response
     }
 
     /// Applies the writer lease to a blob PUT: `.bufferstart` with a lease ID takes the lease (a retry of the same

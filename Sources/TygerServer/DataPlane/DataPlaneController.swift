@@ -13,11 +13,15 @@ import TygerStorage
 /// | HEAD | `/containers/{id}` | `R` | 200; 404 `ContainerNotFound` |
 /// | DELETE | `/containers/{id}` | `D` | 202; 404 `ContainerNotFound` |
 /// | PUT | `/containers/{id}/{blob…}` | `c` | 201 (streamed, MD5/CRC32C verified, write-once: 409 `BlobAlreadyExists`) |
+/// | PUT | `/containers/{id}/{blob…}?comp=block&blockid={base64}` | `c` | 201: stages a block (≤ ``maxBlockSize``, `Content-MD5` verified); 400 `InvalidQueryParameterValue` (ID not base64 of 1-64 bytes), 400 `InvalidBlobOrBlock` (ID length differs from the blob's other blocks), 409 `BlobAlreadyExists`, 413 `RequestBodyTooLarge` |
+/// | PUT | `/containers/{id}/{blob…}?comp=blocklist` | `c` | 201: assembles the staged blocks of the XML `<BlockList>` into the blob, as Put Blob stores one (same metadata headers, checks, write-once commit); 400 `InvalidBlockList` (a block not staged), 400 `BlockListTooLong` (> ``maxBlocksPerBlob``), 400 `InvalidXmlDocument`, 409 `BlobAlreadyExists`, 413 (body > ``maxBlockListBodySize``, or blocks > the blob limit) |
 /// | PUT | `/containers/{id}/.bufferstart?comp=lease` | `c` | 200: renews (`x-tyger-lease-action: renew`) or releases (`release`) the writer lease `x-tyger-lease-id`; 412 `LeaseLost` |
 /// | GET, HEAD | `/containers/{id}/{blob…}` | `r` | 200, or 206 for a range; 404 `BlobNotFound` (with `x-tyger-buffer-state` when a writer took a lease); 416 `InvalidRange` |
 ///
 /// Every request needs `api-version=1.0` and a valid signed URL query for the container (see `SignedURLValidator`).
-/// Writer leases (`DataPlaneWriterLeases`) are kept when the server has a buffers control plane.
+/// Writer leases (`DataPlaneWriterLeases`) are kept when the server has a buffers control plane; Put Blob, Put Block
+/// and Put Block List are held to the same writer rules (`admitWrite`). Staged blocks that are never committed go
+/// with the buffer's directory, or at the next server start (`FileBlobStore.removeStaleTemporaryFiles`).
 public struct DataPlaneController: Sendable {
     let buffers: BufferStorage
     let validator: SignedURLValidator
@@ -30,6 +34,17 @@ public struct DataPlaneController: Sendable {
     static let writeBatch = 1 << 20
     /// The largest range whose MD5 `x-ms-range-get-content-md5` may ask for (as Azure).
     static let maxRangeMD5 = 4 << 20
+    /// The largest block one Put Block may stage: 100 MiB (Azure allows 4000 MiB; the Azure SDKs send 4 MiB
+    /// blocks, and `tyger buffer write` at most 256 MiB blobs), or the blob limit if that is smaller.
+    static let blockSizeLimit = 100 << 20
+    /// The most blocks one block list may name (as Azure).
+    static let maxBlocksPerBlob = 50_000
+    /// The largest Put Block List body: 50,000 entries of the longest ID (`<Uncommitted>` + 88 base64 characters
+    /// + `</Uncommitted>`, 115 bytes) are 5.75 MB.
+    static let maxBlockListBodySize = 8 << 20
+
+    /// The largest block one Put Block may stage here.
+    var maxBlockSize: Int { min(Self.blockSizeLimit, maxBlobSize) }
 
     /// A data plane over `buffers`.
     ///
@@ -126,6 +141,8 @@ extension HTTPField.Name {
     static let xMsCreationTime = HTTPField.Name("x-ms-creation-time")!  // valid token
     static let xMsRequestServerEncrypted = HTTPField.Name("x-ms-request-server-encrypted")!  // valid token
     static let xMsRequestID = HTTPField.Name("x-ms-request-id")!  // valid token
+    static let xMsContentCRC64 = HTTPField.Name("x-ms-content-crc64")!  // valid token
+    static let xMsStructuredBody = HTTPField.Name("x-ms-structured-body")!  // valid token
     static let xTygerLeaseID = HTTPField.Name("x-tyger-lease-id")!  // valid token
     static let xTygerLeaseAction = HTTPField.Name("x-tyger-lease-action")!  // valid token
     static let xTygerBufferState = HTTPField.Name("x-tyger-buffer-state")!  // valid token

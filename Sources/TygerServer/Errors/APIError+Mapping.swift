@@ -96,6 +96,12 @@ extension APIError {
         case .invalidName: .invalidBlobName
         case .leaseHeld: .leaseAlreadyPresent
         case .noSpace: .insufficientStorage
+        case .blockNotFound:
+            APIError(
+                .badRequest,
+                code: "InvalidBlockList",
+                message: "The specified block list is invalid: a block it names is no longer staged."
+            )
         default: .internalFailure
         }
     }

@@ -205,11 +205,24 @@ extension APIError {
         message: "The condition specified using HTTP conditional header(s) is not met."
     )
     /// 413 `RequestBodyTooLarge`.
-    public static func requestBodyTooLarge(limit: Int) -> APIError {
+    ///
+    /// - Parameters:
+    ///   - limit: The limit in bytes.
+    ///   - what: What the limit is of: one blob, one block, a block list.
+    public static func requestBodyTooLarge(limit: Int, of what: String = "one blob") -> APIError {
         APIError(
             .contentTooLarge,
             code: "RequestBodyTooLarge",
-            message: "The request body is larger than the \(limit)-byte limit of one blob."
+            message: "The request body is larger than the \(limit)-byte limit of \(what)."
+        )
+    }
+    /// 400 `InvalidBlockList`: a block list names a block that is not staged for the blob (or is no block ID).
+    public static func invalidBlockList(_ blockId: String) -> APIError {
+        let shown = blockId.utf8.count <= 100 ? blockId : String(blockId.prefix(100)) + "…"
+        return APIError(
+            .badRequest,
+            code: "InvalidBlockList",
+            message: "The specified block list is invalid: no block '\(shown)' is staged for this blob."
         )
     }
     /// 400 `UnsupportedQueryParameter`, for Azure operations this data plane does not implement.
