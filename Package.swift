@@ -55,7 +55,11 @@ let package = Package(
         // L0: isa-l (CRC32C, igzip), found through pkg-config; without it the build names the package to install.
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         // L0: C shims over isa-l, zlib and Linux-only syscalls (splice, renameat2).
-        .target(name: "CTygerNative", dependencies: ["CIsal"], linkerSettings: [.linkedLibrary("z")]),
+        .target(
+            name: "CTygerNative",
+            dependencies: ["CIsal"],
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("deflate")]
+        ),
         // L1: format, integrity, codecs, the block ring, the data-directory layout. No I/O.
         .target(
             name: "TygerCore",

@@ -15,8 +15,8 @@ uint32_t tyger_crc32c(uint32_t crc, const void *buf, size_t len);
 /// Returns 0 on success (with `*out_len` set), 1 when `out` is too small, negative on error.
 int tyger_deflate(int level, const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
 
-/// Inflates a zlib-format stream (isa-l). Returns 0 on success, 1 when `out` is too small,
-/// 2 when the stream is truncated or has trailing bytes, negative when the stream is corrupt.
+/// Inflates a zlib-format stream (libdeflate, which checks the Adler-32 trailer). Returns 0 on success, 1 when
+/// `out` is too small, 2 when bytes follow the stream, negative when the stream is corrupt or truncated.
 int tyger_inflate(const void *in, size_t in_len, void *out, size_t out_cap, size_t *out_len);
 
 /// Upper bound of the deflate output for `len` input bytes.
