@@ -113,6 +113,8 @@ public struct TygerServerApplication: Sendable {
             services.append(
                 Application(
                     responder: responder,
+                    server: HTTPServerBuilder { responder in LargeReadsChannel(base: HTTP1Channel(responder: responder))
+                    },
                     configuration: ApplicationConfiguration(
                         address: .unixDomainSocket(path: path),
                         serverName: "tyger-server"
