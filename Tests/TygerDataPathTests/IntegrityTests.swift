@@ -104,31 +104,59 @@ enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
+    /// Both formats: the upstream one checks MD5s over runs of fetched blobs side by side, and a damaged blob in a
+    /// run must still be reported only when the reader reaches it.
     @Test(arguments: [Damage.deleteMiddleBlob, .flipByte, .changeChain], [1, 8])
     func damageIsReportedAfterTheSoundPrefixIsWritten(damage: Damage, dop: Int) async throws {
-        try await TestStore.with(.memory) { t in
-            let input = try await writeFiveBlobs(t, format: .native)
-            switch damage {
-            case .deleteMiddleBlob:
-                try t.replace("00/003", with: nil)
-            case .flipByte:
-                var b = try #require(try await t.blob("00/003"))
-                b.bytes[0] ^= 1
-                try t.replace("00/003", with: b)
-            default:
-                var b = try #require(try await t.blob("00/003"))
-                b.metadata.hashChain = "x"
-                try t.replace("00/003", with: b)
+        for format in [BufferFormat.native, .upstream] {
+            try await TestStore.with(.memory) { t in
+                let input = try await writeFiveBlobs(t, format: format)
+                switch damage {
+                case .deleteMiddleBlob:
+                    try t.replace("00/003", with: nil)
+                case .flipByte:
+                    var b = try #require(try await t.blob("00/003"))
+                    b.bytes[0] ^= 1
+                    try t.replace("00/003", with: b)
+                default:
+                    var b = try #require(try await t.blob("00/003"))
+                    b.metadata.hashChain = "x"
+                    try t.replace("00/003", with: b)
+                }
+                // A slow sink: the blobs before the damage are still queued when the reader finds it.
+                let sink = MemorySink(delayMilliseconds: 30)
+                let error = await #expect(throws: TygerCoreError.self) {
+                    try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(dop: dop))
+                }
+                #expect(error?.code == damage.expected(format), "\(format)")
+                // Blobs are written strictly in order, and a damaged blob is reported when the reader reaches it: the
+                // output is exactly the three sound blobs before it, however far the fetches ran ahead.
+                #expect(mismatch(sink.bytes, input.prefix(3 * 16384)) == nil, "\(format)")
             }
-            // A slow sink: the blobs before the damage are still queued when the reader finds it.
-            let sink = MemorySink(delayMilliseconds: 30)
+        }
+    }
+
+    /// The upstream reader hashes runs of up to 16 blobs side by side: a buffer of 40 blobs with one flipped byte
+    /// in the first, a middle and the last blob of a run gives exactly the blobs before it, whatever the window.
+    @Test(arguments: [0, 17, 38], [2, 32])
+    func upstreamRunsReportTheDamagedBlobAndNothingAfterIt(damaged: Int, dop: Int) async throws {
+        try await TestStore.with(.memory) { t in
+            let blockSize = 4096
+            let input = Payload.random(count: 40 * blockSize, seed: 7)
+            let options = testWriteOptions(format: .upstream, blockSize: blockSize)
+            let summary = try await writeBuffer(input, to: t.store, options: options)
+            try #require(summary.blobs == 40)
+            let name = BlobPath.name(for: Int64(damaged))
+            var b = try #require(try await t.blob(name))
+            b.bytes[blockSize - 1] ^= 0x80
+            try t.replace(name, with: b)
+            let sink = MemorySink(delayMilliseconds: 0)
             let error = await #expect(throws: TygerCoreError.self) {
                 try await BufferReader.read(from: t.store, to: sink, options: testReadOptions(dop: dop))
             }
-            #expect(error?.code == damage.expected(.native))
-            // Blobs are written strictly in order, and a damaged blob is reported when the reader reaches it: the
-            // output is exactly the three sound blobs before it, however far the fetches ran ahead.
-            #expect(mismatch(sink.bytes, input.prefix(3 * 16384)) == nil)
+            #expect(error?.code == .checksumMismatch)
+            #expect("\(error!)".contains(name))
+            #expect(mismatch(sink.bytes, input.prefix(damaged * blockSize)) == nil)
         }
     }
 }
