@@ -174,6 +174,40 @@ static void md5_digests(const uint32_t *words, int lanes, int count, unsigned ch
         MD5_TRANSPOSE8((m) + 8, r_);                                                                     \
     } while (0)
 
+// One SIMD path of N lanes in __m<BITS>i vectors (_mm<BITS>_ intrinsics), compiled for TARGET:
+//   md5_block<N>_<SUFFIX>(st, p, offset) prefetches ahead, loads the 64-byte block at p[j] + offset of every lane
+//     with LOAD(m, p, offset), runs the 64 steps with STEP and adds the result into the state st.
+//   md5_lanes<N>_<SUFFIX>(msg, length, digests, count) hashes N messages of `length` bytes (full blocks in place,
+//     then the padded final blocks) and writes the digests of the first `count`.
+#define MD5_SIMD_PATH(N, SUFFIX, TARGET, BITS, LOAD, STEP)                                                   \
+    __attribute__((target(TARGET))) static void md5_block##N##_##SUFFIX(                                     \
+        __m##BITS##i st[4], const unsigned char *const p[N], size_t offset) {                                \
+        __m##BITS##i m[16];                                                                                  \
+        MD5_PREFETCH_LANES(p, N, offset);                                                                    \
+        LOAD(m, p, offset);                                                                                  \
+        __m##BITS##i a = st[0], b = st[1], c = st[2], d = st[3];                                             \
+        MD5_STEPS(STEP)                                                                                      \
+        st[0] = _mm##BITS##_add_epi32(st[0], a);                                                             \
+        st[1] = _mm##BITS##_add_epi32(st[1], b);                                                             \
+        st[2] = _mm##BITS##_add_epi32(st[2], c);                                                             \
+        st[3] = _mm##BITS##_add_epi32(st[3], d);                                                             \
+    }                                                                                                        \
+                                                                                                             \
+    __attribute__((target(TARGET))) static void md5_lanes##N##_##SUFFIX(                                     \
+        const unsigned char *const msg[N], size_t length, unsigned char *digests, int count) {               \
+        __m##BITS##i st[4] = {_mm##BITS##_set1_epi32(MD5_A0), _mm##BITS##_set1_epi32((int)MD5_B0),           \
+                              _mm##BITS##_set1_epi32((int)MD5_C0), _mm##BITS##_set1_epi32(MD5_D0)};          \
+        size_t full = length / 64;                                                                           \
+        for (size_t i = 0; i < full; i++) md5_block##N##_##SUFFIX(st, msg, i * 64);                          \
+        unsigned char tails[N][128];                                                                         \
+        const unsigned char *p[N];                                                                           \
+        int blocks = md5_tails(tails, p, msg, N, length);                                                    \
+        for (int b = 0; b < blocks; b++) md5_block##N##_##SUFFIX(st, p, (size_t)b * 64);                     \
+        uint32_t words[4][N];                                                                                \
+        for (int k = 0; k < 4; k++) _mm##BITS##_storeu_si##BITS((__m##BITS##i *)words[k], st[k]);            \
+        md5_digests(&words[0][0], N, count, digests);                                                        \
+    }
+
 // ---- 8 lanes, AVX2 ----
 
 #define MD5_F8P(c, d) _mm256_setzero_si256()
@@ -191,33 +225,7 @@ static void md5_digests(const uint32_t *words, int lanes, int count, unsigned ch
     a = _mm256_add_epi32(a, MD5_##f##8(b, c, d));                                                        \
     a = _mm256_add_epi32(b, _mm256_or_si256(_mm256_slli_epi32(a, s), _mm256_srli_epi32(a, 32 - (s))));
 
-__attribute__((target("avx2"))) static void md5_block8_avx2(__m256i st[4], const unsigned char *const p[8],
-                                                            size_t offset) {
-    __m256i m[16];
-    MD5_PREFETCH_LANES(p, 8, offset);
-    MD5_LOAD8(m, p, offset);
-    __m256i a = st[0], b = st[1], c = st[2], d = st[3];
-    MD5_STEPS(STEP8)
-    st[0] = _mm256_add_epi32(st[0], a);
-    st[1] = _mm256_add_epi32(st[1], b);
-    st[2] = _mm256_add_epi32(st[2], c);
-    st[3] = _mm256_add_epi32(st[3], d);
-}
-
-__attribute__((target("avx2"))) static void md5_lanes8_avx2(const unsigned char *const msg[8], size_t length,
-                                                            unsigned char *digests, int count) {
-    __m256i st[4] = {_mm256_set1_epi32(MD5_A0), _mm256_set1_epi32((int)MD5_B0), _mm256_set1_epi32((int)MD5_C0),
-                     _mm256_set1_epi32(MD5_D0)};
-    size_t full = length / 64;
-    for (size_t i = 0; i < full; i++) md5_block8_avx2(st, msg, i * 64);
-    unsigned char tails[8][128];
-    const unsigned char *p[8];
-    int blocks = md5_tails(tails, p, msg, 8, length);
-    for (int b = 0; b < blocks; b++) md5_block8_avx2(st, p, (size_t)b * 64);
-    uint32_t words[4][8];
-    for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)words[k], st[k]);
-    md5_digests(&words[0][0], 8, count, digests);
-}
+MD5_SIMD_PATH(8, avx2, "avx2", 256, MD5_LOAD8, STEP8)
 
 // ---- 8 lanes (ymm) and 16 lanes (zmm), AVX-512 F+VL ----
 
@@ -227,47 +235,16 @@ __attribute__((target("avx2"))) static void md5_lanes8_avx2(const unsigned char 
 #define MD5_TL_H 0x96  // b ^ c ^ d
 #define MD5_TL_I 0x39  // c ^ (b | ~d)
 
-#define STEP8X(f, a, b, c, d, g, s, k)                                                                   \
-    a = _mm256_add_epi32(a, _mm256_add_epi32(m[g], _mm256_set1_epi32((int)(k))));                        \
+// One step on __m<BITS>i vectors: the round function is a vpternlogd, the rotate a vprold.
+#define MD5_STEP_TL(BITS, f, a, b, c, d, g, s, k)                                                        \
+    a = _mm##BITS##_add_epi32(a, _mm##BITS##_add_epi32(m[g], _mm##BITS##_set1_epi32((int)(k))));         \
     MD5_KEEP(a);                                                                                         \
-    a = _mm256_add_epi32(a, _mm256_ternarylogic_epi32(b, c, d, MD5_TL_##f));                             \
-    a = _mm256_add_epi32(b, _mm256_rol_epi32(a, s));
+    a = _mm##BITS##_add_epi32(a, _mm##BITS##_ternarylogic_epi32(b, c, d, MD5_TL_##f));                   \
+    a = _mm##BITS##_add_epi32(b, _mm##BITS##_rol_epi32(a, s));
+#define STEP8X(f, a, b, c, d, g, s, k) MD5_STEP_TL(256, f, a, b, c, d, g, s, k)
+#define STEP16(f, a, b, c, d, g, s, k) MD5_STEP_TL(512, f, a, b, c, d, g, s, k)
 
-__attribute__((target("avx2,avx512f,avx512vl"))) static void md5_block8_avx512(__m256i st[4],
-                                                                              const unsigned char *const p[8],
-                                                                              size_t offset) {
-    __m256i m[16];
-    MD5_PREFETCH_LANES(p, 8, offset);
-    MD5_LOAD8(m, p, offset);
-    __m256i a = st[0], b = st[1], c = st[2], d = st[3];
-    MD5_STEPS(STEP8X)
-    st[0] = _mm256_add_epi32(st[0], a);
-    st[1] = _mm256_add_epi32(st[1], b);
-    st[2] = _mm256_add_epi32(st[2], c);
-    st[3] = _mm256_add_epi32(st[3], d);
-}
-
-__attribute__((target("avx2,avx512f,avx512vl"))) static void md5_lanes8_avx512(const unsigned char *const msg[8],
-                                                                              size_t length,
-                                                                              unsigned char *digests, int count) {
-    __m256i st[4] = {_mm256_set1_epi32(MD5_A0), _mm256_set1_epi32((int)MD5_B0), _mm256_set1_epi32((int)MD5_C0),
-                     _mm256_set1_epi32(MD5_D0)};
-    size_t full = length / 64;
-    for (size_t i = 0; i < full; i++) md5_block8_avx512(st, msg, i * 64);
-    unsigned char tails[8][128];
-    const unsigned char *p[8];
-    int blocks = md5_tails(tails, p, msg, 8, length);
-    for (int b = 0; b < blocks; b++) md5_block8_avx512(st, p, (size_t)b * 64);
-    uint32_t words[4][8];
-    for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)words[k], st[k]);
-    md5_digests(&words[0][0], 8, count, digests);
-}
-
-#define STEP16(f, a, b, c, d, g, s, k)                                                                   \
-    a = _mm512_add_epi32(a, _mm512_add_epi32(m[g], _mm512_set1_epi32((int)(k))));                        \
-    MD5_KEEP(a);                                                                                         \
-    a = _mm512_add_epi32(a, _mm512_ternarylogic_epi32(b, c, d, MD5_TL_##f));                             \
-    a = _mm512_add_epi32(b, _mm512_rol_epi32(a, s));
+MD5_SIMD_PATH(8, avx512, "avx2,avx512f,avx512vl", 256, MD5_LOAD8, STEP8X)
 
 /// Loads the 64-byte block at `p[j] + offset` of 16 lanes into `m[w]` = word w of every lane (a 16x16 transpose).
 __attribute__((target("avx2,avx512f,avx512vl"))) static inline void md5_load16(__m512i m[16],
@@ -300,35 +277,7 @@ __attribute__((target("avx2,avx512f,avx512vl"))) static inline void md5_load16(_
     }
 }
 
-__attribute__((target("avx2,avx512f,avx512vl"))) static void md5_block16_avx512(__m512i st[4],
-                                                                               const unsigned char *const p[16],
-                                                                               size_t offset) {
-    __m512i m[16];
-    MD5_PREFETCH_LANES(p, 16, offset);
-    md5_load16(m, p, offset);
-    __m512i a = st[0], b = st[1], c = st[2], d = st[3];
-    MD5_STEPS(STEP16)
-    st[0] = _mm512_add_epi32(st[0], a);
-    st[1] = _mm512_add_epi32(st[1], b);
-    st[2] = _mm512_add_epi32(st[2], c);
-    st[3] = _mm512_add_epi32(st[3], d);
-}
-
-__attribute__((target("avx2,avx512f,avx512vl"))) static void md5_lanes16_avx512(const unsigned char *const msg[16],
-                                                                               size_t length,
-                                                                               unsigned char *digests, int count) {
-    __m512i st[4] = {_mm512_set1_epi32(MD5_A0), _mm512_set1_epi32((int)MD5_B0), _mm512_set1_epi32((int)MD5_C0),
-                     _mm512_set1_epi32(MD5_D0)};
-    size_t full = length / 64;
-    for (size_t i = 0; i < full; i++) md5_block16_avx512(st, msg, i * 64);
-    unsigned char tails[16][128];
-    const unsigned char *p[16];
-    int blocks = md5_tails(tails, p, msg, 16, length);
-    for (int b = 0; b < blocks; b++) md5_block16_avx512(st, p, (size_t)b * 64);
-    uint32_t words[4][16];
-    for (int k = 0; k < 4; k++) _mm512_storeu_si512((void *)words[k], st[k]);
-    md5_digests(&words[0][0], 16, count, digests);
-}
+MD5_SIMD_PATH(16, avx512, "avx2,avx512f,avx512vl", 512, md5_load16, STEP16)
 
 #endif  // MD5_X86
 

@@ -30,6 +30,14 @@ extension DataPlaneController {
         }
     }
 
+    /// Refuses a request whose declared body (`Content-Length`) is over `limit` bytes with 413 before reading it;
+    /// the body readers enforce the same limit on what actually arrives.
+    static func refuseDeclaredBody(_ headers: HTTPFields, over limit: Int, of what: String) throws {
+        if let length = headers[.contentLength], let n = Int(length), n > limit {
+            throw APIError.requestBodyTooLarge(limit: limit, of: what)
+        }
+    }
+
     /// Streams a blob to disk while hashing it, verifies the checksums the client sent, and commits it write-once.
     func putWholeBlob(
         _ request: Request,
@@ -38,9 +46,7 @@ extension DataPlaneController {
         name: String
     ) async throws -> Response {
         let headers = request.headers
-        if let length = headers[.contentLength], let n = Int(length), n > maxBlobSize {
-            throw APIError.requestBodyTooLarge(limit: maxBlobSize)
-        }
+        try Self.refuseDeclaredBody(headers, over: maxBlobSize, of: "one blob")
         let checks = try BlobChecks(headers)
         let write = try await admitWrite(request, container: container, name: name)
 

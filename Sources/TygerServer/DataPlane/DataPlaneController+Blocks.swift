@@ -23,9 +23,7 @@ extension DataPlaneController {
     ) async throws -> Response {
         let blockId = try Self.blockId(query["blockid"])
         let limit = maxBlockSize
-        if let length = request.headers[.contentLength], let n = Int(length), n > limit {
-            throw APIError.requestBodyTooLarge(limit: limit, of: "one block")
-        }
+        try Self.refuseDeclaredBody(request.headers, over: limit, of: "one block")
         let transactionalMD5 = try Self.md5Header(request.headers, .contentMD5)
         let write = try await admitWrite(request, container: container, name: name)
         let store = write.store
@@ -107,9 +105,7 @@ extension DataPlaneController {
         name: String
     ) async throws -> Response {
         let headers = request.headers
-        if let length = headers[.contentLength], let n = Int(length), n > Self.maxBlockListBodySize {
-            throw APIError.requestBodyTooLarge(limit: Self.maxBlockListBodySize, of: "a block list")
-        }
+        try Self.refuseDeclaredBody(headers, over: Self.maxBlockListBodySize, of: "a block list")
         let checks = try BlobChecks(headers)
         let write = try await admitWrite(request, container: container, name: name)
         let store = write.store
