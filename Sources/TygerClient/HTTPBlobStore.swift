@@ -27,6 +27,8 @@ public final class HTTPBlobStore: BlobStore {
     /// HTTP client still holds is copied, not overwritten, when it is written to again.
     private let bodyPool = Mutex<[ByteBuffer]>([])
     private static let bodyPoolLimit = 32
+    /// Bodies larger than this (blocks over 8 MiB) are not kept: 32 of them would hold too much memory.
+    private static let pooledBodyCapacity = 8 << 20
     /// The last `x-tyger-buffer-state` a 404 carried.
     private let lastBufferState = Mutex<String?>(nil)
     /// How often a writer renews its lease (the server's lease lasts 8 s).
@@ -218,7 +220,7 @@ public final class HTTPBlobStore: BlobStore {
             body = buffer
         }
         defer {
-            if var buffer = body {
+            if var buffer = body, buffer.capacity <= Self.pooledBodyCapacity {
                 body = nil
                 buffer.clear()
                 bodyPool.withLock { if $0.count < Self.bodyPoolLimit { $0.append(buffer) } }
@@ -262,7 +264,7 @@ public final class HTTPBlobStore: BlobStore {
                 headers: headers,
                 body: ByteBuffer(bytes: piece)
             )
-            if response.status != 201 {
+            if response.status != 201, response.status != 200 {
                 // A retried put whose commit landed the first time finds the blob (409): accepted if it is ours.
                 try await check(response, of: "PUT \(name) (block \(ids.count))", storing: name, metadata: metadata)
                 return

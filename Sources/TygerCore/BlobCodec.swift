@@ -180,7 +180,7 @@ public struct BlobCodec: Sendable {
             throw TygerCoreError(.corruptBlob, "blob \(blobName): empty deflate stream")
         }
         var outLength = 0
-        // One spare byte so a stream longer than declared is detected as an overflow, not truncated silently.
+        // Exactly the declared room: a stream that decodes to more is refused as an overflow, never truncated.
         let rc: Int32
         if let out = output.baseAddress {
             rc = tyger_inflate(input, stored.count, out, output.count, &outLength)

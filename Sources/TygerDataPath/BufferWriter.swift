@@ -126,10 +126,10 @@ public enum BufferWriter {
                     // for a put.
                     let puts = HandoffQueue<PendingPut>(capacity: options.effectiveRingSlots)
                     group.addTask {
-                        do {
-                            try await withThrowingTaskGroup(of: Void.self) { hashers in
-                                for _ in 0..<max(1, min(options.dop, Self.cores)) {
-                                    hashers.addTask {
+                        try await withThrowingTaskGroup(of: Void.self) { hashers in
+                            for _ in 0..<max(1, min(options.dop, Self.cores)) {
+                                hashers.addTask {
+                                    do {
                                         try await hashBlocks(
                                             from: chunks,
                                             codec: codec,
@@ -137,16 +137,17 @@ public enum BufferWriter {
                                             sequencer: sequencer,
                                             to: puts
                                         )
+                                    } catch {
+                                        // At once, not after the other hashers: they may be waiting on the queues.
+                                        puts.fail(error)
+                                        abort(error)
+                                        throw error
                                     }
                                 }
-                                try await hashers.waitForAll()
                             }
-                            puts.close()
-                        } catch {
-                            puts.fail(error)
-                            abort(error)
-                            throw error
+                            try await hashers.waitForAll()
                         }
+                        puts.close()
                     }
                     for _ in 0..<options.dop {
                         group.addTask {

@@ -8,17 +8,12 @@ private import Glibc
 extension FileBlobStore {
     /// Opens a blob for reading parts of it without loading it: what an HTTP server needs for ranged GETs.
     ///
-    /// - Parameters:
-    ///   - name: The blob name.
-    ///   - willRead: The caller is about to read the blob's bytes: the whole file is read ahead at once (one large
-    ///     request to the disk instead of the trailer first, then the bytes in readahead steps).
+    /// - Parameter name: The blob name.
     /// - Returns: The open blob, or `nil` when it does not exist (yet).
     /// - Throws: `BlobStoreError` `.invalidName`, `.containerNotFound` when the buffer's directory is missing,
     ///   `.corrupt` when the trailer is damaged, `.io` otherwise.
-    public func openBlob(_ name: String, willRead: Bool = false) throws -> BlobFile? {
+    public func openBlob(_ name: String) throws -> BlobFile? {
         guard let (fd, path) = try openExisting(name) else { return nil }
-        // Advice only: a file system that ignores it reads as before.
-        if willRead { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED) }
         do {
             let (metadata, length) = try readTrailer(fd: fd, name: name)
             var st = stat()
@@ -147,6 +142,13 @@ public final class BlobFile: Sendable {
         self.length = length
         self.metadata = metadata
         self.modifiedNanoseconds = modifiedNanoseconds
+    }
+
+    /// Asks the kernel to read `count` bytes from `offset` ahead, in one large request to the disk instead of
+    /// readahead steps. Advice only: a file system that ignores it reads as before.
+    public func willRead(offset: Int, count: Int) {
+        guard count > 0 else { return }
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)
     }
 
     /// Reads `buffer.count` bytes of the blob starting at `offset`.

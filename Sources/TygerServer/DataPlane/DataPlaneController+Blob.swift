@@ -346,7 +346,7 @@ extension DataPlaneController {
     func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) async throws -> Response {
         let (path, _) = try authorize(request, context, permission: .readBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
-        guard let blob = try buffers.store(for: path.containerId).openBlob(name, willRead: includeBody) else {
+        guard let blob = try buffers.store(for: path.containerId).openBlob(name) else {
             // Tell a waiting reader where the write stands, so it stops waiting on a writer that is gone.
             var error = APIError.blobNotFound
             if let state = try await leases?.state(path.containerId) {
@@ -408,6 +408,7 @@ extension DataPlaneController {
         }
         let status: HTTPResponse.Status = selected == nil ? .ok : .partialContent
         guard includeBody else { return Response(status: status, headers: fields) }
+        blob.willRead(offset: offset, count: count)
 
         if count <= Self.chunkSize || wantsRangeMD5 {
             let buffer = try Self.read(blob, offset: offset, count: count)
