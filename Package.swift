@@ -149,6 +149,7 @@ let package = Package(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
+                "TygerContainers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -166,6 +167,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // L6: runs in containers: a Docker Engine API client (Docker or Podman) and the executor on top of it.
+        .target(
+            name: "TygerContainers",
+            dependencies: [
+                "TygerRunEngine", "TygerModel", "TygerCore", "TygerIO",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -57,16 +57,30 @@ enum LocalServer {
         throw CommandFailure("the local server did not become healthy within 20 s; see \(logFile)")
     }
 
-    /// Server settings taken from the environment: `TYGER_RUN_BUFFER_TTL` → `--run-buffer-ttl` (how long the
-    /// buffers a run creates are kept after it ends; `0` keeps them).
+    /// Server settings taken from the environment, each the variable of one `tyger-server run` option:
+    /// `TYGER_RUN_BUFFER_TTL` → `--run-buffer-ttl` (`0` keeps run buffers), `TYGER_EXECUTOR` → `--executor`
+    /// (`process`, `docker`), `TYGER_PULL` → `--pull`, `TYGER_CONTAINER_NETWORK` → `--container-network`,
+    /// `TYGER_KEEP_CONTAINERS=1` → `--keep-containers`. `DOCKER_HOST` reaches the server as it is: the server reads it.
     static func settingsFromEnvironment() -> [String] {
         let environment = ProcessInfo.processInfo.environment
-        guard let ttl = environment[runBufferTTLVariable], !ttl.isEmpty else { return [] }
-        return ["--run-buffer-ttl", ttl]
+        var arguments: [String] = []
+        for (variable, option) in environmentOptions {
+            if let value = environment[variable], !value.isEmpty { arguments += [option, value] }
+        }
+        if let keep = environment["TYGER_KEEP_CONTAINERS"], !["", "0", "false"].contains(keep) {
+            arguments.append("--keep-containers")
+        }
+        return arguments
     }
 
     /// The environment variable the embedded server's `--run-buffer-ttl` comes from.
     static let runBufferTTLVariable = "TYGER_RUN_BUFFER_TTL"
+
+    /// Variables whose value becomes an option of the embedded server.
+    static let environmentOptions = [
+        (runBufferTTLVariable, "--run-buffer-ttl"), ("TYGER_EXECUTOR", "--executor"), ("TYGER_PULL", "--pull"),
+        ("TYGER_CONTAINER_NETWORK", "--container-network"),
+    ]
 
     /// Stops the embedded server: SIGTERM, then waits up to 10 s (SIGKILL after). Returns false if none was running.
     ///

@@ -27,6 +27,13 @@ public struct ServiceMetadata: Sendable, Hashable {
     public var dataPlaneEndpoint: String?
     /// Addition: the control plane's base URL for the listener the request came in on.
     public var controlPlaneEndpoint: String?
+    /// Addition: what runs the codespecs (`process`, `docker`) and the engine behind it.
+    public var executor: ExecutorMetadata?
+
+    /// Upstream's capability names in upstream's order.
+    public static let capabilityOrder = [
+        "Gpu", "NodePools", "DistributedRuns", "EphemeralBuffers", "Docker", "Kubernetes", "LocalBuffers",
+    ]
 
     /// Creates a metadata value.
     ///
@@ -75,7 +82,7 @@ public struct ServiceMetadata: Sendable, Hashable {
 extension ServiceMetadata: Codable {
     enum CodingKeys: String, CodingKey {
         case rbacEnabled, authority, audience, apiAppUri, apiAppId, cliAppUri, cliAppId, capabilities, apiVersions
-        case storageEndpoints, dataPlaneEndpoint, controlPlaneEndpoint
+        case storageEndpoints, dataPlaneEndpoint, controlPlaneEndpoint, executor
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +99,7 @@ extension ServiceMetadata: Codable {
         self.storageEndpoints = try c.decodeIfPresent([String].self, forKey: .storageEndpoints)
         self.dataPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .dataPlaneEndpoint)
         self.controlPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .controlPlaneEndpoint)
+        self.executor = try c.decodeIfPresent(ExecutorMetadata.self, forKey: .executor)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -108,5 +116,19 @@ extension ServiceMetadata: Codable {
         try c.encodeIfPresent(storageEndpoints, forKey: .storageEndpoints)
         try c.encodeIfPresent(dataPlaneEndpoint, forKey: .dataPlaneEndpoint)
         try c.encodeIfPresent(controlPlaneEndpoint, forKey: .controlPlaneEndpoint)
+        try c.encodeIfPresent(executor, forKey: .executor)
+    }
+}
+
+/// What runs a server's codespecs (`GET /metadata`'s `executor`, an addition).
+public struct ExecutorMetadata: Codable, Sendable, Hashable {
+    /// `process` (host processes) or `docker` (containers through the Docker Engine API).
+    public var kind: String
+    /// The container engine and its version (`Podman Engine 4.3.1`), for `docker`.
+    public var engine: String?
+
+    public init(kind: String, engine: String? = nil) {
+        self.kind = kind
+        self.engine = engine
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TygerContainers
 import TygerControlPlane
 import TygerCore
 import TygerIO
@@ -60,7 +61,36 @@ struct RunCommand: AsyncParsableCommand {
     )
     var runBufferTTL: String = "24h"
 
+    @Option(
+        name: .long,
+        help: "What runs codespecs: process (host processes) or docker (containers, through the Docker Engine API)."
+    )
+    var executor: String = "process"
+
+    @Option(
+        name: .long,
+        help:
+            "The container engine's API (--executor docker): unix:///PATH or tcp://HOST:PORT. Default: $DOCKER_HOST, else unix:///var/run/docker.sock."
+    )
+    var dockerHost: String?
+
+    @Option(name: .long, help: "When codespec images are pulled (--executor docker): always, missing or never.")
+    var pull: String = "missing"
+
+    @Option(name: .long, help: "The network of run containers (--executor docker): none, host or a network's name.")
+    var containerNetwork: String = "none"
+
+    @Flag(name: .long, help: "Leave finished run containers in the engine, for debugging (--executor docker).")
+    var keepContainers = false
+
     func validate() throws {
+        guard ["process", "docker"].contains(executor) else {
+            throw ValidationError("unknown --executor '\(executor)': use process or docker")
+        }
+        guard ImagePullPolicy(rawValue: pull) != nil else {
+            throw ValidationError("unknown --pull '\(pull)': use always, missing or never")
+        }
+        guard !containerNetwork.isEmpty else { throw ValidationError("--container-network must not be empty") }
         for (name, value) in [("--soft-deleted-lifetime", softDeletedLifetime), ("--expiry-interval", expiryInterval)]
             + (activeLifetime.map { [("--active-lifetime", $0)] } ?? [])
         {
@@ -126,7 +156,13 @@ struct RunCommand: AsyncParsableCommand {
             )
             let runStore = try SQLiteRunEngineStore(directory: options.dataDir)
             let runBufferTTL = try DurationParser.parse(runBufferTTL)
-            let runs = RunsControlPlane(buffers: buffersControlPlane, store: runStore, logger: logger) { engine in
+            let runExecutor = try await makeExecutor(logger: logger)
+            let runs = RunsControlPlane(
+                buffers: buffersControlPlane,
+                store: runStore,
+                executor: runExecutor,
+                logger: logger
+            ) { engine in
                 engine.runBufferTTL = runBufferTTL == .zero ? nil : runBufferTTL
             }
             configuration.controlPlane = [buffersControlPlane, runs]
@@ -136,6 +172,42 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as TygerServerError {
             logger.critical("cannot run the server", metadata: ["error": "\(error)"])
             throw ExitCode.failure
+        } catch let error as DockerEngineError {
+            logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
         }
+    }
+
+    /// The executor `--executor` names, connected to its engine.
+    private func makeExecutor(logger: Logger) async throws -> any Executor {
+        guard executor == "docker" else { return LocalProcessExecutor() }
+        var settings = DockerExecutorConfiguration(
+            host: dockerHost ?? DockerExecutorConfiguration.defaultHost,
+            instanceID: try ServerInstance.id(dataDirectory: options.dataDir)
+        )
+        settings.pull = ImagePullPolicy(rawValue: pull) ?? .missing  // checked in validate()
+        settings.network = containerNetwork
+        settings.keepContainers = keepContainers
+        let created = try await DockerExecutor(configuration: settings, logger: logger)
+        logger.info(
+            "running codespecs in containers",
+            metadata: ["engine": "\(created.description.engine ?? "?")", "host": "\(settings.host)"]
+        )
+        return created
+    }
+}
+
+/// This server's instance ID: random, made once per data directory and kept in `<data-dir>/instance-id`, so a
+/// restarted server knows its own containers (and leaves other servers' alone).
+enum ServerInstance {
+    static func id(dataDirectory: String) throws -> String {
+        let path = dataDirectory + "/instance-id"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if id.count == 16, id.allSatisfy(\.isHexDigit) { return id }
+        }
+        let id = (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return id
     }
 }

@@ -231,7 +231,7 @@ struct ExecutorTests {
         var executor = LocalProcessExecutor()
         executor.hasGPU = false
         spec.resources = CodespecResources(gpu: "1")
-        #expect(throws: TygerRunEngineError.self) { try executor.validate(codespec: spec, replicas: 1) }
+        await #expect(throws: TygerRunEngineError.self) { try await executor.validate(codespec: spec, replicas: 1) }
         await #expect(throws: TygerRunEngineError.self) {
             _ = try await h.engine.createRun(Run(job: JobRunCodeTarget(codespec: .named("missing"))))
         }

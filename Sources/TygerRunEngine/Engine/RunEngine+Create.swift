@@ -69,7 +69,7 @@ extension RunEngine {
         }
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
-        try executor.validate(codespec: spec, replicas: run.job.replicas)
+        try await executor.validate(codespec: spec, replicas: run.job.replicas)
         let bufferTTL = run.job.bufferTtl.flatMap(TimeSpan.parse)  // validated above
         let createdAt = now()
         // job.bufferTtl counts from creation (upstream); without it the server's runBufferTTL counts from the end,

@@ -146,7 +146,7 @@ public final class RunEngine: Service, Sendable {
             guard let id = run.id else { continue }
             // Runs created by this engine (possibly while recovery runs) are live, not leftovers.
             if supervisors.withLock({ $0[id] != nil }) || (run.createdAt ?? .distantPast) >= createdAt { continue }
-            await executor.recover(runDirectory: runDirectory(id))
+            await executor.recover(runId: id, runDirectory: runDirectory(id))
             var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
             guard case .finish(let status, let reason, let failOutputs) = lifecycle.serverRestarted() else { continue }
             var updated = run

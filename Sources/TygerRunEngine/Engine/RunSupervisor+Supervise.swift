@@ -54,8 +54,8 @@ extension RunSupervisor {
         await withDiscardingTaskGroup { group in
             for replica in 0..<replicas {
                 group.addTask {
-                    let code = await execution.waitForExit(replica: replica)
-                    await self.handle { $0.processExited(replica: replica, code: code) }
+                    let exit = await execution.waitForExit(replica: replica)
+                    await self.handle { $0.processExited(replica: replica, code: exit.code, detail: exit.detail) }
                 }
             }
             for parameter in transfers {
@@ -104,12 +104,17 @@ extension RunSupervisor {
             }
             _ = chmod(d, 0o700)
         }
+        let view = engine.executor.processView(
+            runId: runId,
+            pipesDirectory: pipesDirectory,
+            workDirectory: workDirectory
+        )
         var pipes: [String: String] = [:]
         var openers: [String: FifoOpener] = [:]
         for parameter in parameters {
             let path = engine.layout.runPipePath(runId, parameter: parameter.name)
             try NamedPipe.create(at: path, mode: 0o600)
-            pipes[parameter.name] = path
+            pipes[parameter.name] = view.pipesDirectory + "/" + (path as NSString).lastPathComponent
             openers[parameter.name] = FifoOpener(path: path, forWriting: parameter.isInput)
         }
         state.withLock {
@@ -118,9 +123,6 @@ extension RunSupervisor {
         }
         let log = try RunLogWriter(path: engine.logPath(runId))
         let replicas = max(1, run.job.replicas)
-        var base: [String: String] = [:]
-        for key in RunEnvironment.inherited { if let v = ProcessInfo.processInfo.environment[key] { base[key] = v } }
-        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
         let launches = (0..<replicas).map { replica -> ReplicaLaunch in
             let replicaPipes = replica == 0 ? pipes : pipes.mapValues { _ in "/dev/null" }
             let env = RunEnvironment.make(
@@ -129,18 +131,28 @@ extension RunSupervisor {
                 replica: replica,
                 replicas: replicas,
                 pipes: replicaPipes,
-                base: base
+                base: view.inheritedEnvironment
             )
-            let arguments = ((spec.command ?? []) + (spec.args ?? [])).map { RunEnvironment.expand($0, with: env) }
-            let workingDirectory = spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? workDirectory
+            let command = (spec.command ?? []).map { RunEnvironment.expand($0, with: env) }
+            let args = (spec.args ?? []).map { RunEnvironment.expand($0, with: env) }
+            let workingDirectory = spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? view.workingDirectory
             return ReplicaLaunch(
-                arguments: arguments,
+                arguments: command + args,
+                commandCount: command.count,
                 environment: env,
                 workingDirectory: workingDirectory,
                 logPrefix: replicas == 1 ? "" : "[replica-\(replica)] "
             )
         }
-        return (ExecutionRequest(runId: runId, runDirectory: directory, image: spec.image, replicas: launches), log)
+        let request = ExecutionRequest(
+            runId: runId,
+            runDirectory: directory,
+            pipesDirectory: pipesDirectory,
+            image: spec.image,
+            resources: spec.resources,
+            replicas: launches
+        )
+        return (request, log)
     }
 
     /// Streams one buffer parameter between its FIFO and its buffer.

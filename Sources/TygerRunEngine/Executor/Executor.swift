@@ -1,12 +1,25 @@
 public import TygerModel
 
 /// Starts and stops the processes of runs. The engine owns FIFOs, buffer transfers and the lifecycle; an executor
-/// only runs processes, so container or Slurm executors can be added beside `LocalProcessExecutor`.
+/// only runs processes (host processes, containers), behind this one protocol.
 public protocol Executor: Sendable {
-    /// Checks at run creation that the executor can honour the codespec (resources, features, a command).
+    /// What `tyger api status` and `/metadata` say of the executor (`process`, `docker`), with the engine's name and
+    /// version where there is one.
+    var description: ExecutorDescription { get }
+
+    /// How a run's processes see the run: where its pipe directory appears to them, their default working directory
+    /// and what they inherit from the server's environment.
+    ///
+    /// - Parameters:
+    ///   - runId: The run.
+    ///   - pipesDirectory: The host directory holding the run's FIFOs (`<name>.pipe`).
+    ///   - workDirectory: A private, empty host directory for the run.
+    func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView
+
+    /// Checks at run creation that the executor can honour the codespec (resources, features, a command, its image).
     ///
     /// - Throws: `TygerRunEngineError` `.invalidInput` saying what cannot be honoured.
-    func validate(codespec: Codespec, replicas: Int) throws
+    func validate(codespec: Codespec, replicas: Int) async throws
 
     /// Starts every replica.
     ///
@@ -20,7 +33,39 @@ public protocol Executor: Sendable {
 
     /// Kills whatever a previous server process left running for a run (after a restart), using what `start`
     /// recorded in `runDirectory`.
-    func recover(runDirectory: String) async
+    func recover(runId: Int64, runDirectory: String) async
+}
+
+/// What an executor is, for `/metadata` and `tyger api status`.
+public struct ExecutorDescription: Sendable, Hashable {
+    /// `process` or `docker`.
+    public var kind: String
+    /// The engine behind it (`Docker Engine 27.1.1`, `Podman Engine 4.3.1`), when there is one.
+    public var engine: String?
+    /// Upstream's capability names this executor adds (`Docker`, `Gpu`).
+    public var capabilities: [String]
+
+    public init(kind: String, engine: String? = nil, capabilities: [String] = []) {
+        self.kind = kind
+        self.engine = engine
+        self.capabilities = capabilities
+    }
+}
+
+/// How a run's processes see it (see ``Executor/processView(runId:pipesDirectory:workDirectory:)``).
+public struct ProcessView: Sendable, Hashable {
+    /// Where the run's pipe directory appears to the processes.
+    public var pipesDirectory: String
+    /// The working directory when the codespec names none; `nil` keeps the image's.
+    public var workingDirectory: String?
+    /// Variables the processes get before the codespec's and the run's own.
+    public var inheritedEnvironment: [String: String]
+
+    public init(pipesDirectory: String, workingDirectory: String?, inheritedEnvironment: [String: String]) {
+        self.pipesDirectory = pipesDirectory
+        self.workingDirectory = workingDirectory
+        self.inheritedEnvironment = inheritedEnvironment
+    }
 }
 
 /// The processes of one run.
@@ -29,11 +74,25 @@ public protocol Execution: Sendable {
     var replicaCount: Int { get }
 
     /// Waits until replica `replica` exited and its output was logged.
-    /// - Returns: The exit code, or 128 + the signal number when a signal killed it.
-    func waitForExit(replica: Int) async -> Int32
+    /// - Returns: The exit code (128 + the signal number when a signal killed it) and, when the executor knows more
+    ///   than the code says (the OOM killer), a few words on why.
+    func waitForExit(replica: Int) async -> ReplicaExit
 
-    /// Stops every replica still running: SIGTERM to its process group, then SIGKILL after `grace`.
+    /// Stops every replica still running: SIGTERM, then SIGKILL after `grace`.
     func terminate(grace: Duration) async
+}
+
+/// How a replica ended.
+public struct ReplicaExit: Sendable, Hashable {
+    /// The exit code, or 128 + the signal number.
+    public var code: Int32
+    /// Why, in a few words, when the code alone does not say (`killed by the OOM killer`).
+    public var detail: String?
+
+    public init(code: Int32, detail: String? = nil) {
+        self.code = code
+        self.detail = detail
+    }
 }
 
 /// What an executor runs for one run.
@@ -42,34 +101,61 @@ public struct ExecutionRequest: Sendable {
     public var runId: Int64
     /// The run's private directory (0700); executors may keep state there.
     public var runDirectory: String
-    /// The image named by the codespec (recorded; the local executor does not use it).
+    /// The host directory of the run's FIFOs.
+    public var pipesDirectory: String
+    /// The image named by the codespec (the process executor records it only).
     public var image: String
+    /// The codespec's resources (the container executor maps them to the engine's limits).
+    public var resources: CodespecResources?
     /// One entry per replica.
     public var replicas: [ReplicaLaunch]
 
-    public init(runId: Int64, runDirectory: String, image: String, replicas: [ReplicaLaunch]) {
+    public init(
+        runId: Int64,
+        runDirectory: String,
+        pipesDirectory: String,
+        image: String,
+        resources: CodespecResources? = nil,
+        replicas: [ReplicaLaunch]
+    ) {
         self.runId = runId
         self.runDirectory = runDirectory
+        self.pipesDirectory = pipesDirectory
         self.image = image
+        self.resources = resources
         self.replicas = replicas
     }
 }
 
 /// One process to start.
 public struct ReplicaLaunch: Sendable, Hashable {
-    /// The program (`arguments[0]`) and its arguments, already expanded.
+    /// The codespec's `command` then its `args`, already expanded.
     public var arguments: [String]
-    /// The complete environment.
+    /// How many of `arguments` come from `command` (a container's entrypoint; 0 keeps the image's).
+    public var commandCount: Int
+    /// The environment, complete for a host process; a container adds it to its image's.
     public var environment: [String: String]
-    /// The working directory.
-    public var workingDirectory: String
+    /// The working directory; `nil` keeps the image's.
+    public var workingDirectory: String?
     /// Put before each log line (empty for single-replica runs).
     public var logPrefix: String
 
-    public init(arguments: [String], environment: [String: String], workingDirectory: String, logPrefix: String) {
+    public init(
+        arguments: [String],
+        commandCount: Int? = nil,
+        environment: [String: String],
+        workingDirectory: String?,
+        logPrefix: String
+    ) {
         self.arguments = arguments
+        self.commandCount = commandCount ?? arguments.count
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.logPrefix = logPrefix
     }
+
+    /// The entrypoint of a container: the expanded `command`, or `nil` to keep the image's.
+    public var command: [String]? { commandCount > 0 ? Array(arguments[..<commandCount]) : nil }
+    /// The expanded `args`.
+    public var args: [String] { Array(arguments[commandCount...]) }
 }

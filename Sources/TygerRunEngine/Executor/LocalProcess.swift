@@ -46,7 +46,8 @@ final class LocalProcess: Sendable {
         guard let program = launch.arguments.first else {
             throw TygerRunEngineError(.executorFailure, "nothing to run: the command line is empty")
         }
-        let path = try resolve(program, path: launch.environment["PATH"], workingDirectory: launch.workingDirectory)
+        let workingDirectory = launch.workingDirectory ?? "/"
+        let path = try resolve(program, path: launch.environment["PATH"], workingDirectory: workingDirectory)
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
         guard tyger_pipe_cloexec(&out) == 0 else {
@@ -66,7 +67,7 @@ final class LocalProcess: Sendable {
         var pid: pid_t = 0
         let rc = argv.withUnsafeBufferPointer { a in
             envp.withUnsafeBufferPointer { e in
-                tyger_spawn(path, a.baseAddress, e.baseAddress, launch.workingDirectory, out[1], err[1], &pid)
+                tyger_spawn(path, a.baseAddress, e.baseAddress, workingDirectory, out[1], err[1], &pid)
             }
         }
         Glibc.close(out[1])
@@ -76,7 +77,7 @@ final class LocalProcess: Sendable {
             Glibc.close(err[0])
             throw TygerRunEngineError(
                 .executorFailure,
-                "cannot start '\(program)' (\(path)) in \(launch.workingDirectory): \(String(cString: strerror(rc)))"
+                "cannot start '\(program)' (\(path)) in \(workingDirectory): \(String(cString: strerror(rc)))"
             )
         }
         let childPid = pid

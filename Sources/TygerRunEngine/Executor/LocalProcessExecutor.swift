@@ -25,7 +25,20 @@ public struct LocalProcessExecutor: Executor {
         memoryBytes = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    public func validate(codespec: Codespec, replicas: Int) throws {
+    public var description: ExecutorDescription {
+        ExecutorDescription(kind: "process", capabilities: hasGPU ? ["Gpu"] : [])
+    }
+
+    /// Processes see the host's paths, start in the run's private work directory and inherit the server's
+    /// ``RunEnvironment/inherited`` variables (`PATH` defaults to `/usr/local/bin:/usr/bin:/bin`).
+    public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
+        var base: [String: String] = [:]
+        for key in RunEnvironment.inherited { if let v = getenv(key) { base[key] = String(cString: v) } }
+        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return ProcessView(pipesDirectory: pipesDirectory, workingDirectory: workDirectory, inheritedEnvironment: base)
+    }
+
+    public func validate(codespec: Codespec, replicas: Int) async throws {
         if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
             throw TygerRunEngineError.invalid(
                 "The codespec has no command or args: the local executor runs 'command' + 'args' as a host process (the image '\(codespec.image)' is not used)"
@@ -74,7 +87,7 @@ public struct LocalProcessExecutor: Executor {
         return LocalExecution(processes: processes)
     }
 
-    public func recover(runDirectory: String) async {
+    public func recover(runId: Int64, runDirectory: String) async {
         guard let text = try? String(contentsOfFile: runDirectory + "/processes") else { return }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
@@ -111,7 +124,7 @@ final class LocalExecution: Execution {
 
     var replicaCount: Int { processes.count }
 
-    func waitForExit(replica: Int) async -> Int32 { await processes[replica].exitCode() }
+    func waitForExit(replica: Int) async -> ReplicaExit { ReplicaExit(code: await processes[replica].exitCode()) }
 
     func terminate(grace: Duration) async {
         let running = processes.filter { !$0.hasExited }

@@ -13,7 +13,12 @@ private import Glibc
 public final class RunLogWriter: Sendable {
     /// The log file.
     public let path: String
-    private let fd: Mutex<Int32>
+    private struct State {
+        var fd: Int32
+        /// The stamp of the last line, as (seconds, nanoseconds): stamps never go back in the file.
+        var last: (Int64, Int) = (0, 0)
+    }
+    private let state: Mutex<State>
 
     /// Opens (creating, appending) the log file.
     /// - Throws: `TygerRunEngineError` `.executorFailure` when it cannot be opened.
@@ -26,25 +31,42 @@ public final class RunLogWriter: Sendable {
                 "cannot open the run log \(path): \(String(cString: strerror(errno)))"
             )
         }
-        self.fd = Mutex(fd)
+        self.state = Mutex(State(fd: fd))
     }
 
-    deinit { fd.withLock { FileDescriptorOps.close($0) } }
+    deinit { state.withLock { FileDescriptorOps.close($0.fd) } }
 
     /// Appends one line (without its newline), stamped now.
     public func append(line: UnsafeRawBufferPointer, prefix: String = "") {
+        append(line: line, prefix: prefix, stamp: nil)
+    }
+
+    /// Appends one line stamped with the time the engine that ran the process gave it (a container engine's log
+    /// timestamp), or now when `stamp` is nil. A stamp earlier than the last line's is raised to it, so the file
+    /// stays in time order (what `--since` and `--tail` rely on) when several streams are merged.
+    ///
+    /// - Parameter stamp: Seconds since the epoch and nanoseconds.
+    public func append(line: UnsafeRawBufferPointer, prefix: String = "", stamp: (seconds: Int64, nanoseconds: Int)?) {
         var record: [UInt8] = []
         record.reserveCapacity(line.count + prefix.utf8.count + 32)
-        fd.withLock { fd in
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            let stamp = RFC3339.format(seconds: Int64(ts.tv_sec), nanoseconds: Int(ts.tv_nsec), fractionDigits: 9)
-            record.append(contentsOf: stamp.utf8)
+        state.withLock { state in
+            var when: (Int64, Int)
+            if let stamp {
+                when = (stamp.seconds, stamp.nanoseconds)
+            } else {
+                var ts = timespec()
+                clock_gettime(CLOCK_REALTIME, &ts)
+                when = (Int64(ts.tv_sec), Int(ts.tv_nsec))
+            }
+            if when < state.last { when = state.last }
+            state.last = when
+            let text = RFC3339.format(seconds: when.0, nanoseconds: when.1, fractionDigits: 9)
+            record.append(contentsOf: text.utf8)
             record.append(0x20)
             record.append(contentsOf: prefix.utf8)
             record.append(contentsOf: line)
             record.append(0x0A)
-            record.withUnsafeBytes { try? FileDescriptorOps.writeAll(fd, $0) }
+            record.withUnsafeBytes { try? FileDescriptorOps.writeAll(state.fd, $0) }
         }
     }
 

@@ -57,8 +57,9 @@ public struct RunLifecycle: Sendable {
             "The server restarted while the run was in progress; runs are never restarted"
         public static let serverShutDown = "The server shut down while the run was in progress"
         public static func startFailed(_ message: String) -> String { "Failed to start the run: \(message)" }
-        public static func exited(replica: Int, of replicas: Int, code: Int32) -> String {
-            replicas == 1 ? "Main exited with code \(code)" : "Replica \(replica) exited with code \(code)"
+        public static func exited(replica: Int, of replicas: Int, code: Int32, detail: String? = nil) -> String {
+            let what = replicas == 1 ? "Main" : "Replica \(replica)"
+            return "\(what) exited with code \(code)" + (detail.map { " (\($0))" } ?? "")
         }
         public static func transferFailed(parameter: String, message: String) -> String {
             "Buffer '\(parameter)': \(message)"
@@ -109,7 +110,7 @@ public struct RunLifecycle: Sendable {
     }
 
     /// Replica `replica` exited with `code` (128 + signal when killed).
-    public mutating func processExited(replica: Int, code: Int32) -> Action {
+    public mutating func processExited(replica: Int, code: Int32, detail: String? = nil) -> Action {
         guard case .running(let replicas, var processesLeft, let transfersLeft, var outcome) = state else {
             return .none
         }
@@ -119,7 +120,7 @@ public struct RunLifecycle: Sendable {
         if code != 0 && outcome == nil {
             outcome = Outcome(
                 status: .failed,
-                reason: Reason.exited(replica: replica, of: replicas, code: code),
+                reason: Reason.exited(replica: replica, of: replicas, code: code, detail: detail),
                 failOutputs: false
             )
             stopOthers = processesLeft > 0

@@ -5,7 +5,7 @@ public import ServiceLifecycle
 private import Synchronization
 import TygerControlPlane
 import TygerCore
-import TygerModel
+public import TygerModel
 public import TygerRunEngine
 
 /// Mounts codespecs and runs (`/codespecs/**`, `/runs/**`) and the ephemeral-buffer relay (`/relay/<id>`), and runs
@@ -16,6 +16,7 @@ public import TygerRunEngine
 public final class RunsControlPlane: ControlPlaneRoutes {
     private let buffers: BuffersControlPlane
     private let store: SQLiteRunEngineStore
+    private let executor: any Executor
     private let configure: @Sendable (inout RunEngineConfiguration) -> Void
     private let logger: Logger
     private let engine = Mutex<RunEngine?>(nil)
@@ -23,15 +24,18 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     /// - Parameters:
     ///   - buffers: The buffers control plane (creates the buffers runs need).
     ///   - store: Codespec and run repositories.
+    ///   - executor: What runs the codespecs; default host processes.
     ///   - configure: Adjusts the engine configuration (timings).
     public init(
         buffers: BuffersControlPlane,
         store: SQLiteRunEngineStore,
+        executor: any Executor = LocalProcessExecutor(),
         logger: Logger,
         configure: @escaping @Sendable (inout RunEngineConfiguration) -> Void = { _ in }
     ) {
         self.buffers = buffers
         self.store = store
+        self.executor = executor
         self.logger = logger
         self.configure = configure
     }
@@ -48,6 +52,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
                 configuration: configuration,
                 codespecs: store.codespecs,
                 runs: store.runs,
+                executor: executor,
                 blobStore: { id in storage.store(for: id) },
                 createBuffer: { tags, expiresAt in
                     try await manager.create(Buffer(expiresAt: expiresAt, tags: tags)).id
@@ -101,6 +106,13 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     }
 
     public func services(server: TygerServerApplication) -> [any Service] { [engine(server: server)] }
+
+    /// Runs add ephemeral buffers (the relay) and the executor's capabilities, and name the executor.
+    public func describe(into metadata: inout ServiceMetadata) {
+        let description = executor.description
+        metadata.capabilities = (metadata.capabilities ?? []) + ["EphemeralBuffers"] + description.capabilities
+        metadata.executor = ExecutorMetadata(kind: description.kind, engine: description.engine)
+    }
 
     /// The relay checks its signed URLs itself.
     public var signedPathPrefixes: [String] { [RelayController.pathPrefix] }

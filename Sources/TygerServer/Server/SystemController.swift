@@ -7,6 +7,7 @@ import TygerModel
 /// `GET /healthcheck`, `GET /metadata` and `GET /swagger/v1.0/swagger.yaml`: anonymous, version-neutral.
 struct SystemController: Sendable {
     let endpoints: ListenerEndpoints
+    let controlPlane: [any ControlPlaneRoutes]
 
     /// Where the OpenAPI document is served (upstream's path).
     static let openAPIDocumentPath = "/swagger/v1.0/swagger.yaml"
@@ -28,12 +29,17 @@ struct SystemController: Sendable {
         }
         router.get("/metadata") { _, context in
             let endpoint = endpoints.endpoint(for: context.transport) ?? ""
-            let metadata = ServiceMetadata(
+            var metadata = ServiceMetadata(
                 capabilities: ["LocalBuffers"],
                 storageEndpoints: endpoints.all,
                 dataPlaneEndpoint: endpoint,
                 controlPlaneEndpoint: endpoint
             )
+            for routes in controlPlane { routes.describe(into: &metadata) }
+            let order = ServiceMetadata.capabilityOrder
+            metadata.capabilities = Array(Set(metadata.capabilities ?? [])).sorted {
+                (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1)
+            }
             return try JSONBody.response(.ok, metadata)
         }
     }

@@ -83,7 +83,7 @@ public struct TygerServerApplication: Sendable {
         router.add(
             middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed, connections: connections)
         )
-        SystemController(endpoints: endpoints).addRoutes(to: router)
+        SystemController(endpoints: endpoints, controlPlane: configuration.controlPlane).addRoutes(to: router)
         DataPlaneController(
             buffers: buffers,
             validator: validator,

@@ -126,9 +126,13 @@ public protocol ControlPlaneRoutes: Sendable {
     ///
     /// - Parameter server: The application.
     func bufferManager(server: TygerServerApplication) -> BufferManager?
+
+    /// Adds what these routes bring to `GET /metadata` (capabilities, the executor). Nothing by default.
+    func describe(into metadata: inout ServiceMetadata)
 }
 
 extension ControlPlaneRoutes {
+    public func describe(into metadata: inout ServiceMetadata) {}
     public func services(server: TygerServerApplication) -> [any Service] { [] }
     public var signedPathPrefixes: [String] { [] }
     public func bufferManager(server: TygerServerApplication) -> BufferManager? { nil }

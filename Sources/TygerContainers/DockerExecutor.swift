@@ -1,0 +1,487 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+public import TygerModel
+public import TygerRunEngine
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// When the executor pulls a codespec's image.
+public enum ImagePullPolicy: String, Sendable, CaseIterable {
+    /// Before every run, so a moving tag runs its newest image.
+    case always
+    /// When the engine does not have the image (the default).
+    case missing
+    /// Never: a run whose image the engine does not have is refused at creation.
+    case never
+}
+
+/// Settings of a ``DockerExecutor``.
+public struct DockerExecutorConfiguration: Sendable {
+    /// The engine's address: `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`.
+    public var host: String
+    /// When images are pulled.
+    public var pull: ImagePullPolicy = .missing
+    /// `none`, `host` or a network's name.
+    public var network: String = "none"
+    /// Leaves finished containers in the engine (for debugging) instead of removing them.
+    public var keepContainers = false
+    /// This server's instance: its containers carry it in a label, and it touches no container without it.
+    public var instanceID: String
+
+    public init(host: String, instanceID: String) {
+        self.host = host
+        self.instanceID = instanceID
+    }
+
+    /// `$DOCKER_HOST`, else `unix:///var/run/docker.sock`.
+    public static var defaultHost: String {
+        if let host = ProcessInfo.processInfo.environment["DOCKER_HOST"], !host.isEmpty { return host }
+        return "unix:///var/run/docker.sock"
+    }
+}
+
+/// Runs codespecs as containers through the Docker Engine API (Docker or Podman): one container per replica,
+/// labelled with the run, the replica and this server's instance.
+///
+/// - The codespec's `command` becomes the entrypoint and `args` the command; an empty `command` keeps the image's
+///   entrypoint. The working directory is the image's unless the codespec names one.
+/// - The environment is the image's plus the codespec's plus the pipe variables and `TYGER_RUN_ID`,
+///   `TYGER_REPLICA_INDEX`, `TYGER_REPLICA_COUNT`; nothing of the server's own.
+/// - The run's FIFO directory is bind-mounted at `/run/secrets/<run>/pipes` (upstream's path), with the FIFOs
+///   open to any user of the image.
+/// - Logs come from the engine's log stream (stdout and stderr, with the engine's timestamps) into the run's log.
+/// - Stopping sends SIGTERM, then SIGKILL after the grace period; finished containers are removed.
+public final class DockerExecutor: Executor {
+    public let configuration: DockerExecutorConfiguration
+    let client: DockerEngineClient
+    let logger: Logger
+    /// Whether the engine has the NVIDIA runtime (for `resources.gpu`).
+    let hasGPU: Bool
+
+    /// Label keys on every container this executor creates.
+    public enum Label {
+        public static let run = "tyger-run"
+        public static let replica = "tyger-replica"
+        public static let instance = "tyger-instance"
+    }
+
+    /// Connects to the engine (negotiating its API version) and learns whether it can run GPU containers.
+    ///
+    /// - Throws: `DockerEngineError` when the engine cannot be reached or is too old.
+    public init(configuration: DockerExecutorConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        client = try await DockerEngineClient.connect(host: configuration.host)
+        var gpu = false
+        if let info = try? await client.request(.GET, "/info"),
+            let object = try? JSONSerialization.jsonObject(with: info.body) as? [String: Any],
+            let runtimes = object["Runtimes"] as? [String: Any]
+        {
+            gpu = runtimes["nvidia"] != nil
+        }
+        hasGPU = gpu
+    }
+
+    public var description: ExecutorDescription {
+        ExecutorDescription(
+            kind: "docker",
+            engine: client.engineName,
+            capabilities: hasGPU ? ["Docker", "Gpu"] : ["Docker"]
+        )
+    }
+
+    /// Where the run's pipe directory appears inside its containers (upstream's path).
+    public static func pipesDirectory(runId: Int64) -> String { "/run/secrets/\(runId)/pipes" }
+
+    public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
+        ProcessView(pipesDirectory: Self.pipesDirectory(runId: runId), workingDirectory: nil, inheritedEnvironment: [:])
+    }
+
+    public func validate(codespec: Codespec, replicas: Int) async throws {
+        if let problem = ImageReference.problem(codespec.image) {
+            throw TygerRunEngineError(
+                .invalidInput,
+                "The image '\(codespec.image)' is not a valid reference: \(problem)"
+            )
+        }
+        if let sockets = codespec.sockets, !sockets.isEmpty {
+            throw TygerRunEngineError(.invalidInput, "Codespecs with sockets are not supported by the docker executor")
+        }
+        if let gpu = codespec.resources?.gpu, let value = gpu.value, value > 0, !hasGPU {
+            throw TygerRunEngineError(
+                .invalidInput,
+                "The codespec requests GPUs (gpu: \(gpu.text)) but the container engine (\(client.engineName)) has no "
+                    + "NVIDIA runtime, so the run cannot be honoured"
+            )
+        }
+        if configuration.pull == .never {
+            let found: Bool
+            do {
+                found = try await imageID(codespec.image) != nil
+            } catch {
+                throw TygerRunEngineError(.executorFailure, "\(error)")
+            }
+            if !found {
+                throw TygerRunEngineError(
+                    .invalidInput,
+                    "The image '\(codespec.image)' was not found on the system, and this server does not pull "
+                        + "images (--pull never). Pull it into the engine and try again."
+                )
+            }
+        }
+    }
+
+    /// The ID (`sha256:…`) of a local image, or `nil` when the engine does not have it.
+    func imageID(_ reference: String) async throws -> String? {
+        let (status, body) = try await client.request(.GET, "/images/\(reference)/json")
+        if status == 404 { return nil }
+        guard status == 200, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            throw DockerEngineError(status: status, what: "inspecting the image '\(reference)'", body: body)
+        }
+        return object["Id"] as? String
+    }
+
+    /// Pulls `reference`, reading the engine's progress stream to its end.
+    ///
+    /// - Throws: `TygerRunEngineError` `.executorFailure` naming the image and the engine's reason.
+    func pull(_ reference: String) async throws {
+        var errorMessage: String?
+        var pending: [UInt8] = []
+        do {
+            try await client.stream(
+                .POST,
+                "/images/create",
+                query: [("fromImage", reference)],
+                timeout: .minutes(30),
+                what: "pulling the image '\(reference)'"
+            ) { chunk in
+                pending.append(contentsOf: chunk.readableBytesView)
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = Data(pending[..<newline])
+                    pending.removeSubrange(...newline)
+                    if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+                        let error = object["error"] as? String ?? (object["errorDetail"] as? [String: Any])?["message"]
+                            as? String
+                    {
+                        errorMessage = error
+                    }
+                }
+            }
+        } catch let error as DockerEngineError {
+            throw TygerRunEngineError(.executorFailure, "cannot pull the image '\(reference)': \(error.message)")
+        }
+        if let errorMessage {
+            throw TygerRunEngineError(.executorFailure, "cannot pull the image '\(reference)': \(errorMessage)")
+        }
+    }
+
+    /// Makes sure the engine has the image as the pull policy says; returns its ID.
+    func ensureImage(_ reference: String) async throws -> String {
+        do {
+            if configuration.pull == .always { try await pull(reference) }
+            if let id = try await imageID(reference) { return id }
+            guard configuration.pull == .missing else {
+                throw TygerRunEngineError(
+                    .executorFailure,
+                    "the image '\(reference)' was not found on the system (pull policy: \(configuration.pull.rawValue))"
+                )
+            }
+            try await pull(reference)
+            guard let id = try await imageID(reference) else {
+                throw TygerRunEngineError(.executorFailure, "the image '\(reference)' is missing after its pull")
+            }
+            return id
+        } catch let error as DockerEngineError {
+            throw TygerRunEngineError(.executorFailure, error.message)
+        }
+    }
+
+    public func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution {
+        _ = try await ensureImage(request.image)
+        // The image's user may not be root: the FIFOs must be open to it. The run directory above stays 0700, so
+        // nobody on the host gets through.
+        _ = chmod(request.pipesDirectory, 0o711)
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: request.pipesDirectory) {
+            for name in names { _ = chmod(request.pipesDirectory + "/" + name, 0o666) }
+        }
+        var created: [String] = []
+        do {
+            for (index, replica) in request.replicas.enumerated() {
+                created.append(try await createContainer(request, replica: replica, index: index))
+            }
+            recordContainers(created, in: request.runDirectory)
+            for id in created {
+                try await client.expectSuccess(.POST, "/containers/\(id)/start", what: "starting the container")
+            }
+        } catch {
+            for id in created { await remove(id) }
+            if let e = error as? DockerEngineError { throw TygerRunEngineError(.executorFailure, e.message) }
+            throw error
+        }
+        return DockerExecution(executor: self, containers: created, launches: request.replicas, log: log)
+    }
+
+    private func createContainer(
+        _ request: ExecutionRequest,
+        replica: ReplicaLaunch,
+        index: Int
+    ) async throws
+        -> String
+    {
+        var config: [String: Any] = [
+            "Image": request.image,
+            "Env": replica.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "Labels": [
+                Label.run: String(request.runId),
+                Label.replica: String(index),
+                Label.instance: configuration.instanceID,
+            ],
+            "AttachStdin": false, "AttachStdout": false, "AttachStderr": false, "OpenStdin": false, "Tty": false,
+        ]
+        if let command = replica.command {
+            config["Entrypoint"] = command
+            config["Cmd"] = replica.args
+        } else if !replica.args.isEmpty {
+            config["Cmd"] = replica.args
+        }
+        if let workingDirectory = replica.workingDirectory { config["WorkingDir"] = workingDirectory }
+        var hostConfig: [String: Any] = [
+            "Binds": ["\(request.pipesDirectory):\(Self.pipesDirectory(runId: request.runId))"],
+            "NetworkMode": configuration.network,
+        ]
+        let resources = request.resources
+        if let memory = (resources?.limits?.memory ?? resources?.requests?.memory)?.value, memory > 0 {
+            hostConfig["Memory"] = Int64(memory)
+        }
+        if let cpu = (resources?.limits?.cpu ?? resources?.requests?.cpu)?.value, cpu > 0 {
+            hostConfig["NanoCpus"] = Int64(cpu * 1e9)
+        }
+        if let shm = resources?.shm?.value, shm > 0 { hostConfig["ShmSize"] = Int64(shm) }
+        if let gpu = resources?.gpu?.value, gpu > 0 {
+            hostConfig["DeviceRequests"] = [["Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]]]
+        }
+        config["HostConfig"] = hostConfig
+        let name = "tyger-\(configuration.instanceID.prefix(12))-run-\(request.runId)-\(index)"
+        let body = try await client.expectSuccess(
+            .POST,
+            "/containers/create",
+            query: [("name", name)],
+            json: config,
+            what: "creating the container of replica \(index)"
+        )
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let id = object["Id"] as? String
+        else {
+            throw DockerEngineError("the engine created a container without saying its ID")
+        }
+        return id
+    }
+
+    /// Records the containers of a run (for a restarted server's ``recover(runId:runDirectory:)``).
+    private func recordContainers(_ ids: [String], in runDirectory: String) {
+        try? (ids.joined(separator: "\n") + "\n").write(
+            toFile: runDirectory + "/containers",
+            atomically: true,
+            encoding: .utf8
+        )
+    }
+
+    /// Removes a container, running or not (nothing when `keepContainers`).
+    func remove(_ id: String) async {
+        if configuration.keepContainers {
+            _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
+            return
+        }
+        _ = try? await client.request(.DELETE, "/containers/\(id)", query: [("force", "true"), ("v", "true")])
+    }
+
+    /// Kills and removes the containers a previous server left for the run: those carrying this server's instance
+    /// label and the run's, never another server's.
+    public func recover(runId: Int64, runDirectory: String) async {
+        let filters = "{\"label\":[\"\(Label.run)=\(runId)\",\"\(Label.instance)=\(configuration.instanceID)\"]}"
+        guard
+            let (status, body) = try? await client.request(
+                .GET,
+                "/containers/json",
+                query: [("all", "true"), ("filters", filters)]
+            ),
+            status == 200, let list = try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]
+        else { return }
+        for container in list {
+            guard let id = container["Id"] as? String,
+                let labels = container["Labels"] as? [String: String],
+                labels[Label.instance] == configuration.instanceID, labels[Label.run] == String(runId)
+            else { continue }
+            _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
+            await remove(id)
+        }
+    }
+}
+
+/// The containers of one run: one task per replica follows its log stream, waits for its exit, reads whether the
+/// OOM killer ended it, and removes it.
+final class DockerExecution: Execution {
+    private let executor: DockerExecutor
+    private let containers: [String]
+    private let exits: [Task<ReplicaExit, Never>]
+    private let exited: Exited
+
+    /// The replicas whose container has exited.
+    private final class Exited: Sendable {
+        private let set = Mutex(Set<Int>())
+        func insert(_ index: Int) { set.withLock { _ = $0.insert(index) } }
+        func contains(_ index: Int) -> Bool { set.withLock { $0.contains(index) } }
+    }
+
+    init(executor: DockerExecutor, containers: [String], launches: [ReplicaLaunch], log: RunLogWriter) {
+        self.executor = executor
+        self.containers = containers
+        let exited = Exited()
+        self.exited = exited
+        exits = containers.enumerated().map { index, id in
+            let prefix = launches[index].logPrefix
+            return Task {
+                let result = await Self.follow(id, executor: executor, log: log, prefix: prefix)
+                exited.insert(index)
+                return result
+            }
+        }
+    }
+
+    var replicaCount: Int { containers.count }
+
+    func waitForExit(replica: Int) async -> ReplicaExit { await exits[replica].value }
+
+    func terminate(grace: Duration) async {
+        let running = containers.indices.filter { !exited.contains($0) }
+        guard !running.isEmpty else { return }
+        let client = executor.client
+        for i in running {
+            _ = try? await client.request(.POST, "/containers/\(containers[i])/kill", query: [("signal", "SIGTERM")])
+        }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, running.contains(where: { !exited.contains($0) }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for i in running where !exited.contains(i) {
+            _ = try? await client.request(.POST, "/containers/\(containers[i])/kill", query: [("signal", "SIGKILL")])
+        }
+    }
+
+    /// Logs the container's output until it ends, then returns how it ended and removes it.
+    private static func follow(
+        _ id: String,
+        executor: DockerExecutor,
+        log: RunLogWriter,
+        prefix: String
+    ) async
+        -> ReplicaExit
+    {
+        let client = executor.client
+        async let waited = client.request(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))
+        var demuxer = LogDemuxer(log: log, prefix: prefix)
+        do {
+            try await client.stream(
+                .GET,
+                "/containers/\(id)/logs",
+                query: [("follow", "true"), ("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
+                what: "following the container's logs"
+            ) { chunk in demuxer.consume(chunk) }
+        } catch {
+            log.append("tyger: the container's log stream failed: \(error)")
+        }
+        demuxer.finish()
+        var exit = ReplicaExit(code: 255, detail: "the container engine did not say how the container ended")
+        if let (status, body) = try? await waited, status == 200,
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let code = object["StatusCode"] as? Int
+        {
+            exit = ReplicaExit(code: Int32(truncatingIfNeeded: code))
+        }
+        if let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let state = object["State"] as? [String: Any]
+        {
+            if state["OOMKilled"] as? Bool == true {
+                exit.detail = "killed by the OOM killer: the container ran out of memory"
+            } else if let error = state["Error"] as? String, !error.isEmpty {
+                exit.detail = error
+            }
+            if exit.detail != nil, let code = state["ExitCode"] as? Int, exit.code == 255 {
+                exit.code = Int32(truncatingIfNeeded: code)
+            }
+        }
+        await executor.remove(id)
+        return exit
+    }
+}
+
+/// Splits the engine's multiplexed log stream (8-byte frame headers: stream, 0, 0, 0, big-endian length) into
+/// lines and appends each to the run log with the engine's timestamp. Lines the engine split (Docker cuts at
+/// 16 KiB) are joined again.
+struct LogDemuxer {
+    let log: RunLogWriter
+    let prefix: String
+    private var buffered: [UInt8] = []
+    /// Per stream (1 stdout, 2 stderr): the unfinished line and its stamp.
+    private var partial: [UInt8: (bytes: [UInt8], stamp: (seconds: Int64, nanoseconds: Int)?)] = [:]
+
+    init(log: RunLogWriter, prefix: String) {
+        self.log = log
+        self.prefix = prefix
+    }
+
+    mutating func consume(_ chunk: ByteBuffer) {
+        buffered.append(contentsOf: chunk.readableBytesView)
+        var offset = 0
+        while buffered.count - offset >= 8 {
+            let stream = buffered[offset]
+            let length =
+                Int(buffered[offset + 4]) << 24 | Int(buffered[offset + 5]) << 16 | Int(buffered[offset + 6]) << 8
+                | Int(buffered[offset + 7])
+            guard buffered.count - offset - 8 >= length else { break }
+            frame(stream: stream, buffered[(offset + 8)..<(offset + 8 + length)])
+            offset += 8 + length
+        }
+        if offset > 0 { buffered.removeFirst(offset) }
+    }
+
+    private mutating func frame(stream: UInt8, _ payload: ArraySlice<UInt8>) {
+        var content = payload
+        var stamp: (seconds: Int64, nanoseconds: Int)?
+        if let space = payload.firstIndex(of: 0x20), space - payload.startIndex <= 40,
+            let parsed = RFC3339.parseComponents(String(decoding: payload[..<space], as: UTF8.self))
+        {
+            stamp = parsed
+            content = payload[(space + 1)...]
+        }
+        var pending = partial[stream] ?? ([], nil)
+        if pending.bytes.isEmpty { pending.stamp = stamp }
+        var start = content.startIndex
+        while let newline = content[start...].firstIndex(of: 0x0A) {
+            pending.bytes.append(contentsOf: content[start..<newline])
+            emit(pending.bytes, stamp: pending.stamp ?? stamp)
+            pending = ([], stamp)
+            start = newline + 1
+        }
+        pending.bytes.append(contentsOf: content[start...])
+        partial[stream] = pending
+    }
+
+    private func emit(_ line: [UInt8], stamp: (seconds: Int64, nanoseconds: Int)?) {
+        line.withUnsafeBytes { log.append(line: $0, prefix: prefix, stamp: stamp) }
+    }
+
+    /// Appends what is left of unfinished lines.
+    mutating func finish() {
+        for stream in partial.keys.sorted() {
+            if let pending = partial[stream], !pending.bytes.isEmpty { emit(pending.bytes, stamp: pending.stamp) }
+        }
+        partial.removeAll()
+    }
+}
