@@ -15,6 +15,20 @@ public final class DockerEngineClient: Sendable {
     /// The newest API version this client was written against.
     public static let newestAPIVersion = APIVersion(1, 43)
 
+    /// The HTTP client of every engine connection, for the life of the process: a connection attempt fails at once
+    /// (a missing socket, a refused port) instead of being retried until the request's deadline.
+    private static let engineHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        // Every running container holds two requests open (its log stream and its wait): the default of 8
+        // connections would queue the requests of the fifth container behind the first four.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4096
+        configuration.timeout = .init(connect: .seconds(10))
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     /// `unix:///path` or `tcp://host:port`, as given.
     public let host: String
     /// The version requests are sent with.
@@ -47,7 +61,7 @@ public final class DockerEngineClient: Sendable {
     ///   than ``oldestAPIVersion``.
     public static func connect(host: String) async throws -> DockerEngineClient {
         let base = try baseURL(of: host)
-        let http = HTTPClient.shared
+        let http = engineHTTP
         let (status, body) = try await send(http, .GET, base + "/version", body: nil, host: host, timeout: .seconds(10))
         guard status == 200, let version = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
             throw DockerEngineError(

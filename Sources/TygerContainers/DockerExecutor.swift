@@ -30,6 +30,10 @@ public struct DockerExecutorConfiguration: Sendable {
     public var network: String = "none"
     /// Leaves finished containers in the engine (for debugging) instead of removing them.
     public var keepContainers = false
+    /// Runs an init process (Docker's `docker-init`, Podman's `catatonit`) as each container's PID 1, so SIGTERM
+    /// reaches the codespec's process: a shell as PID 1 ignores it, and a cancel or timeout would wait for the
+    /// SIGKILL after the grace period.
+    public var initProcess = true
     /// This server's instance: its containers carry it in a label, and it touches no container without it.
     public var instanceID: String
 
@@ -223,7 +227,14 @@ public final class DockerExecutor: Executor {
             if let e = error as? DockerEngineError { throw TygerRunEngineError(.executorFailure, e.message) }
             throw error
         }
-        return DockerExecution(executor: self, containers: created, launches: request.replicas, log: log)
+        let limit = request.resources?.limits?.memory ?? request.resources?.requests?.memory
+        return DockerExecution(
+            executor: self,
+            containers: created,
+            launches: request.replicas,
+            memoryLimit: limit?.text,
+            log: log
+        )
     }
 
     private func createContainer(
@@ -253,6 +264,7 @@ public final class DockerExecutor: Executor {
         var hostConfig: [String: Any] = [
             "Binds": ["\(request.pipesDirectory):\(Self.pipesDirectory(runId: request.runId))"],
             "NetworkMode": configuration.network,
+            "Init": configuration.initProcess,
         ]
         let resources = request.resources
         if let memory = (resources?.limits?.memory ?? resources?.requests?.memory)?.value, memory > 0 {
@@ -338,7 +350,13 @@ final class DockerExecution: Execution {
         func contains(_ index: Int) -> Bool { set.withLock { $0.contains(index) } }
     }
 
-    init(executor: DockerExecutor, containers: [String], launches: [ReplicaLaunch], log: RunLogWriter) {
+    init(
+        executor: DockerExecutor,
+        containers: [String],
+        launches: [ReplicaLaunch],
+        memoryLimit: String?,
+        log: RunLogWriter
+    ) {
         self.executor = executor
         self.containers = containers
         let exited = Exited()
@@ -346,7 +364,13 @@ final class DockerExecution: Execution {
         exits = containers.enumerated().map { index, id in
             let prefix = launches[index].logPrefix
             return Task {
-                let result = await Self.follow(id, executor: executor, log: log, prefix: prefix)
+                let result = await Self.follow(
+                    id,
+                    executor: executor,
+                    log: log,
+                    prefix: prefix,
+                    memoryLimit: memoryLimit
+                )
                 exited.insert(index)
                 return result
             }
@@ -374,47 +398,68 @@ final class DockerExecution: Execution {
     }
 
     /// Logs the container's output until it ends, then returns how it ended and removes it.
+    ///
+    /// Engines do not always notice the OOM killer (Podman on cgroup v1 says `OOMKilled: false`): a SIGKILL of a
+    /// container with a memory limit is reported as a likely one.
     private static func follow(
         _ id: String,
         executor: DockerExecutor,
         log: RunLogWriter,
-        prefix: String
-    ) async
-        -> ReplicaExit
-    {
+        prefix: String,
+        memoryLimit: String?
+    ) async -> ReplicaExit {
         let client = executor.client
-        async let waited = client.request(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))
-        var demuxer = LogDemuxer(log: log, prefix: prefix)
-        do {
-            try await client.stream(
-                .GET,
-                "/containers/\(id)/logs",
-                query: [("follow", "true"), ("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
-                what: "following the container's logs"
-            ) { chunk in demuxer.consume(chunk) }
-        } catch {
-            log.append("tyger: the container's log stream failed: \(error)")
+        let logs = Task { await streamLogs(id, client: client, demuxer: LogDemuxer(log: log, prefix: prefix)) }
+        let state = await exitState(id, client: client)
+        // The stream ends when the container does; an engine that misses the end (Podman 4.3 can, when a container
+        // exits as its log stream opens) gets a few seconds, then the rest is read without following.
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = await logs.value
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished { logs.cancel() }
+        var (demuxer, consumed, complete) = await logs.value
+        if !complete {
+            var skip = consumed
+            do {
+                try await client.stream(
+                    .GET,
+                    "/containers/\(id)/logs",
+                    query: [("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
+                    timeout: .seconds(60),
+                    what: "reading the container's logs"
+                ) { chunk in
+                    var chunk = chunk
+                    let dropped = min(skip, chunk.readableBytes)
+                    chunk.moveReaderIndex(forwardBy: dropped)
+                    skip -= dropped
+                    if chunk.readableBytes > 0 { demuxer.consume(chunk) }
+                }
+            } catch {
+                log.append("tyger: the container's logs could not be read to their end: \(error)")
+            }
         }
         demuxer.finish()
         var exit = ReplicaExit(code: 255, detail: "the container engine did not say how the container ended")
-        if let (status, body) = try? await waited, status == 200,
-            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-            let code = object["StatusCode"] as? Int
-        {
-            exit = ReplicaExit(code: Int32(truncatingIfNeeded: code))
-        }
-        if let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
-            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-            let state = object["State"] as? [String: Any]
-        {
+        if let state {
+            if let code = state["ExitCode"] as? Int { exit = ReplicaExit(code: Int32(truncatingIfNeeded: code)) }
             if state["OOMKilled"] as? Bool == true {
                 exit.detail = "killed by the OOM killer: the container ran out of memory"
             } else if let error = state["Error"] as? String, !error.isEmpty {
                 exit.detail = error
             }
-            if exit.detail != nil, let code = state["ExitCode"] as? Int, exit.code == 255 {
-                exit.code = Int32(truncatingIfNeeded: code)
-            }
+        }
+        if exit.detail == nil, exit.code == 128 + 9, let memoryLimit {
+            exit.detail = "killed by SIGKILL with a memory limit of \(memoryLimit): most likely by the OOM killer"
         }
         await executor.remove(id)
         return exit
@@ -454,11 +499,13 @@ struct LogDemuxer {
     private mutating func frame(stream: UInt8, _ payload: ArraySlice<UInt8>) {
         var content = payload
         var stamp: (seconds: Int64, nanoseconds: Int)?
-        if let space = payload.firstIndex(of: 0x20), space - payload.startIndex <= 40,
-            let parsed = RFC3339.parseComponents(String(decoding: payload[..<space], as: UTF8.self))
-        {
-            stamp = parsed
-            content = payload[(space + 1)...]
+        if let space = payload.firstIndex(of: 0x20), space - payload.startIndex <= 40 {
+            let text = String(decoding: payload[..<space], as: UTF8.self)
+            if let parsed = RFC3339.parseComponents(text) {
+                // Podman's stamps have whole seconds only: the time the line arrives is then the better one.
+                stamp = text.contains(".") ? parsed : nil
+                content = payload[(space + 1)...]
+            }
         }
         var pending = partial[stream] ?? ([], nil)
         if pending.bytes.isEmpty { pending.stamp = stamp }
@@ -483,5 +530,74 @@ struct LogDemuxer {
             if let pending = partial[stream], !pending.bytes.isEmpty { emit(pending.bytes, stamp: pending.stamp) }
         }
         partial.removeAll()
+    }
+}
+
+extension DockerExecution {
+    /// Follows the container's log stream into `demuxer` until it ends or the task is canceled.
+    ///
+    /// - Returns: The demuxer, the bytes of the stream consumed, and whether the stream ended by itself.
+    fileprivate static func streamLogs(
+        _ id: String,
+        client: DockerEngineClient,
+        demuxer: LogDemuxer
+    ) async -> (
+        LogDemuxer, Int, Bool
+    ) {
+        var demuxer = demuxer
+        var consumed = 0
+        do {
+            try await client.stream(
+                .GET,
+                "/containers/\(id)/logs",
+                query: [("follow", "true"), ("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
+                what: "following the container's logs"
+            ) { chunk in
+                consumed += chunk.readableBytes
+                demuxer.consume(chunk)
+            }
+            return (demuxer, consumed, true)
+        } catch {
+            return (demuxer, consumed, false)
+        }
+    }
+
+    /// Waits until the container is no longer running and returns its `State` (exit code, OOM, error).
+    ///
+    /// The engine's `wait` is raced with an inspection every second: an engine can miss the exit of a container
+    /// that ends as the wait begins (seen with Podman 4.3), and a wait must never hang a run.
+    fileprivate static func exitState(_ id: String, client: DockerEngineClient) async -> [String: Any]? {
+        func inspect() async -> [String: Any]? {
+            guard let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
+                let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+            else { return nil }
+            return object["State"] as? [String: Any]
+        }
+        _ = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                let waited = try? await client.request(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))
+                return waited?.status == 200
+            }
+            group.addTask {
+                var misses = 0
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    if Task.isCancelled { return false }
+                    guard let state = await inspect() else {
+                        misses += 1
+                        if misses >= 30 { return false }  // the engine lost the container: stop waiting
+                        continue
+                    }
+                    misses = 0
+                    let status = state["Status"] as? String ?? ""
+                    if status == "exited" || status == "dead" || status == "stopped" { return true }
+                }
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        return await inspect()
     }
 }

@@ -83,6 +83,14 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Leave finished run containers in the engine, for debugging (--executor docker).")
     var keepContainers = false
 
+    @Flag(
+        name: .long,
+        inversion: .prefixedNo,
+        help:
+            "Run an init process as PID 1 of run containers, so SIGTERM reaches the codespec's process (--executor docker; Podman needs catatonit)."
+    )
+    var containerInit = true
+
     func validate() throws {
         guard ["process", "docker"].contains(executor) else {
             throw ValidationError("unknown --executor '\(executor)': use process or docker")
@@ -188,6 +196,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.pull = ImagePullPolicy(rawValue: pull) ?? .missing  // checked in validate()
         settings.network = containerNetwork
         settings.keepContainers = keepContainers
+        settings.initProcess = containerInit
         let created = try await DockerExecutor(configuration: settings, logger: logger)
         logger.info(
             "running codespecs in containers",

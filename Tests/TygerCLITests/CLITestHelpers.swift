@@ -76,3 +76,30 @@ func shaOf(_ result: ProcessResult) -> String {
 /// each starts servers and pipes tens of MiB through debug builds, and in parallel they would load a 2-core machine
 /// enough to upset the timing assertions of other suites.
 @Suite(.serialized) struct LiveServerCLITests {}
+
+/// What the embedded server of a test runs codespecs with. `docker` is there when `TYGER_TEST_DOCKER_HOST` names a
+/// Docker Engine API: `tools/test` starts Podman's (`tools/container-engine`) and sets it.
+enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
+    case process, docker
+
+    /// The container engine of the tests, if any.
+    static var dockerHost: String? {
+        guard let host = ProcessInfo.processInfo.environment["TYGER_TEST_DOCKER_HOST"], !host.isEmpty else {
+            return nil
+        }
+        return host
+    }
+
+    /// The executors a run-engine test runs on here.
+    static var available: [TestExecutor] { dockerHost == nil ? [.process] : [.process, .docker] }
+
+    /// What makes the embedded server use this executor.
+    var environment: [String: String] {
+        switch self {
+        case .process: ["TYGER_EXECUTOR": "process"]
+        case .docker: ["TYGER_EXECUTOR": "docker", "DOCKER_HOST": Self.dockerHost ?? "unix:///nonexistent"]
+        }
+    }
+
+    var description: String { rawValue }
+}

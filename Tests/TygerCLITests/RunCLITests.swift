@@ -10,7 +10,7 @@ import Glibc
 // embedded server, stopped at the end whatever happens.
 
 /// The codespec of the guide.
-private let helloYAML = #"""
+let helloYAML = #"""
     name: hello
     image: ubuntu
     buffers:
@@ -42,7 +42,7 @@ private let inlineRunYAML = #"""
             echo "Hello ${inp}" > "$OUTPUT_PIPE"
     """#
 
-private let catRunYAML = #"""
+let catRunYAML = #"""
     job:
       codespec:
         image: ubuntu
@@ -56,7 +56,7 @@ private let catRunYAML = #"""
     """#
 
 /// A codespec without buffers running `script` with bash.
-private func scriptCodespec(_ name: String, _ script: String) -> String {
+func scriptCodespec(_ name: String, _ script: String) -> String {
     let indented = script.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
         separator: "\n"
     )
@@ -64,11 +64,17 @@ private func scriptCodespec(_ name: String, _ script: String) -> String {
 }
 
 /// A private TYGER_HOME (so a private embedded server) and a working directory for spec files.
-private struct TygerSession {
+struct TygerSession {
     let directory: String
     let home: String
+    /// What the embedded server runs codespecs with.
+    var executor: TestExecutor = .process
+    /// More variables for the CLI (and so for the embedded server it starts).
+    var extraEnvironment: [String: String] = [:]
 
-    var environment: [String: String] { ["TYGER_HOME": home] }
+    var environment: [String: String] {
+        ["TYGER_HOME": home].merging(executor.environment) { a, _ in a }.merging(extraEnvironment) { _, b in b }
+    }
 
     func tyger(
         _ arguments: [String],
@@ -163,9 +169,18 @@ private struct TygerSession {
 }
 
 /// Runs `body` with a fresh session; its embedded server is stopped afterwards even when `body` throws.
-private func withTyger<T>(_ body: (TygerSession) async throws -> T) async throws -> T {
+func withTyger<T>(
+    _ executor: TestExecutor = .process,
+    environment: [String: String] = [:],
+    _ body: (TygerSession) async throws -> T
+) async throws -> T {
     try await withTemporaryDirectory(prefix: "tyger-runcli") { dir in
-        let session = TygerSession(directory: dir, home: dir + "/home")
+        let session = TygerSession(
+            directory: dir,
+            home: dir + "/home",
+            executor: executor,
+            extraEnvironment: environment
+        )
         try TestFiles.makeDirectory(session.home)
         do {
             let result = try await body(session)
@@ -178,7 +193,7 @@ private func withTyger<T>(_ body: (TygerSession) async throws -> T) async throws
     }
 }
 
-private func jsonArray(_ result: ProcessResult) throws -> [[String: Any]] {
+func jsonArray(_ result: ProcessResult) throws -> [[String: Any]] {
     try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [[String: Any]], "\(result)")
 }
 
@@ -186,8 +201,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
 
 // Serialized: each test starts its own server, and the timing checks (timeouts, follow) need the two cores.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct RunCLITests {
-    @Test func helloCodespecCreateIsIdempotentAndRunExecSaysHello() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func helloCodespecCreateIsIdempotentAndRunExecSaysHello(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             let hello = try s.file("hello.yml", helloYAML)
             let first = try await s.tyger(["codespec", "create", "-f", hello])
             #expect(first.exitCode == 0, "\(first)")
@@ -204,8 +221,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func runExecFromARunFileByReferenceAndInline() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func runExecFromARunFileByReferenceAndInline(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("hello", helloYAML)
             try s.file("run.yml", "job:\n  codespec: hello\n")
             let byName = try await s.shell(#"echo World | "$TYGER" run exec -f run.yml"#)
@@ -219,8 +238,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func runCreateThenBuffersShowWatchAndList() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func runCreateThenBuffersShowWatchAndList(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("hello", helloYAML)
             let started = ContinuousClock.now
             let id = try await s.createRun(["--codespec", "hello"])
@@ -252,8 +273,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func aFailingCommandFailsRunExecWithTheExitCode() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func aFailingCommandFailsRunExecWithTheExitCode(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("fail", scriptCodespec("fail", "exit 3"))
             let exec = try await s.tyger(["run", "exec", "--codespec", "fail"])
             #expect(exec.exitCode != 0, "\(exec)")
@@ -370,8 +393,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func aTimeoutFailsARunningRun() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func aTimeoutFailsARunningRun(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
             let exec = try await s.tyger(
                 ["run", "exec", "--codespec", "sleeper", "--timeout", "2s"],
@@ -383,8 +406,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func cancelARun() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func cancelARun(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
             let id = try await s.createRun(["--codespec", "sleeper"])
             let canceled = try await s.tyger(["run", "cancel", id])
@@ -396,8 +419,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func cancelARunningRun() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func cancelARunningRun(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
             let id = try await s.createRun(["--codespec", "sleeper"])
             _ = try await s.waitForStatus(id, in: ["Running"])
@@ -424,8 +447,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func interruptingRunExecCancelsTheRun() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func interruptingRunExecCancelsTheRun(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
             let exec = try s.start(["run", "exec", "--codespec", "sleeper"])
             // The run is the only one: wait for it to run, then Ctrl-C the CLI.
@@ -446,8 +471,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func logsTailTimestampsAndSince() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func logsTailTimestampsAndSince(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("count", scriptCodespec("count", "for i in 1 2 3 4 5; do echo $i; done"))
             let id = try await s.createRun(["--codespec", "count"])
             #expect(try await s.watch(id) == "Succeeded")
@@ -485,8 +510,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func aTwoMegabyteLogLineStaysWhole() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func aTwoMegabyteLogLineStaysWhole(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("long", scriptCodespec("long", #"head -c 2000000 /dev/zero | tr '\0' a; echo"#))
             let id = try await s.createRun(["--codespec", "long"])
             #expect(try await s.watch(id) == "Succeeded")
@@ -498,8 +523,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func followStreamsUntilTheRunEnds() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func followStreamsUntilTheRunEnds(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("slow", scriptCodespec("slow", "for i in 1 2 3; do echo $i; sleep 1; done"))
             let id = try await s.createRun(["--codespec", "slow"])
             // Stamp each line as it arrives: streamed lines arrive about a second apart.
@@ -519,8 +544,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func runExecLogsShowsTheProcessStderr() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func runExecLogsShowsTheProcessStderr(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("noisy", scriptCodespec("noisy", "echo to-stderr-42 >&2; echo to-stdout-42"))
             let exec = try await s.tyger(["run", "exec", "--codespec", "noisy", "--logs"])
             #expect(exec.exitCode == 0, "\(exec)")
@@ -530,8 +557,8 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func ephemeralBuffers() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func ephemeralBuffers(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("hello", helloYAML)
             try s.file("run.yml", "job:\n  codespec: hello\n")
             let exec = try await s.shell(#"echo Eph | "$TYGER" run exec -f run.yml --buffer input=_ --buffer output=_"#)
@@ -540,8 +567,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func oneGibibyteThroughACatRunAndAQuarterThroughEphemeralBuffers() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func oneGibibyteThroughACatRunAndAQuarterThroughEphemeralBuffers(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try s.file("cat.yml", catRunYAML)
             let stored = try await s.shell(
                 #"""
@@ -572,8 +601,10 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test func aRunInFlightFailsWhenTheServerStops() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available) func aRunInFlightFailsWhenTheServerStops(
+        _ executor: TestExecutor
+    ) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("sleeper", scriptCodespec("sleeper", "sleep 60"))
             let id = try await s.createRun(["--codespec", "sleeper"])
             _ = try await s.waitForStatus(id, in: ["Running"])

@@ -83,11 +83,19 @@ extension RunEngine {
         if (run.status ?? .pending).isTerminal { return run }
         if let supervisor = supervisor(id) {
             await supervisor.requestCancel()
-            // Give the supervisor a moment to record Canceling/Canceled before answering.
-            for _ in 0..<50 where supervisor.currentRun.status == run.status && !supervisor.finished.isFired {
+            // Give the supervisor time to record Canceling/Canceled before answering. A run still starting (an
+            // executor creating containers, pulling an image) takes the cancel once it has started: the answer says
+            // Canceling then, as the cancel is under way.
+            func taken(_ status: RunStatus?) -> Bool { status == .canceling || (status ?? .pending).isTerminal }
+            for _ in 0..<500 where !taken(supervisor.currentRun.status) && !supervisor.finished.isFired {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            return try await getRun(id: id)
+            var answer = try await getRun(id: id)
+            if !taken(answer.status) {
+                answer.status = .canceling
+                answer.statusReason = RunLifecycle.Reason.canceled
+            }
+            return answer
         }
         // Not supervised by this server (left from a previous one, before recovery ran).
         var canceled = run

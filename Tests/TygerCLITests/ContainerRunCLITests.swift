@@ -1,0 +1,298 @@
+import Foundation
+import Testing
+import TygerTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Runs in containers through a real Docker Engine API (Podman's, started by tools/container-engine with images built
+// from Debian packages). The run-engine tests of RunCLITests also run on this executor; these cover what only
+// containers have. Skipped where TYGER_TEST_DOCKER_HOST is not set (tools/test always sets it).
+
+/// The containers of the test engine carrying `label` (`key=value`), as the Docker API lists them.
+private func containers(label: String) async throws -> [[String: Any]] {
+    let host = try #require(TestExecutor.dockerHost)
+    let socket = String(host.dropFirst("unix://".count))
+    let filters = "{\"label\":[\"\(label)\"]}"
+    let listed = try await runProcess(
+        "/usr/bin/curl",
+        [
+            "-sf", "--unix-socket", socket, "-G", "http://d/v1.41/containers/json", "--data-urlencode", "all=true",
+            "--data-urlencode", "filters=\(filters)",
+        ]
+    )
+    try #require(listed.exitCode == 0, "\(listed)")
+    return try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout)) as? [[String: Any]])
+}
+
+/// Creates (not starts) a container carrying `labels` in the test engine; returns its ID.
+private func createContainer(labels: [String: String]) async throws -> String {
+    let host = try #require(TestExecutor.dockerHost)
+    let socket = String(host.dropFirst("unix://".count))
+    let body = try JSONSerialization.data(withJSONObject: ["Image": "busybox", "Cmd": ["true"], "Labels": labels])
+    let created = try await runProcess(
+        "/usr/bin/curl",
+        [
+            "-sf", "--unix-socket", socket, "-H", "Content-Type: application/json", "-d",
+            String(decoding: body, as: UTF8.self), "http://d/v1.41/containers/create",
+        ]
+    )
+    try #require(created.exitCode == 0, "\(created)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout)) as? [String: Any])
+    return try #require(object["Id"] as? String)
+}
+
+/// Removes a container of the test engine.
+private func removeContainer(_ id: String) async throws {
+    let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+    _ = try await runProcess(
+        "/usr/bin/curl",
+        ["-sf", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/containers/\(id)?force=true"]
+    )
+}
+
+private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
+
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestExecutor.dockerHost != nil))
+struct ContainerRunCLITests {
+    /// The code runs inside the image (a file only the image has), with the image's environment plus the codespec's
+    /// and the pipe variables, none of the server's own; `command` replaces the entrypoint and `args` the command.
+    @Test func theCodespecRunsInsideItsImageWithOnlyItsEnvironment() async throws {
+        try await withTyger(.docker, environment: ["TYGER_TEST_SERVER_SECRET": "leaked-42"]) { s in
+            try await s.codespec(
+                "inside",
+                """
+                name: inside
+                image: ubuntu
+                buffers:
+                  inputs: ["my-input"]
+                  outputs: ["output"]
+                env:
+                  GREETING: "hi $(MY-INPUT_PIPE)"
+                command: ["bash", "-c"]
+                args:
+                  - |
+                    set -euo pipefail
+                    {
+                      cat /tyger-image.txt
+                      cat "$MY_INPUT_PIPE"
+                      echo "greeting=$GREETING"
+                      echo "run=$TYGER_RUN_ID replica=$TYGER_REPLICA_INDEX pwd=$PWD"
+                      env | grep -c TYGER_TEST_SERVER_SECRET || true
+                    } > "$OUTPUT_PIPE"
+                """
+            )
+            let exec = try await s.shell(#"echo data | "$TYGER" run exec --codespec inside"#)
+            #expect(exec.exitCode == 0, "\(exec)")
+            let lines = exec.stdoutText.split(separator: "\n").map(String.init)
+            try #require(lines.count == 5, "\(exec)")
+            #expect(lines[0] == "ubuntu", "not inside the image: \(exec)")
+            #expect(lines[1] == "data")
+            #expect(lines[2].hasPrefix("greeting=hi /run/secrets/") && lines[2].hasSuffix("/pipes/my-input.pipe"))
+            #expect(lines[3].hasPrefix("run=") && lines[3].hasSuffix(" replica=0 pwd=/"), "\(lines[3])")
+            #expect(lines[4] == "0", "the server's environment reached the container: \(exec)")
+
+            // An empty `command` keeps the image's entrypoint; `args` become its command.
+            try s.file(
+                "entry.yml",
+                "job:\n  codespec:\n    image: localhost/tyger-test/busybox-nobody\n    args: [\"a\", \"b\"]\n"
+            )
+            let entry = try await s.tyger(["run", "exec", "-f", s.directory + "/entry.yml", "--logs"])
+            #expect(entry.exitCode == 0, "\(entry)")
+            #expect(entry.stderrText.contains("entrypoint: a b"), "\(entry)")
+        }
+    }
+
+    /// An image whose user is not root reads and writes the run's pipes.
+    @Test func aNonRootImageUserUsesThePipes() async throws {
+        try await withTyger(.docker) { s in
+            try s.file(
+                "cat.yml",
+                """
+                job:
+                  codespec:
+                    image: localhost/tyger-test/busybox-nobody
+                    buffers:
+                      inputs: ["input"]
+                      outputs: ["output"]
+                    command: ["sh", "-c", "echo uid=$(id -u) > $OUTPUT_PIPE; cat $INPUT_PIPE > /dev/null"]
+                """
+            )
+            let exec = try await s.shell(#"echo x | "$TYGER" run exec -f cat.yml"#)
+            #expect(exec.exitCode == 0, "\(exec)")
+            #expect(exec.stdoutText == "uid=65534\n", "\(exec)")
+        }
+    }
+
+    /// Replicas are one container each, with their index; containers are removed once the run ends.
+    @Test func replicasAreContainersThatAreRemovedAtTheEnd() async throws {
+        try await withTyger(.docker) { s in
+            try s.file(
+                "replicas.yml",
+                """
+                job:
+                  replicas: 3
+                  codespec:
+                    image: busybox
+                    command: ["sh", "-c", "echo replica $TYGER_REPLICA_INDEX of $TYGER_REPLICA_COUNT"]
+                """
+            )
+            let id = try await s.createRun(["-f", s.directory + "/replicas.yml"])
+            #expect(try await s.watch(id) == "Succeeded")
+            let logs = try await s.tyger(["run", "logs", id])
+            let lines = Set(logs.stdoutText.split(separator: "\n").map(String.init))
+            #expect(
+                lines == ["[replica-0] replica 0 of 3", "[replica-1] replica 1 of 3", "[replica-2] replica 2 of 3"],
+                "\(logs)"
+            )
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    (try? await containers(label: "tyger-run=\(id)"))?.isEmpty == true
+                },
+                "the run's containers are still there"
+            )
+        }
+    }
+
+    /// A container killed for memory names the OOM killer in the run's reason.
+    @Test func aContainerOverItsMemoryLimitFailsTheRunWithTheReason() async throws {
+        try await withTyger(.docker) { s in
+            try s.file(
+                "oom.yml",
+                """
+                job:
+                  codespec:
+                    image: ubuntu
+                    command: ["tail", "/dev/zero"]
+                    resources:
+                      limits:
+                        memory: 32Mi
+                """
+            )
+            let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/oom.yml"], timeout: .seconds(60))
+            #expect(exec.exitCode == 1, "\(exec)")
+            #expect(exec.stderrText.contains("Main exited with code 137"), "\(exec)")
+            #expect(exec.stderrText.contains("OOM killer"), "\(exec)")
+        }
+    }
+
+    /// Images: a malformed reference and (with pulls off) a missing image are refused at creation, naming the image;
+    /// a failed pull fails the run within 10 s with the engine's reason.
+    @Test func imageProblemsAreRefusedOrFailTheRunNamingTheImage() async throws {
+        try await withTyger(.docker) { s in
+            try s.file("bad.yml", "job:\n  codespec:\n    image: \"Ubuntu:!!\"\n    command: [\"true\"]\n")
+            let bad = try await s.tyger(["run", "create", "-f", s.directory + "/bad.yml"])
+            #expect(bad.exitCode == 1, "\(bad)")
+            #expect(bad.stderrText.contains("The image 'Ubuntu:!!' is not a valid reference"), "\(bad)")
+
+            try s.file(
+                "unreachable.yml",
+                "job:\n  codespec:\n    image: 127.0.0.1:1/nothing/here:1\n    command: [\"true\"]\n"
+            )
+            let started = ContinuousClock.now
+            let pull = try await s.tyger(
+                ["run", "exec", "-f", s.directory + "/unreachable.yml"],
+                timeout: .seconds(30)
+            )
+            #expect(pull.exitCode == 1, "\(pull)")
+            #expect(
+                ContinuousClock.now - started < .seconds(10),
+                "the failed pull took \(ContinuousClock.now - started)"
+            )
+            #expect(pull.stderrText.contains("cannot pull the image '127.0.0.1:1/nothing/here:1'"), "\(pull)")
+        }
+        try await withTyger(.docker, environment: ["TYGER_PULL": "never"]) { s in
+            try s.file(
+                "missing.yml",
+                "job:\n  codespec:\n    image: localhost/no-such-image:1\n    command: [\"true\"]\n"
+            )
+            let missing = try await s.tyger(["run", "create", "-f", s.directory + "/missing.yml"])
+            #expect(missing.exitCode == 1, "\(missing)")
+            #expect(missing.stderrText.contains("The image 'localhost/no-such-image:1' was not found"), "\(missing)")
+            #expect(missing.stderrText.contains("--pull never"), "\(missing)")
+            let runs = try jsonArray(try await s.tyger(["run", "list"]))
+            #expect(runs.isEmpty, "a refused run was created: \(runs)")
+        }
+    }
+
+    /// `api status` names the executor and the engine; `/metadata` has upstream's `Docker` capability.
+    @Test func apiStatusNamesTheExecutorAndTheEngine() async throws {
+        try await withTyger(.docker) { s in
+            let status = try await s.tyger(["api", "status"])
+            #expect(status.exitCode == 0, "\(status)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout)) as? [String: Any])
+            let metadata = try #require(object["metadata"] as? [String: Any], "\(status)")
+            let executor = try #require(metadata["executor"] as? [String: Any], "\(status)")
+            #expect(executor["kind"] as? String == "docker")
+            #expect((executor["engine"] as? String ?? "").contains("Podman"), "\(status)")
+            #expect(
+                metadata["capabilities"] as? [String] == ["EphemeralBuffers", "Docker", "LocalBuffers"],
+                "\(status)"
+            )
+        }
+        try await withTyger(.process) { s in
+            let status = try await s.tyger(["api", "status"])
+            #expect(
+                status.stdoutText.contains("\"kind\" : \"process\"")
+                    || status.stdoutText.contains("\"kind\": \"process\""),
+                "\(status)"
+            )
+        }
+    }
+
+    /// A server killed while its run's container runs leaves the container; the next server fails the run and
+    /// removes the container. Containers of another server instance on the same engine are left alone.
+    @Test func aRestartedServerRemovesItsLeftoverContainersOnly() async throws {
+        try await withTyger(.docker) { s in
+            try await s.codespec("sleeper", scriptCodespec("sleeper", "exec sleep 60"))
+            let id = try await s.createRun(["--codespec", "sleeper"])
+            _ = try await s.waitForStatus(id, in: ["Running"])
+            let server = try #require(
+                Int32(try text(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines))
+            )
+            let instance = try text(s.home + "/server/instance-id").trimmingCharacters(in: .whitespacesAndNewlines)
+            // Another server's container for a run with the same ID.
+            let foreign = try await createContainer(labels: ["tyger-run": id, "tyger-instance": "0123456789abcdef"])
+            #expect(kill(server, SIGKILL) == 0)
+            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            let left = try await containers(label: "tyger-instance=\(instance)")
+            #expect(left.count == 1, "the run's container outlives a killed server: \(left)")
+
+            let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(20))
+            #expect(run["status"] as? String == "Failed", "\(run)")
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
+                },
+                "the leftover container is still there"
+            )
+            let others = try await containers(label: "tyger-instance=0123456789abcdef")
+            #expect(others.map { $0["Id"] as? String } == [foreign], "another server's container was touched")
+            try await removeContainer(foreign)
+        }
+    }
+
+    /// Bad settings: an unknown executor is a usage error; an engine that is not there stops the server at start
+    /// with one line naming it.
+    @Test func badExecutorSettingsGiveClearErrors() async throws {
+        try await withTemporaryDirectory(prefix: "tyger-exec") { dir in
+            let unknown = try await runProcess(
+                TygerServerBinary.path(),
+                ["run", "--data-dir", dir + "/a", "--executor", "kubernetes"]
+            )
+            #expect(unknown.exitCode == 64, "\(unknown)")
+            #expect(unknown.stderrText.contains("unknown --executor 'kubernetes'"), "\(unknown)")
+            let absent = try await runProcess(
+                TygerServerBinary.path(),
+                ["run", "--data-dir", dir + "/b", "--executor", "docker", "--docker-host", "unix://\(dir)/none.sock"],
+                timeout: .seconds(30)
+            )
+            #expect(absent.exitCode == 1, "\(absent)")
+            #expect(
+                absent.stderrText.contains("cannot reach the container engine at unix://\(dir)/none.sock"),
+                "\(absent)"
+            )
+        }
+    }
+}
