@@ -9,11 +9,12 @@ private import Glibc
 /// into the blob (Put Block List).
 ///
 /// - **Layout.** The blocks of blob `name` are files in `<dir>/.staged~blocks/<sha256-hex of name>/`, one per block
-///   ID: `<hex of the ID>.tmp-<pid>-0`. `~` is no blob-name character, so no blob can be called like the folder.
+///   ID: `<hex of the ID>.tmp-<pid>-<instance>-0`. `~` is no blob-name character, so no blob can be called like the
+///   folder.
 /// - **Lifetime.** A block lives until the blob is assembled (which removes every staged block of the blob), the
-///   buffer is deleted (which removes its directory), or the server process ends: the name carries the pid, as the
-///   temporary files of uploads do, so ``removeStaleTemporaryFiles(under:)`` removes them at the next start, and a
-///   new process never sees them.
+///   buffer is deleted (which removes its directory), or the server process ends: the name carries the process's
+///   PID and random instance ID (``processTag``), as the temporary files of uploads do, so a new process never sees
+///   them, even with the same PID, and ``removeStaleTemporaryFiles(under:)`` removes them at the next start.
 /// - **Replace.** Staging an ID again replaces the block (atomically, by rename), as Azure does.
 extension FileBlobStore {
     /// The folder of a buffer's directory that holds staged blocks.
@@ -27,8 +28,8 @@ extension FileBlobStore {
         return directory + "/" + Self.stagedBlocksFolder + "/" + hash
     }
 
-    /// The suffix of this process's staged blocks.
-    private static var stagedSuffix: String { ".tmp-\(getpid())-0" }
+    /// The suffix of this process's staged blocks: another process's, even one with the same PID, never matches.
+    private static let stagedSuffix = ".tmp-\(processTag)-0"
 
     private static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()

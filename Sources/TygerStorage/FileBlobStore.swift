@@ -119,7 +119,6 @@ public final class FileBlobStore: BlobStore {
         return trailer
     }
 
-    /// A unique temporary path beside `final`.
     /// Creates the temporary file a blob is written to before its rename.
     ///
     /// - Returns: The open descriptor (the caller closes it) and the file's path.
@@ -132,6 +131,10 @@ public final class FileBlobStore: BlobStore {
             if errno == ENOTDIR { throw Self.nameConflict(final) }
             throw ioError("create", temp)
         }
+        // A shared lock for as long as the file is open: the start-time cleanup of a server in another PID
+        // namespace, where this process's PID may be its own, sees that a writer is at work. Advice only: a file
+        // system without flock leaves the PID rule alone.
+        _ = tyger_flock(fd, 0, 1)
         return (fd, temp)
     }
 
@@ -146,13 +149,29 @@ public final class FileBlobStore: BlobStore {
         return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// `<final>.tmp-<pid>-<instance>-<n>`: unique in this process (`n` counts), and telling this process apart from
+    /// any other, also from an earlier process with the same PID (see ``processTag``).
     func temporaryPath(beside final: String) -> String {
         let n = tempCounter.withLock {
             $0 += 1
             return $0
         }
-        return final + ".tmp-\(getpid())-\(n)"
+        return final + ".tmp-\(Self.processTag)-\(n)"
     }
+
+    /// This process's random instance ID: 64 bits in hex, drawn once per process.
+    static let processInstance: String = {
+        let digits = String(UInt64.random(in: .min ... .max), radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }()
+
+    /// `<pid>-<instance>`: the owner part of the names of this process's temporary files and staged blocks.
+    ///
+    /// The PID alone does not tell processes apart over time: a server restarted in a container is PID 1 again,
+    /// and took its predecessor's files for its own. The instance ID does; the PID stays so that a process can
+    /// tell whether the writer of another process's file may still be alive (see
+    /// ``removeStaleTemporaryFiles(under:)``).
+    static let processTag = "\(getpid())-\(processInstance)"
 
     /// Creates the blob's parent directories; fails when the container is missing.
     func prepareParent(of name: String) throws { try ensureParent(of: name) }

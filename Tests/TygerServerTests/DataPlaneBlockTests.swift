@@ -251,7 +251,7 @@ struct DataPlaneBlockTests {
         #expect(FileBlobStore.removeStaleTemporaryFiles(under: root).isEmpty)
         let staged = try #require(Self.stagedFiles(fixture, "buf2").first)
         let folder = fixture.app.buffers.directory(of: "buf2") + "/" + FileBlobStore.stagedBlocksFolder
-        let stale = folder + "/" + staged.replacingOccurrences(of: ".tmp-\(getpid())-0", with: ".tmp-\(deadPID())-0")
+        let stale = folder + "/" + staged.replacingOccurrences(of: ".tmp-\(getpid())-", with: ".tmp-\(deadPID())-")
         try FileManager.default.moveItem(atPath: folder + "/" + staged, toPath: stale)
         #expect(FileBlobStore.removeStaleTemporaryFiles(under: root) == [stale])
         #expect(!TestFiles.exists(folder), "the emptied staging folders are removed")
