@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import TygerCore
 import TygerStorage
@@ -321,6 +322,48 @@ extension FileBlobStoreTests {
             #expect(Set(FileBlobStore.removeStaleTemporaryFiles(under: dir)) == Set(earlier))
             #expect(TestFiles.regularFiles(under: dir) == [own])
         }
+    }
+
+    /// Staging a block while the buffer is deleted: the staging folder is made with `mkdirat` under an open
+    /// descriptor of the buffer's directory, so a buffer deleted a moment before is never created again. (With
+    /// `mkdir` by path, after a check that the buffer exists, the deleted buffer came back holding an empty staging
+    /// folder.) A race, run many times with the two sides shifted against each other.
+    @Test func stagingABlockNeverCreatesADeletedBufferAgain() async throws {
+        try await withTemporaryDirectory { root in
+            var recreated: [Int] = []
+            var refused = 0
+            for i in 0..<1000 {
+                let store = FileBlobStore(directory: root + "/b\(i)")
+                try TestFiles.makeDirectory(store.directory)
+                let go = Atomic(false)
+                let deleted = Atomic(0)  // 0: running, 1: deleted, 2: not deleted (a block was staged meanwhile)
+                startThread {
+                    while !go.load(ordering: .acquiring) {}
+                    Self.spin(i % 7 * 200)
+                    let ok = (try? store.removeContainer()) != nil
+                    deleted.store(ok ? 1 : 2, ordering: .releasing)
+                }
+                go.store(true, ordering: .releasing)
+                Self.spin(i / 7 % 7 * 200)
+                do {
+                    try store.beginBlockUpload("00/000", blockId: [1]).abort()
+                } catch let error as BlobStoreError {
+                    #expect(error.code == .containerNotFound, "\(error.code): \(error.message)")
+                    refused += 1
+                }
+                while deleted.load(ordering: .acquiring) == 0 { Self.spin(100) }
+                if deleted.load(ordering: .acquiring) == 1 && TestFiles.exists(store.directory) { recreated.append(i) }
+            }
+            #expect(recreated.isEmpty, "the buffer was created again after its deletion in \(recreated.count) runs")
+            #expect(refused > 0, "no run had the buffer deleted before the staging folder was made")
+        }
+    }
+
+    /// Busy work that the optimizer keeps.
+    private static func spin(_ rounds: Int) {
+        var x = 0
+        for i in 0..<rounds { x = x &+ i &* 31 }
+        withExtendedLifetime(x) {}
     }
 
     /// A PID that no process has now (a child that has exited and been reaped).
