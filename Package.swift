@@ -54,12 +54,10 @@ let package = Package(
         // Layers (docs/architecture.md): a target depends only on targets of lower layers.
         // L0: isa-l (CRC32C, igzip), found through pkg-config; without it the build names the package to install.
         .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
-        // L0: C shims over isa-l, zlib and Linux-only syscalls (splice, renameat2).
-        .target(
-            name: "CTygerNative",
-            dependencies: ["CIsal"],
-            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("deflate")]
-        ),
+        // L0: libdeflate (whole-buffer inflate), found through pkg-config the same way.
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // L0: C shims over isa-l, libdeflate, zlib and Linux-only syscalls (splice, renameat2).
+        .target(name: "CTygerNative", dependencies: ["CIsal", "CDeflate"], linkerSettings: [.linkedLibrary("z")]),
         // L1: format, integrity, codecs, the block ring, the data-directory layout. No I/O.
         .target(
             name: "TygerCore",
@@ -232,6 +230,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -8,7 +8,9 @@ public import TygerStorage
 
 /// A `BlobStore` over the data plane: the Azure-Blob-style HTTP protocol, addressed by a signed container URL.
 ///
-/// - A blob goes up with one Put Blob, or, past ``singlePutLimit``, as blocks (Put Block, Put Block List).
+/// - A blob goes up with one Put Blob, or, past ``singlePutLimit``, as blocks (Put Block, Put Block List). A server
+///   that does not serve Put Block (servers of this project before block uploads answer 400
+///   `UnsupportedQueryParameter`) gets the blob in one Put Blob instead, and so every blob after it.
 /// - 403 `AuthenticationFailed` (an expired URL) asks `refreshURL` for a fresh one and retries, when given.
 /// - Connection errors and 500/503 are retried with jittered exponential backoff, or after the `Retry-After` the
 ///   server asks for (``RetryPolicy``).
@@ -40,6 +42,9 @@ public final class HTTPBlobStore: BlobStore {
     let blockUploadThreshold: Int
     /// The size of the blocks of a block upload; see ``stagedBlockSize``.
     let blockSize: Int
+    /// Set when the server refused a Put Block as an operation it does not serve: from then on, for the store's
+    /// lifetime, every blob goes up with one Put Blob.
+    private let blocksUnsupported = Mutex(false)
 
     /// The largest blob sent with one Put Blob: 64 MiB, the Azure SDKs' `max_single_put_size`. Bigger blobs
     /// (`tyger buffer write --block-size` up to 256M) are sent as blocks, as Azure Storage requires past its
@@ -205,9 +210,9 @@ public final class HTTPBlobStore: BlobStore {
 
     public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
         try BlobName.validate(name)
-        if bytes.count > blockUploadThreshold {
-            try await putInBlocks(name, bytes: bytes, metadata: metadata)
-            return
+        if bytes.count > blockUploadThreshold, !blocksUnsupported.withLock({ $0 }) {
+            if try await putInBlocks(name, bytes: bytes, metadata: metadata) { return }
+            // An older server: one Put Blob, as before block uploads (it takes blobs up to its own limit).
         }
         var headers = blobHeaders(metadata)
         headers.add(name: "x-ms-blob-type", value: "BlockBlob")
@@ -246,7 +251,15 @@ public final class HTTPBlobStore: BlobStore {
     /// (`x-ms-blob-content-md5`) and metadata, which the server verifies over the whole blob as for a Put Blob.
     ///
     /// The block IDs start with an ID of this upload, so a retried put never commits blocks of an earlier attempt.
-    private func putInBlocks(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+    ///
+    /// - Returns: `false` when the server refused the first block as an operation it does not serve
+    ///   (``refusesBlocks(_:)``), and nothing was stored: the caller sends the blob with one Put Blob; `true` when the
+    ///   blob is stored.
+    private func putInBlocks(
+        _ name: String,
+        bytes: UnsafeRawBufferPointer,
+        metadata: BlobMetadata
+    ) async throws -> Bool {
         let upload = UUID().uuidString.lowercased()
         var ids: [String] = []
         var offset = 0
@@ -265,9 +278,13 @@ public final class HTTPBlobStore: BlobStore {
                 body: ByteBuffer(bytes: piece)
             )
             if response.status != 201, response.status != 200 {
+                if ids.isEmpty, Self.refusesBlocks(response) {
+                    blocksUnsupported.withLock { $0 = true }
+                    return false
+                }
                 // A retried put whose commit landed the first time finds the blob (409): accepted if it is ours.
                 try await check(response, of: "PUT \(name) (block \(ids.count))", storing: name, metadata: metadata)
-                return
+                return true
             }
             ids.append(id)
             offset += piece.count
@@ -287,6 +304,18 @@ public final class HTTPBlobStore: BlobStore {
             body: ByteBuffer(bytes: body)
         )
         try await check(response, of: "PUT \(name) (block list)", storing: name, metadata: metadata)
+        return true
+    }
+
+    /// Whether an answer to Put Block says that the server does not serve the operation: a 400 whose
+    /// `x-ms-error-code` says a query parameter is unsupported (`UnsupportedQueryParameter`, what this project's
+    /// servers before block uploads answer to `comp=block`, as Azure does to a `comp` it does not know). Other 400s
+    /// (a bad block ID, a wrong MD5) are failures of the upload, not of the operation.
+    static func refusesBlocks(_ response: HTTPTransport.Response) -> Bool {
+        guard response.status == 400, let code = response.headers.first(name: "x-ms-error-code")?.lowercased() else {
+            return false
+        }
+        return code.hasPrefix("unsupported") && code.contains("queryparameter")
     }
 
     /// Base64 in a query: `+`, `/` and `=` percent-encoded.

@@ -9,11 +9,12 @@ private import Glibc
 /// into the blob (Put Block List).
 ///
 /// - **Layout.** The blocks of blob `name` are files in `<dir>/.staged~blocks/<sha256-hex of name>/`, one per block
-///   ID: `<hex of the ID>.tmp-<pid>-0`. `~` is no blob-name character, so no blob can be called like the folder.
+///   ID: `<hex of the ID>.tmp-<pid>-<instance>-0`. `~` is no blob-name character, so no blob can be called like the
+///   folder.
 /// - **Lifetime.** A block lives until the blob is assembled (which removes every staged block of the blob), the
-///   buffer is deleted (which removes its directory), or the server process ends: the name carries the pid, as the
-///   temporary files of uploads do, so ``removeStaleTemporaryFiles(under:)`` removes them at the next start, and a
-///   new process never sees them.
+///   buffer is deleted (which removes its directory), or the server process ends: the name carries the process's
+///   PID and random instance ID (``processTag``), as the temporary files of uploads do, so a new process never sees
+///   them, even with the same PID, and ``removeStaleTemporaryFiles(under:)`` removes them at the next start.
 /// - **Replace.** Staging an ID again replaces the block (atomically, by rename), as Azure does.
 extension FileBlobStore {
     /// The folder of a buffer's directory that holds staged blocks.
@@ -23,12 +24,16 @@ extension FileBlobStore {
 
     /// The directory of the blocks staged for blob `name`.
     func stagingDirectory(of name: String) -> String {
-        let hash = Array(name.utf8).withUnsafeBytes { Checksums.sha256Hex($0) }
-        return directory + "/" + Self.stagedBlocksFolder + "/" + hash
+        directory + "/" + Self.stagedBlocksFolder + "/" + stagingFolder(of: name)
     }
 
-    /// The suffix of this process's staged blocks.
-    private static var stagedSuffix: String { ".tmp-\(getpid())-0" }
+    /// The folder of ``stagedBlocksFolder`` that holds the blocks of blob `name`: the SHA-256 of the name, in hex.
+    private func stagingFolder(of name: String) -> String {
+        Array(name.utf8).withUnsafeBytes { Checksums.sha256Hex($0) }
+    }
+
+    /// The suffix of this process's staged blocks: another process's, even one with the same PID, never matches.
+    private static let stagedSuffix = ".tmp-\(processTag)-0"
 
     private static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
@@ -45,19 +50,27 @@ extension FileBlobStore {
     ///   - blockId: The block's ID, 1 to ``maxBlockIdLength`` bytes.
     /// - Returns: The open upload.
     /// - Throws: `BlobStoreError` `.invalidName` for a bad blob name or block ID, `.containerNotFound` when the
-    ///   buffer's directory is missing, `.io` when the staging file cannot be created.
+    ///   buffer's directory is missing or is deleted meanwhile (it is never created again, see
+    ///   `openDirectories(inside:)`), `.alreadyExists` when the blob was committed meanwhile (which removes its
+    ///   staging folder), `.io` when the staging file cannot be created.
     public func beginBlockUpload(_ name: String, blockId: [UInt8]) throws -> FileBlobUpload {
         try BlobName.validate(name)
         guard !blockId.isEmpty, blockId.count <= Self.maxBlockIdLength else {
             throw BlobStoreError(.invalidName, "a block ID must be 1 to \(Self.maxBlockIdLength) bytes")
         }
-        guard try containerExistsSync() else {
-            throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
-        }
-        try Self.makeDirectories(stagingDirectory(of: name))
         let final = stagedBlockPath(of: name, blockId: blockId)
-        let (fd, temp) = try createTemporaryFile(beside: final)
-        return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final, kind: .block)
+        do {
+            let folder = try openDirectories(inside: Self.stagedBlocksFolder + "/" + stagingFolder(of: name))
+            defer { close(folder) }
+            let (fd, temp) = try createTemporaryFile(beside: final, in: folder)
+            return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final, kind: .block)
+        } catch let error as BlobStoreError where error.code == .containerNotFound {
+            // A staging folder also goes when its blob is committed (`removeStagedBlocks`).
+            if access(directory + "/" + name, F_OK) == 0 {
+                throw BlobStoreError(.alreadyExists, "blob \(name) already exists")
+            }
+            throw error
+        }
     }
 
     /// The length in bytes of the IDs of the blocks staged for `name` (Azure asks that all have the same length),

@@ -1,3 +1,4 @@
+private import CTygerNative
 public import TygerCore
 import TygerIO
 
@@ -75,11 +76,27 @@ extension FileBlobStore {
         return children
     }
 
-    /// Removes the temporary files of uploads that no live process is writing any more (`<name>.tmp-<pid>-<n>`,
-    /// see ``temporaryPath(beside:)``): what a crash of the server or of a local writer leaves behind. A server
-    /// calls it at start, for every buffer under `root`. Files of a live process (a local writer at work) stay.
-    /// Staged blocks (see `beginBlockUpload(_:blockId:)`) are named the same way, so the blocks of blobs that a
-    /// previous server process never assembled go too, with the staging folders they leave empty.
+    /// Removes the temporary files of uploads and the staged blocks that no live process will finish or use any
+    /// more: what a crash of the server or of a local writer leaves behind, and the blocks a previous server process
+    /// never assembled, with the staging folders they leave empty. A server calls it at start, for every buffer
+    /// under `root`.
+    ///
+    /// Both kinds of file are named `<name>.tmp-<pid>-<instance>-<n>` (``processTag``; `.tmp-<pid>-<n>` before
+    /// the instance ID). A file is a leftover, and goes, when:
+    /// - its PID is this process's and its instance is not (or it has none): a PID names one process at a time,
+    ///   and this process is that one, so the file's writer was an earlier process with the same PID (a server
+    ///   restarted in a container is PID 1 again) and has ended;
+    /// - or its PID is another's and no process has that PID (`kill(pid, 0)` fails with `ESRCH`).
+    ///
+    /// Everything else stays: this process's own files, and those whose PID is alive (a local `file://` writer at
+    /// work in the same data directory; its instance cannot be checked from here, so a file whose PID was reused by
+    /// an unrelated process stays until a start after that process has ended).
+    ///
+    /// PIDs are only comparable within one PID namespace: a writer in another container sharing the directory can
+    /// have any PID, this process's too. So a leftover by name is removed only when no writer holds a lock on it:
+    /// uploads keep a shared `flock` on their temporary file while it is open (``createTemporaryFile(beside:)``),
+    /// which works across namespaces. Staged blocks are closed once staged and hold no lock; they belong to the
+    /// server that staged them.
     ///
     /// - Parameter root: A directory of buffers, or one buffer's directory.
     /// - Returns: The paths removed.
@@ -103,9 +120,7 @@ extension FileBlobStore {
                     if child == stagedBlocksFolder || path.hasSuffix("/" + stagedBlocksFolder) {
                         stagingFolders.append(full)
                     }
-                } else if let pid = temporaryFileOwner(child), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
-                    unlink(full) == 0
-                {
+                } else if let owner = temporaryFileOwner(child), isLeftover(owner), removeUnlessLocked(full) {
                     removed.append(full)
                 }
             }
@@ -113,12 +128,34 @@ extension FileBlobStore {
         return removed
     }
 
-    /// The pid in a temporary file's name (`<name>.tmp-<pid>-<n>`), or `nil` for any other name.
-    static func temporaryFileOwner(_ name: String) -> Int32? {
+    /// The owner in a temporary file's or staged block's name: `<name>.tmp-<pid>-<instance>-<n>`, or
+    /// `<name>.tmp-<pid>-<n>` as written before the instance ID (`instance` nil); `nil` for any other name.
+    static func temporaryFileOwner(_ name: String) -> (pid: Int32, instance: String?)? {
         guard let marker = name.ranges(of: ".tmp-").last else { return nil }
         let parts = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, UInt64(parts[1]) != nil else { return nil }
-        return pid
+        guard parts.count == 2 || parts.count == 3, let pid = Int32(parts[0]), pid > 0,
+            UInt64(parts[parts.count - 1]) != nil
+        else { return nil }
+        guard parts.count == 3 else { return (pid, nil) }
+        guard parts[1].utf8.count == 16, UInt64(parts[1], radix: 16) != nil else { return nil }
+        return (pid, String(parts[1]))
+    }
+
+    /// Whether a file of `owner` is a leftover by the rule of ``removeStaleTemporaryFiles(under:)``.
+    static func isLeftover(_ owner: (pid: Int32, instance: String?)) -> Bool {
+        if owner.pid == getpid() { return owner.instance != processInstance }
+        return kill(owner.pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Removes `path` unless a writer holds a lock on it; true when it was removed.
+    private static func removeUnlessLocked(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        if fd >= 0 {
+            // Held until after the unlink: a writer locks the file before this check or not at all.
+            defer { close(fd) }
+            if tyger_flock(fd, 1, 1) != 0 && errno == EWOULDBLOCK { return false }
+        }
+        return unlink(path) == 0
     }
 }
 

@@ -67,11 +67,48 @@ public final class FileBlobStore: BlobStore {
         }
         let parent = String(name[..<slash])
         if createdDirectories.withLock({ $0.contains(parent) }) { return }
-        guard try containerExistsSync() else {
-            throw BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
-        }
-        try Self.makeDirectories(directory + "/" + parent)
+        close(try openDirectories(inside: parent))
         createdDirectories.withLock { _ = $0.insert(parent) }
+    }
+
+    /// Creates the folders of `relative` (`/`-separated) in the buffer's directory, each with `mkdirat` under an
+    /// open descriptor of the folder above it, and opens the last.
+    ///
+    /// Unlike `mkdir` by path, this never creates the buffer's directory again when the buffer is deleted in the
+    /// meantime: the kernel creates nothing in a directory that is gone, even through a descriptor opened before.
+    ///
+    /// - Returns: An open descriptor of the folder `relative` (the caller closes it).
+    /// - Throws: `BlobStoreError` `.containerNotFound` when the buffer's directory is missing or is deleted
+    ///   meanwhile, `.invalidName` when a prefix of `relative` is a blob, `.io` otherwise.
+    func openDirectories(inside relative: String) throws -> Int32 {
+        var fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw containerNotFound() }
+            throw ioError("open", directory)
+        }
+        var path = directory
+        for part in relative.split(separator: "/").map(String.init) {
+            path += "/" + part
+            var child: Int32 = -1
+            if mkdirat(fd, part, 0o755) == 0 || errno == EEXIST {
+                child = openat(fd, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
+            let e = errno
+            close(fd)
+            guard child >= 0 else {
+                if e == ENOTDIR { throw Self.nameConflict(path) }
+                if e == ENOENT { throw containerNotFound() }  // this folder or one above was deleted meanwhile
+                errno = e
+                throw ioError("mkdir", path)
+            }
+            fd = child
+        }
+        return fd
+    }
+
+    /// The error for a buffer whose directory is missing.
+    func containerNotFound() -> BlobStoreError {
+        BlobStoreError(.containerNotFound, "the buffer does not exist: \(directory)")
     }
 
     func containerExistsSync() throws -> Bool {
@@ -119,19 +156,38 @@ public final class FileBlobStore: BlobStore {
         return trailer
     }
 
-    /// A unique temporary path beside `final`.
     /// Creates the temporary file a blob is written to before its rename.
     ///
+    /// - Parameters:
+    ///   - final: The path the file is moved to when it is complete.
+    ///   - folder: An open descriptor of the folder of `final`, to create the file in that very folder (a folder
+    ///     deleted meanwhile then fails with `.containerNotFound` instead of being looked up by path).
     /// - Returns: The open descriptor (the caller closes it) and the file's path.
     /// - Throws: `BlobStoreError` `.invalidName` when a prefix of the name is a blob (a name cannot be both a blob and
-    ///   a folder of blobs in the file store), `.io` otherwise.
-    func createTemporaryFile(beside final: String) throws -> (fd: Int32, path: String) {
+    ///   a folder of blobs in the file store), `.containerNotFound` when the folder is gone with the buffer, `.io`
+    ///   otherwise.
+    func createTemporaryFile(beside final: String, in folder: Int32? = nil) throws -> (fd: Int32, path: String) {
         let temp = temporaryPath(beside: final)
-        let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        let fd: Int32
+        if let folder {
+            let leaf = String(temp[(temp.lastIndex(of: "/").map { temp.index(after: $0) } ?? temp.startIndex)...])
+            fd = openat(folder, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        } else {
+            fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        }
         guard fd >= 0 else {
-            if errno == ENOTDIR { throw Self.nameConflict(final) }
+            let e = errno
+            if e == ENOTDIR { throw Self.nameConflict(final) }
+            // The folder is gone: deleted with the buffer (a folder of a buffer goes no other way, except staging
+            // folders, see `beginBlockUpload`).
+            if e == ENOENT, try folder != nil || !containerExistsSync() { throw containerNotFound() }
+            errno = e
             throw ioError("create", temp)
         }
+        // A shared lock for as long as the file is open: the start-time cleanup of a server in another PID
+        // namespace, where this process's PID may be its own, sees that a writer is at work. Advice only: a file
+        // system without flock leaves the PID rule alone.
+        _ = tyger_flock(fd, 0, 1)
         return (fd, temp)
     }
 
@@ -146,13 +202,29 @@ public final class FileBlobStore: BlobStore {
         return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// `<final>.tmp-<pid>-<instance>-<n>`: unique in this process (`n` counts), and telling this process apart from
+    /// any other, also from an earlier process with the same PID (see ``processTag``).
     func temporaryPath(beside final: String) -> String {
         let n = tempCounter.withLock {
             $0 += 1
             return $0
         }
-        return final + ".tmp-\(getpid())-\(n)"
+        return final + ".tmp-\(Self.processTag)-\(n)"
     }
+
+    /// This process's random instance ID: 64 bits in hex, drawn once per process.
+    static let processInstance: String = {
+        let digits = String(UInt64.random(in: .min ... .max), radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }()
+
+    /// `<pid>-<instance>`: the owner part of the names of this process's temporary files and staged blocks.
+    ///
+    /// The PID alone does not tell processes apart over time: a server restarted in a container is PID 1 again,
+    /// and took its predecessor's files for its own. The instance ID does; the PID stays so that a process can
+    /// tell whether the writer of another process's file may still be alive (see
+    /// ``removeStaleTemporaryFiles(under:)``).
+    static let processTag = "\(getpid())-\(processInstance)"
 
     /// Creates the blob's parent directories; fails when the container is missing.
     func prepareParent(of name: String) throws { try ensureParent(of: name) }

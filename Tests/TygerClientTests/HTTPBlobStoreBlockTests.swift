@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 import TygerCore
 import TygerModel
@@ -103,6 +105,74 @@ struct HTTPBlobStoreBlockTests {
             try await Self.put(blocks, "00/004", small, smallMetadata)
             #expect(Self.stagedCount(server) == before)
             #expect(try await plain.head("00/004") == smallMetadata)
+        }
+    }
+
+    /// Servers of this project from before block uploads answer Put Block with 400 `UnsupportedQueryParameter`,
+    /// where one Put Blob of the whole blob works: the store falls back to it for that blob, and keeps to it for the
+    /// blobs after it.
+    @Test func aServerWithoutPutBlockGetsOnePutBlobFromThenOn() async throws {
+        let payload = Payload.random(count: 3000, seed: 9)
+        let md5 = Checksums.md5Base64(payload)
+        let metadata = BlobMetadata(contentMD5: md5, properties: ["cumulative_hash_chain": "link0"])
+        try await TestHTTPServer.withServer({ request, _ in
+            guard !request.uri.contains("comp=") else {
+                return .init(
+                    status: .badRequest,
+                    headers: ["x-ms-error-code": "UnsupportedQueryParameter"],
+                    body: "<Error><Code>UnsupportedQueryParameter</Code></Error>"
+                )
+            }
+            return .init(status: .created)
+        }) { server in
+            try await HTTPTransport.withTransport { transport in
+                let store = HTTPBlobStore(
+                    containerURL: try ServiceURL(server.baseURL + "/containers/b1?sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries,
+                    blockUploadThreshold: 1000,
+                    blockSize: 256
+                )
+                try await Self.put(store, "00/000", payload, metadata)
+                try await Self.put(store, "00/001", payload, metadata)
+            }
+            let requests = server.requests
+            #expect(
+                requests.map { "\($0.method) \($0.uri.split(separator: "?")[0]) \($0.uri.contains("comp=block"))" } == [
+                    "PUT /containers/b1/00/000 true", "PUT /containers/b1/00/000 false",
+                    "PUT /containers/b1/00/001 false",
+                ]
+            )
+            for put in requests.dropFirst() {
+                #expect(Array(put.body.readableBytesView) == payload)
+                #expect(put.headers.first(name: "Content-MD5") == md5)
+                #expect(put.headers.first(name: "x-ms-meta-cumulative_hash_chain") == "link0")
+                #expect(put.headers.first(name: "If-None-Match") == "*")
+            }
+        }
+    }
+
+    /// Other 400s to a Put Block (here a block ID the server does not take) fail the put: no sign of an older
+    /// server, and no Put Blob follows.
+    @Test func otherRefusalsOfAPutBlockFailThePut() async throws {
+        let payload = Payload.random(count: 3000, seed: 10)
+        try await TestHTTPServer.withServer({ _, _ in
+            .init(status: .badRequest, headers: ["x-ms-error-code": "InvalidQueryParameterValue"])
+        }) { server in
+            try await HTTPTransport.withTransport { transport in
+                let store = HTTPBlobStore(
+                    containerURL: try ServiceURL(server.baseURL + "/containers/b1?sig=x"),
+                    transport: transport,
+                    retryPolicy: quickRetries,
+                    blockUploadThreshold: 1000,
+                    blockSize: 256
+                )
+                let error = await #expect(throws: TygerClientError.self) {
+                    try await Self.put(store, "00/000", payload, BlobMetadata())
+                }
+                #expect(error?.errorCode == "InvalidQueryParameterValue")
+            }
+            #expect(server.requests.count == 1)
         }
     }
 

@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
+import NIOEmbedded
 import Testing
 import TygerCore
 import TygerStorage
@@ -251,10 +253,45 @@ struct DataPlaneBlockTests {
         #expect(FileBlobStore.removeStaleTemporaryFiles(under: root).isEmpty)
         let staged = try #require(Self.stagedFiles(fixture, "buf2").first)
         let folder = fixture.app.buffers.directory(of: "buf2") + "/" + FileBlobStore.stagedBlocksFolder
-        let stale = folder + "/" + staged.replacingOccurrences(of: ".tmp-\(getpid())-0", with: ".tmp-\(deadPID())-0")
+        let stale = folder + "/" + staged.replacingOccurrences(of: ".tmp-\(getpid())-", with: ".tmp-\(deadPID())-")
         try FileManager.default.moveItem(atPath: folder + "/" + staged, toPath: stale)
         #expect(FileBlobStore.removeStaleTemporaryFiles(under: root) == [stale])
         #expect(!TestFiles.exists(folder), "the emptied staging folders are removed")
+    }
+
+    /// A client retries a Put Block List whose answer it did not get; the retry can be admitted while the first
+    /// attempt is still at work, and that attempt's commit takes the blob's blocks. The retry must then answer as
+    /// for any committed blob (409 `BlobAlreadyExists`, which the client accepts after comparing the blob's checksum
+    /// and chain), not 400 `InvalidBlockList`. Driven through the router with a request body held back until the
+    /// first attempt has committed.
+    @Test func aRetriedBlockListWhoseFirstAttemptCommittedMeanwhileFindsTheBlob() async throws {
+        let fixture = try ServerFixture()
+        try fixture.makeContainer("buf1")
+        let uri = try fixture.blobURI("buf1", "00/000", Self.write)
+        let responder = fixture.app.buildRouter().buildResponder()
+        @Sendable func put(_ target: String, _ body: RequestBody) async throws -> (Int, String?) {
+            let head = HTTPRequest(method: .put, scheme: "http", authority: "localhost", path: target)
+            var logger = Logger(label: "test")
+            logger[metadataKey: "hb.request.id"] = "\(UInt64.random(in: 0 ... .max))"
+            let source = ApplicationRequestContextSource(channel: NIOAsyncTestingChannel(), logger: logger)
+            let response = try await responder.respond(
+                to: Request(head: head, body: body),
+                context: AppRequestContext(source: source)
+            )
+            return (Int(response.status.code), response.headers[.xMsErrorCode])
+        }
+        let id = Self.id("block-0")
+        let list = Self.list([("Latest", id)])
+        #expect(try await put(Self.blockURI(uri, id), RequestBody(buffer: ByteBuffer(string: "x"))) == (201, nil))
+
+        let held = HeldBody(list)
+        async let retry = put(uri + "&comp=blocklist", RequestBody(asyncSequence: held))
+        await held.requested()  // the retry is admitted and reads its body
+        #expect(try await put(uri + "&comp=blocklist", RequestBody(buffer: list)) == (201, nil))
+        held.release()
+        #expect(try await retry == (409, "BlobAlreadyExists"))
+        let stored = try #require(try await fixture.app.buffers.store(for: "buf1").get("00/000"))
+        #expect(Array(stored.bytes) == Array("x".utf8))
     }
 
     /// A PID that no process has now.
@@ -282,4 +319,42 @@ struct DataPlaneBlockTests {
             #expect(throws: (any Error).self, "\(bad)") { try Self.parse(bad) }
         }
     }
+}
+
+/// A request body of one buffer that is held back until ``release()``; ``requested()`` returns once the handler asks
+/// for it.
+final class HeldBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    private let bytes: ByteBuffer
+    private let asked: AsyncStream<Void>
+    private let ask: AsyncStream<Void>.Continuation
+    private let released: AsyncStream<Void>
+    private let release_: AsyncStream<Void>.Continuation
+
+    init(_ bytes: ByteBuffer) {
+        self.bytes = bytes
+        (asked, ask) = AsyncStream.makeStream(of: Void.self)
+        (released, release_) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Waits until the body is asked for.
+    func requested() async { for await _ in asked { return } }
+
+    /// Lets the body go.
+    func release() { release_.finish() }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let body: HeldBody
+        var sent = false
+
+        mutating func next() async -> ByteBuffer? {
+            guard !sent else { return nil }
+            sent = true
+            body.ask.yield()
+            for await _ in body.released {}
+            return body.bytes
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import TygerCore
 import TygerStorage
@@ -246,19 +247,123 @@ import Glibc
 }
 
 extension FileBlobStoreTests {
-    /// A process killed in the middle of a blob leaves `NAME.tmp-PID-N`; the server removes those of dead processes
-    /// when it starts (found by the kill -9 trials: a killed server's upload stayed forever), and keeps live ones.
+    /// A process killed in the middle of a blob leaves `NAME.tmp-PID-INSTANCE-N`; the server removes those of dead
+    /// processes when it starts (found by the kill -9 trials: a killed server's upload stayed forever), and keeps
+    /// live ones.
     @Test func abandonedTemporaryFilesOfDeadProcessesAreRemoved() async throws {
         try await withTemporaryDirectory { dir in
             let dead = deadPID()
+            let live = getppid()  // the process that started the tests: a live writer of another process
             try TestFiles.makeDirectory(dir + "/b1/00")
-            try TestFiles.write([1], to: dir + "/b1/00/001.tmp-\(dead)-1")
-            try TestFiles.write([1], to: dir + "/b1/.bufferstart.tmp-\(dead)-7")
-            try TestFiles.write([1], to: dir + "/b1/00/002.tmp-\(getpid())-1")  // a live writer's
+            try TestFiles.write([1], to: dir + "/b1/00/001.tmp-\(dead)-0123456789abcdef-1")
+            try TestFiles.write([1], to: dir + "/b1/.bufferstart.tmp-\(dead)-7")  // named before instance IDs
+            try TestFiles.write([1], to: dir + "/b1/00/002.tmp-\(live)-0123456789abcdef-1")
             try TestFiles.write([1], to: dir + "/b1/00/000")
             #expect(FileBlobStore.removeStaleTemporaryFiles(under: dir).count == 2)
-            #expect(TestFiles.regularFiles(under: dir) == ["b1/00/000", "b1/00/002.tmp-\(getpid())-1"])
+            #expect(TestFiles.regularFiles(under: dir) == ["b1/00/000", "b1/00/002.tmp-\(live)-0123456789abcdef-1"])
         }
+    }
+
+    /// A server restarted in a container is PID 1 again: the files of its predecessor carry its PID. They are told
+    /// apart by the random instance ID in the name, and removed at start, unless a writer holds them open (a
+    /// writer in another PID namespace may have any PID); this process's own stay.
+    @Test func temporaryFilesOfAnEarlierProcessWithTheSamePIDAreRemoved() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir + "/b1")
+            try await store.createContainer()
+            let upload = try store.beginUpload("00/000")  // this process's, at work
+            defer { upload.abort() }
+            let own = try #require(TestFiles.regularFiles(under: dir).first)
+            let other = own.contains("-0123456789abcdef-") ? "fedcba9876543210" : "0123456789abcdef"
+            let pid = getpid()
+            let earlier = ["b1/00/001.tmp-\(pid)-\(other)-1", "b1/00/002.tmp-\(pid)-1", "b1/.bufferstart.tmp-\(pid)-3"]
+            for name in earlier { try TestFiles.write([1], to: dir + "/" + name) }
+            // Open and locked by a writer that is alive (elsewhere, with this PID): it stays.
+            let held = "b1/00/003.tmp-\(pid)-\(other)-1"
+            try TestFiles.write([1], to: dir + "/" + held)
+            let fd = open(dir + "/" + held, O_RDONLY)
+            defer { close(fd) }
+            #expect(flock(fd, LOCK_SH) == 0)
+
+            let removed = FileBlobStore.removeStaleTemporaryFiles(under: dir)
+            #expect(Set(removed) == Set(earlier.map { dir + "/" + $0 }))
+            #expect(Set(TestFiles.regularFiles(under: dir)) == [own, held])
+        }
+    }
+
+    /// Staged blocks of an earlier process with the same PID are not this process's: not seen, not assembled,
+    /// removed at start.
+    @Test func stagedBlocksOfAnEarlierProcessWithTheSamePIDAreIgnored() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = FileBlobStore(directory: dir + "/b1")
+            try await store.createContainer()
+            let mine = try store.beginBlockUpload("00/000", blockId: Array("aa".utf8))
+            try ([7] as [UInt8]).withUnsafeBytes { try mine.append($0) }
+            try mine.commitBlock()
+            let own = try #require(TestFiles.regularFiles(under: dir).first)
+            let folder = dir + "/" + String(own[..<own.lastIndex(of: "/")!])
+            let other = own.contains("-0123456789abcdef-") ? "fedcba9876543210" : "0123456789abcdef"
+            let pid = getpid()
+            // "bb" and "cc" staged by an earlier server with this PID, before and since instance IDs.
+            let earlier = [folder + "/6262.tmp-\(pid)-0", folder + "/6363.tmp-\(pid)-\(other)-0"]
+            for path in earlier { try TestFiles.write([1, 2, 3], to: path) }
+
+            #expect(store.stagedBlockLength("00/000", blockId: Array("aa".utf8)) == 1)
+            #expect(store.stagedBlockLength("00/000", blockId: Array("bb".utf8)) == nil)
+            #expect(store.stagedBlockLength("00/000", blockId: Array("cc".utf8)) == nil)
+            let upload = try store.beginUpload("00/000")
+            defer { upload.abort() }
+            let error = #expect(throws: BlobStoreError.self) {
+                try store.appendStagedBlocks(of: "00/000", blockIds: [Array("bb".utf8)], to: upload) { _ in }
+            }
+            #expect(error?.code == .blockNotFound)
+
+            upload.abort()
+            #expect(Set(FileBlobStore.removeStaleTemporaryFiles(under: dir)) == Set(earlier))
+            #expect(TestFiles.regularFiles(under: dir) == [own])
+        }
+    }
+
+    /// Staging a block while the buffer is deleted: the staging folder is made with `mkdirat` under an open
+    /// descriptor of the buffer's directory, so a buffer deleted a moment before is never created again. (With
+    /// `mkdir` by path, after a check that the buffer exists, the deleted buffer came back holding an empty staging
+    /// folder.) A race, run many times with the two sides shifted against each other.
+    @Test func stagingABlockNeverCreatesADeletedBufferAgain() async throws {
+        try await withTemporaryDirectory { root in
+            var recreated: [Int] = []
+            var refused = 0
+            for i in 0..<1000 {
+                let store = FileBlobStore(directory: root + "/b\(i)")
+                try TestFiles.makeDirectory(store.directory)
+                let go = Atomic(false)
+                let deleted = Atomic(0)  // 0: running, 1: deleted, 2: not deleted (a block was staged meanwhile)
+                startThread {
+                    while !go.load(ordering: .acquiring) {}
+                    Self.spin(i % 7 * 200)
+                    let ok = (try? store.removeContainer()) != nil
+                    deleted.store(ok ? 1 : 2, ordering: .releasing)
+                }
+                go.store(true, ordering: .releasing)
+                Self.spin(i / 7 % 7 * 200)
+                do {
+                    try store.beginBlockUpload("00/000", blockId: [1]).abort()
+                } catch let error as BlobStoreError {
+                    #expect(error.code == .containerNotFound, "\(error.code): \(error.message)")
+                    refused += 1
+                }
+                while deleted.load(ordering: .acquiring) == 0 { Self.spin(100) }
+                if deleted.load(ordering: .acquiring) == 1 && TestFiles.exists(store.directory) { recreated.append(i) }
+            }
+            #expect(recreated.isEmpty, "the buffer was created again after its deletion in \(recreated.count) runs")
+            #expect(refused > 0, "no run had the buffer deleted before the staging folder was made")
+        }
+    }
+
+    /// Busy work that the optimizer keeps.
+    private static func spin(_ rounds: Int) {
+        var x = 0
+        for i in 0..<rounds { x = x &+ i &* 31 }
+        withExtendedLifetime(x) {}
     }
 
     /// A PID that no process has now (a child that has exited and been reaped).

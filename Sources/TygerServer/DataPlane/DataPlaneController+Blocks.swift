@@ -98,6 +98,10 @@ extension DataPlaneController {
     /// Everything else is as Put Blob: the same admission (`admitWrite`), the same metadata headers
     /// (`x-ms-blob-content-md5`, `x-ms-meta-*` with the native format's CRC32C) verified over the assembled bytes,
     /// the same write-once commit (`commit`). The blob's staged blocks are removed once it is committed.
+    ///
+    /// A blob that exists is 409 `BlobAlreadyExists` before its block list is looked at, also when a concurrent
+    /// attempt committed it (and so took its blocks) while this request was under way: a client's retry of a
+    /// commit that landed gets the answer it accepts, not 400 `InvalidBlockList`.
     func putBlockList(
         _ request: Request,
         _ context: AppRequestContext,
@@ -122,8 +126,16 @@ extension DataPlaneController {
         if let transactionalMD5 = checks.transactionalMD5, transactionalMD5 != bodyMD5 {
             throw APIError.md5Mismatch(header: "Content-MD5")
         }
+        // Checked again now that the body is in, before the list is: a client's retry of this request may have
+        // been admitted while its first attempt was still assembling the blob, and that commit took the blocks.
+        if try store.openBlob(name) != nil { throw APIError.blobAlreadyExists }
         let list = try BlockList.parse(body, maxEntries: Self.maxBlocksPerBlob)
-        let blockIds = try resolve(list, of: name, in: store)
+        let blockIds: [[UInt8]]
+        do {
+            blockIds = try resolve(list, of: name, in: store)
+        } catch {
+            throw Self.committedMeanwhile(error, name: name, store: store) ? APIError.blobAlreadyExists : error
+        }
 
         // Hashing and copying a blob of up to maxBlobSize takes seconds: off the cooperative threads.
         let computeMD5 = checks.expectedCRC == nil || checks.blobMD5 != nil
@@ -150,7 +162,7 @@ extension DataPlaneController {
         } catch {
             upload.abort()
             Self.markFailedIfDiskFull(error, store: store, logger: context.logger)
-            throw error
+            throw Self.committedMeanwhile(error, name: name, store: store) ? APIError.blobAlreadyExists : error
         }
         var response = try await commit(write, upload: upload, received: received, checks: checks, context)
         store.removeStagedBlocks(name)
@@ -158,6 +170,16 @@ extension DataPlaneController {
         response[.contentMD5] = bodyMD5
         if let version = headers[.xMsVersion] { response[.xMsVersion] = version }
         return Response(status: .created, headers: response)
+    }
+
+    /// Whether `error`, a block found missing, comes from a concurrent attempt of the same Put Block List (a
+    /// client's retry whose first attempt was slow) that committed the blob, which removes its staged blocks: then
+    /// the answer is 409 `BlobAlreadyExists`, which the client accepts after comparing the blob's checksum and chain,
+    /// not 400 `InvalidBlockList`.
+    static func committedMeanwhile(_ error: any Error, name: String, store: FileBlobStore) -> Bool {
+        let missingBlock =
+            (error as? APIError)?.code == "InvalidBlockList" || (error as? BlobStoreError)?.code == .blockNotFound
+        return missingBlock && (try? store.openBlob(name)) != nil
     }
 
     /// The staged blocks a list names, in order, checked to exist and to fit in one blob before a byte is copied.
