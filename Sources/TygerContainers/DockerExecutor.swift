@@ -126,7 +126,7 @@ public final class DockerExecutor: Executor {
         if configuration.pull == .never {
             let found: Bool
             do {
-                found = try await imageID(codespec.image) != nil
+                found = try await image(codespec.image) != nil
             } catch {
                 throw TygerRunEngineError(.executorFailure, "\(error)")
             }
@@ -140,14 +140,17 @@ public final class DockerExecutor: Executor {
         }
     }
 
-    /// The ID (`sha256:…`) of a local image, or `nil` when the engine does not have it.
-    func imageID(_ reference: String) async throws -> String? {
+    /// The engine's identity of a local image, or `nil` when the engine does not have it.
+    func image(_ reference: String) async throws -> ExecutedImage? {
         let (status, body) = try await client.request(.GET, "/images/\(reference)/json")
         if status == 404 { return nil }
-        guard status == 200, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+        guard status == 200, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let id = object["Id"] as? String
+        else {
             throw DockerEngineError(status: status, what: "inspecting the image '\(reference)'", body: body)
         }
-        return object["Id"] as? String
+        let digests = object["RepoDigests"] as? [String] ?? []
+        return ExecutedImage(reference: reference, imageId: id, repoDigest: digests.first)
     }
 
     /// Pulls `reference`, reading the engine's progress stream to its end.
@@ -184,11 +187,11 @@ public final class DockerExecutor: Executor {
         }
     }
 
-    /// Makes sure the engine has the image as the pull policy says; returns its ID.
-    func ensureImage(_ reference: String) async throws -> String {
+    /// Makes sure the engine has the image as the pull policy says; returns what it is.
+    func ensureImage(_ reference: String) async throws -> ExecutedImage {
         do {
             if configuration.pull == .always { try await pull(reference) }
-            if let id = try await imageID(reference) { return id }
+            if let found = try await image(reference) { return found }
             guard configuration.pull == .missing else {
                 throw TygerRunEngineError(
                     .executorFailure,
@@ -196,17 +199,17 @@ public final class DockerExecutor: Executor {
                 )
             }
             try await pull(reference)
-            guard let id = try await imageID(reference) else {
+            guard let pulled = try await image(reference) else {
                 throw TygerRunEngineError(.executorFailure, "the image '\(reference)' is missing after its pull")
             }
-            return id
+            return pulled
         } catch let error as DockerEngineError {
             throw TygerRunEngineError(.executorFailure, error.message)
         }
     }
 
     public func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution {
-        _ = try await ensureImage(request.image)
+        let image = try await ensureImage(request.image)
         // The image's user may not be root: the FIFOs must be open to it. The run directory above stays 0700, so
         // nobody on the host gets through.
         _ = chmod(request.pipesDirectory, 0o711)
@@ -216,7 +219,7 @@ public final class DockerExecutor: Executor {
         var created: [String] = []
         do {
             for (index, replica) in request.replicas.enumerated() {
-                created.append(try await createContainer(request, replica: replica, index: index))
+                created.append(try await createContainer(request, image: image, replica: replica, index: index))
             }
             recordContainers(created, in: request.runDirectory)
             for id in created {
@@ -233,19 +236,21 @@ public final class DockerExecutor: Executor {
             containers: created,
             launches: request.replicas,
             memoryLimit: limit?.text,
+            image: image,
             log: log
         )
     }
 
+    /// Creates the container of one replica from the image's ID, so what runs is what the run records even when
+    /// the tag moves meanwhile.
     private func createContainer(
         _ request: ExecutionRequest,
+        image: ExecutedImage,
         replica: ReplicaLaunch,
         index: Int
-    ) async throws
-        -> String
-    {
+    ) async throws -> String {
         var config: [String: Any] = [
-            "Image": request.image,
+            "Image": image.imageId,
             "Env": replica.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             "Labels": [
                 Label.run: String(request.runId),
@@ -309,7 +314,17 @@ public final class DockerExecutor: Executor {
             _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
             return
         }
-        _ = try? await client.request(.DELETE, "/containers/\(id)", query: [("force", "true"), ("v", "true")])
+        // An engine still cleaning up after the exit can refuse the removal for a moment (409, 500): try again.
+        for attempt in 0..<20 {
+            let answer = try? await client.request(
+                .DELETE,
+                "/containers/\(id)",
+                query: [("force", "true"), ("v", "true")]
+            )
+            if let status = answer?.status, status < 300 || status == 404 { return }
+            try? await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
+        }
+        logger.warning("cannot remove a finished container", metadata: ["container": "\(id)"])
     }
 
     /// Kills and removes the containers a previous server left for the run: those carrying this server's instance
@@ -342,6 +357,7 @@ final class DockerExecution: Execution {
     private let containers: [String]
     private let exits: [Task<ReplicaExit, Never>]
     private let exited: Exited
+    let executedImage: ExecutedImage?
 
     /// The replicas whose container has exited.
     private final class Exited: Sendable {
@@ -355,9 +371,11 @@ final class DockerExecution: Execution {
         containers: [String],
         launches: [ReplicaLaunch],
         memoryLimit: String?,
+        image: ExecutedImage,
         log: RunLogWriter
     ) {
         self.executor = executor
+        self.executedImage = image
         self.containers = containers
         let exited = Exited()
         self.exited = exited

@@ -93,6 +93,21 @@ struct ContainerRunCLITests {
             #expect(lines[3].hasPrefix("run=") && lines[3].hasSuffix(" replica=0 pwd=/"), "\(lines[3])")
             #expect(lines[4] == "0", "the server's environment reached the container: \(exec)")
 
+            // The run records the image that ran, as the engine identifies it.
+            let runs = try jsonArray(try await s.tyger(["run", "list", "--limit", "1"]))
+            let id = try #require(runs.first.map { "\($0["id"] ?? "")" })
+            let run = try await s.show(id)
+            let executed = try #require(run["executedImage"] as? [String: Any], "\(run)")
+            #expect(executed["reference"] as? String == "ubuntu")
+            let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+            let inspected = try await runProcess(
+                "/usr/bin/curl",
+                ["-sf", "--unix-socket", socket, "http://d/v1.41/images/ubuntu/json"]
+            )
+            let image = try #require(try JSONSerialization.jsonObject(with: Data(inspected.stdout)) as? [String: Any])
+            #expect(executed["imageId"] as? String == image["Id"] as? String, "\(run)")
+            #expect((executed["imageId"] as? String ?? "").hasPrefix("sha256:"), "\(run)")
+
             // An empty `command` keeps the image's entrypoint; `args` become its command.
             try s.file(
                 "entry.yml",
@@ -139,6 +154,7 @@ struct ContainerRunCLITests {
                 """
             )
             let id = try await s.createRun(["-f", s.directory + "/replicas.yml"])
+            let instance = try text(s.home + "/server/instance-id").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try await s.watch(id) == "Succeeded")
             let logs = try await s.tyger(["run", "logs", id])
             let lines = Set(logs.stdoutText.split(separator: "\n").map(String.init))
@@ -148,10 +164,41 @@ struct ContainerRunCLITests {
             )
             #expect(
                 await eventually(timeout: .seconds(10)) {
-                    (try? await containers(label: "tyger-run=\(id)"))?.isEmpty == true
+                    (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
                 },
                 "the run's containers are still there"
             )
+        }
+    }
+
+    /// A codespec asking for GPUs is refused at creation where the engine has no GPU runtime, never left Pending; a
+    /// container that exits without opening its pipes ends the run at once, its output buffer failed.
+    @Test func gpuRequestsAreRefusedAndUnopenedPipesEndTheRun() async throws {
+        try await withTyger(.docker) { s in
+            try s.file(
+                "gpu.yml",
+                "job:\n  codespec:\n    image: busybox\n    command: [\"true\"]\n    resources:\n      gpu: 1\n"
+            )
+            let gpu = try await s.tyger(["run", "create", "-f", s.directory + "/gpu.yml"])
+            #expect(gpu.exitCode == 1, "\(gpu)")
+            #expect(gpu.stderrText.contains("requests GPUs") && gpu.stderrText.contains("NVIDIA"), "\(gpu)")
+
+            try s.file(
+                "unopened.yml",
+                """
+                job:
+                  codespec:
+                    image: busybox
+                    buffers:
+                      inputs: ["input"]
+                      outputs: ["output"]
+                    command: ["sh", "-c", "exit 4"]
+                """
+            )
+            let exec = try await s.shell(#"echo x | "$TYGER" run exec -f unopened.yml"#, timeout: .seconds(30))
+            #expect(exec.exitCode == 1, "\(exec)")
+            #expect(exec.elapsed < .seconds(15), "took \(exec.elapsed)")
+            #expect(exec.stderrText.contains("Main exited with code 4"), "\(exec)")
         }
     }
 

@@ -62,6 +62,8 @@ struct OpenAPIContractTests {
         spec.sockets = [CodespecSocket(port: 80, inputBuffer: "in", outputBuffer: "out")]
         return spec
     }()
+    static let executedImage = ExecutedImage(reference: "ubuntu", imageId: "sha256:1", repoDigest: "u@sha256:2")
+
     static let run: Run = {
         var job = JobRunCodeTarget(
             codespec: .named("c"),
@@ -74,6 +76,7 @@ struct OpenAPIContractTests {
         var run = Run(job: job, timeoutSeconds: 60, tags: ["t": "1"], cluster: "c1")
         run.kind = "user"
         run.id = 7
+        run.executedImage = executedImage
         run.eTag = "1"
         run.status = .failed
         run.statusReason = "r"
@@ -125,22 +128,27 @@ struct OpenAPIContractTests {
             ("RunUpdate", RunUpdate(id: 7, tags: ["k": "v"]), nil),
             ("ErrorBody", ErrorResponse(code: .invalidInput, message: "m", apiVersions: ["1.0"]), nil),
             ("ErrorInfo", ErrorInfo(code: "c", message: "m", apiVersions: ["1.0"]), nil),
+            ("ExecutedImage", executedImage, nil),
             (
                 "ServiceMetadata",
-                ServiceMetadata(
-                    rbacEnabled: true,
-                    authority: "a",
-                    audience: "a",
-                    apiAppUri: "u",
-                    apiAppId: "i",
-                    cliAppUri: "u",
-                    cliAppId: "i",
-                    capabilities: ["LocalBuffers"],
-                    apiVersions: ["1.0"],
-                    storageEndpoints: ["e"],
-                    dataPlaneEndpoint: "d",
-                    controlPlaneEndpoint: "c"
-                ), nil
+                {
+                    var metadata = ServiceMetadata(
+                        rbacEnabled: true,
+                        authority: "a",
+                        audience: "a",
+                        apiAppUri: "u",
+                        apiAppId: "i",
+                        cliAppUri: "u",
+                        cliAppId: "i",
+                        capabilities: ["LocalBuffers"],
+                        apiVersions: ["1.0"],
+                        storageEndpoints: ["e"],
+                        dataPlaneEndpoint: "d",
+                        controlPlaneEndpoint: "c"
+                    )
+                    metadata.executor = ExecutorMetadata(kind: "docker", engine: "e")
+                    return metadata
+                }(), nil
             ),
         ]
 

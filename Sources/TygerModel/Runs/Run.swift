@@ -26,6 +26,9 @@ public struct Run: Codable, Hashable, Sendable {
     public var tags: [String: String]?
     /// Recorded only (the local executor needs no access URLs).
     public var bufferAccessTtl: String?
+    /// Addition: the image that actually ran, as the container engine identified it (set when the run starts on a
+    /// container executor; absent for host processes).
+    public var executedImage: ExecutedImage?
 
     /// The default `timeoutSeconds` (12 hours).
     public static let defaultTimeoutSeconds = 43200
@@ -46,7 +49,7 @@ public struct Run: Codable, Hashable, Sendable {
     /// In upstream CLI's order (inventory §12.14): metadata first, then the target, `kind` last.
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, status, statusReason, runningCount, createdAt, startedAt, finishedAt, job, worker, cluster
-        case timeoutSeconds, tags, eTag, bufferAccessTtl, kind
+        case timeoutSeconds, tags, eTag, bufferAccessTtl, executedImage, kind
     }
 
     /// Encodes in ``CodingKeys`` order, absent values omitted (``OrderedJSONEncoder`` sorts maps by key).
@@ -66,6 +69,7 @@ public struct Run: Codable, Hashable, Sendable {
         try c.encodeIfPresent(tags, forKey: .tags)
         try c.encodeIfPresent(eTag, forKey: .eTag)
         try c.encodeIfPresent(bufferAccessTtl, forKey: .bufferAccessTtl)
+        try c.encodeIfPresent(executedImage, forKey: .executedImage)
         try c.encodeIfPresent(kind, forKey: .kind)
     }
 
@@ -96,6 +100,7 @@ public struct Run: Codable, Hashable, Sendable {
         cluster = try c.decodeIfPresent(String.self, forKey: .cluster)
         tags = try c.decodeIfPresent([String: String].self, forKey: .tags)
         bufferAccessTtl = try c.decodeIfPresent(String.self, forKey: .bufferAccessTtl)
+        executedImage = try c.decodeIfPresent(ExecutedImage.self, forKey: .executedImage)
     }
 
     /// The run with every system field cleared: what a create request may set.
@@ -109,6 +114,7 @@ public struct Run: Codable, Hashable, Sendable {
         copy.createdAt = nil
         copy.startedAt = nil
         copy.finishedAt = nil
+        copy.executedImage = nil
         return copy
     }
 
@@ -119,6 +125,24 @@ public struct Run: Codable, Hashable, Sendable {
     public var resolvedCodespec: Codespec? {
         if case .inline(let spec) = job.codespec { return spec }
         return nil
+    }
+}
+
+/// The image a run's containers ran: what the codespec named, the engine's image ID (`sha256:…`, what ran whatever
+/// the tag points at later) and, when the engine lists one, the repository digest (`repo@sha256:…`).
+public struct ExecutedImage: Codable, Hashable, Sendable {
+    /// The reference as the codespec wrote it (`ubuntu`, `ghcr.io/org/recon:1.2`).
+    public var reference: String
+    /// The engine's ID of the image: the digest of its configuration.
+    public var imageId: String
+    /// The repository digest, pullable anywhere (`docker.io/library/ubuntu@sha256:…`); absent for images the
+    /// engine has no digest for (built or imported locally, on Docker).
+    public var repoDigest: String?
+
+    public init(reference: String, imageId: String, repoDigest: String? = nil) {
+        self.reference = reference
+        self.imageId = imageId
+        self.repoDigest = repoDigest
     }
 }
 

@@ -44,7 +44,10 @@ extension RunSupervisor {
             await handle { $0.startFailed(message) }
             return
         }
-        state.withLock { $0.execution = execution }
+        state.withLock {
+            $0.execution = execution
+            $0.run.executedImage = execution.executedImage
+        }
         let transfers = parameters.filter { !$0.isEphemeral }
         let replicas = execution.replicaCount
         await handle { $0.started(replicas: replicas, transfers: transfers.count) }

@@ -80,6 +80,13 @@ public protocol Execution: Sendable {
 
     /// Stops every replica still running: SIGTERM, then SIGKILL after `grace`.
     func terminate(grace: Duration) async
+
+    /// The image the replicas run, as the engine identified it; `nil` for host processes.
+    var executedImage: ExecutedImage? { get }
+}
+
+extension Execution {
+    public var executedImage: ExecutedImage? { nil }
 }
 
 /// How a replica ended.

@@ -956,7 +956,7 @@ components:
         image:
           minLength: 1
           type: string
-          description: The container image. Difference - recorded but not used; our executor runs local processes.
+          description: The container image. With the process executor it is recorded only; the docker executor runs it.
         command:
           type: array
           items:
@@ -1266,6 +1266,29 @@ components:
           description: 'The time to live for each access URL used to read and write buffers during the run. If not specified, the default will be used.'
           format: date-span
           nullable: true
+        executedImage:
+          $ref: '#/components/schemas/ExecutedImage'
+      additionalProperties: false
+    ExecutedImage:
+      type: object
+      description: |
+        Addition - the image a run's containers ran (container executor only; absent for host processes), as the
+        engine identified it when the run started. Containers are created from `imageId`, so this is what ran
+        even if the tag moved.
+      required:
+        - reference
+        - imageId
+      properties:
+        reference:
+          type: string
+          description: The image as the codespec names it.
+        imageId:
+          type: string
+          description: The engine's image ID (`sha256:…`).
+        repoDigest:
+          type: string
+          description: The repository digest (`repo@sha256:…`), when the engine lists one.
+          nullable: true
       additionalProperties: false
     RunCodeTarget:
       required:
@@ -1318,8 +1341,9 @@ components:
     ServiceMetadata:
       type: object
       description: |
-        Our server fills `apiVersions`, `capabilities` (`["LocalBuffers"]`), `storageEndpoints` and the two
-        additions below; the sign-in fields are for upstream's cloud installs.
+        Our server fills `apiVersions`, `capabilities` (`LocalBuffers`, `EphemeralBuffers`, and `Docker` with the
+        container executor, `Gpu` where the executor has GPUs), `storageEndpoints` and the three additions below;
+        the sign-in fields are for upstream's cloud installs.
       properties:
         rbacEnabled:
           type: boolean
@@ -1364,6 +1388,19 @@ components:
         controlPlaneEndpoint:
           type: string
           description: Addition - the control-plane base URL for the listener the request came in on.
+          nullable: true
+        executor:
+          type: object
+          description: Addition - what runs the codespecs.
+          properties:
+            kind:
+              type: string
+              description: '`process` (host processes) or `docker` (containers through the Docker Engine API).'
+            engine:
+              type: string
+              description: The container engine and its version (`Podman Engine 4.3.1`), for `docker`.
+              nullable: true
+          additionalProperties: false
           nullable: true
       additionalProperties: false
     Socket:
