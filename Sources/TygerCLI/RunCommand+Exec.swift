@@ -69,7 +69,7 @@ extension RunCommand {
                 throw CommandFailure("exec cannot be called if the job has multiple unmapped output buffers")
             }
 
-            let run = try await createRun(request, connection: connection)
+            let run = try await createRun(request, pull: spec.pull, connection: connection)
             let id = runID(run)
             runIDBox.id = id
             logger.info("Run created", metadata: ["runId": "\(id)"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import NIOCore
 import TygerClient
 import TygerCore
@@ -36,6 +37,8 @@ struct RunSpecOptions: ParsableArguments {
     @Option(help: "Timeout, e.g. 300s, 1.5h, 2h45m (from creation).") var timeout: String?
     @Option(help: "Target cluster.") var cluster: String?
     @Option(help: "Node pool.") var nodePool: String?
+    @Flag(help: "Pull the codespec's image before the run is created (servers that run containers).")
+    var pull = false
 
     func validate() throws {
         if let replicas, replicas < 1 { throw ValidationError("--replicas must be at least 1") }
@@ -83,8 +86,20 @@ struct RunSpecOptions: ParsableArguments {
 }
 
 /// `POST /runs` with a fresh idempotency key.
-func createRun(_ run: Run, connection: Connection) async throws -> Run {
-    try await connection.client.createRun(run, idempotencyKey: UUID().uuidString)
+///
+/// - Parameter pull: `--pull`: the server pulls the codespec's image first. A server that runs host processes has
+///   no images (no `Docker` capability): the flag is ignored with a warning, as upstream's CLI does.
+func createRun(_ run: Run, pull: Bool = false, connection: Connection) async throws -> Run {
+    var pullImage = false
+    if pull {
+        let capabilities = try await connection.client.metadata().capabilities ?? []
+        if capabilities.contains("Docker") {
+            pullImage = true
+        } else {
+            logger.warning("--pull has no effect: the server runs codespecs as host processes")
+        }
+    }
+    return try await connection.client.createRun(run, idempotencyKey: UUID().uuidString, pullImage: pullImage)
 }
 
 func runID(_ run: Run) -> String { run.id.map(String.init) ?? "?" }
@@ -97,7 +112,7 @@ extension RunCommand {
 
         func run() async throws {
             let request = try spec.runRequest()
-            let run = try await withConnection { try await createRun(request, connection: $0) }
+            let run = try await withConnection { try await createRun(request, pull: spec.pull, connection: $0) }
             try Console.line(runID(run))
         }
     }

@@ -90,12 +90,15 @@ extension ControlPlaneClient {
 
     /// `POST /runs`: creates a run (returns at once; the run starts in the background).
     ///
-    /// - Parameter idempotencyKey: Sent as `Idempotency-Key`, so that a retried create returns the first run.
+    /// - Parameters:
+    ///   - idempotencyKey: Sent as `Idempotency-Key`, so that a retried create returns the first run.
+    ///   - pullImage: Asks the server to pull the codespec's image first (`pull=true`; container executors).
     /// - Throws: ``TygerClientError`` for an invalid run (the server's message) and transport failures.
-    public func createRun(_ run: Run, idempotencyKey: String? = nil) async throws -> Run {
+    public func createRun(_ run: Run, idempotencyKey: String? = nil, pullImage: Bool = false) async throws -> Run {
         var headers: HTTPHeaders = [:]
         if let idempotencyKey { headers.add(name: "Idempotency-Key", value: idempotencyKey) }
-        return try await call(Run.self, .POST, "/runs", json: Self.body(run), headers: headers)
+        let query = pullImage ? [("pull", "true")] : []
+        return try await call(Run.self, .POST, "/runs", query: query, json: Self.body(run), headers: headers)
     }
 
     /// `GET /runs/{id}`.

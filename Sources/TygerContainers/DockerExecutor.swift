@@ -140,6 +140,26 @@ public final class DockerExecutor: Executor {
         }
     }
 
+    public func pullImage(of codespec: Codespec) async throws {
+        if let problem = ImageReference.problem(codespec.image) {
+            throw TygerRunEngineError(
+                .invalidInput,
+                "The image '\(codespec.image)' is not a valid reference: \(problem)"
+            )
+        }
+        guard configuration.pull != .never else {
+            throw TygerRunEngineError(
+                .invalidInput,
+                "This server does not pull images (--pull never): the image '\(codespec.image)' must be in the engine"
+            )
+        }
+        do {
+            try await pull(codespec.image)
+        } catch let error as TygerRunEngineError {
+            throw TygerRunEngineError(.invalidInput, error.message)
+        }
+    }
+
     /// The engine's identity of a local image, or `nil` when the engine does not have it.
     func image(_ reference: String) async throws -> ExecutedImage? {
         let (status, body) = try await client.request(.GET, "/images/\(reference)/json")

@@ -263,6 +263,50 @@ struct ContainerRunCLITests {
         }
     }
 
+    /// Pulls from a registry (Debian's docker-registry on a loopback port): a missing image is pulled at start and
+    /// the run records its repository digest; `--pull` pulls first; a server that does not pull refuses `--pull`;
+    /// a server of host processes ignores it with a warning.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TYGER_TEST_REGISTRY"] != nil))
+    func imagesArePulledFromARegistryAsThePolicySays() async throws {
+        let registry = try #require(ProcessInfo.processInfo.environment["TYGER_TEST_REGISTRY"])
+        let image = "\(registry)/tyger-test/busybox:1"
+        let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+        func removeLocalCopy() async throws {
+            _ = try await runProcess(
+                "/usr/bin/curl",
+                ["-s", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/images/\(image)?force=true"]
+            )
+        }
+        let spec = "job:\n  codespec:\n    image: \(image)\n    command: [cat, /tyger-image.txt]\n"
+        try await removeLocalCopy()
+        try await withTyger(.docker) { s in
+            try s.file("pulled.yml", spec)
+            let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/pulled.yml", "--logs"])
+            #expect(exec.exitCode == 0, "\(exec)")
+            #expect(exec.stderrText.contains("busybox"), "\(exec)")
+            let runs = try jsonArray(try await s.tyger(["run", "list", "--limit", "1"]))
+            let run = try await s.show(try #require(runs.first.map { "\($0["id"] ?? "")" }))
+            let executed = try #require(run["executedImage"] as? [String: Any], "\(run)")
+            let digest = executed["repoDigest"] as? String ?? ""
+            #expect(digest.hasPrefix("\(registry)/tyger-test/busybox@sha256:"), "\(run)")
+
+            let again = try await s.tyger(["run", "exec", "-f", s.directory + "/pulled.yml", "--pull"])
+            #expect(again.exitCode == 0, "\(again)")
+        }
+        try await withTyger(.docker, environment: ["TYGER_PULL": "never"]) { s in
+            try s.file("pulled.yml", spec)
+            let refused = try await s.tyger(["run", "create", "-f", s.directory + "/pulled.yml", "--pull"])
+            #expect(refused.exitCode == 1, "\(refused)")
+            #expect(refused.stderrText.contains("does not pull images (--pull never)"), "\(refused)")
+        }
+        try await withTyger(.process) { s in
+            try s.file("host.yml", "job:\n  codespec:\n    image: \(image)\n    command: [\"true\"]\n")
+            let ignored = try await s.tyger(["run", "exec", "-f", s.directory + "/host.yml", "--pull"])
+            #expect(ignored.exitCode == 0, "\(ignored)")
+            #expect(ignored.stderrText.contains("--pull has no effect"), "\(ignored)")
+        }
+    }
+
     /// `api status` names the executor and the engine; `/metadata` has upstream's `Docker` capability.
     @Test func apiStatusNamesTheExecutorAndTheEngine() async throws {
         try await withTyger(.docker) { s in

@@ -14,12 +14,17 @@ extension RunEngine {
     /// - Throws: `TygerRunEngineError` `.invalidInput` with upstream's messages (unknown codespec or version, buffer
     ///   argument without a parameter, missing buffer, workers, invalid tags) or the executor's (resources that
     ///   cannot be honoured); `.storage`; what `createBuffer` throws.
-    public func createRun(_ request: Run, idempotencyKey: String? = nil) async throws -> Run {
-        guard let key = idempotencyKey, !key.isEmpty else { return try await create(request, idempotencyKey: nil) }
+    ///
+    /// - Parameter pullImage: Pull the codespec's image before the run is created (`run create --pull`); a retry
+    ///   with the same key does not pull again.
+    public func createRun(_ request: Run, idempotencyKey: String? = nil, pullImage: Bool = false) async throws -> Run {
+        guard let key = idempotencyKey, !key.isEmpty else {
+            return try await create(request, idempotencyKey: nil, pullImage: pullImage)
+        }
         if let existing = try await runs.run(idempotencyKey: key) { return existing }
         let (task, isFirst) = inFlightCreates.withLock { inFlight -> (Task<Run, any Error>, Bool) in
             if let running = inFlight[key] { return (running, false) }
-            let task = Task { try await self.create(request, idempotencyKey: key) }
+            let task = Task { try await self.create(request, idempotencyKey: key, pullImage: pullImage) }
             inFlight[key] = task
             return (task, true)
         }
@@ -38,7 +43,7 @@ extension RunEngine {
     /// The most replicas a run may ask for.
     public static let maxReplicas = 1000
 
-    private func create(_ request: Run, idempotencyKey: String?) async throws -> Run {
+    private func create(_ request: Run, idempotencyKey: String?, pullImage: Bool) async throws -> Run {
         if request.kind == "system" { throw TygerRunEngineError.invalid("System runs cannot be created directly") }
         var run = request.withoutSystemFields
         if run.worker != nil { throw TygerRunEngineError.invalid("Runs with workers are only supported on Kubernetes") }
@@ -69,6 +74,7 @@ extension RunEngine {
         }
         try TagValidation.validate(run.tags)
         try TagValidation.validate(run.job.tags)
+        if pullImage { try await executor.pullImage(of: spec) }
         try await executor.validate(codespec: spec, replicas: run.job.replicas)
         let bufferTTL = run.job.bufferTtl.flatMap(TimeSpan.parse)  // validated above
         let createdAt = now()

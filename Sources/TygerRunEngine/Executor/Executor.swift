@@ -21,6 +21,13 @@ public protocol Executor: Sendable {
     /// - Throws: `TygerRunEngineError` `.invalidInput` saying what cannot be honoured.
     func validate(codespec: Codespec, replicas: Int) async throws
 
+    /// Pulls the codespec's image now, whatever the engine has (`run create --pull`), within what the server's pull
+    /// policy allows.
+    ///
+    /// - Throws: `TygerRunEngineError` `.invalidInput` when the executor has no images or does not pull, or the pull
+    ///   fails (naming the image and the engine's reason).
+    func pullImage(of codespec: Codespec) async throws
+
     /// Starts every replica.
     ///
     /// - Parameters:

@@ -38,6 +38,12 @@ public struct LocalProcessExecutor: Executor {
         return ProcessView(pipesDirectory: pipesDirectory, workingDirectory: workDirectory, inheritedEnvironment: base)
     }
 
+    public func pullImage(of codespec: Codespec) async throws {
+        throw TygerRunEngineError.invalid(
+            "This server runs codespecs as host processes (--executor process): there is no image to pull"
+        )
+    }
+
     public func validate(codespec: Codespec, replicas: Int) async throws {
         if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
             throw TygerRunEngineError.invalid(

@@ -47,7 +47,13 @@ extension RunsController {
     private func create(_ request: Request) async throws -> Response {
         let run = try await JSONBody.decode(Run.self, from: request)
         let key = request.headers[.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
-        let created = try await engine.createRun(run, idempotencyKey: key)
+        let pull: Bool
+        switch QueryParameters(request.uri.query).string("pull") {
+        case nil, "false": pull = false
+        case "true": pull = true
+        case let other?: throw APIError.invalidInput("pull must be true or false, got '\(other)'")
+        }
+        let created = try await engine.createRun(run, idempotencyKey: key, pullImage: pull)
         return try JSONBody.response(
             .created,
             created,
