@@ -347,9 +347,10 @@ public final class DockerExecutor: Executor {
         logger.warning("cannot remove a finished container", metadata: ["container": "\(id)"])
     }
 
-    /// Kills and removes the containers a previous server left for the run: those carrying this server's instance
-    /// label and the run's, never another server's.
-    public func recover(runId: Int64, runDirectory: String) async {
+    /// Reconciles the containers a previous server left for the run: those carrying this server's instance label
+    /// and the run's, never another server's. When every one had exited by itself, their exits are returned; any
+    /// still running is killed. All are removed (unless `keepContainers`).
+    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
         let filters = "{\"label\":[\"\(Label.run)=\(runId)\",\"\(Label.instance)=\(configuration.instanceID)\"]}"
         guard
             let (status, body) = try? await client.request(
@@ -358,15 +359,32 @@ public final class DockerExecutor: Executor {
                 query: [("all", "true"), ("filters", filters)]
             ),
             status == 200, let list = try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]
-        else { return }
+        else { return nil }
+        var exits: [Int: ReplicaExit] = [:]
+        var allEnded = true
         for container in list {
             guard let id = container["Id"] as? String,
                 let labels = container["Labels"] as? [String: String],
                 labels[Label.instance] == configuration.instanceID, labels[Label.run] == String(runId)
             else { continue }
-            _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
+            let state = await DockerExecution.state(of: id, client: client)
+            let status = state?["Status"] as? String ?? ""
+            if status == "exited" || status == "stopped", let replica = labels[Label.replica].flatMap(Int.init),
+                let code = state?["ExitCode"] as? Int
+            {
+                var exit = ReplicaExit(code: Int32(truncatingIfNeeded: code))
+                if state?["OOMKilled"] as? Bool == true {
+                    exit.detail = "killed by the OOM killer: the container ran out of memory"
+                }
+                exits[replica] = exit
+            } else {
+                allEnded = false
+                _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
+            }
             await remove(id)
         }
+        guard allEnded, !exits.isEmpty, exits.keys.sorted() == Array(0..<exits.count) else { return nil }
+        return (0..<exits.count).map { exits[$0]! }  // keys checked above
     }
 }
 
@@ -604,13 +622,16 @@ extension DockerExecution {
     ///
     /// The engine's `wait` is raced with an inspection every second: an engine can miss the exit of a container
     /// that ends as the wait begins (seen with Podman 4.3), and a wait must never hang a run.
+    /// The container's `State` (`Status`, `ExitCode`, `OOMKilled`, `Error`), or `nil` when it cannot be inspected.
+    static func state(of id: String, client: DockerEngineClient) async -> [String: Any]? {
+        guard let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+        else { return nil }
+        return object["State"] as? [String: Any]
+    }
+
     fileprivate static func exitState(_ id: String, client: DockerEngineClient) async -> [String: Any]? {
-        func inspect() async -> [String: Any]? {
-            guard let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
-                let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
-            else { return nil }
-            return object["State"] as? [String: Any]
-        }
+        func inspect() async -> [String: Any]? { await state(of: id, client: client) }
         _ = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 let waited = try? await client.request(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))

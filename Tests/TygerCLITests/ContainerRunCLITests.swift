@@ -364,6 +364,39 @@ struct ContainerRunCLITests {
         }
     }
 
+    /// A run without buffers whose container ended while no server was running gets the container's exit status
+    /// from the next server, not a generic failure.
+    @Test func aContainerThatEndedWhileTheServerWasDownGivesItsExitStatus() async throws {
+        try await withTyger(.docker) { s in
+            try await s.codespec("brief", scriptCodespec("brief", "sleep 2; exit 3"))
+            let id = try await s.createRun(["--codespec", "brief"])
+            _ = try await s.waitForStatus(id, in: ["Running"])
+            let server = try #require(
+                Int32(try text(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines))
+            )
+            let instance = try text(s.home + "/server/instance-id").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(kill(server, SIGKILL) == 0)
+            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            // The container ends by itself meanwhile.
+            #expect(
+                await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                    let left = (try? await containers(label: "tyger-instance=\(instance)")) ?? []
+                    return left.count == 1 && (left[0]["State"] as? String) == "exited"
+                },
+                "the container did not end by itself"
+            )
+            let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(20))
+            #expect(run["status"] as? String == "Failed", "\(run)")
+            #expect(run["statusReason"] as? String == "Main exited with code 3", "\(run)")
+            #expect(
+                await eventually(timeout: .seconds(15)) {
+                    (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
+                },
+                "the ended container is still there"
+            )
+        }
+    }
+
     /// Bad settings: an unknown executor is a usage error; an engine that is not there stops the server at start
     /// with one line naming it.
     @Test func badExecutorSettingsGiveClearErrors() async throws {

@@ -146,9 +146,26 @@ public final class RunEngine: Service, Sendable {
             guard let id = run.id else { continue }
             // Runs created by this engine (possibly while recovery runs) are live, not leftovers.
             if supervisors.withLock({ $0[id] != nil }) || (run.createdAt ?? .distantPast) >= createdAt { continue }
-            await executor.recover(runId: id, runDirectory: runDirectory(id))
+            let exits = await executor.recover(runId: id, runDirectory: runDirectory(id))
             var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
-            guard case .finish(let status, let reason, let failOutputs) = lifecycle.serverRestarted() else { continue }
+            guard case .finish(var status, var reason, var failOutputs) = lifecycle.serverRestarted() else { continue }
+            // A run without buffers whose replicas all ended by themselves meanwhile has its real outcome; a run with
+            // buffers lost its data streams with the server, whatever its processes did.
+            if let exits, !exits.isEmpty, run.resolvedCodespec?.bufferParameters.isEmpty ?? false {
+                if let failed = exits.indices.first(where: { exits[$0].code != 0 }) {
+                    status = .failed
+                    reason = RunLifecycle.Reason.exited(
+                        replica: failed,
+                        of: exits.count,
+                        code: exits[failed].code,
+                        detail: exits[failed].detail
+                    )
+                } else {
+                    status = .succeeded
+                    reason = nil
+                }
+                failOutputs = false
+            }
             var updated = run
             updated.status = status
             updated.statusReason = reason

@@ -38,9 +38,12 @@ public protocol Executor: Sendable {
     ///   started is killed first).
     func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution
 
-    /// Kills whatever a previous server process left running for a run (after a restart), using what `start`
-    /// recorded in `runDirectory`.
-    func recover(runId: Int64, runDirectory: String) async
+    /// Reconciles what a previous server process left for a run (after a restart), using what `start` recorded in
+    /// `runDirectory` or the engine's labels: whatever still runs is killed, and everything is removed.
+    ///
+    /// - Returns: How each replica ended, when every one had ended by itself (a container keeps its exit status
+    ///   after the server that ran it died); `nil` when a replica was still running or nothing is known.
+    func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]?
 }
 
 /// What an executor is, for `/metadata` and `tyger api status`.

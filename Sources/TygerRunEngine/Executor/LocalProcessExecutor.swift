@@ -93,8 +93,9 @@ public struct LocalProcessExecutor: Executor {
         return LocalExecution(processes: processes)
     }
 
-    public func recover(runId: Int64, runDirectory: String) async {
-        guard let text = try? String(contentsOfFile: runDirectory + "/processes") else { return }
+    /// Kills the processes still running (a host process's exit status is lost with its parent): always `nil`.
+    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
+        guard let text = try? String(contentsOfFile: runDirectory + "/processes") else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
             guard parts.count == 2, let pid = Int32(parts[0]) else { continue }
@@ -103,6 +104,7 @@ public struct LocalProcessExecutor: Executor {
                 _ = tyger_kill_group(pid, SIGKILL)
             }
         }
+        return nil
     }
 }
 
