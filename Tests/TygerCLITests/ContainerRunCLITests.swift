@@ -417,6 +417,42 @@ struct ContainerRunCLITests {
                 absent.stderrText.contains("cannot reach the container engine at unix://\(dir)/none.sock"),
                 "\(absent)"
             )
+
+            // An engine speaking an API older than 1.41 (no such engine runs here: a stand-in answers /version).
+            let socket = dir + "/old.sock"
+            let standIn = try ChildProcess(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    """
+                    import http.server, socketserver, sys
+                    class H(http.server.BaseHTTPRequestHandler):
+                        def do_GET(self):
+                            body = b'{"ApiVersion":"1.30","Version":"17.06.0","Platform":{"Name":"Docker Engine"}}'
+                            self.send_response(200)
+                            self.send_header("Content-Type", "application/json")
+                            self.send_header("Content-Length", str(len(body)))
+                            self.end_headers()
+                            self.wfile.write(body)
+                        def log_message(self, *a): pass
+                    class S(socketserver.UnixStreamServer):
+                        def get_request(self):
+                            request, _ = super().get_request()
+                            return request, ("local", 0)
+                    S(sys.argv[1], H).serve_forever()
+                    """,
+                    socket,
+                ]
+            )
+            defer { standIn.signal(SIGKILL) }
+            #expect(await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: socket) })
+            let old = try await runProcess(
+                TygerServerBinary.path(),
+                ["run", "--data-dir", dir + "/c", "--executor", "docker", "--docker-host", "unix://\(socket)"],
+                timeout: .seconds(30)
+            )
+            #expect(old.exitCode == 1, "\(old)")
+            #expect(old.stderrText.contains("speaks API 1.30; at least 1.41 is needed"), "\(old)")
         }
     }
 }
