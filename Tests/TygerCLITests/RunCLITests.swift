@@ -564,6 +564,11 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             let exec = try await s.shell(#"echo Eph | "$TYGER" run exec -f run.yml --buffer input=_ --buffer output=_"#)
             #expect(exec.exitCode == 0, "\(exec)")
             #expect(exec.stdoutText == "Hello Eph\n", "\(exec)")
+            // The next run right after, with stored buffers: the ephemeral run's pipe release (which retries for up
+            // to a minute) once reopened a reused descriptor number and ended this run's output empty.
+            let stored = try await s.shell(#"echo Stored | "$TYGER" run exec -f run.yml"#, timeout: .seconds(30))
+            #expect(stored.exitCode == 0, "\(stored)")
+            #expect(stored.stdoutText == "Hello Stored\n", "\(stored)")
         }
     }
 

@@ -37,16 +37,17 @@ final class FifoOpener: Sendable {
     }
 
     /// An `O_PATH` handle on the FIFO: `release()` reopens it through `/proc/self/fd`, so it works even when the
-    /// FIFO's directory was removed meanwhile.
-    private let handle: Int32
+    /// FIFO's directory was removed meanwhile. The release thread holds it too: closed while that thread still
+    /// retried, its number could be reused by another run's FIFO, which the thread would then open and close,
+    /// ending that run's output with an early end of stream.
+    private let handle: OwnedDescriptor?
 
     init(path: String, forWriting: Bool) {
         self.path = path
         self.forWriting = forWriting
-        self.handle = tyger_open_path(path)
+        let fd = tyger_open_path(path)
+        self.handle = fd >= 0 ? OwnedDescriptor(fd) : nil
     }
-
-    deinit { if handle >= 0 { FileDescriptorOps.close(handle) } }
 
     /// Whether `release()` was called.
     var wasReleased: Bool { state.withLock { $0.released } }
@@ -81,9 +82,10 @@ final class FifoOpener: Sendable {
             return !s.released && !s.openReturned
         }
         guard first else { return }
-        let path = handle >= 0 ? "/proc/self/fd/\(handle)" : self.path
+        let path = handle.map { "/proc/self/fd/\($0.fd)" } ?? self.path
         let peerFlags = (forWriting ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC
-        DedicatedThread.start(name: "tyger-fifo-release") { [state] in
+        DedicatedThread.start(name: "tyger-fifo-release") { [state, handle] in
+            defer { withExtendedLifetime(handle) {} }
             var peer: Int32 = -1
             var waited = 0
             // Until `open()` returned; if it was never called, give up after a minute.
