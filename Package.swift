@@ -252,6 +252,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TygerContainersTests",
+            dependencies: [
+                "TygerContainers", "TygerRunEngine", "TygerTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TygerClientTests",
             dependencies: [
                 "TygerClient", "TygerModel", "TygerStorage", "TygerCore", "TygerIO", "TygerTestSupport",

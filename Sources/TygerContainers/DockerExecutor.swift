@@ -483,26 +483,26 @@ final class DockerExecution: Execution {
             return first
         }
         if !finished { logs.cancel() }
-        var (demuxer, consumed, complete) = await logs.value
-        if !complete {
-            var skip = consumed
-            do {
-                try await client.stream(
-                    .GET,
-                    "/containers/\(id)/logs",
-                    query: [("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
-                    timeout: .seconds(60),
-                    what: "reading the container's logs"
-                ) { chunk in
-                    var chunk = chunk
-                    let dropped = min(skip, chunk.readableBytes)
-                    chunk.moveReaderIndex(forwardBy: dropped)
-                    skip -= dropped
-                    if chunk.readableBytes > 0 { demuxer.consume(chunk) }
-                }
-            } catch {
-                log.append("tyger: the container's logs could not be read to their end: \(error)")
+        // The rest is read without following in every case: besides missing an exit, a following stream can end
+        // before the last lines of a container that just exited (seen once with Podman 4.3). The engine serves the
+        // same frames from the same log file, so the bytes already consumed are skipped.
+        var (demuxer, skip) = await logs.value
+        do {
+            try await client.stream(
+                .GET,
+                "/containers/\(id)/logs",
+                query: [("stdout", "true"), ("stderr", "true"), ("timestamps", "true")],
+                timeout: .seconds(60),
+                what: "reading the container's logs"
+            ) { chunk in
+                var chunk = chunk
+                let dropped = min(skip, chunk.readableBytes)
+                chunk.moveReaderIndex(forwardBy: dropped)
+                skip -= dropped
+                if chunk.readableBytes > 0 { demuxer.consume(chunk) }
             }
+        } catch {
+            log.append("tyger: the container's logs could not be read to their end: \(error)")
         }
         demuxer.finish()
         var exit = ReplicaExit(code: 255, detail: "the container engine did not say how the container ended")
@@ -592,13 +592,13 @@ struct LogDemuxer {
 extension DockerExecution {
     /// Follows the container's log stream into `demuxer` until it ends or the task is canceled.
     ///
-    /// - Returns: The demuxer, the bytes of the stream consumed, and whether the stream ended by itself.
+    /// - Returns: The demuxer and the bytes of the stream consumed.
     fileprivate static func streamLogs(
         _ id: String,
         client: DockerEngineClient,
         demuxer: LogDemuxer
     ) async -> (
-        LogDemuxer, Int, Bool
+        LogDemuxer, Int
     ) {
         var demuxer = demuxer
         var consumed = 0
@@ -612,10 +612,10 @@ extension DockerExecution {
                 consumed += chunk.readableBytes
                 demuxer.consume(chunk)
             }
-            return (demuxer, consumed, true)
         } catch {
-            return (demuxer, consumed, false)
+            // Canceled, or the engine ended the stream: the rest is read without following.
         }
+        return (demuxer, consumed)
     }
 
     /// Waits until the container is no longer running and returns its `State` (exit code, OOM, error).

@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import Testing
+import TygerRunEngine
+import TygerTestSupport
+
+@testable import TygerContainers
+
+@Suite struct ImageReferenceTests {
+    @Test(arguments: [
+        "ubuntu", "ubuntu:22.04", "library/ubuntu", "docker.io/library/ubuntu:latest", "ghcr.io/org/recon:1.2",
+        "localhost/tyger-test/busybox-nobody", "127.0.0.1:5000/a/b:c", "localhost:5000/x",
+        "busybox@sha256:" + String(repeating: "a", count: 64), "my-registry.example.com/a__b/c.d-e:v1.0_rc",
+    ])
+    func validReferencesPass(_ reference: String) {
+        #expect(ImageReference.problem(reference) == nil, "\(reference)")
+    }
+
+    @Test(arguments: [
+        ("", "empty"), ("Ubuntu", "not a valid image name component"), ("ubuntu:!!", "the tag '!!'"),
+        ("a//b", "not a valid image name component"), ("ubuntu:", "the tag ''"), ("-x", "component"),
+        ("busybox@sha256:xyz", "digest"), ("a b", "component"), (String(repeating: "a", count: 256), "255"),
+        ("ubuntu:.v1", "the tag '.v1'"),
+    ])
+    func invalidReferencesSayWhy(_ reference: String, _ reason: String) throws {
+        let problem = try #require(ImageReference.problem(reference), "\(reference) passed")
+        #expect(problem.contains(reason), "\(reference): \(problem)")
+    }
+}
+
+/// One frame of the engine's multiplexed log stream.
+private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
+    let payload = Array(text.utf8)
+    let n = payload.count
+    return [stream, 0, 0, 0, UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+        + payload
+}
+
+@Suite struct LogDemuxerTests {
+    /// Feeds `bytes` to a demuxer in chunks of `chunk` bytes and returns the log file's lines.
+    private func demux(_ bytes: [UInt8], chunk: Int, prefix: String = "") throws -> [String] {
+        try withTemporaryDirectorySync(prefix: "tyger-demux") { dir in
+            let log = try RunLogWriter(path: dir + "/run.log")
+            var demuxer = LogDemuxer(log: log, prefix: prefix)
+            var offset = 0
+            while offset < bytes.count {
+                let end = min(offset + chunk, bytes.count)
+                demuxer.consume(ByteBuffer(bytes: bytes[offset..<end]))
+                offset = end
+            }
+            demuxer.finish()
+            let text = String(decoding: try TestFiles.read(dir + "/run.log"), as: UTF8.self)
+            return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        }
+    }
+
+    @Test(arguments: [1, 3, 8, 9, 64, 1 << 20])
+    func framesSplitAnywhereGiveWholeLinesWithTheEngineStamps(chunk: Int) throws {
+        let stream =
+            frame(1, "2026-12-03T06:00:00.000000001Z first\n")
+            + frame(2, "2026-12-03T06:00:00.000000002Z to stderr\n")
+            + frame(1, "2026-12-03T06:00:00.000000003Z a long line cut")
+            + frame(1, "2026-12-03T06:00:00.000000004Z  in two\n")
+            + frame(1, "2026-12-03T06:00:00.000000005Z no newline")
+        let lines = try demux(stream, chunk: chunk, prefix: "[replica-1] ")
+        #expect(
+            lines == [
+                "2026-12-03T06:00:00.000000001Z [replica-1] first",
+                "2026-12-03T06:00:00.000000002Z [replica-1] to stderr",
+                "2026-12-03T06:00:00.000000003Z [replica-1] a long line cut in two",
+                "2026-12-03T06:00:00.000000005Z [replica-1] no newline",
+            ],
+            "\(lines)"
+        )
+    }
+
+    /// Podman's stamps have whole seconds: the arrival time is used instead, and stamps never go back.
+    @Test func wholeSecondStampsAreReplacedAndStampsNeverGoBack() throws {
+        let stream =
+            frame(1, "2026-12-03T06:00:00.5Z late\n") + frame(1, "2001-01-01T00:00:00Z old whole second\n")
+            + frame(1, "2026-12-03T05:00:00.1Z earlier\n")
+        let lines = try demux(stream, chunk: 5)
+        try #require(lines.count == 3, "\(lines)")
+        #expect(lines[0] == "2026-12-03T06:00:00.500000000Z late")
+        let second = String(lines[1].prefix(30))
+        #expect(!second.hasPrefix("2001"), "\(lines[1])")
+        #expect(second >= "2026-12-03T06:00:00.500000000Z", "\(lines[1])")
+        #expect(lines[2].hasSuffix(" earlier") && String(lines[2].prefix(30)) >= second, "\(lines[2])")
+    }
+}
