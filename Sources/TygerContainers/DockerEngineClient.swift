@@ -186,6 +186,35 @@ public final class DockerEngineClient: Sendable {
         for try await chunk in response.body { try await consume(chunk) }
     }
 
+    /// Sends a request and returns once the response head arrived, its body unread (a container's wait, whose head
+    /// the engine sends at once and whose body at the exit).
+    ///
+    /// - Throws: `DockerEngineError` when the engine cannot be reached or answers with an error status.
+    public func open(
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [(String, String)] = [],
+        timeout: TimeAmount = .hours(24 * 365),
+        what: String
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url(path, query))
+        request.method = method
+        request.headers.add(name: "Host", value: "docker")
+        if method == .POST { request.headers.add(name: "Content-Length", value: "0") }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw DockerEngineError.unreachable(host, error)
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
+            throw DockerEngineError(status: status, what: what, body: body)
+        }
+        return response
+    }
+
     private func url(_ path: String, _ query: [(String, String)]) -> String {
         var text = base + "/v\(apiVersion)" + path
         if !query.isEmpty {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 public import Logging
 import NIOCore
@@ -170,7 +171,16 @@ public final class DockerExecutor: Executor {
             throw DockerEngineError(status: status, what: "inspecting the image '\(reference)'", body: body)
         }
         let digests = object["RepoDigests"] as? [String] ?? []
-        return ExecutedImage(reference: reference, imageId: id, repoDigest: digests.first)
+        // The digest of the repository the reference names (an image pulled from several places has several).
+        var repository = reference.split(separator: "@").first.map(String.init) ?? reference
+        if let colon = repository.lastIndex(of: ":"), !repository[colon...].contains("/") {
+            repository = String(repository[..<colon])
+        }
+        let matching = digests.first { digest in
+            let name = digest.split(separator: "@").first.map(String.init) ?? ""
+            return name == repository || name.hasSuffix("/" + repository)
+        }
+        return ExecutedImage(reference: reference, imageId: id, repoDigest: matching ?? digests.first)
     }
 
     /// Pulls `reference`, reading the engine's progress stream to its end.
@@ -237,11 +247,24 @@ public final class DockerExecutor: Executor {
             for name in names { _ = chmod(request.pipesDirectory + "/" + name, 0o666) }
         }
         var created: [String] = []
+        var waits: [HTTPClientResponse] = []
         do {
             for (index, replica) in request.replicas.enumerated() {
                 created.append(try await createContainer(request, image: image, replica: replica, index: index))
             }
             recordContainers(created, in: request.runDirectory)
+            // Each wait is under way before its container starts: the engine then reports the exit at once, where a
+            // wait that begins after it may take up to a polling interval (0.2-0.6 s on Podman) or miss it.
+            for id in created {
+                waits.append(
+                    try await client.open(
+                        .POST,
+                        "/containers/\(id)/wait",
+                        query: [("condition", "next-exit")],
+                        what: "waiting for the container"
+                    )
+                )
+            }
             for id in created {
                 try await client.expectSuccess(.POST, "/containers/\(id)/start", what: "starting the container")
             }
@@ -254,6 +277,7 @@ public final class DockerExecutor: Executor {
         return DockerExecution(
             executor: self,
             containers: created,
+            waits: waits,
             launches: request.replicas,
             memoryLimit: limit?.text,
             image: image,
@@ -407,6 +431,7 @@ final class DockerExecution: Execution {
     init(
         executor: DockerExecutor,
         containers: [String],
+        waits: [HTTPClientResponse],
         launches: [ReplicaLaunch],
         memoryLimit: String?,
         image: ExecutedImage,
@@ -419,9 +444,11 @@ final class DockerExecution: Execution {
         self.exited = exited
         exits = containers.enumerated().map { index, id in
             let prefix = launches[index].logPrefix
+            let wait = waits[index]
             return Task {
                 let result = await Self.follow(
                     id,
+                    wait: wait,
                     executor: executor,
                     log: log,
                     prefix: prefix,
@@ -459,6 +486,7 @@ final class DockerExecution: Execution {
     /// container with a memory limit is reported as a likely one.
     private static func follow(
         _ id: String,
+        wait: HTTPClientResponse,
         executor: DockerExecutor,
         log: RunLogWriter,
         prefix: String,
@@ -466,23 +494,22 @@ final class DockerExecution: Execution {
     ) async -> ReplicaExit {
         let client = executor.client
         let logs = Task { await streamLogs(id, client: client, demuxer: LogDemuxer(log: log, prefix: prefix)) }
-        let state = await exitState(id, client: client)
+        let state = await exitState(id, wait: wait, client: client, logger: executor.logger)
         // The stream ends when the container does; an engine that misses the end (Podman 4.3 can, when a container
         // exits as its log stream opens) gets a few seconds, then the rest is read without following.
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                _ = await logs.value
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(3))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        let grace = Task {
+            try? await Task.sleep(for: .seconds(3))
+            return false
         }
-        if !finished { logs.cancel() }
+        let logsEnded = Task {
+            _ = await logs.value
+            return true
+        }
+        if await firstOf(logsEnded, grace) == false {
+            executor.logger.debug("the container's log stream did not end with it", metadata: ["container": "\(id)"])
+            logs.cancel()
+        }
+        grace.cancel()
         // The rest is read without following in every case: besides missing an exit, a following stream can end
         // before the last lines of a container that just exited (seen once with Podman 4.3). The engine serves the
         // same frames from the same log file, so the bytes already consumed are skipped.
@@ -630,33 +657,70 @@ extension DockerExecution {
         return object["State"] as? [String: Any]
     }
 
-    fileprivate static func exitState(_ id: String, client: DockerEngineClient) async -> [String: Any]? {
+    fileprivate static func exitState(
+        _ id: String,
+        wait: HTTPClientResponse,
+        client: DockerEngineClient,
+        logger: Logger
+    ) async -> [String: Any]? {
         func inspect() async -> [String: Any]? { await state(of: id, client: client) }
-        _ = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                let waited = try? await client.request(.POST, "/containers/\(id)/wait", timeout: .hours(24 * 365))
-                return waited?.status == 200
-            }
-            group.addTask {
-                var misses = 0
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(1))
-                    if Task.isCancelled { return false }
-                    guard let state = await inspect() else {
-                        misses += 1
-                        if misses >= 30 { return false }  // the engine lost the container: stop waiting
-                        continue
-                    }
-                    misses = 0
-                    let status = state["Status"] as? String ?? ""
-                    if status == "exited" || status == "dead" || status == "stopped" { return true }
+        // Neither side may hold the other up: an engine that misses the exit never ends its wait, and a task group
+        // would wait for that child even after the polling one found the exit.
+        let waited = Task { (try? await wait.body.collect(upTo: 1 << 20)) != nil }
+        let polled = Task {
+            var misses = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { return false }
+                guard let state = await inspect() else {
+                    misses += 1
+                    if misses >= 30 { return false }  // the engine lost the container: stop waiting
+                    continue
                 }
-                return false
+                misses = 0
+                let status = state["Status"] as? String ?? ""
+                if status == "exited" || status == "dead" || status == "stopped" { return true }
             }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+            return false
         }
+        let waitEnded = Task {
+            _ = await waited.value
+            return true
+        }
+        let pollEnded = Task {
+            _ = await polled.value
+            return false
+        }
+        if await firstOf(waitEnded, pollEnded) == false {
+            logger.debug("the engine's wait missed the container's exit", metadata: ["container": "\(id)"])
+        }
+        waited.cancel()
+        polled.cancel()
         return await inspect()
+    }
+}
+
+/// The value of whichever task finishes first. The other is not waited for (cancel it): unlike a task group's
+/// children, a task that ignores cancellation cannot hold the caller up.
+func firstOf<T: Sendable>(_ a: Task<T, Never>, _ b: Task<T, Never>) async -> T {
+    let once = Once()
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+        for task in [a, b] {
+            Task {
+                let value = await task.value
+                if once.claim() { continuation.resume(returning: value) }
+            }
+        }
+    }
+}
+
+/// True for the first caller of ``claim()`` only.
+private final class Once: Sendable {
+    private let taken = Mutex(false)
+    func claim() -> Bool {
+        taken.withLock { done in
+            defer { done = true }
+            return !done
+        }
     }
 }
