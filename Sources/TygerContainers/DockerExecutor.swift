@@ -495,10 +495,11 @@ final class DockerExecution: Execution {
         let client = executor.client
         let logs = Task { await streamLogs(id, client: client, demuxer: LogDemuxer(log: log, prefix: prefix)) }
         let state = await exitState(id, wait: wait, client: client, logger: executor.logger)
-        // The stream ends when the container does; an engine that misses the end (Podman 4.3 can, when a container
-        // exits as its log stream opens) gets a few seconds, then the rest is read without following.
+        // Once the container has exited its log file is complete: the following stream gets a moment to end by
+        // itself (Podman ends it a third of a second after the exit; it can also miss the end altogether), then the
+        // rest is read without following.
         let grace = Task {
-            try? await Task.sleep(for: .seconds(3))
+            try? await Task.sleep(for: .milliseconds(50))
             return false
         }
         let logsEnded = Task {
@@ -506,7 +507,6 @@ final class DockerExecution: Execution {
             return true
         }
         if await firstOf(logsEnded, grace) == false {
-            executor.logger.debug("the container's log stream did not end with it", metadata: ["container": "\(id)"])
             logs.cancel()
         }
         grace.cancel()
