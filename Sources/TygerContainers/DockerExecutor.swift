@@ -495,21 +495,10 @@ final class DockerExecution: Execution {
         let client = executor.client
         let logs = Task { await streamLogs(id, client: client, demuxer: LogDemuxer(log: log, prefix: prefix)) }
         let state = await exitState(id, wait: wait, client: client, logger: executor.logger)
-        // Once the container has exited its log file is complete: the following stream gets a moment to end by
-        // itself (Podman ends it a third of a second after the exit; it can also miss the end altogether), then the
-        // rest is read without following.
-        let grace = Task {
-            try? await Task.sleep(for: .milliseconds(50))
-            return false
-        }
-        let logsEnded = Task {
-            _ = await logs.value
-            return true
-        }
-        if await firstOf(logsEnded, grace) == false {
-            logs.cancel()
-        }
-        grace.cancel()
+        // Once the container has exited its log file is complete: the following stream is ended here (Podman ends
+        // it only a third of a second after the exit, and can miss the end altogether) and the rest is read without
+        // following.
+        logs.cancel()
         // The rest is read without following in every case: besides missing an exit, a following stream can end
         // before the last lines of a container that just exited (seen once with Podman 4.3). The engine serves the
         // same frames from the same log file, so the bytes already consumed are skipped.
