@@ -168,21 +168,7 @@ public final class DockerEngineClient: Sendable {
         what: String,
         consume: (ByteBuffer) async throws -> Void
     ) async throws {
-        var request = HTTPClientRequest(url: url(path, query))
-        request.method = method
-        request.headers.add(name: "Host", value: "docker")
-        if method == .POST { request.headers.add(name: "Content-Length", value: "0") }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: timeout)
-        } catch {
-            throw DockerEngineError.unreachable(host, error)
-        }
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
-            throw DockerEngineError(status: status, what: what, body: body)
-        }
+        let response = try await open(method, path, query: query, timeout: timeout, what: what)
         for try await chunk in response.body { try await consume(chunk) }
     }
 

@@ -45,6 +45,17 @@ struct HTTPBlobStoreBlockTests {
     }
 
     /// `put` of an array (through memory the call owns).
+    /// A store of the test server's buffer `b1` that sends blobs over 1000 bytes in 256-byte blocks.
+    private static func smallBlockStore(_ server: TestHTTPServer, _ transport: HTTPTransport) throws -> HTTPBlobStore {
+        HTTPBlobStore(
+            containerURL: try ServiceURL(server.baseURL + "/containers/b1?sig=x"),
+            transport: transport,
+            retryPolicy: quickRetries,
+            blockUploadThreshold: 1000,
+            blockSize: 256
+        )
+    }
+
     static func put(_ store: HTTPBlobStore, _ name: String, _ bytes: [UInt8], _ metadata: BlobMetadata) async throws {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         defer { copy.deallocate() }
@@ -126,13 +137,7 @@ struct HTTPBlobStoreBlockTests {
             return .init(status: .created)
         }) { server in
             try await HTTPTransport.withTransport { transport in
-                let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/containers/b1?sig=x"),
-                    transport: transport,
-                    retryPolicy: quickRetries,
-                    blockUploadThreshold: 1000,
-                    blockSize: 256
-                )
+                let store = try Self.smallBlockStore(server, transport)
                 try await Self.put(store, "00/000", payload, metadata)
                 try await Self.put(store, "00/001", payload, metadata)
             }
@@ -160,13 +165,7 @@ struct HTTPBlobStoreBlockTests {
             .init(status: .badRequest, headers: ["x-ms-error-code": "InvalidQueryParameterValue"])
         }) { server in
             try await HTTPTransport.withTransport { transport in
-                let store = HTTPBlobStore(
-                    containerURL: try ServiceURL(server.baseURL + "/containers/b1?sig=x"),
-                    transport: transport,
-                    retryPolicy: quickRetries,
-                    blockUploadThreshold: 1000,
-                    blockSize: 256
-                )
+                let store = try Self.smallBlockStore(server, transport)
                 let error = await #expect(throws: TygerClientError.self) {
                     try await Self.put(store, "00/000", payload, BlobMetadata())
                 }
