@@ -164,11 +164,12 @@ public final class DockerEngineClient: Sendable {
         _ method: HTTPMethod,
         _ path: String,
         query: [(String, String)] = [],
+        headers: [(String, String)] = [],
         timeout: TimeAmount = .hours(24 * 365),
         what: String,
         consume: (ByteBuffer) async throws -> Void
     ) async throws {
-        let response = try await open(method, path, query: query, timeout: timeout, what: what)
+        let response = try await open(method, path, query: query, headers: headers, timeout: timeout, what: what)
         for try await chunk in response.body { try await consume(chunk) }
     }
 
@@ -180,12 +181,14 @@ public final class DockerEngineClient: Sendable {
         _ method: HTTPMethod,
         _ path: String,
         query: [(String, String)] = [],
+        headers: [(String, String)] = [],
         timeout: TimeAmount = .hours(24 * 365),
         what: String
     ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: url(path, query))
         request.method = method
         request.headers.add(name: "Host", value: "docker")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if method == .POST { request.headers.add(name: "Content-Length", value: "0") }
         let response: HTTPClientResponse
         do {

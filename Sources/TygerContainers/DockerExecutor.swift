@@ -194,6 +194,7 @@ public final class DockerExecutor: Executor {
                 .POST,
                 "/images/create",
                 query: [("fromImage", reference)],
+                headers: RegistryCredentials.header(for: reference).map { [("X-Registry-Auth", $0)] } ?? [],
                 timeout: .minutes(30),
                 what: "pulling the image '\(reference)'"
             ) { chunk in

@@ -307,6 +307,42 @@ struct ContainerRunCLITests {
         }
     }
 
+    /// A registry that needs a password: the pull fails naming the image without credentials, and works with the
+    /// credentials of the Docker client configuration (`DOCKER_CONFIG`), which the server sends in `X-Registry-Auth`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TYGER_TEST_AUTH_REGISTRY"] != nil))
+    func aRegistryThatNeedsAPasswordGetsTheDockerConfigsCredentials() async throws {
+        let settings = try #require(ProcessInfo.processInfo.environment["TYGER_TEST_AUTH_REGISTRY"])
+            .split(separator: " ").map(String.init)
+        try #require(settings.count == 3, "\(settings)")
+        let (registry, user, password) = (settings[0], settings[1], settings[2])
+        let image = "\(registry)/tyger-test/private:1"
+        let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+        _ = try await runProcess(
+            "/usr/bin/curl",
+            ["-s", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/images/\(image)?force=true"]
+        )
+        let spec = "job:\n  codespec:\n    image: \(image)\n    command: [cat, /tyger-image.txt]\n"
+        try await withTemporaryDirectory(prefix: "tyger-docker-config") { config in
+            try await withTyger(.docker, environment: ["DOCKER_CONFIG": config]) { s in
+                try s.file("private.yml", spec)
+                let refused = try await s.tyger(["run", "exec", "-f", s.directory + "/private.yml"])
+                #expect(refused.exitCode == 1, "\(refused)")
+                #expect(refused.stderrText.contains("cannot pull the image '\(image)'"), "\(refused)")
+            }
+            let auth = Data("\(user):\(password)".utf8).base64EncodedString()
+            try TestFiles.write(
+                Array("{\"auths\": {\"\(registry)\": {\"auth\": \"\(auth)\"}}}".utf8),
+                to: config + "/config.json"
+            )
+            try await withTyger(.docker, environment: ["DOCKER_CONFIG": config]) { s in
+                try s.file("private.yml", spec)
+                let pulled = try await s.tyger(["run", "exec", "-f", s.directory + "/private.yml", "--logs"])
+                #expect(pulled.exitCode == 0, "\(pulled)")
+                #expect(pulled.stderrText.contains("busybox"), "\(pulled)")
+            }
+        }
+    }
+
     /// `api status` names the executor and the engine; `/metadata` has upstream's `Docker` capability.
     @Test func apiStatusNamesTheExecutorAndTheEngine() async throws {
         try await withTyger(.docker) { s in

@@ -88,3 +88,36 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
         #expect(lines[2].hasSuffix(" earlier") && String(lines[2].prefix(30)) >= second, "\(lines[2])")
     }
 }
+
+@Suite struct RegistryCredentialsTests {
+    /// Decodes an `X-Registry-Auth` value.
+    private func decoded(_ header: String?) throws -> [String: String] {
+        let value = try #require(header)
+        var base64 = value.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        let data = try #require(Data(base64Encoded: base64))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
+    }
+
+    @Test func credentialsComeFromTheDockerConfigOfTheImagesRegistry() throws {
+        try withTemporaryDirectorySync(prefix: "tyger-docker-config") { dir in
+            let config = """
+                {"auths": {
+                  "127.0.0.1:5000": {"auth": "\(Data("alice:s3cr:et".utf8).base64EncodedString())"},
+                  "https://ghcr.io": {"username": "bob", "password": "pw"},
+                  "https://index.docker.io/v1/": {"identitytoken": "tok"}
+                }}
+                """
+            try TestFiles.write(Array(config.utf8), to: dir + "/config.json")
+            let environment = ["DOCKER_CONFIG": dir]
+            let local = try decoded(RegistryCredentials.header(for: "127.0.0.1:5000/a/b:1", environment: environment))
+            #expect(local == ["username": "alice", "password": "s3cr:et", "serveraddress": "127.0.0.1:5000"])
+            let ghcr = try decoded(RegistryCredentials.header(for: "ghcr.io/org/recon:1.2", environment: environment))
+            #expect(ghcr["username"] == "bob" && ghcr["password"] == "pw")
+            let hub = try decoded(RegistryCredentials.header(for: "ubuntu", environment: environment))
+            #expect(hub == ["identitytoken": "tok", "serveraddress": "https://index.docker.io/v1/"])
+            #expect(RegistryCredentials.header(for: "quay.io/x/y", environment: environment) == nil)
+            #expect(RegistryCredentials.header(for: "ubuntu", environment: ["DOCKER_CONFIG": dir + "/none"]) == nil)
+        }
+    }
+}
