@@ -23,7 +23,8 @@ struct CodespecCommand: AsyncParsableCommand {
 
         @Argument(help: "The codespec name (overrides `name` in the file).") var name: String?
         @Option(name: .shortAndLong, help: "A YAML codespec file.") var file: String?
-        @Option(help: "Container image (recorded; the local executor runs commands on the host).") var image: String?
+        @Option(help: "Container image (the docker executor runs it; the process executor records it).") var image:
+            String?
         @Option(name: .shortAndLong, help: "job or worker.") var kind: String?
         @Option(name: [.customShort("r"), .long], help: "Maximum replicas.") var maxReplicas: Int?
         @Option(name: .shortAndLong, help: "Input buffer names (repeatable or comma-separated).")

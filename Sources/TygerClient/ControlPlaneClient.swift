@@ -64,16 +64,40 @@ public struct ControlPlaneClient: Sendable {
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(contentsOf: extra)
         let started = ContinuousClock.now
-        let response: HTTPTransport.Response
-        do {
-            response = try await transport.send(method, url, headers: headers, body: body.map { ByteBuffer(data: $0) })
-        } catch {
-            logFailure(method, url, error: error, started: started)
-            throw error
+        var response: HTTPTransport.Response?
+        var attempt = 0
+        while response == nil {
+            do {
+                response = try await transport.send(
+                    method,
+                    url,
+                    headers: headers,
+                    body: body.map { ByteBuffer(data: $0) }
+                )
+            } catch let error as TygerClientError
+                where error.closedBeforeAnswer && Self.safeToRepeat(method, url.path, headers)
+                && attempt + 1 < RetryPolicy.default.maxAttempts
+            {
+                // A connection the server closed before answering (it sheds connections beyond its limits): again.
+                attempt += 1
+                try await Task.sleep(for: RetryPolicy.default.delay(attempt: attempt, headers: nil))
+            } catch {
+                logFailure(method, url, error: error, started: started)
+                throw error
+            }
         }
+        guard let response else { throw TygerClientError(.transport, "\(method) \(url.redacted): no answer") }
         log(method, url, status: response.status, headers: response.headers, started: started)
         guard (200..<300).contains(response.status) else { throw Self.error(from: response, path: url.path) }
         return response
+    }
+
+    /// Whether a request may be sent again after its connection closed without an answer: every method but POST, and
+    /// the POSTs whose repetition changes nothing more (access URLs, cancel) or that carry an `Idempotency-Key`.
+    static func safeToRepeat(_ method: HTTPMethod, _ path: String, _ headers: HTTPHeaders) -> Bool {
+        if method != .POST { return true }
+        if headers.contains(name: "Idempotency-Key") { return true }
+        return path.hasSuffix("/access") || path.hasSuffix("/cancel")
     }
 
     /// Sends a request and decodes the JSON answer as `T`.

@@ -139,7 +139,18 @@ public final class HTTPTransport: Sendable {
     {
         let (reason, connecting) = describe(error)
         let message = connecting ? "cannot reach \(url.origin): \(reason)" : "\(method) \(url.redacted): \(reason)"
-        return TygerClientError(.transport, message)
+        var failure = TygerClientError(.transport, message)
+        failure.closedBeforeAnswer = !connecting && closedBeforeAnswer(error)
+        return failure
+    }
+
+    /// Whether `error` is a connection closed by the server before its answer.
+    static func closedBeforeAnswer(_ error: any Error) -> Bool {
+        switch error {
+        case let e as ChannelError: [.eof, .ioOnClosedChannel, .alreadyClosed, .outputClosed, .inputClosed].contains(e)
+        case let e as HTTPClientError: e == .remoteConnectionClosed
+        default: false
+        }
     }
 
     /// Why a request failed, in words, and whether it failed while connecting.

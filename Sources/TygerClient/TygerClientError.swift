@@ -26,6 +26,9 @@ public struct TygerClientError: Error, Sendable, CustomStringConvertible {
     public var status: Int?
     /// `x-ms-error-code` or the JSON error code, when the server gave one.
     public var errorCode: String?
+    /// For `.transport`: the connection was made and then closed before any answer (a server shedding connections
+    /// under load, an idle connection closed as it was reused), so a request that is safe to repeat may be sent again.
+    public var closedBeforeAnswer = false
 
     public init(_ code: Code, _ message: String, status: Int? = nil, errorCode: String? = nil) {
         self.code = code

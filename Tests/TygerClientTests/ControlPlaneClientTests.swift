@@ -205,6 +205,27 @@ let bufferJSON =
         }
     }
 
+    /// A connection the server closes before answering (as one shedding connections does) is tried again for requests
+    /// that are safe to repeat (an access URL), and not for a buffer create, which could make a second buffer.
+    @Test func connectionsClosedBeforeAnAnswerAreRetriedWhenSafe() async throws {
+        try await TestHTTPServer.withServer({ request, n in
+            if n == 0 || request.method == .POST && request.uri.hasPrefix("/buffers?") {
+                return .init(status: .ok, closeWithoutAnswer: true)
+            }
+            return .init(status: .created, body: #"{"uri":"http://127.0.0.1:1/containers/b?sig=x"}"#)
+        }) { server in
+            try await HTTPTransport.withTransport { transport in
+                let client = ControlPlaneClient(server: try ServiceURL(server.baseURL), transport: transport)
+                let access = try await client.bufferAccess(id: "b", writeable: false)
+                #expect(access.uri.hasPrefix("http://127.0.0.1:1/containers/b"))
+                #expect(server.requests.count == 2, "\(server.requests.map(\.uri))")
+                let error = await #expect(throws: TygerClientError.self) { try await client.createBuffer(Buffer()) }
+                #expect(error?.closedBeforeAnswer == true)
+                #expect(server.requests.count == 3, "a create was sent again: \(server.requests.map(\.uri))")
+            }
+        }
+    }
+
     @Test func theControlPlaneClientDoesNotFollowRedirects() async throws {
         try await withRedirect { url, target in
             try await HTTPTransport.withTransport(bearerToken: "secret") { transport in

@@ -19,6 +19,8 @@ final class TestHTTPServer: Sendable {
         var status: HTTPResponseStatus
         var headers: HTTPHeaders = [:]
         var body: String = ""
+        /// Close the connection instead of answering (a server shedding connections).
+        var closeWithoutAnswer = false
     }
 
     typealias Responder = @Sendable (Request, Int) -> Response
@@ -92,6 +94,10 @@ final class TestHTTPServer: Sendable {
             case .end:
                 guard let head else { return }
                 let response = respond(Request(method: head.method, uri: head.uri, headers: head.headers, body: body))
+                if response.closeWithoutAnswer {
+                    context.close(promise: nil)
+                    return
+                }
                 var headers = response.headers
                 headers.replaceOrAdd(name: "Content-Length", value: "\(response.body.utf8.count)")
                 let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
