@@ -64,9 +64,9 @@ public struct ControlPlaneClient: Sendable {
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(contentsOf: extra)
         let started = ContinuousClock.now
-        var response: HTTPTransport.Response?
         var attempt = 0
-        while response == nil {
+        while true {
+            let response: HTTPTransport.Response
             do {
                 response = try await transport.send(
                     method,
@@ -81,15 +81,15 @@ public struct ControlPlaneClient: Sendable {
                 // A connection the server closed before answering (it sheds connections beyond its limits): again.
                 attempt += 1
                 try await Task.sleep(for: RetryPolicy.default.delay(attempt: attempt, headers: nil))
+                continue
             } catch {
                 logFailure(method, url, error: error, started: started)
                 throw error
             }
+            log(method, url, status: response.status, headers: response.headers, started: started)
+            guard (200..<300).contains(response.status) else { throw Self.error(from: response, path: url.path) }
+            return response
         }
-        guard let response else { throw TygerClientError(.transport, "\(method) \(url.redacted): no answer") }
-        log(method, url, status: response.status, headers: response.headers, started: started)
-        guard (200..<300).contains(response.status) else { throw Self.error(from: response, path: url.path) }
-        return response
     }
 
     /// Whether a request may be sent again after its connection closed without an answer: every method but POST, and

@@ -107,13 +107,18 @@ public final class DockerExecutor: Executor {
         ProcessView(pipesDirectory: Self.pipesDirectory(runId: runId), workingDirectory: nil, inheritedEnvironment: [:])
     }
 
-    public func validate(codespec: Codespec, replicas: Int) async throws {
+    /// Refuses a codespec whose image is not a valid reference, naming the image and what is wrong.
+    private static func checkReference(of codespec: Codespec) throws {
         if let problem = ImageReference.problem(codespec.image) {
             throw TygerRunEngineError(
                 .invalidInput,
                 "The image '\(codespec.image)' is not a valid reference: \(problem)"
             )
         }
+    }
+
+    public func validate(codespec: Codespec, replicas: Int) async throws {
+        try Self.checkReference(of: codespec)
         if let sockets = codespec.sockets, !sockets.isEmpty {
             throw TygerRunEngineError(.invalidInput, "Codespecs with sockets are not supported by the docker executor")
         }
@@ -142,12 +147,7 @@ public final class DockerExecutor: Executor {
     }
 
     public func pullImage(of codespec: Codespec) async throws {
-        if let problem = ImageReference.problem(codespec.image) {
-            throw TygerRunEngineError(
-                .invalidInput,
-                "The image '\(codespec.image)' is not a valid reference: \(problem)"
-            )
-        }
+        try Self.checkReference(of: codespec)
         guard configuration.pull != .never else {
             throw TygerRunEngineError(
                 .invalidInput,
@@ -253,7 +253,6 @@ public final class DockerExecutor: Executor {
             for (index, replica) in request.replicas.enumerated() {
                 created.append(try await createContainer(request, image: image, replica: replica, index: index))
             }
-            recordContainers(created, in: request.runDirectory)
             // Each wait is under way before its container starts: the engine then reports the exit at once, where a
             // wait that begins after it may take up to a polling interval (0.2-0.6 s on Podman) or miss it.
             for id in created {
@@ -344,15 +343,6 @@ public final class DockerExecutor: Executor {
         return id
     }
 
-    /// Records the containers of a run (for a restarted server's ``recover(runId:runDirectory:)``).
-    private func recordContainers(_ ids: [String], in runDirectory: String) {
-        try? (ids.joined(separator: "\n") + "\n").write(
-            toFile: runDirectory + "/containers",
-            atomically: true,
-            encoding: .utf8
-        )
-    }
-
     /// Removes a container, running or not (nothing when `keepContainers`).
     func remove(_ id: String) async {
         if configuration.keepContainers {
@@ -394,13 +384,12 @@ public final class DockerExecutor: Executor {
             else { continue }
             let state = await DockerExecution.state(of: id, client: client)
             let status = state?["Status"] as? String ?? ""
-            if status == "exited" || status == "stopped", let replica = labels[Label.replica].flatMap(Int.init),
-                let code = state?["ExitCode"] as? Int
+            if let state, status == "exited" || status == "stopped",
+                let replica = labels[Label.replica].flatMap(Int.init),
+                let code = state["ExitCode"] as? Int
             {
                 var exit = ReplicaExit(code: Int32(truncatingIfNeeded: code))
-                if state?["OOMKilled"] as? Bool == true {
-                    exit.detail = "killed by the OOM killer: the container ran out of memory"
-                }
+                if state["OOMKilled"] as? Bool == true { exit.detail = DockerExecution.oomKilled }
                 exits[replica] = exit
             } else {
                 allEnded = false
@@ -526,7 +515,7 @@ final class DockerExecution: Execution {
         if let state {
             if let code = state["ExitCode"] as? Int { exit = ReplicaExit(code: Int32(truncatingIfNeeded: code)) }
             if state["OOMKilled"] as? Bool == true {
-                exit.detail = "killed by the OOM killer: the container ran out of memory"
+                exit.detail = Self.oomKilled
             } else if let error = state["Error"] as? String, !error.isEmpty {
                 exit.detail = error
             }
@@ -635,10 +624,14 @@ extension DockerExecution {
         return (demuxer, consumed)
     }
 
-    /// Waits until the container is no longer running and returns its `State` (exit code, OOM, error).
-    ///
-    /// The engine's `wait` is raced with an inspection every second: an engine can miss the exit of a container
-    /// that ends as the wait begins (seen with Podman 4.3), and a wait must never hang a run.
+    /// What a run's status reason says of a container the engine reports killed by the OOM killer.
+    static let oomKilled = "killed by the OOM killer: the container ran out of memory"
+
+    /// Whether a container `State` says it is no longer running.
+    static func hasEnded(_ state: [String: Any]) -> Bool {
+        ["exited", "dead", "stopped"].contains(state["Status"] as? String ?? "")
+    }
+
     /// The container's `State` (`Status`, `ExitCode`, `OOMKilled`, `Error`), or `nil` when it cannot be inspected.
     static func state(of id: String, client: DockerEngineClient) async -> [String: Any]? {
         guard let (status, body) = try? await client.request(.GET, "/containers/\(id)/json"), status == 200,
@@ -647,6 +640,10 @@ extension DockerExecution {
         return object["State"] as? [String: Any]
     }
 
+    /// Waits until the container is no longer running and returns its `State` (exit code, OOM, error).
+    ///
+    /// The engine's `wait` is raced with an inspection every second: an engine can miss the exit of a container
+    /// that ends as the wait begins (seen with Podman 4.3), and a wait must never hang a run.
     fileprivate static func exitState(
         _ id: String,
         wait: HTTPClientResponse,
@@ -656,32 +653,27 @@ extension DockerExecution {
         func inspect() async -> [String: Any]? { await state(of: id, client: client) }
         // Neither side may hold the other up: an engine that misses the exit never ends its wait, and a task group
         // would wait for that child even after the polling one found the exit.
-        let waited = Task { (try? await wait.body.collect(upTo: 1 << 20)) != nil }
+        let waited = Task {
+            _ = try? await wait.body.collect(upTo: 1 << 20)
+            return true
+        }
+        // Ends (false) when an inspection finds the container ended, or after 30 failed inspections in a row.
         let polled = Task {
             var misses = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                if Task.isCancelled { return false }
+                if Task.isCancelled { break }
                 guard let state = await inspect() else {
                     misses += 1
-                    if misses >= 30 { return false }  // the engine lost the container: stop waiting
+                    if misses >= 30 { break }  // the engine lost the container: stop waiting
                     continue
                 }
                 misses = 0
-                let status = state["Status"] as? String ?? ""
-                if status == "exited" || status == "dead" || status == "stopped" { return true }
+                if hasEnded(state) { break }
             }
             return false
         }
-        let waitEnded = Task {
-            _ = await waited.value
-            return true
-        }
-        let pollEnded = Task {
-            _ = await polled.value
-            return false
-        }
-        if await firstOf(waitEnded, pollEnded) == false {
+        if await firstOf(waited, polled) == false {
             logger.debug("the engine's wait missed the container's exit", metadata: ["container": "\(id)"])
         }
         waited.cancel()

@@ -10,17 +10,26 @@ import Glibc
 // from Debian packages). The run-engine tests of RunCLITests also run on this executor; these cover what only
 // containers have. Skipped where TYGER_TEST_DOCKER_HOST is not set (tools/test always sets it).
 
+/// `curl` against the test engine's API: `arguments`, then the URL of `path` under `/v1.41`.
+private func engineRequest(_ path: String, _ arguments: [String] = []) async throws -> ProcessResult {
+    let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+    return try await runProcess(
+        "/usr/bin/curl",
+        ["-s", "--unix-socket", socket] + arguments + ["http://d/v1.41" + path]
+    )
+}
+
+/// Removes an image from the test engine (so that a run must pull it).
+private func removeImage(_ reference: String) async throws {
+    _ = try await engineRequest("/images/\(reference)?force=true", ["-X", "DELETE"])
+}
+
 /// The containers of the test engine carrying `label` (`key=value`), as the Docker API lists them.
 private func containers(label: String) async throws -> [[String: Any]] {
-    let host = try #require(TestExecutor.dockerHost)
-    let socket = String(host.dropFirst("unix://".count))
     let filters = "{\"label\":[\"\(label)\"]}"
-    let listed = try await runProcess(
-        "/usr/bin/curl",
-        [
-            "-sf", "--unix-socket", socket, "-G", "http://d/v1.41/containers/json", "--data-urlencode", "all=true",
-            "--data-urlencode", "filters=\(filters)",
-        ]
+    let listed = try await engineRequest(
+        "/containers/json",
+        ["-f", "-G", "--data-urlencode", "all=true", "--data-urlencode", "filters=\(filters)"]
     )
     try #require(listed.exitCode == 0, "\(listed)")
     return try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout)) as? [[String: Any]])
@@ -28,15 +37,10 @@ private func containers(label: String) async throws -> [[String: Any]] {
 
 /// Creates (not starts) a container carrying `labels` in the test engine; returns its ID.
 private func createContainer(labels: [String: String]) async throws -> String {
-    let host = try #require(TestExecutor.dockerHost)
-    let socket = String(host.dropFirst("unix://".count))
     let body = try JSONSerialization.data(withJSONObject: ["Image": "busybox", "Cmd": ["true"], "Labels": labels])
-    let created = try await runProcess(
-        "/usr/bin/curl",
-        [
-            "-sf", "--unix-socket", socket, "-H", "Content-Type: application/json", "-d",
-            String(decoding: body, as: UTF8.self), "http://d/v1.41/containers/create",
-        ]
+    let created = try await engineRequest(
+        "/containers/create",
+        ["-f", "-H", "Content-Type: application/json", "-d", String(decoding: body, as: UTF8.self)]
     )
     try #require(created.exitCode == 0, "\(created)")
     let object = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout)) as? [String: Any])
@@ -45,11 +49,7 @@ private func createContainer(labels: [String: String]) async throws -> String {
 
 /// Removes a container of the test engine.
 private func removeContainer(_ id: String) async throws {
-    let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
-    _ = try await runProcess(
-        "/usr/bin/curl",
-        ["-sf", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/containers/\(id)?force=true"]
-    )
+    _ = try await engineRequest("/containers/\(id)?force=true", ["-f", "-X", "DELETE"])
 }
 
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
@@ -99,11 +99,7 @@ struct ContainerRunCLITests {
             let run = try await s.show(id)
             let executed = try #require(run["executedImage"] as? [String: Any], "\(run)")
             #expect(executed["reference"] as? String == "ubuntu")
-            let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
-            let inspected = try await runProcess(
-                "/usr/bin/curl",
-                ["-sf", "--unix-socket", socket, "http://d/v1.41/images/ubuntu/json"]
-            )
+            let inspected = try await engineRequest("/images/ubuntu/json", ["-f"])
             let image = try #require(try JSONSerialization.jsonObject(with: Data(inspected.stdout)) as? [String: Any])
             #expect(executed["imageId"] as? String == image["Id"] as? String, "\(run)")
             #expect((executed["imageId"] as? String ?? "").hasPrefix("sha256:"), "\(run)")
@@ -270,15 +266,8 @@ struct ContainerRunCLITests {
     func imagesArePulledFromARegistryAsThePolicySays() async throws {
         let registry = try #require(ProcessInfo.processInfo.environment["TYGER_TEST_REGISTRY"])
         let image = "\(registry)/tyger-test/busybox:1"
-        let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
-        func removeLocalCopy() async throws {
-            _ = try await runProcess(
-                "/usr/bin/curl",
-                ["-s", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/images/\(image)?force=true"]
-            )
-        }
         let spec = "job:\n  codespec:\n    image: \(image)\n    command: [cat, /tyger-image.txt]\n"
-        try await removeLocalCopy()
+        try await removeImage(image)
         try await withTyger(.docker) { s in
             try s.file("pulled.yml", spec)
             let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/pulled.yml", "--logs"])
@@ -316,11 +305,7 @@ struct ContainerRunCLITests {
         try #require(settings.count == 3, "\(settings)")
         let (registry, user, password) = (settings[0], settings[1], settings[2])
         let image = "\(registry)/tyger-test/private:1"
-        let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
-        _ = try await runProcess(
-            "/usr/bin/curl",
-            ["-s", "--unix-socket", socket, "-X", "DELETE", "http://d/v1.41/images/\(image)?force=true"]
-        )
+        try await removeImage(image)
         let spec = "job:\n  codespec:\n    image: \(image)\n    command: [cat, /tyger-image.txt]\n"
         try await withTemporaryDirectory(prefix: "tyger-docker-config") { config in
             try await withTyger(.docker, environment: ["DOCKER_CONFIG": config]) { s in
