@@ -147,15 +147,41 @@ public final class HTTPBlobStore: BlobStore {
         blob: String?,
         query: String? = nil,
         headers: HTTPHeaders = [:],
-        body: ByteBuffer? = nil
+        body: UnsafeRawBufferPointer? = nil
     )
         async throws -> HTTPTransport.Response
     {
         var h = Self.baseHeaders()
         h.add(contentsOf: headers)
         return try await retrying({
-            try await transport.send(method, blobURL(blob, query: query), headers: h, body: body)
+            try await exchange(method, blobURL(blob, query: query), headers: h, body: body)
         }) { $0 }
+    }
+
+    /// One request, without retries: through ``DirectHTTPClient`` for plain HTTP (the body is sent from where it
+    /// is), through AsyncHTTPClient for HTTPS (the body copied into a pooled `ByteBuffer`).
+    private func exchange(
+        _ method: HTTPMethod,
+        _ target: ServiceURL,
+        headers: HTTPHeaders,
+        body: UnsafeRawBufferPointer?
+    ) async throws -> HTTPTransport.Response {
+        if DirectHTTPClient.serves(target), DirectHTTPClient.enabled {
+            return try await DirectHTTPClient.shared.send(method, target, headers: headers, body: body)
+        }
+        guard let body, body.count > 0 else {
+            return try await transport.send(method, target, headers: headers, body: nil)
+        }
+        var buffer = bodyPool.withLock { $0.popLast() } ?? ByteBufferAllocator().buffer(capacity: body.count)
+        buffer.clear()
+        buffer.writeBytes(body)
+        defer {
+            if buffer.capacity <= Self.pooledBodyCapacity {
+                buffer.clear()
+                bodyPool.withLock { [buffer] in if $0.count < Self.bodyPoolLimit { $0.append(buffer) } }
+            }
+        }
+        return try await transport.send(method, target, headers: headers, body: buffer)
     }
 
     private func failure(_ response: HTTPTransport.Response, _ what: String) -> any Error {
@@ -217,21 +243,7 @@ public final class HTTPBlobStore: BlobStore {
         var headers = blobHeaders(metadata)
         headers.add(name: "x-ms-blob-type", value: "BlockBlob")
         if let md5 = metadata.contentMD5 { headers.add(name: "Content-MD5", value: md5) }
-        var body: ByteBuffer?
-        if bytes.count > 0 {
-            var buffer = bodyPool.withLock { $0.popLast() } ?? ByteBufferAllocator().buffer(capacity: bytes.count)
-            buffer.clear()
-            buffer.writeBytes(bytes)
-            body = buffer
-        }
-        defer {
-            if var buffer = body, buffer.capacity <= Self.pooledBodyCapacity {
-                body = nil
-                buffer.clear()
-                bodyPool.withLock { if $0.count < Self.bodyPoolLimit { $0.append(buffer) } }
-            }
-        }
-        let response = try await send(.PUT, blob: name, headers: headers, body: body)
+        let response = try await send(.PUT, blob: name, headers: headers, body: bytes.count > 0 ? bytes : nil)
         try await check(response, of: "PUT \(name)", storing: name, metadata: metadata)
     }
 
@@ -275,7 +287,7 @@ public final class HTTPBlobStore: BlobStore {
                 blob: name,
                 query: "comp=block&blockid=" + Self.percentEncoded(id),
                 headers: headers,
-                body: ByteBuffer(bytes: piece)
+                body: piece
             )
             if response.status != 201, response.status != 200 {
                 if ids.isEmpty, Self.refusesBlocks(response) {
@@ -296,12 +308,15 @@ public final class HTTPBlobStore: BlobStore {
         var headers = blobHeaders(metadata)
         headers.add(name: "Content-MD5", value: Checksums.md5Base64(body))
         if let md5 = metadata.contentMD5 { headers.add(name: "x-ms-blob-content-md5", value: md5) }
+        let list = UnsafeMutableRawBufferPointer.allocate(byteCount: body.count, alignment: 1)
+        defer { list.deallocate() }
+        list.copyBytes(from: body)
         let response = try await send(
             .PUT,
             blob: name,
             query: "comp=blocklist",
             headers: headers,
-            body: ByteBuffer(bytes: body)
+            body: UnsafeRawBufferPointer(list)
         )
         try await check(response, of: "PUT \(name) (block list)", storing: name, metadata: metadata)
         return true
@@ -391,8 +406,26 @@ public final class HTTPBlobStore: BlobStore {
         case response(HTTPTransport.Response)
     }
 
-    /// GETs a blob straight into memory sized by `Content-Length` (one copy from the socket buffers).
+    /// GETs a blob straight into memory sized by `Content-Length`: with ``DirectHTTPClient`` the socket is read
+    /// into it; with AsyncHTTPClient (HTTPS) its pieces are copied into it.
     private func download(_ name: String) async throws -> Download {
+        let target = blobURL(name)
+        if DirectHTTPClient.serves(target), DirectHTTPClient.enabled {
+            let answer = try await DirectHTTPClient.shared.download(target, headers: Self.baseHeaders())
+            guard let received = answer.received else {
+                return .response(
+                    HTTPTransport.Response(status: answer.status, headers: answer.headers, body: answer.body)
+                )
+            }
+            return .blob(
+                StoredBlob(
+                    adopting: received.memory,
+                    count: received.count,
+                    metadata: Self.metadata(from: answer.headers),
+                    recycle: { DirectHTTPClient.shared.recycle($0) }
+                )
+            )
+        }
         var request = HTTPClientRequest(url: try HTTPTransport.clientURL(blobURL(name)))
         request.method = .GET
         request.headers = Self.baseHeaders()
@@ -489,7 +522,7 @@ public final class HTTPBlobStore: BlobStore {
         let send = {
             var target = self.blobURL(BufferBlobNames.start)
             target.query = target.query.isEmpty ? "comp=lease" : target.query + "&comp=lease"
-            return try await self.transport.send(.PUT, target, headers: headers, body: nil)
+            return try await self.exchange(.PUT, target, headers: headers, body: nil)
         }
         return action == "renew" ? try await retrying(send, response: { $0 }) : try await send()
     }

@@ -53,8 +53,22 @@ public struct AppRequestContext: RequestContext {
     /// Who is calling; set by the authentication middleware and the data plane. Shared by every copy of the
     /// context of one request, so the outer logging middleware sees what inner layers established.
     public var caller: CallerIdentity {
-        get { callerBox.value.withLock { $0 } }
-        nonmutating set { callerBox.value.withLock { $0 = newValue } }
+        get { callerBox.value.withLock { $0.caller } }
+        nonmutating set {
+            let identified = callerBox.value.withLock { state -> (@Sendable () -> Void)? in
+                state.caller = newValue
+                guard newValue != .anonymous else { return nil }
+                defer { state.whenIdentified = nil }
+                return state.whenIdentified
+            }
+            identified?()
+        }
+    }
+
+    /// Runs `hook` once, as soon as the caller is identified (not when the answer is sent): a long upload on a new
+    /// connection counts as authenticated from its signature check on.
+    public func whenIdentified(_ hook: @escaping @Sendable () -> Void) {
+        callerBox.value.withLock { $0.whenIdentified = hook }
     }
     private let callerBox = CallerBox()
     /// The connection the request arrived on (its channel's identity), for ``ConnectionGuard``.
@@ -75,5 +89,9 @@ public struct AppRequestContext: RequestContext {
 }
 
 private final class CallerBox: Sendable {
-    let value = Mutex<CallerIdentity>(.anonymous)
+    struct State {
+        var caller = CallerIdentity.anonymous
+        var whenIdentified: (@Sendable () -> Void)?
+    }
+    let value = Mutex(State())
 }

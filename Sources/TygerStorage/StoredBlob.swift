@@ -21,6 +21,7 @@ public final class StoredBlob: @unchecked Sendable {
         case none
         case free
         case munmap(Int)
+        case recycle(UnsafeMutableRawBufferPointer, @Sendable (UnsafeMutableRawBufferPointer) -> Void)
     }
 
     /// A blob holding a copy of `bytes`.
@@ -47,6 +48,23 @@ public final class StoredBlob: @unchecked Sendable {
         )
     }
 
+    /// A blob in `memory`, of which the first `count` bytes are the blob, that hands `memory` to `recycle` when it
+    /// goes (to be filled again: memory that was used once costs no page faults).
+    public convenience init(
+        adopting memory: UnsafeMutableRawBufferPointer,
+        count: Int,
+        metadata: BlobMetadata,
+        recycle: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Void
+    ) {
+        precondition(count <= memory.count, "blob of \(count) bytes in \(memory.count) bytes of memory")
+        self.init(
+            bytes: UnsafeRawBufferPointer(rebasing: memory[0..<count]),
+            metadata: metadata,
+            mapped: false,
+            deallocate: .recycle(memory, recycle)
+        )
+    }
+
     init(bytes: UnsafeRawBufferPointer, metadata: BlobMetadata, mapped: Bool, deallocate: Deallocation) {
         self.bytes = bytes
         self.metadata = metadata
@@ -59,6 +77,7 @@ public final class StoredBlob: @unchecked Sendable {
         case .none: break
         case .free: UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate()
         case .munmap(let length): munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), length)
+        case .recycle(let memory, let recycle): recycle(memory)
         }
     }
 }

@@ -126,6 +126,35 @@ import TygerTestSupport
         }
     }
 
+    /// A data-plane request with a valid signature authenticates its connection, also when its answer is an error
+    /// (a reader asking for a blob not written yet gets 404): a busy client's later connections from the same address
+    /// must not close it in the middle of its next request.
+    @Test func aSignedRequestAnsweredWithAnErrorAuthenticatesItsConnection() async throws {
+        let directory = TemporaryDirectory()
+        try await withLiveTCPServer(dataDirectory: directory.path + "/data") { configuration in
+            configuration.connectionLimits.maxUnauthenticatedPerSource = 4
+            configuration.connectionLimits.idleTimeout = .seconds(600)
+            configuration.connectionLimits.headerTimeout = .seconds(600)
+        } _: { app, port in
+            let url = try app.issuer.accessURL(
+                containerId: "nosuchbuffer",
+                writeable: false,
+                endpoint: "http://127.0.0.1:\(port)"
+            )
+            let query = String(url[url.firstIndex(of: "?")!...])
+            let get =
+                "GET /containers/nosuchbuffer/00/000\(query) HTTP/1.1\r\nHost: l\r\nx-ms-version: 2021-08-06\r\n\r\n"
+            let signed = try RawTCPConnection(port: port)
+            #expect(await signed.request(get).hasPrefix("HTTP/1.1 404"))
+            // Ten more connections from the same address, none sending anything: six over the budget.
+            var held: [RawTCPConnection] = []
+            for _ in 0..<10 { held.append(try RawTCPConnection(port: port)) }
+            let open = await Self.stillOpen(held, atMost: 4)
+            #expect(open <= 4, "\(open) of 10 silent connections still open")
+            #expect(await signed.request(get, timeout: .seconds(30)).hasPrefix("HTTP/1.1 404"))
+        }
+    }
+
     @Test func silentAndSlowRequestHeadsAreClosedByTheHeaderTimeout() async throws {
         let directory = TemporaryDirectory()
         try await withLiveTCPServer(dataDirectory: directory.path + "/data") { configuration in

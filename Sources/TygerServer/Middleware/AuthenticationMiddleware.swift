@@ -60,9 +60,15 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if signedPathPrefixes.contains(where: { path.hasPrefix($0) })
             && QueryParameters(request.uri.query).string("sig") != nil
         {
-            let response = try await next(request, context)
-            if context.caller != .anonymous { connections?.markAuthenticated(context.connection) }
-            return response
+            // The data plane sets the caller as soon as the signature checks out, and from then on the connection
+            // counts as authenticated: also when the answer is an error (a 404 for a blob not written yet), and
+            // while a long upload is still coming in. Left unauthenticated, such a connection would be closed in the
+            // middle of a request when a busy client (many transfers at once) opens more connections.
+            if let connections {
+                let connection = context.connection
+                context.whenIdentified { connections.markAuthenticated(connection) }
+            }
+            return try await next(request, context)
         }
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized(

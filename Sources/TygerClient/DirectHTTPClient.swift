@@ -1,0 +1,771 @@
+import NIOCore
+import NIOHTTP1
+private import Synchronization
+import TygerCore
+import TygerIO
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// The data plane's plain-HTTP/1.1 client (`http://` and `http+unix://`; `https://` stays with AsyncHTTPClient):
+/// blocking sockets on threads of their own, so that bytes are copied once on each side of the socket.
+///
+/// - A request body is sent straight from the caller's memory (`sendmsg` of the head and the blob together), where
+///   AsyncHTTPClient needs a `ByteBuffer` copy of every block.
+/// - A response body with a `Content-Length` is received straight into memory of that size (`recv` with
+///   `MSG_WAITALL` into the blob), where AsyncHTTPClient hands over 64 KiB pieces that are copied again.
+/// - Connections are kept alive per server (HTTP/1.1, no pipelining) and dropped after ``idleLifetime`` idle
+///   (servers of this project close idle connections after 120 s) or when the server has closed them.
+/// - Each blocking call waits at most ``ioTimeout`` for progress (connecting: ``connectTimeout``): a transfer that
+///   keeps moving is never cut off, whatever its size, and one that stalls fails with "no answer in time".
+/// - Cancelling the awaiting task shuts the socket down, which ends the blocked call at once.
+///
+/// Errors are `TygerClientError` `.transport` with the same wording as ``HTTPTransport``'s.
+final class DirectHTTPClient: Sendable {
+    /// The client of this process.
+    static let shared = DirectHTTPClient()
+    /// Off when `TYGER_DIRECT_HTTP=0`: plain HTTP then goes through AsyncHTTPClient too (for comparisons).
+    static let enabled = getenv("TYGER_DIRECT_HTTP").map { String(cString: $0) != "0" } ?? true
+
+    /// How long a connection may sit idle in the pool.
+    static let idleLifetime: Duration = .seconds(50)
+    /// At most this many idle connections per server are kept.
+    static let idlePerServer = 64
+    /// The longest response head accepted.
+    static let maxHeadSize = 256 << 10
+
+    let ioTimeout: Duration
+    let connectTimeout: Duration
+    private let idle = Mutex<[String: [PlainConnection]]>([:])
+    private let threads = ElasticThreads(limit: 512, name: "tyger-http")
+    /// Memory of downloaded blobs, used again: fresh memory costs a page fault and a cleared page per 4 KiB, a fifth
+    /// of a reader's CPU when measured.
+    fileprivate let receiveMemory = MemoryPool(limit: 96 << 20)
+
+    init(ioTimeout: Duration = .seconds(100), connectTimeout: Duration = .seconds(10)) {
+        self.ioTimeout = ioTimeout
+        self.connectTimeout = connectTimeout
+    }
+
+    /// Whether this client serves `url`: plain HTTP over TCP or a unix socket.
+    static func serves(_ url: ServiceURL) -> Bool {
+        switch url.transport {
+        case .unix: true
+        case .tcp(let scheme, _): scheme == "http"
+        }
+    }
+
+    /// Memory a response body was received into (at least `count` bytes): the caller owns it, and gives it back
+    /// with ``recycle(_:)`` (or deallocates it).
+    struct ReceivedBody: @unchecked Sendable {
+        let memory: UnsafeMutableRawBufferPointer
+        let count: Int
+    }
+
+    /// Takes back memory of a ``ReceivedBody`` for the next download.
+    func recycle(_ memory: UnsafeMutableRawBufferPointer) { receiveMemory.put(memory) }
+
+    /// What came back: a status, headers, and the body, either collected or (``download(_:headers:)`` of a 200/206
+    /// with a length) in memory of its own.
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+        var received: ReceivedBody?
+    }
+
+    /// Sends a request and collects the response body (at most `maxBody` bytes).
+    ///
+    /// - Parameter body: The request body; it must stay valid until this returns (it is sent from where it is).
+    func send(
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        headers: HTTPHeaders,
+        body: UnsafeRawBufferPointer?,
+        maxBody: Int = 300 << 20
+    ) async throws -> HTTPTransport.Response {
+        let answer = try await perform(method, url, headers: headers, body: body, receiveIntoMemory: false, maxBody)
+        return HTTPTransport.Response(status: answer.status, headers: answer.headers, body: answer.body)
+    }
+
+    /// GETs `url`; a 200 or 206 with a `Content-Length` is received into memory of that size
+    /// (``Answer/received``), any other answer is collected (at most 1 MiB).
+    func download(_ url: ServiceURL, headers: HTTPHeaders) async throws -> Answer {
+        try await perform(.GET, url, headers: headers, body: nil, receiveIntoMemory: true, 1 << 20)
+    }
+
+    private struct Outgoing: @unchecked Sendable {
+        let body: UnsafeRawBufferPointer?
+    }
+
+    private func perform(
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        headers: HTTPHeaders,
+        body: UnsafeRawBufferPointer?,
+        receiveIntoMemory: Bool,
+        _ maxBody: Int
+    ) async throws -> Answer {
+        let head = try Self.requestHead(method, url, headers: headers, bodyLength: body?.count)
+        let outgoing = Outgoing(body: body)
+        let request = InFlight()
+        return try await withTaskCancellationHandler {
+            try await threads.run { [self] in
+                try exchange(method, url, head: head, body: outgoing.body, request, receiveIntoMemory, maxBody)
+            }
+        } onCancel: {
+            request.cancel()
+        }
+    }
+
+    /// The request line and headers, with `Host` and `Content-Length` (for PUT and POST without a body too).
+    static func requestHead(
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        headers: HTTPHeaders,
+        bodyLength: Int?
+    ) throws -> [UInt8] {
+        let host: String
+        switch url.transport {
+        case .tcp(_, let authority): host = authority
+        case .unix: host = "localhost"
+        }
+        let target = url.path + (url.query.isEmpty ? "" : "?" + url.query)
+        var text = "\(method.rawValue) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (name, value) in headers where name.lowercased() != "host" && name.lowercased() != "content-length" {
+            text += "\(name): \(value)\r\n"
+        }
+        if let bodyLength {
+            text += "Content-Length: \(bodyLength)\r\n"
+        } else if method == .PUT || method == .POST {
+            text += "Content-Length: 0\r\n"
+        }
+        text += "\r\n"
+        // A line break inside a name, a value or the target would start a header or a request of its own. (Bytes,
+        // not Characters: "\r\n" is one Character.)
+        func unsafe(_ text: String, space: Bool = false) -> Bool {
+            text.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 || (space && $0 == 32) }
+        }
+        guard !unsafe(target, space: true), !headers.contains(where: { unsafe($0.name) || unsafe($0.value) }) else {
+            throw TygerClientError(.invalidURL, "\(method) \(url.redacted): a line break in the request head")
+        }
+        return Array(text.utf8)
+    }
+
+    /// One request and its answer, on the calling (blocking) thread.
+    private func exchange(
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        head: [UInt8],
+        body: UnsafeRawBufferPointer?,
+        _ request: InFlight,
+        _ receiveIntoMemory: Bool,
+        _ maxBody: Int
+    ) throws -> Answer {
+        let key = url.origin
+        let connection = try takeIdle(key) ?? connect(url)
+        guard request.attach(connection) else {
+            connection.close()
+            throw CancellationError()
+        }
+        do {
+            var reader = ResponseReader(connection: connection, timeout: ioTimeout, memory: receiveMemory)
+            do {
+                try connection.sendAll(head, body, timeout: ioTimeout)
+            } catch let failure as SocketFailure {
+                // A server may refuse a request before reading all of its body, answer and close: that answer,
+                // when it arrived, says more than the failed send.
+                guard let early = try? reader.read(method: method, receiveIntoMemory: false, maxBody: 1 << 20) else {
+                    throw failure
+                }
+                request.detach()
+                connection.close()
+                return early
+            }
+            let answer = try reader.read(method: method, receiveIntoMemory: receiveIntoMemory, maxBody: maxBody)
+            request.detach()
+            if reader.reusable { putIdle(connection, key) } else { connection.close() }
+            return answer
+        } catch {
+            request.detach()
+            connection.close()
+            if request.isCancelled { throw CancellationError() }
+            throw Self.failure(method, url, error)
+        }
+    }
+
+    private static func failure(_ method: HTTPMethod, _ url: ServiceURL, _ error: any Error) -> any Error {
+        guard let io = error as? SocketFailure else { return error }
+        var failure = TygerClientError(.transport, "\(method) \(url.redacted): \(io.reason)")
+        failure.closedBeforeAnswer = io.closedBeforeAnswer
+        return failure
+    }
+
+    // MARK: Connections
+
+    private func takeIdle(_ key: String) -> PlainConnection? {
+        let now = ContinuousClock.now
+        while true {
+            let candidate = idle.withLock { pool -> PlainConnection? in pool[key]?.popLast() }
+            guard let candidate else { return nil }
+            // Too old, or readable while idle (the server closed it, or sent something unasked): not reused.
+            if now - candidate.idleSince > Self.idleLifetime || candidate.readableWhileIdle() {
+                candidate.close()
+                continue
+            }
+            return candidate
+        }
+    }
+
+    private func putIdle(_ connection: PlainConnection, _ key: String) {
+        connection.idleSince = .now
+        let kept = idle.withLock { pool -> Bool in
+            var list = pool[key, default: []]
+            guard list.count < Self.idlePerServer else { return false }
+            list.append(connection)
+            pool[key] = list
+            return true
+        }
+        if !kept { connection.close() }
+    }
+
+    private func connect(_ url: ServiceURL) throws -> PlainConnection {
+        do {
+            switch url.transport {
+            case .unix(let path): return try PlainConnection.unix(path, connectTimeout: connectTimeout)
+            case .tcp(_, let authority): return try PlainConnection.tcp(authority, connectTimeout: connectTimeout)
+            }
+        } catch let error as SocketFailure {
+            throw TygerClientError(.transport, "cannot reach \(url.origin): \(error.reason)")
+        }
+    }
+}
+
+/// A failed socket call, in words.
+private struct SocketFailure: Error {
+    var reason: String
+    var closedBeforeAnswer = false
+
+    static func errno(_ call: String, _ value: Int32) -> SocketFailure {
+        switch value {
+        case EAGAIN: return SocketFailure(reason: "no answer in time")
+        case ECONNRESET, EPIPE: return SocketFailure(reason: "the connection was closed", closedBeforeAnswer: true)
+        default: return SocketFailure(reason: ProcessOps.describe(errno: value).lowercased())
+        }
+    }
+}
+
+/// The connection a request is using, so that cancelling the awaiting task can shut it down.
+private final class InFlight: Sendable {
+    private enum State {
+        case waiting
+        case using(PlainConnection)
+        case cancelled
+    }
+    private let state = Mutex<State>(.waiting)
+
+    /// Returns false when the request was cancelled before it had a connection.
+    func attach(_ connection: PlainConnection) -> Bool {
+        state.withLock { s in
+            if case .cancelled = s { return false }
+            s = .using(connection)
+            return true
+        }
+    }
+
+    func detach() {
+        state.withLock { s in if case .using = s { s = .waiting } }
+    }
+
+    func cancel() {
+        state.withLock { s in
+            if case .using(let connection) = s { connection.shutDown() }
+            s = .cancelled
+        }
+    }
+
+    var isCancelled: Bool { state.withLock { if case .cancelled = $0 { true } else { false } } }
+}
+
+/// One socket. `close` and `shutDown` take the same lock, so a cancellation never touches a descriptor number that
+/// was closed and reused.
+private final class PlainConnection: @unchecked Sendable {
+    private let descriptor: Mutex<Int32>
+    /// Used only by the thread that holds the connection.
+    var idleSince: ContinuousClock.Instant = .now
+    private let fd: Int32
+
+    private init(_ fd: Int32) {
+        self.fd = fd
+        self.descriptor = Mutex(fd)
+    }
+
+    deinit { close() }
+
+    func close() {
+        descriptor.withLock { d in
+            if d >= 0 { _ = Glibc.close(d) }
+            d = -1
+        }
+    }
+
+    func shutDown() {
+        descriptor.withLock { d in if d >= 0 { _ = Glibc.shutdown(d, Int32(SHUT_RDWR)) } }
+    }
+
+    /// Whether an idle connection has something to read: the server's close (end of stream), or bytes it sent
+    /// unasked. Either way it cannot carry a request.
+    func readableWhileIdle() -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, 0) != 0
+    }
+
+    static func unix(_ path: String, connectTimeout: Duration) throws -> PlainConnection {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { throw SocketFailure(reason: "the socket path is too long") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketFailure.errno("socket", errno) }
+        let connection = PlainConnection(fd)
+        connection.setTimeout(SO_SNDTIMEO, connectTimeout)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard rc == 0 else {
+            let e = errno
+            throw e == EAGAIN ? SocketFailure(reason: "connection timed out") : SocketFailure.errno("connect", e)
+        }
+        return connection
+    }
+
+    static func tcp(_ authority: String, connectTimeout: Duration) throws -> PlainConnection {
+        let (host, port) = try hostAndPort(authority)
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_ADDRCONFIG
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, port, &hints, &list)
+        guard rc == 0, let first = list else {
+            throw SocketFailure(reason: "cannot resolve the host name \(host)")
+        }
+        defer { freeaddrinfo(first) }
+        var lastError = SocketFailure(reason: "no address to connect to for \(host)")
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                lastError = .errno("socket", errno)
+                continue
+            }
+            let connection = PlainConnection(fd)
+            connection.setTimeout(SO_SNDTIMEO, connectTimeout)
+            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                var one: Int32 = 1
+                _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                return connection
+            }
+            let e = errno
+            lastError = e == EAGAIN ? SocketFailure(reason: "connection timed out") : .errno("connect", e)
+            connection.close()
+        }
+        throw lastError
+    }
+
+    /// `host:port`, `[v6]:port` or a host alone (port 80).
+    static func hostAndPort(_ authority: String) throws -> (String, String) {
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            let host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let rest = authority[authority.index(after: close)...]
+            return (host, rest.hasPrefix(":") ? String(rest.dropFirst()) : "80")
+        }
+        if let colon = authority.lastIndex(of: ":") {
+            return (String(authority[..<colon]), String(authority[authority.index(after: colon)...]))
+        }
+        return (authority, "80")
+    }
+
+    private func setTimeout(_ option: Int32, _ timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sends `head` and then `body`, in as few calls as the socket takes.
+    func sendAll(_ head: [UInt8], _ body: UnsafeRawBufferPointer?, timeout: Duration) throws {
+        setTimeout(SO_SNDTIMEO, timeout)
+        try head.withUnsafeBytes { headBytes in
+            var pieces = [headBytes]
+            if let body, body.count > 0 { pieces.append(body) }
+            var index = 0
+            var offset = 0
+            while index < pieces.count {
+                var vectors = pieces[index...].enumerated().map { n, piece in
+                    let start = n == 0 ? offset : 0
+                    return iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress! + start),
+                        iov_len: piece.count - start
+                    )
+                }
+                let sent = vectors.withUnsafeMutableBufferPointer { v -> Int in
+                    var message = msghdr()
+                    message.msg_iov = v.baseAddress
+                    message.msg_iovlen = v.count
+                    return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                }
+                if sent < 0 {
+                    if errno == EINTR { continue }
+                    throw SocketFailure.errno("sendmsg", errno)
+                }
+                var left = sent
+                while left > 0, index < pieces.count {
+                    let remaining = pieces[index].count - offset
+                    if left >= remaining {
+                        left -= remaining
+                        index += 1
+                        offset = 0
+                    } else {
+                        offset += left
+                        left = 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receives up to `buffer.count` bytes (all of them with `waitAll`); 0 at the end of the stream.
+    func receive(into buffer: UnsafeMutableRawBufferPointer, waitAll: Bool, timeout: Duration) throws -> Int {
+        setTimeout(SO_RCVTIMEO, timeout)
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, waitAll ? Int32(MSG_WAITALL) : 0)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw SocketFailure.errno("recv", errno)
+        }
+    }
+}
+
+/// Reads one response off a connection.
+private struct ResponseReader {
+    let connection: PlainConnection
+    let timeout: Duration
+    /// Received bytes not consumed yet (what came after the head).
+    private var pending: [UInt8] = []
+    /// Whether the connection can carry another request after this response.
+    private(set) var reusable = false
+    private var receivedAny = false
+
+    let memory: MemoryPool
+
+    init(connection: PlainConnection, timeout: Duration, memory: MemoryPool) {
+        self.connection = connection
+        self.timeout = timeout
+        self.memory = memory
+    }
+
+    mutating func read(method: HTTPMethod, receiveIntoMemory: Bool, maxBody: Int) throws -> DirectHTTPClient.Answer {
+        var (version, status, headers) = try readHead()
+        while status == 100 || status == 102 || status == 103 { (version, status, headers) = try readHead() }
+        let keepAlive =
+            version == "HTTP/1.1" && !headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+        if method == .HEAD || status == 204 || status == 304 || (100..<200).contains(status) {
+            reusable = keepAlive && pending.isEmpty
+            return .init(status: status, headers: headers, body: ByteBuffer(), received: nil)
+        }
+        if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+            let body = try readChunked(maxBody: receiveIntoMemory && (status == 200 || status == 206) ? .max : maxBody)
+            reusable = keepAlive && pending.isEmpty
+            if receiveIntoMemory, status == 200 || status == 206 {
+                let memory = memory.take(body.readableBytes)
+                body.withUnsafeReadableBytes { memory.copyMemory(from: $0) }
+                return .init(
+                    status: status,
+                    headers: headers,
+                    body: ByteBuffer(),
+                    received: .init(memory: memory, count: body.readableBytes)
+                )
+            }
+            return .init(status: status, headers: headers, body: body, received: nil)
+        }
+        if let lengthText = headers.first(name: "Content-Length") {
+            guard let length = Int(lengthText), length >= 0 else {
+                throw SocketFailure(reason: "invalid Content-Length '\(lengthText)'")
+            }
+            if receiveIntoMemory, status == 200 || status == 206 {
+                let memory = memory.take(length)
+                do {
+                    try fill(UnsafeMutableRawBufferPointer(rebasing: memory[0..<length]))
+                } catch {
+                    self.memory.put(memory)
+                    throw error
+                }
+                reusable = keepAlive && pending.isEmpty
+                return .init(
+                    status: status,
+                    headers: headers,
+                    body: ByteBuffer(),
+                    received: .init(memory: memory, count: length)
+                )
+            }
+            guard length <= maxBody else { throw SocketFailure(reason: "a response body of \(length) bytes") }
+            var body = ByteBuffer()
+            body.reserveCapacity(length)
+            try body.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                try fill(UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]))
+                return length
+            }
+            reusable = keepAlive && pending.isEmpty
+            return .init(status: status, headers: headers, body: body, received: nil)
+        }
+        // Neither a length nor chunks: the body ends with the connection.
+        var body = ByteBuffer(bytes: pending)
+        pending = []
+        while true {
+            let n = try body.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 << 10) {
+                try connection.receive(into: $0, waitAll: false, timeout: timeout)
+            }
+            if n == 0 { break }
+            guard body.readableBytes <= maxBody else {
+                throw SocketFailure(reason: "a response body over \(maxBody) bytes")
+            }
+        }
+        return .init(status: status, headers: headers, body: body, received: nil)
+    }
+
+    /// Fills `target` from what is pending, then from the socket.
+    private mutating func fill(_ target: UnsafeMutableRawBufferPointer) throws {
+        let first = min(pending.count, target.count)
+        if first > 0 {
+            pending.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<first])) }
+            pending.removeFirst(first)
+        }
+        var filled = first
+        while filled < target.count {
+            let n = try connection.receive(
+                into: UnsafeMutableRawBufferPointer(rebasing: target[filled...]),
+                waitAll: true,
+                timeout: timeout
+            )
+            if n == 0 { throw SocketFailure(reason: "the body ended early") }
+            filled += n
+        }
+    }
+
+    /// Receives more bytes into `pending`; false at the end of the stream.
+    private mutating func receiveMore() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        let n = try chunk.withUnsafeMutableBytes {
+            try connection.receive(into: $0, waitAll: false, timeout: timeout)
+        }
+        if n == 0 { return false }
+        receivedAny = true
+        pending.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// The status line and headers.
+    private mutating func readHead() throws -> (String, Int, HTTPHeaders) {
+        var searchFrom = 0
+        var end: Int?
+        while end == nil {
+            if pending.count >= 4 {
+                for i in max(0, searchFrom - 3)...(pending.count - 4)
+                where pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10 {
+                    end = i
+                    break
+                }
+                searchFrom = pending.count
+            }
+            if end != nil { break }
+            guard pending.count < DirectHTTPClient.maxHeadSize else {
+                throw SocketFailure(reason: "a response head over \(DirectHTTPClient.maxHeadSize) bytes")
+            }
+            let more: Bool
+            do {
+                more = try receiveMore()
+            } catch var failure as SocketFailure {
+                failure.closedBeforeAnswer = failure.closedBeforeAnswer && !receivedAny
+                throw failure
+            }
+            guard more else {
+                throw SocketFailure(
+                    reason: receivedAny ? "the answer ended early" : "the connection was closed",
+                    closedBeforeAnswer: !receivedAny
+                )
+            }
+        }
+        let headEnd = end!
+        let text = String(decoding: pending[0..<headEnd], as: UTF8.self)
+        pending.removeFirst(headEnd + 4)
+        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]),
+            (100..<600).contains(status)
+        else {
+            throw SocketFailure(reason: "not an HTTP/1.1 answer")
+        }
+        var headers = HTTPHeaders()
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, !line.first!.isWhitespace else {
+                throw SocketFailure(reason: "a malformed header line in the answer")
+            }
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            headers.add(name: name, value: value)
+        }
+        return (String(statusLine[0]), status, headers)
+    }
+
+    /// A chunked body (RFC 9112 §7.1), trailers skipped.
+    private mutating func readChunked(maxBody: Int) throws -> ByteBuffer {
+        var body = ByteBuffer()
+        while true {
+            let line = try readLine()
+            let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: " \t"), radix: 16), size >= 0 else {
+                throw SocketFailure(reason: "bad chunked encoding in the answer")
+            }
+            if size == 0 {
+                while try !readLine().isEmpty {}
+                return body
+            }
+            guard body.readableBytes + size <= maxBody else {
+                throw SocketFailure(reason: "a response body over \(maxBody) bytes")
+            }
+            try body.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                try fill(UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
+                return size
+            }
+            guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
+        }
+    }
+
+    private mutating func readLine() throws -> String {
+        while true {
+            if let lf = pending.firstIndex(of: 10) {
+                var line = pending[0..<lf]
+                if line.last == 13 { line = line.dropLast() }
+                let text = String(decoding: line, as: UTF8.self)
+                pending.removeFirst(lf + 1)
+                return text
+            }
+            guard pending.count < 64 << 10 else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
+            guard try receiveMore() else { throw SocketFailure(reason: "the answer ended early") }
+        }
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+/// Threads for blocking requests, started as needed up to `limit` and kept: a request never waits for another to
+/// finish while fewer than `limit` are in flight.
+final class ElasticThreads: Sendable {
+    private struct Counts {
+        var threads = 0
+        var idle = 0
+        var queued = 0
+    }
+    private let counts = Mutex(Counts())
+    private let jobs = HandoffQueue<@Sendable () -> Void>(capacity: 4096)
+    private let limit: Int
+    private let name: String
+
+    init(limit: Int, name: String) {
+        self.limit = limit
+        self.name = name
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let start = counts.withLock { c -> Bool in
+                c.queued += 1
+                guard c.queued > c.idle, c.threads < limit else { return false }
+                c.threads += 1
+                return true
+            }
+            if start {
+                DedicatedThread.start(name: name) { [self] in
+                    while true {
+                        counts.withLock { $0.idle += 1 }
+                        let job = try? jobs.popBlocking()
+                        counts.withLock {
+                            $0.idle -= 1
+                            $0.queued -= 1
+                        }
+                        guard let job else { return }
+                        job()
+                    }
+                }
+            }
+            do {
+                try jobs.pushBlocking { continuation.resume(with: Result { try body() }) }
+            } catch {
+                counts.withLock { $0.queued -= 1 }
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+/// Memory blocks kept for reuse, by size class (powers of two from 64 KiB), at most `limit` bytes in all.
+final class MemoryPool: Sendable {
+    private struct Block: @unchecked Sendable {
+        let memory: UnsafeMutableRawBufferPointer
+    }
+    private struct State: ~Copyable {
+        var free: [Int: [Block]] = [:]
+        var bytes = 0
+    }
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    static func sizeClass(_ count: Int) -> Int {
+        var size = 64 << 10
+        while size < count { size <<= 1 }
+        return size
+    }
+
+    /// A block of at least `count` bytes (its size class).
+    func take(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        let size = Self.sizeClass(count)
+        if let block = state.withLock({ s -> Block? in
+            guard let block = s.free[size]?.popLast() else { return nil }
+            s.bytes -= size
+            return block
+        }) {
+            return block.memory
+        }
+        return UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+    }
+
+    /// Keeps `memory` (from ``take(_:)``) for reuse, or frees it past the limit.
+    func put(_ memory: UnsafeMutableRawBufferPointer) {
+        let block = Block(memory: memory)
+        let kept = state.withLock { s -> Bool in
+            guard s.bytes + memory.count <= limit else { return false }
+            s.free[memory.count, default: []].append(block)
+            s.bytes += memory.count
+            return true
+        }
+        if !kept { memory.deallocate() }
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+import TygerCore
+
+@testable import TygerClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP server on 127.0.0.1 that answers each request with bytes the test scripts, byte for byte: chunked
+/// bodies, bodies ended by the close, stalls and closes at chosen points, which a well-behaved HTTP server never
+/// sends on demand.
+final class ScriptedServer: Sendable {
+    /// What to do with request number `n` (0-based, across connections): the raw answer, and whether to close the
+    /// connection after it. `nil` bytes: stall (neither answer nor close) until the server stops.
+    struct Step: Sendable {
+        var answer: [UInt8]?
+        var close = false
+    }
+
+    struct Seen: Sendable {
+        var head: String
+        var body: [UInt8]
+        var connection: Int
+    }
+
+    let port: Int
+    private let listener: Int32
+    private let script: @Sendable (Int) -> Step
+    private let seen = Mutex<[Seen]>([])
+    private let connections = Mutex(0)
+    private let stopped = Atomic(false)
+    private let open = Mutex<[Int32]>([])
+
+    var requests: [Seen] { seen.withLock { $0 } }
+    var connectionCount: Int { connections.withLock { $0 } }
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    init(_ script: @escaping @Sendable (Int) -> Step) throws {
+        self.script = script
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(fd, 16)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        shutdown(listener, Int32(SHUT_RDWR))
+        open.withLock { fds in
+            for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    private func acceptLoop() {
+        defer { close(listener) }
+        while !stopped.load(ordering: .sequentiallyConsistent) {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 { return }
+            let number = connections.withLock {
+                $0 += 1
+                return $0
+            }
+            open.withLock { $0.append(fd) }
+            Thread { [self] in serve(fd, connection: number) }.start()
+        }
+    }
+
+    private func serve(_ fd: Int32, connection: Int) {
+        // Closed under the lock that `stop` shuts connections down with: tests run in parallel in one process, and
+        // a descriptor number, once closed, is soon another test's socket.
+        defer {
+            open.withLock { fds in
+                fds.removeAll { $0 == fd }
+                close(fd)
+            }
+        }
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        func receive() -> Bool {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return false }
+            pending += chunk[0..<n]
+            return true
+        }
+        while true {
+            var headEnd: Int?
+            while headEnd == nil {
+                if let range = pending.firstRange(of: [13, 10, 13, 10]) {
+                    headEnd = range.lowerBound
+                } else if !receive() {
+                    return
+                }
+            }
+            let head = String(decoding: pending[0..<headEnd!], as: UTF8.self)
+            pending.removeFirst(headEnd! + 4)
+            let length =
+                head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            while pending.count < length { if !receive() { return } }
+            let body = Array(pending[0..<length])
+            pending.removeFirst(length)
+            let n = seen.withLock {
+                $0.append(Seen(head: head, body: body, connection: connection))
+                return $0.count - 1
+            }
+            let step = script(n)
+            guard let answer = step.answer else {
+                while !stopped.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+                return
+            }
+            _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if step.close { return }
+        }
+    }
+}
+
+extension ScriptedServer.Step {
+    /// An answer with a `Content-Length`.
+    static func ok(_ body: String, headers: String = "", close: Bool = false) -> Self {
+        Self(
+            answer: Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\(headers)\r\n\(body)".utf8),
+            close: close
+        )
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct DirectHTTPClientTests {
+    func withScripted<T>(
+        _ script: @escaping @Sendable (Int) -> ScriptedServer.Step,
+        _ body: (ScriptedServer) async throws -> T
+    ) async throws -> T {
+        let server = try ScriptedServer(script)
+        defer { server.stop() }
+        return try await body(server)
+    }
+
+    @Test func keptAliveConnectionsCarryTheNextRequestAndChunkedBodiesAreJoined() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ n in
+            n == 0
+                ? .init(
+                    answer: Array(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nT: x\r\n\r\n"
+                            .utf8
+                    )
+                ) : .ok("second")
+        }) { server in
+            let url = try ServiceURL(server.url + "/a?x=1")
+            let first = try await client.send(.GET, url, headers: [:], body: nil)
+            #expect(first.status == 200 && first.text == "hello world")
+            let second = try await client.send(.GET, url, headers: [:], body: nil)
+            #expect(second.text == "second")
+            #expect(server.connectionCount == 1)
+            #expect(server.requests.first?.head.hasPrefix("GET /a?x=1 HTTP/1.1\r\nHost: 127.0.0.1:") == true)
+        }
+    }
+
+    @Test func connectionCloseAndCloseDelimitedBodiesOpenANewConnection() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ n in
+            switch n {
+            case 0: .ok("one", headers: "Connection: close\r\n")
+            case 1: .init(answer: Array("HTTP/1.1 200 OK\r\n\r\nuntil the end".utf8), close: true)
+            default: .ok("three")
+            }
+        }) { server in
+            let url = try ServiceURL(server.url + "/")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "one")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "until the end")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "three")
+            #expect(server.connectionCount == 3)
+        }
+    }
+
+    @Test func anIdleConnectionTheServerClosedIsNotUsed() async throws {
+        let client = DirectHTTPClient()
+        // The server answers and then closes without saying so: the client must notice before sending again.
+        try await withScripted({ _ in .ok("x", close: true) }) { server in
+            let url = try ServiceURL(server.url + "/")
+            for _ in 0..<3 {
+                #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "x")
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(server.connectionCount == 3)
+        }
+    }
+
+    @Test func bodiesGoUpIntactAndDownloadsLandInMemoryOfTheirLength() async throws {
+        var generator = SystemRandomNumberGenerator()
+        let big = (0..<(5 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let client = DirectHTTPClient()
+        try await withScripted({ n in
+            n == 0
+                ? .ok("stored")
+                : .init(
+                    answer: Array("HTTP/1.1 200 OK\r\nContent-Length: \(big.count)\r\nx-ms-meta-a: b\r\n\r\n".utf8)
+                        + big
+                )
+        }) { server in
+            let url = try ServiceURL(server.url + "/containers/c/blob")
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: big.count, alignment: 16)
+            defer { copy.deallocate() }
+            copy.copyBytes(from: big)
+            let put = try await client.send(
+                .PUT,
+                url,
+                headers: ["If-None-Match": "*"],
+                body: UnsafeRawBufferPointer(copy)
+            )
+            #expect(put.text == "stored")
+            #expect(server.requests.first?.body == big)
+            #expect(
+                server.requests.first?.head.split(separator: "\r\n").contains("Content-Length: \(big.count)") == true
+            )
+            let answer = try await client.download(url, headers: [:])
+            let received = try #require(answer.received)
+            defer { received.memory.deallocate() }
+            #expect(received.count == big.count)
+            #expect(Array(UnsafeRawBufferPointer(rebasing: received.memory[0..<received.count])) == big)
+            #expect(answer.headers.first(name: "X-Ms-Meta-A") == "b")
+        }
+    }
+
+    @Test func anAnswerThatStopsShortOrNeverComesIsATransportError() async throws {
+        let client = DirectHTTPClient(ioTimeout: .milliseconds(300))
+        try await withScripted({ n in
+            switch n {
+            case 0: .init(answer: Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort".utf8), close: true)
+            case 1: .init(answer: nil)
+            default: .init(answer: Array("garbage\r\n\r\n".utf8), close: true)
+            }
+        }) { server in
+            let url = try ServiceURL(server.url + "/")
+            for expected in ["the body ended early", "no answer in time", "not an HTTP/1.1 answer"] {
+                do {
+                    _ = try await client.download(url, headers: [:])
+                    Issue.record("no error, expected '\(expected)'")
+                } catch let error as TygerClientError {
+                    #expect(error.code == .transport)
+                    #expect(
+                        error.message.hasSuffix(expected),
+                        "\(error.message) \(server.requests.count) \(server.connectionCount)"
+                    )
+                }
+            }
+        }
+    }
+
+    @Test func aServerThatClosesWithoutAnsweringIsSaidToHaveClosed() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ _ in .init(answer: [], close: true) }) { server in
+            do {
+                _ = try await client.send(.GET, try ServiceURL(server.url + "/"), headers: [:], body: nil)
+                Issue.record("no error")
+            } catch let error as TygerClientError {
+                #expect(error.closedBeforeAnswer)
+                #expect(error.message.hasSuffix("the connection was closed"))
+            }
+        }
+    }
+
+    @Test func cancellingEndsABlockedRequestAtOnce() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ _ in .init(answer: nil) }) { server in
+            let url = try ServiceURL(server.url + "/")
+            let task = Task { try await client.send(.GET, url, headers: [:], body: nil) }
+            while server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            let start = ContinuousClock.now
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test func lineBreaksInTheHeadAreRefusedBeforeAnythingIsSent() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ _ in .ok("x") }) { server in
+            await #expect(throws: TygerClientError.self) {
+                _ = try await client.send(
+                    .GET,
+                    try ServiceURL(server.url + "/"),
+                    headers: ["x-ms-meta-a": "b\r\nInjected: yes"],
+                    body: nil
+                )
+            }
+            #expect(server.requests.isEmpty)
+        }
+    }
+
+    @Test func anUnreachableServerIsNamedWithTheReason() async throws {
+        let server = try ScriptedServer { _ in .ok("") }
+        let port = server.port
+        server.stop()
+        do {
+            _ = try await DirectHTTPClient().send(
+                .GET,
+                try ServiceURL("http://127.0.0.1:\(port)/"),
+                headers: [:],
+                body: nil
+            )
+            Issue.record("no error")
+        } catch let error as TygerClientError {
+            #expect(error.message == "cannot reach http://127.0.0.1:\(port): connection refused")
+        }
+    }
+}
