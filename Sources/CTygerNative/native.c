@@ -123,6 +123,13 @@ int tyger_flock(int fd, int exclusive, int nonblocking) {
     return rc;
 }
 
+int tyger_set_direct(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    flags = on ? (flags | O_DIRECT) : (flags & ~O_DIRECT);
+    return fcntl(fd, F_SETFL, flags);
+}
+
 int tyger_set_nonblocking(int fd, int on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return -1;

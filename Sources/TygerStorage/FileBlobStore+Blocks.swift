@@ -63,7 +63,14 @@ extension FileBlobStore {
             let folder = try openDirectories(inside: Self.stagedBlocksFolder + "/" + stagingFolder(of: name))
             defer { close(folder) }
             let (fd, temp) = try createTemporaryFile(beside: final, in: folder)
-            return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final, kind: .block)
+            return FileBlobUpload(
+                name: name,
+                fd: fd,
+                temporaryPath: temp,
+                finalPath: final,
+                kind: .block,
+                direct: direct
+            )
         } catch let error as BlobStoreError where error.code == .containerNotFound {
             // A staging folder also goes when its blob is committed (`removeStagedBlocks`).
             if access(directory + "/" + name, F_OK) == 0 {

@@ -25,6 +25,8 @@ public final class FileBlobStore: BlobStore {
     public var location: String { "file://\(directory)" }
     private let createdDirectories = Mutex<Set<String>>([])
     private let tempCounter = Mutex<UInt64>(0)
+    /// Direct I/O for blob data, on until the file system refuses it.
+    let direct = DirectWrites()
     static let magic: [UInt8] = Array("TYGBLOB1".utf8)
     static let lockName = ".writer.lock"
     /// Blobs at most this big are read into memory; larger ones are mapped.
@@ -135,7 +137,7 @@ public final class FileBlobStore: BlobStore {
         do {
             defer { close(fd) }
             let trailer = Self.trailer(for: metadata)
-            if bytes.count > 0 { try FileDescriptorOps.pwriteAll(fd, bytes, at: 0) }
+            if bytes.count > 0 { try writeData(fd, bytes) }
             try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: Int64(bytes.count)) }
         } catch let error as TygerIOError {
             throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
@@ -146,6 +148,19 @@ public final class FileBlobStore: BlobStore {
         }
         renamed = true
     }
+
+    /// Writes a blob's bytes at offset 0: the page-aligned part with direct I/O when the memory is page-aligned (the
+    /// ring's blocks are) and the file system takes it (``DirectWrites``), the rest through the page cache.
+    func writeData(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        let written = try direct.writeAligned(fd, bytes, at: 0, minimum: Self.directMinimum)
+        if written < bytes.count {
+            try FileDescriptorOps.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[written...]), at: Int64(written))
+        }
+    }
+
+    /// Blobs smaller than this go through the page cache: a direct write waits for the device, which costs more than
+    /// the copy for small blobs.
+    static let directMinimum = 1 << 20
 
     /// The bytes that follow a blob's data: metadata JSON, its length (UInt32 LE), the magic.
     static func trailer(for metadata: BlobMetadata) -> [UInt8] {

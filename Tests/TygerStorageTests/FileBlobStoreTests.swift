@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 import TygerCore
@@ -63,6 +64,55 @@ import Glibc
                 #expect(Int(bitPattern: blob.bytes.baseAddress!) % 4096 == 0)
             }
         }
+    }
+
+    /// A blob in page-aligned memory (the ring's blocks are) has its page-aligned part written with direct I/O,
+    /// past the page cache, and its tail through it; it reads back whole. On tmpfs (no direct I/O) the same put goes
+    /// through the page cache.
+    @Test(arguments: ["/tmp", "/dev/shm"])
+    func pageAlignedBlobsGoPastThePageCacheWhereTheFileSystemAllows(parent: String) async throws {
+        let tmpfs = try Self.fileSystemType(of: parent) == "tmpfs"
+        let directory = parent + "/tyger-direct-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { removeTree(directory) }
+        let store = FileBlobStore(directory: directory)
+        try await store.createContainer()
+        let count = (3 << 20) + 1234
+        let bytes = Payload.random(count: count, seed: 7)
+        var raw: UnsafeMutableRawPointer?
+        try #require(posix_memalign(&raw, 4096, count) == 0)
+        defer { free(raw) }
+        let memory = UnsafeMutableRawBufferPointer(start: raw, count: count)
+        memory.copyBytes(from: bytes)
+        try await store.put("00/000", bytes: UnsafeRawBufferPointer(memory), metadata: BlobMetadata(contentMD5: "x"))
+
+        // Which of the file's first 768 pages (the direct part) the page cache holds, before anything reads them.
+        let fd = open(directory + "/00/000", O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let map = try #require(mmap(nil, 3 << 20, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(map, 3 << 20) }
+        var resident = [UInt8](repeating: 0, count: 768)
+        try #require(mincore(map, 3 << 20, &resident) == 0)
+        let cached = resident.filter { $0 & 1 == 1 }.count
+        #expect(tmpfs ? cached == 768 : cached == 0, "\(cached) of 768 pages in the page cache")
+
+        let blob = try #require(try await store.get("00/000"))
+        #expect(mismatch(Array(blob.bytes), bytes) == nil)
+        #expect(blob.metadata.contentMD5 == "x")
+    }
+
+    /// The type of the file system `path` is on (`/proc/mounts`, longest mount point that contains it).
+    static func fileSystemType(of path: String) throws -> String {
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        var best = ("", "")
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 2 else { continue }
+            let point = String(fields[1])
+            let contains = path == point || path.hasPrefix(point == "/" ? "/" : point + "/")
+            if contains, point.count >= best.0.count { best = (point, String(fields[2])) }
+        }
+        return best.1
     }
 
     /// A name that is both a blob and a folder of blobs cannot be stored in files: a clear `.invalidName` (400 on the

@@ -49,6 +49,10 @@ int tyger_flock(int fd, int exclusive, int nonblocking);
 /// Sets O_NONBLOCK on (`on` != 0) or off.
 int tyger_set_nonblocking(int fd, int on);
 
+/// Sets or clears O_DIRECT on an open descriptor. Returns -1 with errno (EINVAL where the file system has no direct
+/// I/O, as tmpfs).
+int tyger_set_direct(int fd, int on);
+
 
 #endif
 

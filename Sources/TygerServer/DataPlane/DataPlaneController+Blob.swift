@@ -163,15 +163,8 @@ extension DataPlaneController {
         var md5 = Insecure.MD5()
         var received = ReceivedBytes()
         do {
-            // Small pieces (TLS records, reads of a slow socket) are gathered into 1 MiB writes (one copy saves
-            // ~16 syscalls per MiB); large ones (plain TCP reads reach 1 MiB) go to the file as they are.
-            var pending = ByteBuffer()
-            pending.reserveCapacity(Self.writeBatch)
-            func flushPending() throws {
-                guard pending.readableBytes > 0 else { return }
-                try pending.withUnsafeReadableBytes { try upload.append($0) }
-                pending.clear()
-            }
+            // Pieces of any size (TLS records, reads of up to 1 MiB) are gathered in the upload's page-aligned
+            // staging memory and written 1 MiB at a time with direct I/O (`FileBlobUpload.stage`).
             for try await chunk in body {
                 received.count += chunk.readableBytes
                 guard received.count <= limit else { throw tooLarge }
@@ -182,16 +175,15 @@ extension DataPlaneController {
                 if keepPrefix && received.prefix.count < 4096 {
                     received.prefix += chunk.readableBytesView.prefix(4096 - received.prefix.count)
                 }
-                if chunk.readableBytes >= Self.writeBatch / 4 {
-                    try flushPending()
-                    try chunk.withUnsafeReadableBytes { try upload.append($0) }
-                    continue
+                var offset = 0
+                while offset < chunk.readableBytes {
+                    offset += chunk.withUnsafeReadableBytes {
+                        upload.stage(UnsafeRawBufferPointer(rebasing: $0[offset...]))
+                    }
+                    if upload.stagingIsFull { try await upload.writeStaged() }
                 }
-                var c = chunk
-                pending.writeBuffer(&c)
-                if pending.readableBytes >= Self.writeBatch { try flushPending() }
             }
-            try flushPending()
+            try await upload.writeStaged()
         } catch {
             upload.abort()
             Self.markFailedIfDiskFull(error, store: store, logger: logger)

@@ -30,8 +30,6 @@ public struct DataPlaneController: Sendable {
 
     /// Blobs up to this size are read into one buffer; bigger ones are streamed in chunks of this size.
     static let chunkSize = 4 << 20
-    /// Upload bytes are written to disk in batches of this size.
-    static let writeBatch = 1 << 20
     /// The largest range whose MD5 `x-ms-range-get-content-md5` may ask for (as Azure).
     static let maxRangeMD5 = 4 << 20
     /// The largest block one Put Block may stage: 100 MiB (Azure allows 4000 MiB; the Azure SDKs send 4 MiB

@@ -1,0 +1,87 @@
+private import CTygerNative
+private import Synchronization
+import TygerIO
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// Writes blob data with direct I/O (`O_DIRECT`): past the page cache, straight from the caller's memory to the
+/// device.
+///
+/// The copy into the page cache is most of a durable write's CPU and, on a machine short of free memory, most of its
+/// time: `gen 4G | dd oflag=direct` took 3.1–3.4 s where `gen 4G | cat > f; sync` took 5.5–7.4 s on the development
+/// machine. Data written this way is not durable any sooner (the device may cache it; the store's `sync()` still
+/// makes it so), and it is not in the page cache, so its first read comes from the disk.
+///
+/// Only memory and file offsets aligned to ``alignment`` (the page size; every device block size in use divides it)
+/// go direct, in multiples of it; the caller writes the rest through the page cache. A file system without direct
+/// I/O (tmpfs) or one that refuses the write turns it off for the store's lifetime. `TYGER_DIRECT_WRITES=0` turns it
+/// off from the start.
+final class DirectWrites: Sendable {
+    static let alignment = 4096
+    static let enabledByDefault = getenv("TYGER_DIRECT_WRITES").map { String(cString: $0) != "0" } ?? true
+
+    private let enabled = Atomic<Bool>(DirectWrites.enabledByDefault)
+
+    /// Whether direct writes are still on.
+    var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+
+    /// Writes the aligned part of `bytes` at `offset` with direct I/O when `bytes` starts on an aligned address,
+    /// `offset` is aligned and that part is at least `minimum` bytes.
+    ///
+    /// - Returns: How many bytes were written (a multiple of ``alignment``, or 0): the caller writes the others.
+    /// - Throws: `TygerIOError` when the write fails for another reason than the file system refusing direct I/O
+    ///   (a full disk, an I/O error).
+    func writeAligned(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, minimum: Int) throws -> Int {
+        let aligned = bytes.count & ~(Self.alignment - 1)
+        guard aligned >= max(minimum, Self.alignment), Int(bitPattern: bytes.baseAddress) % Self.alignment == 0,
+            offset % Int64(Self.alignment) == 0, isEnabled
+        else { return 0 }
+        guard tyger_set_direct(fd, 1) == 0 else {
+            enabled.store(false, ordering: .relaxed)  // a file system without direct I/O
+            return 0
+        }
+        defer { _ = tyger_set_direct(fd, 0) }
+        do {
+            try FileDescriptorOps.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<aligned]), at: offset)
+            return aligned
+        } catch let error as TygerIOError where error.errno == EINVAL {
+            // Opened with O_DIRECT but the write refused (an alignment the file system needs that is not ours).
+            enabled.store(false, ordering: .relaxed)
+            return 0
+        }
+    }
+}
+
+/// Page-aligned memory blocks of one size, kept for reuse (fresh memory costs a page fault per 4 KiB).
+final class AlignedBlocks: Sendable {
+    private struct Block: @unchecked Sendable {
+        let memory: UnsafeMutableRawBufferPointer
+    }
+    let size: Int
+    private let limit: Int
+    private let free = Mutex<[Block]>([])
+
+    init(size: Int, keep limit: Int) {
+        self.size = size
+        self.limit = limit
+    }
+
+    func take() -> UnsafeMutableRawBufferPointer {
+        if let block = free.withLock({ $0.popLast() }) { return block.memory }
+        var raw: UnsafeMutableRawPointer?
+        let rc = posix_memalign(&raw, DirectWrites.alignment, size)
+        precondition(rc == 0 && raw != nil, "cannot allocate \(size) bytes")
+        return UnsafeMutableRawBufferPointer(start: raw, count: size)
+    }
+
+    func put(_ memory: UnsafeMutableRawBufferPointer) {
+        let kept = free.withLock { blocks -> Bool in
+            guard blocks.count < limit else { return false }
+            blocks.append(Block(memory: memory))
+            return true
+        }
+        if !kept { Glibc.free(memory.baseAddress) }
+    }
+}
