@@ -86,19 +86,25 @@ import Glibc
         try await store.put("00/000", bytes: UnsafeRawBufferPointer(memory), metadata: BlobMetadata(contentMD5: "x"))
 
         // Which of the file's first 768 pages (the direct part) the page cache holds, before anything reads them.
-        let fd = open(directory + "/00/000", O_RDONLY)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        let map = try #require(mmap(nil, 3 << 20, PROT_READ, MAP_SHARED, fd, 0))
-        defer { munmap(map, 3 << 20) }
-        var resident = [UInt8](repeating: 0, count: 768)
-        try #require(mincore(map, 3 << 20, &resident) == 0)
-        let cached = resident.filter { $0 & 1 == 1 }.count
+        let cached = try Self.cachedPages(directory + "/00/000", first: 768)
         #expect(tmpfs ? cached == 768 : cached == 0, "\(cached) of 768 pages in the page cache")
 
         let blob = try #require(try await store.get("00/000"))
         #expect(mismatch(Array(blob.bytes), bytes) == nil)
         #expect(blob.metadata.contentMD5 == "x")
+    }
+
+    /// How many of the first `pages` pages of the file at `path` the page cache holds (`mincore`).
+    static func cachedPages(_ path: String, first pages: Int) throws -> Int {
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let length = pages * 4096
+        let map = try #require(mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(map, length) }
+        var resident = [UInt8](repeating: 0, count: pages)
+        try #require(mincore(map, length, &resident) == 0)
+        return resident.filter { $0 & 1 == 1 }.count
     }
 
     /// The type of the file system `path` is on (`/proc/mounts`, longest mount point that contains it).

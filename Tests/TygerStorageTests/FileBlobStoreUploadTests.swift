@@ -4,10 +4,6 @@ import TygerCore
 import TygerStorage
 import TygerTestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 struct FileBlobStoreUploadTests {
     func makeStore() throws -> (FileBlobStore, String) {
         let root = NSTemporaryDirectory() + "/tyger-upload-\(UInt64.random(in: 0...UInt64.max))"
@@ -61,15 +57,7 @@ struct FileBlobStoreUploadTests {
         #expect(upload.byteCount == Int64(bytes.count))
         try upload.commit(metadata: BlobMetadata(contentMD5: "m"))
 
-        let path = root + "/buf/00/000"
-        let fd = open(path, O_RDONLY)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        let map = try #require(mmap(nil, 3 << 20, PROT_READ, MAP_SHARED, fd, 0))
-        defer { munmap(map, 3 << 20) }
-        var resident = [UInt8](repeating: 0, count: 768)
-        try #require(mincore(map, 3 << 20, &resident) == 0)
-        let cached = resident.filter { $0 & 1 == 1 }.count
+        let cached = try FileBlobStoreTests.cachedPages(root + "/buf/00/000", first: 768)
         let tmpfs = try FileBlobStoreTests.fileSystemType(of: root) == "tmpfs"
         #expect(tmpfs ? cached == 768 : cached == 0, "\(cached) of 768 pages in the page cache")
 
