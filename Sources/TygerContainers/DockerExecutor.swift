@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import TygerIO
 public import TygerModel
 public import TygerRunEngine
 
@@ -189,12 +190,14 @@ public final class DockerExecutor: Executor {
     func pull(_ reference: String) async throws {
         var errorMessage: String?
         var pending: [UInt8] = []
+        // A credential helper is a process to run and wait for: not on the cooperative threads.
+        let credentials = try await DedicatedThread.run { RegistryCredentials.header(for: reference) }
         do {
             try await client.stream(
                 .POST,
                 "/images/create",
                 query: [("fromImage", reference)],
-                headers: RegistryCredentials.header(for: reference).map { [("X-Registry-Auth", $0)] } ?? [],
+                headers: credentials.map { [("X-Registry-Auth", $0)] } ?? [],
                 timeout: .minutes(30),
                 what: "pulling the image '\(reference)'"
             ) { chunk in

@@ -1,11 +1,16 @@
 public import Foundation
 
-/// Registry credentials from the Docker client configuration, as `docker pull` finds them:
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, entry `auths[<registry>]` with `auth`
-/// (base64 of `user:password`), `username` + `password`, or `identitytoken`.
+/// Registry credentials from the Docker client configuration, as `docker pull` finds them in
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
+/// 1. `credHelpers[<registry>]` names a credential helper for the image's registry, else `credsStore` one for every
+///    registry: `docker-credential-<name> get` (found on `PATH`) is given the registry on stdin and prints
+///    `{"Username": …, "Secret": …}` (`Username` `<token>`: the secret is an identity token). A helper that fails
+///    (no credentials for that registry, for one) means no credentials, as for `docker pull`.
+/// 2. Otherwise `auths[<registry>]` with `auth` (base64 of `user:password`), `username` + `password`, or
+///    `identitytoken`.
 ///
 /// The engine API takes them per pull in `X-Registry-Auth`: a Docker daemon reads no configuration of its own, and a
-/// Podman service uses the header when given. Credential helpers (`credsStore`, `credHelpers`) are not run.
+/// Podman service uses the header when given.
 public enum RegistryCredentials {
     /// The registry of an image reference, as `auths` keys it: its first component when that is a host, else Docker
     /// Hub (`https://index.docker.io/v1/`).
@@ -27,33 +32,90 @@ public enum RegistryCredentials {
             environment["DOCKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.docker"
         guard let data = FileManager.default.contents(atPath: directory + "/config.json"),
-            let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let auths = config["auths"] as? [String: Any]
+            let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return nil }
         let registry = registry(of: reference)
-        // Keys are written with or without a scheme (`ghcr.io`, `https://ghcr.io`).
-        let entry =
-            auths[registry] ?? auths["https://" + registry] ?? auths["http://" + registry]
-            ?? (registry.hasPrefix("https://index.docker.io") ? auths["docker.io"] : nil)
-        guard let entry = entry as? [String: Any] else { return nil }
-        var auth: [String: String] = ["serveraddress": registry]
-        if let token = entry["identitytoken"] as? String, !token.isEmpty {
-            auth["identitytoken"] = token
-        } else if let encoded = entry["auth"] as? String, let decoded = Data(base64Encoded: encoded),
-            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        let helpers = config["credHelpers"] as? [String: Any] ?? [:]
+        let host = registry.hasPrefix("https://index.docker.io") ? "index.docker.io" : registry
+        let found: [String: String]?
+        if let helper = (helpers[registry] ?? helpers[host]) as? String ?? (config["credsStore"] as? String),
+            !helper.isEmpty
         {
-            auth["username"] = String(text[..<colon])
-            auth["password"] = String(text[text.index(after: colon)...])
-        } else if let username = entry["username"] as? String, let password = entry["password"] as? String {
-            auth["username"] = username
-            auth["password"] = password
+            found = fromHelper(helper, registry: registry, environment: environment)
         } else {
-            return nil
+            found = fromAuths(config["auths"] as? [String: Any] ?? [:], registry: registry)
         }
+        guard let found else { return nil }
+        let auth = found.merging(["serveraddress": registry]) { old, _ in old }
         guard let json = try? JSONSerialization.data(withJSONObject: auth, options: [.sortedKeys]) else { return nil }
         return json.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
             of: "/",
             with: "_"
         )
+    }
+
+    /// The credentials of an `auths` entry (keys are written with or without a scheme: `ghcr.io`, `https://ghcr.io`).
+    static func fromAuths(_ auths: [String: Any], registry: String) -> [String: String]? {
+        let entry =
+            auths[registry] ?? auths["https://" + registry] ?? auths["http://" + registry]
+            ?? (registry.hasPrefix("https://index.docker.io") ? auths["docker.io"] : nil)
+        guard let entry = entry as? [String: Any] else { return nil }
+        if let token = entry["identitytoken"] as? String, !token.isEmpty { return ["identitytoken": token] }
+        if let encoded = entry["auth"] as? String, let decoded = Data(base64Encoded: encoded),
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        {
+            return ["username": String(text[..<colon]), "password": String(text[text.index(after: colon)...])]
+        }
+        if let username = entry["username"] as? String, let password = entry["password"] as? String {
+            return ["username": username, "password": password]
+        }
+        return nil
+    }
+
+    /// How long a credential helper may take.
+    static let helperTimeout: TimeInterval = 10
+
+    /// Runs `docker-credential-<helper> get` for `registry`; `nil` when the helper is not on `PATH`, fails, takes
+    /// longer than ``helperTimeout``, or prints something else than its JSON answer.
+    static func fromHelper(_ helper: String, registry: String, environment: [String: String]) -> [String: String]? {
+        guard !helper.contains("/") else { return nil }
+        let name = "docker-credential-" + helper
+        let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+            .map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["get"]
+        process.environment = environment
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        do { try process.run() } catch { return nil }
+        try? input.fileHandleForWriting.write(contentsOf: Data(registry.utf8))
+        try? input.fileHandleForWriting.close()
+        guard exited.wait(timeout: .now() + helperTimeout) == .success else {
+            process.terminate()
+            return nil
+        }
+        // What the helper printed is in the pipe by now; read it without waiting for an end of stream that a child
+        // of the helper still holding the pipe would delay.
+        let fd = output.fileHandleForReading.fileDescriptor
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            data.append(contentsOf: chunk[0..<n])
+        }
+        guard process.terminationReason == .exit, process.terminationStatus == 0,
+            let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let username = answer["Username"] as? String, let secret = answer["Secret"] as? String
+        else { return nil }
+        return username == "<token>" ? ["identitytoken": secret] : ["username": username, "password": secret]
     }
 }

@@ -297,7 +297,8 @@ struct ContainerRunCLITests {
     }
 
     /// A registry that needs a password: the pull fails naming the image without credentials, and works with the
-    /// credentials of the Docker client configuration (`DOCKER_CONFIG`), which the server sends in `X-Registry-Auth`.
+    /// credentials of the Docker client configuration (`DOCKER_CONFIG`: an `auths` entry, then a credential helper),
+    /// which the server sends in `X-Registry-Auth`.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["TYGER_TEST_AUTH_REGISTRY"] != nil))
     func aRegistryThatNeedsAPasswordGetsTheDockerConfigsCredentials() async throws {
         let settings = try #require(ProcessInfo.processInfo.environment["TYGER_TEST_AUTH_REGISTRY"])
@@ -320,6 +321,26 @@ struct ContainerRunCLITests {
                 to: config + "/config.json"
             )
             try await withTyger(.docker, environment: ["DOCKER_CONFIG": config]) { s in
+                try s.file("private.yml", spec)
+                let pulled = try await s.tyger(["run", "exec", "-f", s.directory + "/private.yml", "--logs"])
+                #expect(pulled.exitCode == 0, "\(pulled)")
+                #expect(pulled.stderrText.contains("busybox"), "\(pulled)")
+            }
+
+            // The same credentials from a credential helper on PATH (`credHelpers`), the auths entry gone.
+            try await removeImage(image)
+            let helper =
+                "#!/bin/sh\nread -r registry\n"
+                + "[ \"$registry\" = '\(registry)' ] || exit 1\n"
+                + "echo '{\"Username\":\"\(user)\",\"Secret\":\"\(password)\"}'\n"
+            try TestFiles.write(Array(helper.utf8), to: config + "/docker-credential-test")
+            #expect(chmod(config + "/docker-credential-test", 0o755) == 0)
+            try TestFiles.write(
+                Array("{\"credHelpers\": {\"\(registry)\": \"test\"}}".utf8),
+                to: config + "/config.json"
+            )
+            let path = config + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+            try await withTyger(.docker, environment: ["DOCKER_CONFIG": config, "PATH": path]) { s in
                 try s.file("private.yml", spec)
                 let pulled = try await s.tyger(["run", "exec", "-f", s.directory + "/private.yml", "--logs"])
                 #expect(pulled.exitCode == 0, "\(pulled)")

@@ -120,4 +120,54 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
             #expect(RegistryCredentials.header(for: "ubuntu", environment: ["DOCKER_CONFIG": dir + "/none"]) == nil)
         }
     }
+
+    /// A credential helper on `PATH`, as `docker-credential-pass` or `-ecr-login` would be: it answers for the
+    /// registries it knows and fails for the others.
+    @Test func credentialHelpersAreRunForTheirRegistriesAndTheStoreForTheRest() throws {
+        try withTemporaryDirectorySync(prefix: "tyger-docker-config") { dir in
+            let helper = """
+                #!/bin/sh
+                test "$1" = get || exit 2
+                read -r registry
+                case "$registry" in
+                  127.0.0.1:5000) echo '{"ServerURL":"127.0.0.1:5000","Username":"carol","Secret":"from-helper"}' ;;
+                  ghcr.io) echo '{"ServerURL":"ghcr.io","Username":"<token>","Secret":"id-token"}' ;;
+                  slow.example) sleep 30 ;;
+                  *) echo "credentials not found in native keychain" >&2; exit 1 ;;
+                esac
+                """
+            try TestFiles.write(Array(helper.utf8), to: dir + "/docker-credential-fake")
+            #expect(chmod(dir + "/docker-credential-fake", 0o755) == 0)
+            let config = """
+                {"auths": {"127.0.0.1:5000": {"auth": "\(Data("alice:pw".utf8).base64EncodedString())"},
+                           "quay.io": {"username": "dave", "password": "pw2"}},
+                 "credHelpers": {"127.0.0.1:5000": "fake", "ghcr.io": "fake", "quay.io": "", "slow.example": "fake",
+                                 "nohelper.example": "missing"}}
+                """
+            try TestFiles.write(Array(config.utf8), to: dir + "/config.json")
+            let environment = ["DOCKER_CONFIG": dir, "PATH": dir + ":/usr/bin:/bin"]
+            // The helper wins over the auths entry of the same registry.
+            let local = try decoded(RegistryCredentials.header(for: "127.0.0.1:5000/a/b:1", environment: environment))
+            #expect(local == ["username": "carol", "password": "from-helper", "serveraddress": "127.0.0.1:5000"])
+            let ghcr = try decoded(RegistryCredentials.header(for: "ghcr.io/org/recon:1.2", environment: environment))
+            #expect(ghcr == ["identitytoken": "id-token", "serveraddress": "ghcr.io"])
+            // An empty helper name means the auths entry; a helper that is not installed means no credentials.
+            let quay = try decoded(RegistryCredentials.header(for: "quay.io/x/y", environment: environment))
+            #expect(quay["username"] == "dave")
+            #expect(RegistryCredentials.header(for: "nohelper.example/x", environment: environment) == nil)
+            // A helper that takes too long is stopped: no credentials, within its timeout.
+            let start = Date()
+            #expect(RegistryCredentials.header(for: "slow.example/x", environment: environment) == nil)
+            #expect(Date().timeIntervalSince(start) < RegistryCredentials.helperTimeout + 5)
+
+            // credsStore: the helper for every registry without its own entry; its failure is "no credentials".
+            let store = """
+                {"credsStore": "fake", "auths": {"docker.io": {"auth": "\(Data("eve:pw".utf8).base64EncodedString())"}}}
+                """
+            try TestFiles.write(Array(store.utf8), to: dir + "/config.json")
+            let viaStore = try decoded(RegistryCredentials.header(for: "127.0.0.1:5000/a", environment: environment))
+            #expect(viaStore["password"] == "from-helper")
+            #expect(RegistryCredentials.header(for: "ubuntu", environment: environment) == nil)
+        }
+    }
 }
