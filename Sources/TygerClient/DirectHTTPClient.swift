@@ -34,6 +34,8 @@ final class DirectHTTPClient: Sendable {
     static let idlePerServer = 64
     /// The longest response head accepted.
     static let maxHeadSize = 256 << 10
+    /// The largest response body accepted (blobs are at most a few hundred MiB; a `ByteBuffer` holds 4 GiB).
+    static let maxDownload = (4 << 30) - 1
 
     let ioTimeout: Duration
     let connectTimeout: Duration
@@ -169,29 +171,32 @@ final class DirectHTTPClient: Sendable {
             connection.close()
             throw CancellationError()
         }
+        var reader = ResponseReader(connection: connection, timeout: ioTimeout, memory: receiveMemory)
         do {
-            var reader = ResponseReader(connection: connection, timeout: ioTimeout, memory: receiveMemory)
             do {
                 try connection.sendAll(head, body, timeout: ioTimeout)
             } catch let failure as SocketFailure {
                 // A server may refuse a request before reading all of its body, answer and close: that answer,
-                // when it arrived, says more than the failed send.
-                guard let early = try? reader.read(method: method, receiveIntoMemory: false, maxBody: 1 << 20) else {
-                    throw failure
-                }
+                // when it is there already, says more than the failed send.
+                guard connection.readableWhileIdle(),
+                    let early = try? reader.read(method: method, receiveIntoMemory: false, maxBody: 1 << 20)
+                else { throw failure }
                 request.detach()
                 connection.close()
                 return early
             }
             let answer = try reader.read(method: method, receiveIntoMemory: receiveIntoMemory, maxBody: maxBody)
-            request.detach()
-            if reader.reusable { putIdle(connection, key) } else { connection.close() }
+            // A cancellation that came after the answer shut the socket down: not one to keep.
+            if request.detach(), reader.reusable { putIdle(connection, key) } else { connection.close() }
             return answer
         } catch {
             request.detach()
             connection.close()
             if request.isCancelled { throw CancellationError() }
-            throw Self.failure(method, url, error)
+            guard var failure = error as? SocketFailure else { throw error }
+            // Once any of the answer arrived, the request was processed: never "closed before the answer".
+            if reader.receivedAny { failure.closedBeforeAnswer = false }
+            throw Self.failure(method, url, failure)
         }
     }
 
@@ -219,14 +224,20 @@ final class DirectHTTPClient: Sendable {
     }
 
     private func putIdle(_ connection: PlainConnection, _ key: String) {
-        connection.idleSince = .now
-        let kept = idle.withLock { pool -> Bool in
+        let now = ContinuousClock.now
+        connection.idleSince = now
+        // Connections idle too long are dropped here too: the pool is taken from its end, so after a burst the
+        // oldest would otherwise stay (their descriptors held) until the next burst.
+        let (kept, stale) = idle.withLock { pool -> (Bool, [PlainConnection]) in
             var list = pool[key, default: []]
-            guard list.count < Self.idlePerServer else { return false }
-            list.append(connection)
+            let stale = list.filter { now - $0.idleSince > Self.idleLifetime }
+            list.removeAll { now - $0.idleSince > Self.idleLifetime }
+            let kept = list.count < Self.idlePerServer
+            if kept { list.append(connection) }
             pool[key] = list
-            return true
+            return (kept, stale)
         }
+        for old in stale { old.close() }
         if !kept { connection.close() }
     }
 
@@ -274,8 +285,16 @@ private final class InFlight: Sendable {
         }
     }
 
-    func detach() {
-        state.withLock { s in if case .using = s { s = .waiting } }
+    /// Lets go of the connection; false when the request was cancelled (and the connection shut down).
+    @discardableResult
+    func detach() -> Bool {
+        state.withLock { s in
+            if case .using = s {
+                s = .waiting
+                return true
+            }
+            return false
+        }
     }
 
     func cancel() {
@@ -342,7 +361,8 @@ private final class PlainConnection: @unchecked Sendable {
         }
         guard rc == 0 else {
             let e = errno
-            throw e == EAGAIN ? SocketFailure(reason: "connection timed out") : SocketFailure.errno("connect", e)
+            throw e == EAGAIN || e == EINPROGRESS
+                ? SocketFailure(reason: "connection timed out") : SocketFailure.errno("connect", e)
         }
         return connection
     }
@@ -376,7 +396,9 @@ private final class PlainConnection: @unchecked Sendable {
                 return connection
             }
             let e = errno
-            lastError = e == EAGAIN ? SocketFailure(reason: "connection timed out") : .errno("connect", e)
+            // A connect that outlived SO_SNDTIMEO fails with EINPROGRESS (TCP) or EAGAIN (unix sockets).
+            lastError =
+                e == EAGAIN || e == EINPROGRESS ? SocketFailure(reason: "connection timed out") : .errno("connect", e)
             connection.close()
         }
         throw lastError
@@ -463,7 +485,7 @@ private struct ResponseReader {
     private var pending: [UInt8] = []
     /// Whether the connection can carry another request after this response.
     private(set) var reusable = false
-    private var receivedAny = false
+    private(set) var receivedAny = false
 
     let memory: MemoryPool
 
@@ -475,15 +497,22 @@ private struct ResponseReader {
 
     mutating func read(method: HTTPMethod, receiveIntoMemory: Bool, maxBody: Int) throws -> DirectHTTPClient.Answer {
         var (version, status, headers) = try readHead()
-        while status == 100 || status == 102 || status == 103 { (version, status, headers) = try readHead() }
+        // Interim answers (100 Continue, 103 Early Hints, …) come before the final one; 101 switches protocols,
+        // which nothing here asks for.
+        while (100..<200).contains(status) {
+            guard status != 101 else { throw SocketFailure(reason: "an unexpected 101 Switching Protocols") }
+            (version, status, headers) = try readHead()
+        }
         let keepAlive =
             version == "HTTP/1.1" && !headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
-        if method == .HEAD || status == 204 || status == 304 || (100..<200).contains(status) {
+        if method == .HEAD || status == 204 || status == 304 {
             reusable = keepAlive && pending.isEmpty
             return .init(status: status, headers: headers, body: ByteBuffer(), received: nil)
         }
         if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
-            let body = try readChunked(maxBody: receiveIntoMemory && (status == 200 || status == 206) ? .max : maxBody)
+            let body = try readChunked(
+                maxBody: receiveIntoMemory && (status == 200 || status == 206) ? DirectHTTPClient.maxDownload : maxBody
+            )
             reusable = keepAlive && pending.isEmpty
             if receiveIntoMemory, status == 200 || status == 206 {
                 let memory = memory.take(body.readableBytes)
@@ -500,6 +529,9 @@ private struct ResponseReader {
         if let lengthText = headers.first(name: "Content-Length") {
             guard let length = Int(lengthText), length >= 0 else {
                 throw SocketFailure(reason: "invalid Content-Length '\(lengthText)'")
+            }
+            guard length <= DirectHTTPClient.maxDownload else {
+                throw SocketFailure(reason: "a response body of \(length) bytes")
             }
             if receiveIntoMemory, status == 200 || status == 206 {
                 let memory = memory.take(length)
@@ -639,7 +671,7 @@ private struct ResponseReader {
                 while try !readLine().isEmpty {}
                 return body
             }
-            guard body.readableBytes + size <= maxBody else {
+            guard size <= maxBody - body.readableBytes else {
                 throw SocketFailure(reason: "a response body over \(maxBody) bytes")
             }
             try body.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
@@ -739,6 +771,7 @@ final class MemoryPool: Sendable {
     init(limit: Int) { self.limit = limit }
 
     static func sizeClass(_ count: Int) -> Int {
+        precondition(count <= DirectHTTPClient.maxDownload, "a block of \(count) bytes")
         var size = 64 << 10
         while size < count { size <<= 1 }
         return size

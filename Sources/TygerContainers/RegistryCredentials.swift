@@ -99,6 +99,7 @@ public enum RegistryCredentials {
         try? input.fileHandleForWriting.close()
         guard exited.wait(timeout: .now() + helperTimeout) == .success else {
             process.terminate()
+            if exited.wait(timeout: .now() + 1) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             return nil
         }
         // What the helper printed is in the pipe by now; read it without waiting for an end of stream that a child
@@ -107,8 +108,10 @@ public enum RegistryCredentials {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var data = Data()
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        // At most a pipe's worth (64 KiB): a helper that prints more blocks until its timeout. Answers are ~100 bytes.
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             data.append(contentsOf: chunk[0..<n])
         }

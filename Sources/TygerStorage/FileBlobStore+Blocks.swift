@@ -63,14 +63,8 @@ extension FileBlobStore {
             let folder = try openDirectories(inside: Self.stagedBlocksFolder + "/" + stagingFolder(of: name))
             defer { close(folder) }
             let (fd, temp) = try createTemporaryFile(beside: final, in: folder)
-            return FileBlobUpload(
-                name: name,
-                fd: fd,
-                temporaryPath: temp,
-                finalPath: final,
-                kind: .block,
-                direct: direct
-            )
+            // Staged blocks are read back when the block list is committed, seconds later: through the page cache.
+            return FileBlobUpload(name: name, fd: fd, temporaryPath: temp, finalPath: final, kind: .block)
         } catch let error as BlobStoreError where error.code == .containerNotFound {
             // A staging folder also goes when its blob is committed (`removeStagedBlocks`).
             if access(directory + "/" + name, F_OK) == 0 {

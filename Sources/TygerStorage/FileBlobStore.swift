@@ -140,7 +140,7 @@ public final class FileBlobStore: BlobStore {
             if bytes.count > 0 { try writeData(fd, bytes) }
             try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: Int64(bytes.count)) }
         } catch let error as TygerIOError {
-            throw BlobStoreError(.io, "cannot write blob \(name): \(error.message)")
+            throw BlobStoreError.writeFailed(error, blob: name)  // a full disk is `.noSpace`
         }
         if tyger_rename_noreplace(AT_FDCWD, temp, AT_FDCWD, final) != 0 {
             if errno == EEXIST { throw BlobStoreError(.alreadyExists, "blob \(name) already exists") }

@@ -269,6 +269,41 @@ struct DirectHTTPClientTests {
         }
     }
 
+    /// Interim answers are skipped; sizes no blob has (a `Content-Length` near `Int.max`, a chunk size that would
+    /// overflow the total) are transport errors, not a hang or a crash.
+    @Test func interimAnswersAreSkippedAndImpossibleSizesRefused() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ n in
+            switch n {
+            case 0:
+                .init(
+                    answer: Array(
+                        "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                            .utf8
+                    )
+                )
+            case 1: .init(answer: Array("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\n".utf8))
+            default:
+                .init(
+                    answer: Array(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n7fffffffffffffff\r\n".utf8
+                    )
+                )
+            }
+        }) { server in
+            let url = try ServiceURL(server.url + "/")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "ok")
+            for _ in 0..<2 {
+                do {
+                    _ = try await client.download(url, headers: [:])
+                    Issue.record("no error")
+                } catch let error as TygerClientError {
+                    #expect(error.code == .transport && error.message.contains("a response body"), "\(error.message)")
+                }
+            }
+        }
+    }
+
     @Test func aServerThatClosesWithoutAnsweringIsSaidToHaveClosed() async throws {
         let client = DirectHTTPClient()
         try await withScripted({ _ in .init(answer: [], close: true) }) { server in
