@@ -99,7 +99,7 @@ public final class FileBlobUpload {
     /// Whether the staging memory is full.
     public var stagingIsFull: Bool { staging.map { staged == $0.count } ?? false }
 
-    /// Writes what is staged after the bytes written so far, on the blocking pool: with direct I/O where the file
+    /// Writes what is staged after the bytes written so far, on the direct writes' threads: with direct I/O where the file
     /// system allows, the part of it past the last whole page (only the last write of a blob has one) through the
     /// page cache. Call it when ``stagingIsFull``, and once after the last ``stage(_:)``.
     ///
@@ -110,7 +110,7 @@ public final class FileBlobUpload {
         let region = SendableRegion(UnsafeRawBufferPointer(rebasing: staging[0..<staged]))
         let (fd, offset, direct) = (fd, byteCount, direct)
         do {
-            try await BlockingPool.shared.run {
+            try await DirectWrites.pool.run {
                 let written = try direct?.writeAligned(fd, region.bytes, at: offset, minimum: 256 << 10) ?? 0
                 if written < region.bytes.count {
                     try FileDescriptorOps.pwriteAll(

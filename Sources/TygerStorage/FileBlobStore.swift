@@ -122,7 +122,9 @@ public final class FileBlobStore: BlobStore {
         // The write and rename block (page-cache throttling can stall them for milliseconds): do them on the
         // blocking pool so the cooperative threads keep checksumming other blocks meanwhile.
         let region = SendableRegion(bytes)
-        try await BlockingPool.shared.run { try self.putBlocking(name, bytes: region.bytes, metadata: metadata) }
+        // Blobs that may go direct wait for the device: on the direct writes' own threads.
+        let pool = bytes.count >= Self.directMinimum ? DirectWrites.pool : BlockingPool.shared
+        try await pool.run { try self.putBlocking(name, bytes: region.bytes, metadata: metadata) }
     }
 
     func putBlocking(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) throws {
