@@ -22,8 +22,9 @@ final class DirectWrites: Sendable {
     static let alignment = 4096
     /// The threads direct writes run on: a direct write holds its thread until the device has the data, so they get
     /// threads of their own instead of the shared blocking pool, where they would hold up small puts, reads and
-    /// renames behind them.
-    static let pool = BlockingPool(threads: 16)
+    /// renames behind them. Four: more writes in flight did not write faster, and a saturated device makes every
+    /// other `fsync` and `syncfs` of the machine wait.
+    static let pool = BlockingPool(threads: 4)
     static let enabledByDefault = getenv("TYGER_DIRECT_WRITES").map { String(cString: $0) != "0" } ?? true
 
     private let enabled = Atomic<Bool>(DirectWrites.enabledByDefault)

@@ -74,7 +74,9 @@ enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
                 let start = ContinuousClock.now
                 let error = await readError(t.store)
                 #expect(coreCode(error) == damage.expected(format), "\(format): got \(String(describing: error))")
-                #expect(ContinuousClock.now - start < .seconds(5))
+                // Detected, not waited out: a reader that missed the damage would wait for blobs forever. The bound is
+                // wide for a loaded machine.
+                #expect(ContinuousClock.now - start < .seconds(30))
                 if damage == .dropChain {
                     #expect("\(error!)".contains("cumulative_hash_chain"))
                 }

@@ -116,7 +116,7 @@ struct ExecutorTests {
                     )
                 )
             )
-            let done = try await h.waitForTerminal(run.id!, timeout: .seconds(15))
+            let done = try await h.waitForTerminal(run.id!, timeout: .seconds(60))
             #expect(done.status == .succeeded, "\(done.status as Any) \(done.statusReason ?? "")")
             #expect(try await h.read(try #require(done.job.buffers?["output"])) == "")
         }
