@@ -23,7 +23,9 @@ struct RunUpdateTests {
             let running = try await h.waitForStatus(run.id!, .running)
             #expect(running.startedAt == Date(timeIntervalSince1970: 1_800_000_000))
             clock.advance(by: 3601)
-            let done = try await h.waitForTerminal(run.id!, timeout: .seconds(10))
+            // The timer re-reads the clock every second; the wait is wide for a loaded machine (10 s ran out once in a
+            // full run whose disk was saturated: the run's state change waits for SQLite's fsync).
+            let done = try await h.waitForTerminal(run.id!, timeout: .seconds(60))
             #expect(done.status == .failed)
             #expect(done.statusReason == "Run exceeded its timeout of 3600 seconds while running")
             #expect(done.finishedAt == Date(timeIntervalSince1970: 1_800_003_601))
