@@ -269,6 +269,12 @@ public final class FileBlobStore: BlobStore {
     }
 
     public func get(_ name: String) async throws -> StoredBlob? {
+        // Reading a blob may wait for the disk (a blob written with direct I/O is not in the page cache): on the
+        // blocking pool, not on a cooperative thread.
+        try await BlockingPool.shared.run { try self.getBlocking(name) }
+    }
+
+    func getBlocking(_ name: String) throws -> StoredBlob? {
         guard let (fd, path) = try openExisting(name) else { return nil }
         defer { close(fd) }
         let (metadata, dataLength) = try readTrailer(fd: fd, name: name)
