@@ -25,15 +25,21 @@ public final class FileBlobStore: BlobStore {
     public var location: String { "file://\(directory)" }
     private let createdDirectories = Mutex<Set<String>>([])
     private let tempCounter = Mutex<UInt64>(0)
-    /// Direct I/O for blob data, on until the file system refuses it.
-    let direct = DirectWrites()
+    /// Direct I/O for blob data (when on, until the file system refuses it).
+    let direct: DirectWrites
     static let magic: [UInt8] = Array("TYGBLOB1".utf8)
     static let lockName = ".writer.lock"
     /// Blobs at most this big are read into memory; larger ones are mapped.
     static let mapThreshold = 256 * 1024
 
-    /// A store over `directory` (which need not exist yet).
-    public init(directory: String) {
+    /// A store over `directory` (which need not exist yet), with direct I/O as `TYGER_DIRECT_WRITES=1` says.
+    public convenience init(directory: String) {
+        self.init(directory: directory, directWrites: DirectWrites.enabledByDefault)
+    }
+
+    /// A store over `directory` that writes page-aligned blob data with direct I/O (`O_DIRECT`) or not.
+    public init(directory: String, directWrites: Bool) {
+        self.direct = DirectWrites(enabled: directWrites)
         var d = directory
         while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
         self.directory = d

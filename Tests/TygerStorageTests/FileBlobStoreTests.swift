@@ -74,7 +74,7 @@ import Glibc
         let tmpfs = try Self.fileSystemType(of: parent) == "tmpfs"
         let directory = parent + "/tyger-direct-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { removeTree(directory) }
-        let store = FileBlobStore(directory: directory)
+        let store = FileBlobStore(directory: directory, directWrites: true)
         try await store.createContainer()
         let count = (3 << 20) + 1234
         let bytes = Payload.random(count: count, seed: 7)
