@@ -26,7 +26,8 @@ public enum RegistryCredentials {
     /// The `X-Registry-Auth` value for pulling `reference` (base64url of the auth JSON), or `nil` without credentials.
     public static func header(
         for reference: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        helperTimeout: TimeInterval = RegistryCredentials.helperTimeout
     ) -> String? {
         let directory =
             environment["DOCKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
@@ -41,7 +42,7 @@ public enum RegistryCredentials {
         if let helper = (helpers[registry] ?? helpers[host]) as? String ?? (config["credsStore"] as? String),
             !helper.isEmpty
         {
-            found = fromHelper(helper, registry: registry, environment: environment)
+            found = fromHelper(helper, registry: registry, environment: environment, timeout: helperTimeout)
         } else {
             found = fromAuths(config["auths"] as? [String: Any] ?? [:], registry: registry)
         }
@@ -73,11 +74,16 @@ public enum RegistryCredentials {
     }
 
     /// How long a credential helper may take.
-    static let helperTimeout: TimeInterval = 10
+    public static let helperTimeout: TimeInterval = 10
 
     /// Runs `docker-credential-<helper> get` for `registry`; `nil` when the helper is not on `PATH`, fails, takes
     /// longer than ``helperTimeout``, or prints something else than its JSON answer.
-    static func fromHelper(_ helper: String, registry: String, environment: [String: String]) -> [String: String]? {
+    static func fromHelper(
+        _ helper: String,
+        registry: String,
+        environment: [String: String],
+        timeout: TimeInterval
+    ) -> [String: String]? {
         guard !helper.contains("/") else { return nil }
         let name = "docker-credential-" + helper
         let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
@@ -97,7 +103,7 @@ public enum RegistryCredentials {
         do { try process.run() } catch { return nil }
         try? input.fileHandleForWriting.write(contentsOf: Data(registry.utf8))
         try? input.fileHandleForWriting.close()
-        guard exited.wait(timeout: .now() + helperTimeout) == .success else {
+        guard exited.wait(timeout: .now() + timeout) == .success else {
             process.terminate()
             if exited.wait(timeout: .now() + 1) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             return nil
