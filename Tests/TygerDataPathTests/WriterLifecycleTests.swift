@@ -38,7 +38,7 @@ import TygerTestSupport
             options.flushInterval = .milliseconds(20)
             let first = Task { try await BufferWriter.write(from: gate, to: t.store, options: options) }
             // Wait until the first writer has started and stored its first (flushed) block.
-            #expect(await eventually(timeout: .seconds(10)) { (try? await t.store.get("00/000")) != nil })
+            #expect(await eventually(timeout: .seconds(60)) { (try? await t.store.get("00/000")) != nil })
             #expect(try await t.store.writerState() == .active)
             let error = await #expect(throws: BlobStoreError.self) {
                 try await writeBuffer([1, 2, 3], to: t.store)
@@ -104,7 +104,7 @@ import TygerTestSupport
             let sink = MemorySink()
             let reader = Task { try await BufferReader.read(from: t.store, to: sink, options: testReadOptions()) }
             // The reader delivers what exists and then waits for more while the writer lives.
-            #expect(await eventually(timeout: .seconds(10)) { sink.bytes.count == input.count })
+            #expect(await eventually(timeout: .seconds(60)) { sink.bytes.count == input.count })
             try await Task.sleep(for: .milliseconds(200))
             #expect(mismatch(sink.bytes, input) == nil)
             let died = ContinuousClock.now
@@ -126,7 +126,7 @@ import TygerTestSupport
             var options = testWriteOptions(blockSize: 16384)
             options.flushInterval = .milliseconds(20)
             let writer = Task { try await BufferWriter.write(from: gate, to: t.store, options: options) }
-            #expect(await eventually(timeout: .seconds(10)) { (try? await t.store.get("00/002")) != nil })
+            #expect(await eventually(timeout: .seconds(60)) { (try? await t.store.get("00/002")) != nil })
             // Kill it the hard way: take the lease away without `.bufferend`.
             if let memory = t.memory {
                 memory._abandonLease()
@@ -179,7 +179,7 @@ import TygerTestSupport
         try await TestStore.with(.memory) { t in
             let gate = GateSource(prefix: [1, 2, 3])
             let writer = Task { try await BufferWriter.write(from: gate, to: t.store, options: testWriteOptions()) }
-            #expect(await eventually(timeout: .seconds(10)) { (try? await t.store.get(BufferBlobNames.start)) != nil })
+            #expect(await eventually(timeout: .seconds(60)) { (try? await t.store.get(BufferBlobNames.start)) != nil })
             writer.cancel()
             await #expect(throws: (any Error).self) { try await writer.value }
             gate.release()  // let the chunker thread finish
