@@ -43,16 +43,17 @@ final class DirectHTTPClient: Sendable {
     private let threads = ElasticThreads(limit: 512, name: "tyger-http")
     /// Memory of downloaded blobs, used again: fresh memory costs a page fault and a cleared page per 4 KiB, a fifth
     /// of a reader's CPU when measured.
-    fileprivate let receiveMemory = MemoryPool(limit: 96 << 20)
+    fileprivate let receiveMemory = MemoryPool(limit: 96 << 20, largest: DirectHTTPClient.maxDownload)
 
     init(ioTimeout: Duration = .seconds(100), connectTimeout: Duration = .seconds(10)) {
         self.ioTimeout = ioTimeout
         self.connectTimeout = connectTimeout
     }
 
-    /// Whether this client serves `url`: plain HTTP over TCP or a unix socket.
+    /// Whether this client serves `url`: plain HTTP over TCP or a unix socket, unless `TYGER_DIRECT_HTTP=0`.
     static func serves(_ url: ServiceURL) -> Bool {
-        switch url.transport {
+        guard enabled else { return false }
+        return switch url.transport {
         case .unix: true
         case .tcp(let scheme, _): scheme == "http"
         }
@@ -753,52 +754,5 @@ final class ElasticThreads: Sendable {
                 continuation.resume(throwing: error)
             }
         }
-    }
-}
-
-/// Memory blocks kept for reuse, by size class (powers of two from 64 KiB), at most `limit` bytes in all.
-final class MemoryPool: Sendable {
-    private struct Block: @unchecked Sendable {
-        let memory: UnsafeMutableRawBufferPointer
-    }
-    private struct State: ~Copyable {
-        var free: [Int: [Block]] = [:]
-        var bytes = 0
-    }
-    private let state = Mutex(State())
-    private let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    static func sizeClass(_ count: Int) -> Int {
-        precondition(count <= DirectHTTPClient.maxDownload, "a block of \(count) bytes")
-        var size = 64 << 10
-        while size < count { size <<= 1 }
-        return size
-    }
-
-    /// A block of at least `count` bytes (its size class).
-    func take(_ count: Int) -> UnsafeMutableRawBufferPointer {
-        let size = Self.sizeClass(count)
-        if let block = state.withLock({ s -> Block? in
-            guard let block = s.free[size]?.popLast() else { return nil }
-            s.bytes -= size
-            return block
-        }) {
-            return block.memory
-        }
-        return UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
-    }
-
-    /// Keeps `memory` (from ``take(_:)``) for reuse, or frees it past the limit.
-    func put(_ memory: UnsafeMutableRawBufferPointer) {
-        let block = Block(memory: memory)
-        let kept = state.withLock { s -> Bool in
-            guard s.bytes + memory.count <= limit else { return false }
-            s.free[memory.count, default: []].append(block)
-            s.bytes += memory.count
-            return true
-        }
-        if !kept { memory.deallocate() }
     }
 }

@@ -166,7 +166,7 @@ public final class HTTPBlobStore: BlobStore {
         headers: HTTPHeaders,
         body: UnsafeRawBufferPointer?
     ) async throws -> HTTPTransport.Response {
-        if DirectHTTPClient.serves(target), DirectHTTPClient.enabled {
+        if DirectHTTPClient.serves(target) {
             return try await DirectHTTPClient.shared.send(method, target, headers: headers, body: body)
         }
         guard let body, body.count > 0 else {
@@ -410,7 +410,7 @@ public final class HTTPBlobStore: BlobStore {
     /// into it; with AsyncHTTPClient (HTTPS) its pieces are copied into it.
     private func download(_ name: String) async throws -> Download {
         let target = blobURL(name)
-        if DirectHTTPClient.serves(target), DirectHTTPClient.enabled {
+        if DirectHTTPClient.serves(target) {
             let answer = try await DirectHTTPClient.shared.download(target, headers: Self.baseHeaders())
             guard let received = answer.received else {
                 return .response(

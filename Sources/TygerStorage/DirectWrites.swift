@@ -35,13 +35,33 @@ public final class DirectWrites: Sendable {
     /// Whether direct writes are still on.
     var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
+    /// Writes all of `bytes` at `offset`: the aligned part with direct I/O when that is possible
+    /// (``writeAligned(_:_:at:minimum:)``), the rest through the page cache.
+    ///
+    /// - Throws: `TygerIOError` when a write fails.
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, minimum: Int) throws {
+        let written = try writeAligned(fd, bytes, at: offset, minimum: minimum)
+        if written < bytes.count {
+            try FileDescriptorOps.pwriteAll(
+                fd,
+                UnsafeRawBufferPointer(rebasing: bytes[written...]),
+                at: offset + Int64(written)
+            )
+        }
+    }
+
     /// Writes the aligned part of `bytes` at `offset` with direct I/O when `bytes` starts on an aligned address,
     /// `offset` is aligned and that part is at least `minimum` bytes.
     ///
     /// - Returns: How many bytes were written (a multiple of ``alignment``, or 0): the caller writes the others.
     /// - Throws: `TygerIOError` when the write fails for another reason than the file system refusing direct I/O
     ///   (a full disk, an I/O error).
-    func writeAligned(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, minimum: Int) throws -> Int {
+    private func writeAligned(
+        _ fd: Int32,
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: Int64,
+        minimum: Int
+    ) throws -> Int {
         let aligned = bytes.count & ~(Self.alignment - 1)
         guard aligned >= max(minimum, Self.alignment), Int(bitPattern: bytes.baseAddress) % Self.alignment == 0,
             offset % Int64(Self.alignment) == 0, isEnabled
@@ -59,37 +79,5 @@ public final class DirectWrites: Sendable {
             enabled.store(false, ordering: .relaxed)
             return 0
         }
-    }
-}
-
-/// Page-aligned memory blocks of one size, kept for reuse (fresh memory costs a page fault per 4 KiB).
-final class AlignedBlocks: Sendable {
-    private struct Block: @unchecked Sendable {
-        let memory: UnsafeMutableRawBufferPointer
-    }
-    let size: Int
-    private let limit: Int
-    private let free = Mutex<[Block]>([])
-
-    init(size: Int, keep limit: Int) {
-        self.size = size
-        self.limit = limit
-    }
-
-    func take() -> UnsafeMutableRawBufferPointer {
-        if let block = free.withLock({ $0.popLast() }) { return block.memory }
-        var raw: UnsafeMutableRawPointer?
-        let rc = posix_memalign(&raw, DirectWrites.alignment, size)
-        precondition(rc == 0 && raw != nil, "cannot allocate \(size) bytes")
-        return UnsafeMutableRawBufferPointer(start: raw, count: size)
-    }
-
-    func put(_ memory: UnsafeMutableRawBufferPointer) {
-        let kept = free.withLock { blocks -> Bool in
-            guard blocks.count < limit else { return false }
-            blocks.append(Block(memory: memory))
-            return true
-        }
-        if !kept { Glibc.free(memory.baseAddress) }
     }
 }

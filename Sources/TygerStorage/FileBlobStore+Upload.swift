@@ -57,9 +57,16 @@ public final class FileBlobUpload {
         case block
     }
 
-    private let direct: DirectWrites?
+    private let direct: DirectWrites
 
-    init(name: String, fd: Int32, temporaryPath: String, finalPath: String, kind: Kind, direct: DirectWrites? = nil) {
+    init(
+        name: String,
+        fd: Int32,
+        temporaryPath: String,
+        finalPath: String,
+        kind: Kind,
+        direct: DirectWrites = DirectWrites(enabled: false)
+    ) {
         self.name = name
         self.fd = fd
         self.temporaryPath = temporaryPath
@@ -73,8 +80,10 @@ public final class FileBlobUpload {
     /// The page-aligned memory that ``stage(_:)`` fills, and how much of it is filled.
     private var staging: UnsafeMutableRawBufferPointer?
     private var staged = 0
-    /// Staging memory of every upload of the process, reused (1 MiB blocks, 64 kept).
-    static let stagingBlocks = AlignedBlocks(size: 1 << 20, keep: 64)
+    /// The size of the staging memory.
+    static let stagingSize = 1 << 20
+    /// Staging memory of every upload of the process, reused (up to 64 blocks of 1 MiB kept).
+    static let stagingBlocks = MemoryPool(limit: 64 * stagingSize, largest: stagingSize)
 
     /// Copies as much of `bytes` as fits into the upload's page-aligned staging memory (1 MiB), for
     /// ``writeStaged()`` to write with direct I/O. Use it instead of ``append(_:)`` for data that arrives in pieces
@@ -85,7 +94,7 @@ public final class FileBlobUpload {
     /// - Precondition: The upload is not finished.
     public func stage(_ bytes: UnsafeRawBufferPointer) -> Int {
         precondition(fd >= 0, "stage after commit or abort of blob \(name)")
-        let memory = staging ?? Self.stagingBlocks.take()
+        let memory = staging ?? Self.stagingBlocks.take(Self.stagingSize)
         staging = memory
         let n = min(bytes.count, memory.count - staged)
         if n > 0 {
@@ -110,16 +119,7 @@ public final class FileBlobUpload {
         let region = SendableRegion(UnsafeRawBufferPointer(rebasing: staging[0..<staged]))
         let (fd, offset, direct) = (fd, byteCount, direct)
         do {
-            try await DirectWrites.pool.run {
-                let written = try direct?.writeAligned(fd, region.bytes, at: offset, minimum: 256 << 10) ?? 0
-                if written < region.bytes.count {
-                    try FileDescriptorOps.pwriteAll(
-                        fd,
-                        UnsafeRawBufferPointer(rebasing: region.bytes[written...]),
-                        at: offset + Int64(written)
-                    )
-                }
-            }
+            try await DirectWrites.pool.run { try direct.write(fd, region.bytes, at: offset, minimum: 256 << 10) }
         } catch let error as TygerIOError {
             throw BlobStoreError.writeFailed(error, blob: name)
         }

@@ -145,7 +145,9 @@ public final class FileBlobStore: BlobStore {
         do {
             defer { close(fd) }
             let trailer = Self.trailer(for: metadata)
-            if bytes.count > 0 { try writeData(fd, bytes) }
+            // The page-aligned part with direct I/O when the memory is page-aligned (the ring's blocks are) and it is
+            // on (``DirectWrites``), the rest through the page cache.
+            if bytes.count > 0 { try direct.write(fd, bytes, at: 0, minimum: Self.directMinimum) }
             try trailer.withUnsafeBytes { try FileDescriptorOps.pwriteAll(fd, $0, at: Int64(bytes.count)) }
         } catch let error as TygerIOError {
             throw BlobStoreError.writeFailed(error, blob: name)  // a full disk is `.noSpace`
@@ -155,15 +157,6 @@ public final class FileBlobStore: BlobStore {
             throw ioError("rename", final)
         }
         renamed = true
-    }
-
-    /// Writes a blob's bytes at offset 0: the page-aligned part with direct I/O when the memory is page-aligned (the
-    /// ring's blocks are) and the file system takes it (``DirectWrites``), the rest through the page cache.
-    func writeData(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
-        let written = try direct.writeAligned(fd, bytes, at: 0, minimum: Self.directMinimum)
-        if written < bytes.count {
-            try FileDescriptorOps.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[written...]), at: Int64(written))
-        }
     }
 
     /// Blobs smaller than this go through the page cache: a direct write waits for the device, which costs more than
