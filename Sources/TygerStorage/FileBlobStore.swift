@@ -408,7 +408,10 @@ public final class FileBlobStore: BlobStore {
         return FileLease(fd: fd)
     }
 
-    public func writerState() async throws -> WriterState {
+    public func writerState() async throws -> WriterState { currentWriterState() }
+
+    /// ``writerState()`` without suspending: two non-blocking system calls, callable from any thread.
+    public func currentWriterState() -> WriterState {
         let path = directory + "/" + Self.lockName
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return errno == ENOENT ? .notStarted : .unknown }

@@ -122,8 +122,9 @@ struct Harness {
         return sink.text
     }
 
-    /// Polls until the run is terminal or `timeout` passes.
-    func waitForTerminal(_ id: Int64, timeout: Duration = .seconds(30)) async throws -> Run {
+    /// Polls until the run is terminal or `timeout` passes (wide: in a full parallel run on two cores a run that
+    /// takes a moment alone took over 30 s once).
+    func waitForTerminal(_ id: Int64, timeout: Duration = .seconds(90)) async throws -> Run {
         let deadline = ContinuousClock.now + timeout
         while true {
             let run = try await engine.getRun(id: id)
@@ -132,7 +133,7 @@ struct Harness {
         }
     }
 
-    func waitForStatus(_ id: Int64, _ status: RunStatus, timeout: Duration = .seconds(20)) async throws -> Run {
+    func waitForStatus(_ id: Int64, _ status: RunStatus, timeout: Duration = .seconds(60)) async throws -> Run {
         let deadline = ContinuousClock.now + timeout
         while true {
             let run = try await engine.getRun(id: id)

@@ -33,31 +33,25 @@ struct AzureClientEndToEndTests {
                 && FileManager.default.isExecutableFile(atPath: bin + "/tyger"),
             "build the products first (swift build --build-tests); looked in \(bin)"
         )
-        let probe = try run("/usr/bin/env", ["python3", "-c", "import azure.storage.blob"])
+        let probe = try await run("/usr/bin/env", ["python3", "-c", "import azure.storage.blob"])
         try #require(probe.status == 0, "azure-storage-blob is missing: run tools/install-test-deps")
 
         let directory = TemporaryDirectory()
         let data = directory.path + "/data"
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: bin + "/tyger-server")
-        server.arguments = ["run", "--data-dir", data, "--tcp", "127.0.0.1:0"]
-        let serverErr = Pipe()
-        server.standardError = serverErr
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
-        defer { if server.isRunning { server.terminate() } }
-        let log = LineCollector(serverErr.fileHandleForReading)
+        let server = try ChildProcess(bin + "/tyger-server", ["run", "--data-dir", data, "--tcp", "127.0.0.1:0"])
+        defer { if !server.hasExited { server.signal(SIGKILL) } }
+        let log = ServerLog(server)
         let endpoint = try #require(
             await log.waitFor(prefix: "endpoint=http://", timeout: 30),
             "server did not listen: \(log.text)"
         )
 
         // Tokens: created by the admin command while the server runs.
-        let tokenRun = try run(bin + "/tyger-server", ["token", "create", "--data-dir", data, "--name", "e2e"])
+        let tokenRun = try await run(bin + "/tyger-server", ["token", "create", "--data-dir", data, "--name", "e2e"])
         #expect(tokenRun.status == 0)
         let token = tokenRun.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.hasPrefix("tyger_"))
-        let listRun = try run(bin + "/tyger-server", ["token", "list", "--data-dir", data])
+        let listRun = try await run(bin + "/tyger-server", ["token", "list", "--data-dir", data])
         #expect(listRun.stdout.contains("\te2e"))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
@@ -89,7 +83,7 @@ struct AzureClientEndToEndTests {
         try Data(bytes).write(to: URL(fileURLWithPath: input))
         let sha = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         for (id, format) in [("upbuf", "0.3.0"), ("natbuf", "native")] {
-            let write = try run(
+            let write = try await run(
                 bin + "/tyger",
                 [
                     "buffer", "write", "file://\(data)/buffers/\(id)", "-i", input, "--block-size", "1M", "--format",
@@ -123,7 +117,10 @@ struct AzureClientEndToEndTests {
         let configPath = directory.path + "/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
 
-        let python = try run("/usr/bin/env", ["python3", Self.packageRoot + "/Tests/azure/azure_e2e.py", configPath])
+        let python = try await run(
+            "/usr/bin/env",
+            ["python3", Self.packageRoot + "/Tests/azure/azure_e2e.py", configPath]
+        )
         #expect(python.status == 0, "python: \(python.stdout)\n\(python.stderr)\nserver log:\n\(log.text)")
         let lines = python.stdout.split(separator: "\n")
         #expect(lines.last?.hasPrefix("azure e2e: ") == true && lines.last?.hasSuffix(" checks passed") == true)
@@ -131,7 +128,10 @@ struct AzureClientEndToEndTests {
         // The buffer the Azure client wrote reads back with `tyger buffer read`.
         if let pySha = lines.first(where: { $0.hasPrefix("pyBufferSha256=") })?.dropFirst("pyBufferSha256=".count) {
             let output = directory.path + "/py.out"
-            let read = try run(bin + "/tyger", ["buffer", "read", "file://\(data)/buffers/pywritten", "-o", output])
+            let read = try await run(
+                bin + "/tyger",
+                ["buffer", "read", "file://\(data)/buffers/pywritten", "-o", output]
+            )
             #expect(read.status == 0, "tyger buffer read: \(read.stderr)")
             let readBack = try Data(contentsOf: URL(fileURLWithPath: output))
             #expect(SHA256.hash(data: readBack).map { String(format: "%02x", $0) }.joined() == String(pySha))
@@ -140,11 +140,9 @@ struct AzureClientEndToEndTests {
         }
 
         // Graceful shutdown on SIGTERM: exit 0, socket removed.
-        server.terminate()
-        let deadline = ContinuousClock.now + .seconds(15)
-        while server.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!server.isRunning)
-        #expect(server.terminationStatus == 0, "server log:\n\(log.text)")
+        server.signal(SIGTERM)
+        let stopped = try await server.wait(timeout: .seconds(15))
+        #expect(stopped.exitCode == 0, "server log:\n\(log.text)")
         #expect(!FileManager.default.fileExists(atPath: data + "/api.sock"))
     }
 }
@@ -155,72 +153,29 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Runs a command to completion, collecting its output.
-func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes to the end on separate threads so neither fills up and blocks the child.
-    let errData = LockedData()
-    let thread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    thread.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !errData.done { usleep(1000) }
+/// Runs a command to completion, collecting its output: a ``ChildProcess`` (output in files, descriptors
+/// close-on-exec, so a child of a concurrent test can never hold its output open), awaited without blocking a thread.
+func run(_ executable: String, _ arguments: [String]) async throws -> CommandResult {
+    let result = try await runProcess(executable, arguments, timeout: .seconds(150))
     return CommandResult(
-        status: process.terminationStatus,
-        stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData.value, as: UTF8.self)
+        status: result.exitCode ?? 128 + (result.signal ?? 0),
+        stdout: String(decoding: result.stdout, as: UTF8.self),
+        stderr: String(decoding: result.stderr, as: UTF8.self)
     )
 }
 
-final class LockedData: @unchecked Sendable {
-    // @unchecked: every access goes through the lock.
-    private let lock = NSLock()
-    private var data = Data()
-    private var finished = false
-    func set(_ d: Data) {
-        lock.withLock {
-            data = d
-            finished = true
-        }
-    }
-    var done: Bool { lock.withLock { finished } }
-    var value: Data { lock.withLock { data } }
-}
+/// The stderr log of a server started as a ``ChildProcess``.
+struct ServerLog {
+    let server: ChildProcess
+    init(_ server: ChildProcess) { self.server = server }
 
-/// Collects a child's stderr lines in the background.
-final class LineCollector: @unchecked Sendable {
-    // @unchecked: `buffer` is only touched under `lock`.
-    private let lock = NSLock()
-    private var buffer = ""
-
-    init(_ handle: FileHandle) {
-        // A plain blocking read loop on its own thread (readabilityHandler is unreliable on pipes).
-        let thread = Thread { [self] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { return }
-                self.append(String(decoding: data, as: UTF8.self))
-            }
-        }
-        thread.start()
-    }
-
-    private func append(_ text: String) { lock.withLock { buffer += text } }
-
-    var text: String { lock.withLock { buffer } }
+    var text: String { server.stderrSoFar }
 
     /// Waits for a `key=value` token starting with `prefix` and returns the value after `key=`.
     func waitFor(prefix: String, timeout: Int) async -> String? {
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
+            let text = self.text
             if let range = text.range(of: prefix) {
                 let rest = text[range.lowerBound...]
                 let token = rest.prefix { !$0.isWhitespace && $0 != "]" && $0 != "\"" }

@@ -164,7 +164,7 @@ struct TLSListenerTests {
         let directory = TemporaryDirectory()
         let cert = directory.path + "/cert.pem"
         let key = directory.path + "/key.pem"
-        let openssl = try run(
+        let openssl = try await run(
             "/usr/bin/env",
             [
                 "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",

@@ -43,42 +43,47 @@ import TygerTestSupport
         let directory = TemporaryDirectory()
         let mount = directory.path + "/small"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/env", ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount])
+        let mounted = try await run("/usr/bin/env", ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount])
         try #require(mounted.status == 0, "mount: \(mounted.stderr)")
-        defer { _ = try? run("/usr/bin/env", ["umount", "-l", mount]) }
-
-        try await withLiveTCPServer(dataDirectory: mount + "/data") { app, port in
-            try app.buffers.create("full")
-            let query = try app.issuer.query(
-                containerId: "full",
-                permissions: [.createBlob, .readBlob],
-                ttl: .seconds(600)
-            )
-            let blob = [UInt8](repeating: 7, count: 3 << 20)
-            var statuses: [String] = []
-            var lastResponse = ""
-            for index in 0..<4 {
-                let connection = try RawTCPConnection(port: port)
-                await connection.send(
-                    "PUT /containers/full/00/00\(index)?\(query) HTTP/1.1\r\nHost: localhost\r\n"
-                        + "x-ms-blob-type: BlockBlob\r\nContent-Length: \(blob.count)\r\n\r\n"
+        // Unmounted after the body whatever its outcome (a `defer` cannot await).
+        do {
+            try await withLiveTCPServer(dataDirectory: mount + "/data") { app, port in
+                try app.buffers.create("full")
+                let query = try app.issuer.query(
+                    containerId: "full",
+                    permissions: [.createBlob, .readBlob],
+                    ttl: .seconds(600)
                 )
-                await connection.send(blob)
-                lastResponse = await connection.read(until: "\r\n\r\n")
-                if !lastResponse.hasPrefix("HTTP/1.1 201") && !lastResponse.contains("</Error>") {
-                    lastResponse += await connection.read(until: "</Error>", timeout: .seconds(30))
+                let blob = [UInt8](repeating: 7, count: 3 << 20)
+                var statuses: [String] = []
+                var lastResponse = ""
+                for index in 0..<4 {
+                    let connection = try RawTCPConnection(port: port)
+                    await connection.send(
+                        "PUT /containers/full/00/00\(index)?\(query) HTTP/1.1\r\nHost: localhost\r\n"
+                            + "x-ms-blob-type: BlockBlob\r\nContent-Length: \(blob.count)\r\n\r\n"
+                    )
+                    await connection.send(blob)
+                    lastResponse = await connection.read(until: "\r\n\r\n")
+                    if !lastResponse.hasPrefix("HTTP/1.1 201") && !lastResponse.contains("</Error>") {
+                        lastResponse += await connection.read(until: "</Error>", timeout: .seconds(30))
+                    }
+                    statuses.append(String(lastResponse.prefix(12)))
+                    if !lastResponse.hasPrefix("HTTP/1.1 201") { break }
                 }
-                statuses.append(String(lastResponse.prefix(12)))
-                if !lastResponse.hasPrefix("HTTP/1.1 201") { break }
+                #expect(statuses.first == "HTTP/1.1 201")
+                #expect(statuses.last == "HTTP/1.1 507", "\(statuses)")
+                #expect(lastResponse.contains("x-ms-error-code: InsufficientStorage"))
+                #expect(lastResponse.contains("disk is full"))
+                let end = try #require(try await app.buffers.store(for: "full").get(BufferBlobNames.end))
+                #expect(BufferEndMetadata.decode(Array(end.bytes)) == .failed)
+                let fresh = try RawTCPConnection(port: port)
+                #expect(await fresh.request(Self.healthCheck).hasPrefix("HTTP/1.1 200"))
             }
-            #expect(statuses.first == "HTTP/1.1 201")
-            #expect(statuses.last == "HTTP/1.1 507", "\(statuses)")
-            #expect(lastResponse.contains("x-ms-error-code: InsufficientStorage"))
-            #expect(lastResponse.contains("disk is full"))
-            let end = try #require(try await app.buffers.store(for: "full").get(BufferBlobNames.end))
-            #expect(BufferEndMetadata.decode(Array(end.bytes)) == .failed)
-            let fresh = try RawTCPConnection(port: port)
-            #expect(await fresh.request(Self.healthCheck).hasPrefix("HTTP/1.1 200"))
+        } catch {
+            _ = try? await run("/usr/bin/env", ["umount", "-l", mount])
+            throw error
         }
+        _ = try? await run("/usr/bin/env", ["umount", "-l", mount])
     }
 }

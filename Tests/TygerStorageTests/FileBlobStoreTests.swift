@@ -247,16 +247,18 @@ import Glibc
                 let reader = FileBlobStore(directory: dir)
                 let stop = Locked(false)
                 let probes = Locked(0)
-                let probe = Task { () -> Int in
+                // The probe spins on a thread of its own: a loop that never suspends would hold a thread of the
+                // cooperative pool (two on this machine) and starve every other test of the process.
+                let probe = spawnThread { () -> Int in
                     var seenGone = 0
                     while !stop.value {
-                        if try await reader.writerState() == .gone { seenGone += 1 }
+                        if reader.currentWriterState() == .gone { seenGone += 1 }
                         probes.withLock { $0 += 1 }
                     }
                     return seenGone
                 }
                 // Take the lease while the probe is running.
-                while probes.value == 0 { await Task.yield() }
+                while probes.value == 0 { try await Task.sleep(for: .milliseconds(1)) }
                 let lease = try await writer.acquireWriterLease()
                 stop.withLock { $0 = true }
                 gone += try await probe.value
@@ -277,17 +279,16 @@ import Glibc
             await lease.release()
             let running = Locked(true)
             let probes = Locked(0)
-            let probing = Task {
+            // On a thread of its own, so the probe races the writer for real without holding a cooperative thread.
+            let probing = spawnThread {
                 while running.value {
-                    _ = try await reader.writerState()
+                    _ = reader.currentWriterState()
                     probes.withLock { $0 += 1 }
-                    await Task.yield()
                 }
             }
             #expect(await eventually(timeout: .seconds(10)) { probes.value > 0 })
             var spurious = 0
             for _ in 0..<600 {
-                await Task.yield()
                 do {
                     let lease = try await writer.acquireWriterLease()
                     await lease.release()
@@ -386,30 +387,39 @@ extension FileBlobStoreTests {
     /// folder.) A race, run many times with the two sides shifted against each other.
     @Test func stagingABlockNeverCreatesADeletedBufferAgain() async throws {
         try await withTemporaryDirectory { root in
-            var recreated: [Int] = []
-            var refused = 0
-            for i in 0..<1000 {
-                let store = FileBlobStore(directory: root + "/b\(i)")
-                try TestFiles.makeDirectory(store.directory)
-                let go = Atomic(false)
-                let deleted = Atomic(0)  // 0: running, 1: deleted, 2: not deleted (a block was staged meanwhile)
-                startThread {
-                    while !go.load(ordering: .acquiring) {}
-                    Self.spin(i % 7 * 200)
-                    let ok = (try? store.removeContainer()) != nil
-                    deleted.store(ok ? 1 : 2, ordering: .releasing)
+            // All on threads of their own: the rounds spin and never suspend, and on the cooperative pool (two threads
+            // on this machine) they would starve every other test of the process.
+            let (recreated, refused, unexpected) = try await onThread { () -> ([Int], Int, [String]) in
+                var recreated: [Int] = []
+                var refused = 0
+                var unexpected: [String] = []
+                for i in 0..<1000 {
+                    let store = FileBlobStore(directory: root + "/b\(i)")
+                    try TestFiles.makeDirectory(store.directory)
+                    let go = Atomic(false)
+                    let deleted = Atomic(0)  // 0: running, 1: deleted, 2: not deleted (a block was staged meanwhile)
+                    startThread {
+                        while !go.load(ordering: .acquiring) {}
+                        Self.spin(i % 7 * 200)
+                        let ok = (try? store.removeContainer()) != nil
+                        deleted.store(ok ? 1 : 2, ordering: .releasing)
+                    }
+                    go.store(true, ordering: .releasing)
+                    Self.spin(i / 7 % 7 * 200)
+                    do {
+                        try store.beginBlockUpload("00/000", blockId: [1]).abort()
+                    } catch let error as BlobStoreError {
+                        if error.code != .containerNotFound { unexpected.append("\(error.code): \(error.message)") }
+                        refused += 1
+                    }
+                    while deleted.load(ordering: .acquiring) == 0 { Self.spin(100) }
+                    if deleted.load(ordering: .acquiring) == 1 && TestFiles.exists(store.directory) {
+                        recreated.append(i)
+                    }
                 }
-                go.store(true, ordering: .releasing)
-                Self.spin(i / 7 % 7 * 200)
-                do {
-                    try store.beginBlockUpload("00/000", blockId: [1]).abort()
-                } catch let error as BlobStoreError {
-                    #expect(error.code == .containerNotFound, "\(error.code): \(error.message)")
-                    refused += 1
-                }
-                while deleted.load(ordering: .acquiring) == 0 { Self.spin(100) }
-                if deleted.load(ordering: .acquiring) == 1 && TestFiles.exists(store.directory) { recreated.append(i) }
+                return (recreated, refused, unexpected)
             }
+            #expect(unexpected.isEmpty, "\(unexpected)")
             #expect(recreated.isEmpty, "the buffer was created again after its deletion in \(recreated.count) runs")
             #expect(refused > 0, "no run had the buffer deleted before the staging folder was made")
         }
