@@ -16,8 +16,8 @@ private import Glibc
 ///
 /// Only memory and file offsets aligned to ``alignment`` (the page size; every device block size in use divides it)
 /// go direct, in multiples of it; the caller writes the rest through the page cache. A file system without direct
-/// I/O (tmpfs) or one that refuses the write turns it off for the store's lifetime. Off by default;
-/// `TYGER_DIRECT_WRITES=1` turns it on.
+/// I/O (tmpfs) or one that refuses the write turns it off for the store's lifetime. On by default;
+/// `TYGER_DIRECT_WRITES=0` turns it off.
 public final class DirectWrites: Sendable {
     static let alignment = 4096
     /// The threads direct writes run on: a direct write holds its thread until the device has the data, so they get
@@ -25,8 +25,8 @@ public final class DirectWrites: Sendable {
     /// renames behind them. Four: more writes in flight did not write faster, and a saturated device makes every
     /// other `fsync` and `syncfs` of the machine wait.
     static let pool = BlockingPool(threads: 4)
-    /// Off unless `TYGER_DIRECT_WRITES=1`: see `docs/next-steps.md` (a full parallel test run on a busy disk).
-    public static let enabledByDefault = getenv("TYGER_DIRECT_WRITES").map { String(cString: $0) == "1" } ?? false
+    /// On unless `TYGER_DIRECT_WRITES=0`.
+    public static let enabledByDefault = getenv("TYGER_DIRECT_WRITES").map { String(cString: $0) != "0" } ?? true
 
     private let enabled: Atomic<Bool>
 

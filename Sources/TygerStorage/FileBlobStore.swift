@@ -32,7 +32,7 @@ public final class FileBlobStore: BlobStore {
     /// Blobs at most this big are read into memory; larger ones are mapped.
     static let mapThreshold = 256 * 1024
 
-    /// A store over `directory` (which need not exist yet), with direct I/O as `TYGER_DIRECT_WRITES=1` says.
+    /// A store over `directory` (which need not exist yet), with direct I/O unless `TYGER_DIRECT_WRITES=0` says otherwise.
     public convenience init(directory: String) {
         self.init(directory: directory, directWrites: DirectWrites.enabledByDefault)
     }

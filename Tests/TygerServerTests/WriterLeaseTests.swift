@@ -15,6 +15,10 @@ private let v = "api-version=1.0"
 /// The writer lease of the data plane, spoken raw: `.bufferstart` with `x-tyger-lease-id` takes it, other writers
 /// are refused before they store a blob, 404s tell readers where the write stands.
 struct WriterLeaseTests {
+    /// A lease that outlasts every step of a test on a loaded machine (the 8 s default ran out between the steps of a
+    /// test once, in a full run on a busy disk), for the tests that are not about a lease running out.
+    static let longLease = BufferManager.Configuration(writerLeaseDuration: .seconds(120))
+
     /// A buffer and its write URL (TCP, signed).
     struct Target {
         let server: LiveControlPlane
@@ -86,7 +90,7 @@ struct WriterLeaseTests {
     /// its blobs went into the first writer's buffer.
     @Test func aSecondWriterIsRefusedBeforeItStoresABlob() async throws {
         // Nothing renews the lease here: a lease long enough for a loaded machine (8 s ran out once in a full run).
-        try await LiveControlPlane.run(buffers: .init(writerLeaseDuration: .seconds(120))) { server in
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
             let target = try await Target(server)
             #expect(try await target.state() == nil, "no lease yet")
             #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
@@ -130,7 +134,7 @@ struct WriterLeaseTests {
     /// Put Block and Put Block List go through the same admission as Put Blob: the lease holder stages and commits,
     /// other writers are refused before a byte is staged.
     @Test func blockUploadsFollowTheWriterLease() async throws {
-        try await LiveControlPlane.run { server in
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
             let target = try await Target(server)
             #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
             let block = "block&blockid=" + "QUFBQQ%3D%3D"  // base64("AAAA")
@@ -183,7 +187,7 @@ struct WriterLeaseTests {
     }
 
     @Test func aReleasedLeaseWithoutBufferEndIsAbandonedAtOnce() async throws {
-        try await LiveControlPlane.run { server in
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
             let target = try await Target(server)
             #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
             let release = try await target.send(.PUT, ".bufferstart", lease: "a", action: "release", comp: "lease")
@@ -197,7 +201,7 @@ struct WriterLeaseTests {
 
     /// Writers that send no lease (upstream's CLI, the Azure SDK) keep upstream's behaviour.
     @Test func leaseLessWritersKeepWorking() async throws {
-        try await LiveControlPlane.run { server in
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
             let target = try await Target(server)
             #expect(try await target.put(".bufferstart", #"{"version":"0.3.0"}"#).status == .created)
             #expect(try await target.put("00/000").status == .created)
@@ -209,7 +213,7 @@ struct WriterLeaseTests {
 
     /// Before: upstream's local mode (and ours) handed out access URLs for soft-deleted buffers.
     @Test func aSoftDeletedBufferGetsNoAccessURLAndNoLeaseUntilRestored() async throws {
-        try await LiveControlPlane.run { server in
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
             let target = try await Target(server)
             #expect(try await server.send(.DELETE, "/buffers/\(target.id)?\(v)").status == .ok)
             for writeable in [false, true] {

@@ -234,11 +234,11 @@ import Glibc
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aStartingWriterIsNeverSeenAsGone() async throws {
         // A reader that finds no `.bufferstart` asks whether the writer is alive; a writer in the middle of taking its
         // lease must read as starting or active, never as gone (the reader would report the buffer abandoned).
-        try await withTemporaryDirectory { base in
+        try await withMemoryDirectory { base in
             var gone = 0
             for round in 0..<150 {
                 let dir = base + "/\(round)"
@@ -268,11 +268,11 @@ import Glibc
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func probingTheWriterStateNeverMakesAWriterFail() async throws {
         // Readers probe the lease (`writerState`) while a writer may be taking it: the probe must not make the
         // writer's `acquireWriterLease` fail with "another writer is writing this buffer".
-        try await withTemporaryDirectory { dir in
+        try await withMemoryDirectory { dir in
             let writer = FileBlobStore(directory: dir)
             let reader = FileBlobStore(directory: dir)
             let lease = try await writer.acquireWriterLease()

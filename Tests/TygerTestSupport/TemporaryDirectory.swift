@@ -20,6 +20,15 @@ public func withTemporaryDirectory<T>(
     return try await body(path)
 }
 
+/// Runs `body` with a new empty directory in memory (under `/dev/shm` where it exists, else `/tmp`), removed after:
+/// for tests that race file operations many times and must not wait for a busy disk.
+public func withMemoryDirectory<T>(prefix: String = "tyger-test", _ body: (String) async throws -> T) async throws -> T
+{
+    let path = try makeTemporaryDirectory(prefix: prefix, under: access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")
+    defer { removeTree(path) }
+    return try await body(path)
+}
+
 /// The synchronous form of `withTemporaryDirectory(prefix:_:)`.
 public func withTemporaryDirectorySync<T>(prefix: String = "tyger-test", _ body: (String) throws -> T) throws -> T {
     let path = try makeTemporaryDirectory(prefix: prefix)
@@ -27,9 +36,9 @@ public func withTemporaryDirectorySync<T>(prefix: String = "tyger-test", _ body:
     return try body(path)
 }
 
-/// Creates a unique directory under `/tmp`; the caller removes it (see `removeTree`).
-public func makeTemporaryDirectory(prefix: String = "tyger-test") throws -> String {
-    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+/// Creates a unique directory under `parent` (`/tmp`); the caller removes it (see `removeTree`).
+public func makeTemporaryDirectory(prefix: String = "tyger-test", under parent: String = "/tmp") throws -> String {
+    var template = Array("\(parent)/\(prefix)-XXXXXX".utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }  // the array is never empty
     guard made != nil else { throw TestSupportError("mkdtemp failed: \(String(cString: strerror(errno)))") }
     return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
