@@ -101,5 +101,13 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// What makes a `tyger-server run` use this executor.
+    var serverArguments: [String] {
+        switch self {
+        case .process: ["--executor", "process"]
+        case .docker: ["--executor", "docker", "--docker-host", Self.dockerHost ?? "unix:///nonexistent"]
+        }
+    }
+
     var description: String { rawValue }
 }

@@ -52,6 +52,111 @@ private func removeContainer(_ id: String) async throws {
     _ = try await engineRequest("/containers/\(id)?force=true", ["-f", "-X", "DELETE"])
 }
 
+/// A relay from a TCP port on 127.0.0.1 to a unix socket, each connection copied both ways on threads of its own: the
+/// test engine reached as `tcp://127.0.0.1:PORT`, as a remote Docker daemon would be.
+private final class TCPToUnixRelay: Sendable {
+    let port: Int
+    private let listener: Int32
+    private let accepted = Locked(0)
+
+    /// How many connections it has relayed.
+    var connections: Int { accepted.value }
+
+    init(unixSocket: String) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                fd >= 0 && bind(fd, $0, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw RelayError(message: "cannot listen on 127.0.0.1: \(reason)")
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let accepted = accepted
+        startThread {
+            while true {
+                let client = accept(fd, nil, nil)
+                if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+                if client < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    return  // closed by stop()
+                }
+                let engine = Self.connect(unixSocket)
+                guard engine >= 0 else {
+                    close(client)
+                    continue
+                }
+                accepted.withLock { $0 += 1 }
+                let ended = Locked(0)
+                for (from, to) in [(client, engine), (engine, client)] {
+                    startThread {
+                        Self.copy(from, to)
+                        // The second direction to end closes both.
+                        let count = ended.withLock {
+                            $0 += 1
+                            return $0
+                        }
+                        if count == 2 {
+                            close(client)
+                            close(engine)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct RelayError: Error { let message: String }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private static func connect(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+        if !connected { close(fd) }
+        return connected ? fd : -1
+    }
+
+    /// Copies `from` to `to` until `from` ends or either fails, then ends the writing side of `to`.
+    private static func copy(_ from: Int32, _ to: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        loop: while true {
+            let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            var offset = 0
+            while offset < n {
+                let w = buffer.withUnsafeBytes { send(to, $0.baseAddress! + offset, n - offset, Int32(MSG_NOSIGNAL)) }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { break loop }
+                offset += w
+            }
+        }
+        shutdown(to, Int32(SHUT_WR))
+    }
+}
+
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
 
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestExecutor.dockerHost != nil))
@@ -350,6 +455,40 @@ struct ContainerRunCLITests {
     }
 
     /// `api status` names the executor and the engine; `/metadata` has upstream's `Docker` capability.
+    /// An engine at `tcp://HOST:PORT` (a remote Docker daemon's address form) runs codespecs as one at a unix socket
+    /// does: the container's output, its logs and the engine in `api status`, every request through that port.
+    @Test func anEngineAtATCPAddressRunsTheCodespec() async throws {
+        let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
+        let relay = try TCPToUnixRelay(unixSocket: socket)
+        defer { relay.stop() }
+        let host = "tcp://127.0.0.1:\(relay.port)"
+        try await withTyger(.docker, environment: ["DOCKER_HOST": host]) { s in
+            try s.file(
+                "tcp.yml",
+                """
+                job:
+                  codespec:
+                    image: ubuntu
+                    buffers:
+                      inputs: ["input"]
+                      outputs: ["output"]
+                    command: ["bash", "-c"]
+                    args:
+                      - |
+                        { cat /tyger-image.txt; tr a-z A-Z < "$INPUT_PIPE"; } > "$OUTPUT_PIPE"
+                        echo logged >&2
+                """
+            )
+            let exec = try await s.shell(#"echo over tcp | "$TYGER" run exec -f tcp.yml --logs"#)
+            #expect(exec.exitCode == 0, "\(exec)")
+            #expect(exec.stdoutText == "ubuntu\nOVER TCP\n", "\(exec)")
+            #expect(exec.stderrText.contains("logged"), "\(exec)")
+            let status = try await s.tyger(["api", "status"])
+            #expect(status.stdoutText.contains("Podman"), "\(status)")
+        }
+        #expect(relay.connections > 0, "nothing went through the TCP address")
+    }
+
     @Test func apiStatusNamesTheExecutorAndTheEngine() async throws {
         try await withTyger(.docker) { s in
             let status = try await s.tyger(["api", "status"])

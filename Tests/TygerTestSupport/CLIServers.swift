@@ -36,13 +36,19 @@ public struct CLIHome: Sendable {
     /// The home directory.
     public let path: String
 
-    public init() throws { path = try makeTemporaryDirectory(prefix: "tyger-cli-home") }
+    /// Variables every `tyger` of this home gets besides `TYGER_HOME` (e.g. the embedded server's executor).
+    public let extraEnvironment: [String: String]
+
+    public init(environment: [String: String] = [:]) throws {
+        path = try makeTemporaryDirectory(prefix: "tyger-cli-home")
+        extraEnvironment = environment
+    }
 
     /// The embedded server's data directory.
     public var serverDirectory: String { path + "/server" }
 
     /// The environment that points `tyger` at this home.
-    public var environment: [String: String] { ["TYGER_HOME": path] }
+    public var environment: [String: String] { extraEnvironment.merging(["TYGER_HOME": path]) { _, home in home } }
 
     /// Runs `tyger` with `arguments` to completion.
     public func run(
@@ -105,8 +111,11 @@ public struct CLIHome: Sendable {
 
 /// Runs `body` with a fresh `CLIHome`; its embedded server is stopped and the home removed afterwards, also when
 /// `body` throws.
-public func withCLIHome<T>(_ body: (CLIHome) async throws -> T) async throws -> T {
-    let home = try CLIHome()
+public func withCLIHome<T>(
+    environment: [String: String] = [:],
+    _ body: (CLIHome) async throws -> T
+) async throws -> T {
+    let home = try CLIHome(environment: environment)
     do {
         let result = try await body(home)
         await home.tearDown()
