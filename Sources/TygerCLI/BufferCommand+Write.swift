@@ -22,7 +22,7 @@ extension BufferCommand {
 
         @Option(
             name: [.customShort("p"), .long],
-            help: "Concurrent blob uploads (default: 16 into a directory, 6 over HTTP)."
+            help: "Concurrent blob uploads (default: 16)."
         )
         var dop: Int?
 
@@ -95,7 +95,7 @@ extension BufferCommand {
                 ) { resolved in
                     var options = configured
                     options.createContainer = resolved.createsContainer
-                    if dop == nil { options.dop = defaultWriteDop(for: resolved.store) }
+                    if dop == nil { options.dop = defaultWriteDop }
                     let frozen = options
                     return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
                         group.addTask {

@@ -21,7 +21,7 @@ extension RunCommand {
         @Flag(help: "Stream the run's logs to stderr.") var logs = false
         @Flag(help: "With --logs, prefix log lines with timestamps.") var timestamps = false
         @Option(help: "Block size for the input buffer.") var blockSize: String = "4M"
-        @Option(help: "Concurrent uploads of the input buffer (default: 16 into a directory, 6 over HTTP).")
+        @Option(help: "Concurrent uploads of the input buffer (default: 16).")
         var writeDop: Int?
         @Option(help: "Concurrent downloads of the output buffer.") var readDop: Int = 32
         @OptionGroup var global: GlobalOptions
@@ -104,7 +104,7 @@ extension RunCommand {
                             ) { resolved in
                                 var options = WriteOptions()
                                 options.blockSize = blockSize
-                                options.dop = writeDop ?? defaultWriteDop(for: resolved.store)
+                                options.dop = writeDop ?? defaultWriteDop
                                 options.createContainer = false
                                 let summary = try await resolved.write(
                                     from: 0,
