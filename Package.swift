@@ -172,7 +172,7 @@ let package = Package(
         .target(
             name: "TygerContainers",
             dependencies: [
-                "TygerRunEngine", "TygerModel", "TygerCore", "TygerIO",
+                "CTygerSpawn", "TygerRunEngine", "TygerModel", "TygerCore", "TygerIO",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,11 +5,18 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
                 int stderr_fd, pid_t *pid) {
+    return tyger_spawn_io(path, argv, envp, cwd, -1, stdout_fd, stderr_fd, pid);
+}
+
+int tyger_spawn_io(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdin_fd,
+                   int stdout_fd, int stderr_fd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int rc = posix_spawn_file_actions_init(&actions);
@@ -22,7 +29,10 @@ int tyger_spawn(const char *path, char *const argv[], char *const envp[], const 
     sigset_t all, none;
     sigfillset(&all);
     sigemptyset(&none);
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) {
+        rc = stdin_fd >= 0 ? posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0)
+                           : posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    }
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
@@ -69,5 +79,29 @@ int tyger_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig) == 0 ? 0 : e
 int tyger_kill(pid_t pid, int sig) { return kill(pid, sig) == 0 ? 0 : errno; }
 
 int tyger_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int tyger_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int tyger_wait_timeout(pid_t pid, int timeout_ms, int *code, int *signal) {
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (int waited = 0;; waited += 5) {
+        int status = 0;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return errno;
+        if (r == pid) {
+            if (WIFEXITED(status)) {
+                *code = WEXITSTATUS(status);
+                *signal = 0;
+            } else {
+                *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+                *code = *signal ? 128 + *signal : -1;
+            }
+            return 0;
+        }
+        if (waited >= timeout_ms) return ETIMEDOUT;
+        nanosleep(&pause, NULL);
+    }
+}
 
 int tyger_open_path(const char *path) { return open(path, O_PATH | O_CLOEXEC); }

@@ -1,4 +1,9 @@
+private import CTygerSpawn
 public import Foundation
+
+#if canImport(Glibc)
+private import Glibc
+#endif
 
 /// Registry credentials from the Docker client configuration, as `docker pull` finds them in
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
@@ -76,8 +81,15 @@ public enum RegistryCredentials {
     /// How long a credential helper may take.
     public static let helperTimeout: TimeInterval = 10
 
+    /// The most a helper may print: answers are about 100 bytes; a token-based one a few KiB.
+    static let helperOutputLimit = 1 << 20
+
     /// Runs `docker-credential-<helper> get` for `registry`; `nil` when the helper is not on `PATH`, fails, takes
-    /// longer than ``helperTimeout``, or prints something else than its JSON answer.
+    /// longer than `timeout` (its process group is killed), or prints something else than its JSON answer.
+    ///
+    /// The helper gets the registry on stdin and writes its answer to anonymous in-memory files, not pipes: no size
+    /// of answer can block it, and a child it leaves running (an agent) cannot hold the answer back. Like a run's
+    /// processes it gets no descriptor of the server's but those three (`tyger_spawn_io`).
     static func fromHelper(
         _ helper: String,
         registry: String,
@@ -89,40 +101,44 @@ public enum RegistryCredentials {
         let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
             .map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["get"]
-        process.environment = environment
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do { try process.run() } catch { return nil }
-        try? input.fileHandleForWriting.write(contentsOf: Data(registry.utf8))
-        try? input.fileHandleForWriting.close()
-        guard exited.wait(timeout: .now() + timeout) == .success else {
-            process.terminate()
-            if exited.wait(timeout: .now() + 1) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+        let input = tyger_memfd("credential-helper-input")
+        let output = tyger_memfd("credential-helper-output")
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer {
+            for fd in [input, output, null] where fd >= 0 { close(fd) }
+        }
+        guard input >= 0, output >= 0, null >= 0 else { return nil }
+        let request = Array(registry.utf8)
+        guard request.withUnsafeBytes({ pwrite(input, $0.baseAddress, $0.count, 0) }) == request.count else {
             return nil
         }
-        // What the helper printed is in the pipe by now; read it without waiting for an end of stream that a child
-        // of the helper still holding the pipe would delay.
-        let fd = output.fileHandleForReading.fileDescriptor
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        // At most a pipe's worth (64 KiB): a helper that prints more blocks until its timeout. Answers are ~100 bytes.
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            data.append(contentsOf: chunk[0..<n])
+        let argv = [strdup(path), strdup("get"), nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
         }
-        guard process.terminationReason == .exit, process.terminationStatus == 0,
-            let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        var pid: pid_t = 0
+        let spawned = argv.withUnsafeBufferPointer { a in
+            envp.withUnsafeBufferPointer { e in
+                tyger_spawn_io(path, a.baseAddress, e.baseAddress, nil, input, output, null, &pid)
+            }
+        }
+        guard spawned == 0 else { return nil }
+        var code: Int32 = -1
+        var signal: Int32 = 0
+        let waited = tyger_wait_timeout(pid, Int32(min(timeout, 3600) * 1000), &code, &signal)
+        if waited != 0 {
+            _ = tyger_kill_group(pid, SIGKILL)  // the helper leads its own process group
+            _ = tyger_wait(pid, &code, &signal)
+            return nil
+        }
+        guard code == 0 else { return nil }
+        let size = lseek(output, 0, SEEK_END)
+        guard size > 0, size <= Self.helperOutputLimit else { return nil }
+        var data = Data(count: Int(size))
+        let read = data.withUnsafeMutableBytes { pread(output, $0.baseAddress, $0.count, 0) }
+        guard read == Int(size), let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let username = answer["Username"] as? String, let secret = answer["Secret"] as? String
         else { return nil }
         return username == "<token>" ? ["identitytoken": secret] : ["username": username, "password": secret]

@@ -133,6 +133,8 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
                   127.0.0.1:5000) echo '{"ServerURL":"127.0.0.1:5000","Username":"carol","Secret":"from-helper"}' ;;
                   ghcr.io) echo '{"ServerURL":"ghcr.io","Username":"<token>","Secret":"id-token"}' ;;
                   slow.example) sleep 30 ;;
+                  big.example) printf '{"Username":"big","Secret":"%s"}' "$(head -c 200000 /dev/zero | tr '\\0' x)" ;;
+                  agent.example) sleep 30 & echo '{"Username":"agent","Secret":"s"}' ;;
                   *) echo "credentials not found in native keychain" >&2; exit 1 ;;
                 esac
                 """
@@ -142,6 +144,7 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
                 {"auths": {"127.0.0.1:5000": {"auth": "\(Data("alice:pw".utf8).base64EncodedString())"},
                            "quay.io": {"username": "dave", "password": "pw2"}},
                  "credHelpers": {"127.0.0.1:5000": "fake", "ghcr.io": "fake", "quay.io": "", "slow.example": "fake",
+                                 "big.example": "fake", "agent.example": "fake",
                                  "nohelper.example": "missing"}}
                 """
             try TestFiles.write(Array(config.utf8), to: dir + "/config.json")
@@ -162,6 +165,18 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
                 RegistryCredentials.header(for: "slow.example/x", environment: environment, helperTimeout: 0.5) == nil
             )
             #expect(Date().timeIntervalSince(start) < 5)
+            // An answer larger than a pipe holds (it blocked the helper until its timeout when read from a pipe), and
+            // a helper that leaves a child running with its output open: both answer at once.
+            let big = try decoded(
+                RegistryCredentials.header(for: "big.example/x", environment: environment, helperTimeout: 5)
+            )
+            #expect(big["username"] == "big" && big["password"]?.count == 200_000)
+            let agentStart = Date()
+            let agent = try decoded(
+                RegistryCredentials.header(for: "agent.example/x", environment: environment, helperTimeout: 5)
+            )
+            #expect(agent["username"] == "agent")
+            #expect(Date().timeIntervalSince(agentStart) < 4)
 
             // credsStore: the helper for every registry without its own entry; its failure is "no credentials".
             let store = """

@@ -10,6 +10,17 @@
 int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
                 int stderr_fd, pid_t *pid);
 
+/// `tyger_spawn` with stdin dup2'ed from `stdin_fd` (/dev/null when it is negative).
+int tyger_spawn_io(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdin_fd,
+                   int stdout_fd, int stderr_fd, pid_t *pid);
+
+/// Waits for `pid` to end for at most `timeout_ms` milliseconds (polling every 5 ms). Returns 0 with *code and
+/// *signal set as `tyger_wait` does, ETIMEDOUT when it is still running, or another errno value.
+int tyger_wait_timeout(pid_t pid, int timeout_ms, int *code, int *signal);
+
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory. Returns the descriptor or -1.
+int tyger_memfd(const char *name);
+
 /// Waits (blocking, retrying on EINTR) for `pid` to end. Sets *code to the exit status, or to 128 + signal number
 /// when it was killed by a signal, and *signal to that signal (0 if it exited). Returns 0 or an errno value.
 int tyger_wait(pid_t pid, int *code, int *signal);
