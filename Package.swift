@@ -65,7 +65,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // L2: descriptors, pipes, FIFOs, Dispatch I/O, the fast copy loops and every syscall wrapper.
-        .target(name: "TygerIO", dependencies: ["TygerCore", "CTygerNative"], swiftSettings: swiftSettings),
+        .target(
+            name: "TygerIO",
+            dependencies: ["TygerCore", "CTygerNative", "CTygerSpawn"],
+            swiftSettings: swiftSettings
+        ),
         // L3: blob stores.
         .target(
             name: "TygerStorage",

@@ -1,5 +1,6 @@
 private import CTygerSpawn
 public import Foundation
+import TygerIO
 
 #if canImport(Glibc)
 private import Glibc
@@ -112,19 +113,16 @@ public enum RegistryCredentials {
         guard request.withUnsafeBytes({ pwrite(input, $0.baseAddress, $0.count, 0) }) == request.count else {
             return nil
         }
-        let argv = [strdup(path), strdup("get"), nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
-        var pid: pid_t = 0
-        let spawned = argv.withUnsafeBufferPointer { a in
-            envp.withUnsafeBufferPointer { e in
-                tyger_spawn_io(path, a.baseAddress, e.baseAddress, nil, input, output, null, &pid)
-            }
-        }
-        guard spawned == 0 else { return nil }
+        guard
+            let pid = try? ProcessSpawn.start(
+                path,
+                arguments: [path, "get"],
+                environment: environment,
+                stdin: input,
+                stdout: output,
+                stderr: null
+            )
+        else { return nil }
         var code: Int32 = -1
         var signal: Int32 = 0
         let waited = tyger_wait_timeout(pid, Int32(min(timeout, 3600) * 1000), &code, &signal)

@@ -58,29 +58,30 @@ final class LocalProcess: Sendable {
             Glibc.close(out[1])
             throw TygerRunEngineError(.executorFailure, "pipe2 failed: \(String(cString: strerror(errno)))")
         }
-        let argv = launch.arguments.map { strdup($0) } + [nil]
-        let envp = launch.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
-        var pid: pid_t = 0
-        let rc = argv.withUnsafeBufferPointer { a in
-            envp.withUnsafeBufferPointer { e in
-                tyger_spawn(path, a.baseAddress, e.baseAddress, workingDirectory, out[1], err[1], &pid)
-            }
+        let spawned = Result {
+            try ProcessSpawn.start(
+                path,
+                arguments: launch.arguments,
+                environment: launch.environment,
+                workingDirectory: workingDirectory,
+                stdout: out[1],
+                stderr: err[1]
+            )
         }
         Glibc.close(out[1])
         Glibc.close(err[1])
-        guard rc == 0 else {
+        let childPid: Int32
+        do {
+            childPid = try spawned.get()
+        } catch {
             Glibc.close(out[0])
             Glibc.close(err[0])
+            let reason = String(cString: strerror((error as? TygerIOError)?.errno ?? EIO))
             throw TygerRunEngineError(
                 .executorFailure,
-                "cannot start '\(program)' (\(path)) in \(workingDirectory): \(String(cString: strerror(rc)))"
+                "cannot start '\(program)' (\(path)) in \(workingDirectory): \(reason)"
             )
         }
-        let childPid = pid
         let process = LocalProcess(pid: childPid)
         for fd in [out[0], err[0]] {
             DedicatedThread.start(name: "tyger-run-log") {

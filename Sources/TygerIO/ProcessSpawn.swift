@@ -1,0 +1,44 @@
+private import CTygerSpawn
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// Starting child processes the way every part of the server does (`tyger_spawn_io`): a new process group led by
+/// the child, default signal dispositions and an empty mask, and no descriptor of ours but its stdin, stdout and
+/// stderr (everything above 2 is closed in the child, `O_CLOEXEC` or not).
+public enum ProcessSpawn {
+    /// Starts `path` (no `PATH` search) with `arguments` (its `argv[0]` first) and exactly `environment`.
+    ///
+    /// - Parameters:
+    ///   - workingDirectory: The child's working directory; `nil` keeps ours.
+    ///   - stdin: The descriptor the child reads as stdin; `nil` for `/dev/null`.
+    /// - Returns: The child's pid (also its process group's ID).
+    /// - Throws: `TygerIOError` with the `errno` of a failed spawn.
+    public static func start(
+        _ path: String,
+        arguments: [String],
+        environment: [String: String],
+        workingDirectory: String? = nil,
+        stdin: Int32? = nil,
+        stdout: Int32,
+        stderr: Int32
+    ) throws -> Int32 {
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let rc = argv.withUnsafeBufferPointer { a in
+            envp.withUnsafeBufferPointer { e in
+                tyger_spawn_io(path, a.baseAddress, e.baseAddress, workingDirectory, stdin ?? -1, stdout, stderr, &pid)
+            }
+        }
+        guard rc == 0 else {
+            throw TygerIOError(.system, "cannot start \(path): \(String(cString: strerror(rc)))", errno: rc)
+        }
+        return pid
+    }
+}
