@@ -371,8 +371,9 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
 
     /// `bufferAccessTtl` is the lifetime `run exec` asks for its buffers' access URLs (as upstream's CLI): one the
     /// server allows works, one past its 1 h limit is refused by name; an invalid one is refused at creation.
-    @Test func bufferAccessTtlBoundsTheAccessURLsOfRunExec() async throws {
-        try await withTyger { s in
+    @Test(arguments: TestExecutor.available)
+    func bufferAccessTtlBoundsTheAccessURLsOfRunExec(_ executor: TestExecutor) async throws {
+        try await withTyger(executor) { s in
             try await s.codespec("hello", helloYAML)
             try s.file("short.yml", "job:\n  codespec: hello\nbufferAccessTtl: \"00:05:00\"\n")
             let short = try await s.shell(#"echo TTL | "$TYGER" run exec -f short.yml"#)
