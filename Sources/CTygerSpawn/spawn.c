@@ -10,11 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
-                int stderr_fd, pid_t *pid) {
-    return tyger_spawn_io(path, argv, envp, cwd, -1, stdout_fd, stderr_fd, pid);
-}
-
 int tyger_spawn_io(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdin_fd,
                    int stdout_fd, int stderr_fd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
@@ -53,14 +48,8 @@ int tyger_spawn_io(const char *path, char *const argv[], char *const envp[], con
     return rc;
 }
 
-int tyger_wait(pid_t pid, int *code, int *signal) {
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, 0);
-        if (r == pid) break;
-        if (r < 0 && errno == EINTR) continue;
-        return errno;
-    }
+/// Decodes a waitpid status as `tyger_wait` reports it.
+static void decode_status(int status, int *code, int *signal) {
     if (WIFEXITED(status)) {
         *code = WEXITSTATUS(status);
         *signal = 0;
@@ -71,6 +60,17 @@ int tyger_wait(pid_t pid, int *code, int *signal) {
         *code = -1;
         *signal = 0;
     }
+}
+
+int tyger_wait(pid_t pid, int *code, int *signal) {
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, 0);
+        if (r == pid) break;
+        if (r < 0 && errno == EINTR) continue;
+        return errno;
+    }
+    decode_status(status, code, signal);
     return 0;
 }
 
@@ -90,13 +90,7 @@ int tyger_wait_timeout(pid_t pid, int timeout_ms, int *code, int *signal) {
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return errno;
         if (r == pid) {
-            if (WIFEXITED(status)) {
-                *code = WEXITSTATUS(status);
-                *signal = 0;
-            } else {
-                *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-                *code = *signal ? 128 + *signal : -1;
-            }
+            decode_status(status, code, signal);
             return 0;
         }
         if (waited >= timeout_ms) return ETIMEDOUT;

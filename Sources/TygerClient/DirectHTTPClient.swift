@@ -216,7 +216,7 @@ final class DirectHTTPClient: Sendable {
             let candidate = idle.withLock { pool -> PlainConnection? in pool[key]?.popLast() }
             guard let candidate else { return nil }
             // Too old, or readable while idle (the server closed it, or sent something unasked): not reused.
-            if now - candidate.idleSince > Self.idleLifetime || candidate.readableWhileIdle() {
+            if candidate.idleTooLong(at: now) || candidate.readableWhileIdle() {
                 candidate.close()
                 continue
             }
@@ -231,8 +231,8 @@ final class DirectHTTPClient: Sendable {
         // oldest would otherwise stay (their descriptors held) until the next burst.
         let (kept, stale) = idle.withLock { pool -> (Bool, [PlainConnection]) in
             var list = pool[key, default: []]
-            let stale = list.filter { now - $0.idleSince > Self.idleLifetime }
-            list.removeAll { now - $0.idleSince > Self.idleLifetime }
+            let stale = list.filter { $0.idleTooLong(at: now) }
+            list.removeAll { $0.idleTooLong(at: now) }
             let kept = list.count < Self.idlePerServer
             if kept { list.append(connection) }
             pool[key] = list
@@ -333,6 +333,9 @@ private final class PlainConnection: @unchecked Sendable {
     func shutDown() {
         descriptor.withLock { d in if d >= 0 { _ = Glibc.shutdown(d, Int32(SHUT_RDWR)) } }
     }
+
+    /// Whether the connection has been idle longer than ``DirectHTTPClient/idleLifetime`` at `now`.
+    func idleTooLong(at now: ContinuousClock.Instant) -> Bool { now - idleSince > DirectHTTPClient.idleLifetime }
 
     /// Whether an idle connection has something to read: the server's close (end of stream), or bytes it sent
     /// unasked. Either way it cannot carry a request.

@@ -98,10 +98,13 @@ public enum RegistryCredentials {
         timeout: TimeInterval
     ) -> [String: String]? {
         guard !helper.contains("/") else { return nil }
-        let name = "docker-credential-" + helper
-        let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
-            .map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else { return nil }
+        guard
+            let path = ProcessSpawn.find(
+                "docker-credential-" + helper,
+                searchPath: environment["PATH"],
+                workingDirectory: FileManager.default.currentDirectoryPath
+            )
+        else { return nil }
         let input = tyger_memfd("credential-helper-input")
         let output = tyger_memfd("credential-helper-output")
         let null = open("/dev/null", O_WRONLY | O_CLOEXEC)

@@ -8,7 +8,22 @@ private import Glibc
 /// the child, default signal dispositions and an empty mask, and no descriptor of ours but its stdin, stdout and
 /// stderr (everything above 2 is closed in the child, `O_CLOEXEC` or not).
 public enum ProcessSpawn {
-    /// Starts `path` (no `PATH` search) with `arguments` (its `argv[0]` first) and exactly `environment`.
+    /// The executable `program` names: itself when it contains a `/`, else the first `dir/program` that is executable
+    /// for the directories of `searchPath` (`PATH`; `/usr/local/bin:/usr/bin:/bin` when `nil`), relative ones taken
+    /// from `workingDirectory`; `nil` when none is.
+    public static func find(_ program: String, searchPath: String?, workingDirectory: String) -> String? {
+        if program.contains("/") { return program }
+        for dir in (searchPath ?? defaultSearchPath).split(separator: ":") {
+            let candidate = (dir.hasPrefix("/") ? String(dir) : workingDirectory + "/" + dir) + "/" + program
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// The `PATH` searched when there is none.
+    public static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
+
+    /// Starts `path` (no `PATH` search: ``find(_:searchPath:workingDirectory:)``) with `arguments` (its `argv[0]` first) and exactly `environment`.
     ///
     /// - Parameters:
     ///   - workingDirectory: The child's working directory; `nil` keeps ours.

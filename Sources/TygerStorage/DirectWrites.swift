@@ -32,6 +32,9 @@ public final class DirectWrites: Sendable {
 
     init(enabled: Bool = DirectWrites.enabledByDefault) { self.enabled = Atomic(enabled) }
 
+    /// Direct writes that are off, for writes that must go through the page cache (staged blocks).
+    static let off = DirectWrites(enabled: false)
+
     /// Whether direct writes are still on.
     var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 

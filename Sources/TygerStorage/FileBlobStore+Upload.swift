@@ -65,7 +65,7 @@ public final class FileBlobUpload {
         temporaryPath: String,
         finalPath: String,
         kind: Kind,
-        direct: DirectWrites = DirectWrites(enabled: false)
+        direct: DirectWrites = .off
     ) {
         self.name = name
         self.fd = fd

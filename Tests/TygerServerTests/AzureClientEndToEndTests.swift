@@ -38,13 +38,13 @@ struct AzureClientEndToEndTests {
 
         let directory = TemporaryDirectory()
         let data = directory.path + "/data"
-        let server = try ChildProcess(bin + "/tyger-server", ["run", "--data-dir", data, "--tcp", "127.0.0.1:0"])
-        defer { if !server.hasExited { server.signal(SIGKILL) } }
-        let log = ServerLog(server)
-        let endpoint = try #require(
-            await log.waitFor(prefix: "endpoint=http://", timeout: 30),
-            "server did not listen: \(log.text)"
+        let server = try await ServerProcess.start(
+            dataDirectory: data,
+            arguments: ["--tcp", "127.0.0.1:0"],
+            executable: bin + "/tyger-server"
         )
+        defer { if !server.process.hasExited { server.process.signal(SIGKILL) } }
+        let endpoint = try #require(server.tcpEndpoint)
 
         // Tokens: created by the admin command while the server runs.
         let tokenRun = try await run(bin + "/tyger-server", ["token", "create", "--data-dir", data, "--name", "e2e"])
@@ -121,7 +121,7 @@ struct AzureClientEndToEndTests {
             "/usr/bin/env",
             ["python3", Self.packageRoot + "/Tests/azure/azure_e2e.py", configPath]
         )
-        #expect(python.status == 0, "python: \(python.stdout)\n\(python.stderr)\nserver log:\n\(log.text)")
+        #expect(python.status == 0, "python: \(python.stdout)\n\(python.stderr)\nserver log:\n\(server.log)")
         let lines = python.stdout.split(separator: "\n")
         #expect(lines.last?.hasPrefix("azure e2e: ") == true && lines.last?.hasSuffix(" checks passed") == true)
 
@@ -140,9 +140,8 @@ struct AzureClientEndToEndTests {
         }
 
         // Graceful shutdown on SIGTERM: exit 0, socket removed.
-        server.signal(SIGTERM)
-        let stopped = try await server.wait(timeout: .seconds(15))
-        #expect(stopped.exitCode == 0, "server log:\n\(log.text)")
+        let stopped = try await server.stop(timeout: .seconds(15))
+        #expect(stopped.exitCode == 0, "server log:\n\(server.log)")
         #expect(!FileManager.default.fileExists(atPath: data + "/api.sock"))
     }
 }
@@ -162,27 +161,4 @@ func run(_ executable: String, _ arguments: [String]) async throws -> CommandRes
         stdout: String(decoding: result.stdout, as: UTF8.self),
         stderr: String(decoding: result.stderr, as: UTF8.self)
     )
-}
-
-/// The stderr log of a server started as a ``ChildProcess``.
-struct ServerLog {
-    let server: ChildProcess
-    init(_ server: ChildProcess) { self.server = server }
-
-    var text: String { server.stderrSoFar }
-
-    /// Waits for a `key=value` token starting with `prefix` and returns the value after `key=`.
-    func waitFor(prefix: String, timeout: Int) async -> String? {
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        while ContinuousClock.now < deadline {
-            let text = self.text
-            if let range = text.range(of: prefix) {
-                let rest = text[range.lowerBound...]
-                let token = rest.prefix { !$0.isWhitespace && $0 != "]" && $0 != "\"" }
-                return String(token.dropFirst("endpoint=".count))
-            }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return nil
-    }
 }

@@ -72,8 +72,9 @@ import Glibc
     @Test(arguments: ["/tmp", "/dev/shm"])
     func pageAlignedBlobsGoPastThePageCacheWhereTheFileSystemAllows(parent: String) async throws {
         let tmpfs = try Self.fileSystemType(of: parent) == "tmpfs"
-        let directory = parent + "/tyger-direct-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { removeTree(directory) }
+        let base = try makeTemporaryDirectory(prefix: "tyger-direct", under: parent)
+        defer { removeTree(base) }
+        let directory = base + "/buffer"
         let store = FileBlobStore(directory: directory, directWrites: true)
         try await store.createContainer()
         let count = (3 << 20) + 1234

@@ -170,16 +170,18 @@ public final class ServerProcess: Sendable {
 
     /// Starts `tyger-server run --data-dir DIR ARGUMENTS` and waits until every listener has logged its endpoint.
     ///
+    /// - Parameter executable: The `tyger-server` to run; the debug build's when `nil`.
     /// - Throws: `TestSupportError` when the server exits or is not listening within `timeout`.
     public static func start(
         dataDirectory: String,
         arguments: [String] = [],
+        executable: String? = nil,
         timeout: Duration = .seconds(30)
     ) async throws
         -> ServerProcess
     {
         let process = try ChildProcess(
-            TygerServerBinary.path(),
+            executable ?? TygerServerBinary.path(),
             ["run", "--data-dir", dataDirectory] + arguments,
             environment: ["TYGER_HOME": "/nonexistent-tyger-home"]
         )

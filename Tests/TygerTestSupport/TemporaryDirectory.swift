@@ -4,18 +4,20 @@ import Foundation
 import Glibc
 #endif
 
-/// A fresh directory under `/tmp`, removed with everything in it when the body returns or throws.
+/// A fresh directory under `parent` (`/tmp`), removed with everything in it when the body returns or throws.
 ///
 /// - Parameters:
 ///   - prefix: The start of the directory's name, to tell test leftovers apart.
+///   - parent: The directory to make it in.
 ///   - body: Receives the directory's absolute path.
 /// - Returns: What `body` returns.
 /// - Throws: What `body` throws, or `TestSupportError` when the directory cannot be made.
 public func withTemporaryDirectory<T>(
     prefix: String = "tyger-test",
+    under parent: String = "/tmp",
     _ body: (String) async throws -> T
 ) async throws -> T {
-    let path = try makeTemporaryDirectory(prefix: prefix)
+    let path = try makeTemporaryDirectory(prefix: prefix, under: parent)
     defer { removeTree(path) }
     return try await body(path)
 }
@@ -24,9 +26,7 @@ public func withTemporaryDirectory<T>(
 /// for tests that race file operations many times and must not wait for a busy disk.
 public func withMemoryDirectory<T>(prefix: String = "tyger-test", _ body: (String) async throws -> T) async throws -> T
 {
-    let path = try makeTemporaryDirectory(prefix: prefix, under: access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")
-    defer { removeTree(path) }
-    return try await body(path)
+    try await withTemporaryDirectory(prefix: prefix, under: access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", body)
 }
 
 /// The synchronous form of `withTemporaryDirectory(prefix:_:)`.

@@ -4,13 +4,10 @@
 #include <sys/types.h>
 
 /// Spawns `path` (an absolute or relative path, no PATH search) in a new process group whose id is the child's pid.
-/// stdin is /dev/null; stdout and stderr are dup2'ed from the given descriptors; every signal is reset to its default
-/// disposition and the signal mask is cleared (the server ignores SIGPIPE; its children must not).
-/// `cwd` may be NULL. Returns 0 and sets *pid, or an errno value.
-int tyger_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdout_fd,
-                int stderr_fd, pid_t *pid);
-
-/// `tyger_spawn` with stdin dup2'ed from `stdin_fd` (/dev/null when it is negative).
+/// stdin is dup2'ed from `stdin_fd` (/dev/null when it is negative), stdout and stderr from the given descriptors;
+/// every other descriptor is closed in the child (glibc ≥ 2.34); every signal is reset to its default disposition and the signal
+/// mask is cleared (the server ignores SIGPIPE; its children must not). `cwd` may be NULL. Returns 0 and sets *pid,
+/// or an errno value.
 int tyger_spawn_io(const char *path, char *const argv[], char *const envp[], const char *cwd, int stdin_fd,
                    int stdout_fd, int stderr_fd, pid_t *pid);
 

@@ -114,12 +114,8 @@ final class LocalProcess: Sendable {
 
     /// Finds `program` in `path` (the child's PATH) unless it contains a slash.
     static func resolve(_ program: String, path: String?, workingDirectory: String) throws -> String {
-        if program.contains("/") { return program }
-        let searchPath = path ?? "/usr/local/bin:/usr/bin:/bin"
-        for dir in searchPath.split(separator: ":") {
-            let candidate = (dir.hasPrefix("/") ? String(dir) : workingDirectory + "/" + dir) + "/" + program
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
+        if let found = ProcessSpawn.find(program, searchPath: path, workingDirectory: workingDirectory) { return found }
+        let searchPath = path ?? ProcessSpawn.defaultSearchPath
         throw TygerRunEngineError(.executorFailure, "the command '\(program)' was not found in PATH (\(searchPath))")
     }
 
