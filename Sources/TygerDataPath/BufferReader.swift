@@ -192,7 +192,11 @@ public enum BufferReader {
                 if let blob = try await store.get(name) { return try decode(blob, name: name) }
                 switch try await monitor.status() {
                 case .failed: throw failedError
-                case .complete: return .absent
+                case .complete:
+                    // The write may have stored this blob and ended between the look above and the status: look
+                    // once more before calling it absent (a concurrent reader failed with "expected to exist").
+                    if let blob = try await store.get(name) { return try decode(blob, name: name) }
+                    return .absent
                 case nil: break
                 }
                 if try await store.writerState() == .gone {
