@@ -35,6 +35,13 @@ public final class DockerEngineClient: Sendable {
     public let apiVersion: APIVersion
     /// What the engine says it is: `Podman Engine 4.3.1`, `Docker Engine - Community 27.1.1`.
     public let engineName: String
+    /// Whether the engine is Podman 4 or later, which also serves its own API (`/v4.0.0/libpod/…`) beside Docker's.
+    public var isPodman4: Bool {
+        guard engineName.hasPrefix("Podman"), let version = engineName.split(separator: " ").last,
+            let major = Int(version.prefix(while: \.isNumber))
+        else { return false }
+        return major >= 4
+    }
     private let base: String
     private let http: HTTPClient
 
@@ -176,6 +183,8 @@ public final class DockerEngineClient: Sendable {
     /// Sends a request and returns once the response head arrived, its body unread (a container's wait, whose head
     /// the engine sends at once and whose body at the exit).
     ///
+    /// - Parameter libpod: Sends the request to Podman's own API (`/v4.0.0/libpod<path>`) instead of Docker's; only
+    ///   for an engine that ``isPodman4``.
     /// - Throws: `DockerEngineError` when the engine cannot be reached or answers with an error status.
     public func open(
         _ method: HTTPMethod,
@@ -183,9 +192,10 @@ public final class DockerEngineClient: Sendable {
         query: [(String, String)] = [],
         headers: [(String, String)] = [],
         timeout: TimeAmount = .hours(24 * 365),
+        libpod: Bool = false,
         what: String
     ) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: url(path, query))
+        var request = HTTPClientRequest(url: url(path, query, libpod: libpod))
         request.method = method
         request.headers.add(name: "Host", value: "docker")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -204,8 +214,8 @@ public final class DockerEngineClient: Sendable {
         return response
     }
 
-    private func url(_ path: String, _ query: [(String, String)]) -> String {
-        var text = base + "/v\(apiVersion)" + path
+    private func url(_ path: String, _ query: [(String, String)], libpod: Bool = false) -> String {
+        var text = base + (libpod ? "/v4.0.0/libpod" : "/v\(apiVersion)") + path
         if !query.isEmpty {
             text += "?" + query.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
         }

@@ -63,23 +63,9 @@ private final class TCPToUnixRelay: Sendable {
     var connections: Int { accepted.value }
 
     init(unixSocket: String) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                fd >= 0 && bind(fd, $0, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            throw RelayError(message: "cannot listen on 127.0.0.1: \(reason)")
-        }
+        let (fd, port) = try listenOnLoopback()
         listener = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = port
         let accepted = accepted
         startThread {
             while true {
@@ -155,6 +141,25 @@ private final class TCPToUnixRelay: Sendable {
         }
         shutdown(to, Int32(SHUT_WR))
     }
+}
+
+/// A TCP socket listening on a free port of 127.0.0.1 (connections complete in its backlog; none is accepted).
+private func listenOnLoopback() throws -> (descriptor: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            fd >= 0 && bind(fd, $0, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    if !bound {
+        if fd >= 0 { close(fd) }
+        throw TCPToUnixRelay.RelayError(message: "cannot listen on 127.0.0.1")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
@@ -575,6 +580,59 @@ struct ContainerRunCLITests {
                 },
                 "the ended container is still there"
             )
+        }
+    }
+
+    /// A container has no network by default: a port listening on the host's loopback is out of its reach. With
+    /// `--container-network host` (`TYGER_CONTAINER_NETWORK`) it shares the host's and reaches it.
+    @Test func theContainerNetworkIsNoneUnlessHostIsConfigured() async throws {
+        let (listener, port) = try listenOnLoopback()
+        defer { close(listener) }
+        let spec = """
+            job:
+              codespec:
+                image: ubuntu
+                command: ["bash", "-c", "if echo hi 2>/dev/null > /dev/tcp/127.0.0.1/\(port); then echo reached; else echo unreachable; fi"]
+            """
+        for (network, expected) in [(nil, "unreachable"), ("host", "reached")] as [(String?, String)] {
+            let environment = network.map { ["TYGER_CONTAINER_NETWORK": $0] } ?? [:]
+            try await withTyger(.docker, environment: environment) { s in
+                let id = try await s.createRun(["-f", try s.file("network.yml", spec)])
+                #expect(try await s.watch(id) == "Succeeded")
+                let logs = try await s.tyger(["run", "logs", id])
+                #expect(logs.stdoutText == expected + "\n", "network \(network ?? "default"): \(logs)")
+            }
+        }
+    }
+
+    /// A CPU limit becomes the container's CFS quota; an exit after the first seconds (when the executor waits
+    /// differently on Podman) still ends the run at once with the container's exit code.
+    @Test func aCPULimitIsTheContainersQuotaAndALaterExitGivesItsCode() async throws {
+        try await withTyger(.docker) { s in
+            let spec = try s.file(
+                "cpu.yml",
+                """
+                job:
+                  codespec:
+                    image: ubuntu
+                    command:
+                      - bash
+                      - -c
+                      - "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us); sleep 4; exit 3"
+                    resources:
+                      limits:
+                        cpu: 500m
+                """
+            )
+            let id = try await s.createRun(["-f", spec])
+            _ = try await s.waitForStatus(id, in: ["Running"])
+            let started = ContinuousClock.now
+            let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(30))
+            #expect(run["status"] as? String == "Failed", "\(run)")
+            #expect(run["statusReason"] as? String == "Main exited with code 3", "\(run)")
+            #expect(ContinuousClock.now - started < .seconds(15), "the exit took \(ContinuousClock.now - started)")
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText == "50000 100000\n", "\(logs)")
         }
     }
 
