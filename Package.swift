@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "TygerCore", "TygerIO", "TygerStorage", "TygerModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -203,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TygerStorageTests",
-            dependencies: ["TygerStorage", "TygerTestSupport"],
+            dependencies: ["TygerStorage", "TygerClient", "TygerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -252,7 +253,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TygerCLITests",
-            dependencies: ["TygerCore", "TygerTestSupport"],
+            dependencies: ["TygerCore", "TygerClient", "TygerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -161,8 +161,22 @@ enum BufferLocation {
                 )
             }
         }
+        if scheme == "s3" {
+            let (location, buffer) = try s3Buffer(text, bad: bad)
+            guard let credentials = S3Credentials.fromEnvironment() else {
+                throw bad("s3:// URLs need credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+            return try await HTTPTransport.withTransport { transport in
+                let client = S3Client(location: location, credentials: credentials, transport: transport)
+                return try await body(
+                    Resolved(store: S3BlobStore(client: client, container: buffer), createsContainer: true)
+                )
+            }
+        }
         guard scheme == "file" else {
-            throw bad("unsupported access URL scheme '\(scheme)': use file://, http://, https:// or http+unix://")
+            throw bad(
+                "unsupported access URL scheme '\(scheme)': use file://, s3://, http://, https:// or http+unix://"
+            )
         }
         if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = String(rest[..<q]) }
         if rest.hasPrefix("localhost/") { rest.removeFirst("localhost".count) }
@@ -172,6 +186,26 @@ enum BufferLocation {
         return try await body(
             Resolved(store: FileBlobStore(directory: path), createsContainer: true)
         )
+    }
+}
+
+/// The store and buffer of `s3://BUCKET/[PREFIX/]BUFFER[?endpoint=URL][&region=R]`: the buffer is the last segment.
+private func s3Buffer(_ text: String, bad: (String) -> any Error) throws -> (S3Location, String) {
+    let form = "expected s3://BUCKET/[PREFIX/]BUFFER?endpoint=http://HOST:PORT"
+    let query = text.firstIndex(of: "?").map { String(text[$0...]) } ?? ""
+    var path = String(text.prefix(while: { $0 != "?" }))
+    while path.hasSuffix("/") { path.removeLast() }
+    guard let slash = path.lastIndex(of: "/"), path[..<slash].count > "s3:/".count else {
+        throw bad("the s3:// URL '\(text)' names no buffer: \(form)")
+    }
+    let buffer = String(path[path.index(after: slash)...])
+    guard (try? BlobName.validate(buffer)) != nil else {
+        throw bad("'\(buffer)' in '\(text)' is not a valid buffer name: \(form)")
+    }
+    do {
+        return (try S3Location(parsing: String(path[..<slash]) + query), buffer)
+    } catch let error as BlobStoreError {
+        throw bad(error.message)
     }
 }
 

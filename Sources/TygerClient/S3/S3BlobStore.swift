@@ -1,0 +1,377 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+public import TygerCore
+public import TygerStorage
+
+/// Where buffers live in an S3-compatible store: `s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=R`.
+///
+/// Requests are path-style (`http://HOST:PORT/BUCKET/KEY`), which every S3 implementation serves; the endpoint
+/// defaults to AWS's regional one and the region to `us-east-1`.
+public struct S3Location: Sendable, Equatable, CustomStringConvertible {
+    /// `http://host:port` or `https://host`, without a path.
+    public var endpoint: String
+    public var bucket: String
+    /// The key prefix of every buffer: empty, or ending with `/`.
+    public var prefix: String
+    public var region: String
+
+    public init(endpoint: String, bucket: String, prefix: String = "", region: String = "us-east-1") {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+        self.region = region
+    }
+
+    /// Parses `s3://BUCKET[/PREFIX][?endpoint=URL][&region=R]`.
+    ///
+    /// - Throws: `BlobStoreError` `.io` naming what is wrong.
+    public init(parsing text: String) throws {
+        func bad(_ why: String) -> BlobStoreError {
+            BlobStoreError(.io, "invalid blob store '\(text)': \(why) (expected s3://BUCKET[/PREFIX]?endpoint=URL)")
+        }
+        guard text.hasPrefix("s3://"), let components = URLComponents(string: text) else {
+            throw bad("not an s3:// URL")
+        }
+        guard let bucket = components.host, Self.isValidBucket(bucket) else {
+            throw bad("the bucket name must be 3-63 lowercase letters, digits, dots and hyphens")
+        }
+        var region = "us-east-1"
+        var endpoint: String?
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "endpoint": endpoint = item.value
+            case "region":
+                guard let value = item.value, !value.isEmpty else { throw bad("empty region") }
+                region = value
+            default: throw bad("unknown parameter '\(item.name)'")
+            }
+        }
+        let resolved = endpoint ?? "https://s3.\(region).amazonaws.com"
+        guard let url = URLComponents(string: resolved), ["http", "https"].contains(url.scheme ?? ""),
+            url.host?.isEmpty == false, url.path.isEmpty || url.path == "/", url.query == nil
+        else { throw bad("the endpoint must be http://HOST[:PORT] or https://HOST[:PORT]") }
+        let prefix = String(components.path.drop(while: { $0 == "/" }))
+        if !prefix.isEmpty {
+            do {
+                try BlobName.validate(prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix)
+            } catch {
+                throw bad("the prefix '\(prefix)' is not a plain path")
+            }
+        }
+        self.init(
+            endpoint: resolved.hasSuffix("/") ? String(resolved.dropLast()) : resolved,
+            bucket: bucket,
+            prefix: prefix,
+            region: region
+        )
+    }
+
+    static func isValidBucket(_ name: String) -> Bool {
+        (3...63).contains(name.utf8.count)
+            && name.utf8.allSatisfy {
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+            }
+    }
+
+    public var description: String {
+        "s3://\(bucket)/\(prefix)?endpoint=\(endpoint)&region=\(region)"
+    }
+
+    /// `host[:port]` of the endpoint, as the `Host` header carries it.
+    var hostHeader: String {
+        let afterScheme = endpoint[endpoint.range(of: "://")!.upperBound...]
+        return String(afterScheme)
+    }
+}
+
+/// Sends signed requests to one S3 bucket (path-style), retrying what S3 says to retry.
+public final class S3Client: Sendable {
+    public let location: S3Location
+    let signer: S3Signer
+    private let transport: HTTPTransport
+    private let retryPolicy: RetryPolicy
+
+    public init(
+        location: S3Location,
+        credentials: S3Credentials,
+        transport: HTTPTransport,
+        retryPolicy: RetryPolicy = .default
+    ) {
+        self.location = location
+        self.signer = S3Signer(credentials: credentials, region: location.region)
+        self.transport = transport
+        self.retryPolicy = retryPolicy
+    }
+
+    /// The path of `key` in the bucket (`/bucket/key`; `/bucket` for the bucket itself), not percent-encoded.
+    func path(_ key: String?) -> String {
+        "/" + location.bucket + (key.map { "/" + $0 } ?? "")
+    }
+
+    /// Sends one signed request (retried after 500, 503 and transport errors) and collects its answer.
+    func send(
+        _ method: HTTPMethod,
+        key: String?,
+        query: [(String, String)] = [],
+        headers: [(String, String)] = [],
+        body: UnsafeRawBufferPointer? = nil,
+        maxBody: Int = 300 << 20
+    ) async throws -> HTTPTransport.Response {
+        var attempt = 0
+        while true {
+            let request = S3Signer.Request(
+                method: method.rawValue,
+                host: location.hostHeader,
+                path: path(key),
+                query: query,
+                headers: headers
+            )
+            var all = HTTPHeaders(headers)
+            all.add(contentsOf: signer.headers(for: request))
+            let pathAndQuery =
+                S3Signer.encode(request.path, keepingSlashes: true)
+                + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
+            let url = try ServiceURL(location.endpoint + pathAndQuery)
+            do {
+                let response = try await transport.send(
+                    method,
+                    url,
+                    headers: all,
+                    body: body.map { ByteBuffer(bytes: $0) },
+                    maxBody: maxBody
+                )
+                if response.status == 500 || response.status == 503, attempt + 1 < retryPolicy.maxAttempts {
+                    attempt += 1
+                    try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: response.headers))
+                    continue
+                }
+                return response
+            } catch let error as TygerClientError
+                where error.code == .transport && attempt + 1 < retryPolicy.maxAttempts
+            {
+                attempt += 1
+                try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: nil))
+            }
+        }
+    }
+
+    /// Creates the bucket; one that exists and is this account's already is fine.
+    ///
+    /// - Throws: `BlobStoreError` `.io` when the store refuses.
+    public func createBucket() async throws {
+        let response = try await send(.PUT, key: nil)
+        if response.status == 200 || Self.errorCode(response) == "BucketAlreadyOwnedByYou" { return }
+        throw failure(response, "PUT bucket \(location.bucket)")
+    }
+
+    /// S3's error code (`NoSuchKey`, `PreconditionFailed`, …) from an error answer's XML body.
+    static func errorCode(_ response: HTTPTransport.Response) -> String? {
+        let text = response.text
+        guard let start = text.range(of: "<Code>"),
+            let end = text.range(of: "</Code>", range: start.upperBound..<text.endIndex)
+        else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    /// The error for an answer the caller did not expect: the store's code and message, one line.
+    func failure(_ response: HTTPTransport.Response, _ what: String) -> BlobStoreError {
+        let code = Self.errorCode(response).map { " \($0)" } ?? ""
+        var message = ""
+        if let start = response.text.range(of: "<Message>"),
+            let end = response.text.range(of: "</Message>", range: start.upperBound..<response.text.endIndex)
+        {
+            message = ": " + response.text[start.upperBound..<end.lowerBound]
+        }
+        if response.status == 403 {
+            return BlobStoreError(
+                .io,
+                "\(what): the S3 store at \(location.endpoint) refused the credentials (403\(code)\(message))"
+            )
+        }
+        if Self.errorCode(response) == "NoSuchBucket" {
+            return BlobStoreError(
+                .io,
+                "\(what): the bucket '\(location.bucket)' does not exist at \(location.endpoint)"
+            )
+        }
+        return BlobStoreError(.io, "\(what): the S3 store answered \(response.status)\(code)\(message)")
+    }
+}
+
+/// The blobs of one buffer in an S3-compatible store, under `PREFIX/<buffer id>/`.
+///
+/// - The container is an empty marker object, `PREFIX/<id>/` (a key no blob name can take).
+/// - Blobs are write-once through `PUT` with `If-None-Match: *` (412 when the name is taken); each carries a
+///   `Content-MD5` the store verifies, and its metadata as `x-amz-meta-*` (the Content-MD5 the blob was written
+///   with as `x-amz-meta-tyger-content-md5`).
+/// - `sync` has nothing to do: a `PUT` is durable when the store answers it.
+/// - The writer lease is an object created write-once (`PREFIX/<id>/:writer`); releasing it writes
+///   `PREFIX/<id>/:released`, then removes the lease. S3 has no expiring locks: a writer that dies keeps its lease,
+///   and readers wait for it as upstream's do (a server keeps writer leases in its database instead).
+public final class S3BlobStore: BlobStore {
+    public let client: S3Client
+    public let container: String
+    private let containerKnown = Mutex(false)
+
+    /// The key of the container marker (and the prefix of its blobs).
+    private var containerKey: String { client.location.prefix + container + "/" }
+    private var leaseKey: String { containerKey + ":writer" }
+    private var releasedKey: String { containerKey + ":released" }
+
+    public init(client: S3Client, container: String) {
+        self.client = client
+        self.container = container
+    }
+
+    public var location: String { "s3://\(client.location.bucket)/\(containerKey) at \(client.location.endpoint)" }
+
+    public func containerExists() async throws -> Bool {
+        if containerKnown.withLock({ $0 }) { return true }
+        let response = try await client.send(.HEAD, key: containerKey)
+        switch response.status {
+        case 200:
+            containerKnown.withLock { $0 = true }
+            return true
+        case 404:
+            // A HEAD answers without a body: ask whether the bucket is the one missing.
+            if try await client.send(.HEAD, key: nil).status == 404 {
+                throw BlobStoreError(
+                    .io,
+                    "the bucket '\(client.location.bucket)' does not exist at \(client.location.endpoint)"
+                )
+            }
+            return false
+        default: throw client.failure(response, "HEAD \(containerKey)")
+        }
+    }
+
+    public func createContainer() async throws {
+        let response = try await client.send(.PUT, key: containerKey)
+        guard response.status == 200 else { throw client.failure(response, "PUT \(containerKey)") }
+        containerKnown.withLock { $0 = true }
+    }
+
+    private func requireContainer() async throws {
+        if try await !containerExists() {
+            throw BlobStoreError(.containerNotFound, "the buffer does not exist (no \(location))")
+        }
+    }
+
+    public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        try BlobName.validate(name)
+        try await requireContainer()
+        let status = try await create(containerKey + name, bytes: bytes, metadata: metadata)
+        if status == 412 {
+            throw BlobStoreError(.alreadyExists, "blob \(name) of buffer \(container) already exists")
+        }
+    }
+
+    /// PUTs `key` write-once. Returns 200, or 412 when the key exists; throws on anything else.
+    private func create(_ key: String, bytes: UnsafeRawBufferPointer?, metadata: BlobMetadata) async throws -> Int {
+        var headers: [(String, String)] = [
+            ("If-None-Match", "*"),
+            ("Content-Type", "application/octet-stream"),
+            (
+                "Content-MD5",
+                Base64.encode(Insecure.MD5.hash(data: bytes ?? UnsafeRawBufferPointer(start: nil, count: 0)))
+            ),
+        ]
+        if let md5 = metadata.contentMD5 { headers.append(("x-amz-meta-tyger-content-md5", md5)) }
+        for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-\(k)", v)) }
+        let response = try await client.send(.PUT, key: key, headers: headers, body: bytes)
+        switch response.status {
+        case 200: return 200
+        case 412: return 412
+        // AWS answers a conditional PUT that races another one of the same key with 409: the other one wins.
+        case 409 where S3Client.errorCode(response) == "ConditionalRequestConflict": return 412
+        default: throw client.failure(response, "PUT \(key)")
+        }
+    }
+
+    public func get(_ name: String) async throws -> StoredBlob? {
+        try BlobName.validate(name)
+        let response = try await client.send(.GET, key: containerKey + name)
+        switch response.status {
+        case 200:
+            let metadata = Self.metadata(from: response.headers)
+            return response.body.withUnsafeReadableBytes { StoredBlob(copying: $0, metadata: metadata) }
+        case 404:
+            try await requireContainer()
+            return nil
+        default: throw client.failure(response, "GET \(containerKey + name)")
+        }
+    }
+
+    public func head(_ name: String) async throws -> BlobMetadata? {
+        try BlobName.validate(name)
+        let response = try await client.send(.HEAD, key: containerKey + name)
+        switch response.status {
+        case 200: return Self.metadata(from: response.headers)
+        case 404: return nil
+        default: throw client.failure(response, "HEAD \(containerKey + name)")
+        }
+    }
+
+    static func metadata(from headers: HTTPHeaders) -> BlobMetadata {
+        var metadata = BlobMetadata()
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            guard lower.hasPrefix("x-amz-meta-") else { continue }
+            let key = String(lower.dropFirst("x-amz-meta-".count))
+            if key == "tyger-content-md5" {
+                metadata.contentMD5 = value
+            } else {
+                metadata.properties[key] = value
+            }
+        }
+        return metadata
+    }
+
+    public func sync() async throws {}
+
+    public func acquireWriterLease() async throws -> any WriterLease {
+        try await requireContainer()
+        if try await create(leaseKey, bytes: nil, metadata: BlobMetadata()) == 412 {
+            throw BlobStoreError(.leaseHeld, "another writer is writing buffer \(container)")
+        }
+        return Lease(store: self)
+    }
+
+    public func writerState() async throws -> WriterState {
+        // The released marker is written before the lease goes: a writer between the two is still active.
+        if try await exists(leaseKey) { return .active }
+        return try await exists(releasedKey) ? .gone : .notStarted
+    }
+
+    private func exists(_ key: String) async throws -> Bool {
+        let response = try await client.send(.HEAD, key: key)
+        switch response.status {
+        case 200: return true
+        case 404: return false
+        default: throw client.failure(response, "HEAD \(key)")
+        }
+    }
+
+    private final class Lease: WriterLease {
+        let store: S3BlobStore
+        let released = Mutex(false)
+        init(store: S3BlobStore) { self.store = store }
+
+        func release() async {
+            guard
+                released.withLock({ done in
+                    defer { done = true }
+                    return !done
+                })
+            else { return }
+            _ = try? await store.client.send(.PUT, key: store.releasedKey)
+            _ = try? await store.client.send(.DELETE, key: store.leaseKey)
+        }
+    }
+}

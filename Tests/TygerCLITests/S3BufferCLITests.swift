@@ -1,0 +1,95 @@
+import Testing
+import TygerClient
+import TygerCore
+import TygerTestSupport
+
+/// `buffer write/read s3://BUCKET/PREFIX/BUFFER?endpoint=…` against a real S3 store (SeaweedFS, which checks
+/// signatures), as `file://` works against a local directory. Skipped where `tools/test` started no store.
+@Suite(.timeLimit(.minutes(2)), .enabled(if: S3TestStore.settings != nil))
+struct S3BufferCLITests {
+    let settings = S3TestStore.settings!
+
+    var environment: [String: String] {
+        ["AWS_ACCESS_KEY_ID": settings.accessKey, "AWS_SECRET_ACCESS_KEY": settings.secretKey]
+    }
+
+    /// A bucket made for the test.
+    func makeBucket() async throws -> String {
+        let bucket = S3TestStore.uniqueName("cli")
+        try await HTTPTransport.withTransport { transport in
+            let client = S3Client(
+                location: S3Location(endpoint: settings.endpoint, bucket: bucket),
+                credentials: S3Credentials(accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey),
+                transport: transport
+            )
+            try await client.createBucket()
+        }
+        return bucket
+    }
+
+    func url(_ bucket: String, _ buffer: String) -> String {
+        "s3://\(bucket)/team/runs/\(buffer)?endpoint=\(settings.endpoint)"
+    }
+
+    func tyger(_ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
+        try await runProcess(TygerBinary.path(), arguments, environment: environment ?? self.environment)
+    }
+
+    @Test(arguments: [["--format", "native"], ["--compress", "fast"], ["--format", "0.3.0"]])
+    func aBufferWrittenToS3ReadsBackAndIsWriteOnce(options: [String]) async throws {
+        let bucket = try await makeBucket()
+        let size = (3 << 20) + 4567
+        let buffer = url(bucket, "b1")
+        let write = try await runShell(
+            #""$TYGER" buffer gen \#(size) | "$TYGER" buffer write '\#(buffer)' --block-size 1M \#(options.joined(separator: " "))"#,
+            environment: environment
+        )
+        #expect(write.exitCode == 0, "\(write)")
+        let read = try await tyger(["buffer", "read", buffer, "--dop", "3"])
+        #expect(read.exitCode == 0, "\(read)")
+        #expect(read.stdout.count == size)
+        #expect(mismatch(read.stdout, Payload.generated(count: size)) == nil)
+
+        let again = try await runShell(
+            #""$TYGER" buffer gen 10 | "$TYGER" buffer write '\#(buffer)'"#,
+            environment: environment
+        )
+        #expect(again.exitCode == 1, "\(again)")
+        #expect(again.stderrText.contains("write-once"), "\(again)")
+        let unchanged = try await tyger(["buffer", "read", buffer])
+        #expect(unchanged.stdout.count == size, "the second write changed the buffer")
+    }
+
+    @Test func badCredentialsMissingBucketsAndMissingBuffersGiveOneClearLine() async throws {
+        let bucket = try await makeBucket()
+        let buffer = url(bucket, "b2")
+        let written = try await runShell(
+            #""$TYGER" buffer gen 1000 | "$TYGER" buffer write '\#(buffer)'"#,
+            environment: environment
+        )
+        #expect(written.exitCode == 0, "\(written)")
+
+        var wrongSecret = environment
+        wrongSecret["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+        let refused = try await tyger(["buffer", "read", buffer], environment: wrongSecret)
+        #expect(refused.exitCode == 1, "\(refused)")
+        #expect(refused.stderrText.contains("refused the credentials"), "\(refused)")
+
+        let noBucket = try await tyger(["buffer", "read", url(S3TestStore.uniqueName("missing"), "b2")])
+        #expect(noBucket.exitCode == 1, "\(noBucket)")
+        #expect(noBucket.stderrText.contains("does not exist"), "\(noBucket)")
+        #expect(noBucket.stderrText.contains("bucket"), "\(noBucket)")
+
+        let noBuffer = try await tyger(["buffer", "read", url(bucket, "never-written")])
+        #expect(noBuffer.exitCode == 1, "\(noBuffer)")
+        #expect(noBuffer.stderrText.contains("the buffer does not exist"), "\(noBuffer)")
+
+        let noCredentials = try await tyger(["buffer", "read", buffer], environment: ["AWS_ACCESS_KEY_ID": ""])
+        #expect(noCredentials.exitCode == 64, "\(noCredentials)")
+        #expect(noCredentials.stderrText.contains("AWS_ACCESS_KEY_ID"), "\(noCredentials)")
+
+        let noName = try await tyger(["buffer", "read", "s3://\(bucket)?endpoint=\(settings.endpoint)"])
+        #expect(noName.exitCode == 64, "\(noName)")
+        #expect(noName.stderrText.contains("names no buffer"), "\(noName)")
+    }
+}
