@@ -106,8 +106,18 @@ let bufferPlaceholder = "BUFFER"
             exitCode: 64
         ),
         Refusal(
-            arguments: ["buffer", "write", "s3://bucket/b"],
-            message: "unsupported access URL scheme 's3'",
+            arguments: ["buffer", "write", "gs://bucket/b"],
+            message: "unsupported access URL scheme 'gs'",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "write", "s3://bucket?endpoint=http://127.0.0.1:1"],
+            message: "names no buffer",
+            exitCode: 64
+        ),
+        Refusal(
+            arguments: ["buffer", "read", "s3://BUCKET/b"],
+            message: "the bucket name must be",
             exitCode: 64
         ),
         Refusal(arguments: ["buffer", "read", "file://"], message: "invalid file URL 'file://'", exitCode: 64),

@@ -6,6 +6,12 @@ import TygerTestSupport
 
 /// The stores, tested against the same contract: in memory, local files, and an S3-compatible store (SeaweedFS,
 /// where `tools/test` started one).
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
+    }
+}
+
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory, file, s3
     var testDescription: String { rawValue }
@@ -92,16 +98,35 @@ func storeError(_ body: () async throws -> Void) async -> BlobStoreError.Code? {
     @Test(arguments: StoreKind.available)
     func putThenGetKeepsBytesAndMetadata(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
-            var metadata = BlobMetadata(contentMD5: "abc==", properties: ["crc32c": "01234567"])
-            metadata.hashChain = "chain/+="
             for (name, count) in [("00/000", 1000), ("02/00/000", 0), (".bufferstart", 19), ("11/01/02/345", 300_000)] {
                 let bytes = Payload.random(count: count, seed: UInt64(count))
+                // Opaque to the store, except the CRC32C, which an S3 store has the store check: a true one.
+                let crc = bytes.withUnsafeBytes { Checksums.crc32c($0, seed: 0) }
+                var metadata = BlobMetadata(
+                    contentMD5: "abc==",
+                    properties: ["crc32c": String(crc, radix: 16).leftPadded(to: 8), "custom": "x y/+="]
+                )
+                metadata.hashChain = "chain/+="
                 try await put(store, name, bytes, metadata)
                 let blob = try #require(try await store.get(name))
                 #expect(mismatch(Array(blob.bytes), bytes) == nil, "\(name)")
                 #expect(blob.metadata == metadata)
                 #expect(try await store.head(name) == metadata)
             }
+        }
+    }
+
+    /// A blob whose CRC32C is not its bytes' is refused by the store and not stored (an S3 store has the store check
+    /// it); the memory and file stores keep metadata as given.
+    @Test(.enabled(if: S3TestStore.settings != nil))
+    func anS3StoreRefusesABlobWhoseChecksumIsNotItsBytes() async throws {
+        try await withStore(.s3) { store, _ in
+            let code = await storeError {
+                try await put(store, "00/000", [1, 2, 3], BlobMetadata(properties: ["crc32c": "01234567"]))
+            }
+            #expect(code == .corrupt)
+            let stored = try await store.head("00/000")
+            #expect(stored == nil)
         }
     }
 

@@ -114,7 +114,52 @@ public final class S3Client: Sendable {
         "/" + location.bucket + (key.map { "/" + $0 } ?? "")
     }
 
-    /// Sends one signed request (retried after 500, 503 and transport errors) and collects its answer.
+    /// The signed URL and headers of one attempt of a request (signed anew for each attempt: the signature holds
+    /// its time).
+    private func signed(
+        _ method: HTTPMethod,
+        key: String?,
+        query: [(String, String)],
+        headers: [(String, String)]
+    ) throws -> (ServiceURL, HTTPHeaders) {
+        let request = S3Signer.Request(
+            method: method.rawValue,
+            host: location.hostHeader,
+            path: path(key),
+            query: query,
+            headers: headers
+        )
+        var all = HTTPHeaders(headers)
+        all.add(contentsOf: signer.headers(for: request))
+        let pathAndQuery =
+            S3Signer.encode(request.path, keepingSlashes: true)
+            + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
+        return (try ServiceURL(location.endpoint + pathAndQuery), all)
+    }
+
+    /// Runs `attempt` again after 500 and 503 (`status` of its result) and after transport errors, waiting as
+    /// ``RetryPolicy`` says.
+    private func retrying<R>(_ attempt: () async throws -> R, status: (R) -> Int) async throws -> R {
+        var attempts = 1
+        while true {
+            do {
+                let result = try await attempt()
+                let code = status(result)
+                if code == 500 || code == 503, attempts < retryPolicy.maxAttempts {
+                    try await Task.sleep(for: retryPolicy.delay(attempt: attempts, headers: nil))
+                    attempts += 1
+                    continue
+                }
+                return result
+            } catch let error as TygerClientError where error.code == .transport && attempts < retryPolicy.maxAttempts {
+                try await Task.sleep(for: retryPolicy.delay(attempt: attempts, headers: nil))
+                attempts += 1
+            }
+        }
+    }
+
+    /// Sends one signed request (retried after 500, 503 and transport errors) and collects its answer. Plain HTTP
+    /// goes through ``DirectHTTPClient`` (the body sent from where it is), HTTPS through AsyncHTTPClient.
     func send(
         _ method: HTTPMethod,
         key: String?,
@@ -123,41 +168,56 @@ public final class S3Client: Sendable {
         body: UnsafeRawBufferPointer? = nil,
         maxBody: Int = 300 << 20
     ) async throws -> HTTPTransport.Response {
-        var attempt = 0
-        while true {
-            let request = S3Signer.Request(
-                method: method.rawValue,
-                host: location.hostHeader,
-                path: path(key),
-                query: query,
-                headers: headers
-            )
-            var all = HTTPHeaders(headers)
-            all.add(contentsOf: signer.headers(for: request))
-            let pathAndQuery =
-                S3Signer.encode(request.path, keepingSlashes: true)
-                + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
-            let url = try ServiceURL(location.endpoint + pathAndQuery)
-            do {
-                let response = try await transport.send(
-                    method,
-                    url,
-                    headers: all,
-                    body: body.map { ByteBuffer(bytes: $0) },
-                    maxBody: maxBody
-                )
-                if response.status == 500 || response.status == 503, attempt + 1 < retryPolicy.maxAttempts {
-                    attempt += 1
-                    try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: response.headers))
-                    continue
-                }
-                return response
-            } catch let error as TygerClientError
-                where error.code == .transport && attempt + 1 < retryPolicy.maxAttempts
-            {
-                attempt += 1
-                try await Task.sleep(for: retryPolicy.delay(attempt: attempt, headers: nil))
+        try await retrying({
+            let (url, all) = try signed(method, key: key, query: query, headers: headers)
+            if DirectHTTPClient.serves(url) {
+                return try await DirectHTTPClient.shared.send(method, url, headers: all, body: body, maxBody: maxBody)
             }
+            return try await transport.send(
+                method,
+                url,
+                headers: all,
+                body: body.map { ByteBuffer(bytes: $0) },
+                maxBody: maxBody
+            )
+        }) { $0.status }
+    }
+
+    /// What a GET gave: the object in memory of its own, or an answer that is not the object.
+    enum Download {
+        case object(StoredBlob)
+        case answer(HTTPTransport.Response)
+    }
+
+    /// GETs `key` into memory sized by its `Content-Length` (with ``DirectHTTPClient``, straight from the socket);
+    /// `metadata` reads the blob's metadata from the answer's headers.
+    func download(_ key: String, metadata: (HTTPHeaders) -> BlobMetadata) async throws -> Download {
+        try await retrying({
+            let (url, headers) = try signed(.GET, key: key, query: [], headers: [])
+            if DirectHTTPClient.serves(url) {
+                let answer = try await DirectHTTPClient.shared.download(url, headers: headers)
+                guard answer.status == 200, let received = answer.received else {
+                    return Download.answer(
+                        HTTPTransport.Response(status: answer.status, headers: answer.headers, body: answer.body)
+                    )
+                }
+                return .object(
+                    StoredBlob(
+                        adopting: received.memory,
+                        count: received.count,
+                        metadata: metadata(answer.headers),
+                        recycle: { DirectHTTPClient.shared.recycle($0) }
+                    )
+                )
+            }
+            let response = try await transport.send(.GET, url, headers: headers)
+            guard response.status == 200 else { return .answer(response) }
+            return response.body.withUnsafeReadableBytes {
+                .object(StoredBlob(copying: $0, metadata: metadata(response.headers)))
+            }
+        }) { outcome in
+            if case .answer(let response) = outcome { return response.status }
+            return 200
         }
     }
 
@@ -277,10 +337,7 @@ public final class S3BlobStore: BlobStore {
         var headers: [(String, String)] = [
             ("If-None-Match", "*"),
             ("Content-Type", "application/octet-stream"),
-            (
-                "Content-MD5",
-                Base64.encode(Insecure.MD5.hash(data: bytes ?? UnsafeRawBufferPointer(start: nil, count: 0)))
-            ),
+            Self.checksumHeader(bytes ?? UnsafeRawBufferPointer(start: nil, count: 0), metadata),
         ]
         if let md5 = metadata.contentMD5 { headers.append(("x-amz-meta-tyger-content-md5", md5)) }
         for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-\(k)", v)) }
@@ -290,21 +347,35 @@ public final class S3BlobStore: BlobStore {
         case 412: return 412
         // AWS answers a conditional PUT that races another one of the same key with 409: the other one wins.
         case 409 where S3Client.errorCode(response) == "ConditionalRequestConflict": return 412
+        case 400 where ["BadDigest", "InvalidDigest"].contains(S3Client.errorCode(response) ?? ""):
+            throw BlobStoreError(.corrupt, "PUT \(key): the store found that the bytes do not match their checksum")
         default: throw client.failure(response, "PUT \(key)")
         }
     }
 
+    /// The checksum the store verifies before it stores the object: the CRC32C the native format computed
+    /// (`x-amz-checksum-crc32c`), else the blob's MD5 (the 0.3.0 format's `Content-MD5`), else an MD5 computed
+    /// here. A store that does not know `x-amz-checksum-crc32c` ignores it; readers check the CRC32C anyway.
+    static func checksumHeader(_ bytes: UnsafeRawBufferPointer, _ metadata: BlobMetadata) -> (String, String) {
+        if let hex = metadata.properties[BlobMetadata.Key.crc32c], hex.utf8.count == 8,
+            let crc = UInt32(hex, radix: 16)
+        {
+            return ("x-amz-checksum-crc32c", Base64.encode(withUnsafeBytes(of: crc.bigEndian) { Array($0) }))
+        }
+        if let md5 = metadata.contentMD5, md5.utf8.count == 24, Data(base64Encoded: md5)?.count == 16 {
+            return ("Content-MD5", md5)
+        }
+        return ("Content-MD5", Base64.encode(Insecure.MD5.hash(data: bytes)))
+    }
+
     public func get(_ name: String) async throws -> StoredBlob? {
         try BlobName.validate(name)
-        let response = try await client.send(.GET, key: containerKey + name)
-        switch response.status {
-        case 200:
-            let metadata = Self.metadata(from: response.headers)
-            return response.body.withUnsafeReadableBytes { StoredBlob(copying: $0, metadata: metadata) }
-        case 404:
+        switch try await client.download(containerKey + name, metadata: Self.metadata(from:)) {
+        case .object(let blob): return blob
+        case .answer(let response) where response.status == 404:
             try await requireContainer()
             return nil
-        default: throw client.failure(response, "GET \(containerKey + name)")
+        case .answer(let response): throw client.failure(response, "GET \(containerKey + name)")
         }
     }
 
