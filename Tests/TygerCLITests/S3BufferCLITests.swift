@@ -13,12 +13,22 @@ struct S3BufferCLITests {
         ["AWS_ACCESS_KEY_ID": settings.accessKey, "AWS_SECRET_ACCESS_KEY": settings.secretKey]
     }
 
+    /// The stores: SeaweedFS, and rclone's `serve s3` (which ignores `If-None-Match`) where it runs.
+    static var stores: [String] {
+        guard let settings = S3TestStore.settings else { return [] }
+        return ["seaweedfs"] + (settings.secondEndpoint == nil ? [] : ["rclone"])
+    }
+
+    func endpoint(_ store: String) -> String {
+        store == "rclone" ? settings.secondEndpoint! : settings.endpoint
+    }
+
     /// A bucket made for the test.
-    func makeBucket() async throws -> String {
+    func makeBucket(_ store: String = "seaweedfs") async throws -> String {
         let bucket = S3TestStore.uniqueName("cli")
         try await HTTPTransport.withTransport { transport in
             let client = S3Client(
-                location: S3Location(endpoint: settings.endpoint, bucket: bucket),
+                location: S3Location(endpoint: endpoint(store), bucket: bucket),
                 credentials: S3Credentials(accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey),
                 transport: transport
             )
@@ -27,19 +37,19 @@ struct S3BufferCLITests {
         return bucket
     }
 
-    func url(_ bucket: String, _ buffer: String) -> String {
-        "s3://\(bucket)/team/runs/\(buffer)?endpoint=\(settings.endpoint)"
+    func url(_ bucket: String, _ buffer: String, store: String = "seaweedfs") -> String {
+        "s3://\(bucket)/team/runs/\(buffer)?endpoint=\(endpoint(store))"
     }
 
     func tyger(_ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
         try await runProcess(TygerBinary.path(), arguments, environment: environment ?? self.environment)
     }
 
-    @Test(arguments: [["--format", "native"], ["--compress", "fast"], ["--format", "0.3.0"]])
-    func aBufferWrittenToS3ReadsBackAndIsWriteOnce(options: [String]) async throws {
-        let bucket = try await makeBucket()
+    @Test(arguments: stores, [["--format", "native"], ["--compress", "fast"], ["--format", "0.3.0"]])
+    func aBufferWrittenToS3ReadsBackAndIsWriteOnce(store: String, options: [String]) async throws {
+        let bucket = try await makeBucket(store)
         let size = (3 << 20) + 4567
-        let buffer = url(bucket, "b1")
+        let buffer = url(bucket, "b1", store: store)
         let write = try await runShell(
             #""$TYGER" buffer gen \#(size) | "$TYGER" buffer write '\#(buffer)' --block-size 1M \#(options.joined(separator: " "))"#,
             environment: environment

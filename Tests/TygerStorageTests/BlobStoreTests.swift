@@ -13,11 +13,35 @@ extension String {
 }
 
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case memory, file, s3
+    /// `s3`: SeaweedFS; `s3rclone`: rclone's `serve s3`, which ignores `If-None-Match` (the store's fallback).
+    case memory, file, s3, s3rclone
     var testDescription: String { rawValue }
 
     /// The stores this machine has.
-    static var available: [StoreKind] { S3TestStore.settings == nil ? [.memory, .file] : allCases }
+    static var available: [StoreKind] {
+        var kinds: [StoreKind] = [.memory, .file]
+        if let settings = S3TestStore.settings {
+            kinds.append(.s3)
+            if settings.secondEndpoint != nil { kinds.append(.s3rclone) }
+        }
+        return kinds
+    }
+
+    /// Whether two writers racing for one name always leave exactly one winner.
+    var refusesRacingWrites: Bool { self != .s3rclone }
+}
+
+/// An S3 client for the test store `kind` (`.s3` or `.s3rclone`), on `bucket` (created).
+func s3Client(_ kind: StoreKind, bucket: String, transport: HTTPTransport) async throws -> S3Client {
+    let settings = try #require(S3TestStore.settings)
+    let endpoint = kind == .s3rclone ? try #require(settings.secondEndpoint) : settings.endpoint
+    let client = S3Client(
+        location: S3Location(endpoint: endpoint, bucket: bucket, prefix: "buffers"),
+        credentials: S3Credentials(accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey),
+        transport: transport
+    )
+    try await client.createBucket()
+    return client
 }
 
 /// Runs `body` with a fresh store of `kind` (its container created unless `created` is false).
@@ -34,15 +58,9 @@ func withStore<T>(
             let store = FileBlobStore(directory: dir + "/buffer")
             if created { try await store.createContainer() }
             return try await body(store, dir + "/buffer")
-        case .s3:
-            let settings = try #require(S3TestStore.settings)
+        case .s3, .s3rclone:
             return try await HTTPTransport.withTransport { transport in
-                let client = S3Client(
-                    location: S3Location(endpoint: settings.endpoint, bucket: "tyger-contract", prefix: "buffers"),
-                    credentials: S3Credentials(accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey),
-                    transport: transport
-                )
-                try await client.createBucket()
+                let client = try await s3Client(kind, bucket: "tyger-contract", transport: transport)
                 let store = S3BlobStore(client: client, container: S3TestStore.uniqueName("b"))
                 if created { try await store.createContainer() }
                 return try await body(store, dir)
@@ -154,7 +172,7 @@ func storeError(_ body: () async throws -> Void) async -> BlobStoreError.Code? {
         }
     }
 
-    @Test(arguments: StoreKind.available)
+    @Test(arguments: StoreKind.available.filter(\.refusesRacingWrites))
     func concurrentPutsOfOneNameHaveExactlyOneWinner(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             for round in 0..<5 {
@@ -239,6 +257,36 @@ func storeError(_ body: () async throws -> Void) async -> BlobStoreError.Code? {
             try await put(store, "02/00/000", [2])
             try await store.sync()
             #expect(try await store.get("02/00/000") != nil)
+        }
+    }
+}
+
+/// What the S3 store learns of a store before it writes: SeaweedFS refuses a second `If-None-Match: *` PUT and
+/// checks `x-amz-checksum-crc32c`; rclone's `serve s3` does neither, so the store checks for the name first and
+/// sends a `Content-MD5` (which rclone checks) instead of the CRC32C.
+@Suite(.enabled(if: S3TestStore.settings?.secondEndpoint != nil))
+struct S3CapabilityTests {
+    @Test func eachStoreIsProbedForWhatItChecks() async throws {
+        try await HTTPTransport.withTransport { transport in
+            let seaweed = try await s3Client(.s3, bucket: "tyger-probe", transport: transport)
+            let seaweedChecks = try await seaweed.capabilities()
+            #expect(seaweedChecks.conditionalCreate && seaweedChecks.checksCRC32C)
+            let rclone = try await s3Client(.s3rclone, bucket: "tyger-probe", transport: transport)
+            let rcloneChecks = try await rclone.capabilities()
+            #expect(!rcloneChecks.conditionalCreate && !rcloneChecks.checksCRC32C)
+        }
+    }
+
+    /// On the store without conditional writes a blob written twice one after the other is still refused the second
+    /// time (the name is looked up first), and a wrong checksum is still refused (as a wrong Content-MD5).
+    @Test func theFallbackKeepsSequentialWritesWriteOnceAndChecksTheBytes() async throws {
+        try await withStore(.s3rclone) { store, _ in
+            try await put(store, "00/000", [1, 2, 3], BlobMetadata(contentMD5: "first"))
+            #expect(await storeError { try await put(store, "00/000", [4]) } == .alreadyExists)
+            let blob = try #require(try await store.get("00/000"))
+            #expect(Array(blob.bytes) == [1, 2, 3])
+            let wrongMD5 = BlobMetadata(contentMD5: "AAAAAAAAAAAAAAAAAAAAAA==")
+            #expect(await storeError { try await put(store, "00/001", [1, 2, 3], wrongMD5) } == .corrupt)
         }
     }
 }

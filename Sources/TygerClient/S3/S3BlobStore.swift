@@ -221,12 +221,73 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// What the store does with the headers that keep blobs write-once and whole.
+    public struct Capabilities: Sendable, Equatable {
+        /// It refuses a `PUT` with `If-None-Match: *` of a key that exists (412): SeaweedFS, AWS since 2024. Not
+        /// rclone's `serve s3`.
+        public var conditionalCreate: Bool
+        /// It refuses a `PUT` whose `x-amz-checksum-crc32c` does not match the body.
+        public var checksCRC32C: Bool
+    }
+
+    private let probed = Mutex<Task<Capabilities, any Error>?>(nil)
+
+    /// The store's ``Capabilities``, learned once per client by writing two small objects under the prefix
+    /// (`PREFIX.tyger-probe-…`, removed afterwards).
+    public func capabilities() async throws -> Capabilities {
+        let task = probed.withLock { task in
+            if let task { return task }
+            let made = Task { try await probe() }
+            task = made
+            return made
+        }
+        do {
+            return try await task.value
+        } catch {
+            probed.withLock { $0 = nil }  // the next caller probes again
+            throw error
+        }
+    }
+
+    private func probe() async throws -> Capabilities {
+        let key = location.prefix + ".tyger-probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 5, alignment: 1)
+        memory.copyBytes(from: Array("tyger".utf8))
+        let body = UnsafeRawBufferPointer(memory)
+        defer {
+            memory.deallocate()
+            Task { [self] in
+                _ = try? await send(.DELETE, key: key)
+                _ = try? await send(.DELETE, key: key + "-crc")
+            }
+        }
+        func put(_ key: String, _ headers: [(String, String)]) async throws -> HTTPTransport.Response {
+            try await send(
+                .PUT,
+                key: key,
+                headers: headers + [("Content-Type", "application/octet-stream")],
+                body: body
+            )
+        }
+        let first = try await put(key, [("If-None-Match", "*")])
+        guard first.status == 200 else { throw failure(first, "PUT \(key)") }
+        let second = try await put(key, [("If-None-Match", "*")])
+        guard second.status == 200 || second.status == 412 else { throw failure(second, "PUT \(key)") }
+        // A CRC32C that is not the body's.
+        let wrong = Checksums.crc32c(body, seed: 0) &+ 1
+        let wrongText = Base64.encode(withUnsafeBytes(of: wrong.bigEndian) { Array($0) })
+        let wrongCRC = try await put(key + "-crc", [("x-amz-checksum-crc32c", wrongText)])
+        return Capabilities(conditionalCreate: second.status == 412, checksCRC32C: wrongCRC.status == 400)
+    }
+
     /// Creates the bucket; one that exists and is this account's already is fine.
     ///
     /// - Throws: `BlobStoreError` `.io` when the store refuses.
     public func createBucket() async throws {
         let response = try await send(.PUT, key: nil)
         if response.status == 200 || Self.errorCode(response) == "BucketAlreadyOwnedByYou" { return }
+        // Some stores (rclone's) say BucketAlreadyExists of their own buckets too: one that we can reach is ours.
+        if Self.errorCode(response) == "BucketAlreadyExists", try await send(.HEAD, key: nil).status == 200 { return }
         throw failure(response, "PUT bucket \(location.bucket)")
     }
 
@@ -279,8 +340,10 @@ public final class S3BlobStore: BlobStore {
     public let container: String
     private let containerKnown = Mutex(false)
 
-    /// The key of the container marker (and the prefix of its blobs).
+    /// The prefix of the buffer's objects.
     private var containerKey: String { client.location.prefix + container + "/" }
+    /// The buffer's marker object (not `PREFIX/ID/`: a store on a file system takes that for a directory).
+    private var markerKey: String { containerKey + ":buffer" }
     private var leaseKey: String { containerKey + ":writer" }
     private var releasedKey: String { containerKey + ":released" }
 
@@ -293,7 +356,7 @@ public final class S3BlobStore: BlobStore {
 
     public func containerExists() async throws -> Bool {
         if containerKnown.withLock({ $0 }) { return true }
-        let response = try await client.send(.HEAD, key: containerKey)
+        let response = try await client.send(.HEAD, key: markerKey)
         switch response.status {
         case 200:
             containerKnown.withLock { $0 = true }
@@ -307,13 +370,13 @@ public final class S3BlobStore: BlobStore {
                 )
             }
             return false
-        default: throw client.failure(response, "HEAD \(containerKey)")
+        default: throw client.failure(response, "HEAD \(markerKey)")
         }
     }
 
     public func createContainer() async throws {
-        let response = try await client.send(.PUT, key: containerKey)
-        guard response.status == 200 else { throw client.failure(response, "PUT \(containerKey)") }
+        let response = try await client.send(.PUT, key: markerKey)
+        guard response.status == 200 else { throw client.failure(response, "PUT \(markerKey)") }
         containerKnown.withLock { $0 = true }
     }
 
@@ -333,11 +396,20 @@ public final class S3BlobStore: BlobStore {
     }
 
     /// PUTs `key` write-once. Returns 200, or 412 when the key exists; throws on anything else.
+    ///
+    /// On a store that ignores `If-None-Match` (``S3Client/Capabilities``) a HEAD comes first: a second write of
+    /// a key is refused, but two writes racing between the HEAD and the PUT both succeed and the last one stays.
     private func create(_ key: String, bytes: UnsafeRawBufferPointer?, metadata: BlobMetadata) async throws -> Int {
+        let capabilities = try await client.capabilities()
+        if !capabilities.conditionalCreate, try await exists(key) { return 412 }
         var headers: [(String, String)] = [
             ("If-None-Match", "*"),
             ("Content-Type", "application/octet-stream"),
-            Self.checksumHeader(bytes ?? UnsafeRawBufferPointer(start: nil, count: 0), metadata),
+            Self.checksumHeader(
+                bytes ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                metadata,
+                crc32c: capabilities.checksCRC32C
+            ),
         ]
         if let md5 = metadata.contentMD5 { headers.append(("x-amz-meta-tyger-content-md5", md5)) }
         for (k, v) in metadata.properties.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-\(k)", v)) }
@@ -354,10 +426,14 @@ public final class S3BlobStore: BlobStore {
     }
 
     /// The checksum the store verifies before it stores the object: the CRC32C the native format computed
-    /// (`x-amz-checksum-crc32c`), else the blob's MD5 (the 0.3.0 format's `Content-MD5`), else an MD5 computed
-    /// here. A store that does not know `x-amz-checksum-crc32c` ignores it; readers check the CRC32C anyway.
-    static func checksumHeader(_ bytes: UnsafeRawBufferPointer, _ metadata: BlobMetadata) -> (String, String) {
-        if let hex = metadata.properties[BlobMetadata.Key.crc32c], hex.utf8.count == 8,
+    /// (`x-amz-checksum-crc32c`) where the store checks it, else the blob's MD5 (the 0.3.0 format's `Content-MD5`),
+    /// else an MD5 computed here.
+    static func checksumHeader(
+        _ bytes: UnsafeRawBufferPointer,
+        _ metadata: BlobMetadata,
+        crc32c storeChecksCRC: Bool
+    ) -> (String, String) {
+        if storeChecksCRC, let hex = metadata.properties[BlobMetadata.Key.crc32c], hex.utf8.count == 8,
             let crc = UInt32(hex, radix: 16)
         {
             return ("x-amz-checksum-crc32c", Base64.encode(withUnsafeBytes(of: crc.bigEndian) { Array($0) }))
