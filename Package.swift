@@ -31,6 +31,7 @@ let asyncHTTPClient = Package.Dependency.package(
 )
 let yams = Package.Dependency.package(url: "https://github.com/jpsim/Yams", from: "6.2.2")
 let grdb = Package.Dependency.package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0")
+let postgres = Package.Dependency.package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2")
 
 let package = Package(
     name: "tyger-swift",
@@ -48,7 +49,7 @@ let package = Package(
     ],
     dependencies: [
         argumentParser, crypto, hummingbird, nio, nioExtras, nioSSL, serviceLifecycle, log, asyncHTTPClient, httpTypes,
-        yams, grdb,
+        yams, grdb, postgres,
     ],
     targets: [
         // Layers (docs/architecture.md): a target depends only on targets of lower layers.
@@ -111,6 +112,17 @@ let package = Package(
             dependencies: [
                 "TygerModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // L5: the control plane's repositories on PostgreSQL (PostgresNIO), for servers that share one database.
+        .target(
+            name: "TygerPostgres",
+            dependencies: [
+                "TygerControlPlane", "TygerModel",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -220,7 +232,8 @@ let package = Package(
         .testTarget(
             name: "TygerControlPlaneTests",
             dependencies: [
-                "TygerControlPlane", "TygerModel", "TygerTestSupport", .product(name: "Logging", package: "swift-log"),
+                "TygerControlPlane", "TygerModel", "TygerPostgres", "TygerTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

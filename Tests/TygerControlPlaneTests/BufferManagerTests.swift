@@ -12,18 +12,18 @@ struct BufferManagerTests {
     private func manager(
         _ kind: RepositoryKind,
         _ configuration: BufferManager.Configuration = .init()
-    ) throws
-        -> (BufferManager, TemporaryDirectory?)
+    ) async throws
+        -> (BufferManager, AnyObject?)
     {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         return (
             BufferManager(repository: repo, storage: storage, configuration: configuration, clock: clock.wallClock), dir
         )
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func createAppliesRulesAndCreatesContainer(kind: RepositoryKind) async throws {
-        let (m, dir) = try manager(kind)
+        let (m, dir) = try await manager(kind)
         defer { _ = dir }
         let b = try await m.create(Buffer(id: "ignored", location: "LOCAL", tags: ["a": "b"]))
         #expect(b.id.count == 26 && b.id != "ignored")
@@ -43,16 +43,19 @@ struct BufferManagerTests {
     }
 
     @Test func storageFailureOnCreateStoresNothing() async throws {
-        let (m, _) = try manager(.inMemory)
+        let (m, _) = try await manager(.inMemory)
         storage.failNextOperation()
         let error = await #expect(throws: TygerControlPlaneError.self) { try await m.create(Buffer()) }
         #expect(error?.code == .storageFailure)
         #expect(try await m.count(BufferFilter(softDeleted: nil)) == 0)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func softDeleteRestorePurgeSingle(kind: RepositoryKind) async throws {
-        let (m, dir) = try manager(kind, .init(activeLifetime: .seconds(3600), softDeletedLifetime: .seconds(86_400)))
+        let (m, dir) = try await manager(
+            kind,
+            .init(activeLifetime: .seconds(3600), softDeletedLifetime: .seconds(86_400))
+        )
         defer { _ = dir }
         let b = try await m.create(Buffer())
         let now = RFC3339.normalize(clock.now)
@@ -81,9 +84,9 @@ struct BufferManagerTests {
         #expect(missing?.code == .notFound)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func bulkOperationsReturnCounts(kind: RepositoryKind) async throws {
-        let (m, dir) = try manager(kind)
+        let (m, dir) = try await manager(kind)
         defer { _ = dir }
         for i in 0..<5 { _ = try await m.create(Buffer(tags: ["batch": "x", "i": "\(i)"])) }
         _ = try await m.create(Buffer(tags: ["batch": "y"]))
@@ -100,7 +103,7 @@ struct BufferManagerTests {
     }
 
     @Test func updateChecksIDAndETag() async throws {
-        let (m, _) = try manager(.inMemory)
+        let (m, _) = try await manager(.inMemory)
         let b = try await m.create(Buffer(tags: ["a": "1"]))
         let mismatch = await #expect(throws: TygerControlPlaneError.self) {
             try await m.update(id: b.id, BufferUpdate(id: "other"), ifMatch: nil)
@@ -115,7 +118,7 @@ struct BufferManagerTests {
     }
 
     @Test func accessChecksTTLAndContainer() async throws {
-        let (m, _) = try manager(.inMemory)
+        let (m, _) = try await manager(.inMemory)
         let b = try await m.create(Buffer())
         let access = try await m.access(id: b.id, writeable: true, preferTCP: true, ttl: .seconds(30))
         #expect(access.uri == "memory://buffers/\(b.id)?writeable=true&ttl=30&tcp=true")
@@ -134,7 +137,7 @@ struct BufferManagerTests {
     }
 
     @Test func listValidatesLimitAndToken() async throws {
-        let (m, _) = try manager(.inMemory)
+        let (m, _) = try await manager(.inMemory)
         for _ in 0..<3 {
             _ = try await m.create(Buffer())
             clock.advance(by: .seconds(1))
@@ -182,9 +185,9 @@ struct BufferExpiryTests {
     let storage = InMemoryBufferStorageProvider()
     let logger = Logger(label: "test")
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func expiryPassSoftDeletesThenPurges(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         let m = BufferManager(
             repository: repo,

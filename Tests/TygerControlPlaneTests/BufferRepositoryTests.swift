@@ -24,9 +24,9 @@ struct BufferRepositoryTests {
         )
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func createGetRoundTripsAllFields(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         let r = BufferRecord(
             id: "aaaa",
@@ -44,9 +44,9 @@ struct BufferRepositoryTests {
         await #expect(throws: TygerControlPlaneError.self) { try await repo.create(r) }
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func listOrdersByCreatedAtThenIDDescendingAndPagesWithCursor(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         // Two buffers share a creation time, so the id tiebreak matters.
         for (id, offset) in [("b1", 1.0), ("b2", 2.0), ("b3", 2.0), ("b4", 3.0), ("b5", 0.5)] {
@@ -66,9 +66,9 @@ struct BufferRepositoryTests {
         #expect(try await repo.list(BufferFilter(), limit: 0, after: nil).isEmpty)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func filtersByTagsExcludeTagsAndState(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         try await repo.create(record("x1", at: 1, tags: ["env": "prod", "team": "a"]))
         try await repo.create(record("x2", at: 2, tags: ["env": "prod", "team": "b"]))
@@ -92,9 +92,9 @@ struct BufferRepositoryTests {
         #expect(try await repo.count(BufferFilter(tags: ["nope": "1"])) == 0)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func updateReplacesTagsAndChecksETag(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         let r = record("u1", at: 1, tags: ["a": "1"])
         try await repo.create(r)
@@ -143,9 +143,9 @@ struct BufferRepositoryTests {
         )
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func changeStateHonoursStateAndExpiry(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         try await repo.create(record("s1", at: 1, tags: ["k": "v"]))
         try await repo.create(record("s2", at: 2, expiresIn: -10))
@@ -165,9 +165,9 @@ struct BufferRepositoryTests {
         #expect(try await repo.changeState(id: "nope", softDelete, now: t0) == .notFound)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func bulkStateChangesCountOnlyMatchingLiveBuffersInState(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         try await repo.create(record("m1", at: 1, tags: ["g": "1"]))
         try await repo.create(record("m2", at: 2, tags: ["g": "1", "keep": "y"]))
@@ -188,9 +188,9 @@ struct BufferRepositoryTests {
         #expect(try await repo.changeStates(matching: BufferFilter(), softDelete, now: t0) == 4)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func concurrentWritersDoNotLoseUpdates(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         let start = t0
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -214,9 +214,9 @@ struct BufferRepositoryTests {
         #expect(try await repo.count(BufferFilter(softDeleted: nil)) == 40)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func expiryQueries(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         try await repo.create(record("e1", at: 1, expiresIn: -5, tags: ["t": "1"]))
         try await repo.create(record("e2", at: 2, expiresIn: 0))
@@ -244,9 +244,9 @@ struct BufferRepositoryTests {
 struct BufferWriterLeaseRepositoryTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func oneWriterHoldsTheLeaseUntilItEndsTheWrite(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         #expect(try await repo.writerLease(bufferId: "b") == nil)
         let renewBefore = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .renew(until: t0 + 8), now: t0)
@@ -300,9 +300,9 @@ struct BufferWriterLeaseRepositoryTests {
         )
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func aLeaseThatRunsOutOrIsReleasedIsAbandoned(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         _ = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .acquire(until: t0 + 8), now: t0)
         #expect(try await repo.writerLease(bufferId: "b")?.state(at: t0 + 7) == .writing)
@@ -330,9 +330,9 @@ struct BufferWriterLeaseRepositoryTests {
         #expect(try await repo.writerLease(bufferId: "c")?.state(at: t0 + 1) == .abandoned)
     }
 
-    @Test(arguments: RepositoryKind.allCases)
+    @Test(arguments: RepositoryKind.available)
     func purgingABufferDeletesItsLease(kind: RepositoryKind) async throws {
-        let (repo, dir) = try kind.make()
+        let (repo, dir) = try await kind.make()
         defer { _ = dir }
         try await repo.create(
             BufferRecord(id: "b", location: "local", createdAt: t0, isSoftDeleted: true, expiresAt: t0 + 1)

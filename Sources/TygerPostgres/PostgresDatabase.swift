@@ -1,0 +1,246 @@
+import Foundation
+public import Logging
+import NIOSSL
+public import PostgresNIO
+import TygerControlPlane
+import TygerModel
+
+/// A PostgreSQL database reached from a `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` URL, through a
+/// PostgresNIO connection pool, with the control plane's schema applied.
+///
+/// Migrations are numbered, recorded in `tyger_migrations`, and applied at connection under a session advisory lock,
+/// so servers that start together on one database apply each migration once.
+public final class PostgresDatabase: Sendable {
+    public let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    /// The URL without its password, for messages.
+    public let redactedURL: String
+
+    /// The settings of a `postgres://` URL.
+    public struct Settings: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        /// A socket directory (`?host=/dir`): the server's socket `/dir/.s.PGSQL.PORT` instead of TCP.
+        public var socketDirectory: String?
+        public var user: String
+        public var password: String?
+        public var database: String
+        /// `sslmode=require`: TLS, with the server's certificate verified.
+        public var requireTLS: Bool
+
+        /// Parses `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|require][&host=/socket/dir]`
+        /// (`postgresql://` too).
+        ///
+        /// - Throws: ``TygerControlPlaneError`` `.invalidInput` naming what is wrong.
+        public init(parsing text: String) throws {
+            func bad(_ why: String) -> TygerControlPlaneError {
+                TygerControlPlaneError(
+                    code: .invalidInput,
+                    message: "invalid database URL '\(PostgresDatabase.redact(text))': \(why) "
+                        + "(expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
+                )
+            }
+            guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
+                let components = URLComponents(string: text)
+            else { throw bad("not a postgres:// URL") }
+            guard let user = components.user, !user.isEmpty else { throw bad("no user") }
+            let database = String(components.path.drop(while: { $0 == "/" }))
+            guard !database.isEmpty, !database.contains("/") else { throw bad("no database name") }
+            self.user = user
+            self.password = components.password
+            self.database = database
+            self.host = components.host ?? ""
+            self.port = components.port ?? 5432
+            self.requireTLS = false
+            for item in components.queryItems ?? [] {
+                switch (item.name, item.value ?? "") {
+                case ("sslmode", "disable"): requireTLS = false
+                case ("sslmode", "require"), ("sslmode", "verify-full"): requireTLS = true
+                case ("sslmode", let mode): throw bad("sslmode '\(mode)' is not supported: use disable or require")
+                case ("host", let directory) where directory.hasPrefix("/"): socketDirectory = directory
+                default: throw bad("unknown parameter '\(item.name)'")
+                }
+            }
+            if host.isEmpty && socketDirectory == nil { throw bad("no host") }
+        }
+    }
+
+    /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+    public static func redact(_ text: String) -> String {
+        guard let at = text.firstIndex(of: "@"), let scheme = text.range(of: "://"),
+            let colon = text[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return text }
+        return String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
+    }
+
+    /// Connects (the pool opens connections as they are needed, retrying with backoff) and applies the migrations
+    /// this version knows.
+    ///
+    /// - Parameter startTimeout: How long a database that cannot be reached (not started yet, say) is waited for.
+    /// - Throws: ``TygerControlPlaneError`` `.invalidInput` for a bad URL, `.databaseFailure` when the database
+    ///   cannot be reached within `startTimeout` or migrated.
+    public init(url: String, logger: Logger, startTimeout: Duration = .seconds(60)) async throws {
+        let settings = try Settings(parsing: url)
+        var configuration: PostgresClient.Configuration
+        let tls: PostgresClient.Configuration.TLS =
+            settings.requireTLS ? .require(.makeClientConfiguration()) : .disable
+        if let directory = settings.socketDirectory {
+            configuration = PostgresClient.Configuration(
+                unixSocketPath: "\(directory)/.s.PGSQL.\(settings.port)",
+                username: settings.user,
+                password: settings.password,
+                database: settings.database
+            )
+        } else {
+            configuration = PostgresClient.Configuration(
+                host: settings.host,
+                port: settings.port,
+                username: settings.user,
+                password: settings.password,
+                database: settings.database,
+                tls: tls
+            )
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = client
+        runner = Task { await client.run() }
+        self.logger = logger
+        redactedURL = Self.redact(url)
+        do {
+            try await Self.within(startTimeout) { [self] in try await migrate() }
+        } catch {
+            runner.cancel()
+            throw TygerControlPlaneError(
+                code: .databaseFailure,
+                message: "Cannot open the database \(redactedURL): \(Self.describe(error))",
+                cause: error
+            )
+        }
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        let after: Duration
+        var description: String { "no connection within \(after)" }
+    }
+
+    /// Runs `body`, or throws ``TimedOut`` once `limit` has passed (the pool retries a connection for as long as it
+    /// is asked to).
+    static func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw TimedOut(after: limit)
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    /// Closes the pool's connections.
+    public func shutdown() {
+        runner.cancel()
+    }
+
+    /// A one-line reason for a database error (the server's message when it sent one).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: Migrations
+
+    /// The schema, oldest first: an identifier and its statements. Timestamps are BIGINT microseconds since the
+    /// Unix epoch (UTC), as in SQLite, so ordering and continuation cursors are exact.
+    static let migrations: [(id: String, statements: [String])] = [
+        (
+            "v1-buffers",
+            [
+                """
+                CREATE TABLE buffers (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    location TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    is_soft_deleted BOOLEAN NOT NULL DEFAULT FALSE,
+                    expires_at BIGINT
+                )
+                """,
+                "CREATE INDEX buffers_listing ON buffers (is_soft_deleted, created_at DESC, id DESC)",
+                """
+                CREATE TABLE buffer_tags (
+                    buffer_id TEXT NOT NULL REFERENCES buffers (id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (buffer_id, key)
+                )
+                """,
+                "CREATE INDEX buffer_tags_key_value ON buffer_tags (key, value, buffer_id)",
+                "CREATE INDEX buffers_expiry ON buffers (is_soft_deleted, expires_at) WHERE expires_at IS NOT NULL",
+                """
+                CREATE TABLE buffer_writer_leases (
+                    buffer_id TEXT NOT NULL PRIMARY KEY,
+                    lease_id TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'failed')),
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+            ]
+        )
+    ]
+
+    /// The key of the advisory lock held while migrating (any constant: "tyger" in ASCII).
+    static let migrationLock: Int64 = 0x7479_6765_72
+
+    /// Applies the migrations not yet recorded, each in a transaction, under the advisory lock.
+    private func migrate() async throws {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
+            do {
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS tyger_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                    logger: logger
+                )
+                var applied = Set<String>()
+                for try await id in try await connection.query("SELECT id FROM tyger_migrations", logger: logger)
+                    .decode(String.self)
+                {
+                    applied.insert(id)
+                }
+                for migration in Self.migrations where !applied.contains(migration.id) {
+                    try await connection.withTransaction(logger: logger) { transaction in
+                        for statement in migration.statements {
+                            try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                        let now = RFC3339.micros(Date())
+                        try await transaction.query(
+                            "INSERT INTO tyger_migrations (id, applied_at) VALUES (\(migration.id), \(now))",
+                            logger: logger
+                        )
+                    }
+                    logger.info("applied database migration", metadata: ["migration": "\(migration.id)"])
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+        }
+    }
+
+    /// The migrations recorded in the database, in the order they were applied.
+    public func appliedMigrations() async throws -> [String] {
+        var ids: [String] = []
+        for try await id in try await client.query(
+            "SELECT id FROM tyger_migrations ORDER BY applied_at, id",
+            logger: logger
+        ).decode(String.self) {
+            ids.append(id)
+        }
+        return ids
+    }
+}
