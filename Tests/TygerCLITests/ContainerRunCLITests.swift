@@ -63,9 +63,10 @@ private final class TCPToUnixRelay: Sendable {
     var connections: Int { accepted.value }
 
     init(unixSocket: String) throws {
-        let (fd, port) = try listenOnLoopback()
+        let socket = try LoopbackSocket(listening: true)
+        let fd = socket.descriptor
         listener = fd
-        self.port = port
+        port = socket.port
         let accepted = accepted
         startThread {
             while true {
@@ -99,8 +100,6 @@ private final class TCPToUnixRelay: Sendable {
             }
         }
     }
-
-    struct RelayError: Error { let message: String }
 
     func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
@@ -141,25 +140,6 @@ private final class TCPToUnixRelay: Sendable {
         }
         shutdown(to, Int32(SHUT_WR))
     }
-}
-
-/// A TCP socket listening on a free port of 127.0.0.1 (connections complete in its backlog; none is accepted).
-private func listenOnLoopback() throws -> (descriptor: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            fd >= 0 && bind(fd, $0, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
-    if !bound {
-        if fd >= 0 { close(fd) }
-        throw TCPToUnixRelay.RelayError(message: "cannot listen on 127.0.0.1")
-    }
-    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
@@ -586,8 +566,9 @@ struct ContainerRunCLITests {
     /// A container has no network by default: a port listening on the host's loopback is out of its reach. With
     /// `--container-network host` (`TYGER_CONTAINER_NETWORK`) it shares the host's and reaches it.
     @Test func theContainerNetworkIsNoneUnlessHostIsConfigured() async throws {
-        let (listener, port) = try listenOnLoopback()
-        defer { close(listener) }
+        let listener = try LoopbackSocket(listening: true)
+        defer { listener.close() }
+        let port = listener.port
         let spec = """
             job:
               codespec:

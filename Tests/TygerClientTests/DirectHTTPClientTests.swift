@@ -4,6 +4,7 @@ import NIOHTTP1
 import Synchronization
 import Testing
 import TygerCore
+import TygerTestSupport
 
 @testable import TygerClient
 
@@ -350,20 +351,9 @@ struct DirectHTTPClientTests {
     @Test func anUnreachableServerIsNamedWithTheReason() async throws {
         // A port bound but not listening refuses connections, and stays ours while the test runs (a port freed by a
         // stopped server went to another test's server in a parallel run once, which then got this connection).
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(socket >= 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
-            }
-        }
-        try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let socket = try LoopbackSocket(listening: false)
+        defer { socket.close() }
+        let port = socket.port
         do {
             _ = try await DirectHTTPClient().send(
                 .GET,
