@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "TygerPostgres",
             dependencies: [
-                "TygerControlPlane", "TygerModel",
+                "TygerControlPlane", "TygerRunEngine", "TygerModel",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -200,7 +200,9 @@ let package = Package(
         ),
         .target(
             name: "TygerTestSupport",
-            dependencies: ["TygerIO", "TygerStorage"],
+            dependencies: [
+                "TygerIO", "TygerStorage", "TygerPostgres", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TygerTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -258,8 +260,8 @@ let package = Package(
         .testTarget(
             name: "TygerRunEngineTests",
             dependencies: [
-                "TygerRunEngine", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO", "TygerTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "TygerRunEngine", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO", "TygerPostgres",
+                "TygerTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

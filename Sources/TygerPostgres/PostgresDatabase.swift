@@ -190,7 +190,46 @@ public final class PostgresDatabase: Sendable {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            "v2-codespecs-runs",
+            [
+                """
+                CREATE TABLE codespecs (
+                    name TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    spec TEXT NOT NULL,
+                    PRIMARY KEY (name, version)
+                )
+                """,
+                """
+                CREATE TABLE runs (
+                    id BIGSERIAL PRIMARY KEY,
+                    created_at BIGINT NOT NULL,
+                    status TEXT NOT NULL,
+                    run TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX runs_created ON runs (created_at DESC, id DESC)",
+                "CREATE INDEX runs_status ON runs (status)",
+                """
+                CREATE TABLE run_tags (
+                    run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (run_id, key)
+                )
+                """,
+                "CREATE INDEX run_tags_key_value ON run_tags (key, value)",
+                """
+                CREATE TABLE run_idempotency_keys (
+                    idempotency_key TEXT PRIMARY KEY,
+                    run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The key of the advisory lock held while migrating (any constant: "tyger" in ASCII).

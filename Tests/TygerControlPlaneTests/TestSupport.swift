@@ -49,33 +49,3 @@ enum RepositoryKind: String, CaseIterable, CustomTestStringConvertible, Sendable
         }
     }
 }
-
-/// A database of its own for one test, in the test cluster; its connections close when this goes.
-final class PostgresTestDatabase: Sendable {
-    static let adminURL: String? = ProcessInfo.processInfo.environment["TYGER_TEST_POSTGRES_URL"].flatMap {
-        $0.isEmpty ? nil : $0
-    }
-
-    let database: PostgresDatabase
-    let url: String
-
-    private init(database: PostgresDatabase, url: String) {
-        self.database = database
-        self.url = url
-    }
-
-    deinit { database.shutdown() }
-
-    /// Creates a fresh database (`CREATE DATABASE` through `psql`) and opens it, migrated.
-    static func make() async throws -> PostgresTestDatabase {
-        let admin = try #require(adminURL)
-        let name = "tyger_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        let created = try await runProcess(
-            "/usr/bin/psql",
-            [admin, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE \(name)"]
-        )
-        try #require(created.exitCode == 0, "\(created)")
-        let url = String(admin[..<admin.lastIndex(of: "/")!]) + "/" + name
-        return PostgresTestDatabase(database: try await PostgresDatabase(url: url, logger: quietLogger), url: url)
-    }
-}

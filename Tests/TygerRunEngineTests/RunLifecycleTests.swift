@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TygerModel
+import TygerPostgres
 import TygerTestSupport
 
 @testable import TygerRunEngine
@@ -10,9 +11,11 @@ struct EngineModelTests {
         let directory = TemporaryDirectory(prefix: "tyger-cs")
         defer { withExtendedLifetime(directory) {} }
         let dir = directory.path
+        let postgres = try await PostgresTestDatabase.makeIfAvailable()
+        defer { withExtendedLifetime(postgres) {} }
         for repo in [
             InMemoryCodespecRepository() as any CodespecRepository, try SQLiteRunEngineStore(directory: dir).codespecs,
-        ] {
+        ] + (postgres.map { [PostgresRunEngineStore(database: $0.database).codespecs] } ?? []) {
             var a = job(["echo"], inputs: ["x", "y"], outputs: ["z"], env: ["A": "1", "B": "2"])
             let v1 = try await repo.upsert(name: "c", spec: a, now: Date())
             #expect(v1.version == 1)
@@ -159,7 +162,11 @@ struct RunRepositoryTests {
         defer { withExtendedLifetime(directory) {} }
         let dir = directory.path
         let sqlite = try SQLiteRunEngineStore(directory: dir)
-        for repo in [InMemoryRunRepository() as any RunRepository, sqlite.runs] {
+        let postgres = try await PostgresTestDatabase.makeIfAvailable()
+        defer { withExtendedLifetime(postgres) {} }
+        for repo in [InMemoryRunRepository() as any RunRepository, sqlite.runs]
+            + (postgres.map { [PostgresRunEngineStore(database: $0.database).runs] } ?? [])
+        {
             let base = Date(timeIntervalSince1970: 1_700_000_000)
             var ids: [Int64] = []
             for i in 0..<5 {

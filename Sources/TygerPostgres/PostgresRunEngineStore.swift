@@ -1,0 +1,330 @@
+public import Foundation
+import Logging
+import PostgresNIO
+public import TygerModel
+public import TygerRunEngine
+
+/// The run engine's codespecs and runs on PostgreSQL, for servers that share one database: the same tables and
+/// rules as `SQLiteRunEngineStore` (JSON documents plus the columns queries need). Codespec versions and run
+/// idempotency keys are decided under transaction-scoped advisory locks, so two servers creating the same codespec
+/// or retrying the same run creation agree on one result.
+public final class PostgresRunEngineStore: Sendable {
+    public let codespecs: any CodespecRepository
+    public let runs: any RunRepository
+
+    public init(database: PostgresDatabase) {
+        codespecs = PostgresCodespecRepository(database: database)
+        runs = PostgresRunRepository(database: database)
+    }
+}
+
+/// Runs `body` on a pooled connection (in a transaction when `transaction`), turning database errors into
+/// `.storage` errors.
+func storage<T: Sendable>(
+    _ database: PostgresDatabase,
+    transaction: Bool = false,
+    _ body: (PostgresConnection) async throws -> T
+) async throws -> T {
+    do {
+        return try await database.client.withConnection { connection in
+            if transaction {
+                return try await connection.withTransaction(logger: database.logger) { try await body($0) }
+            }
+            return try await body(connection)
+        }
+    } catch let error as TygerRunEngineError {
+        throw error
+    } catch let error as PostgresTransactionError {
+        if let closure = error.closureError as? TygerRunEngineError { throw closure }
+        throw TygerRunEngineError(.storage, "run database error: \(PostgresDatabase.describe(error))", cause: error)
+    } catch {
+        throw TygerRunEngineError(.storage, "run database error: \(PostgresDatabase.describe(error))", cause: error)
+    }
+}
+
+private func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
+
+private func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+    String(decoding: try TygerJSON.makeEncoder().encode(value), as: UTF8.self)
+}
+
+private func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    try TygerJSON.makeDecoder().decode(T.self, from: Data(text.utf8))
+}
+
+private func strings(_ rows: PostgresRowSequence) async throws -> [String] {
+    var values: [String] = []
+    for try await value in rows.decode(String.self) { values.append(value) }
+    return values
+}
+
+final class PostgresCodespecRepository: CodespecRepository {
+    let database: PostgresDatabase
+    init(database: PostgresDatabase) { self.database = database }
+    private var logger: Logger { database.logger }
+
+    func upsert(name: String, spec: Codespec, now: Date) async throws -> Codespec {
+        try await storage(database, transaction: true) { connection in
+            // Two servers adding a version of one name take turns.
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('codespec:' || \(name)))", logger: logger)
+            let latestText = try await strings(
+                connection.query(
+                    "SELECT spec FROM codespecs WHERE name = \(name) ORDER BY version DESC LIMIT 1",
+                    logger: logger
+                )
+            ).first
+            var next = 1
+            if let latestText {
+                let latest = try decodeJSON(Codespec.self, latestText)
+                if latest.isEquivalent(to: spec) { return latest }
+                next = (latest.version ?? 0) + 1
+            }
+            var stored = spec
+            stored.name = name
+            stored.version = next
+            stored.createdAt = now
+            let text = try encodeJSON(stored)
+            try await connection.query(
+                "INSERT INTO codespecs (name, version, created_at, spec) VALUES (\(name), \(next), \(micros(now)), \(text))",
+                logger: logger
+            )
+            return try decodeJSON(Codespec.self, text)  // as later reads will see it
+        }
+    }
+
+    func latest(name: String) async throws -> Codespec? {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    "SELECT spec FROM codespecs WHERE name = \(name) ORDER BY version DESC LIMIT 1",
+                    logger: logger
+                )
+            ).first.map { try decodeJSON(Codespec.self, $0) }
+        }
+    }
+
+    func get(name: String, version: Int) async throws -> Codespec? {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    "SELECT spec FROM codespecs WHERE name = \(name) AND version = \(version)",
+                    logger: logger
+                )
+            ).first.map { try decodeJSON(Codespec.self, $0) }
+        }
+    }
+
+    func list(prefix: String?, limit: Int, after: String?) async throws -> [Codespec] {
+        try await storage(database) { connection in
+            let prefix = prefix ?? ""
+            let after = after ?? ""
+            // `COLLATE "C"`: byte order, as SQLite's BINARY.
+            return try await strings(
+                connection.query(
+                    """
+                    SELECT c.spec FROM codespecs c
+                    WHERE c.version = (SELECT MAX(version) FROM codespecs WHERE name = c.name)
+                    AND left(c.name, \(Int32(prefix.unicodeScalars.count))) = \(prefix) AND c.name COLLATE "C" > \(after) COLLATE "C"
+                    ORDER BY c.name COLLATE "C" LIMIT \(max(0, limit))
+                    """,
+                    logger: logger
+                )
+            ).map { try decodeJSON(Codespec.self, $0) }
+        }
+    }
+}
+
+final class PostgresRunRepository: RunRepository {
+    let database: PostgresDatabase
+    init(database: PostgresDatabase) { self.database = database }
+    private var logger: Logger { database.logger }
+
+    func create(_ run: Run, now: Date, idempotencyKey: String?) async throws -> Run {
+        try await storage(database, transaction: true) { connection in
+            if let idempotencyKey {
+                // A retried creation on another server waits for the first one's transaction, then finds its key.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext('run-key:' || \(idempotencyKey)))",
+                    logger: logger
+                )
+                let used = try await connection.query(
+                    "SELECT 1 FROM run_idempotency_keys WHERE idempotency_key = \(idempotencyKey)",
+                    logger: logger
+                )
+                for try await _ in used {
+                    throw TygerRunEngineError(.conflict, "The idempotency key was already used")
+                }
+            }
+            let status = (run.status ?? .pending).rawValue
+            let rows = try await connection.query(
+                "INSERT INTO runs (created_at, status, run) VALUES (\(micros(now)), \(status), '{}') RETURNING id",
+                logger: logger
+            )
+            var id: Int64 = 0
+            for try await value in rows.decode(Int64.self) { id = value }
+            var stored = run
+            stored.id = id
+            stored.createdAt = now
+            let written = try await Self.write(stored, tags: run.tags, connection, logger)
+            if let idempotencyKey {
+                try await connection.query(
+                    "INSERT INTO run_idempotency_keys (idempotency_key, run_id) VALUES (\(idempotencyKey), \(id))",
+                    logger: logger
+                )
+            }
+            return written
+        }
+    }
+
+    func run(idempotencyKey: String) async throws -> Run? {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    """
+                    SELECT r.run FROM runs r JOIN run_idempotency_keys k ON k.run_id = r.id
+                    WHERE k.idempotency_key = \(idempotencyKey)
+                    """,
+                    logger: logger
+                )
+            ).first.map { try decodeJSON(Run.self, $0) }
+        }
+    }
+
+    /// Writes `run` with `tags` and a fresh ETag; returns it as later reads will see it.
+    private static func write(
+        _ run: Run,
+        tags: [String: String]?,
+        _ connection: PostgresConnection,
+        _ logger: Logger
+    ) async throws -> Run {
+        guard let id = run.id else { preconditionFailure("writing a run without an id") }
+        var stored = run
+        stored.tags = tags
+        stored = stored.withComputedETag
+        let text = try encodeJSON(stored)
+        let status = (stored.status ?? .pending).rawValue
+        try await connection.query("UPDATE runs SET status = \(status), run = \(text) WHERE id = \(id)", logger: logger)
+        try await connection.query("DELETE FROM run_tags WHERE run_id = \(id)", logger: logger)
+        if let tags, !tags.isEmpty {
+            let keys = tags.keys.sorted()
+            let values = keys.map { tags[$0]! }
+            try await connection.query(
+                "INSERT INTO run_tags (run_id, key, value) SELECT \(id), * FROM unnest(\(keys)::text[], \(values)::text[])",
+                logger: logger
+            )
+        }
+        return try decodeJSON(Run.self, text)
+    }
+
+    private static func stored(
+        id: Int64,
+        forUpdate: Bool,
+        _ connection: PostgresConnection,
+        _ logger: Logger
+    )
+        async throws -> Run?
+    {
+        try await strings(
+            connection.query(
+                "SELECT run FROM runs WHERE id = \(id) \(unescaped: forUpdate ? "FOR UPDATE" : "")",
+                logger: logger
+            )
+        ).first.map { try decodeJSON(Run.self, $0) }
+    }
+
+    func get(id: Int64) async throws -> Run? {
+        try await storage(database) { connection in try await Self.stored(id: id, forUpdate: false, connection, logger)
+        }
+    }
+
+    @discardableResult
+    func update(_ run: Run) async throws -> Run {
+        guard let id = run.id else { preconditionFailure("updating a run without an id") }
+        return try await storage(database, transaction: true) { connection in
+            let tags = try await Self.stored(id: id, forUpdate: true, connection, logger)?.tags ?? run.tags
+            return try await Self.write(run, tags: tags, connection, logger)
+        }
+    }
+
+    func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
+        try await storage(database, transaction: true) { connection in
+            guard let current = try await Self.stored(id: id, forUpdate: true, connection, logger) else {
+                throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage)
+            }
+            guard current.matches(ifMatch: ifMatch) else {
+                throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
+            }
+            return try await Self.write(current, tags: tags, connection, logger)
+        }
+    }
+
+    /// The conditions of a run query and their bound values.
+    private static func conditions(
+        since: Date?,
+        statuses: Set<RunStatus>,
+        tags: [String: String],
+        binds: inout PostgresBindings
+    ) -> String {
+        var clauses = ["TRUE"]
+        func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        if let since { clauses.append("created_at > \(bind(micros(since)))") }
+        if !statuses.isEmpty { clauses.append("status = ANY(\(bind(statuses.map(\.rawValue).sorted())))") }
+        for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
+            clauses.append(
+                "EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = \(bind(key)) "
+                    + "AND t.value = \(bind(value)))"
+            )
+        }
+        return clauses.joined(separator: " AND ")
+    }
+
+    func list(_ query: RunQuery) async throws -> [Run] {
+        try await storage(database) { connection in
+            var binds = PostgresBindings()
+            var sql = Self.conditions(since: query.since, statuses: query.statuses, tags: query.tags, binds: &binds)
+            if let after = query.after {
+                binds.append(after.createdAtMicros)
+                let created = "$\(binds.count)"
+                binds.append(after.id)
+                sql += " AND (created_at < \(created) OR (created_at = \(created) AND id < $\(binds.count)))"
+            }
+            binds.append(max(0, query.limit))
+            let text = "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)"
+            return try await strings(connection.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger))
+                .map { try decodeJSON(Run.self, $0) }
+        }
+    }
+
+    func counts(since: Date?, tags: [String: String]) async throws -> [RunStatus: Int] {
+        try await storage(database) { connection in
+            var binds = PostgresBindings()
+            let sql = Self.conditions(since: since, statuses: [], tags: tags, binds: &binds)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT status, COUNT(*) FROM runs WHERE \(sql) GROUP BY status",
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var result: [RunStatus: Int] = [:]
+            for try await (status, count) in rows.decode((String, Int64).self) {
+                if let status = RunStatus(rawValue: status) { result[status] = Int(count) }
+            }
+            return result
+        }
+    }
+
+    func nonTerminal() async throws -> [Run] {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    "SELECT run FROM runs WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id",
+                    logger: logger
+                )
+            ).map { try decodeJSON(Run.self, $0) }
+        }
+    }
+}
