@@ -164,7 +164,7 @@ let package = Package(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
-                "TygerContainers",
+                "TygerContainers", "TygerPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOSSL
 public import PostgresNIO
+import Synchronization
 import TygerControlPlane
 import TygerModel
 
@@ -14,6 +15,7 @@ public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    private let serverLockHolder = Mutex<Task<Void, any Error>?>(nil)
     /// The URL without its password, for messages.
     public let redactedURL: String
 
@@ -103,6 +105,15 @@ public final class PostgresDatabase: Sendable {
             )
         }
         configuration.options.connectTimeout = .seconds(10)
+        do {
+            try await Self.preflight(settings, logger: logger)
+        } catch {
+            throw TygerControlPlaneError(
+                code: .databaseFailure,
+                message: "Cannot open the database \(Self.redact(url)): \(Self.describe(error))",
+                cause: error
+            )
+        }
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let client = client
         runner = Task { await client.run() }
@@ -139,9 +150,79 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
+    /// One connection made before the pool: a server that answers with an error (no such database, user or
+    /// password) fails the start at once, where the pool would retry it until the start timeout. A server that
+    /// cannot be reached yet is left to the pool's retries.
+    private static func preflight(_ settings: Settings, logger: Logger) async throws {
+        let configuration: PostgresConnection.Configuration
+        if let directory = settings.socketDirectory {
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: "\(directory)/.s.PGSQL.\(settings.port)",
+                username: settings.user,
+                password: settings.password,
+                database: settings.database
+            )
+        } else {
+            configuration = PostgresConnection.Configuration(
+                host: settings.host,
+                port: settings.port,
+                username: settings.user,
+                password: settings.password,
+                database: settings.database,
+                tls: settings.requireTLS
+                    ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable
+            )
+        }
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.serverInfo != nil {
+            throw error
+        } catch {
+            // Not reachable (yet): the pool retries.
+        }
+    }
+
     /// Closes the pool's connections.
     public func shutdown() {
+        serverLockHolder.withLock { $0?.cancel() }
         runner.cancel()
+    }
+
+    /// The key of the advisory lock a server holds on its database ("tygsrv" in ASCII).
+    static let serverLock: Int64 = 0x7479_6773_7276
+
+    /// Takes the database for this server: a session advisory lock held on one connection until ``shutdown()``.
+    ///
+    /// - Returns: false when another server holds it (several servers on one database are not supported yet: each
+    ///   would take the other's unfinished runs for its own leftovers).
+    public func takeForThisServer() async throws -> Bool {
+        let (answers, answer) = AsyncStream<Result<Bool, any Error>>.makeStream()
+        let client = client
+        let logger = logger
+        let holder = Task {
+            do {
+                try await client.withConnection { connection in
+                    var taken = false
+                    for try await value in try await connection.query(
+                        "SELECT pg_try_advisory_lock(\(Self.serverLock))",
+                        logger: logger
+                    ).decode(Bool.self) {
+                        taken = value
+                    }
+                    answer.yield(.success(taken))
+                    guard taken else { return }
+                    // The lock lives as long as this connection's session: keep it leased until shutdown.
+                    while true { try await Task.sleep(for: .seconds(3600)) }
+                }
+            } catch {
+                answer.yield(.failure(error))
+                throw error
+            }
+        }
+        serverLockHolder.withLock { $0 = holder }
+        for await result in answers { return try result.get() }
+        return false
     }
 
     /// A one-line reason for a database error (the server's message when it sent one).

@@ -8,7 +8,7 @@ public import TygerRunEngine
 /// rules as `SQLiteRunEngineStore` (JSON documents plus the columns queries need). Codespec versions and run
 /// idempotency keys are decided under transaction-scoped advisory locks, so two servers creating the same codespec
 /// or retrying the same run creation agree on one result.
-public final class PostgresRunEngineStore: Sendable {
+public final class PostgresRunEngineStore: RunEngineStore {
     public let codespecs: any CodespecRepository
     public let runs: any RunRepository
 

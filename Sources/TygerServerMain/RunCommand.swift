@@ -6,6 +6,7 @@ import TygerControlPlane
 import TygerCore
 import TygerIO
 import TygerModel
+import TygerPostgres
 import TygerRunEngine
 import TygerServer
 
@@ -73,6 +74,15 @@ struct RunCommand: AsyncParsableCommand {
             "The container engine's API (--executor docker): unix:///PATH or tcp://HOST:PORT. Default: $DOCKER_HOST, else unix:///var/run/docker.sock."
     )
     var dockerHost: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Keep buffers, codespecs and runs in PostgreSQL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.",
+            discussion: "Default: SQLite files in the data directory. One server per database for now."
+        )
+    )
+    var database: String?
 
     @Option(name: .long, help: "When codespec images are pulled (--executor docker): always, missing or never.")
     var pull: String = "missing"
@@ -150,9 +160,33 @@ struct RunCommand: AsyncParsableCommand {
                 attributes: [.posixPermissions: 0o700]
             )
             try PathOps.setPermissions(options.dataDir, 0o700)
-            let repository = try SQLiteBufferRepository(
-                path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath
-            )
+            let repository: any BufferRepository
+            let runStore: any RunEngineStore
+            if let database {
+                let shared = try await PostgresDatabase(url: database, logger: logger)
+                guard try await shared.takeForThisServer() else {
+                    shared.shutdown()
+                    logger.critical(
+                        "cannot run the server",
+                        metadata: [
+                            "error":
+                                "another tyger-server uses the database \(shared.redactedURL) (one server per database)"
+                        ]
+                    )
+                    throw ExitCode.failure
+                }
+                logger.info(
+                    "keeping buffers, codespecs and runs in PostgreSQL",
+                    metadata: ["database": "\(shared.redactedURL)"]
+                )
+                repository = PostgresBufferRepository(database: shared)
+                runStore = PostgresRunEngineStore(database: shared)
+            } else {
+                repository = try SQLiteBufferRepository(
+                    path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath
+                )
+                runStore = try SQLiteRunEngineStore(directory: options.dataDir)
+            }
             var buffers = BufferManager.Configuration()
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
@@ -162,7 +196,6 @@ struct RunCommand: AsyncParsableCommand {
                 expiryInterval: try DurationParser.parse(expiryInterval),
                 logger: logger
             )
-            let runStore = try SQLiteRunEngineStore(directory: options.dataDir)
             let runBufferTTL = try DurationParser.parse(runBufferTTL)
             let runExecutor = try await makeExecutor(logger: logger)
             let runs = RunsControlPlane(
@@ -181,6 +214,9 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot run the server", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         } catch let error as DockerEngineError {
+            logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
+        } catch let error as TygerControlPlaneError {
             logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
         }

@@ -80,7 +80,8 @@ func shaOf(_ result: ProcessResult) -> String {
 /// What the embedded server of a test runs codespecs with. `docker` is there when `TYGER_TEST_DOCKER_HOST` names a
 /// Docker Engine API: `tools/test` starts Podman's (`tools/container-engine`) and sets it.
 enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
-    case process, docker
+    /// `postgres`: host processes, with buffers, codespecs and runs in a PostgreSQL database of the test's own.
+    case process, docker, postgres
 
     /// The container engine of the tests, if any.
     static var dockerHost: String? {
@@ -90,22 +91,26 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         return host
     }
 
-    /// The executors a run-engine test runs on here.
-    static var available: [TestExecutor] { dockerHost == nil ? [.process] : [.process, .docker] }
+    /// The executors (and databases) a run-engine test runs on here.
+    static var available: [TestExecutor] {
+        [.process] + (dockerHost == nil ? [] : [.docker]) + (PostgresTestDatabase.adminURL == nil ? [] : [.postgres])
+    }
 
-    /// What makes the embedded server use this executor.
-    var environment: [String: String] {
+    /// What makes the embedded server use this executor (for `.postgres`, a new database).
+    func environment() async throws -> [String: String] {
         switch self {
         case .process: ["TYGER_EXECUTOR": "process"]
         case .docker: ["TYGER_EXECUTOR": "docker", "DOCKER_HOST": Self.dockerHost ?? "unix:///nonexistent"]
+        case .postgres: ["TYGER_EXECUTOR": "process", "TYGER_DATABASE": try await PostgresTestDatabase.createEmpty()]
         }
     }
 
-    /// What makes a `tyger-server run` use this executor.
-    var serverArguments: [String] {
+    /// What makes a `tyger-server run` use this executor (for `.postgres`, a new database).
+    func serverArguments() async throws -> [String] {
         switch self {
         case .process: ["--executor", "process"]
         case .docker: ["--executor", "docker", "--docker-host", Self.dockerHost ?? "unix:///nonexistent"]
+        case .postgres: ["--executor", "process", "--database", try await PostgresTestDatabase.createEmpty()]
         }
     }
 

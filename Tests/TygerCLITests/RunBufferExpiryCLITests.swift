@@ -43,7 +43,7 @@ extension LiveServerCLITests {
                 let data = dir + "/server"
                 let arguments =
                     ["--run-buffer-ttl", "10s", "--expiry-interval", "1s", "--soft-deleted-lifetime", "1s"]
-                    + executor.serverArguments
+                    + (try await executor.serverArguments())
                 try await withServer(dataDirectory: data, arguments: arguments) { server in
                     try await withCLIHome { home in
                         let login = try await home.run(["login", "unix://" + server.socketPath])
@@ -122,13 +122,13 @@ extension LiveServerCLITests {
 
         @Test(arguments: TestExecutor.available)
         func theEmbeddedServerKeeps24HoursByDefaultAndForeverWithZero(_ executor: TestExecutor) async throws {
-            try await withCLIHome(environment: executor.environment) { home in
+            try await withCLIHome(environment: try await executor.environment()) { home in
                 let (run, output) = try await Self.finishedRun(home)
                 let buffer = try object(try await home.json(["buffer", "show", output]))
                 let expected = try Self.date(run, "finishedAt").addingTimeInterval(86_400)
                 #expect(abs(try Self.date(buffer, "expiresAt").timeIntervalSince(expected)) < 0.001, "\(buffer)")
             }
-            try await withCLIHome(environment: executor.environment) { home in
+            try await withCLIHome(environment: try await executor.environment()) { home in
                 // The variable reaches the embedded server the first command starts.
                 let (_, output) = try await Self.finishedRun(home, environment: "TYGER_RUN_BUFFER_TTL=0")
                 let buffer = try object(try await home.json(["buffer", "show", output]))

@@ -69,11 +69,13 @@ struct TygerSession {
     let home: String
     /// What the embedded server runs codespecs with.
     var executor: TestExecutor = .process
+    /// The variables that choose it (``TestExecutor/environment()``).
+    var executorEnvironment: [String: String] = [:]
     /// More variables for the CLI (and so for the embedded server it starts).
     var extraEnvironment: [String: String] = [:]
 
     var environment: [String: String] {
-        ["TYGER_HOME": home].merging(executor.environment) { a, _ in a }.merging(extraEnvironment) { _, b in b }
+        ["TYGER_HOME": home].merging(executorEnvironment) { a, _ in a }.merging(extraEnvironment) { _, b in b }
     }
 
     func tyger(
@@ -179,6 +181,7 @@ func withTyger<T>(
             directory: dir,
             home: dir + "/home",
             executor: executor,
+            executorEnvironment: try await executor.environment(),
             extraEnvironment: environment
         )
         try TestFiles.makeDirectory(session.home)

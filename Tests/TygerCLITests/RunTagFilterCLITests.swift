@@ -22,7 +22,7 @@ import TygerTestSupport
     }
 
     @Test(arguments: TestExecutor.available) func runListAndCountsFilterByTag(_ executor: TestExecutor) async throws {
-        try await withCLIHome(environment: executor.environment) { home in
+        try await withCLIHome(environment: try await executor.environment()) { home in
             var tagged: Set<String> = []
             for (i, tags) in [["k": "v"], ["k": "other"], ["k": "v", "x": "1"], [:]].enumerated() {
                 let path = home.path + "/run\(i).yml"
@@ -56,7 +56,7 @@ import TygerTestSupport
 
     @Test(arguments: TestExecutor.available)
     func runSetChangesTagsWithAnETagPrecondition(_ executor: TestExecutor) async throws {
-        try await withCLIHome(environment: executor.environment) { home in
+        try await withCLIHome(environment: try await executor.environment()) { home in
             let path = home.path + "/run.yml"
             try TestFiles.write(Array(Self.spec(tags: ["a": "1"]).utf8), to: path)
             let id = try await home.output(["run", "create", "-f", path])

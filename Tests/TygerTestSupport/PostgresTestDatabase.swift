@@ -28,6 +28,12 @@ public final class PostgresTestDatabase: Sendable {
 
     /// Creates a fresh database (`CREATE DATABASE` through `psql`) and opens it, migrated.
     public static func make() async throws -> PostgresTestDatabase {
+        let url = try await createEmpty()
+        return PostgresTestDatabase(database: try await PostgresDatabase(url: url, logger: quietLogger), url: url)
+    }
+
+    /// Creates a fresh, empty database (`CREATE DATABASE` through `psql`) and returns its URL.
+    public static func createEmpty() async throws -> String {
         let admin = try #require(adminURL)
         let name = "tyger_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let created = try await runProcess(
@@ -35,8 +41,7 @@ public final class PostgresTestDatabase: Sendable {
             [admin, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE \(name)"]
         )
         try #require(created.exitCode == 0, "\(created)")
-        let url = String(admin[..<admin.lastIndex(of: "/")!]) + "/" + name
-        return PostgresTestDatabase(database: try await PostgresDatabase(url: url, logger: quietLogger), url: url)
+        return String(admin[..<admin.lastIndex(of: "/")!]) + "/" + name
     }
 }
 

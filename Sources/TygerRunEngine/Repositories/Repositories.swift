@@ -26,6 +26,12 @@ public protocol CodespecRepository: Sendable {
 }
 
 /// Where runs are kept.
+/// Where the run engine keeps its codespecs and runs: `SQLiteRunEngineStore`, or a shared database's store.
+public protocol RunEngineStore: Sendable {
+    var codespecs: any CodespecRepository { get }
+    var runs: any RunRepository { get }
+}
+
 public protocol RunRepository: Sendable {
     /// Inserts a run, assigning its `id` (increasing from 1), `createdAt` (`now`) and `eTag`.
     ///

@@ -6,7 +6,7 @@ import TygerModel
 ///
 /// The file is the engine's own; the buffer repository keeps its own database. Rows hold the JSON documents plus
 /// the columns queries need (name/version, created time, status, tags).
-public final class SQLiteRunEngineStore: Sendable {
+public final class SQLiteRunEngineStore: RunEngineStore {
     /// The codespec repository over this database.
     public let codespecs: any CodespecRepository
     /// The run repository over this database.

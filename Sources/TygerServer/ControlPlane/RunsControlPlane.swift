@@ -15,7 +15,7 @@ public import TygerRunEngine
 /// `FileBlobStore` directory, which the local executor streams to and from the run's named pipes.
 public final class RunsControlPlane: ControlPlaneRoutes {
     private let buffers: BuffersControlPlane
-    private let store: SQLiteRunEngineStore
+    private let store: any RunEngineStore
     private let executor: any Executor
     private let configure: @Sendable (inout RunEngineConfiguration) -> Void
     private let logger: Logger
@@ -28,7 +28,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     ///   - configure: Adjusts the engine configuration (timings).
     public init(
         buffers: BuffersControlPlane,
-        store: SQLiteRunEngineStore,
+        store: any RunEngineStore,
         executor: any Executor = LocalProcessExecutor(),
         logger: Logger,
         configure: @escaping @Sendable (inout RunEngineConfiguration) -> Void = { _ in }
