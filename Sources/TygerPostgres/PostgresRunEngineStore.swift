@@ -73,16 +73,13 @@ final class PostgresCodespecRepository: CodespecRepository {
                     logger: logger
                 )
             ).first
-            var next = 1
-            if let latestText {
-                let latest = try decodeJSON(Codespec.self, latestText)
-                if latest.isEquivalent(to: spec) { return latest }
-                next = (latest.version ?? 0) + 1
+            let latest = try latestText.map { try decodeJSON(Codespec.self, $0) }
+            let stored: Codespec
+            switch CodespecUpsert(name: name, spec: spec, latest: latest, now: now) {
+            case .existing(let unchanged): return unchanged
+            case .next(let next): stored = next
             }
-            var stored = spec
-            stored.name = name
-            stored.version = next
-            stored.createdAt = now
+            let next = stored.version ?? 1
             let text = try encodeJSON(stored)
             try await connection.query(
                 "INSERT INTO codespecs (name, version, created_at, spec) VALUES (\(name), \(next), \(micros(now)), \(text))",

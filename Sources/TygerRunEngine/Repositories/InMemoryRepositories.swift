@@ -8,15 +8,12 @@ public actor InMemoryCodespecRepository: CodespecRepository {
     public init() {}
 
     public func upsert(name: String, spec: Codespec, now: Date) async throws -> Codespec {
-        var list = versions[name, default: []]
-        if let latest = list.last, latest.isEquivalent(to: spec) { return latest }
-        var stored = spec
-        stored.name = name
-        stored.version = list.count + 1
-        stored.createdAt = now
-        list.append(stored)
-        versions[name] = list
-        return stored
+        switch CodespecUpsert(name: name, spec: spec, latest: versions[name]?.last, now: now) {
+        case .existing(let latest): return latest
+        case .next(let stored):
+            versions[name, default: []].append(stored)
+            return stored
+        }
     }
 
     public func latest(name: String) async throws -> Codespec? { versions[name]?.last }

@@ -26,6 +26,26 @@ public protocol CodespecRepository: Sendable {
 }
 
 /// Where runs are kept.
+/// What storing a codespec under a name means, the same in every repository: the latest version when the new one
+/// is equivalent to it (an unchanged codespec keeps its version), else the new one as the next version, named,
+/// numbered and stamped.
+public enum CodespecUpsert: Sendable {
+    case existing(Codespec)
+    case next(Codespec)
+
+    public init(name: String, spec: Codespec, latest: Codespec?, now: Date) {
+        if let latest, latest.isEquivalent(to: spec) {
+            self = .existing(latest)
+            return
+        }
+        var stored = spec
+        stored.name = name
+        stored.version = (latest?.version ?? 0) + 1
+        stored.createdAt = now
+        self = .next(stored)
+    }
+}
+
 /// Where the run engine keeps its codespecs and runs: `SQLiteRunEngineStore`, or a shared database's store.
 public protocol RunEngineStore: Sendable {
     var codespecs: any CodespecRepository { get }

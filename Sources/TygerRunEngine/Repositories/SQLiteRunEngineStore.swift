@@ -88,19 +88,15 @@ final class SQLiteCodespecRepository: CodespecRepository {
                     sql: "SELECT spec FROM codespecs WHERE name = ? ORDER BY version DESC LIMIT 1",
                     arguments: [name]
                 )
-                var next = 1
-                if let latestText {
-                    let latest = try decodeJSON(Codespec.self, latestText)
-                    if latest.isEquivalent(to: spec) { return latest }
-                    next = (latest.version ?? 0) + 1
+                let latest = try latestText.map { try decodeJSON(Codespec.self, $0) }
+                let stored: Codespec
+                switch CodespecUpsert(name: name, spec: spec, latest: latest, now: now) {
+                case .existing(let unchanged): return unchanged
+                case .next(let next): stored = next
                 }
-                var stored = spec
-                stored.name = name
-                stored.version = next
-                stored.createdAt = now
                 try db.execute(
                     sql: "INSERT INTO codespecs (name, version, created_at, spec) VALUES (?, ?, ?, ?)",
-                    arguments: [name, next, RunPosition.micros(now), try encodeJSON(stored)]
+                    arguments: [name, stored.version, RunPosition.micros(now), try encodeJSON(stored)]
                 )
                 return try decodeJSON(Codespec.self, try encodeJSON(stored))  // as later reads will see it
             }
