@@ -48,14 +48,14 @@ public final class PostgresBufferRepository: BufferRepository {
         return try await connection("list buffers") { connection in
             var query = Self.Where(filter)
             if let after {
-                let micros = after.createdAtMicros
+                let created = query.values.bind(after.createdAtMicros)
                 query.add(
-                    "(created_at < \(query.bind(micros)) OR (created_at = \(query.bind(micros)) AND id < \(query.bind(after.id))))"
+                    "(created_at < \(created) OR (created_at = \(created) AND id < \(query.values.bind(after.id))))"
                 )
             }
             let sql =
-                "SELECT \(Self.columns) FROM buffers \(query.sql) ORDER BY created_at DESC, id DESC LIMIT \(query.bind(limit))"
-            return try await Self.records(connection, PostgresQuery(unsafeSQL: sql, binds: query.binds), logger: logger)
+                "SELECT \(Self.columns) FROM buffers \(query.sql) ORDER BY created_at DESC, id DESC LIMIT \(query.values.bind(limit))"
+            return try await Self.records(connection, query.values.query(sql), logger: logger)
         }
     }
 
@@ -63,7 +63,7 @@ public final class PostgresBufferRepository: BufferRepository {
         try await connection("count buffers") { connection in
             let query = Self.Where(filter)
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM buffers \(query.sql)", binds: query.binds),
+                query.values.query("SELECT COUNT(*) FROM buffers \(query.sql)"),
                 logger: logger
             )
             for try await count in rows.decode(Int64.self) { return Int(count) }
@@ -136,10 +136,10 @@ public final class PostgresBufferRepository: BufferRepository {
         return try await connection("change buffers' states") { connection in
             var query = Self.Where(selection)
             let set =
-                "SET is_soft_deleted = \(query.bind(change.toSoftDeleted)), "
-                + "expires_at = \(query.bind(change.expiresAt.map(RFC3339.micros)))"
+                "SET is_soft_deleted = \(query.values.bind(change.toSoftDeleted)), "
+                + "expires_at = \(query.values.bind(change.expiresAt.map(RFC3339.micros)))"
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE buffers \(set) \(query.sql) RETURNING id", binds: query.binds),
+                query.values.query("UPDATE buffers \(set) \(query.sql) RETURNING id"),
                 logger: logger
             )
             var count = 0
@@ -251,16 +251,15 @@ public final class PostgresBufferRepository: BufferRepository {
         return nil
     }
 
-    /// A WHERE clause for a filter, with its bound values (`$1`, `$2`, … in the order bound).
+    /// A WHERE clause for a filter, with its bound values.
     struct Where {
         var conditions: [String] = []
-        var binds = PostgresBindings()
-        private var count = 0
+        var values = BoundValues()
 
         init(_ filter: BufferFilter) {
-            if let softDeleted = filter.softDeleted { add("is_soft_deleted = \(bind(softDeleted))") }
+            if let softDeleted = filter.softDeleted { add("is_soft_deleted = \(values.bind(softDeleted))") }
             if let liveAt = filter.liveAt {
-                add("(expires_at IS NULL OR expires_at > \(bind(RFC3339.micros(liveAt))))")
+                add("(expires_at IS NULL OR expires_at > \(values.bind(RFC3339.micros(liveAt))))")
             }
             for (key, value) in filter.tags.sorted(by: { $0.key < $1.key }) {
                 add("EXISTS (\(tagExists(key, value)))")
@@ -271,23 +270,11 @@ public final class PostgresBufferRepository: BufferRepository {
         }
 
         private mutating func tagExists(_ key: String, _ value: String) -> String {
-            "SELECT 1 FROM buffer_tags t WHERE t.buffer_id = buffers.id AND t.key = \(bind(key)) AND t.value = \(bind(value))"
+            "SELECT 1 FROM buffer_tags t WHERE t.buffer_id = buffers.id AND t.key = \(values.bind(key)) "
+                + "AND t.value = \(values.bind(value))"
         }
 
         mutating func add(_ condition: String) { conditions.append(condition) }
-
-        /// Binds `value` and returns its placeholder.
-        mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
-            binds.append(value)
-            count += 1
-            return "$\(count)"
-        }
-
-        mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String {
-            binds.append(value)
-            count += 1
-            return "$\(count)"
-        }
 
         var sql: String { conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ") }
     }

@@ -364,3 +364,21 @@ public final class PostgresDatabase: Sendable {
         return ids
     }
 }
+
+/// The values bound to a query written as text: ``bind(_:)`` appends one and returns its placeholder (`$1`, `$2`, …
+/// in the order bound), ``query(_:)`` pairs the text with them.
+struct BoundValues {
+    private var bindings = PostgresBindings()
+
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
+        bindings.append(value)
+        return "$\(bindings.count)"
+    }
+
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String {
+        bindings.append(value)
+        return "$\(bindings.count)"
+    }
+
+    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }
+}

@@ -255,24 +255,20 @@ final class PostgresRunRepository: RunRepository {
         }
     }
 
-    /// The conditions of a run query and their bound values.
+    /// The conditions of a run query, their values bound to `values`.
     private static func conditions(
         since: Date?,
         statuses: Set<RunStatus>,
         tags: [String: String],
-        binds: inout PostgresBindings
+        values: inout BoundValues
     ) -> String {
         var clauses = ["TRUE"]
-        func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
-            binds.append(value)
-            return "$\(binds.count)"
-        }
-        if let since { clauses.append("created_at > \(bind(micros(since)))") }
-        if !statuses.isEmpty { clauses.append("status = ANY(\(bind(statuses.map(\.rawValue).sorted())))") }
+        if let since { clauses.append("created_at > \(values.bind(micros(since)))") }
+        if !statuses.isEmpty { clauses.append("status = ANY(\(values.bind(statuses.map(\.rawValue).sorted())))") }
         for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
             clauses.append(
-                "EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = \(bind(key)) "
-                    + "AND t.value = \(bind(value)))"
+                "EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = \(values.bind(key)) "
+                    + "AND t.value = \(values.bind(value)))"
             )
         }
         return clauses.joined(separator: " AND ")
@@ -280,30 +276,25 @@ final class PostgresRunRepository: RunRepository {
 
     func list(_ query: RunQuery) async throws -> [Run] {
         try await storage(database) { connection in
-            var binds = PostgresBindings()
-            var sql = Self.conditions(since: query.since, statuses: query.statuses, tags: query.tags, binds: &binds)
+            var values = BoundValues()
+            var sql = Self.conditions(since: query.since, statuses: query.statuses, tags: query.tags, values: &values)
             if let after = query.after {
-                binds.append(after.createdAtMicros)
-                let created = "$\(binds.count)"
-                binds.append(after.id)
-                sql += " AND (created_at < \(created) OR (created_at = \(created) AND id < $\(binds.count)))"
+                let created = values.bind(after.createdAtMicros)
+                sql += " AND (created_at < \(created) OR (created_at = \(created) AND id < \(values.bind(after.id))))"
             }
-            binds.append(max(0, query.limit))
-            let text = "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)"
-            return try await strings(connection.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger))
+            let text =
+                "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT \(values.bind(max(0, query.limit)))"
+            return try await strings(connection.query(values.query(text), logger: logger))
                 .map { try decodeJSON(Run.self, $0) }
         }
     }
 
     func counts(since: Date?, tags: [String: String]) async throws -> [RunStatus: Int] {
         try await storage(database) { connection in
-            var binds = PostgresBindings()
-            let sql = Self.conditions(since: since, statuses: [], tags: tags, binds: &binds)
+            var values = BoundValues()
+            let sql = Self.conditions(since: since, statuses: [], tags: tags, values: &values)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT status, COUNT(*) FROM runs WHERE \(sql) GROUP BY status",
-                    binds: binds
-                ),
+                values.query("SELECT status, COUNT(*) FROM runs WHERE \(sql) GROUP BY status"),
                 logger: logger
             )
             var result: [RunStatus: Int] = [:]

@@ -292,30 +292,29 @@ public final class S3Client: Sendable {
     }
 
     /// S3's error code (`NoSuchKey`, `PreconditionFailed`, …) from an error answer's XML body.
-    static func errorCode(_ response: HTTPTransport.Response) -> String? {
+    static func errorCode(_ response: HTTPTransport.Response) -> String? { element("Code", of: response) }
+
+    /// The text of the first `<name>…</name>` of an error answer's XML body.
+    private static func element(_ name: String, of response: HTTPTransport.Response) -> String? {
         let text = response.text
-        guard let start = text.range(of: "<Code>"),
-            let end = text.range(of: "</Code>", range: start.upperBound..<text.endIndex)
+        guard let start = text.range(of: "<\(name)>"),
+            let end = text.range(of: "</\(name)>", range: start.upperBound..<text.endIndex)
         else { return nil }
         return String(text[start.upperBound..<end.lowerBound])
     }
 
     /// The error for an answer the caller did not expect: the store's code and message, one line.
     func failure(_ response: HTTPTransport.Response, _ what: String) -> BlobStoreError {
-        let code = Self.errorCode(response).map { " \($0)" } ?? ""
-        var message = ""
-        if let start = response.text.range(of: "<Message>"),
-            let end = response.text.range(of: "</Message>", range: start.upperBound..<response.text.endIndex)
-        {
-            message = ": " + response.text[start.upperBound..<end.lowerBound]
-        }
+        let errorCode = Self.errorCode(response)
+        let code = errorCode.map { " \($0)" } ?? ""
+        let message = Self.element("Message", of: response).map { ": " + $0 } ?? ""
         if response.status == 403 {
             return BlobStoreError(
                 .io,
                 "\(what): the S3 store at \(location.endpoint) refused the credentials (403\(code)\(message))"
             )
         }
-        if Self.errorCode(response) == "NoSuchBucket" {
+        if errorCode == "NoSuchBucket" {
             return BlobStoreError(
                 .io,
                 "\(what): the bucket '\(location.bucket)' does not exist at \(location.endpoint)"
@@ -327,10 +326,11 @@ public final class S3Client: Sendable {
 
 /// The blobs of one buffer in an S3-compatible store, under `PREFIX/<buffer id>/`.
 ///
-/// - The container is an empty marker object, `PREFIX/<id>/` (a key no blob name can take).
-/// - Blobs are write-once through `PUT` with `If-None-Match: *` (412 when the name is taken); each carries a
-///   `Content-MD5` the store verifies, and its metadata as `x-amz-meta-*` (the Content-MD5 the blob was written
-///   with as `x-amz-meta-tyger-content-md5`).
+/// - The container is an empty marker object, `PREFIX/<id>/:buffer` (a key no blob name can take; not `PREFIX/<id>/`,
+///   which a store on a file system takes for a directory).
+/// - Blobs are write-once through `PUT` with `If-None-Match: *` (412 when the name is taken; on a store that ignores
+///   it, the name is looked up first); each carries a checksum the store verifies (``checksumHeader``), and its
+///   metadata as `x-amz-meta-*` (the Content-MD5 the blob was written with as `x-amz-meta-tyger-content-md5`).
 /// - `sync` has nothing to do: a `PUT` is durable when the store answers it.
 /// - The writer lease is an object created write-once (`PREFIX/<id>/:writer`); releasing it writes
 ///   `PREFIX/<id>/:released`, then removes the lease. S3 has no expiring locks: a writer that dies keeps its lease,
