@@ -166,14 +166,11 @@ struct RunCommand: AsyncParsableCommand {
                 let shared = try await PostgresDatabase(url: database, logger: logger)
                 guard try await shared.takeForThisServer() else {
                     shared.shutdown()
-                    logger.critical(
-                        "cannot run the server",
-                        metadata: [
-                            "error":
-                                "another tyger-server uses the database \(shared.redactedURL) (one server per database)"
-                        ]
+                    throw TygerControlPlaneError(
+                        code: .databaseFailure,
+                        message:
+                            "another tyger-server uses the database \(shared.redactedURL) (one server per database)"
                     )
-                    throw ExitCode.failure
                 }
                 logger.info(
                     "keeping buffers, codespecs and runs in PostgreSQL",
