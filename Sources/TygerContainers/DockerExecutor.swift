@@ -256,15 +256,11 @@ public final class DockerExecutor: Executor {
             for (index, replica) in request.replicas.enumerated() {
                 created.append(try await createContainer(request, image: image, replica: replica, index: index))
             }
-            if client.isPodman4 {
-                for id in created {
-                    try await client.expectSuccess(.POST, "/containers/\(id)/start", what: "starting the container")
-                }
-                waits = created.map { id in Task { await Self.podmanWait(id, client: client) } }
-            } else {
-                // Each wait is under way before its container starts: the engine then reports the exit at once,
-                // where a wait that begins after it may miss it (it waits for the next exit).
-                var responses: [HTTPClientResponse] = []
+            // On Docker each wait is under way before its container starts: the engine then reports the exit at
+            // once, where a wait that begins after it may miss it (it waits for the next exit). Podman's own wait
+            // (``podmanWait``) waits for a state and is sent after the start.
+            var responses: [HTTPClientResponse] = []
+            if !client.isPodman4 {
                 for id in created {
                     responses.append(
                         try await client.open(
@@ -275,15 +271,15 @@ public final class DockerExecutor: Executor {
                         )
                     )
                 }
-                for id in created {
-                    try await client.expectSuccess(.POST, "/containers/\(id)/start", what: "starting the container")
-                }
-                waits = responses.map { response in
-                    Task { (try? await response.body.collect(upTo: 1 << 20)) != nil }
-                }
             }
+            for id in created {
+                try await client.expectSuccess(.POST, "/containers/\(id)/start", what: "starting the container")
+            }
+            waits =
+                client.isPodman4
+                ? created.map { id in Task { await Self.podmanWait(id, client: client) } }
+                : responses.map { response in Task { (try? await response.body.collect(upTo: 1 << 20)) != nil } }
         } catch {
-            for wait in waits { wait.cancel() }
             for id in created { await remove(id) }
             if let e = error as? DockerEngineError { throw TygerRunEngineError(.executorFailure, e.message) }
             throw error
