@@ -208,16 +208,16 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         #expect(FileDescriptorOps.enlargePipe(w, to: 1 << 20) ?? 0 >= 10 * blockSize)
         try writeAll(w, Payload.random(count: 10 * blockSize, seed: 24))  // fits in the enlarged pipe
         struct Stop: Error {}
-        let result = Task {
-            try await onThread {
-                try Chunker.run(
-                    source: DescriptorSource(fd: r),
-                    ring: ring,
-                    output: output,
-                    flushInterval: nil,
-                    bytesRead: read
-                )
-            }
+        // A thread of its own from the start: a task would first need a free thread of the cooperative pool, which
+        // other tests can keep busy for longer than the waits below.
+        let result = spawnThread {
+            try Chunker.run(
+                source: DescriptorSource(fd: r),
+                ring: ring,
+                output: output,
+                flushInterval: nil,
+                bytesRead: read
+            )
         }
         #expect(await eventually(timeout: .seconds(10)) { output.queuedCount == 2 })
         try await Task.sleep(for: .milliseconds(200))
