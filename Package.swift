@@ -144,6 +144,7 @@ let package = Package(
             name: "TygerServer",
             dependencies: [
                 "TygerCore", "TygerIO", "TygerStorage", "TygerModel", "TygerControlPlane", "TygerRunEngine",
+                "TygerClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -164,7 +165,7 @@ let package = Package(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
-                "TygerContainers", "TygerPostgres",
+                "TygerContainers", "TygerPostgres", "TygerClient", "TygerStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -201,7 +202,8 @@ let package = Package(
         .target(
             name: "TygerTestSupport",
             dependencies: [
-                "TygerIO", "TygerStorage", "TygerPostgres", .product(name: "Logging", package: "swift-log"),
+                "TygerIO", "TygerStorage", "TygerPostgres", "TygerClient",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TygerTestSupport",
             swiftSettings: swiftSettings
@@ -243,7 +245,7 @@ let package = Package(
             name: "TygerServerTests",
             dependencies: [
                 "TygerServer", "TygerStorage", "TygerCore", "TygerModel", "TygerTestSupport", "TygerControlPlane",
-                "TygerRunEngine",
+                "TygerRunEngine", "TygerClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

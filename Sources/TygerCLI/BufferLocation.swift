@@ -96,10 +96,28 @@ enum BufferLocation {
             }
             return try await body(resolved)
         }
-        let store = HTTPBlobStore(containerURL: url, transport: transport) {
+        let refresh: @Sendable () async throws -> ServiceURL = {
             try ServiceURL(try await bufferAccess(id: id, write: write, ttl: accessTTL, connection: connection).uri)
         }
-        return try await body(Resolved(store: store))
+        return try await body(Resolved(store: try await store(url, transport: transport, refreshURL: refresh)))
+    }
+
+    /// The store behind an access URL: the server's data plane, or, for a buffer kept in an S3-compatible store
+    /// (`…/s3/<id>?…`), the store itself with requests the server presigns.
+    private static func store(
+        _ url: ServiceURL,
+        transport: HTTPTransport,
+        refreshURL: (@Sendable () async throws -> ServiceURL)?
+    ) async throws -> any BlobStore {
+        guard S3Presigner.isAccessURL(url) else {
+            return HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refreshURL)
+        }
+        let presigner = S3Presigner(accessURL: url, transport: transport, refreshURL: refreshURL)
+        let description = try await presigner.describe()
+        return S3BlobStore(
+            client: S3Client(presigner: presigner, description: description, transport: transport),
+            container: description.buffer
+        )
     }
 
     /// Waits (up to 30 s) for the pipe the server named to exist and be usable by us: the run creates it when it
@@ -154,11 +172,7 @@ enum BufferLocation {
                 }
             }
             return try await HTTPTransport.withTransport(caCertificatePath: caPath) { transport in
-                try await body(
-                    Resolved(
-                        store: HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refresh)
-                    )
-                )
+                try await body(Resolved(store: try await store(url, transport: transport, refreshURL: refresh)))
             }
         }
         if scheme == "s3" {

@@ -60,7 +60,9 @@ enum LocalServer {
     /// Server settings taken from the environment, each the variable of one `tyger-server run` option:
     /// `TYGER_RUN_BUFFER_TTL` → `--run-buffer-ttl` (`0` keeps run buffers), `TYGER_EXECUTOR` → `--executor`
     /// (`process`, `docker`), `TYGER_PULL` → `--pull`, `TYGER_CONTAINER_NETWORK` → `--container-network`,
-    /// `TYGER_DATABASE` → `--database`, `TYGER_KEEP_CONTAINERS=1` → `--keep-containers`. `DOCKER_HOST` reaches the server as it is: the server reads it.
+    /// `TYGER_DATABASE` → `--database`, `TYGER_BLOB_STORE` → `--blob-store`, `TYGER_KEEP_CONTAINERS=1` →
+    /// `--keep-containers`. `DOCKER_HOST` and the `AWS_*` credentials reach the server as they are: the server reads
+    /// them.
     static func settingsFromEnvironment() -> [String] {
         let environment = ProcessInfo.processInfo.environment
         var arguments: [String] = []
@@ -80,6 +82,7 @@ enum LocalServer {
     static let environmentOptions = [
         (runBufferTTLVariable, "--run-buffer-ttl"), ("TYGER_EXECUTOR", "--executor"), ("TYGER_PULL", "--pull"),
         ("TYGER_CONTAINER_NETWORK", "--container-network"), ("TYGER_DATABASE", "--database"),
+        ("TYGER_BLOB_STORE", "--blob-store"),
     ]
 
     /// Stops the embedded server: SIGTERM, then waits up to 10 s (SIGKILL after). Returns false if none was running.

@@ -32,6 +32,24 @@ public enum BlobPath {
         return path
     }
 
+    /// The number of the data blob named `name`: the inverse of ``name(for:)``.
+    ///
+    /// - Returns: The number, or `nil` when `name` is not a data blob's name.
+    public static func number(of name: String) -> Int64? {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2, let root = UInt64(parts[0], radix: 16), root <= 51,
+            let file = UInt64(parts[parts.count - 1], radix: 16), file <= 0xFFF
+        else { return nil }
+        var high: UInt64 = root == 0 ? 0 : 1
+        for part in parts.dropFirst().dropLast() {
+            guard let byte = UInt64(part, radix: 16), byte <= 0xFF else { return nil }
+            high = high << 8 | byte
+        }
+        if root > 1 { high = UInt64(1) << (root - 1) | high & ((UInt64(1) << (root - 1)) - 1) }
+        let number = Int64(high << 12 | file)
+        return name == Self.name(for: number) ? number : nil
+    }
+
     private static func hex(_ value: UInt64, width: Int) -> String {
         let digits = String(value, radix: 16, uppercase: true)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits

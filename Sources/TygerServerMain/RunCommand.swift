@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TygerClient
 import TygerContainers
 import TygerControlPlane
 import TygerCore
@@ -9,6 +10,7 @@ import TygerModel
 import TygerPostgres
 import TygerRunEngine
 import TygerServer
+import TygerStorage
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -84,6 +86,16 @@ struct RunCommand: AsyncParsableCommand {
     )
     var database: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Keep buffers' blobs in an S3-compatible store: s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=R.",
+            discussion:
+                "Credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN). Default: files in the data directory."
+        )
+    )
+    var blobStore: String?
+
     @Option(name: .long, help: "When codespec images are pulled (--executor docker): always, missing or never.")
     var pull: String = "missing"
 
@@ -127,6 +139,14 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
         if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
+        if let blobStore {
+            do { _ = try S3Location(parsing: blobStore) } catch let e as BlobStoreError {
+                throw ValidationError("--blob-store: \(e.message)")
+            }
+            guard S3Credentials.fromEnvironment() != nil else {
+                throw ValidationError("--blob-store needs credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+        }
     }
 
     func run() async throws {
@@ -204,8 +224,13 @@ struct RunCommand: AsyncParsableCommand {
                 engine.runBufferTTL = runBufferTTL == .zero ? nil : runBufferTTL
             }
             configuration.controlPlane = [buffersControlPlane, runs]
-            let app = try TygerServerApplication(configuration: configuration)
-            try await withLogger(logger) { logger in try await app.run(logger: logger) }
+            try await HTTPTransport.withTransport { transport in
+                if let blobStore {
+                    configuration.s3Buffers = try await openBlobStore(blobStore, transport: transport, logger: logger)
+                }
+                let app = try TygerServerApplication(configuration: configuration)
+                try await withLogger(logger) { logger in try await app.run(logger: logger) }
+            }
             logger.info("stopped")
         } catch let error as TygerServerError {
             logger.critical("cannot run the server", metadata: ["error": "\(error)"])
@@ -216,7 +241,28 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as TygerControlPlaneError {
             logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
+        } catch let error as BlobStoreError {
+            logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
         }
+    }
+
+    /// The S3 store `--blob-store` names, checked: the bucket exists and takes the credentials.
+    private func openBlobStore(_ text: String, transport: HTTPTransport, logger: Logger) async throws -> S3Buffers {
+        // Both checked in validate().
+        let location = try S3Location(parsing: text)
+        guard let credentials = S3Credentials.fromEnvironment() else { throw ExitCode.validationFailure }
+        let buffers = S3Buffers(client: S3Client(location: location, credentials: credentials, transport: transport))
+        let capabilities = try await buffers.check()
+        logger.info(
+            "keeping buffers in an S3 store",
+            metadata: [
+                "store": "\(location)",
+                "conditionalCreate": "\(capabilities.conditionalCreate)",
+                "checksCRC32C": "\(capabilities.checksCRC32C)",
+            ]
+        )
+        return buffers
     }
 
     /// The executor `--executor` names, connected to its engine.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TygerClient
 import TygerTestSupport
 
 /// A buffer ID: 16 random bytes in lowercase base32 without padding.
@@ -80,8 +81,9 @@ func shaOf(_ result: ProcessResult) -> String {
 /// What the embedded server of a test runs codespecs with. `docker` is there when `TYGER_TEST_DOCKER_HOST` names a
 /// Docker Engine API: `tools/test` starts Podman's (`tools/container-engine`) and sets it.
 enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// `postgres`: host processes, with buffers, codespecs and runs in a PostgreSQL database of the test's own.
-    case process, docker, postgres
+    /// `postgres`: host processes, with buffers, codespecs and runs in a PostgreSQL database of the test's own; `s3`:
+    /// host processes, with the blobs of buffers in a bucket of the test's own (SeaweedFS).
+    case process, docker, postgres, s3
 
     /// The container engine of the tests, if any.
     static var dockerHost: String? {
@@ -94,6 +96,14 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
     /// The executors (and databases) a run-engine test runs on here.
     static var available: [TestExecutor] {
         [.process] + (dockerHost == nil ? [] : [.docker]) + (PostgresTestDatabase.adminURL == nil ? [] : [.postgres])
+            + (S3TestStore.settings == nil ? [] : [.s3])
+    }
+
+    /// `--blob-store` of a new bucket, and the store's credentials.
+    private static func s3BlobStore() async throws -> (String, [String: String]) {
+        let settings = try #require(S3TestStore.settings)
+        let (bucket, endpoint) = try await settings.makeBucket("runs")
+        return ("s3://\(bucket)/buffers?endpoint=\(endpoint)", settings.credentialsEnvironment)
     }
 
     /// What makes the embedded server use this executor (for `.postgres`, a new database).
@@ -102,17 +112,61 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         case .process: ["TYGER_EXECUTOR": "process"]
         case .docker: ["TYGER_EXECUTOR": "docker", "DOCKER_HOST": Self.dockerHost ?? "unix:///nonexistent"]
         case .postgres: ["TYGER_EXECUTOR": "process", "TYGER_DATABASE": try await PostgresTestDatabase.createEmpty()]
+        case .s3:
+            try await {
+                let (store, credentials) = try await Self.s3BlobStore()
+                return credentials.merging(["TYGER_EXECUTOR": "process", "TYGER_BLOB_STORE": store]) { $1 }
+            }()
         }
     }
 
-    /// What makes a `tyger-server run` use this executor (for `.postgres`, a new database).
-    func serverArguments() async throws -> [String] {
+    /// What makes a `tyger-server run` use this executor (for `.postgres`, a new database; for `.s3`, a new
+    /// bucket).
+    func serverSettings() async throws -> ServerSettings {
         switch self {
-        case .process: ["--executor", "process"]
-        case .docker: ["--executor", "docker", "--docker-host", Self.dockerHost ?? "unix:///nonexistent"]
-        case .postgres: ["--executor", "process", "--database", try await PostgresTestDatabase.createEmpty()]
+        case .process: ServerSettings(arguments: ["--executor", "process"])
+        case .docker:
+            ServerSettings(arguments: [
+                "--executor", "docker", "--docker-host", Self.dockerHost ?? "unix:///nonexistent",
+            ])
+        case .postgres:
+            ServerSettings(
+                arguments: ["--executor", "process", "--database", try await PostgresTestDatabase.createEmpty()]
+            )
+        case .s3:
+            try await {
+                let (store, credentials) = try await Self.s3BlobStore()
+                return ServerSettings(
+                    arguments: ["--executor", "process", "--blob-store", store],
+                    environment: credentials,
+                    blobStore: store
+                )
+            }()
         }
     }
 
     var description: String { rawValue }
+}
+
+/// How a test starts a `tyger-server run`: its arguments and environment, and where its buffers' blobs are.
+struct ServerSettings: Sendable {
+    var arguments: [String]
+    var environment: [String: String] = [:]
+    /// `--blob-store`, when the blobs are in an S3 store rather than the data directory.
+    var blobStore: String?
+
+    /// Whether any data of buffer `id` is left: its directory under the data directory, or its objects in the store.
+    func bufferDataExists(_ id: String, dataDirectory: String) async throws -> Bool {
+        guard let blobStore else { return TestFiles.exists(dataDirectory + "/buffers/" + id) }
+        let settings = try #require(S3TestStore.settings)
+        let location = try S3Location(parsing: blobStore)
+        return try await HTTPTransport.withTransport { transport in
+            let client = S3Client(
+                location: location,
+                credentials: S3Credentials(accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey),
+                transport: transport
+            )
+            return try await !client.keys(under: location.prefix + id + "/").isEmpty
+        }
+    }
 }

@@ -41,14 +41,17 @@ extension LiveServerCLITests {
         func aFinishedRunsBuffersExpireAfterTheTTLAndArePurged(_ executor: TestExecutor) async throws {
             try await withTemporaryDirectory(prefix: "tyger-runttl") { dir in
                 let data = dir + "/server"
+                let settings = try await executor.serverSettings()
                 let arguments =
                     ["--run-buffer-ttl", "10s", "--expiry-interval", "1s", "--soft-deleted-lifetime", "1s"]
-                    + (try await executor.serverArguments())
-                try await withServer(dataDirectory: data, arguments: arguments) { server in
+                    + settings.arguments
+                try await withServer(dataDirectory: data, arguments: arguments, environment: settings.environment) {
+                    server in
                     try await withCLIHome { home in
                         let login = try await home.run(["login", "unix://" + server.socketPath])
                         try #require(login.exitCode == 0, "\(login)")
                         let (run, output) = try await Self.finishedRun(home)
+                        #expect(try await settings.bufferDataExists(output, dataDirectory: data))
                         // Set by the time the run is seen finished: its end + the TTL.
                         let buffer = try object(try await home.json(["buffer", "show", output]))
                         let expected = try Self.date(run, "finishedAt").addingTimeInterval(10)
@@ -58,10 +61,9 @@ extension LiveServerCLITests {
                         )
 
                         // Soft-deleted, then purged with its data.
-                        let directory = data + "/buffers/" + output
                         #expect(
-                            await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
-                                !TestFiles.exists(directory)
+                            try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
+                                try await !settings.bufferDataExists(output, dataDirectory: data)
                             },
                             "the buffer's data was never purged"
                         )

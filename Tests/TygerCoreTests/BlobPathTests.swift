@@ -32,6 +32,27 @@ import TygerTestSupport
         #expect(BlobPath.name(for: number) == path)
     }
 
+    @Test(arguments: vectors)
+    func numbersComeBackFromNames(number: Int64, path: String) {
+        #expect(BlobPath.number(of: path) == number)
+    }
+
+    @Test func numbersRoundTripAcrossRootBoundaries() {
+        for root in 0..<40 {
+            let base: Int64 = root == 0 ? 0 : 1 << (root + 11)
+            for number in [base, base + 1, base + 0xFFF, base + 0x1000, max(0, 2 * base - 1)] {
+                #expect(BlobPath.number(of: BlobPath.name(for: number)) == number)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        "", "00", "00/0000", "00/fff", "02/000", "01/00/000", "02/02/000", "xx/000", "00/000/", ":writer",
+    ])
+    func otherNamesAreNoBlobNumber(name: String) {
+        #expect(BlobPath.number(of: name) == nil)
+    }
+
     @Test func decimalRowsOfTheTable() {
         // The table's decimal column, checked separately so a hex typo above cannot hide.
         #expect(BlobPath.name(for: 4095) == "00/FFF")

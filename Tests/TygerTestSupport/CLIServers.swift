@@ -175,6 +175,7 @@ public final class ServerProcess: Sendable {
     public static func start(
         dataDirectory: String,
         arguments: [String] = [],
+        environment: [String: String] = [:],
         executable: String? = nil,
         timeout: Duration = .seconds(30)
     ) async throws
@@ -183,7 +184,7 @@ public final class ServerProcess: Sendable {
         let process = try ChildProcess(
             executable ?? TygerServerBinary.path(),
             ["run", "--data-dir", dataDirectory] + arguments,
-            environment: ["TYGER_HOME": "/nonexistent-tyger-home"]
+            environment: environment.merging(["TYGER_HOME": "/nonexistent-tyger-home"]) { $1 }
         )
         let wantsTCP = arguments.contains("--tcp")
         let wantsUnix = !arguments.contains("--no-unix-socket")
@@ -227,9 +228,14 @@ public final class ServerProcess: Sendable {
 public func withServer<T>(
     dataDirectory: String,
     arguments: [String] = [],
+    environment: [String: String] = [:],
     _ body: (ServerProcess) async throws -> T
 ) async throws -> T {
-    let server = try await ServerProcess.start(dataDirectory: dataDirectory, arguments: arguments)
+    let server = try await ServerProcess.start(
+        dataDirectory: dataDirectory,
+        arguments: arguments,
+        environment: environment
+    )
     do {
         let result = try await body(server)
         _ = try? await server.stop()

@@ -91,11 +91,21 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Sends signed requests to one S3 bucket (path-style), retrying what S3 says to retry.
+///
+/// Requests are signed with the client's own credentials, or, for a client holding only a Tyger access URL, with
+/// URLs presigned by the server (``S3Presigner``): then the server decides what may be done, and the bytes still go
+/// straight between this client and the store.
 public final class S3Client: Sendable {
     public let location: S3Location
-    let signer: S3Signer
+    private let authority: Authority
     private let transport: HTTPTransport
     private let retryPolicy: RetryPolicy
+
+    /// Who signs the requests.
+    private enum Authority: Sendable {
+        case credentials(S3Signer)
+        case server(S3Presigner)
+    }
 
     public init(
         location: S3Location,
@@ -104,9 +114,30 @@ public final class S3Client: Sendable {
         retryPolicy: RetryPolicy = .default
     ) {
         self.location = location
-        self.signer = S3Signer(credentials: credentials, region: location.region)
+        self.authority = .credentials(S3Signer(credentials: credentials, region: location.region))
         self.transport = transport
         self.retryPolicy = retryPolicy
+    }
+
+    /// A client whose requests are presigned by the server that issued `presigner`'s access URL, for the store it
+    /// described (``S3Presigner/describe()``).
+    public init(
+        presigner: S3Presigner,
+        description: S3AccessDescription,
+        transport: HTTPTransport,
+        retryPolicy: RetryPolicy = .default
+    ) {
+        self.location = description.location
+        self.authority = .server(presigner)
+        self.transport = transport
+        self.retryPolicy = retryPolicy
+        probed.withLock { $0 = Task { description.capabilities } }
+    }
+
+    /// Signs with this client's credentials: `nil` for a client whose requests the server presigns.
+    public var signer: S3Signer? {
+        if case .credentials(let signer) = authority { return signer }
+        return nil
     }
 
     /// The path of `key` in the bucket (`/bucket/key`; `/bucket` for the bucket itself), not percent-encoded.
@@ -121,7 +152,15 @@ public final class S3Client: Sendable {
         key: String?,
         query: [(String, String)],
         headers: [(String, String)]
-    ) throws -> (ServiceURL, HTTPHeaders) {
+    ) async throws -> (ServiceURL, HTTPHeaders) {
+        let signer: S3Signer
+        switch authority {
+        case .credentials(let own): signer = own
+        case .server(let presigner):
+            precondition(query.isEmpty, "presigned requests carry no query of their own")
+            let url = try await presigner.url(method: method.rawValue, key: key ?? "", headers: headers)
+            return (url, HTTPHeaders(headers))
+        }
         let request = S3Signer.Request(
             method: method.rawValue,
             host: location.hostHeader,
@@ -135,6 +174,47 @@ public final class S3Client: Sendable {
             S3Signer.encode(request.path, keepingSlashes: true)
             + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
         return (try ServiceURL(location.endpoint + pathAndQuery), all)
+    }
+
+    /// A presigned URL for one request (``S3Signer/presignedQuery(for:expires:date:)``), for a client that has no
+    /// credentials of its own: it must send exactly `headers`.
+    ///
+    /// - Parameter key: The object's key; `nil` for the bucket.
+    /// - Precondition: This client signs with credentials.
+    public func presignedURL(method: String, key: String?, headers: [(String, String)], expires: Int) -> String {
+        guard let signer else { preconditionFailure("a client without credentials cannot presign") }
+        let request = S3Signer.Request(
+            method: method,
+            host: location.hostHeader,
+            path: path(key),
+            query: [],
+            headers: headers
+        )
+        return location.endpoint + S3Signer.encode(request.path, keepingSlashes: true) + "?"
+            + signer.presignedQuery(for: request, expires: expires)
+    }
+
+    /// Every key under `prefix`, through ListObjectsV2 (a page of up to 1000 keys per request).
+    public func keys(under prefix: String) async throws -> [String] {
+        var keys: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await send(.GET, key: nil, query: query)
+            guard response.status == 200 else { throw failure(response, "LIST \(prefix)") }
+            keys += Self.elements("Key", of: response.text).map(Self.xmlUnescaped)
+            token =
+                Self.element("IsTruncated", of: response) == "true"
+                ? Self.element("NextContinuationToken", of: response).map(Self.xmlUnescaped) : nil
+        } while token != nil
+        return keys
+    }
+
+    /// Removes `key`; a key that does not exist is not an error (S3 answers 204 either way).
+    public func delete(_ key: String) async throws {
+        let response = try await send(.DELETE, key: key)
+        guard [200, 204, 404].contains(response.status) else { throw failure(response, "DELETE \(key)") }
     }
 
     /// Runs `attempt` again after 500 and 503 (`status` of its result) and after transport errors, waiting as
@@ -169,7 +249,7 @@ public final class S3Client: Sendable {
         maxBody: Int = 300 << 20
     ) async throws -> HTTPTransport.Response {
         try await retrying({
-            let (url, all) = try signed(method, key: key, query: query, headers: headers)
+            let (url, all) = try await signed(method, key: key, query: query, headers: headers)
             if DirectHTTPClient.serves(url) {
                 return try await DirectHTTPClient.shared.send(method, url, headers: all, body: body, maxBody: maxBody)
             }
@@ -193,7 +273,7 @@ public final class S3Client: Sendable {
     /// `metadata` reads the blob's metadata from the answer's headers.
     func download(_ key: String, metadata: (HTTPHeaders) -> BlobMetadata) async throws -> Download {
         try await retrying({
-            let (url, headers) = try signed(.GET, key: key, query: [], headers: [])
+            let (url, headers) = try await signed(.GET, key: key, query: [], headers: [])
             if DirectHTTPClient.serves(url) {
                 let answer = try await DirectHTTPClient.shared.download(url, headers: headers)
                 guard answer.status == 200, let received = answer.received else {
@@ -291,16 +371,47 @@ public final class S3Client: Sendable {
         throw failure(response, "PUT bucket \(location.bucket)")
     }
 
+    /// Checks that the bucket exists and takes the credentials (some stores make a missing bucket on the first
+    /// write into it: a mistyped name would go unnoticed).
+    ///
+    /// - Throws: `BlobStoreError` `.io` naming the bucket and the endpoint.
+    public func requireBucket() async throws {
+        let response = try await send(.HEAD, key: nil)
+        switch response.status {
+        case 200: return
+        case 404:
+            throw BlobStoreError(.io, "the bucket '\(location.bucket)' does not exist at \(location.endpoint)")
+        default: throw failure(response, "HEAD bucket \(location.bucket)")
+        }
+    }
+
     /// S3's error code (`NoSuchKey`, `PreconditionFailed`, …) from an error answer's XML body.
     static func errorCode(_ response: HTTPTransport.Response) -> String? { element("Code", of: response) }
 
-    /// The text of the first `<name>…</name>` of an error answer's XML body.
+    /// The text of the first `<name>…</name>` of an answer's XML body.
     private static func element(_ name: String, of response: HTTPTransport.Response) -> String? {
-        let text = response.text
-        guard let start = text.range(of: "<\(name)>"),
-            let end = text.range(of: "</\(name)>", range: start.upperBound..<text.endIndex)
-        else { return nil }
-        return String(text[start.upperBound..<end.lowerBound])
+        elements(name, of: response.text, limit: 1).first
+    }
+
+    /// The texts of the `<name>…</name>` elements of an XML body, as written (not unescaped).
+    private static func elements(_ name: String, of text: String, limit: Int = .max) -> [String] {
+        var found: [String] = []
+        var rest = text[...]
+        while found.count < limit, let start = rest.range(of: "<\(name)>"),
+            let end = rest.range(of: "</\(name)>", range: start.upperBound..<rest.endIndex)
+        {
+            found.append(String(rest[start.upperBound..<end.lowerBound]))
+            rest = rest[end.upperBound...]
+        }
+        return found
+    }
+
+    /// XML text with its five predefined entities replaced.
+    static func xmlUnescaped(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
     }
 
     /// The error for an answer the caller did not expect: the store's code and message, one line.
@@ -363,12 +474,7 @@ public final class S3BlobStore: BlobStore {
             return true
         case 404:
             // A HEAD answers without a body: ask whether the bucket is the one missing.
-            if try await client.send(.HEAD, key: nil).status == 404 {
-                throw BlobStoreError(
-                    .io,
-                    "the bucket '\(client.location.bucket)' does not exist at \(client.location.endpoint)"
-                )
-            }
+            try await client.requireBucket()
             return false
         default: throw client.failure(response, "HEAD \(markerKey)")
         }
@@ -517,7 +623,7 @@ public final class S3BlobStore: BlobStore {
                     return !done
                 })
             else { return }
-            _ = try? await store.client.send(.PUT, key: store.releasedKey)
+            _ = try? await store.client.send(.PUT, key: store.releasedKey, headers: [("If-None-Match", "*")])
             _ = try? await store.client.send(.DELETE, key: store.leaseKey)
         }
     }

@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+import TygerClient
 public import TygerControlPlane
 import TygerModel
 
@@ -40,7 +41,8 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
             if let existing { return existing }
             let created = BufferManager(
                 repository: repository,
-                storage: LocalBufferStorageProvider(server: server),
+                storage: server.configuration.s3Buffers.map { S3BufferStorageProvider(server: server, buffers: $0) }
+                    ?? LocalBufferStorageProvider(server: server),
                 configuration: configuration,
                 ephemeralBuffers: ephemeralBuffers
             )
@@ -118,10 +120,12 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
     func containerExists(id: String) async throws -> Bool { server.buffers.exists(id) }
 
     func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
-        guard let endpoint = server.endpoints.endpoint(for: preferTCP ? .tcp : CurrentRequest.transport) else {
-            throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for")
-        }
-        return try server.issuer.accessURL(containerId: id, writeable: writeable, ttl: ttl, endpoint: endpoint)
+        try server.issuer.accessURL(
+            containerId: id,
+            writeable: writeable,
+            ttl: ttl,
+            endpoint: try server.accessEndpoint(preferTCP: preferTCP)
+        )
     }
 
     func storageAccounts() async throws -> [StorageAccount] {
@@ -132,5 +136,48 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
                 endpoint: (server.endpoints.unixSocket ?? server.endpoints.tcp ?? "") + "/"
             )
         ]
+    }
+}
+
+/// The control plane's view of buffers kept in an S3-compatible store: access URLs lead to the presigning routes
+/// (``S3AccessController``), never to the bytes.
+struct S3BufferStorageProvider: BufferStorageProvider {
+    let server: TygerServerApplication
+    let buffers: S3Buffers
+
+    func createContainer(id: String) async throws { try await buffers.create(id) }
+
+    func deleteContainer(id: String) async throws {
+        if try await buffers.exists(id) { try await buffers.delete(id) }
+    }
+
+    func containerExists(id: String) async throws -> Bool { try await buffers.exists(id) }
+
+    func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
+        let permissions: Set<SignedURLPermission> = writeable ? [.createBlob, .readBlob] : [.readBlob]
+        return try server.accessEndpoint(preferTCP: preferTCP) + S3AccessController.pathPrefix + id + "?"
+            + server.issuer.query(containerId: id, permissions: permissions, ttl: ttl)
+    }
+
+    func storageAccounts() async throws -> [StorageAccount] {
+        let location = buffers.client.location
+        return [
+            StorageAccount(
+                name: location.bucket,
+                location: location.region,
+                endpoint: location.endpoint + "/" + location.bucket + "/" + location.prefix
+            )
+        ]
+    }
+}
+
+extension TygerServerApplication {
+    /// The listener access URLs are signed for: the caller's, or TCP when it asks for it.
+    func accessEndpoint(preferTCP: Bool) throws -> String {
+        guard var endpoint = endpoints.endpoint(for: preferTCP ? .tcp : CurrentRequest.transport) else {
+            throw TygerServerError(.invalidConfiguration, "no listener to issue access URLs for")
+        }
+        while endpoint.hasSuffix("/") { endpoint.removeLast() }
+        return endpoint
     }
 }

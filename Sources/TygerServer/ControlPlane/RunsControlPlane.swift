@@ -7,6 +7,7 @@ import TygerControlPlane
 import TygerCore
 public import TygerModel
 public import TygerRunEngine
+import TygerStorage
 
 /// Mounts codespecs and runs (`/codespecs/**`, `/runs/**`) and the ephemeral-buffer relay (`/relay/<id>`), and runs
 /// the run engine beside the listeners.
@@ -48,12 +49,13 @@ public final class RunsControlPlane: ControlPlaneRoutes {
             var configuration = RunEngineConfiguration(dataDirectory: server.layout.root)
             configure(&configuration)
             let storage = server.buffers
+            let s3 = server.configuration.s3Buffers
             let created = RunEngine(
                 configuration: configuration,
                 codespecs: store.codespecs,
                 runs: store.runs,
                 executor: executor,
-                blobStore: { id in storage.store(for: id) },
+                blobStore: { id -> any BlobStore in s3.map { $0.store(for: id) } ?? storage.store(for: id) },
                 createBuffer: { tags, expiresAt in
                     try await manager.create(Buffer(expiresAt: expiresAt, tags: tags)).id
                 },

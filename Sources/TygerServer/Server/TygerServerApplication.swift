@@ -79,7 +79,8 @@ public struct TygerServerApplication: Sendable {
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: RequestLoggingMiddleware(level: configuration.accessLogLevel))
         router.add(middleware: ErrorMiddleware())
-        let signed = ["/containers/"] + configuration.controlPlane.flatMap(\.signedPathPrefixes)
+        let signed =
+            ["/containers/", S3AccessController.pathPrefix] + configuration.controlPlane.flatMap(\.signedPathPrefixes)
         router.add(
             middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed, connections: connections)
         )
@@ -91,6 +92,9 @@ public struct TygerServerApplication: Sendable {
             writerLeases: configuration.controlPlane.lazy.compactMap { $0.bufferManager(server: self) }.first
         )
         .addRoutes(to: router)
+        if let s3 = configuration.s3Buffers {
+            S3AccessController(buffers: s3, validator: validator, clock: configuration.clock).addRoutes(to: router)
+        }
         for routes in configuration.controlPlane { routes.addRoutes(to: router, server: self) }
         return router
     }

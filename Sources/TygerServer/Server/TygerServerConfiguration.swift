@@ -25,6 +25,8 @@ public struct TygerServerConfiguration: Sendable {
     public var clock: WallClock = .system
     /// Where bearer tokens are kept; `nil` means `<dataDirectory>/tokens.json`.
     public var tokenStore: (any TokenStore)?
+    /// Where buffers' blobs live when not in the data directory: an S3-compatible store (`--blob-store s3://…`).
+    public var s3Buffers: S3Buffers?
     /// Route collections to add after the data plane (the control plane).
     public var controlPlane: [any ControlPlaneRoutes] = []
     /// Called with each listener's base URL once it is bound (the executable logs it).

@@ -1,0 +1,168 @@
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+import TygerCore
+
+/// What the server says of an S3 buffer behind an access URL (`GET /s3/<id>?<signed query>`): where its objects
+/// are and what the store checks. Holds no secret.
+public struct S3AccessDescription: Codable, Sendable, Equatable {
+    public var endpoint: String
+    public var region: String
+    public var bucket: String
+    /// The bucket's key prefix of every buffer: empty or ending with `/`.
+    public var prefix: String
+    public var buffer: String
+    public var conditionalCreate: Bool
+    public var checksCRC32C: Bool
+
+    public init(location: S3Location, buffer: String, capabilities: S3Client.Capabilities) {
+        endpoint = location.endpoint
+        region = location.region
+        bucket = location.bucket
+        prefix = location.prefix
+        self.buffer = buffer
+        conditionalCreate = capabilities.conditionalCreate
+        checksCRC32C = capabilities.checksCRC32C
+    }
+
+    public var location: S3Location { S3Location(endpoint: endpoint, bucket: bucket, prefix: prefix, region: region) }
+    public var capabilities: S3Client.Capabilities {
+        S3Client.Capabilities(conditionalCreate: conditionalCreate, checksCRC32C: checksCRC32C)
+    }
+}
+
+/// A batch of requests to presign (`POST /s3/<id>?<signed query>`): each one object, one method, and the headers
+/// the client will send with exactly these values.
+public struct S3PresignRequest: Codable, Sendable, Equatable {
+    public struct Item: Codable, Sendable, Equatable {
+        public var method: String
+        /// The object's key in the bucket; empty for the bucket itself.
+        public var key: String
+        public var headers: [String: String]
+
+        public init(method: String, key: String, headers: [String: String] = [:]) {
+            self.method = method
+            self.key = key
+            self.headers = headers
+        }
+    }
+
+    public var requests: [Item]
+    public init(requests: [Item]) { self.requests = requests }
+}
+
+/// The presigned URLs of an ``S3PresignRequest``, in its order, valid for `expiresIn` seconds.
+public struct S3PresignResponse: Codable, Sendable, Equatable {
+    public var urls: [String]
+    public var expiresIn: Int
+    public init(urls: [String], expiresIn: Int) {
+        self.urls = urls
+        self.expiresIn = expiresIn
+    }
+}
+
+/// Obtains presigned URLs for one S3 buffer from the Tyger server that issued its access URL, so a client without
+/// the store's credentials reads and writes the buffer's objects directly: the server decides which requests are
+/// allowed (the access URL's permissions), the bytes never pass through it.
+///
+/// Reads are presigned ahead in batches (the next blobs of the buffer) and kept until shortly before they expire;
+/// a write is presigned on its own, since its URL signs its checksum and metadata headers.
+public final class S3Presigner: Sendable {
+    /// How many blob reads one presign request covers.
+    static let readAhead: Int64 = 32
+    /// A cached URL is used up to this long before it expires.
+    static let expiryMargin: Duration = .seconds(30)
+
+    private let accessURL: Mutex<ServiceURL>
+    private let transport: HTTPTransport
+    private let refreshURL: (@Sendable () async throws -> ServiceURL)?
+    private let cache = Mutex<[String: (url: ServiceURL, until: ContinuousClock.Instant)]>([:])
+    private let blobPrefix = Mutex<String?>(nil)
+
+    /// Whether `url` is an S3 buffer's access URL (`…/s3/<id>?…`) rather than a data-plane container's.
+    public static func isAccessURL(_ url: ServiceURL) -> Bool {
+        url.path.hasPrefix("/s3/") && !url.path.dropFirst(4).contains("/")
+    }
+
+    /// - Parameters:
+    ///   - accessURL: The buffer's access URL.
+    ///   - refreshURL: Gets a new access URL when the server refuses this one (expired).
+    public init(
+        accessURL: ServiceURL,
+        transport: HTTPTransport,
+        refreshURL: (@Sendable () async throws -> ServiceURL)? = nil
+    ) {
+        self.accessURL = Mutex(accessURL)
+        self.transport = transport
+        self.refreshURL = refreshURL
+    }
+
+    /// Asks the server where the buffer is and what its store checks.
+    public func describe() async throws -> S3AccessDescription {
+        let response = try await exchange(.GET, body: nil)
+        guard let description = try? JSONDecoder().decode(S3AccessDescription.self, from: Data(buffer: response.body))
+        else { throw TygerClientError(.invalidResponse, "the server's description of the S3 buffer is not valid") }
+        blobPrefix.withLock { $0 = description.prefix + description.buffer + "/" }
+        return description
+    }
+
+    /// A presigned URL for `method` on `key` (empty: the bucket) sent with exactly `headers`.
+    func url(method: String, key: String, headers: [(String, String)]) async throws -> ServiceURL {
+        let cacheable = headers.isEmpty && (method == "GET" || method == "HEAD")
+        let now = ContinuousClock.now
+        if cacheable, let hit = cache.withLock({ $0[method + " " + key] }), hit.until > now { return hit.url }
+        var items = [S3PresignRequest.Item(method: method, key: key, headers: Dictionary(headers) { _, last in last })]
+        if cacheable, let prefix = blobPrefix.withLock({ $0 }), key.hasPrefix(prefix),
+            let number = BlobPath.number(of: String(key.dropFirst(prefix.count)))
+        {
+            // Readers go through the blobs in order: sign the next ones with this one.
+            items += (number + 1..<number + Self.readAhead).map {
+                S3PresignRequest.Item(method: method, key: prefix + BlobPath.name(for: $0))
+            }
+        }
+        let body = try JSONEncoder().encode(S3PresignRequest(requests: items))
+        let response = try await exchange(.POST, body: body)
+        guard let answer = try? JSONDecoder().decode(S3PresignResponse.self, from: Data(buffer: response.body)),
+            answer.urls.count == items.count,
+            let urls = try? answer.urls.map({ try ServiceURL($0) })
+        else { throw TygerClientError(.invalidResponse, "the server's presigned URLs are not valid") }
+        if cacheable {
+            let until = now + .seconds(answer.expiresIn) - Self.expiryMargin
+            cache.withLock { cache in
+                if cache.count > 4096 { cache.removeAll() }
+                for (item, url) in zip(items, urls) { cache[item.method + " " + item.key] = (url, until) }
+            }
+        }
+        return urls[0]
+    }
+
+    /// One request to the access URL; a refused URL (expired) is replaced through `refreshURL` once.
+    private func exchange(_ method: HTTPMethod, body: Data?) async throws -> HTTPTransport.Response {
+        var refreshed = false
+        while true {
+            let url = accessURL.withLock { $0 }
+            var headers = HTTPHeaders()
+            if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+            let response = try await transport.send(
+                method,
+                url,
+                headers: headers,
+                body: body.map { ByteBuffer(bytes: $0) },
+                maxBody: 4 << 20
+            )
+            if response.status == 200 { return response }
+            let code = response.headers.first(name: "x-ms-error-code")
+            if response.status == 403, code == "AuthenticationFailed", !refreshed, let refreshURL {
+                let fresh = try await refreshURL()
+                accessURL.withLock { $0 = fresh }
+                refreshed = true
+                continue
+            }
+            var error = ControlPlaneClient.error(from: response)
+            if response.status == 403 { error.code = .authentication }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+import TygerClient
+import TygerTestSupport
+
+/// `tyger-server run --blob-store s3://…`: buffers by ID whose blobs live in an S3 store. The run-engine CLI tests
+/// run on it too (`TestExecutor.s3`); these cover the access URLs, which lead to the server's presigning route while
+/// the bytes go straight between the CLI and the store.
+@Suite(.timeLimit(.minutes(3)), .enabled(if: S3TestStore.settings != nil))
+struct S3ServerCLITests {
+    let settings = S3TestStore.settings!
+
+    /// SeaweedFS, and rclone's `serve s3` (which ignores `If-None-Match`) where it runs.
+    static var stores: [String] {
+        guard let settings = S3TestStore.settings else { return [] }
+        return ["seaweedfs"] + (settings.secondEndpoint == nil ? [] : ["rclone"])
+    }
+
+    /// Runs `body` with a server keeping its buffers in a new bucket of `store`, and a home logged in to it.
+    func withS3Server(
+        _ store: String,
+        _ body: (ServerProcess, CLIHome, S3Client) async throws -> Void
+    ) async throws {
+        let (bucket, endpoint) = try await settings.makeBucket("srv", second: store == "rclone")
+        try await withTemporaryDirectory(prefix: "tyger-s3srv") { dir in
+            try await withServer(
+                dataDirectory: dir + "/data",
+                arguments: ["--blob-store", "s3://\(bucket)/team/buffers?endpoint=\(endpoint)"],
+                environment: settings.credentialsEnvironment
+            ) { server in
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", "unix://" + server.socketPath])
+                    try #require(login.exitCode == 0, "\(login)")
+                    try await HTTPTransport.withTransport { transport in
+                        let client = S3Client(
+                            location: S3Location(endpoint: endpoint, bucket: bucket, prefix: "team/buffers"),
+                            credentials: S3Credentials(
+                                accessKeyId: settings.accessKey,
+                                secretAccessKey: settings.secretKey
+                            ),
+                            transport: transport
+                        )
+                        try await body(server, home, client)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: stores, [["--format", "native"], ["--compress", "fast"], ["--format", "0.3.0"]])
+    func buffersByIDAreWrittenAndReadStraightFromTheStore(store: String, options: [String]) async throws {
+        try await withS3Server(store) { server, home, client in
+            let id = try await home.output(["buffer", "create"])
+            let written = try await home.shell(
+                "$TYGER buffer gen 20M | $TYGER buffer write \(id) --block-size 2M \(options.joined(separator: " "))"
+            )
+            #expect(written.exitCode == 0, "\(written)")
+            let read = try await home.shell("$TYGER buffer read \(id) | sha256sum")
+            let expected = try await home.shell("$TYGER buffer gen 20M | sha256sum")
+            #expect(read.exitCode == 0, "\(read)")
+            #expect(shaOf(read) == shaOf(expected))
+
+            // The blobs are objects of the bucket, under the buffer's prefix; none went through the server's data
+            // plane, which only presigned.
+            let keys = try await client.keys(under: "team/buffers/\(id)/")
+            #expect(keys.contains("team/buffers/\(id)/:buffer"), "\(keys)")
+            #expect(keys.filter { $0.hasSuffix("/00/009") }.count == 1, "\(keys)")
+            #expect(!server.log.contains("http.path=/containers/"))
+            #expect(server.log.contains("http.method=POST http.path=/s3/\(id) http.status=200"))
+
+            // Write-once, through the CLI's check and the store's.
+            let again = try await home.shell("$TYGER buffer gen 1M | $TYGER buffer write \(id)")
+            #expect(again.exitCode == 1, "\(again)")
+            #expect(again.stderrText.contains("write-once"), "\(again)")
+        }
+    }
+
+    @Test func accessURLsGrantWhatTheySayAndNoMore() async throws {
+        try await withS3Server("seaweedfs") { _, home, client in
+            let id = try await home.output(["buffer", "create"])
+            let readURL = try await home.output(["buffer", "access", id])
+            #expect(readURL.contains("/s3/\(id)?"), "\(readURL)")
+            let refused = try await home.run(["buffer", "write", readURL], input: .bytes(Array("hi\n".utf8)))
+            #expect(refused.exitCode == 1, "\(refused)")
+            #expect(refused.stderrText.contains("read-only"), "\(refused)")
+            #expect(try await client.keys(under: "team/buffers/\(id)/") == ["team/buffers/\(id)/:buffer"])
+
+            let writeURL = try await home.output(["buffer", "access", id, "-w"])
+            let written = try await home.run(["buffer", "write", writeURL], input: .bytes(Array("hi\n".utf8)))
+            #expect(written.exitCode == 0, "\(written)")
+            let back = try await home.run(["buffer", "read", readURL])
+            #expect(back.stdoutText == "hi\n", "\(back)")
+
+            // A URL whose signature is not the server's gets nothing.
+            let signature = try #require(readURL.range(of: "&sig="))
+            let forged = String(readURL[..<signature.upperBound]) + "MEUCIQ" + readURL[signature.upperBound...]
+            let denied = try await home.run(["buffer", "read", forged])
+            #expect(denied.exitCode == 1, "\(denied)")
+            #expect(denied.stderrText.contains("AuthenticationFailed"), "\(denied)")
+            #expect(denied.stdoutText.isEmpty)
+        }
+    }
+
+    /// A missing bucket, missing credentials or wrong ones: one line, and no server.
+    @Test func aServerWithoutItsBucketOrItsCredentialsDoesNotStart() async throws {
+        try await withTemporaryDirectory(prefix: "tyger-s3srv") { dir in
+            let store = "s3://no-such-bucket-\(UInt32.random(in: 0...UInt32.max))?endpoint=\(settings.endpoint)"
+            for (environment, code, message) in [
+                (settings.credentialsEnvironment, Int32(1), "the bucket 'no-such-bucket-"),
+                (
+                    ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""], 64,
+                    "--blob-store needs credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                ),
+                (
+                    ["AWS_ACCESS_KEY_ID": settings.accessKey, "AWS_SECRET_ACCESS_KEY": "wrong"], 1,
+                    "refused the credentials"
+                ),
+            ] {
+                let result = try await runProcess(
+                    try TygerServerBinary.path(),
+                    ["run", "--data-dir", dir + "/data", "--blob-store", store],
+                    environment: environment,
+                    timeout: .seconds(60)
+                )
+                #expect(result.exitCode == code, "\(result)")
+                #expect(result.stderrText.contains(message), "\(result)")
+            }
+        }
+    }
+}
