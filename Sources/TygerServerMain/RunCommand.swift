@@ -227,6 +227,12 @@ struct RunCommand: AsyncParsableCommand {
             try await HTTPTransport.withTransport { transport in
                 if let blobStore {
                     configuration.s3Buffers = try await openBlobStore(blobStore, transport: transport, logger: logger)
+                    // Test-only: presigned URLs that expire within seconds, so a test sees transfers outlive them.
+                    if let text = ProcessInfo.processInfo.environment["TYGER_TEST_PRESIGNED_LIFETIME"],
+                        let seconds = Int64(text), seconds > 0
+                    {
+                        configuration.maxPresignedLifetime = min(seconds, configuration.maxPresignedLifetime)
+                    }
                 }
                 let app = try TygerServerApplication(configuration: configuration)
                 try await withLogger(logger) { logger in try await app.run(logger: logger) }

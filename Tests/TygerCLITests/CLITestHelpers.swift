@@ -82,7 +82,8 @@ func shaOf(_ result: ProcessResult) -> String {
 /// Docker Engine API: `tools/test` starts Podman's (`tools/container-engine`) and sets it.
 enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
     /// `postgres`: host processes, with buffers, codespecs and runs in a PostgreSQL database of the test's own; `s3`:
-    /// host processes, with the blobs of buffers in a bucket of the test's own (SeaweedFS).
+    /// host processes, with the blobs of buffers in a bucket of the test's own (SeaweedFS) and, where a PostgreSQL
+    /// cluster runs, everything else in a database of its own: a shared deployment's parts together.
     case process, docker, postgres, s3
 
     /// The container engine of the tests, if any.
@@ -99,11 +100,13 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
             + (S3TestStore.settings == nil ? [] : [.s3])
     }
 
-    /// `--blob-store` of a new bucket, and the store's credentials.
-    private static func s3BlobStore() async throws -> (String, [String: String]) {
+    /// `--blob-store` of a new bucket, the store's credentials, and a new database where PostgreSQL runs.
+    private static func s3BlobStore() async throws -> (store: String, credentials: [String: String], database: String?)
+    {
         let settings = try #require(S3TestStore.settings)
         let (bucket, endpoint) = try await settings.makeBucket("runs")
-        return ("s3://\(bucket)/buffers?endpoint=\(endpoint)", settings.credentialsEnvironment)
+        let database = PostgresTestDatabase.adminURL == nil ? nil : try await PostgresTestDatabase.createEmpty()
+        return ("s3://\(bucket)/buffers?endpoint=\(endpoint)", settings.credentialsEnvironment, database)
     }
 
     /// What makes the embedded server use this executor (for `.postgres`, a new database).
@@ -114,8 +117,12 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         case .postgres: ["TYGER_EXECUTOR": "process", "TYGER_DATABASE": try await PostgresTestDatabase.createEmpty()]
         case .s3:
             try await {
-                let (store, credentials) = try await Self.s3BlobStore()
-                return credentials.merging(["TYGER_EXECUTOR": "process", "TYGER_BLOB_STORE": store]) { $1 }
+                let (store, credentials, database) = try await Self.s3BlobStore()
+                var environment = credentials.merging(["TYGER_EXECUTOR": "process", "TYGER_BLOB_STORE": store]) {
+                    $1
+                }
+                environment["TYGER_DATABASE"] = database
+                return environment
             }()
         }
     }
@@ -135,9 +142,10 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
             )
         case .s3:
             try await {
-                let (store, credentials) = try await Self.s3BlobStore()
+                let (store, credentials, database) = try await Self.s3BlobStore()
                 return ServerSettings(
-                    arguments: ["--executor", "process", "--blob-store", store],
+                    arguments: ["--executor", "process", "--blob-store", store]
+                        + (database.map { ["--database", $0] } ?? []),
                     environment: credentials,
                     blobStore: store
                 )

@@ -19,6 +19,7 @@ struct S3ServerCLITests {
     /// Runs `body` with a server keeping its buffers in a new bucket of `store`, and a home logged in to it.
     func withS3Server(
         _ store: String,
+        environment: [String: String] = [:],
         _ body: (ServerProcess, CLIHome, S3Client) async throws -> Void
     ) async throws {
         let (bucket, endpoint) = try await settings.makeBucket("srv", second: store == "rclone")
@@ -26,7 +27,7 @@ struct S3ServerCLITests {
             try await withServer(
                 dataDirectory: dir + "/data",
                 arguments: ["--blob-store", "s3://\(bucket)/team/buffers?endpoint=\(endpoint)"],
-                environment: settings.credentialsEnvironment
+                environment: settings.credentialsEnvironment.merging(environment) { $1 }
             ) { server in
                 try await withCLIHome { home in
                     let login = try await home.run(["login", "unix://" + server.socketPath])
@@ -98,6 +99,25 @@ struct S3ServerCLITests {
             #expect(denied.exitCode == 1, "\(denied)")
             #expect(denied.stderrText.contains("AuthenticationFailed"), "\(denied)")
             #expect(denied.stdoutText.isEmpty)
+        }
+    }
+
+    /// A reader following a slow writer for several times the life of a presigned URL (2 s here, through the
+    /// test-only setting): both keep getting new URLs as the old ones expire, and every line arrives.
+    @Test func transfersOutliveTheirPresignedURLs() async throws {
+        try await withS3Server("seaweedfs", environment: ["TYGER_TEST_PRESIGNED_LIFETIME": "2"]) { server, home, _ in
+            let id = try await home.output(["buffer", "create"])
+            let reader = try home.start(["buffer", "read", id])
+            let written = try await home.shell(
+                "for i in $(seq 1 16); do echo line $i; sleep 0.5; done | $TYGER buffer write \(id) --flush-interval 100ms"
+            )
+            #expect(written.exitCode == 0, "\(written)")
+            let read = try await reader.wait(timeout: .seconds(60))
+            #expect(read.exitCode == 0, "\(read)")
+            #expect(read.stdoutText == (1...16).map { "line \($0)\n" }.joined(), "\(read)")
+            // Both sides asked again and again: far more presign requests than the two an hour-long URL needs.
+            let presigns = server.log.components(separatedBy: "http.method=POST http.path=/s3/\(id) ").count - 1
+            #expect(presigns > 16, "\(presigns) presign requests")
         }
     }
 

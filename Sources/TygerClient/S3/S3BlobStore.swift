@@ -218,13 +218,25 @@ public final class S3Client: Sendable {
     }
 
     /// Runs `attempt` again after 500 and 503 (`status` of its result) and after transport errors, waiting as
-    /// ``RetryPolicy`` says.
-    private func retrying<R>(_ attempt: () async throws -> R, status: (R) -> Int) async throws -> R {
+    /// ``RetryPolicy`` says; and once after a 403 when the server presigns (a URL that expired on its way: the
+    /// attempt presigns `method` on `key` again).
+    private func retrying<R>(
+        _ method: HTTPMethod,
+        _ key: String?,
+        _ attempt: () async throws -> R,
+        status: (R) -> Int
+    ) async throws -> R {
         var attempts = 1
+        var presignedAgain = false
         while true {
             do {
                 let result = try await attempt()
                 let code = status(result)
+                if code == 403, !presignedAgain, case .server(let presigner) = authority {
+                    presigner.forget(method: method.rawValue, key: key ?? "")
+                    presignedAgain = true
+                    continue
+                }
                 if code == 500 || code == 503, attempts < retryPolicy.maxAttempts {
                     try await Task.sleep(for: retryPolicy.delay(attempt: attempts, headers: nil))
                     attempts += 1
@@ -248,7 +260,7 @@ public final class S3Client: Sendable {
         body: UnsafeRawBufferPointer? = nil,
         maxBody: Int = 300 << 20
     ) async throws -> HTTPTransport.Response {
-        try await retrying({
+        try await retrying(method, key) {
             let (url, all) = try await signed(method, key: key, query: query, headers: headers)
             if DirectHTTPClient.serves(url) {
                 return try await DirectHTTPClient.shared.send(method, url, headers: all, body: body, maxBody: maxBody)
@@ -260,7 +272,9 @@ public final class S3Client: Sendable {
                 body: body.map { ByteBuffer(bytes: $0) },
                 maxBody: maxBody
             )
-        }) { $0.status }
+        } status: {
+            $0.status
+        }
     }
 
     /// What a GET gave: the object in memory of its own, or an answer that is not the object.
@@ -272,7 +286,7 @@ public final class S3Client: Sendable {
     /// GETs `key` into memory sized by its `Content-Length` (with ``DirectHTTPClient``, straight from the socket);
     /// `metadata` reads the blob's metadata from the answer's headers.
     func download(_ key: String, metadata: (HTTPHeaders) -> BlobMetadata) async throws -> Download {
-        try await retrying({
+        try await retrying(.GET, key) {
             let (url, headers) = try await signed(.GET, key: key, query: [], headers: [])
             if DirectHTTPClient.serves(url) {
                 let answer = try await DirectHTTPClient.shared.download(url, headers: headers)
@@ -295,7 +309,7 @@ public final class S3Client: Sendable {
             return response.body.withUnsafeReadableBytes {
                 .object(StoredBlob(copying: $0, metadata: metadata(response.headers)))
             }
-        }) { outcome in
+        } status: { outcome in
             if case .answer(let response) = outcome { return response.status }
             return 200
         }

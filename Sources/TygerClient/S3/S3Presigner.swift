@@ -72,7 +72,7 @@ public struct S3PresignResponse: Codable, Sendable, Equatable {
 public final class S3Presigner: Sendable {
     /// How many blob reads one presign request covers.
     static let readAhead: Int64 = 32
-    /// A cached URL is used up to this long before it expires.
+    /// A cached URL is used up to this long before it expires (a quarter of its lifetime for short-lived ones).
     static let expiryMargin: Duration = .seconds(30)
 
     private let accessURL: Mutex<ServiceURL>
@@ -129,13 +129,19 @@ public final class S3Presigner: Sendable {
             let urls = try? answer.urls.map({ try ServiceURL($0) })
         else { throw TygerClientError(.invalidResponse, "the server's presigned URLs are not valid") }
         if cacheable {
-            let until = now + .seconds(answer.expiresIn) - Self.expiryMargin
+            let lifetime = Duration.seconds(answer.expiresIn)
+            let until = now + lifetime - min(Self.expiryMargin, lifetime / 4)
             cache.withLock { cache in
                 if cache.count > 4096 { cache.removeAll() }
                 for (item, url) in zip(items, urls) { cache[item.method + " " + item.key] = (url, until) }
             }
         }
         return urls[0]
+    }
+
+    /// Drops the cached URL of `method` on `key` (the store refused it).
+    func forget(method: String, key: String) {
+        _ = cache.withLock { $0.removeValue(forKey: method + " " + key) }
     }
 
     /// One request to the access URL; a refused URL (expired) is replaced through `refreshURL` once.

@@ -24,11 +24,15 @@ import TygerStorage
 /// - Headers: `If-None-Match`, `Content-Type`, `Content-MD5`, `x-amz-checksum-crc32c` and `x-amz-meta-*` on a `PUT`;
 ///   none on the others. The client must send exactly those it asked for.
 ///
-/// A presigned URL lasts as long as the access URL has left, at most ``maxPresignedLifetime``.
+/// A presigned URL lasts as long as the access URL has left, at most ``maxPresignedLifetime`` (shorter when a test sets
+/// `TygerServerConfiguration.maxPresignedLifetime`); an access URL with less than ``minPresignedLifetime`` left is
+/// refused as expired (403 `AuthenticationFailed`).
 struct S3AccessController: Sendable {
     let buffers: S3Buffers
     let validator: SignedURLValidator
     let clock: WallClock
+    /// The longest a presigned URL lasts, in seconds: ``maxPresignedLifetime`` but in tests of expiry.
+    let maxLifetime: Int64
 
     /// The path prefix of these routes, for the authentication middleware.
     static let pathPrefix = "/s3/"
@@ -36,6 +40,8 @@ struct S3AccessController: Sendable {
     static let maxBatch = 256
     /// The longest a presigned URL lasts, in seconds.
     static let maxPresignedLifetime: Int64 = 900
+    /// The shortest: an access URL with less time left is refused as expired.
+    static let minPresignedLifetime: Int64 = 5
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/s3/:id") { request, context in try await describe(request, context) }
@@ -76,8 +82,14 @@ struct S3AccessController: Sendable {
         guard (1...Self.maxBatch).contains(batch.requests.count) else {
             throw APIError.invalidInput("A presign request holds 1 to \(Self.maxBatch) requests.")
         }
-        let lifetime = min(grant.expiresAt - clock.seconds(), Self.maxPresignedLifetime)
-        guard lifetime >= 1 else { throw APIError.authenticationFailed("The access URL has expired.") }
+        let remaining = grant.expiresAt - clock.seconds()
+        // A URL that would expire before its request reaches the store is not worth signing: the client gets a new
+        // access URL instead (`buffer read/write ID` asks for one on AuthenticationFailed).
+        let shortest = min(Self.minPresignedLifetime, maxLifetime)
+        guard remaining >= shortest else {
+            throw APIError.authenticationFailed("The access URL expires in less than \(shortest) s.")
+        }
+        let lifetime = min(remaining, maxLifetime)
         let prefix = buffers.keyPrefix(of: id)
         var urls: [String] = []
         for item in batch.requests {

@@ -93,7 +93,13 @@ public struct TygerServerApplication: Sendable {
         )
         .addRoutes(to: router)
         if let s3 = configuration.s3Buffers {
-            S3AccessController(buffers: s3, validator: validator, clock: configuration.clock).addRoutes(to: router)
+            S3AccessController(
+                buffers: s3,
+                validator: validator,
+                clock: configuration.clock,
+                maxLifetime: configuration.maxPresignedLifetime
+            )
+            .addRoutes(to: router)
         }
         for routes in configuration.controlPlane { routes.addRoutes(to: router, server: self) }
         return router

@@ -27,6 +27,9 @@ public struct TygerServerConfiguration: Sendable {
     public var tokenStore: (any TokenStore)?
     /// Where buffers' blobs live when not in the data directory: an S3-compatible store (`--blob-store s3://…`).
     public var s3Buffers: S3Buffers?
+    /// The longest a URL presigned for an S3 buffer lasts, in seconds (15 min; tests of expiry set a few seconds
+    /// through `TYGER_TEST_PRESIGNED_LIFETIME`).
+    public var maxPresignedLifetime: Int64 = S3AccessController.maxPresignedLifetime
     /// Route collections to add after the data plane (the control plane).
     public var controlPlane: [any ControlPlaneRoutes] = []
     /// Called with each listener's base URL once it is bound (the executable logs it).
