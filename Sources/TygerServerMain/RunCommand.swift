@@ -28,23 +28,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var connections: ConnectionOptions
 
-    @Option(name: .long, help: "Also listen on TCP, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks one).")
-    var tcp: String?
-
-    @Option(name: .long, help: "PEM certificate chain: serve HTTPS on the TCP listener.")
-    var tlsCert: String?
-
-    @Option(name: .long, help: "PEM private key of --tls-cert.")
-    var tlsKey: String?
-
-    @Flag(name: .long, help: "Do not listen on the unix socket (needs --tcp).")
-    var noUnixSocket = false
-
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    @Option(name: .long, help: "The largest blob one upload may carry, in bytes.")
-    var maxBlobSize: Int = 1 << 30
+    @OptionGroup var listener: ListenerOptions
 
     @Option(name: .long, help: "How long a soft-deleted buffer is kept before it is purged (e.g. 24h).")
     var softDeletedLifetime: String = "24h"
@@ -96,6 +80,16 @@ struct RunCommand: AsyncParsableCommand {
     )
     var blobStore: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A data plane in another process (tyger-server data-plane): NAME=URL. Repeatable.",
+            discussion:
+                "Buffers created with that location (buffer create --location NAME) live there; it must accept this server's signing key."
+        )
+    )
+    var dataPlane: [String] = []
+
     @Option(name: .long, help: "When codespec images are pulled (--executor docker): always, missing or never.")
     var pull: String = "missing"
 
@@ -128,17 +122,18 @@ struct RunCommand: AsyncParsableCommand {
                 guard try DurationParser.parse(value) > .zero else { throw ValidationError("\(name) must be positive") }
             } catch let e as TygerCoreError { throw ValidationError("\(name): \(e.message)") }
         }
-        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
-        if tlsCert != nil && tcp == nil { throw ValidationError("--tls-cert needs --tcp") }
-        if noUnixSocket && tcp == nil { throw ValidationError("--no-unix-socket needs --tcp") }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("unknown --log-level '\(logLevel)'")
-        }
         do { _ = try DurationParser.parse(runBufferTTL) } catch let e as TygerCoreError {
             throw ValidationError("--run-buffer-ttl: \(e.message)")
         }
-        guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
-        if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
+        var names = Set(["local"])
+        for text in dataPlane {
+            guard let (name, _) = RemoteDataPlane.parse(text) else {
+                throw ValidationError("--data-plane '\(text)': expected NAME=URL")
+            }
+            guard names.insert(name.lowercased()).inserted else {
+                throw ValidationError("--data-plane: the name '\(name)' is taken")
+            }
+        }
         if let blobStore {
             do { _ = try S3Location(parsing: blobStore) } catch let e as BlobStoreError {
                 throw ValidationError("--blob-store: \(e.message)")
@@ -150,27 +145,12 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info  // checked in validate()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "tyger-server")
-        var configuration = TygerServerConfiguration(dataDirectory: options.dataDir)
-        configuration.unixSocket = !noUnixSocket
-        configuration.maxBlobSize = maxBlobSize
-        configuration.connectionLimits = try connections.limits()
-        configuration.accessLogLevel = .info
-        if let tcp {
-            var listener = try TCPListenerConfiguration.parse(tcp)
-            listener.tlsCertificatePath = tlsCert
-            listener.tlsKeyPath = tlsKey
-            configuration.tcp = listener
-        }
-        configuration.onListening = { endpoint in
-            logger.info("listening", metadata: ["endpoint": "\(endpoint)"])
-        }
+        let logger = listener.bootstrapLogging()
+        var configuration = try listener.configuration(
+            dataDirectory: options.dataDir,
+            connections: connections,
+            logger: logger
+        )
         // Buffers, databases, keys and logs are the users' data: nothing the server creates is readable by others.
         ProcessOps.keepNewFilesPrivate()
         do {
@@ -207,6 +187,7 @@ struct RunCommand: AsyncParsableCommand {
             var buffers = BufferManager.Configuration()
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
+            buffers.dataPlanes = dataPlane.compactMap { RemoteDataPlane.parse($0)?.name }
             let buffersControlPlane = BuffersControlPlane(
                 repository: repository,
                 configuration: buffers,
@@ -225,6 +206,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             configuration.controlPlane = [buffersControlPlane, runs]
             try await HTTPTransport.withTransport { transport in
+                configuration.dataPlanes = try dataPlane.compactMap(RemoteDataPlane.parse).map {
+                    try RemoteDataPlane(name: $0.name, url: $0.url, transport: transport)
+                }
                 if let blobStore {
                     configuration.s3Buffers = try await openBlobStore(blobStore, transport: transport, logger: logger)
                     // Test-only: presigned URLs that expire within seconds, so a test sees transfers outlive them.

@@ -6,7 +6,7 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tyger-server",
         abstract: "The Tyger server: buffer data plane, signed access URLs and bearer tokens.",
-        subcommands: [RunCommand.self, TokenCommand.self]
+        subcommands: [RunCommand.self, DataPlaneCommand.self, TokenCommand.self, SigningKeyCommand.self]
     )
 }
 

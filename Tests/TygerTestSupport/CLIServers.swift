@@ -168,7 +168,8 @@ public final class ServerProcess: Sendable {
         self.tcpEndpoint = tcpEndpoint
     }
 
-    /// Starts `tyger-server run --data-dir DIR ARGUMENTS` and waits until every listener has logged its endpoint.
+    /// Starts `tyger-server COMMAND --data-dir DIR ARGUMENTS` (`run`, or `data-plane`) and waits until every listener
+    /// has logged its endpoint.
     ///
     /// - Parameter executable: The `tyger-server` to run; the debug build's when `nil`.
     /// - Throws: `TestSupportError` when the server exits or is not listening within `timeout`.
@@ -177,13 +178,14 @@ public final class ServerProcess: Sendable {
         arguments: [String] = [],
         environment: [String: String] = [:],
         executable: String? = nil,
+        command: String = "run",
         timeout: Duration = .seconds(30)
     ) async throws
         -> ServerProcess
     {
         let process = try ChildProcess(
             executable ?? TygerServerBinary.path(),
-            ["run", "--data-dir", dataDirectory] + arguments,
+            [command, "--data-dir", dataDirectory] + arguments,
             environment: environment.merging(["TYGER_HOME": "/nonexistent-tyger-home"]) { $1 }
         )
         let wantsTCP = arguments.contains("--tcp")

@@ -20,8 +20,10 @@ public final class BufferManager: Sendable {
         public var accessTTLRange: ClosedRange<Duration>
         /// How many buffers one expiry query changes at most. Default: 1000.
         public var expiryBatchSize: Int
-        /// The only accepted (and the stored) location. Default: `local`.
+        /// The location of buffers created without one. Default: `local`.
         public var location: String
+        /// The other accepted locations: the names of the data planes of other processes (`--data-plane NAME=URL`).
+        public var dataPlanes: [String] = []
         /// How long a writer lease lasts without renewal; writers renew about every third of it. Default: 8 s, so
         /// readers learn of a dead writer within 10 s.
         public var writerLeaseDuration: Duration
@@ -109,20 +111,28 @@ public final class BufferManager: Sendable {
     /// - Throws: ``TygerControlPlaneError``: `invalidInput` for a location other than empty/`local`
     ///   (`Buffer location can only be 'local'.`) or invalid tags; `storageFailure` or `databaseFailure`.
     public func create(_ request: Buffer) async throws(TygerControlPlaneError) -> BufferRecord {
-        if let location = request.location, !location.isEmpty,
-            location.lowercased() != configuration.location.lowercased()
-        {
-            throw .invalidInput("Buffer location can only be '\(configuration.location)'.")
+        var location = configuration.location
+        if let asked = request.location, !asked.isEmpty {
+            let known = [configuration.location] + configuration.dataPlanes
+            guard let match = known.first(where: { $0.lowercased() == asked.lowercased() }) else {
+                if known.count == 1 { throw .invalidInput("Buffer location can only be '\(configuration.location)'.") }
+                throw .invalidInput(
+                    "Unknown buffer location '\(asked)': use one of \(known.map { "'\($0)'" }.joined(separator: ", "))."
+                )
+            }
+            location = match
         }
         try validateTags(request.tags)
         let record = BufferRecord(
             id: BufferID.generate(),
-            location: configuration.location,
+            location: location,
             createdAt: now(),
             expiresAt: request.expiresAt,
             tags: request.tags ?? [:]
         )
-        try await storageCall("create container") { try await self.storage.createContainer(id: record.id) }
+        try await storageCall("create container") {
+            try await self.storage.createContainer(id: record.id, location: record.location)
+        }
         do {
             try await repository.create(record)
         } catch {
@@ -352,12 +362,26 @@ public final class BufferManager: Sendable {
             }
         }
         try await refuseSoftDeleted(id: id)
-        let exists = try await storageCall("check container") { try await self.storage.containerExists(id: id) }
+        let location = try await location(of: id)
+        let exists = try await storageCall("check container") {
+            try await self.storage.containerExists(id: id, location: location)
+        }
         guard exists else { throw .notFound() }
         let uri = try await storageCall("sign access URL") {
-            try await self.storage.accessURL(id: id, writeable: writeable, ttl: ttl, preferTCP: preferTCP)
+            try await self.storage.accessURL(
+                id: id,
+                location: location,
+                writeable: writeable,
+                ttl: ttl,
+                preferTCP: preferTCP
+            )
         }
         return BufferAccess(uri: uri)
+    }
+
+    /// Where buffer `id` is: its record's location (the server's own for a buffer without a record).
+    public func location(of id: String) async throws(TygerControlPlaneError) -> String {
+        try await repo { try await self.repository.get(id: id, softDeleted: false) }?.location ?? configuration.location
     }
 
     /// The storage accounts.

@@ -8,11 +8,13 @@ public import TygerModel
 public protocol BufferStorageProvider: Sendable {
     /// Creates the container of a new buffer.
     ///
-    /// - Parameter id: The buffer ID (26 lowercase base32 characters).
+    /// - Parameters:
+    ///   - id: The buffer ID (26 lowercase base32 characters).
+    ///   - location: The buffer's location: the server's own (`local`) or a data plane's name.
     /// - Throws: When the container cannot be created.
-    func createContainer(id: String) async throws
+    func createContainer(id: String, location: String) async throws
 
-    /// Deletes a buffer's container and all its blobs. Deleting a missing container is not an error.
+    /// Deletes a buffer's container and all its blobs, wherever it is. Deleting a missing container is not an error.
     ///
     /// - Parameter id: The buffer ID.
     /// - Throws: When the container exists but cannot be deleted.
@@ -20,15 +22,18 @@ public protocol BufferStorageProvider: Sendable {
 
     /// Whether a buffer's container exists.
     ///
-    /// - Parameter id: The buffer ID.
+    /// - Parameters:
+    ///   - id: The buffer ID.
+    ///   - location: The buffer's location.
     /// - Returns: `true` when the container exists.
     /// - Throws: When existence cannot be determined.
-    func containerExists(id: String) async throws -> Bool
+    func containerExists(id: String, location: String) async throws -> Bool
 
     /// Creates a signed URL for a buffer's container.
     ///
     /// - Parameters:
     ///   - id: The buffer ID.
+    ///   - location: The buffer's location: the URL leads to the data plane that holds it.
     ///   - writeable: Whether the URL grants create (write) in addition to read.
     ///   - ttl: How long the URL is valid; ``BufferManager`` has already checked it is within
     ///     ``BufferManager/Configuration/accessTTLRange``.
@@ -36,7 +41,7 @@ public protocol BufferStorageProvider: Sendable {
     /// - Returns: The absolute URL string, for example
     ///   `http+unix:///opt/tyger/data-plane/tyger.data.sock:/containers/<id>?...`.
     /// - Throws: When the URL cannot be signed.
-    func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String
+    func accessURL(id: String, location: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String
 
     /// The storage accounts, as listed by `GET /buffers/storage-accounts`.
     ///

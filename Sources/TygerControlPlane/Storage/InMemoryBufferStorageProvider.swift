@@ -39,7 +39,7 @@ public final class InMemoryBufferStorageProvider: BufferStorageProvider {
         if fail { throw TygerControlPlaneError(code: .storageFailure, message: "Injected storage failure") }
     }
 
-    public func createContainer(id: String) async throws {
+    public func createContainer(id: String, location: String) async throws {
         try checkFailure()
         state.withLock { _ = $0.containers.insert(id) }
     }
@@ -49,12 +49,18 @@ public final class InMemoryBufferStorageProvider: BufferStorageProvider {
         state.withLock { _ = $0.containers.remove(id) }
     }
 
-    public func containerExists(id: String) async throws -> Bool {
+    public func containerExists(id: String, location: String) async throws -> Bool {
         try checkFailure()
         return state.withLock { $0.containers.contains(id) }
     }
 
-    public func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
+    public func accessURL(
+        id: String,
+        location: String,
+        writeable: Bool,
+        ttl: Duration,
+        preferTCP: Bool
+    ) async throws -> String {
         try checkFailure()
         return "memory://buffers/\(id)?writeable=\(writeable)&ttl=\(ttl.components.seconds)&tcp=\(preferTCP)"
     }

@@ -28,7 +28,7 @@ public final class RunEngine: Service, Sendable {
     let codespecs: any CodespecRepository
     let runs: any RunRepository
     let executor: any Executor
-    let blobStore: @Sendable (String) -> any BlobStore
+    let blobStore: @Sendable (String) async -> any BlobStore
     let createBuffer: @Sendable ([String: String], Date?) async throws -> String
     let expireBuffers: @Sendable ([String], Date) async throws -> Void
     /// The buffers each live run created whose expiry is set when the run ends (``RunEngineConfiguration/runBufferTTL``).
@@ -56,7 +56,8 @@ public final class RunEngine: Service, Sendable {
     ///   - codespecs: Where codespecs are kept.
     ///   - runs: Where runs are kept.
     ///   - executor: What runs processes; default `LocalProcessExecutor()`.
-    ///   - blobStore: The blob store of a buffer, by buffer ID (the server passes `FileBlobStore` directories).
+    ///   - blobStore: The blob store of a buffer, by buffer ID (the server's: a `FileBlobStore` directory, its S3
+    ///     store, or a data plane of its own process).
     ///   - createBuffer: Creates a buffer with tags and an expiry time (`nil`: never) and returns its ID (for
     ///     parameters without an argument).
     ///   - expireBuffers: Sets the expiry time of buffers the run created, when it ends; default: nothing.
@@ -68,7 +69,7 @@ public final class RunEngine: Service, Sendable {
         codespecs: any CodespecRepository,
         runs: any RunRepository,
         executor: any Executor = LocalProcessExecutor(),
-        blobStore: @escaping @Sendable (String) -> any BlobStore,
+        blobStore: @escaping @Sendable (String) async -> any BlobStore,
         createBuffer: @escaping @Sendable ([String: String], Date?) async throws -> String,
         expireBuffers: @escaping @Sendable ([String], Date) async throws -> Void = { _, _ in },
         bufferExists: @escaping @Sendable (String) async throws -> Bool = { _ in true },
@@ -202,7 +203,7 @@ public final class RunEngine: Service, Sendable {
         guard let spec = run.resolvedCodespec else { return }
         for parameter in spec.buffers?.outputs ?? [] {
             guard let id = run.job.buffers?[parameter], !EphemeralBufferID.isEphemeral(id) else { continue }
-            await BufferEnd.markFailedIfUnfinished(blobStore(id))
+            await BufferEnd.markFailedIfUnfinished(await blobStore(id))
         }
     }
 

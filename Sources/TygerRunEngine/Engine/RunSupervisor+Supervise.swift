@@ -164,7 +164,7 @@ extension RunSupervisor {
     ///   an input side stopped because the processes are gone, and transfers abandoned by a stop).
     func transfer(_ parameter: Parameter) async -> String? {
         guard let opener = state.withLock({ $0.openers[parameter.name] }) else { return "no pipe" }
-        let store = engine.blobStore(parameter.bufferId)
+        let store = await engine.blobStore(parameter.bufferId)
         let stop = parameter.isInput ? stopInputs : stopOutputs
         let result: String?? = await untilTriggered(stop) { () -> String? in
             let descriptor: OwnedDescriptor

@@ -39,10 +39,14 @@ public final class BuffersControlPlane: ControlPlaneRoutes {
     public func manager(server: TygerServerApplication) -> BufferManager {
         manager.withLock { existing in
             if let existing { return existing }
+            let own: any BufferStorageProvider =
+                server.configuration.s3Buffers.map { S3BufferStorageProvider(server: server, buffers: $0) }
+                ?? LocalBufferStorageProvider(server: server)
             let created = BufferManager(
                 repository: repository,
-                storage: server.configuration.s3Buffers.map { S3BufferStorageProvider(server: server, buffers: $0) }
-                    ?? LocalBufferStorageProvider(server: server),
+                storage: server.configuration.dataPlanes.isEmpty
+                    ? own
+                    : DataPlaneRoutingStorage(own: own, planes: server.configuration.dataPlanes, issuer: server.issuer),
                 configuration: configuration,
                 ephemeralBuffers: ephemeralBuffers
             )
@@ -111,15 +115,23 @@ final class LateBoundEphemeralBuffers: EphemeralBufferProvider {
 struct LocalBufferStorageProvider: BufferStorageProvider {
     let server: TygerServerApplication
 
-    func createContainer(id: String) async throws { try server.buffers.create(id) }
+    func createContainer(id: String, location: String) async throws { try server.buffers.create(id) }
 
     func deleteContainer(id: String) async throws {
         if server.buffers.exists(id) { try server.buffers.delete(id) }
     }
 
-    func containerExists(id: String) async throws -> Bool { server.buffers.exists(id) }
+    func containerExists(id: String, location: String) async throws -> Bool { server.buffers.exists(id) }
 
-    func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
+    func accessURL(
+        id: String,
+        location: String,
+        writeable: Bool,
+        ttl: Duration,
+        preferTCP: Bool
+    ) async throws
+        -> String
+    {
         try server.issuer.accessURL(
             containerId: id,
             writeable: writeable,
@@ -145,15 +157,23 @@ struct S3BufferStorageProvider: BufferStorageProvider {
     let server: TygerServerApplication
     let buffers: S3Buffers
 
-    func createContainer(id: String) async throws { try await buffers.create(id) }
+    func createContainer(id: String, location: String) async throws { try await buffers.create(id) }
 
     func deleteContainer(id: String) async throws {
         if try await buffers.exists(id) { try await buffers.delete(id) }
     }
 
-    func containerExists(id: String) async throws -> Bool { try await buffers.exists(id) }
+    func containerExists(id: String, location: String) async throws -> Bool { try await buffers.exists(id) }
 
-    func accessURL(id: String, writeable: Bool, ttl: Duration, preferTCP: Bool) async throws -> String {
+    func accessURL(
+        id: String,
+        location: String,
+        writeable: Bool,
+        ttl: Duration,
+        preferTCP: Bool
+    ) async throws
+        -> String
+    {
         let permissions: Set<SignedURLPermission> = writeable ? [.createBlob, .readBlob] : [.readBlob]
         return try server.accessEndpoint(preferTCP: preferTCP) + S3AccessController.pathPrefix + id + "?"
             + server.issuer.query(containerId: id, permissions: permissions, ttl: ttl)

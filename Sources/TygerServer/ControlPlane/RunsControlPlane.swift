@@ -50,12 +50,22 @@ public final class RunsControlPlane: ControlPlaneRoutes {
             configure(&configuration)
             let storage = server.buffers
             let s3 = server.configuration.s3Buffers
+            let planes = server.configuration.dataPlanes
+            let issuer = server.issuer
             let created = RunEngine(
                 configuration: configuration,
                 codespecs: store.codespecs,
                 runs: store.runs,
                 executor: executor,
-                blobStore: { id -> any BlobStore in s3.map { $0.store(for: id) } ?? storage.store(for: id) },
+                blobStore: { id -> any BlobStore in
+                    if !planes.isEmpty, let location = try? await manager.location(of: id),
+                        let plane = planes.first(where: { $0.name.lowercased() == location.lowercased() }),
+                        let store = try? plane.store(for: id, issuer: issuer)
+                    {
+                        return store
+                    }
+                    return s3.map { $0.store(for: id) } ?? storage.store(for: id)
+                },
                 createBuffer: { tags, expiresAt in
                     try await manager.create(Buffer(expiresAt: expiresAt, tags: tags)).id
                 },

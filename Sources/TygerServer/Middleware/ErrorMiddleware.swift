@@ -5,8 +5,9 @@ import Logging
 /// Turns every error into a response, in the plane's dialect (Azure XML under `/containers`, JSON elsewhere).
 ///
 /// Errors get their status, code and message from ``APIError/init(mapping:unrouted:)``, the one mapping of domain
-/// errors; the router's "no route" error becomes 400 `InvalidRoute`, as upstream answers unknown paths. 500s are
-/// logged at debug and answered without details.
+/// errors; the router's "no route" error becomes 400 `InvalidRoute`, as upstream answers unknown paths. 5xx answers
+/// carry no details (they may hold paths or a store's words): the cause goes to the server's log, at error level, with
+/// the request's ID.
 public struct ErrorMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
 
@@ -23,7 +24,7 @@ public struct ErrorMiddleware: RouterMiddleware {
         } catch {
             let apiError = APIError(mapping: error, unrouted: context.endpointPath == "NotFound")
             if apiError.status.kind == .serverError {
-                context.logger.debug("request failed", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             return apiError.response(
                 dialect: APIError.dialect(forPath: request.uri.path),

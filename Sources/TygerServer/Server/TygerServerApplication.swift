@@ -67,7 +67,7 @@ public struct TygerServerApplication: Sendable {
         FileBlobStore.removeStaleTemporaryFiles(under: layout.buffersPath)
         self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
         self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
-        self.validator = SignedURLValidator(keys: keys, clock: configuration.clock)
+        self.validator = SignedURLValidator(keys: keys, trusted: configuration.trustedKeys, clock: configuration.clock)
         self.tokens =
             configuration.tokenStore ?? JSONFileTokenStore(path: layout.tokensPath, clock: configuration.clock)
         self.endpoints = ListenerEndpoints(unixSocketPath: configuration.unixSocket ? layout.socketPath : nil)

@@ -1,3 +1,4 @@
+public import Crypto
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
@@ -25,6 +26,12 @@ public struct TygerServerConfiguration: Sendable {
     public var clock: WallClock = .system
     /// Where bearer tokens are kept; `nil` means `<dataDirectory>/tokens.json`.
     public var tokenStore: (any TokenStore)?
+    /// Keys of other servers whose access URLs this one accepts: a data plane (`tyger-server data-plane`) checks the
+    /// URLs its control planes sign.
+    public var trustedKeys: [P256.Signing.PublicKey] = []
+    /// Data planes in other processes (`--data-plane NAME=URL`): buffers whose location is one of their names live
+    /// there.
+    public var dataPlanes: [RemoteDataPlane] = []
     /// Where buffers' blobs live when not in the data directory: an S3-compatible store (`--blob-store s3://…`).
     public var s3Buffers: S3Buffers?
     /// The longest a URL presigned for an S3 buffer lasts, in seconds (15 min; tests of expiry set a few seconds

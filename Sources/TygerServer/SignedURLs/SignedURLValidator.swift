@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import TygerCore
 public import TygerModel
 
@@ -17,8 +17,9 @@ public struct SignedURLValidator: Sendable {
     /// - Parameters:
     ///   - keys: The signing keys; their primary and secondary public keys are accepted.
     ///   - clock: Where "now" comes from, for the validity window.
-    public init(keys: SigningKeys, clock: WallClock = .system) {
-        self.keys = keys.verificationKeys
+    ///   - trusted: Other keys whose signatures are accepted too (a data plane's control planes').
+    public init(keys: SigningKeys, trusted: [P256.Signing.PublicKey] = [], clock: WallClock = .system) {
+        self.keys = keys.verificationKeys + trusted
         self.clock = clock
     }
 

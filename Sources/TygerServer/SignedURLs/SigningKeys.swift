@@ -1,4 +1,5 @@
 public import Crypto
+import Foundation
 
 /// The ECDSA P-256 keys that sign and check local access URLs.
 ///
@@ -16,6 +17,9 @@ public struct SigningKeys: Sendable {
         self.primary = primary
         self.secondary = secondary
     }
+
+    /// The primary key's public key in PEM form (`tyger-server signing-key`, for data planes).
+    public var publicKeyPEM: String { primary.publicKey.pemRepresentation }
 
     /// The public keys a validator accepts: primary first.
     public var verificationKeys: [P256.Signing.PublicKey] {
@@ -55,20 +59,25 @@ public struct SigningKeys: Sendable {
             )
         }
         let secondaryPath = directory + "/" + secondaryFileName
-        var secondary: P256.Signing.PublicKey?
-        if let pem = try PrivateFile.read(secondaryPath) {
-            let text = String(decoding: pem, as: UTF8.self)
-            if let key = try? P256.Signing.PrivateKey(pemRepresentation: text) {
-                secondary = key.publicKey
-            } else if let key = try? P256.Signing.PublicKey(pemRepresentation: text) {
-                secondary = key
-            } else {
-                throw TygerServerError(
-                    .signingKey,
-                    "\(secondaryPath) is not an ECDSA P-256 private or public key in PEM form"
-                )
-            }
-        }
+        let secondary = try PrivateFile.read(secondaryPath).map { try publicKey(pem: $0, path: secondaryPath) }
         return SigningKeys(primary: primary, secondary: secondary)
+    }
+
+    /// The public key of a PEM file holding a P-256 private or public key (a control plane's key file, given to the
+    /// data planes that check its URLs).
+    ///
+    /// - Throws: `TygerServerError` `.signingKey` when the file cannot be read or holds no such key.
+    public static func publicKey(file path: String) throws -> P256.Signing.PublicKey {
+        guard let pem = FileManager.default.contents(atPath: path) else {
+            throw TygerServerError(.signingKey, "cannot read the signing key file \(path)")
+        }
+        return try publicKey(pem: Array(pem), path: path)
+    }
+
+    private static func publicKey(pem: [UInt8], path: String) throws -> P256.Signing.PublicKey {
+        let text = String(decoding: pem, as: UTF8.self)
+        if let key = try? P256.Signing.PrivateKey(pemRepresentation: text) { return key.publicKey }
+        if let key = try? P256.Signing.PublicKey(pemRepresentation: text) { return key }
+        throw TygerServerError(.signingKey, "\(path) is not an ECDSA P-256 private or public key in PEM form")
     }
 }

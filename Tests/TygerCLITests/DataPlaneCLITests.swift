@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import TygerTestSupport
+
+/// `tyger-server data-plane` processes behind one control plane (`tyger-server run --data-plane NAME=URL`): a
+/// buffer's location names the data plane that holds it, its access URLs lead there, and runs read and write it there.
+@Suite(.timeLimit(.minutes(3))) struct DataPlaneCLITests {
+    /// Runs `body` with a control plane and two data planes, `east` and `west`, that accept its signing key, and a
+    /// home logged in to the control plane (its unix socket).
+    func withDataPlanes(
+        controlPlaneArguments: [String] = [],
+        _ body: (_ home: CLIHome, _ directories: [String: String]) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory(prefix: "tyger-dp") { dir in
+            let key = try await TygerServerBinary.run(["signing-key", "--data-dir", dir + "/cp"])
+            try #require(key.exitCode == 0, "\(key)")
+            #expect(key.stdoutText.hasPrefix("-----BEGIN PUBLIC KEY-----"), "\(key)")
+            try TestFiles.write(Array(key.stdoutText.utf8), to: dir + "/cp.pub")
+            let planeArguments = ["--tcp", "127.0.0.1:0", "--no-unix-socket", "--signing-key", dir + "/cp.pub"]
+            let east = try await ServerProcess.start(
+                dataDirectory: dir + "/east",
+                arguments: planeArguments,
+                command: "data-plane"
+            )
+            defer { east.process.signal(SIGKILL) }
+            let west = try await ServerProcess.start(
+                dataDirectory: dir + "/west",
+                arguments: planeArguments,
+                command: "data-plane"
+            )
+            defer { west.process.signal(SIGKILL) }
+            let planes = [
+                "--data-plane", "east=" + (try #require(east.tcpEndpoint)),
+                "--data-plane", "west=" + (try #require(west.tcpEndpoint)),
+            ]
+            try await withServer(dataDirectory: dir + "/cp", arguments: planes + controlPlaneArguments) { server in
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", "unix://" + server.socketPath])
+                    try #require(login.exitCode == 0, "\(login)")
+                    try await body(
+                        home,
+                        ["east": dir + "/east", "west": dir + "/west", "local": dir + "/cp"]
+                    )
+                }
+            }
+        }
+    }
+
+    @Test func buffersLiveOnTheDataPlaneTheirLocationNames() async throws {
+        try await withDataPlanes { home, directories in
+            var ids: [String: String] = [:]
+            for location in ["east", "west", "local"] {
+                let id = try await home.output(["buffer", "create", "--location", location])
+                ids[location] = id
+                for (other, directory) in directories {
+                    #expect(
+                        TestFiles.exists(directory + "/buffers/" + id) == (other == location),
+                        "\(location) buffer \(id) in \(other)"
+                    )
+                }
+                let shown = try object(try await home.json(["buffer", "show", id]))
+                #expect(shown["location"] as? String == location, "\(shown)")
+                let written = try await home.shell("$TYGER buffer gen 9M | $TYGER buffer write \(id)")
+                #expect(written.exitCode == 0, "\(written)")
+                let read = try await home.shell("$TYGER buffer read \(id) | sha256sum")
+                let expected = try await home.shell("$TYGER buffer gen 9M | sha256sum")
+                #expect(shaOf(read) == shaOf(expected), "\(location)")
+            }
+            let access = try await home.output(["buffer", "access", ids["west"]!])
+            #expect(!access.hasPrefix("http+unix://"), "a data plane's URL: \(access)")
+            let unknown = try await home.run(["buffer", "create", "--location", "north"])
+            #expect(unknown.exitCode == 1, "\(unknown)")
+            #expect(unknown.stderrText.contains("Unknown buffer location 'north'"), "\(unknown)")
+
+            // A run reads its input from one data plane and writes its output to the other.
+            let spec = home.path + "/cat.yml"
+            try TestFiles.write(
+                Array(
+                    """
+                    kind: job
+                    name: cat
+                    image: local
+                    buffers:
+                      inputs: [input]
+                      outputs: [output]
+                    command: [sh, -c, 'cat "$INPUT_PIPE" > "$OUTPUT_PIPE"']
+
+                    """.utf8
+                ),
+                to: spec
+            )
+            _ = try await home.output(["codespec", "create", "-f", spec])
+            let output = try await home.output(["buffer", "create", "--location", "west"])
+            let ran = try await home.run([
+                "run", "exec", "--codespec", "cat", "--buffer", "input=\(ids["east"]!)", "--buffer", "output=\(output)",
+            ])
+            #expect(ran.exitCode == 0, "\(ran)")
+            #expect(TestFiles.exists(directories["west"]! + "/buffers/" + output + "/.bufferend"))
+            let copied = try await home.shell("$TYGER buffer read \(output) | sha256sum")
+            let expected = try await home.shell("$TYGER buffer gen 9M | sha256sum")
+            #expect(shaOf(copied) == shaOf(expected))
+        }
+    }
+
+    @Test func purgedBuffersLeaveTheirDataPlane() async throws {
+        try await withDataPlanes(controlPlaneArguments: ["--expiry-interval", "1s", "--soft-deleted-lifetime", "1s"]) {
+            home,
+            directories in
+            let id = try await home.output(["buffer", "create", "--location", "east"])
+            _ = try await home.output(["buffer", "delete", id])
+            #expect(
+                await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
+                    !TestFiles.exists(directories["east"]! + "/buffers/" + id)
+                },
+                "the buffer was never removed from its data plane"
+            )
+        }
+    }
+
+    /// A data plane accepts only the keys it was given: a control plane with another key can neither make buffers
+    /// there nor get at them.
+    @Test func aDataPlaneRefusesOtherControlPlanes() async throws {
+        try await withTemporaryDirectory(prefix: "tyger-dp") { dir in
+            let key = try await TygerServerBinary.run(["signing-key", "--data-dir", dir + "/trusted"])
+            try TestFiles.write(Array(key.stdoutText.utf8), to: dir + "/trusted.pub")
+            let plane = try await ServerProcess.start(
+                dataDirectory: dir + "/plane",
+                arguments: ["--tcp", "127.0.0.1:0", "--no-unix-socket", "--signing-key", dir + "/trusted.pub"],
+                command: "data-plane"
+            )
+            defer { plane.process.signal(SIGKILL) }
+            let endpoint = try #require(plane.tcpEndpoint)
+            try await withServer(dataDirectory: dir + "/other", arguments: ["--data-plane", "east=" + endpoint]) {
+                server in
+                try await withCLIHome { home in
+                    _ = try await home.output(["login", "unix://" + server.socketPath])
+                    let refused = try await home.run(["buffer", "create", "--location", "east"])
+                    #expect(refused.exitCode == 1, "\(refused)")
+                    let made = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/plane/buffers")) ?? []
+                    #expect(made.isEmpty, "\(made)")
+                }
+            }
+            let missing = try await TygerServerBinary.run([
+                "data-plane", "--data-dir", dir + "/p2", "--tcp", "127.0.0.1:0",
+            ])
+            #expect(missing.exitCode == 64, "\(missing)")
+            #expect(missing.stderrText.contains("--signing-key is required"), "\(missing)")
+        }
+    }
+}
