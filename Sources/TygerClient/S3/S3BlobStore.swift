@@ -134,12 +134,6 @@ public final class S3Client: Sendable {
         probed.withLock { $0 = Task { description.capabilities } }
     }
 
-    /// Signs with this client's credentials: `nil` for a client whose requests the server presigns.
-    public var signer: S3Signer? {
-        if case .credentials(let signer) = authority { return signer }
-        return nil
-    }
-
     /// The path of `key` in the bucket (`/bucket/key`; `/bucket` for the bucket itself), not percent-encoded.
     func path(_ key: String?) -> String {
         "/" + location.bucket + (key.map { "/" + $0 } ?? "")
@@ -161,19 +155,26 @@ public final class S3Client: Sendable {
             let url = try await presigner.url(method: method.rawValue, key: key ?? "", headers: headers)
             return (url, HTTPHeaders(headers))
         }
-        let request = S3Signer.Request(
-            method: method.rawValue,
-            host: location.hostHeader,
-            path: path(key),
-            query: query,
-            headers: headers
-        )
+        let request = self.request(method.rawValue, key: key, query: query, headers: headers)
         var all = HTTPHeaders(headers)
         all.add(contentsOf: signer.headers(for: request))
-        let pathAndQuery =
-            S3Signer.encode(request.path, keepingSlashes: true)
-            + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
-        return (try ServiceURL(location.endpoint + pathAndQuery), all)
+        let url = url(of: request) + (query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query))
+        return (try ServiceURL(url), all)
+    }
+
+    /// The request to sign for `method` on `key` (`nil`: the bucket).
+    private func request(
+        _ method: String,
+        key: String?,
+        query: [(String, String)] = [],
+        headers: [(String, String)]
+    ) -> S3Signer.Request {
+        S3Signer.Request(method: method, host: location.hostHeader, path: path(key), query: query, headers: headers)
+    }
+
+    /// The URL of `request`'s object, without a query.
+    private func url(of request: S3Signer.Request) -> String {
+        location.endpoint + S3Signer.encode(request.path, keepingSlashes: true)
     }
 
     /// A presigned URL for one request (``S3Signer/presignedQuery(for:expires:date:)``), for a client that has no
@@ -182,16 +183,11 @@ public final class S3Client: Sendable {
     /// - Parameter key: The object's key; `nil` for the bucket.
     /// - Precondition: This client signs with credentials.
     public func presignedURL(method: String, key: String?, headers: [(String, String)], expires: Int) -> String {
-        guard let signer else { preconditionFailure("a client without credentials cannot presign") }
-        let request = S3Signer.Request(
-            method: method,
-            host: location.hostHeader,
-            path: path(key),
-            query: [],
-            headers: headers
-        )
-        return location.endpoint + S3Signer.encode(request.path, keepingSlashes: true) + "?"
-            + signer.presignedQuery(for: request, expires: expires)
+        guard case .credentials(let signer) = authority else {
+            preconditionFailure("a client without credentials cannot presign")
+        }
+        let request = self.request(method, key: key, headers: headers)
+        return url(of: request) + "?" + signer.presignedQuery(for: request, expires: expires)
     }
 
     /// Every key under `prefix`, through ListObjectsV2 (a page of up to 1000 keys per request).

@@ -78,7 +78,13 @@ public final class S3Presigner: Sendable {
     private let accessURL: Mutex<ServiceURL>
     private let transport: HTTPTransport
     private let refreshURL: (@Sendable () async throws -> ServiceURL)?
-    private let cache = Mutex<[String: (url: ServiceURL, until: ContinuousClock.Instant)]>([:])
+    private let state = Mutex(State())
+    private struct State {
+        /// Signed reads by `METHOD key`, usable until `until`.
+        var cache: [String: (url: ServiceURL, until: ContinuousClock.Instant)] = [:]
+        /// Reads being signed by `METHOD key`: the request, and the key's place in it.
+        var inFlight: [String: (task: Task<[ServiceURL], any Error>, index: Int)] = [:]
+    }
     private let blobPrefix = Mutex<String?>(nil)
 
     /// Whether `url` is an S3 buffer's access URL (`…/s3/<id>?…`) rather than a data-plane container's.
@@ -109,39 +115,105 @@ public final class S3Presigner: Sendable {
     }
 
     /// A presigned URL for `method` on `key` (empty: the bucket) sent with exactly `headers`.
+    ///
+    /// Reads are cached; one for a key that a request in flight covers waits for that request instead of sending
+    /// another (parallel readers reach the end of a batch together), and reading blob `n` signs blob
+    /// `n + readAhead / 2` onwards in the background, so readers seldom wait for a batch.
     func url(method: String, key: String, headers: [(String, String)]) async throws -> ServiceURL {
-        let cacheable = headers.isEmpty && (method == "GET" || method == "HEAD")
+        guard headers.isEmpty && (method == "GET" || method == "HEAD") else {
+            let item = S3PresignRequest.Item(method: method, key: key, headers: Dictionary(headers) { _, last in last })
+            return try await presign([item], caching: false)[0]
+        }
+        let number = blobNumber(key)
         let now = ContinuousClock.now
-        if cacheable, let hit = cache.withLock({ $0[method + " " + key] }), hit.until > now { return hit.url }
-        var items = [S3PresignRequest.Item(method: method, key: key, headers: Dictionary(headers) { _, last in last })]
-        if cacheable, let prefix = blobPrefix.withLock({ $0 }), key.hasPrefix(prefix),
-            let number = BlobPath.number(of: String(key.dropFirst(prefix.count)))
-        {
-            // Readers go through the blobs in order: sign the next ones with this one.
-            items += (number + 1..<number + Self.readAhead).map {
-                S3PresignRequest.Item(method: method, key: prefix + BlobPath.name(for: $0))
+        enum Found {
+            case url(ServiceURL)
+            case pending(Task<[ServiceURL], any Error>, Int)
+            case none
+        }
+        let found: Found = state.withLock { state in
+            if let hit = state.cache[method + " " + key], hit.until > now { return .url(hit.url) }
+            if let pending = state.inFlight[method + " " + key] { return .pending(pending.task, pending.index) }
+            return .none
+        }
+        switch found {
+        case .url(let url):
+            if let number { signAhead(method, from: number + Self.readAhead / 2, now: now) }
+            return url
+        case .pending(let task, let index):
+            return try await task.value[index]
+        case .none:
+            let keys = [key] + (number.map { unsigned(method, from: $0 + 1, now: now) } ?? [])
+            return try await batch(method, keys: keys).value[0]
+        }
+    }
+
+    /// The number of the blob `key` names, if it is one of this buffer's blobs.
+    private func blobNumber(_ key: String) -> Int64? {
+        guard let prefix = blobPrefix.withLock({ $0 }), key.hasPrefix(prefix) else { return nil }
+        return BlobPath.number(of: String(key.dropFirst(prefix.count)))
+    }
+
+    /// The keys of the blobs from `first` on, up to the end of a read-ahead window, that are neither cached nor
+    /// being signed.
+    private func unsigned(_ method: String, from first: Int64, now: ContinuousClock.Instant) -> [String] {
+        guard let prefix = blobPrefix.withLock({ $0 }) else { return [] }
+        let keys = (first..<first + Self.readAhead - 1).map { prefix + BlobPath.name(for: $0) }
+        return state.withLock { state in
+            keys.filter { key in
+                state.inFlight[method + " " + key] == nil && (state.cache[method + " " + key]?.until ?? now) <= now
             }
         }
+    }
+
+    /// Signs the window from `first` in the background when its first blob is not signed yet.
+    private func signAhead(_ method: String, from first: Int64, now: ContinuousClock.Instant) {
+        let keys = unsigned(method, from: first, now: now)
+        guard let prefix = blobPrefix.withLock({ $0 }), keys.first == prefix + BlobPath.name(for: first) else { return }
+        _ = batch(method, keys: keys)
+    }
+
+    /// Starts one presign request for reads of `keys`, registered as in flight until it ends.
+    private func batch(_ method: String, keys: [String]) -> Task<[ServiceURL], any Error> {
+        let items = keys.map { S3PresignRequest.Item(method: method, key: $0) }
+        let task = Task { try await self.presign(items, caching: true) }
+        state.withLock { state in
+            for (index, key) in keys.enumerated() { state.inFlight[method + " " + key] = (task, index) }
+        }
+        Task {
+            _ = try? await task.value
+            state.withLock { state in
+                for key in keys where state.inFlight[method + " " + key]?.task == task {
+                    state.inFlight[method + " " + key] = nil
+                }
+            }
+        }
+        return task
+    }
+
+    /// One presign request; the URLs of reads are cached.
+    private func presign(_ items: [S3PresignRequest.Item], caching: Bool) async throws -> [ServiceURL] {
+        let now = ContinuousClock.now
         let body = try JSONEncoder().encode(S3PresignRequest(requests: items))
         let response = try await exchange(.POST, body: body)
         guard let answer = try? JSONDecoder().decode(S3PresignResponse.self, from: Data(buffer: response.body)),
             answer.urls.count == items.count,
             let urls = try? answer.urls.map({ try ServiceURL($0) })
         else { throw TygerClientError(.invalidResponse, "the server's presigned URLs are not valid") }
-        if cacheable {
+        if caching {
             let lifetime = Duration.seconds(answer.expiresIn)
             let until = now + lifetime - min(Self.expiryMargin, lifetime / 4)
-            cache.withLock { cache in
-                if cache.count > 4096 { cache.removeAll() }
-                for (item, url) in zip(items, urls) { cache[item.method + " " + item.key] = (url, until) }
+            state.withLock { state in
+                if state.cache.count > 4096 { state.cache.removeAll() }
+                for (item, url) in zip(items, urls) { state.cache[item.method + " " + item.key] = (url, until) }
             }
         }
-        return urls[0]
+        return urls
     }
 
     /// Drops the cached URL of `method` on `key` (the store refused it).
     func forget(method: String, key: String) {
-        _ = cache.withLock { $0.removeValue(forKey: method + " " + key) }
+        _ = state.withLock { $0.cache.removeValue(forKey: method + " " + key) }
     }
 
     /// One request to the access URL; a refused URL (expired) is replaced through `refreshURL` once.

@@ -59,7 +59,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
                 executor: executor,
                 blobStore: { id -> any BlobStore in
                     if !planes.isEmpty, let location = try? await manager.location(of: id),
-                        let plane = planes.first(where: { $0.name.lowercased() == location.lowercased() }),
+                        let plane = planes.named(location),
                         let store = try? plane.store(for: id, issuer: issuer)
                     {
                         return store

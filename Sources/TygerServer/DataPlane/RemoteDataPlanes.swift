@@ -83,9 +83,7 @@ struct DataPlaneRoutingStorage: BufferStorageProvider {
     let planes: [RemoteDataPlane]
     let issuer: SignedURLIssuer
 
-    private func plane(_ location: String) -> RemoteDataPlane? {
-        planes.first { $0.name.lowercased() == location.lowercased() }
-    }
+    private func plane(_ location: String) -> RemoteDataPlane? { planes.named(location) }
 
     private func failure(_ what: String, _ plane: RemoteDataPlane, status: Int) -> TygerServerError {
         TygerServerError(.io, "\(what) on data plane '\(plane.name)' (\(plane.url)): it answered \(status)")
@@ -140,5 +138,12 @@ struct DataPlaneRoutingStorage: BufferStorageProvider {
     func storageAccounts() async throws -> [StorageAccount] {
         try await own.storageAccounts()
             + planes.map { StorageAccount(name: $0.name, location: $0.name, endpoint: $0.url + "/") }
+    }
+}
+
+extension [RemoteDataPlane] {
+    /// The data plane a buffer location names (names are compared without case), if any.
+    func named(_ location: String) -> RemoteDataPlane? {
+        first { $0.name.lowercased() == location.lowercased() }
     }
 }
