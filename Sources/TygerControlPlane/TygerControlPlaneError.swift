@@ -14,7 +14,7 @@ public struct TygerControlPlaneError: Error, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case invalidInput, badRequest, notFound, preconditionFailed
             case apiVersionUnspecified, unsupportedAPIVersion
-            case storageFailure, databaseFailure
+            case storageFailure, databaseFailure, unavailable
         }
 
         private let wrapped: Wrapped
@@ -36,6 +36,9 @@ public struct TygerControlPlaneError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(.storageFailure)
         /// The repository failed (500).
         public static let databaseFailure = Code(.databaseFailure)
+        /// A part the request needs cannot be reached for now, a data plane of another process (503
+        /// `ServiceUnavailable`; the message names the part and holds no secret).
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { String(describing: wrapped) }
     }

@@ -9,7 +9,8 @@ import TygerTestSupport
     /// home logged in to the control plane (its unix socket).
     func withDataPlanes(
         controlPlaneArguments: [String] = [],
-        _ body: (_ home: CLIHome, _ directories: [String: String]) async throws -> Void
+        _ body: (_ home: CLIHome, _ directories: [String: String], _ planes: [String: ServerProcess]) async throws ->
+            Void
     ) async throws {
         try await withTemporaryDirectory(prefix: "tyger-dp") { dir in
             let key = try await TygerServerBinary.run(["signing-key", "--data-dir", dir + "/cp"])
@@ -39,7 +40,8 @@ import TygerTestSupport
                     try #require(login.exitCode == 0, "\(login)")
                     try await body(
                         home,
-                        ["east": dir + "/east", "west": dir + "/west", "local": dir + "/cp"]
+                        ["east": dir + "/east", "west": dir + "/west", "local": dir + "/cp"],
+                        ["east": east, "west": west]
                     )
                 }
             }
@@ -47,7 +49,7 @@ import TygerTestSupport
     }
 
     @Test func buffersLiveOnTheDataPlaneTheirLocationNames() async throws {
-        try await withDataPlanes { home, directories in
+        try await withDataPlanes { home, directories, _ in
             var ids: [String: String] = [:]
             for location in ["east", "west", "local"] {
                 let id = try await home.output(["buffer", "create", "--location", location])
@@ -105,7 +107,8 @@ import TygerTestSupport
     @Test func purgedBuffersLeaveTheirDataPlane() async throws {
         try await withDataPlanes(controlPlaneArguments: ["--expiry-interval", "1s", "--soft-deleted-lifetime", "1s"]) {
             home,
-            directories in
+            directories,
+            _ in
             let id = try await home.output(["buffer", "create", "--location", "east"])
             _ = try await home.output(["buffer", "delete", id])
             #expect(
@@ -114,6 +117,24 @@ import TygerTestSupport
                 },
                 "the buffer was never removed from its data plane"
             )
+        }
+    }
+
+    /// A data plane that is down is named, with a 503 the CLI reports as such; the others go on working.
+    @Test func anUnreachableDataPlaneIsNamed() async throws {
+        try await withDataPlanes { home, _, planes in
+            let id = try await home.output(["buffer", "create", "--location", "east"])
+            planes["east"]!.process.signal(SIGKILL)
+            _ = try await planes["east"]!.process.wait(timeout: .seconds(10))
+            for arguments in [["buffer", "create", "--location", "east"], ["buffer", "access", id]] {
+                let result = try await home.run(arguments)
+                #expect(result.exitCode == 1, "\(result)")
+                #expect(
+                    result.stderrText.contains("ServiceUnavailable: The data plane 'east' cannot be reached"),
+                    "\(result)"
+                )
+            }
+            #expect(try await home.run(["buffer", "create", "--location", "west"]).exitCode == 0)
         }
     }
 

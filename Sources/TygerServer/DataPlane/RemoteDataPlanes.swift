@@ -60,8 +60,15 @@ public struct RemoteDataPlane: Sendable {
             ttl: SignedURLIssuer.minimumTTL,
             endpoint: url
         )
-        let response = try await transport.send(method, try ServiceURL(signed), timeout: .seconds(30))
-        return response.status
+        do {
+            return try await transport.send(method, try ServiceURL(signed), timeout: .seconds(30)).status
+        } catch let error as TygerClientError where error.code == .transport {
+            throw TygerControlPlaneError(
+                code: .unavailable,
+                message: "The data plane '\(name)' cannot be reached; try again later.",
+                cause: error
+            )
+        }
     }
 
     /// The blobs of buffer `id` on this data plane, through URLs this server signs (renewed when refused).

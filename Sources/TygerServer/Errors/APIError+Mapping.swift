@@ -71,6 +71,7 @@ extension APIError {
         case .apiVersionUnspecified: .apiVersionUnspecified
         case .unsupportedAPIVersion: .unsupportedApiVersion
         case .storageFailure, .databaseFailure: .internalFailure
+        case .unavailable: APIError(.serviceUnavailable, code: "ServiceUnavailable", message: error.message)
         default: .invalidInput(error.message)
         }
     }
