@@ -27,9 +27,9 @@ public final class PostgresBufferRepository: BufferRepository {
                 INSERT INTO buffers (id, location, created_at, is_soft_deleted, expires_at)
                 VALUES (\(record.id), \(record.location), \(created), \(record.isSoftDeleted), \(expires))
                 """,
-                logger: logger
+                logger: self.logger
             )
-            try await Self.insertTags(connection, id: record.id, tags: record.tags, logger: logger)
+            try await Self.insertTags(connection, id: record.id, tags: record.tags, logger: self.logger)
         }
     }
 
@@ -38,7 +38,7 @@ public final class PostgresBufferRepository: BufferRepository {
             try await Self.records(
                 connection,
                 "SELECT \(unescaped: Self.columns) FROM buffers WHERE id = \(id) AND is_soft_deleted = \(softDeleted)",
-                logger: logger
+                logger: self.logger
             ).first
         }
     }
@@ -55,7 +55,7 @@ public final class PostgresBufferRepository: BufferRepository {
             }
             let sql =
                 "SELECT \(Self.columns) FROM buffers \(query.sql) ORDER BY created_at DESC, id DESC LIMIT \(query.values.bind(limit))"
-            return try await Self.records(connection, query.values.query(sql), logger: logger)
+            return try await Self.records(connection, query.values.query(sql), logger: self.logger)
         }
     }
 
@@ -64,7 +64,7 @@ public final class PostgresBufferRepository: BufferRepository {
             let query = Self.Where(filter)
             let rows = try await connection.query(
                 query.values.query("SELECT COUNT(*) FROM buffers \(query.sql)"),
-                logger: logger
+                logger: self.logger
             )
             for try await count in rows.decode(Int64.self) { return Int(count) }
             return 0
@@ -86,18 +86,21 @@ public final class PostgresBufferRepository: BufferRepository {
                     SELECT \(unescaped: Self.columns) FROM buffers WHERE id = \(id) AND is_soft_deleted = \(softDeleted)
                     FOR UPDATE
                     """,
-                    logger: logger
+                    logger: self.logger
                 ).first
             else { return .notFound }
             if let ifMatch, ifMatch != record.eTag { return .eTagMismatch(record) }
             if let expiresAt {
                 record.expiresAt = RFC3339.normalize(expiresAt)
                 let micros = RFC3339.micros(expiresAt)
-                try await connection.query("UPDATE buffers SET expires_at = \(micros) WHERE id = \(id)", logger: logger)
+                try await connection.query(
+                    "UPDATE buffers SET expires_at = \(micros) WHERE id = \(id)",
+                    logger: self.logger
+                )
             }
             record.tags = tags
-            try await connection.query("DELETE FROM buffer_tags WHERE buffer_id = \(id)", logger: logger)
-            try await Self.insertTags(connection, id: id, tags: tags, logger: logger)
+            try await connection.query("DELETE FROM buffer_tags WHERE buffer_id = \(id)", logger: self.logger)
+            try await Self.insertTags(connection, id: id, tags: tags, logger: self.logger)
             return .changed(record)
         }
     }
@@ -112,14 +115,14 @@ public final class PostgresBufferRepository: BufferRepository {
                     SELECT \(unescaped: Self.columns) FROM buffers
                     WHERE id = \(id) AND (expires_at IS NULL OR expires_at > \(nowMicros)) FOR UPDATE
                     """,
-                    logger: logger
+                    logger: self.logger
                 ).first
             else { return .notFound }
             guard record.isSoftDeleted == change.fromSoftDeleted else { return .wrongState(record) }
             let expires = change.expiresAt.map(RFC3339.micros)
             try await connection.query(
                 "UPDATE buffers SET is_soft_deleted = \(change.toSoftDeleted), expires_at = \(expires) WHERE id = \(id)",
-                logger: logger
+                logger: self.logger
             )
             record.isSoftDeleted = change.toSoftDeleted
             record.expiresAt = change.expiresAt
@@ -140,7 +143,7 @@ public final class PostgresBufferRepository: BufferRepository {
                 + "expires_at = \(query.values.bind(change.expiresAt.map(RFC3339.micros)))"
             let rows = try await connection.query(
                 query.values.query("UPDATE buffers \(set) \(query.sql) RETURNING id"),
-                logger: logger
+                logger: self.logger
             )
             var count = 0
             for try await _ in rows { count += 1 }
@@ -158,7 +161,7 @@ public final class PostgresBufferRepository: BufferRepository {
                              FOR UPDATE SKIP LOCKED)
                 RETURNING id
                 """,
-                logger: logger
+                logger: self.logger
             )
             return try await Self.strings(rows).sorted()
         }
@@ -174,13 +177,13 @@ public final class PostgresBufferRepository: BufferRepository {
                              FOR UPDATE SKIP LOCKED)
                 RETURNING id
                 """,
-                logger: logger
+                logger: self.logger
             )
             let ids = try await Self.strings(rows).sorted()
             if !ids.isEmpty {
                 try await connection.query(
                     "DELETE FROM buffer_writer_leases WHERE buffer_id = ANY(\(ids))",
-                    logger: logger
+                    logger: self.logger
                 )
             }
             return ids
@@ -189,7 +192,7 @@ public final class PostgresBufferRepository: BufferRepository {
 
     public func writerLease(bufferId: String) async throws -> BufferWriterLease? {
         try await connection("read a writer lease") { connection in
-            try await Self.writerLease(connection, bufferId: bufferId, forUpdate: false, logger: logger)
+            try await Self.writerLease(connection, bufferId: bufferId, forUpdate: false, logger: self.logger)
         }
     }
 
@@ -204,9 +207,14 @@ public final class PostgresBufferRepository: BufferRepository {
             // transaction-scoped advisory lock on the buffer's ID does.
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtext(\(bufferId)))",
-                logger: logger
+                logger: self.logger
             )
-            let current = try await Self.writerLease(connection, bufferId: bufferId, forUpdate: true, logger: logger)
+            let current = try await Self.writerLease(
+                connection,
+                bufferId: bufferId,
+                forUpdate: true,
+                logger: self.logger
+            )
             let (store, outcome) = change.apply(to: current, bufferId: bufferId, leaseId: leaseId, now: now)
             if let store {
                 try await connection.query(
@@ -216,7 +224,7 @@ public final class PostgresBufferRepository: BufferRepository {
                     ON CONFLICT (buffer_id) DO UPDATE
                         SET lease_id = excluded.lease_id, state = excluded.state, expires_at = excluded.expires_at
                     """,
-                    logger: logger
+                    logger: self.logger
                 )
             }
             return outcome
@@ -338,12 +346,18 @@ public final class PostgresBufferRepository: BufferRepository {
 
     private func connection<T: Sendable>(
         _ what: String,
-        _ body: (PostgresConnection) async throws -> T
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
-            return try await client.withConnection { try await body($0) }
+            return try await database.withConnection(body)
         } catch let error as TygerControlPlaneError {
             throw error
+        } catch let error as PostgresDatabase.Unavailable {
+            throw TygerControlPlaneError(
+                code: .unavailable,
+                message: "The database cannot be reached; try again later.",
+                cause: error
+            )
         } catch {
             throw TygerControlPlaneError(
                 code: .databaseFailure,
@@ -355,9 +369,10 @@ public final class PostgresBufferRepository: BufferRepository {
 
     private func transaction<T: Sendable>(
         _ what: String,
-        _ body: (PostgresConnection) async throws -> T
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await connection(what) { connection in
+        let logger = logger
+        return try await connection(what) { connection in
             try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }

@@ -131,6 +131,73 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
+    /// How long a request waits for a connection before it is answered that the database cannot be reached (the
+    /// pool goes on trying to connect, and later requests succeed as soon as it does).
+    public static let leaseTimeout: Duration = .seconds(5)
+
+    /// The database cannot be reached: no connection within ``leaseTimeout``, or the connection broke under a query.
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let cause: any Error
+        public var description: String { "the database cannot be reached (\(PostgresDatabase.describe(cause)))" }
+    }
+
+    /// Runs `body` on a pooled connection.
+    ///
+    /// - Throws: ``Unavailable`` when no connection comes within ``leaseTimeout`` or the connection breaks; what
+    ///   `body` throws otherwise.
+    public func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let client = client
+        let leased = Lease()
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        leased.taken.store(true, ordering: .relaxed)
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.leaseTimeout)
+                    if !leased.taken.load(ordering: .relaxed) { throw TimedOut(after: Self.leaseTimeout) }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let value = result { return value }
+                }
+                throw CancellationError()  // not reached: the first task returns a value or throws
+            }
+        } catch let error as TimedOut {
+            throw Unavailable(cause: error)
+        } catch let error as PSQLError where Self.isConnectionFailure(error) {
+            throw Unavailable(cause: error)
+        } catch let error as PostgresTransactionError
+            where (error.beginError ?? error.closureError ?? error.commitError).map(Self.isConnectionFailure) ?? false
+        {
+            throw Unavailable(cause: error)
+        }
+    }
+
+    /// Whether a request got its connection.
+    private final class Lease: Sendable {
+        let taken = Atomic(false)
+    }
+
+    /// Whether `error` says the connection, not the query, failed (closed, refused, or the server shutting down).
+    static func isConnectionFailure(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return true
+        case .server:
+            // Class 08 (connection exception), 57P01-57P03 (shutting down, cannot connect now).
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
+        default: return false
+        }
+    }
+
     struct TimedOut: Error, CustomStringConvertible {
         let after: Duration
         var description: String { "no connection within \(after)" }

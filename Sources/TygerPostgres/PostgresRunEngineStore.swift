@@ -23,17 +23,20 @@ public final class PostgresRunEngineStore: RunEngineStore {
 func storage<T: Sendable>(
     _ database: PostgresDatabase,
     transaction: Bool = false,
-    _ body: (PostgresConnection) async throws -> T
+    _ body: @escaping @Sendable (PostgresConnection) async throws -> T
 ) async throws -> T {
+    let logger = database.logger
     do {
-        return try await database.client.withConnection { connection in
+        return try await database.withConnection { connection in
             if transaction {
-                return try await connection.withTransaction(logger: database.logger) { try await body($0) }
+                return try await connection.withTransaction(logger: logger) { try await body($0) }
             }
             return try await body(connection)
         }
     } catch let error as TygerRunEngineError {
         throw error
+    } catch let error as PostgresDatabase.Unavailable {
+        throw TygerRunEngineError(.unavailable, "The database cannot be reached; try again later.", cause: error)
     } catch let error as PostgresTransactionError {
         if let closure = error.closureError as? TygerRunEngineError { throw closure }
         throw TygerRunEngineError(.storage, "run database error: \(PostgresDatabase.describe(error))", cause: error)
@@ -66,11 +69,14 @@ final class PostgresCodespecRepository: CodespecRepository {
     func upsert(name: String, spec: Codespec, now: Date) async throws -> Codespec {
         try await storage(database, transaction: true) { connection in
             // Two servers adding a version of one name take turns.
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('codespec:' || \(name)))", logger: logger)
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext('codespec:' || \(name)))",
+                logger: self.logger
+            )
             let latestText = try await strings(
                 connection.query(
                     "SELECT spec FROM codespecs WHERE name = \(name) ORDER BY version DESC LIMIT 1",
-                    logger: logger
+                    logger: self.logger
                 )
             ).first
             let latest = try latestText.map { try decodeJSON(Codespec.self, $0) }
@@ -83,7 +89,7 @@ final class PostgresCodespecRepository: CodespecRepository {
             let text = try encodeJSON(stored)
             try await connection.query(
                 "INSERT INTO codespecs (name, version, created_at, spec) VALUES (\(name), \(next), \(micros(now)), \(text))",
-                logger: logger
+                logger: self.logger
             )
             return try decodeJSON(Codespec.self, text)  // as later reads will see it
         }
@@ -94,7 +100,7 @@ final class PostgresCodespecRepository: CodespecRepository {
             try await strings(
                 connection.query(
                     "SELECT spec FROM codespecs WHERE name = \(name) ORDER BY version DESC LIMIT 1",
-                    logger: logger
+                    logger: self.logger
                 )
             ).first.map { try decodeJSON(Codespec.self, $0) }
         }
@@ -105,7 +111,7 @@ final class PostgresCodespecRepository: CodespecRepository {
             try await strings(
                 connection.query(
                     "SELECT spec FROM codespecs WHERE name = \(name) AND version = \(version)",
-                    logger: logger
+                    logger: self.logger
                 )
             ).first.map { try decodeJSON(Codespec.self, $0) }
         }
@@ -124,7 +130,7 @@ final class PostgresCodespecRepository: CodespecRepository {
                     AND left(c.name, \(Int32(prefix.unicodeScalars.count))) = \(prefix) AND c.name COLLATE "C" > \(after) COLLATE "C"
                     ORDER BY c.name COLLATE "C" LIMIT \(max(0, limit))
                     """,
-                    logger: logger
+                    logger: self.logger
                 )
             ).map { try decodeJSON(Codespec.self, $0) }
         }
@@ -142,11 +148,11 @@ final class PostgresRunRepository: RunRepository {
                 // A retried creation on another server waits for the first one's transaction, then finds its key.
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(hashtext('run-key:' || \(idempotencyKey)))",
-                    logger: logger
+                    logger: self.logger
                 )
                 let used = try await connection.query(
                     "SELECT 1 FROM run_idempotency_keys WHERE idempotency_key = \(idempotencyKey)",
-                    logger: logger
+                    logger: self.logger
                 )
                 for try await _ in used {
                     throw TygerRunEngineError(.conflict, "The idempotency key was already used")
@@ -155,18 +161,18 @@ final class PostgresRunRepository: RunRepository {
             let status = (run.status ?? .pending).rawValue
             let rows = try await connection.query(
                 "INSERT INTO runs (created_at, status, run) VALUES (\(micros(now)), \(status), '{}') RETURNING id",
-                logger: logger
+                logger: self.logger
             )
             var id: Int64 = 0
             for try await value in rows.decode(Int64.self) { id = value }
             var stored = run
             stored.id = id
             stored.createdAt = now
-            let written = try await Self.write(stored, tags: run.tags, connection, logger)
+            let written = try await Self.write(stored, tags: run.tags, connection, self.logger)
             if let idempotencyKey {
                 try await connection.query(
                     "INSERT INTO run_idempotency_keys (idempotency_key, run_id) VALUES (\(idempotencyKey), \(id))",
-                    logger: logger
+                    logger: self.logger
                 )
             }
             return written
@@ -181,7 +187,7 @@ final class PostgresRunRepository: RunRepository {
                     SELECT r.run FROM runs r JOIN run_idempotency_keys k ON k.run_id = r.id
                     WHERE k.idempotency_key = \(idempotencyKey)
                     """,
-                    logger: logger
+                    logger: self.logger
                 )
             ).first.map { try decodeJSON(Run.self, $0) }
         }
@@ -230,7 +236,8 @@ final class PostgresRunRepository: RunRepository {
     }
 
     func get(id: Int64) async throws -> Run? {
-        try await storage(database) { connection in try await Self.stored(id: id, forUpdate: false, connection, logger)
+        try await storage(database) { connection in
+            try await Self.stored(id: id, forUpdate: false, connection, self.logger)
         }
     }
 
@@ -238,20 +245,20 @@ final class PostgresRunRepository: RunRepository {
     func update(_ run: Run) async throws -> Run {
         guard let id = run.id else { preconditionFailure("updating a run without an id") }
         return try await storage(database, transaction: true) { connection in
-            let tags = try await Self.stored(id: id, forUpdate: true, connection, logger)?.tags ?? run.tags
-            return try await Self.write(run, tags: tags, connection, logger)
+            let tags = try await Self.stored(id: id, forUpdate: true, connection, self.logger)?.tags ?? run.tags
+            return try await Self.write(run, tags: tags, connection, self.logger)
         }
     }
 
     func updateTags(id: Int64, tags: [String: String]?, ifMatch: String?) async throws -> Run {
         try await storage(database, transaction: true) { connection in
-            guard let current = try await Self.stored(id: id, forUpdate: true, connection, logger) else {
+            guard let current = try await Self.stored(id: id, forUpdate: true, connection, self.logger) else {
                 throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage)
             }
             guard current.matches(ifMatch: ifMatch) else {
                 throw TygerRunEngineError(.preconditionFailed, "The ETag does not match")
             }
-            return try await Self.write(current, tags: tags, connection, logger)
+            return try await Self.write(current, tags: tags, connection, self.logger)
         }
     }
 
@@ -284,7 +291,7 @@ final class PostgresRunRepository: RunRepository {
             }
             let text =
                 "SELECT run FROM runs WHERE \(sql) ORDER BY created_at DESC, id DESC LIMIT \(values.bind(max(0, query.limit)))"
-            return try await strings(connection.query(values.query(text), logger: logger))
+            return try await strings(connection.query(values.query(text), logger: self.logger))
                 .map { try decodeJSON(Run.self, $0) }
         }
     }
@@ -295,7 +302,7 @@ final class PostgresRunRepository: RunRepository {
             let sql = Self.conditions(since: since, statuses: [], tags: tags, values: &values)
             let rows = try await connection.query(
                 values.query("SELECT status, COUNT(*) FROM runs WHERE \(sql) GROUP BY status"),
-                logger: logger
+                logger: self.logger
             )
             var result: [RunStatus: Int] = [:]
             for try await (status, count) in rows.decode((String, Int64).self) {
@@ -310,7 +317,7 @@ final class PostgresRunRepository: RunRepository {
             try await strings(
                 connection.query(
                     "SELECT run FROM runs WHERE status IN ('Pending', 'Running', 'Canceling') ORDER BY id",
-                    logger: logger
+                    logger: self.logger
                 )
             ).map { try decodeJSON(Run.self, $0) }
         }

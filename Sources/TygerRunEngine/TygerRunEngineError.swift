@@ -6,6 +6,7 @@ public struct TygerRunEngineError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
             case invalidInput, notFound, alreadyCalled, conflict, preconditionFailed, executorFailure, storage
+            case unavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -23,6 +24,8 @@ public struct TygerRunEngineError: Error, Sendable, CustomStringConvertible {
         public static let executorFailure = Code(.executorFailure)
         /// The repository (database) failed.
         public static let storage = Code(.storage)
+        /// The database cannot be reached for now (HTTP 503).
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { value.rawValue }
     }

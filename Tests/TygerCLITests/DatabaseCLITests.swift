@@ -48,3 +48,49 @@ struct DatabaseCLITests {
         }
     }
 }
+
+/// The database going away under a running server (a relay the test cuts, between the server and the test cluster):
+/// requests are answered 503 within seconds, naming the database, and the server serves again once it is back,
+/// without a restart.
+@Suite(.timeLimit(.minutes(2)), .enabled(if: PostgresTestDatabase.adminURL != nil))
+struct DatabaseOutageCLITests {
+    @Test func requestsFailWith503WhileTheDatabaseIsAwayAndSucceedWhenItIsBack() async throws {
+        let url = try await PostgresTestDatabase.createEmpty()
+        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
+        let relay = try TCPRelay(to: port)
+        defer { relay.stop() }
+        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
+        try await withTemporaryDirectory(prefix: "tyger-db") { dir in
+            try await withServer(dataDirectory: dir + "/data", arguments: ["--database", relayed]) { server in
+                try await withCLIHome { home in
+                    _ = try await home.output(["login", "unix://" + server.socketPath])
+                    let before = try await home.output(["buffer", "create"])
+
+                    relay.cut()
+                    let started = ContinuousClock.now
+                    for arguments in [["buffer", "create"], ["buffer", "show", before], ["run", "list"]] {
+                        let refused = try await home.run(arguments)
+                        #expect(refused.exitCode == 1, "\(refused)")
+                        #expect(
+                            refused.stderrText.contains("ServiceUnavailable: The database cannot be reached"),
+                            "\(arguments): \(refused)"
+                        )
+                    }
+                    #expect(ContinuousClock.now - started < .seconds(30), "\(ContinuousClock.now - started)")
+
+                    relay.restore()
+                    #expect(
+                        try await eventually(timeout: .seconds(30), every: .milliseconds(500)) {
+                            try await home.run(["buffer", "show", before]).exitCode == 0
+                        },
+                        "the server never served again"
+                    )
+                    let after = try await home.output(["buffer", "create"])
+                    let written = try await home.shell("echo hello | $TYGER buffer write \(after)")
+                    #expect(written.exitCode == 0, "\(written)")
+                    #expect(try await home.output(["buffer", "read", after]) == "hello")
+                }
+            }
+        }
+    }
+}

@@ -136,7 +136,10 @@ import Glibc
                 task.cancel()
                 let error = await #expect(throws: TygerIOError.self) { try await task.value }
                 #expect(error?.code == .cancelled)
-                #expect(ContinuousClock.now - start < .seconds(10))
+                // Without the cancel, the open waits for a peer that never comes (the time limit would end the test).
+                // The bound is loose because the answer travels through the cooperative pool, which other tests'
+                // synchronous work has been seen to hold for 10 s at a time on two cores.
+                #expect(ContinuousClock.now - start < .seconds(30))
             }
         }
     }

@@ -84,6 +84,7 @@ extension APIError {
         case .conflict: APIError(.conflict, code: "Conflict", message: error.message)
         case .preconditionFailed:
             APIError(.preconditionFailed, code: ErrorCode.preconditionFailed.rawValue, message: error.message)
+        case .unavailable: APIError(.serviceUnavailable, code: "ServiceUnavailable", message: error.message)
         default: .internalFailure
         }
     }
