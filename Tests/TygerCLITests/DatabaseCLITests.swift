@@ -93,4 +93,48 @@ struct DatabaseOutageCLITests {
             }
         }
     }
+
+    /// A run that ends while the database is away is not lost: its end is recorded once the database is back.
+    @Test func aRunThatEndsDuringAnOutageIsRecordedAfterIt() async throws {
+        let url = try await PostgresTestDatabase.createEmpty()
+        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
+        let relay = try TCPRelay(to: port)
+        defer { relay.stop() }
+        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
+        try await withTemporaryDirectory(prefix: "tyger-db") { dir in
+            try await withServer(dataDirectory: dir + "/data", arguments: ["--database", relayed]) { server in
+                try await withCLIHome { home in
+                    _ = try await home.output(["login", "unix://" + server.socketPath])
+                    let spec = home.path + "/nap.yml"
+                    try TestFiles.write(
+                        Array("kind: job\nname: nap\nimage: local\ncommand: [sleep, '3']\n".utf8),
+                        to: spec
+                    )
+                    _ = try await home.output(["codespec", "create", "-f", spec])
+                    let id = try await home.output(["run", "create", "--codespec", "nap"])
+                    #expect(
+                        try await eventually(timeout: .seconds(20)) {
+                            try object(try await home.json(["run", "show", id]))["status"] as? String == "Running"
+                        }
+                    )
+                    relay.cut()
+                    try await Task.sleep(for: .seconds(8))  // the run ends about 3 s after it started
+                    relay.restore()
+                    var last: [String: Any] = [:]
+                    #expect(
+                        try await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+                            guard let shown = try? object(try await home.json(["run", "show", id])) else {
+                                return false
+                            }
+                            last = shown
+                            return shown["status"] as? String == "Succeeded"
+                        },
+                        "\(last)"
+                    )
+                    let runs = try await home.json(["run", "list"]) as? [Any]
+                    #expect(runs?.count == 1, "\(runs ?? [])")
+                }
+            }
+        }
+    }
 }

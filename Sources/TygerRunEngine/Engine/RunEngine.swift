@@ -48,6 +48,11 @@ public final class RunEngine: Service, Sendable {
     let stopping = Trigger()
     /// Set by `_simulateCrash()`: supervisors stop persisting anything, as if the process had died.
     let crashed = Mutex(false)
+    /// Run states the database refused (it could not be reached), latest per run, with a version each; written by one
+    /// retrying task until the database takes them (``persist(_:)``).
+    let unpersisted = Mutex<(runs: [Int64: (run: Run, version: Int)], version: Int, retrying: Bool)>(([:], 0, false))
+    /// How long the retrying task waits between attempts to store refused run states.
+    static let persistRetryInterval: Duration = .seconds(1)
 
     /// Creates an engine.
     ///
@@ -217,13 +222,63 @@ public final class RunEngine: Service, Sendable {
     func removeSupervisor(_ id: Int64) { _ = supervisors.withLock { $0.removeValue(forKey: id) } }
 
     /// Persists `run` and tells watchers, unless the engine was made to "crash" in a test.
+    ///
+    /// A state the database refuses is not lost: watchers learn it at once, and a background task stores the latest
+    /// refused state of each run until the database takes it (a run that ends while the database is away is recorded
+    /// as ended when it is back). While a run has a state waiting there, its newer states wait behind it, so an older
+    /// one never overwrites a newer one.
     func persist(_ run: Run) async {
         if crashed.withLock({ $0 }) { return }
+        guard let id = run.id else { return }
+        if deferPersisting(run, id: id, onlyIfWaiting: true) {
+            watchers.publish(run.withComputedETag)
+            return
+        }
         do {
             watchers.publish(try await runs.update(run))
         } catch {
-            logger.debug("cannot persist run", metadata: ["run.id": "\(run.id ?? 0)", "error": "\(error)"])
+            logger.warning(
+                "cannot store a run's state; retrying in the background",
+                metadata: ["run.id": "\(id)", "run.status": "\(run.status?.rawValue ?? "")", "error": "\(error)"]
+            )
             watchers.publish(run.withComputedETag)
+            deferPersisting(run, id: id, onlyIfWaiting: false)
+        }
+    }
+
+    /// Queues `run` for the retrying task (started when none runs); with `onlyIfWaiting`, only when a state of the
+    /// same run already waits. Returns whether it was queued.
+    @discardableResult
+    private func deferPersisting(_ run: Run, id: Int64, onlyIfWaiting: Bool) -> Bool {
+        let (queued, start) = unpersisted.withLock { state -> (Bool, Bool) in
+            if onlyIfWaiting && state.runs[id] == nil { return (false, false) }
+            state.version += 1
+            state.runs[id] = (run, state.version)
+            defer { state.retrying = true }
+            return (true, !state.retrying)
+        }
+        if start { Task { await retryPersisting() } }
+        return queued
+    }
+
+    /// Stores the waiting run states until none is left (or the engine stops).
+    private func retryPersisting() async {
+        while !stopping.isFired {
+            try? await Task.sleep(for: Self.persistRetryInterval)
+            let waiting = unpersisted.withLock { $0.runs }
+            for (id, entry) in waiting {
+                guard (try? await runs.update(entry.run)) != nil else { break }
+                // Stored: forget it unless a newer state came meanwhile (then the next round stores that one).
+                unpersisted.withLock { state in
+                    if state.runs[id]?.version == entry.version { state.runs[id] = nil }
+                }
+                logger.info("stored a run's state after a retry", metadata: ["run.id": "\(id)"])
+            }
+            let done = unpersisted.withLock { state -> Bool in
+                if state.runs.isEmpty { state.retrying = false }
+                return state.runs.isEmpty
+            }
+            if done { return }
         }
     }
 
