@@ -38,8 +38,8 @@ struct DataPlaneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = listener.bootstrapLogging()
-        ProcessOps.keepNewFilesPrivate()
         do {
+            try options.prepare()
             var configuration = try listener.configuration(
                 dataDirectory: options.dataDir,
                 connections: connections,
@@ -52,6 +52,9 @@ struct DataPlaneCommand: AsyncParsableCommand {
             logger.info("stopped")
         } catch let error as TygerServerError {
             logger.critical("cannot run the data plane", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        } catch let error as TygerIOError {
+            logger.critical("cannot run the data plane", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
         }
     }

@@ -151,15 +151,8 @@ struct RunCommand: AsyncParsableCommand {
             connections: connections,
             logger: logger
         )
-        // Buffers, databases, keys and logs are the users' data: nothing the server creates is readable by others.
-        ProcessOps.keepNewFilesPrivate()
         do {
-            try FileManager.default.createDirectory(
-                atPath: options.dataDir,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
-            try PathOps.setPermissions(options.dataDir, 0o700)
+            try options.prepare()
             let repository: any BufferRepository
             let runStore: any RunEngineStore
             if let database {

@@ -18,13 +18,8 @@ struct SigningKeyCommand: ParsableCommand {
     @OptionGroup var options: DataDirectoryOptions
 
     func run() throws {
-        ProcessOps.keepNewFilesPrivate()
         do {
-            try FileManager.default.createDirectory(
-                atPath: options.dataDir,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
+            try options.prepare()
             let keys = try SigningKeys.loadOrCreate(directory: DataDirectoryLayout(root: options.dataDir).keysPath)
             print(keys.publicKeyPEM)
         } catch let error as TygerServerError {
