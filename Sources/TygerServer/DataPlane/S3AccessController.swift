@@ -65,7 +65,7 @@ struct S3AccessController: Sendable {
         let description = S3AccessDescription(
             location: buffers.client.location,
             buffer: id,
-            capabilities: try await buffers.check()
+            capabilities: try await buffers.client.capabilities()  // learned once, at start
         )
         return try Self.json(description)
     }
