@@ -145,9 +145,12 @@ import Glibc
     }
 
     /// Cancelled before its thread reaches open(2) (a busy machine starts threads late): must not hang.
-    @Test(.timeLimit(.minutes(1)))
+    ///
+    /// In memory, as the test above: on a disk busy with the other tests' writes, the 40 FIFO opens took 77 s once
+    /// (each waits for the journal to note the FIFO's access time), past the time limit, without hanging.
+    @Test(.timeLimit(.minutes(2)))
     func cancellingAnOpenAtOnceNeverHangs() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withMemoryDirectory { dir in
             let path = dir + "/p"
             try NamedPipe.create(at: path)
             for i in 0..<40 {
