@@ -205,15 +205,36 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `body`, or throws ``TimedOut`` once `limit` has passed (the pool retries a connection for as long as it
     /// is asked to).
+    ///
+    /// The answer comes at the limit even when `body` is slow to notice that it was cancelled (a pool waiting for a
+    /// connection took half a minute to): `body` is cancelled and left to end on its own.
     static func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                throw TimedOut(after: limit)
+        let outcome = Outcome()
+        let work = Task { try await body() }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            outcome.pending.withLock { $0 = continuation }
+            Task {
+                do {
+                    try await work.value
+                    outcome.finish(.success(()))
+                } catch { outcome.finish(.failure(error)) }
             }
-            defer { group.cancelAll() }
-            try await group.next()
+            Task {
+                try? await Task.sleep(for: limit)
+                work.cancel()
+                outcome.finish(.failure(TimedOut(after: limit)))
+            }
+        }
+    }
+
+    /// The first answer of ``within(_:_:)``: the work's or the timer's.
+    private final class Outcome: Sendable {
+        let pending = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+        func finish(_ result: Result<Void, any Error>) {
+            pending.withLock { continuation in
+                continuation?.resume(with: result)
+                continuation = nil
+            }
         }
     }
 
