@@ -54,7 +54,9 @@ struct DatabaseCLITests {
 /// without a restart.
 @Suite(.timeLimit(.minutes(2)), .enabled(if: PostgresTestDatabase.adminURL != nil))
 struct DatabaseOutageCLITests {
-    @Test func requestsFailWith503WhileTheDatabaseIsAwayAndSucceedWhenItIsBack() async throws {
+    /// Runs `body` with a home logged in to a server whose database (a new one in the test cluster) it reaches through
+    /// `relay`, which the test cuts and restores.
+    func withRelayedDatabase(_ body: (_ home: CLIHome, _ relay: TCPRelay) async throws -> Void) async throws {
         let url = try await PostgresTestDatabase.createEmpty()
         let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
         let relay = try TCPRelay(to: port)
@@ -64,77 +66,73 @@ struct DatabaseOutageCLITests {
             try await withServer(dataDirectory: dir + "/data", arguments: ["--database", relayed]) { server in
                 try await withCLIHome { home in
                     _ = try await home.output(["login", "unix://" + server.socketPath])
-                    let before = try await home.output(["buffer", "create"])
-
-                    relay.cut()
-                    let started = ContinuousClock.now
-                    for arguments in [["buffer", "create"], ["buffer", "show", before], ["run", "list"]] {
-                        let refused = try await home.run(arguments)
-                        #expect(refused.exitCode == 1, "\(refused)")
-                        #expect(
-                            refused.stderrText.contains("ServiceUnavailable: The database cannot be reached"),
-                            "\(arguments): \(refused)"
-                        )
-                    }
-                    #expect(ContinuousClock.now - started < .seconds(30), "\(ContinuousClock.now - started)")
-
-                    relay.restore()
-                    #expect(
-                        try await eventually(timeout: .seconds(30), every: .milliseconds(500)) {
-                            try await home.run(["buffer", "show", before]).exitCode == 0
-                        },
-                        "the server never served again"
-                    )
-                    let after = try await home.output(["buffer", "create"])
-                    let written = try await home.shell("echo hello | $TYGER buffer write \(after)")
-                    #expect(written.exitCode == 0, "\(written)")
-                    #expect(try await home.output(["buffer", "read", after]) == "hello")
+                    try await body(home, relay)
                 }
             }
         }
     }
 
+    @Test func requestsFailWith503WhileTheDatabaseIsAwayAndSucceedWhenItIsBack() async throws {
+        try await withRelayedDatabase { home, relay in
+            let before = try await home.output(["buffer", "create"])
+
+            relay.cut()
+            let started = ContinuousClock.now
+            for arguments in [["buffer", "create"], ["buffer", "show", before], ["run", "list"]] {
+                let refused = try await home.run(arguments)
+                #expect(refused.exitCode == 1, "\(refused)")
+                #expect(
+                    refused.stderrText.contains("ServiceUnavailable: The database cannot be reached"),
+                    "\(arguments): \(refused)"
+                )
+            }
+            #expect(ContinuousClock.now - started < .seconds(30), "\(ContinuousClock.now - started)")
+
+            relay.restore()
+            #expect(
+                try await eventually(timeout: .seconds(30), every: .milliseconds(500)) {
+                    try await home.run(["buffer", "show", before]).exitCode == 0
+                },
+                "the server never served again"
+            )
+            let after = try await home.output(["buffer", "create"])
+            let written = try await home.shell("echo hello | $TYGER buffer write \(after)")
+            #expect(written.exitCode == 0, "\(written)")
+            #expect(try await home.output(["buffer", "read", after]) == "hello")
+        }
+    }
+
     /// A run that ends while the database is away is not lost: its end is recorded once the database is back.
     @Test func aRunThatEndsDuringAnOutageIsRecordedAfterIt() async throws {
-        let url = try await PostgresTestDatabase.createEmpty()
-        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
-        let relay = try TCPRelay(to: port)
-        defer { relay.stop() }
-        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
-        try await withTemporaryDirectory(prefix: "tyger-db") { dir in
-            try await withServer(dataDirectory: dir + "/data", arguments: ["--database", relayed]) { server in
-                try await withCLIHome { home in
-                    _ = try await home.output(["login", "unix://" + server.socketPath])
-                    let spec = home.path + "/nap.yml"
-                    try TestFiles.write(
-                        Array("kind: job\nname: nap\nimage: local\ncommand: [sleep, '3']\n".utf8),
-                        to: spec
-                    )
-                    _ = try await home.output(["codespec", "create", "-f", spec])
-                    let id = try await home.output(["run", "create", "--codespec", "nap"])
-                    #expect(
-                        try await eventually(timeout: .seconds(20)) {
-                            try object(try await home.json(["run", "show", id]))["status"] as? String == "Running"
-                        }
-                    )
-                    relay.cut()
-                    try await Task.sleep(for: .seconds(8))  // the run ends about 3 s after it started
-                    relay.restore()
-                    var last: [String: Any] = [:]
-                    #expect(
-                        try await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
-                            guard let shown = try? object(try await home.json(["run", "show", id])) else {
-                                return false
-                            }
-                            last = shown
-                            return shown["status"] as? String == "Succeeded"
-                        },
-                        "\(last)"
-                    )
-                    let runs = try await home.json(["run", "list"]) as? [Any]
-                    #expect(runs?.count == 1, "\(runs ?? [])")
+        try await withRelayedDatabase { home, relay in
+            let spec = home.path + "/nap.yml"
+            try TestFiles.write(
+                Array("kind: job\nname: nap\nimage: local\ncommand: [sleep, '3']\n".utf8),
+                to: spec
+            )
+            _ = try await home.output(["codespec", "create", "-f", spec])
+            let id = try await home.output(["run", "create", "--codespec", "nap"])
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    try object(try await home.json(["run", "show", id]))["status"] as? String == "Running"
                 }
-            }
+            )
+            relay.cut()
+            try await Task.sleep(for: .seconds(8))  // the run ends about 3 s after it started
+            relay.restore()
+            var last: [String: Any] = [:]
+            #expect(
+                try await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+                    guard let shown = try? object(try await home.json(["run", "show", id])) else {
+                        return false
+                    }
+                    last = shown
+                    return shown["status"] as? String == "Succeeded"
+                },
+                "\(last)"
+            )
+            let runs = try await home.json(["run", "list"]) as? [Any]
+            #expect(runs?.count == 1, "\(runs ?? [])")
         }
     }
 }
