@@ -132,8 +132,8 @@ public final class S3Presigner: Sendable {
             case none
         }
         let found: Found = state.withLock { state in
-            if let hit = state.cache[method + " " + key], hit.until > now { return .url(hit.url) }
-            if let pending = state.inFlight[method + " " + key] { return .pending(pending.task, pending.index) }
+            if let hit = state.cache[Self.cacheKey(method, key)], hit.until > now { return .url(hit.url) }
+            if let pending = state.inFlight[Self.cacheKey(method, key)] { return .pending(pending.task, pending.index) }
             return .none
         }
         switch found {
@@ -161,7 +161,7 @@ public final class S3Presigner: Sendable {
         let keys = (first..<first + Self.readAhead - 1).map { prefix + BlobPath.name(for: $0) }
         return state.withLock { state in
             keys.filter { key in
-                state.inFlight[method + " " + key] == nil && (state.cache[method + " " + key]?.until ?? now) <= now
+                state.inFlight[Self.cacheKey(method, key)] == nil && (state.cache[Self.cacheKey(method, key)]?.until ?? now) <= now
             }
         }
     }
@@ -178,13 +178,13 @@ public final class S3Presigner: Sendable {
         let items = keys.map { S3PresignRequest.Item(method: method, key: $0) }
         let task = Task { try await self.presign(items, caching: true) }
         state.withLock { state in
-            for (index, key) in keys.enumerated() { state.inFlight[method + " " + key] = (task, index) }
+            for (index, key) in keys.enumerated() { state.inFlight[Self.cacheKey(method, key)] = (task, index) }
         }
         Task {
             _ = try? await task.value
             state.withLock { state in
-                for key in keys where state.inFlight[method + " " + key]?.task == task {
-                    state.inFlight[method + " " + key] = nil
+                for key in keys where state.inFlight[Self.cacheKey(method, key)]?.task == task {
+                    state.inFlight[Self.cacheKey(method, key)] = nil
                 }
             }
         }
@@ -205,15 +205,18 @@ public final class S3Presigner: Sendable {
             let until = now + lifetime - min(Self.expiryMargin, lifetime / 4)
             state.withLock { state in
                 if state.cache.count > 4096 { state.cache.removeAll() }
-                for (item, url) in zip(items, urls) { state.cache[item.method + " " + item.key] = (url, until) }
+                for (item, url) in zip(items, urls) { state.cache[Self.cacheKey(item.method, item.key)] = (url, until) }
             }
         }
         return urls
     }
 
+    /// The key of `method` on `key` in the cache and the in-flight table.
+    private static func cacheKey(_ method: String, _ key: String) -> String { method + " " + key }
+
     /// Drops the cached URL of `method` on `key` (the store refused it).
     func forget(method: String, key: String) {
-        _ = state.withLock { $0.cache.removeValue(forKey: method + " " + key) }
+        _ = state.withLock { $0.cache.removeValue(forKey: Self.cacheKey(method, key)) }
     }
 
     /// One request to the access URL; a refused URL (expired) is replaced through `refreshURL` once.
