@@ -161,7 +161,8 @@ public final class S3Presigner: Sendable {
         let keys = (first..<first + Self.readAhead - 1).map { prefix + BlobPath.name(for: $0) }
         return state.withLock { state in
             keys.filter { key in
-                state.inFlight[Self.cacheKey(method, key)] == nil && (state.cache[Self.cacheKey(method, key)]?.until ?? now) <= now
+                state.inFlight[Self.cacheKey(method, key)] == nil
+                    && (state.cache[Self.cacheKey(method, key)]?.until ?? now) <= now
             }
         }
     }
