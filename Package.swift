@@ -206,7 +206,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TygerTestSupport",
-            swiftSettings: swiftSettings
+            // Optimized even in debug builds: its payload generators and reference digests run in every test, in
+            // parallel on two cores, and unoptimized they starve the tests that wait on time.
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .testTarget(
             name: "TygerCoreTests",

@@ -265,7 +265,7 @@ extension LiveServerCLITests {
                         _ = try await home.output(["buffer", "delete", id])
                         #expect(try object(try await home.json(["buffer", "purge", id]))["id"] as? String == id)
                         #expect(
-                            await eventually(timeout: .seconds(15), every: .milliseconds(100)) {
+                            await eventually(timeout: .seconds(60), every: .milliseconds(100)) {
                                 !TestFiles.exists(directory)
                             }
                         )
@@ -275,7 +275,7 @@ extension LiveServerCLITests {
 
                         // A buffer whose TTL runs out is soft-deleted by the same pass.
                         let shortLived = try await home.output(["buffer", "create", "--ttl", "0.00:00:01"])
-                        let moved = await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                        let moved = await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                             let listed = try? await home.json(["buffer", "list", "--soft-deleted"])
                             return listed.flatMap { try? objects($0) }.map(ids)?.contains(shortLived) == true
                         }

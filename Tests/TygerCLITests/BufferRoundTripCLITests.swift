@@ -23,7 +23,7 @@ struct CLICase: Sendable, CustomTestStringConvertible {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct BufferRoundTripCLITests {
+@Suite(.timeLimit(.minutes(3))) struct BufferRoundTripCLITests {
     static let cases: [CLICase] = [
         CLICase(format: "native", compress: nil, blockSize: "64K", writeDop: 1, readDop: 1, viaPipe: true),
         CLICase(format: "native", compress: nil, blockSize: "16K", writeDop: 16, readDop: 32, viaPipe: false),

@@ -249,7 +249,7 @@ struct ContainerRunCLITests {
                 "\(logs)"
             )
             #expect(
-                await eventually(timeout: .seconds(10)) {
+                await eventually(timeout: .seconds(60)) {
                     (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
                 },
                 "the run's containers are still there"
@@ -512,14 +512,14 @@ struct ContainerRunCLITests {
             // Another server's container for a run with the same ID.
             let foreign = try await createContainer(labels: ["tyger-run": id, "tyger-instance": "0123456789abcdef"])
             #expect(kill(server, SIGKILL) == 0)
-            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            #expect(await eventually(timeout: .seconds(60)) { kill(server, 0) != 0 })
             let left = try await containers(label: "tyger-instance=\(instance)")
             #expect(left.count == 1, "the run's container outlives a killed server: \(left)")
 
             let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"], timeout: .seconds(20))
             #expect(run["status"] as? String == "Failed", "\(run)")
             #expect(
-                await eventually(timeout: .seconds(15)) {
+                await eventually(timeout: .seconds(60)) {
                     (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
                 },
                 "the leftover container is still there"
@@ -542,10 +542,10 @@ struct ContainerRunCLITests {
             )
             let instance = try text(s.home + "/server/instance-id").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(kill(server, SIGKILL) == 0)
-            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            #expect(await eventually(timeout: .seconds(60)) { kill(server, 0) != 0 })
             // The container ends by itself meanwhile.
             #expect(
-                await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                     let left = (try? await containers(label: "tyger-instance=\(instance)")) ?? []
                     return left.count == 1 && (left[0]["State"] as? String) == "exited"
                 },
@@ -555,7 +555,7 @@ struct ContainerRunCLITests {
             #expect(run["status"] as? String == "Failed", "\(run)")
             #expect(run["statusReason"] as? String == "Main exited with code 3", "\(run)")
             #expect(
-                await eventually(timeout: .seconds(15)) {
+                await eventually(timeout: .seconds(60)) {
                     (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
                 },
                 "the ended container is still there"
@@ -665,7 +665,7 @@ struct ContainerRunCLITests {
                 ]
             )
             defer { standIn.signal(SIGKILL) }
-            #expect(await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: socket) })
+            #expect(await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: socket) })
             let old = try await runProcess(
                 TygerServerBinary.path(),
                 ["run", "--data-dir", dir + "/c", "--executor", "docker", "--docker-host", "unix://\(socket)"],

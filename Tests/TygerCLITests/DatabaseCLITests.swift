@@ -6,8 +6,8 @@ import TygerTestSupport
 /// cover what only a database server has.
 @Suite(.timeLimit(.minutes(2)), .enabled(if: PostgresTestDatabase.adminURL != nil))
 struct DatabaseCLITests {
-    /// A second server on a database another server uses is refused at start, naming the database: several
-    /// servers on one database are not supported yet.
+    /// A second server whose buffers are on its own disk, on a database another server uses, is refused at start,
+    /// naming the database (servers share a database when their buffers live in S3: `MultiServerCLITests`).
     @Test func aSecondServerOnOneDatabaseIsRefused() async throws {
         let url = try await PostgresTestDatabase.createEmpty()
         try await withTemporaryDirectory(prefix: "tyger-db") { dir in
@@ -105,20 +105,34 @@ struct DatabaseOutageCLITests {
     /// A run that ends while the database is away is not lost: its end is recorded once the database is back.
     @Test func aRunThatEndsDuringAnOutageIsRecordedAfterIt() async throws {
         try await withRelayedDatabase { home, relay in
+            // The run ends when the test says so (a file appears), and says when it has ended (another file): the
+            // end falls inside the outage however slowly a loaded machine runs the steps around it.
+            let go = home.path + "/go"
+            let ended = home.path + "/ended"
             let spec = home.path + "/nap.yml"
             try TestFiles.write(
-                Array("kind: job\nname: nap\nimage: local\ncommand: [sleep, '3']\n".utf8),
+                Array(
+                    """
+                    kind: job
+                    name: nap
+                    image: local
+                    command: [sh, -c, 'while [ ! -e \(go) ]; do sleep 0.1; done; touch \(ended)']
+
+                    """.utf8
+                ),
                 to: spec
             )
             _ = try await home.output(["codespec", "create", "-f", spec])
             let id = try await home.output(["run", "create", "--codespec", "nap"])
             #expect(
-                try await eventually(timeout: .seconds(20)) {
+                try await eventually(timeout: .seconds(60)) {
                     try object(try await home.json(["run", "show", id]))["status"] as? String == "Running"
                 }
             )
             relay.cut()
-            try await Task.sleep(for: .seconds(8))  // the run ends about 3 s after it started
+            try TestFiles.write([], to: go)
+            #expect(await eventually(timeout: .seconds(60)) { TestFiles.exists(ended) })
+            try await Task.sleep(for: .seconds(2))  // the server sees the process end and fails to store it
             relay.restore()
             var last: [String: Any] = [:]
             #expect(

@@ -38,7 +38,7 @@ extension LiveServerCLITests {
                 #expect(stop.exitCode == 0, "\(stop)")
                 #expect(stop.stderrText.contains("Stopped the local server"), "\(stop)")
                 #expect(
-                    await eventually(timeout: .seconds(10)) {
+                    await eventually(timeout: .seconds(60)) {
                         ServerProcesses.serving(dataDirectory: home.serverDirectory).isEmpty
                     }
                 )
@@ -96,7 +96,7 @@ extension LiveServerCLITests {
                 let pid = try #require(home.embeddedServerPID)
                 kill(pid, SIGKILL)
                 #expect(
-                    await eventually(timeout: .seconds(10)) {
+                    await eventually(timeout: .seconds(60)) {
                         ServerProcesses.serving(dataDirectory: home.serverDirectory).isEmpty
                     }
                 )

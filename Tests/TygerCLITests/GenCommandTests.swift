@@ -31,7 +31,7 @@ func sha256Hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { Checksums.s
         #expect(mismatch(result.stdout, Payload.generated(count: count)) == nil)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func genIntoAClosedPipeExitsZero() async throws {
         try await withTemporaryDirectory { dir in
             let result = try await runShell(

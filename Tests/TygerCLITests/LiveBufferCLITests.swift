@@ -6,7 +6,7 @@ import TygerTestSupport
 import Glibc
 #endif
 
-@Suite(.timeLimit(.minutes(1))) struct LiveBufferCLITests {
+@Suite(.timeLimit(.minutes(3))) struct LiveBufferCLITests {
     @Test func aKilledWriterMakesTheReaderFailPromptlyInsteadOfHanging() async throws {
         try await withTemporaryDirectory { dir in
             let buffer = dir + "/buffer"
@@ -17,7 +17,7 @@ import Glibc
             // 40 KiB: two full blocks and a partial one that the flush timer sends; the pipe stays open.
             let input = Payload.random(count: 40 << 10, seed: 9)
             try writer.writeStdin(input)
-            let stored = await eventually(timeout: .seconds(20)) { TestFiles.exists(buffer + "/00/002") }
+            let stored = await eventually(timeout: .seconds(60)) { TestFiles.exists(buffer + "/00/002") }
             #expect(stored, "the writer never stored its third blob")
             #expect(!writer.hasExited)
             writer.signal(SIGKILL)
@@ -43,7 +43,7 @@ import Glibc
                 input: .pipe
             )
             try writer.writeStdin(Array("some data\n".utf8))
-            #expect(await eventually(timeout: .seconds(20)) { TestFiles.exists(buffer + "/00/000") })
+            #expect(await eventually(timeout: .seconds(60)) { TestFiles.exists(buffer + "/00/000") })
             let readerStarted = ContinuousClock.now
             let reader = try TygerBinary.start(["buffer", "read", "file://" + buffer])
             try await Task.sleep(for: .milliseconds(500))

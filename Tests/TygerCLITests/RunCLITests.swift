@@ -634,13 +634,13 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
             try await s.codespec("sleeper", scriptCodespec("sleeper", "echo $$ > '\(pidFile)'; exec sleep 60"))
             let id = try await s.createRun(["--codespec", "sleeper"])
             _ = try await s.waitForStatus(id, in: ["Running"])
-            #expect(await eventually(timeout: .seconds(10)) { ((try? read(pidFile)) ?? "").hasSuffix("\n") })
+            #expect(await eventually(timeout: .seconds(60)) { ((try? read(pidFile)) ?? "").hasSuffix("\n") })
             let sleeper = try #require(Int32(try read(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
             let server = try #require(
                 Int32(try read(s.home + "/server/server.pid").trimmingCharacters(in: .whitespacesAndNewlines))
             )
             #expect(kill(server, SIGKILL) == 0)
-            #expect(await eventually(timeout: .seconds(10)) { kill(server, 0) != 0 })
+            #expect(await eventually(timeout: .seconds(60)) { kill(server, 0) != 0 })
             #expect(kill(sleeper, 0) == 0, "the run's process outlives a killed server")
 
             // The next command starts a new server, which fails the run and stops its leftover process.
@@ -652,7 +652,7 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
                 "\(run)"
             )
             #expect(
-                await eventually(timeout: .seconds(10)) { kill(sleeper, 0) != 0 },
+                await eventually(timeout: .seconds(60)) { kill(sleeper, 0) != 0 },
                 "the leftover process \(sleeper) still runs"
             )
         }

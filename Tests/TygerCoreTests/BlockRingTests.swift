@@ -60,12 +60,12 @@ private struct Shutdown: Error {}
         try await Task.sleep(for: .milliseconds(150))
         #expect(got.value.isEmpty)
         ring.release(a)
-        #expect(await eventually(timeout: .seconds(5)) { got.value.count == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { got.value.count == 1 })
         try await Task.sleep(for: .milliseconds(100))
         #expect(got.value == [a.index])
         ring.release(b)
         try await task.value
-        #expect(await eventually(timeout: .seconds(5)) { got.value.count == 2 })
+        #expect(await eventually(timeout: .seconds(60)) { got.value.count == 2 })
         #expect(Set(got.value) == [a.index, b.index])
         #expect(ring.freeCount == 0)
     }
@@ -89,7 +89,7 @@ private struct Shutdown: Error {}
         try await Task.sleep(for: .milliseconds(100))
         ring.shutDown(Shutdown())
         #expect(await task.value)
-        #expect(await eventually(timeout: .seconds(5)) { threadError.value == true })
+        #expect(await eventually(timeout: .seconds(60)) { threadError.value == true })
         #expect(throws: Shutdown.self) { try ring.acquireBlocking() }
         ring.release(held)  // harmless after shutdown
     }

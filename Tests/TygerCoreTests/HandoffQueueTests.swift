@@ -36,7 +36,7 @@ private func outcome(of error: any Error) -> Outcome {
         #expect(queue.queuedCount == capacity)
         queue._checkInvariants()
         #expect(try await queue.pop() == 0)
-        #expect(await eventually(timeout: .seconds(5)) { extra.value })
+        #expect(await eventually(timeout: .seconds(60)) { extra.value })
         #expect(queue.queuedCount == capacity)
         var rest: [Int] = []
         for _ in 0..<capacity { rest.append(try #require(try await queue.pop())) }
@@ -83,7 +83,7 @@ private func outcome(of error: any Error) -> Outcome {
         try await Task.sleep(for: .milliseconds(200))
         #expect(state.value == .pending)
         #expect(try await onThread { try queue.popBlocking() } == 1)
-        #expect(await eventually(timeout: .seconds(5)) { state.value == .pushed })
+        #expect(await eventually(timeout: .seconds(60)) { state.value == .pushed })
         #expect(try await queue.pop() == 2)
         #expect(try await queue.pop() == 3)
     }
@@ -135,7 +135,7 @@ private func outcome(of error: any Error) -> Outcome {
         #expect(threadResult.value == .pending)
         queue.close()
         #expect(try await task.value == nil)
-        #expect(await eventually(timeout: .seconds(5)) { threadResult.value == .value(nil) })
+        #expect(await eventually(timeout: .seconds(60)) { threadResult.value == .value(nil) })
     }
 
     @Test func closeWakesBlockedPushers() async throws {
@@ -150,7 +150,7 @@ private func outcome(of error: any Error) -> Outcome {
         }
         try await Task.sleep(for: .milliseconds(100))
         queue.close()
-        #expect(await eventually(timeout: .seconds(5)) { state.value != .pending })
+        #expect(await eventually(timeout: .seconds(60)) { state.value != .pending })
         #expect(state.value == .cancelled)
         #expect(try await queue.pop() == 1)
         #expect(try await queue.pop() == nil)
@@ -193,7 +193,7 @@ private func outcome(of error: any Error) -> Outcome {
         #expect(await asyncPop.value == .failed)
         #expect(await asyncPush.value == .failed)
         #expect(
-            await eventually(timeout: .seconds(5)) { blockingPop.value == .failed && blockingPush.value == .failed }
+            await eventually(timeout: .seconds(60)) { blockingPop.value == .failed && blockingPush.value == .failed }
         )
         // Queued elements are dropped and every later call throws the same error.
         #expect(full.queuedCount == 0)

@@ -1,14 +1,14 @@
 import Testing
 import TygerCore
+import TygerTestSupport
 
 @Suite struct MultiMD5Tests {
     /// Several regions hashed side by side give each region's own MD5, whatever the lengths and the count.
     @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 65_536 + 7])
     func multiBufferMD5EqualsOneByOne(length: Int) {
-        var generator = SystemRandomNumberGenerator()
         // Up to 35 messages: two full passes of 16 lanes and a remainder; the last one has another length.
         let messages = (0..<35).map { i in
-            (0..<(i == 34 ? length + 3 : length)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            Payload.random(count: i == 34 ? length + 3 : length, seed: UInt64(length * 64 + i))
         }
         for count in 1...messages.count {
             let subset = Array(messages.prefix(count))

@@ -4,7 +4,7 @@ import TygerTestSupport
 
 @testable import TygerDataPath
 
-@Suite(.timeLimit(.minutes(1))) struct ChainSequencerTests {
+@Suite(.timeLimit(.minutes(3))) struct ChainSequencerTests {
     @Test func linksOutOfOrderGiveTheInOrderChain() async throws {
         let count = 200
         let checksums = (0..<count).map { Reference.crc32cString(Payload.random(count: 8, seed: UInt64($0))) }

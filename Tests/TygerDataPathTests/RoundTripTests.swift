@@ -122,7 +122,7 @@ struct Encoding: Sendable, CustomTestStringConvertible {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func readerFollowsALiveWriterThroughAPipe() async throws {
         try await TestStore.with(.file) { t in
             let input = Payload.random(count: 400_000, seed: 8)

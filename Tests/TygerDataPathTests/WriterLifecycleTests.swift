@@ -5,11 +5,11 @@ import TygerIO
 import TygerStorage
 import TygerTestSupport
 
-@Suite(.timeLimit(.minutes(1))) struct WriterLifecycleTests {
+@Suite(.timeLimit(.minutes(3))) struct WriterLifecycleTests {
     /// How long a reader may take to notice a dead writer or a cancel. The poll behind it is about a second; the bound
     /// is wide so that a loaded machine (the rest of the suite runs beside these tests) cannot fail it, while a reader
     /// that waits for good still does.
-    static let noticeBound = Duration.seconds(20)
+    static let noticeBound = Duration.seconds(60)
 
     @Test(arguments: StoreKind.allCases)
     func aSecondWriteToTheSameBufferFails(kind: StoreKind) async throws {

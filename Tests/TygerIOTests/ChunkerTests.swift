@@ -52,7 +52,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
 }
 
 @Suite struct ChunkerTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func trickleThroughAFIFOArrivesLineByLineWithinTheFlushInterval() async throws {
         try await withTemporaryDirectory { dir in
             let path = dir + "/trickle"
@@ -127,7 +127,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func pipeWithoutFlushIntervalFillsBlocksDespitePauses() async throws {
         let blockSize = 16 << 10
         let payload = Payload.random(count: 3 * blockSize + 500, seed: 22)
@@ -155,7 +155,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         #expect(mismatch(chunks.flatMap(\.bytes), payload) == nil)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func randomWritesThroughAPipeWithFlushIntervalKeepEveryByteInOrder() async throws {
         let payload = Payload.random(count: 300_000, seed: 23)
         let (r, w) = try makePipe()
@@ -194,7 +194,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         #expect(ring.freeCount == ring.capacity)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func chunkerStopsReadingWhileEveryBlockIsInUse() async throws {
         let blockSize = 8 << 10
         let ring = BlockRing(capacity: 2, blockSize: blockSize)
@@ -219,21 +219,21 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
                 bytesRead: read
             )
         }
-        #expect(await eventually(timeout: .seconds(10)) { output.queuedCount == 2 })
+        #expect(await eventually(timeout: .seconds(60)) { output.queuedCount == 2 })
         try await Task.sleep(for: .milliseconds(200))
         // Both blocks are out: the chunker waits for one instead of reading on.
         #expect(read.value == Int64(2 * blockSize))
         #expect(output.queuedCount == 2)
         let first = try #require(try await output.pop())
         ring.release(first.block)
-        #expect(await eventually(timeout: .seconds(10)) { read.value == Int64(3 * blockSize) })
+        #expect(await eventually(timeout: .seconds(60)) { read.value == Int64(3 * blockSize) })
         try await Task.sleep(for: .milliseconds(100))
         #expect(read.value == Int64(3 * blockSize))
         ring.shutDown(Stop())
         await #expect(throws: Stop.self) { try await result.value }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func failedOutputStopsTheChunker() async throws {
         struct Abort: Error {}
         let ring = BlockRing(capacity: 4, blockSize: 4096)

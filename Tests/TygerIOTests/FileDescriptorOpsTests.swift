@@ -92,7 +92,7 @@ import Glibc
 }
 
 @Suite struct NamedPipeTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func bothEndsOpenAndCarryData() async throws {
         try await withTemporaryDirectory { dir in
             let path = dir + "/p"
@@ -120,7 +120,7 @@ import Glibc
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func cancellingAPendingOpenReturnsPromptly() async throws {
         // In memory: on a disk busy with other tests' writes, opening a FIFO (its access time) waited for the journal
         // for seconds once, which is not what this test measures.

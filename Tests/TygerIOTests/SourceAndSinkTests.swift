@@ -210,7 +210,7 @@ private final class Bytes: @unchecked Sendable {
         #expect(written.value == Int64(expected))
         #expect(mismatch(sink.bytes, pieces.flatMap { $0 }) == nil)
         #expect(sink.finished)
-        #expect(await eventually(timeout: .seconds(5)) { released.value == 20 })
+        #expect(await eventually(timeout: .seconds(60)) { released.value == 20 })
     }
 
     @Test func sinkFailureFailsTheQueue() async throws {
@@ -243,7 +243,7 @@ private final class Bytes: @unchecked Sendable {
 }
 
 @Suite struct DispatchIOTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func sourceAndSinkRoundTripThroughPipes() async throws {
         let payload = Payload.random(count: 2 << 20, seed: 77)
         let (r1, w1) = try makePipe()

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A small, seedable random number generator (SplitMix64), so failures can be replayed.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
@@ -57,6 +59,21 @@ public enum Payload {
     public static func generated(count: Int, offset: Int64 = 0) -> [UInt8] {
         (0..<count).map { UInt8(0x3A + Int((offset + Int64($0)) % 64)) }
     }
+}
+
+/// Describes how two byte arrays differ, or returns `nil` when they are equal (compared a word at a time first).
+public func mismatch(_ a: [UInt8], _ b: [UInt8]) -> String? {
+    let common = min(a.count, b.count)
+    let equalPrefix = a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            common == 0 || memcmp(pa.baseAddress!, pb.baseAddress!, common) == 0
+        }
+    }
+    if equalPrefix {
+        return a.count == b.count ? nil : "counts differ: \(a.count) vs \(b.count) (equal for the first \(common))"
+    }
+    let i = (0..<common).first { a[$0] != b[$0] } ?? common
+    return "first difference at index \(i): \(a[i]) vs \(b[i]) (counts \(a.count) and \(b.count))"
 }
 
 /// Describes how two sequences differ, or returns `nil` when they are equal.
