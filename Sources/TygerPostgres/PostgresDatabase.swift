@@ -280,11 +280,12 @@ public final class PostgresDatabase: Sendable {
     /// The key of the advisory lock a server holds on its database ("tygsrv" in ASCII).
     static let serverLock: Int64 = 0x7479_6773_7276
 
-    /// Takes the database for this server: a session advisory lock held on one connection until ``shutdown()``.
+    /// Takes the database for this server: a session advisory lock held on one connection until ``shutdown()``,
+    /// exclusive (a server whose buffers are on its own disk) or shared (servers whose buffers live in a shared
+    /// store, which divide the runs through ``PostgresRunEngineStore``'s coordination).
     ///
-    /// - Returns: false when another server holds it (several servers on one database are not supported yet: each
-    ///   would take the other's unfinished runs for its own leftovers).
-    public func takeForThisServer() async throws -> Bool {
+    /// - Returns: false when another server holds it in a conflicting mode.
+    public func takeForThisServer(exclusive: Bool = true) async throws -> Bool {
         let (answers, answer) = AsyncStream<Result<Bool, any Error>>.makeStream()
         let client = client
         let logger = logger
@@ -293,7 +294,9 @@ public final class PostgresDatabase: Sendable {
                 try await client.withConnection { connection in
                     var taken = false
                     for try await value in try await connection.query(
-                        "SELECT pg_try_advisory_lock(\(Self.serverLock))",
+                        exclusive
+                            ? "SELECT pg_try_advisory_lock(\(Self.serverLock))"
+                            : "SELECT pg_try_advisory_lock_shared(\(Self.serverLock))",
                         logger: logger
                     ).decode(Bool.self) {
                         taken = value
@@ -395,6 +398,22 @@ public final class PostgresDatabase: Sendable {
                 CREATE TABLE run_idempotency_keys (
                     idempotency_key TEXT PRIMARY KEY,
                     run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE
+                )
+                """,
+            ]
+        ),
+        (
+            // Several servers on one database: the server supervising each run, the servers' heartbeats, and the
+            // cancel requests one server passes to another. Runs from before have no owner ('').
+            "v3-run-owners",
+            [
+                "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+                "CREATE INDEX runs_live_owner ON runs (owner) WHERE status IN ('Pending', 'Running', 'Canceling')",
+                "CREATE TABLE tyger_servers (instance TEXT PRIMARY KEY, heartbeat_at BIGINT NOT NULL)",
+                """
+                CREATE TABLE run_cancel_requests (
+                    run_id BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+                    requested_at BIGINT NOT NULL
                 )
                 """,
             ]

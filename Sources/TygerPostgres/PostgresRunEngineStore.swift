@@ -11,10 +11,15 @@ public import TygerRunEngine
 public final class PostgresRunEngineStore: RunEngineStore {
     public let codespecs: any CodespecRepository
     public let runs: any RunRepository
+    public let coordination: (any RunCoordination)?
 
-    public init(database: PostgresDatabase) {
+    /// - Parameter instance: The instance ID of the server this store serves: runs it creates are owned by that
+    ///   server, and the store coordinates with the other servers on the database. `nil` for a store used alone
+    ///   (tests of the repositories).
+    public init(database: PostgresDatabase, instance: String? = nil) {
         codespecs = PostgresCodespecRepository(database: database)
-        runs = PostgresRunRepository(database: database)
+        runs = PostgresRunRepository(database: database, owner: instance ?? "")
+        coordination = instance.map { PostgresRunCoordination(database: database, instance: $0) }
     }
 }
 
@@ -139,7 +144,12 @@ final class PostgresCodespecRepository: CodespecRepository {
 
 final class PostgresRunRepository: RunRepository {
     let database: PostgresDatabase
-    init(database: PostgresDatabase) { self.database = database }
+    /// The server that supervises the runs this repository creates ('' when none is named).
+    let owner: String
+    init(database: PostgresDatabase, owner: String) {
+        self.database = database
+        self.owner = owner
+    }
     private var logger: Logger { database.logger }
 
     func create(_ run: Run, now: Date, idempotencyKey: String?) async throws -> Run {
@@ -160,7 +170,10 @@ final class PostgresRunRepository: RunRepository {
             }
             let status = (run.status ?? .pending).rawValue
             let rows = try await connection.query(
-                "INSERT INTO runs (created_at, status, run) VALUES (\(micros(now)), \(status), '{}') RETURNING id",
+                """
+                INSERT INTO runs (created_at, status, run, owner) VALUES (\(micros(now)), \(status), '{}', \(self.owner))
+                RETURNING id
+                """,
                 logger: self.logger
             )
             var id: Int64 = 0
@@ -320,6 +333,112 @@ final class PostgresRunRepository: RunRepository {
                     logger: self.logger
                 )
             ).map { try decodeJSON(Run.self, $0) }
+        }
+    }
+}
+
+/// ``RunCoordination`` on the shared database: `runs.owner`, `tyger_servers` heartbeats, `run_cancel_requests`.
+final class PostgresRunCoordination: RunCoordination {
+    let database: PostgresDatabase
+    let instance: String
+    init(database: PostgresDatabase, instance: String) {
+        self.database = database
+        self.instance = instance
+    }
+    private var logger: Logger { database.logger }
+
+    func heartbeat(now: Date) async throws {
+        try await storage(database) { connection in
+            try await connection.query(
+                """
+                INSERT INTO tyger_servers (instance, heartbeat_at) VALUES (\(self.instance), \(micros(now)))
+                ON CONFLICT (instance) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    func ownedNonTerminal() async throws -> [Run] {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    """
+                    SELECT run FROM runs
+                    WHERE status IN ('Pending', 'Running', 'Canceling') AND owner = \(self.instance) ORDER BY id
+                    """,
+                    logger: self.logger
+                )
+            ).map { try decodeJSON(Run.self, $0) }
+        }
+    }
+
+    func claimAbandoned(staleBefore: Date) async throws -> [(run: Run, previousOwner: String)] {
+        // Rows another server is claiming at the same moment are skipped (SKIP LOCKED): each run goes to one server.
+        // An owner with no heartbeat row ('' for runs from before owners, or a server that never beat) is stale.
+        try await storage(database, transaction: true) { connection in
+            let rows = try await connection.query(
+                """
+                WITH stale AS (
+                    SELECT r.id, r.owner FROM runs r LEFT JOIN tyger_servers s ON s.instance = r.owner
+                    WHERE r.status IN ('Pending', 'Running', 'Canceling') AND r.owner <> \(self.instance)
+                        AND (s.instance IS NULL OR s.heartbeat_at < \(micros(staleBefore)))
+                    ORDER BY r.id
+                    FOR UPDATE OF r SKIP LOCKED
+                )
+                UPDATE runs SET owner = \(self.instance) FROM stale WHERE runs.id = stale.id
+                RETURNING runs.run, stale.owner
+                """,
+                logger: self.logger
+            )
+            var claimed: [(run: Run, previousOwner: String)] = []
+            for try await (text, owner) in rows.decode((String, String).self) {
+                claimed.append((try decodeJSON(Run.self, text), owner))
+            }
+            return claimed
+        }
+    }
+
+    func liveOtherOwner(ofRun id: Int64, staleBefore: Date) async throws -> String? {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    """
+                    SELECT r.owner FROM runs r JOIN tyger_servers s ON s.instance = r.owner
+                    WHERE r.id = \(id) AND r.owner <> \(self.instance) AND s.heartbeat_at >= \(micros(staleBefore))
+                    """,
+                    logger: self.logger
+                )
+            ).first
+        }
+    }
+
+    func requestCancel(runId: Int64, now: Date) async throws {
+        try await storage(database) { connection in
+            try await connection.query(
+                """
+                INSERT INTO run_cancel_requests (run_id, requested_at) VALUES (\(runId), \(micros(now)))
+                ON CONFLICT (run_id) DO NOTHING
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    func takeCancelRequests() async throws -> [Int64] {
+        try await storage(database) { connection in
+            var ids: [Int64] = []
+            for try await id in try await connection.query(
+                """
+                DELETE FROM run_cancel_requests c USING runs r
+                WHERE c.run_id = r.id AND r.owner = \(self.instance)
+                RETURNING c.run_id
+                """,
+                logger: self.logger
+            ).decode(Int64.self) {
+                ids.append(id)
+            }
+            return ids
         }
     }
 }

@@ -157,20 +157,29 @@ struct RunCommand: AsyncParsableCommand {
             let runStore: any RunEngineStore
             if let database {
                 let shared = try await PostgresDatabase(url: database, logger: logger)
-                guard try await shared.takeForThisServer() else {
+                // Buffers on this server's own disk cannot be reached by another server: such a server keeps the
+                // database to itself. Servers whose buffers live in an S3 store share it.
+                let alone = blobStore == nil
+                guard try await shared.takeForThisServer(exclusive: alone) else {
                     shared.shutdown()
                     throw TygerControlPlaneError(
                         code: .databaseFailure,
-                        message:
-                            "another tyger-server uses the database \(shared.redactedURL) (one server per database)"
+                        message: alone
+                            ? "another tyger-server uses the database \(shared.redactedURL); servers share a database "
+                                + "only when their buffers live in an S3 store (--blob-store)"
+                            : "a tyger-server whose buffers are on its own disk uses the database "
+                                + "\(shared.redactedURL) alone"
                     )
                 }
                 logger.info(
                     "keeping buffers, codespecs and runs in PostgreSQL",
-                    metadata: ["database": "\(shared.redactedURL)"]
+                    metadata: ["database": "\(shared.redactedURL)", "shared": "\(!alone)"]
                 )
                 repository = PostgresBufferRepository(database: shared)
-                runStore = PostgresRunEngineStore(database: shared)
+                runStore = PostgresRunEngineStore(
+                    database: shared,
+                    instance: try ServerInstance.id(dataDirectory: options.dataDir)
+                )
             } else {
                 repository = try SQLiteBufferRepository(
                     path: DataDirectoryLayout(root: options.dataDir).controlPlaneDatabasePath
@@ -196,6 +205,13 @@ struct RunCommand: AsyncParsableCommand {
                 logger: logger
             ) { engine in
                 engine.runBufferTTL = runBufferTTL == .zero ? nil : runBufferTTL
+                // Test-only: a short owner lease, so a test sees another server take over a stopped server's runs.
+                if let text = ProcessInfo.processInfo.environment["TYGER_TEST_OWNER_LEASE"], let seconds = Int64(text),
+                    seconds > 0
+                {
+                    engine.ownerLease = .seconds(seconds)
+                    engine.heartbeatInterval = .milliseconds(seconds * 200)
+                }
             }
             configuration.controlPlane = [buffersControlPlane, runs]
             try await HTTPTransport.withTransport { transport in

@@ -18,8 +18,12 @@ public enum TygerServerBinary {
     }
 
     /// Runs `tyger-server` with `arguments` to completion.
-    public static func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
-        try await runProcess(path(), arguments, timeout: timeout)
+    public static func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        timeout: Duration = .seconds(60)
+    ) async throws -> ProcessResult {
+        try await runProcess(path(), arguments, environment: environment, timeout: timeout)
     }
 
     /// `tyger-server token create --data-dir DIR`: the new token.

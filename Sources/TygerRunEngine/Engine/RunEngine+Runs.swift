@@ -97,7 +97,23 @@ extension RunEngine {
             }
             return answer
         }
-        // Not supervised by this server (left from a previous one, before recovery ran).
+        // Supervised by another server sharing the database: it takes the request from there.
+        if let coordination {
+            let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+            if try await coordination.liveOtherOwner(ofRun: id, staleBefore: staleBefore) != nil {
+                try await coordination.requestCancel(runId: id, now: now())
+                var answer = run
+                for _ in 0..<50 {
+                    answer = try await getRun(id: id)
+                    if answer.status == .canceling || (answer.status ?? .pending).isTerminal { return answer }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                answer.status = .canceling
+                answer.statusReason = RunLifecycle.Reason.canceled
+                return answer
+            }
+        }
+        // Not supervised by any server (left from a previous one, before recovery ran).
         var canceled = run
         canceled.status = .canceled
         canceled.statusReason = RunLifecycle.Reason.canceled
@@ -127,9 +143,38 @@ extension RunEngine {
     /// The current state of a run and a stream of its later states (ending after a terminal one).
     /// - Throws: `TygerRunEngineError` `.notFound`.
     public func watch(id: Int64) async throws -> (current: Run, changes: AsyncStream<Run>) {
+        if coordination != nil, supervisor(id) == nil {
+            let current = try await getRun(id: id)
+            if !(current.status ?? .pending).isTerminal {
+                // Supervised by another server sharing the database (or by none): its states come from there.
+                return (current, polledChanges(of: id, after: current))
+            }
+        }
         let changes = watchers.subscribe(id)
         let current = try await getRun(id: id)
         return (current, changes)
+    }
+
+    /// The later states of run `id` as the database shows them, read every
+    /// ``RunEngineConfiguration/cancelPollInterval``, ending after a terminal one.
+    private func polledChanges(of id: Int64, after current: Run) -> AsyncStream<Run> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Run.self, bufferingPolicy: .bufferingNewest(8))
+        let interval = configuration.cancelPollInterval
+        let poller = Task {
+            var last = current.eTag
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let run = try? await runs.get(id: id) else { continue }
+                if run.eTag != last {
+                    last = run.eTag
+                    continuation.yield(run)
+                }
+                if (run.status ?? .pending).isTerminal { break }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in poller.cancel() }
+        return stream
     }
 
     /// A run's log.

@@ -28,6 +28,8 @@ public final class RunEngine: Service, Sendable {
     let codespecs: any CodespecRepository
     let runs: any RunRepository
     let executor: any Executor
+    /// How the servers sharing the database divide the runs; `nil` when this server is alone on it.
+    let coordination: (any RunCoordination)?
     let blobStore: @Sendable (String) async -> any BlobStore
     let createBuffer: @Sendable ([String: String], Date?) async throws -> String
     let expireBuffers: @Sendable ([String], Date) async throws -> Void
@@ -61,6 +63,7 @@ public final class RunEngine: Service, Sendable {
     ///   - codespecs: Where codespecs are kept.
     ///   - runs: Where runs are kept.
     ///   - executor: What runs processes; default `LocalProcessExecutor()`.
+    ///   - coordination: With a database other servers share: run owners, heartbeats, cancel requests.
     ///   - blobStore: The blob store of a buffer, by buffer ID (the server's: a `FileBlobStore` directory, its S3
     ///     store, or a data plane of its own process).
     ///   - createBuffer: Creates a buffer with tags and an expiry time (`nil`: never) and returns its ID (for
@@ -74,6 +77,7 @@ public final class RunEngine: Service, Sendable {
         codespecs: any CodespecRepository,
         runs: any RunRepository,
         executor: any Executor = LocalProcessExecutor(),
+        coordination: (any RunCoordination)? = nil,
         blobStore: @escaping @Sendable (String) async -> any BlobStore,
         createBuffer: @escaping @Sendable ([String: String], Date?) async throws -> String,
         expireBuffers: @escaping @Sendable ([String], Date) async throws -> Void = { _, _ in },
@@ -88,6 +92,7 @@ public final class RunEngine: Service, Sendable {
         self.codespecs = codespecs
         self.runs = runs
         self.executor = executor
+        self.coordination = coordination
         self.blobStore = blobStore
         self.createBuffer = createBuffer
         self.expireBuffers = expireBuffers
@@ -114,11 +119,16 @@ public final class RunEngine: Service, Sendable {
         try FileManager.default.createDirectory(atPath: layout.runsPath, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true)
         _ = chmod(layout.runsPath, 0o700)
+        if let coordination { try await coordination.heartbeat(now: now()) }
         try await recoverInterruptedRuns()
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.sweepPendingTimeouts() }
+                    if let coordination = self.coordination {
+                        group.addTask { await self.beatAndTakeOver(coordination) }
+                        group.addTask { await self.pollCancelRequests(coordination) }
+                    }
                     for await supervisor in startQueue.stream {
                         group.addTask { await supervisor.supervise() }
                     }
@@ -147,44 +157,100 @@ public final class RunEngine: Service, Sendable {
     }
 
     /// Fails every run a previous server left Pending, Running or Canceling, killing its leftover processes.
+    ///
+    /// With servers sharing the database: the runs this server owned before it restarted, and those of servers
+    /// whose heartbeat stopped (taken over, so that one server only fails each).
     func recoverInterruptedRuns() async throws {
-        for run in try await runs.nonTerminal() {
-            guard let id = run.id else { continue }
-            // Runs created by this engine (possibly while recovery runs) are live, not leftovers.
-            if supervisors.withLock({ $0[id] != nil }) || (run.createdAt ?? .distantPast) >= createdAt { continue }
-            let exits = await executor.recover(runId: id, runDirectory: runDirectory(id))
-            var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
-            guard case .finish(var status, var reason, var failOutputs) = lifecycle.serverRestarted() else { continue }
-            // A run without buffers whose replicas all ended by themselves meanwhile has its real outcome; a run with
-            // buffers lost its data streams with the server, whatever its processes did.
-            if let exits, !exits.isEmpty, run.resolvedCodespec?.bufferParameters.isEmpty ?? false {
-                if let failed = exits.indices.first(where: { exits[$0].code != 0 }) {
-                    status = .failed
-                    reason = RunLifecycle.Reason.exited(
-                        replica: failed,
-                        of: exits.count,
-                        code: exits[failed].code,
-                        detail: exits[failed].detail
-                    )
-                } else {
-                    status = .succeeded
-                    reason = nil
-                }
-                failOutputs = false
-            }
-            var updated = run
-            updated.status = status
-            updated.statusReason = reason
-            updated.finishedAt = now()
-            updated.runningCount = nil
-            if failOutputs { await failUnfinishedOutputs(of: updated) }
-            watchers.publish(try await runs.update(updated))
-            try? FileManager.default.removeItem(atPath: runDirectory(id))
-            logger.debug(
-                "recovered interrupted run",
-                metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"]
-            )
+        guard let coordination else {
+            for run in try await runs.nonTerminal() { try await recover(run, ownerStopped: nil) }
+            return
         }
+        for run in try await coordination.ownedNonTerminal() { try await recover(run, ownerStopped: nil) }
+        try await takeOverAbandonedRuns(coordination)
+    }
+
+    /// Takes over and fails the runs of servers that stopped beating.
+    func takeOverAbandonedRuns(_ coordination: any RunCoordination) async throws {
+        let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+        for (run, owner) in try await coordination.claimAbandoned(staleBefore: staleBefore) {
+            logger.warning(
+                "taking over a run whose server stopped",
+                metadata: ["run.id": "\(run.id ?? 0)", "owner": "\(owner)"]
+            )
+            try await recover(run, ownerStopped: owner)
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Beats every ``RunEngineConfiguration/heartbeatInterval`` and takes over the runs of servers that stopped.
+    private func beatAndTakeOver(_ coordination: any RunCoordination) async {
+        while !Task.isCancelled && !stopping.isFired {
+            _ = await untilTriggered(stopping) { try? await Task.sleep(for: self.configuration.heartbeatInterval) }
+            if stopping.isFired { return }
+            do {
+                try await coordination.heartbeat(now: now())
+                try await takeOverAbandonedRuns(coordination)
+            } catch {
+                logger.warning("cannot beat or take over runs", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Passes cancel requests made on other servers to this server's supervisors.
+    private func pollCancelRequests(_ coordination: any RunCoordination) async {
+        while !Task.isCancelled && !stopping.isFired {
+            _ = await untilTriggered(stopping) { try? await Task.sleep(for: self.configuration.cancelPollInterval) }
+            if stopping.isFired { return }
+            guard let ids = try? await coordination.takeCancelRequests() else { continue }
+            for id in ids {
+                logger.debug("cancel requested on another server", metadata: ["run.id": "\(id)"])
+                _ = try? await cancelRun(id: id)
+            }
+        }
+    }
+
+    /// Fails one leftover run (unless this engine supervises it): a run of this server's previous life
+    /// (`ownerStopped` nil), or one taken over from a server that stopped.
+    private func recover(_ run: Run, ownerStopped: String?) async throws {
+        guard let id = run.id, supervisors.withLock({ $0[id] == nil }) else { return }
+        // Runs this engine created (possibly while recovery runs) are live, not leftovers.
+        if ownerStopped == nil && (run.createdAt ?? .distantPast) >= createdAt { return }
+        let exits = await executor.recover(runId: id, runDirectory: runDirectory(id))
+        var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
+        guard case .finish(var status, var reason, var failOutputs) = lifecycle.serverRestarted() else { return }
+        if let ownerStopped { reason = RunLifecycle.Reason.ownerStopped(ownerStopped) }
+        // A run without buffers whose replicas all ended by themselves meanwhile has its real outcome; a run with
+        // buffers lost its data streams with the server, whatever its processes did.
+        if let exits, !exits.isEmpty, run.resolvedCodespec?.bufferParameters.isEmpty ?? false {
+            if let failed = exits.indices.first(where: { exits[$0].code != 0 }) {
+                status = .failed
+                reason = RunLifecycle.Reason.exited(
+                    replica: failed,
+                    of: exits.count,
+                    code: exits[failed].code,
+                    detail: exits[failed].detail
+                )
+            } else {
+                status = .succeeded
+                reason = nil
+            }
+            failOutputs = false
+        }
+        var updated = run
+        updated.status = status
+        updated.statusReason = reason
+        updated.finishedAt = now()
+        updated.runningCount = nil
+        if failOutputs { await failUnfinishedOutputs(of: updated) }
+        watchers.publish(try await runs.update(updated))
+        try? FileManager.default.removeItem(atPath: runDirectory(id))
+        logger.debug(
+            "recovered interrupted run",
+            metadata: ["run.id": "\(id)", "run.status": "\(status.rawValue)"]
+        )
     }
 
     /// Sets the expiry of the buffers run `id` created to `endedAt` + ``RunEngineConfiguration/runBufferTTL``, once,

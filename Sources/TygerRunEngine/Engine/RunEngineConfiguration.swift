@@ -12,6 +12,14 @@ public struct RunEngineConfiguration: Sendable {
     /// `nil` keeps them forever (upstream's behaviour). Default 24 h. Until the run ends they expire at
     /// creation + `timeoutSeconds` + this, a bound the run cannot outlive (it also holds when the server restarts).
     public var runBufferTTL: Duration? = .seconds(86_400)
+    /// With servers sharing a database (``RunCoordination``): how often this server shows it is alive. Default 5 s.
+    public var heartbeatInterval: Duration = .seconds(5)
+    /// With servers sharing a database: how long a server may go without a heartbeat before another server takes
+    /// over its runs (and fails them). Default 30 s.
+    public var ownerLease: Duration = .seconds(30)
+    /// With servers sharing a database: how often this server looks for cancel requests made on other servers.
+    /// Default 500 ms.
+    public var cancelPollInterval: Duration = .milliseconds(500)
 
     /// Settings with defaults.
     public init(dataDirectory: String) {

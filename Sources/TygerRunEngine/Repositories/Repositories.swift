@@ -50,6 +50,43 @@ public enum CodespecUpsert: Sendable {
 public protocol RunEngineStore: Sendable {
     var codespecs: any CodespecRepository { get }
     var runs: any RunRepository { get }
+    /// How the servers sharing this store divide the runs; `nil` (the default) for a store of one server.
+    var coordination: (any RunCoordination)? { get }
+}
+
+extension RunEngineStore {
+    public var coordination: (any RunCoordination)? { nil }
+}
+
+/// Several servers on one database: each run is supervised by the server that created it (its owner), servers show
+/// they are alive by a heartbeat, the runs of a server that stopped beating are taken over (and failed, their
+/// processes being out of reach) by exactly one other server, and cancel requests reach the owner through the
+/// database.
+///
+/// The store knows which server it serves (``instance``): runs it creates are owned by that server.
+public protocol RunCoordination: Sendable {
+    /// This server's instance ID.
+    var instance: String { get }
+
+    /// Records that this server is alive at `now`.
+    func heartbeat(now: Date) async throws
+
+    /// The non-terminal runs this server owns (its leftovers after a restart, and its live runs).
+    func ownedNonTerminal() async throws -> [Run]
+
+    /// Takes over the non-terminal runs whose owner has not beaten since `staleBefore`, atomically: each such run is
+    /// returned to one server only, which becomes its owner. Each comes with its previous owner.
+    func claimAbandoned(staleBefore: Date) async throws -> [(run: Run, previousOwner: String)]
+
+    /// The owner of run `id` when it is another server that beat since `staleBefore`; `nil` when this server owns
+    /// it, or its owner stopped.
+    func liveOtherOwner(ofRun id: Int64, staleBefore: Date) async throws -> String?
+
+    /// Asks the owner of run `id` to cancel it.
+    func requestCancel(runId: Int64, now: Date) async throws
+
+    /// The runs of this server whose cancel was requested through ``requestCancel(runId:now:)`` since the last call.
+    func takeCancelRequests() async throws -> [Int64]
 }
 
 public protocol RunRepository: Sendable {

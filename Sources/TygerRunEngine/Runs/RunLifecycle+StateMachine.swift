@@ -56,6 +56,10 @@ public struct RunLifecycle: Sendable {
         public static let serverRestarted =
             "The server restarted while the run was in progress; runs are never restarted"
         public static let serverShutDown = "The server shut down while the run was in progress"
+        public static func ownerStopped(_ instance: String) -> String {
+            "The server running it (instance \(instance.isEmpty ? "unknown" : instance)) stopped while the run was in "
+                + "progress; runs are never restarted"
+        }
         public static func startFailed(_ message: String) -> String { "Failed to start the run: \(message)" }
         public static func exited(replica: Int, of replicas: Int, code: Int32, detail: String? = nil) -> String {
             let what = replicas == 1 ? "Main" : "Replica \(replica)"

@@ -57,6 +57,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
                 codespecs: store.codespecs,
                 runs: store.runs,
                 executor: executor,
+                coordination: store.coordination,
                 blobStore: { id -> any BlobStore in
                     if !planes.isEmpty, let location = try? await manager.location(of: id),
                         let plane = planes.named(location),

@@ -1,0 +1,223 @@
+import Foundation
+import Testing
+import TygerTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several `tyger-server run` processes on one PostgreSQL database, their buffers in one S3 bucket: each sees what
+/// the others create, a run is supervised by the server that created it, a cancel made on another server reaches it,
+/// and the runs of a server that stops are failed by another one instead of staying Running for ever.
+@Suite(
+    .timeLimit(.minutes(3)),
+    .enabled(if: PostgresTestDatabase.adminURL != nil && S3TestStore.settings != nil)
+)
+struct MultiServerCLITests {
+    /// A shared database and bucket, and the settings of a server on them (with a 3-s owner lease).
+    struct Deployment {
+        let database: String
+        let store: String
+        let environment: [String: String]
+        let directory: String
+
+        var arguments: [String] { ["--executor", "process", "--database", database, "--blob-store", store] }
+
+        func start(_ name: String) async throws -> ServerProcess {
+            try await ServerProcess.start(
+                dataDirectory: directory + "/" + name,
+                arguments: arguments,
+                environment: environment
+            )
+        }
+    }
+
+    func withDeployment(_ body: (Deployment) async throws -> Void) async throws {
+        let settings = try #require(S3TestStore.settings)
+        let (bucket, endpoint) = try await settings.makeBucket("multi")
+        let database = try await PostgresTestDatabase.createEmpty()
+        try await withTemporaryDirectory(prefix: "tyger-multi") { dir in
+            try await body(
+                Deployment(
+                    database: database,
+                    store: "s3://\(bucket)/buffers?endpoint=\(endpoint)",
+                    environment: settings.credentialsEnvironment.merging(["TYGER_TEST_OWNER_LEASE": "3"]) { $1 },
+                    directory: dir
+                )
+            )
+        }
+    }
+
+    /// Runs `body` with a home logged in to each server.
+    func withHomes(
+        _ a: ServerProcess,
+        _ b: ServerProcess,
+        _ body: (CLIHome, CLIHome) async throws -> Void
+    ) async throws {
+        try await withCLIHome { homeA in
+            try await withCLIHome { homeB in
+                _ = try await homeA.output(["login", "unix://" + a.socketPath])
+                _ = try await homeB.output(["login", "unix://" + b.socketPath])
+                try await body(homeA, homeB)
+            }
+        }
+    }
+
+    /// A codespec whose process writes its PID to `<dir>/pid` and waits until `<dir>/go` exists.
+    func createWaitingCodespec(in home: CLIHome, dir: String) async throws {
+        let spec = dir + "/wait.yml"
+        try TestFiles.write(
+            Array(
+                """
+                kind: job
+                name: wait
+                image: local
+                command: [sh, -c, 'echo $$ > \(dir)/pid; while [ ! -e \(dir)/go ]; do sleep 0.1; done']
+
+                """.utf8
+            ),
+            to: spec
+        )
+        _ = try await home.output(["codespec", "create", "-f", spec])
+    }
+
+    func status(_ home: CLIHome, _ id: String) async throws -> [String: Any] {
+        try object(try await home.json(["run", "show", id]))
+    }
+
+    func waitForStatus(_ home: CLIHome, _ id: String, _ wanted: String) async throws -> [String: Any] {
+        var last: [String: Any] = [:]
+        _ = try await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+            guard let shown = try? await status(home, id) else { return false }
+            last = shown
+            return shown["status"] as? String == wanted
+        }
+        return last
+    }
+
+    @Test func serversOnOneDatabaseShareBuffersRunsAndCancels() async throws {
+        try await withDeployment { deployment in
+            let a = try await deployment.start("a")
+            defer { a.process.signal(SIGKILL) }
+            let b = try await deployment.start("b")
+            defer { b.process.signal(SIGKILL) }
+            try await withHomes(a, b) { homeA, homeB in
+                // A buffer written through one server reads back through the other.
+                let buffer = try await homeA.output(["buffer", "create"])
+                let written = try await homeA.shell("echo shared | $TYGER buffer write \(buffer)")
+                #expect(written.exitCode == 0, "\(written)")
+                #expect(try await homeB.output(["buffer", "read", buffer]) == "shared")
+
+                // A run created on A is seen Running from B; B's cancel reaches A, which stops the process.
+                let work = deployment.directory + "/cancel"
+                try TestFiles.makeDirectory(work)
+                try await createWaitingCodespec(in: homeA, dir: work)
+                let id = try await homeA.output(["run", "create", "--codespec", "wait"])
+                let running = try await waitForStatus(homeB, id, "Running")
+                #expect(running["status"] as? String == "Running", "\(running)")
+                let canceled = try await homeB.run(["run", "cancel", id])
+                #expect(canceled.exitCode == 0, "\(canceled)")
+                let final = try await waitForStatus(homeA, id, "Canceled")
+                #expect(final["status"] as? String == "Canceled", "\(final)")
+                let pid = try #require(Int32(try String(contentsOfFile: work + "/pid", encoding: .utf8).trimmed))
+                #expect(await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 }, "the run's process lives on")
+
+                // `run watch` on B follows a run that A supervises to its end.
+                let second = deployment.directory + "/watch"
+                try TestFiles.makeDirectory(second)
+                try await createWaitingCodespec(in: homeA, dir: second)
+                let watched = try await homeA.output(["run", "create", "--codespec", "wait"])
+                _ = try await waitForStatus(homeB, watched, "Running")
+                let watcher = try homeB.start(["run", "watch", watched])
+                try TestFiles.write([], to: second + "/go")
+                let result = try await watcher.wait(timeout: .seconds(60))
+                #expect(result.exitCode == 0, "\(result)")
+                #expect(result.stdoutText.contains("Succeeded"), "\(result)")
+            }
+        }
+    }
+
+    @Test func aStartingServerLeavesTheRunsOfALiveOneAlone() async throws {
+        try await withDeployment { deployment in
+            let a = try await deployment.start("a")
+            defer { a.process.signal(SIGKILL) }
+            try await withCLIHome { homeA in
+                _ = try await homeA.output(["login", "unix://" + a.socketPath])
+                let work = deployment.directory + "/live"
+                try TestFiles.makeDirectory(work)
+                try await createWaitingCodespec(in: homeA, dir: work)
+                let id = try await homeA.output(["run", "create", "--codespec", "wait"])
+                _ = try await waitForStatus(homeA, id, "Running")
+                // B starts, recovers leftovers and sweeps for stopped servers for more than two owner leases.
+                let b = try await deployment.start("b")
+                defer { b.process.signal(SIGKILL) }
+                try await Task.sleep(for: .seconds(8))
+                let shown = try await status(homeA, id)
+                #expect(shown["status"] as? String == "Running", "\(shown)")
+                try TestFiles.write([], to: work + "/go")
+                let final = try await waitForStatus(homeA, id, "Succeeded")
+                #expect(final["status"] as? String == "Succeeded", "\(final)")
+            }
+        }
+    }
+
+    @Test func theRunsOfAServerThatDiesAreFailedByAnother() async throws {
+        try await withDeployment { deployment in
+            let a = try await deployment.start("a")
+            defer { a.process.signal(SIGKILL) }
+            let b = try await deployment.start("b")
+            defer { b.process.signal(SIGKILL) }
+            let work = deployment.directory + "/dies"
+            try TestFiles.makeDirectory(work)
+            // The process A started outlives A: let it end with the test.
+            defer { try? TestFiles.write([], to: work + "/go") }
+            try await withHomes(a, b) { homeA, homeB in
+                try await createWaitingCodespec(in: homeA, dir: work)
+                let id = try await homeA.output(["run", "create", "--codespec", "wait"])
+                _ = try await waitForStatus(homeB, id, "Running")
+                a.process.signal(SIGKILL)
+                _ = try await a.process.wait(timeout: .seconds(30))
+                let failed = try await waitForStatus(homeB, id, "Failed")
+                #expect(failed["status"] as? String == "Failed", "\(failed)")
+                let reason = failed["statusReason"] as? String ?? ""
+                #expect(reason.contains("The server running it (instance"), "\(failed)")
+                #expect(reason.contains("stopped"), "\(failed)")
+            }
+        }
+    }
+
+    @Test func aServerWithBuffersOnItsOwnDiskKeepsTheDatabaseToItself() async throws {
+        try await withDeployment { deployment in
+            let shared = try await deployment.start("shared")
+            defer { shared.process.signal(SIGKILL) }
+            let local = try await TygerServerBinary.run(
+                ["run", "--data-dir", deployment.directory + "/local", "--database", deployment.database],
+                timeout: .seconds(60)
+            )
+            #expect(local.exitCode == 1, "\(local)")
+            #expect(local.stderrText.contains("another tyger-server uses the database"), "\(local)")
+            #expect(local.stderrText.contains("only when their buffers live in an S3 store"), "\(local)")
+            _ = try await shared.stop()
+
+            try await withServer(
+                dataDirectory: deployment.directory + "/alone",
+                arguments: ["--database", deployment.database]
+            ) { _ in
+                let refused = try await TygerServerBinary.run(
+                    ["run", "--data-dir", deployment.directory + "/second"] + deployment.arguments,
+                    environment: deployment.environment,
+                    timeout: .seconds(60)
+                )
+                #expect(refused.exitCode == 1, "\(refused)")
+                #expect(
+                    refused.stderrText.contains("whose buffers are on its own disk uses the database"),
+                    "\(refused)"
+                )
+            }
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+}
