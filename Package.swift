@@ -122,6 +122,7 @@ let package = Package(
             dependencies: [
                 "TygerControlPlane", "TygerRunEngine", "TygerModel",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],

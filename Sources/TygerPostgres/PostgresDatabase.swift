@@ -418,6 +418,20 @@ public final class PostgresDatabase: Sendable {
                 """,
             ]
         ),
+        (
+            // Run logs where every server reaches them: the owner ships its log file in pieces as it grows.
+            "v4-run-logs",
+            [
+                """
+                CREATE TABLE run_log_pieces (
+                    run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                    start_offset BIGINT NOT NULL,
+                    bytes BYTEA NOT NULL,
+                    PRIMARY KEY (run_id, start_offset)
+                )
+                """
+            ]
+        ),
     ]
 
     /// The key of the advisory lock held while migrating (any constant: "tyger" in ASCII).

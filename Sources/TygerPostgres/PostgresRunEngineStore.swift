@@ -1,5 +1,6 @@
 public import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 public import TygerModel
 public import TygerRunEngine
@@ -422,6 +423,42 @@ final class PostgresRunCoordination: RunCoordination {
                 """,
                 logger: self.logger
             )
+        }
+    }
+
+    func appendLog(runId: Int64, offset: Int64, bytes: [UInt8]) async throws {
+        try await storage(database) { connection in
+            try await connection.query(
+                """
+                INSERT INTO run_log_pieces (run_id, start_offset, bytes) VALUES (\(runId), \(offset), \(ByteBuffer(bytes: bytes)))
+                ON CONFLICT (run_id, start_offset) DO NOTHING
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    func log(runId: Int64, from offset: Int64, limit: Int) async throws -> [UInt8] {
+        try await storage(database) { connection in
+            var out: [UInt8] = []
+            var next = offset
+            // Pieces start where the previous one ended; one that starts before `offset` is cut.
+            for try await (start, bytes) in try await connection.query(
+                """
+                SELECT start_offset, bytes FROM run_log_pieces
+                WHERE run_id = \(runId) AND start_offset + length(bytes) > \(offset)
+                ORDER BY start_offset
+                """,
+                logger: self.logger
+            ).decode((Int64, ByteBuffer).self) {
+                guard start <= next, out.count < limit else { break }
+                let piece = bytes.getBytes(at: bytes.readerIndex, length: bytes.readableBytes) ?? []
+                let skip = Int(next - start)
+                guard skip < piece.count else { continue }
+                out += piece[skip...]
+                next = start + Int64(piece.count)
+            }
+            return out
         }
     }
 

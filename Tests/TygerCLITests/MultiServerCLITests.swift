@@ -137,6 +137,68 @@ struct MultiServerCLITests {
         }
     }
 
+    @Test func theLogOfARunOnOneServerIsReadAndFollowedOnAnother() async throws {
+        try await withDeployment { deployment in
+            let a = try await deployment.start("a")
+            defer { a.process.signal(SIGKILL) }
+            let b = try await deployment.start("b")
+            defer { b.process.signal(SIGKILL) }
+            let work = deployment.directory + "/talk"
+            try TestFiles.makeDirectory(work)
+            try await withHomes(a, b) { homeA, homeB in
+                let spec = work + "/talk.yml"
+                try TestFiles.write(
+                    Array(
+                        """
+                        kind: job
+                        name: talk
+                        image: local
+                        command:
+                          - sh
+                          - -c
+                          - 'for i in 1 2 3; do echo line $i; done; while [ ! -e \(work)/go ]; do sleep 0.1; done; echo last'
+
+                        """.utf8
+                    ),
+                    to: spec
+                )
+                _ = try await homeA.output(["codespec", "create", "-f", spec])
+                let id = try await homeA.output(["run", "create", "--codespec", "talk"])
+                _ = try await waitForStatus(homeB, id, "Running")
+                // What A has shipped so far reads on B while the run goes on, and B follows the rest.
+                #expect(
+                    await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+                        (try? await homeB.output(["run", "logs", id])) == "line 1\nline 2\nline 3"
+                    }
+                )
+                let follower = try homeB.start(["run", "logs", id, "--follow"])
+                try await Task.sleep(for: .seconds(1))
+                try TestFiles.write([], to: work + "/go")
+                let followed = try await follower.wait(timeout: .seconds(60))
+                #expect(followed.exitCode == 0, "\(followed)")
+                #expect(followed.stdoutText == "line 1\nline 2\nline 3\nlast\n", "\(followed)")
+                _ = try await waitForStatus(homeA, id, "Succeeded")
+
+                // Once A is gone, a server that never saw the run serves its whole log.
+                _ = try await a.stop()
+                let c = try await deployment.start("c")
+                defer { c.process.signal(SIGKILL) }
+                try await withCLIHome { homeC in
+                    _ = try await homeC.output(["login", "unix://" + c.socketPath])
+                    let read = try await homeC.run(["run", "logs", id, "--timestamps"])
+                    #expect(read.exitCode == 0, "\(read)")
+                    let lines = read.stdoutText.split(separator: "\n")
+                    #expect(
+                        lines.map { $0.split(separator: " ", maxSplits: 1).last ?? "" } == [
+                            "line 1", "line 2", "line 3", "last",
+                        ],
+                        "\(read)"
+                    )
+                }
+            }
+        }
+    }
+
     @Test func aStartingServerLeavesTheRunsOfALiveOneAlone() async throws {
         try await withDeployment { deployment in
             let a = try await deployment.start("a")

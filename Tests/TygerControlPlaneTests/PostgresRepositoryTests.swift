@@ -21,7 +21,11 @@ struct PostgresRepositoryTests {
             return all
         }
         defer { for database in others { database.shutdown() } }
-        #expect(try await first.database.appliedMigrations() == ["v1-buffers", "v2-codespecs-runs", "v3-run-owners"])
+        #expect(
+            try await first.database.appliedMigrations() == [
+                "v1-buffers", "v2-codespecs-runs", "v3-run-owners", "v4-run-logs",
+            ]
+        )
     }
 
     /// Two servers taking the writer lease of one buffer at the same moment: exactly one gets it, many times over.

@@ -180,8 +180,18 @@ extension RunEngine {
     /// A run's log.
     /// - Throws: `TygerRunEngineError` `.notFound` when the run does not exist.
     public func logs(id: Int64, options: RunLogOptions) async throws -> RunLogSequence {
-        _ = try await getRun(id: id)
+        let run = try await getRun(id: id)
         let supervisor = supervisor(id)
+        if supervisor == nil, let coordination {
+            // Supervised by another server sharing the database (or ended): the log comes from there.
+            let mirror = logMirror(id, coordination)
+            try await mirror.sync()
+            guard options.follow, !(run.status ?? .pending).isTerminal else {
+                return RunLogSequence(path: logPath(id), options: options, isLive: { false })
+            }
+            await mirror.follow(interval: configuration.cancelPollInterval)
+            return RunLogSequence(path: logPath(id), options: options, isLive: { !mirror.ended.isFired })
+        }
         return RunLogSequence(path: logPath(id), options: options, isLive: { supervisor?.isLive ?? false })
     }
 }

@@ -53,6 +53,8 @@ public final class RunEngine: Service, Sendable {
     /// Run states the database refused (it could not be reached), latest per run, with a version each; written by one
     /// retrying task until the database takes them (``persist(_:)``).
     let unpersisted = Mutex<(runs: [Int64: (run: Run, version: Int)], version: Int, retrying: Bool)>(([:], 0, false))
+    /// Copies of the logs of runs other servers supervise, by run (servers sharing a database).
+    let logMirrors = Mutex<[Int64: RunLogMirror]>([:])
     /// How long the retrying task waits between attempts to store refused run states.
     static let persistRetryInterval: Duration = .seconds(1)
 
@@ -131,6 +133,9 @@ public final class RunEngine: Service, Sendable {
                     }
                     for await supervisor in startQueue.stream {
                         group.addTask { await supervisor.supervise() }
+                        if let coordination = self.coordination {
+                            group.addTask { await self.shipLog(of: supervisor, coordination) }
+                        }
                     }
                 }
             } onCancel: {

@@ -87,6 +87,13 @@ public protocol RunCoordination: Sendable {
 
     /// The runs of this server whose cancel was requested through ``requestCancel(runId:now:)`` since the last call.
     func takeCancelRequests() async throws -> [Int64]
+
+    /// Stores `bytes` of run `runId`'s log at byte `offset` (the owner ships its log as it grows; a piece already
+    /// stored at that offset is kept).
+    func appendLog(runId: Int64, offset: Int64, bytes: [UInt8]) async throws
+
+    /// The stored bytes of run `runId`'s log from byte `offset` on, up to about `limit` bytes (whole pieces).
+    func log(runId: Int64, from offset: Int64, limit: Int) async throws -> [UInt8]
 }
 
 public protocol RunRepository: Sendable {
