@@ -13,7 +13,7 @@ import TygerModel
 /// so servers that start together on one database apply each migration once.
 public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
-    let logger: Logger
+    public let logger: Logger
     private let runner: Task<Void, Never>
     private let serverLockHolder = Mutex<Task<Void, any Error>?>(nil)
     /// The URL without its password, for messages.
@@ -317,7 +317,7 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// A one-line reason for a database error (the server's message when it sent one).
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
             return "\(error.code)"
@@ -430,6 +430,22 @@ public final class PostgresDatabase: Sendable {
                     PRIMARY KEY (run_id, start_offset)
                 )
                 """
+            ]
+        ),
+        (
+            // What servers sharing a database must agree on to serve the same users: the bearer tokens (hashes
+            // only) and the keys that sign access URLs.
+            "v5-tokens-keys",
+            [
+                """
+                CREATE TABLE access_tokens (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    sha256 TEXT NOT NULL UNIQUE
+                )
+                """,
+                "CREATE TABLE signing_keys (role TEXT PRIMARY KEY, pem TEXT NOT NULL)",
             ]
         ),
     ]

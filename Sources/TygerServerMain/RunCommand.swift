@@ -175,6 +175,7 @@ struct RunCommand: AsyncParsableCommand {
                     "keeping buffers, codespecs and runs in PostgreSQL",
                     metadata: ["database": "\(shared.redactedURL)", "shared": "\(!alone)"]
                 )
+                try await shareSecrets(shared, into: &configuration, logger: logger)
                 repository = PostgresBufferRepository(database: shared)
                 runStore = PostgresRunEngineStore(
                     database: shared,
@@ -244,6 +245,34 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
         }
+    }
+
+    /// Tokens and signing keys from the database, so that every server on it accepts the same tokens and URLs. The
+    /// data directory's tokens are copied there once (its `tokens.json` is then renamed `tokens.json.imported`); its
+    /// keys are stored there when the database has none yet.
+    private func shareSecrets(
+        _ shared: PostgresDatabase,
+        into configuration: inout TygerServerConfiguration,
+        logger: Logger
+    ) async throws {
+        let layout = DataDirectoryLayout(root: options.dataDir)
+        let tokens = PostgresTokenStore(database: shared)
+        if FileManager.default.fileExists(atPath: layout.tokensPath) {
+            var imported = 0
+            for record in try await JSONFileTokenStore(path: layout.tokensPath).list() {
+                if try await tokens.add(record) { imported += 1 }
+            }
+            try FileManager.default.moveItem(atPath: layout.tokensPath, toPath: layout.tokensPath + ".imported")
+            logger.info(
+                "copied the data directory's tokens to the database",
+                metadata: ["tokens": "\(imported)", "file": "\(layout.tokensPath).imported"]
+            )
+        }
+        configuration.tokenStore = tokens
+        configuration.signingKeys = try await PostgresSigningKeys.shared(
+            local: try SigningKeys.loadOrCreate(directory: layout.keysPath),
+            database: shared
+        )
     }
 
     /// The S3 store `--blob-store` names, checked: the bucket exists and takes the credentials.

@@ -199,6 +199,92 @@ struct MultiServerCLITests {
         }
     }
 
+    @Test func serversOnOneDatabaseAcceptTheSameTokensAndAccessURLs() async throws {
+        try await withDeployment { deployment in
+            let dirA = deployment.directory + "/a"
+            let dirB = deployment.directory + "/b"
+            // A token made in a data directory before its server joined the database is copied there at start.
+            let old = try await TygerServerBinary.createToken(dataDirectory: dirA)
+            let created = try await TygerServerBinary.run(
+                ["token", "create", "--database", deployment.database, "--name", "team"]
+            )
+            #expect(created.exitCode == 0, "\(created)")
+            let token = created.stdoutText.trimmed
+            let tcp = deployment.arguments + ["--tcp", "127.0.0.1:0"]
+            let a = try await ServerProcess.start(
+                dataDirectory: dirA,
+                arguments: tcp,
+                environment: deployment.environment
+            )
+            defer { a.process.signal(SIGKILL) }
+            let b = try await ServerProcess.start(
+                dataDirectory: dirB,
+                arguments: tcp,
+                environment: deployment.environment
+            )
+            defer { b.process.signal(SIGKILL) }
+            let endpointA = try #require(a.tcpEndpoint)
+            let endpointB = try #require(b.tcpEndpoint)
+            #expect(TestFiles.exists(dirA + "/tokens.json.imported"))
+            #expect(!TestFiles.exists(dirA + "/tokens.json"))
+
+            for (endpoint, secret) in [(endpointA, old), (endpointB, old), (endpointA, token), (endpointB, token)] {
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", endpoint, "--token", secret])
+                    #expect(login.exitCode == 0, "\(endpoint): \(login)")
+                }
+            }
+
+            // A URL one server signs is accepted by the other.
+            try await withCLIHome { home in
+                _ = try await home.output(["login", endpointA, "--token", token])
+                let id = try await home.output(["buffer", "create"])
+                let written = try await home.shell("echo across | $TYGER buffer write \(id)")
+                #expect(written.exitCode == 0, "\(written)")
+                let url = try await home.output(["buffer", "access", id])
+                #expect(url.hasPrefix(endpointA), "\(url)")
+                let moved = url.replacingOccurrences(of: endpointA, with: endpointB)
+                let read = try await home.run(["buffer", "read", moved])
+                #expect(read.exitCode == 0, "\(read)")
+                #expect(read.stdoutText == "across\n", "\(read)")
+            }
+
+            // Both servers' data directories give the database's key.
+            var keys: [String] = []
+            for dir in [dirA, dirB] {
+                let key = try await TygerServerBinary.run(
+                    ["signing-key", "--data-dir", dir, "--database", deployment.database]
+                )
+                #expect(key.exitCode == 0, "\(key)")
+                keys.append(key.stdoutText)
+            }
+            #expect(keys[0] == keys[1] && keys[0].contains("BEGIN PUBLIC KEY"), "\(keys)")
+            let rotated = try await TygerServerBinary.run(
+                ["signing-key", "--data-dir", dirA, "--database", deployment.database, "--rotate"]
+            )
+            #expect(rotated.exitCode == 0 && rotated.stdoutText != keys[0], "\(rotated)")
+
+            // A token revoked in the database stops working on both servers at once.
+            let listed = try await TygerServerBinary.run(["token", "list", "--database", deployment.database])
+            let line = try #require(listed.stdoutText.split(separator: "\n").first { $0.hasSuffix("\tteam") })
+            let revoked = try await TygerServerBinary.run(
+                ["token", "revoke", "--database", deployment.database, String(line.split(separator: "\t")[0])]
+            )
+            #expect(revoked.exitCode == 0, "\(revoked)")
+            for endpoint in [endpointA, endpointB] {
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", endpoint, "--token", token])
+                    #expect(login.exitCode == 1, "\(endpoint): \(login)")
+                    #expect(login.stderrText.contains("Unauthorized"), "\(login)")
+                }
+            }
+            let both = try await TygerServerBinary.run(
+                ["token", "list", "--data-dir", dirA, "--database", deployment.database]
+            )
+            #expect(both.exitCode == 64, "\(both)")
+        }
+    }
+
     @Test func aStartingServerLeavesTheRunsOfALiveOneAlone() async throws {
         try await withDeployment { deployment in
             let a = try await deployment.start("a")

@@ -23,7 +23,7 @@ struct PostgresRepositoryTests {
         defer { for database in others { database.shutdown() } }
         #expect(
             try await first.database.appliedMigrations() == [
-                "v1-buffers", "v2-codespecs-runs", "v3-run-owners", "v4-run-logs",
+                "v1-buffers", "v2-codespecs-runs", "v3-run-owners", "v4-run-logs", "v5-tokens-keys",
             ]
         )
     }

@@ -65,7 +65,7 @@ public struct TygerServerApplication: Sendable {
         }
         // Uploads that a crash interrupted leave temporary files beside their blobs: nobody finishes them.
         FileBlobStore.removeStaleTemporaryFiles(under: layout.buffersPath)
-        self.keys = try SigningKeys.loadOrCreate(directory: layout.keysPath)
+        self.keys = try configuration.signingKeys ?? SigningKeys.loadOrCreate(directory: layout.keysPath)
         self.issuer = SignedURLIssuer(keys: keys, clock: configuration.clock)
         self.validator = SignedURLValidator(keys: keys, trusted: configuration.trustedKeys, clock: configuration.clock)
         self.tokens =

@@ -26,6 +26,9 @@ public struct TygerServerConfiguration: Sendable {
     public var clock: WallClock = .system
     /// Where bearer tokens are kept; `nil` means `<dataDirectory>/tokens.json`.
     public var tokenStore: (any TokenStore)?
+    /// The keys that sign and check access URLs; `nil` means those of `<dataDirectory>/keys` (servers sharing a
+    /// database share the keys it holds).
+    public var signingKeys: SigningKeys?
     /// Keys of other servers whose access URLs this one accepts: a data plane (`tyger-server data-plane`) checks the
     /// URLs its control planes sign.
     public var trustedKeys: [P256.Signing.PublicKey] = []
