@@ -259,6 +259,15 @@ final class PostgresRunRepository: RunRepository {
     func update(_ run: Run) async throws -> Run {
         guard let id = run.id else { preconditionFailure("updating a run without an id") }
         return try await storage(database, transaction: true) { connection in
+            if !self.owner.isEmpty {
+                // Fenced: a server whose run another server took over (it was silent too long) writes nothing more.
+                let owners = try await strings(
+                    connection.query("SELECT owner FROM runs WHERE id = \(id) FOR UPDATE", logger: self.logger)
+                )
+                if let owner = owners.first, owner != self.owner {
+                    throw TygerRunEngineError(.conflict, "The run was taken over by another server (instance \(owner))")
+                }
+            }
             let tags = try await Self.stored(id: id, forUpdate: true, connection, self.logger)?.tags ?? run.tags
             return try await Self.write(run, tags: tags, connection, self.logger)
         }
@@ -459,6 +468,20 @@ final class PostgresRunCoordination: RunCoordination {
                 next = start + Int64(piece.count)
             }
             return out
+        }
+    }
+
+    func takenOver(among ids: [Int64]) async throws -> [Int64] {
+        guard !ids.isEmpty else { return [] }
+        return try await storage(database) { connection in
+            var taken: [Int64] = []
+            for try await id in try await connection.query(
+                "SELECT id FROM runs WHERE id = ANY(\(ids)) AND owner <> \(self.instance)",
+                logger: self.logger
+            ).decode(Int64.self) {
+                taken.append(id)
+            }
+            return taken
         }
     }
 

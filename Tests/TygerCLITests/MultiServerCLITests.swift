@@ -199,6 +199,49 @@ struct MultiServerCLITests {
         }
     }
 
+    @Test func aServerCutOffFromTheDatabaseStopsTheRunsAnotherTookOver() async throws {
+        try await withDeployment { deployment in
+            // A reaches the database through a relay the test cuts; B directly.
+            let port = try #require(Int(deployment.database.split(separator: ":").last!.split(separator: "/").first!))
+            let relay = try TCPRelay(to: port)
+            defer { relay.stop() }
+            let relayed = deployment.database.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
+            let a = try await ServerProcess.start(
+                dataDirectory: deployment.directory + "/a",
+                arguments: ["--executor", "process", "--database", relayed, "--blob-store", deployment.store],
+                environment: deployment.environment
+            )
+            defer { a.process.signal(SIGKILL) }
+            let b = try await deployment.start("b")
+            defer { b.process.signal(SIGKILL) }
+            let work = deployment.directory + "/cut"
+            try TestFiles.makeDirectory(work)
+            defer { try? TestFiles.write([], to: work + "/go") }
+            try await withHomes(a, b) { homeA, homeB in
+                try await createWaitingCodespec(in: homeA, dir: work)
+                let id = try await homeA.output(["run", "create", "--codespec", "wait"])
+                _ = try await waitForStatus(homeB, id, "Running")
+                let pid = try #require(Int32(try String(contentsOfFile: work + "/pid", encoding: .utf8).trimmed))
+
+                relay.cut()
+                let failed = try await waitForStatus(homeB, id, "Failed")
+                #expect(failed["status"] as? String == "Failed", "\(failed)")
+                let reason = failed["statusReason"] as? String ?? ""
+                #expect(reason.contains("The server running it (instance"), "\(failed)")
+                #expect(kill(pid, 0) == 0, "A stopped the run's process while it could not reach the database")
+
+                // Back on the database, A learns the run is no longer its own: it stops the process and leaves the
+                // record as B wrote it.
+                relay.restore()
+                #expect(await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 }, "the run's process lives on")
+                try await Task.sleep(for: .seconds(2))
+                let final = try await status(homeB, id)
+                #expect(final["status"] as? String == "Failed", "\(final)")
+                #expect(final["statusReason"] as? String == reason, "\(final)")
+            }
+        }
+    }
+
     @Test func serversOnOneDatabaseAcceptTheSameTokensAndAccessURLs() async throws {
         try await withDeployment { deployment in
             let dirA = deployment.directory + "/a"

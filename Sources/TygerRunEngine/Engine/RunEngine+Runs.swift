@@ -112,6 +112,9 @@ extension RunEngine {
                 answer.statusReason = RunLifecycle.Reason.canceled
                 return answer
             }
+            // Its owner stopped: the run is taken over and failed now, as the heartbeat sweep would do.
+            try await takeOverAbandonedRuns(coordination)
+            return try await getRun(id: id)
         }
         // Not supervised by any server (left from a previous one, before recovery ran).
         var canceled = run

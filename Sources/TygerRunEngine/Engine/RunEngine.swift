@@ -197,10 +197,24 @@ public final class RunEngine: Service, Sendable {
             if stopping.isFired { return }
             do {
                 try await coordination.heartbeat(now: now())
+                try await stopRunsTakenOver(coordination)
                 try await takeOverAbandonedRuns(coordination)
             } catch {
                 logger.warning("cannot beat or take over runs", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Stops the runs this server supervises that another server took over while this one could not beat (cut off
+    /// from the database): their state there is final, and this server's writes are refused.
+    private func stopRunsTakenOver(_ coordination: any RunCoordination) async throws {
+        let live = supervisors.withLock { Array($0.values) }.filter { !$0.finished.isFired }
+        for id in try await coordination.takenOver(among: live.map(\.runId)) {
+            logger.warning(
+                "another server took over a run of this server; stopping it here",
+                metadata: ["run.id": "\(id)"]
+            )
+            supervisor(id)?.requestShutdown()
         }
     }
 
@@ -307,6 +321,12 @@ public final class RunEngine: Service, Sendable {
         }
         do {
             watchers.publish(try await runs.update(run))
+        } catch let error as TygerRunEngineError where error.code == .conflict {
+            // Taken over by another server: its record stands.
+            logger.warning(
+                "not storing the state of a run another server took over",
+                metadata: ["run.id": "\(id)", "run.status": "\(run.status?.rawValue ?? "")"]
+            )
         } catch {
             logger.warning(
                 "cannot store a run's state; retrying in the background",
@@ -338,7 +358,13 @@ public final class RunEngine: Service, Sendable {
             try? await Task.sleep(for: Self.persistRetryInterval)
             let waiting = unpersisted.withLock { $0.runs }
             for (id, entry) in waiting {
-                guard (try? await runs.update(entry.run)) != nil else { break }
+                do {
+                    _ = try await runs.update(entry.run)
+                } catch let error as TygerRunEngineError where error.code == .conflict {
+                    // Taken over by another server meanwhile: its record stands.
+                } catch {
+                    break
+                }
                 // Stored: forget it unless a newer state came meanwhile (then the next round stores that one).
                 unpersisted.withLock { state in
                     if state.runs[id]?.version == entry.version { state.runs[id] = nil }

@@ -82,6 +82,9 @@ public protocol RunCoordination: Sendable {
     /// it, or its owner stopped.
     func liveOtherOwner(ofRun id: Int64, staleBefore: Date) async throws -> String?
 
+    /// Those of `ids` (runs this server supervises) that another server has taken over meanwhile.
+    func takenOver(among ids: [Int64]) async throws -> [Int64]
+
     /// Asks the owner of run `id` to cancel it.
     func requestCancel(runId: Int64, now: Date) async throws
 
