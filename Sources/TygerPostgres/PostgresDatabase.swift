@@ -15,7 +15,7 @@ public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
     public let logger: Logger
     private let runner: Task<Void, Never>
-    private let serverLockHolder = Mutex<Task<Void, any Error>?>(nil)
+    private let serverLockHolder = Mutex<Task<Void, Never>?>(nil)
     /// The URL without its password, for messages.
     public let redactedURL: String
 
@@ -284,37 +284,100 @@ public final class PostgresDatabase: Sendable {
     /// exclusive (a server whose buffers are on its own disk) or shared (servers whose buffers live in a shared
     /// store, which divide the runs through ``PostgresRunEngineStore``'s coordination).
     ///
+    /// The lock lives as long as its connection: the connection is checked every ``lockCheckInterval``, and when it
+    /// breaks (the database restarted, the network cut) the lock is taken again on a new one as soon as the database
+    /// answers. When another server took it meanwhile in a conflicting mode, `onLost` is called and the lock is not
+    /// held any more.
+    ///
     /// - Returns: false when another server holds it in a conflicting mode.
-    public func takeForThisServer(exclusive: Bool = true) async throws -> Bool {
-        let (answers, answer) = AsyncStream<Result<Bool, any Error>>.makeStream()
+    public func takeForThisServer(
+        exclusive: Bool = true,
+        onLost: @escaping @Sendable () -> Void = {}
+    ) async throws -> Bool {
+        let query: PostgresQuery =
+            exclusive
+            ? "SELECT pg_try_advisory_lock(\(Self.serverLock)), pg_backend_pid()"
+            : "SELECT pg_try_advisory_lock_shared(\(Self.serverLock)), pg_backend_pid()"
+        // The first attempt answers the caller; later ones (after the connection broke) keep the lock or give up.
+        guard let first = try await holdLock(query) else { return false }
+        let holder = Task {
+            var held: (backend: Int32, task: Task<Void, Never>)? = first
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.lockCheckInterval)
+                if Task.isCancelled { break }
+                if let current = held {
+                    // A query on a connection that broke can wait for ever: the lock's session is checked from
+                    // another connection instead.
+                    guard (try? await self.sessionIsAlive(current.backend)) == false else { continue }
+                    current.task.cancel()
+                    held = nil
+                    logger.warning("the connection holding the database's server lock broke; taking it again")
+                }
+                do {
+                    guard let again = try await self.holdLock(query) else {
+                        logger.critical(
+                            "another tyger-server took the database while this one was cut off from it; stopping"
+                        )
+                        onLost()
+                        return
+                    }
+                    held = again
+                    logger.info("took the database's server lock again after its connection broke")
+                } catch {
+                    continue  // not reachable yet
+                }
+            }
+            held?.task.cancel()
+        }
+        serverLockHolder.withLock { $0 = holder }
+        return true
+    }
+
+    /// Takes the server lock with `query` on a connection kept until the returned task is cancelled; `nil` when
+    /// another server holds it.
+    private func holdLock(_ query: PostgresQuery) async throws -> (backend: Int32, task: Task<Void, Never>)? {
+        let (answers, answer) = AsyncStream<Result<(Bool, Int32), any Error>>.makeStream()
         let client = client
         let logger = logger
-        let holder = Task {
+        let task = Task {
             do {
                 try await client.withConnection { connection in
-                    var taken = false
-                    for try await value in try await connection.query(
-                        exclusive
-                            ? "SELECT pg_try_advisory_lock(\(Self.serverLock))"
-                            : "SELECT pg_try_advisory_lock_shared(\(Self.serverLock))",
-                        logger: logger
-                    ).decode(Bool.self) {
-                        taken = value
+                    var result = (false, Int32(0))
+                    for try await row in try await connection.query(query, logger: logger).decode((Bool, Int32).self) {
+                        result = row
                     }
-                    answer.yield(.success(taken))
-                    guard taken else { return }
-                    // The lock lives as long as this connection's session: keep it leased until shutdown.
+                    answer.yield(.success(result))
+                    guard result.0 else { return }
                     while true { try await Task.sleep(for: .seconds(3600)) }
                 }
             } catch {
                 answer.yield(.failure(error))
-                throw error
             }
         }
-        serverLockHolder.withLock { $0 = holder }
-        for await result in answers { return try result.get() }
-        return false
+        for await result in answers {
+            let (taken, backend) = try result.get()
+            if !taken { return nil }
+            return (backend, task)
+        }
+        return nil
     }
+
+    /// Whether the database session `backend` still exists.
+    private func sessionIsAlive(_ backend: Int32) async throws -> Bool {
+        try await withConnection { connection in
+            var alive = false
+            for try await value in try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = \(backend))",
+                logger: self.logger
+            ).decode(Bool.self) {
+                alive = value
+            }
+            return alive
+        }
+    }
+
+    /// How often the connection holding the server lock is checked.
+    static let lockCheckInterval: Duration = .seconds(2)
 
     /// A one-line reason for a database error (the server's message when it sent one).
     public static func describe(_ error: any Error) -> String {

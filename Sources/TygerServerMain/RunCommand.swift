@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import TygerClient
 import TygerContainers
 import TygerControlPlane
@@ -11,6 +12,10 @@ import TygerPostgres
 import TygerRunEngine
 import TygerServer
 import TygerStorage
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `tyger-server run`: serves until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -155,12 +160,32 @@ struct RunCommand: AsyncParsableCommand {
             try options.prepare()
             let repository: any BufferRepository
             let runStore: any RunEngineStore
+            var lockLost: LostLock?
             if let database {
                 let shared = try await PostgresDatabase(url: database, logger: logger)
                 // Buffers on this server's own disk cannot be reached by another server: such a server keeps the
                 // database to itself. Servers whose buffers live in an S3 store share it.
                 let alone = blobStore == nil
-                guard try await shared.takeForThisServer(exclusive: alone) else {
+                // A lock lost to another server (taken while this one was cut off) stops this one: SIGTERM, as an
+                // operator would, and exit 1.
+                let lost = LostLock()
+                lockLost = lost
+                guard
+                    try await shared.takeForThisServer(
+                        exclusive: alone,
+                        onLost: {
+                            lost.set()
+                            kill(getpid(), SIGTERM)
+                            // A shutdown that waits on a database connection the network broke can take for ever:
+                            // this server must not serve on, so it leaves after 10 s whatever is still going.
+                            Task.detached {
+                                try? await Task.sleep(for: .seconds(10))
+                                logger.critical("did not stop within 10 s of losing the database; exiting")
+                                Glibc.exit(1)
+                            }
+                        }
+                    )
+                else {
                     shared.shutdown()
                     throw TygerControlPlaneError(
                         code: .databaseFailure,
@@ -232,6 +257,7 @@ struct RunCommand: AsyncParsableCommand {
                 try await withLogger(logger) { logger in try await app.run(logger: logger) }
             }
             logger.info("stopped")
+            if lockLost?.isSet == true { throw ExitCode.failure }
         } catch let error as TygerServerError {
             logger.critical("cannot run the server", metadata: ["error": "\(error)"])
             throw ExitCode.failure
@@ -326,4 +352,11 @@ enum ServerInstance {
         try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         return id
     }
+}
+
+/// Set when the database's server lock went to another server while this one was cut off from the database.
+final class LostLock: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

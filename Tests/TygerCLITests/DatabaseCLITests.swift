@@ -22,6 +22,38 @@ struct DatabaseCLITests {
         }
     }
 
+    /// The lock that keeps a second server off lives on one connection: when it breaks, the server takes the lock
+    /// again; when another server took it meanwhile, this one stops (exit 1) instead of sharing the database.
+    @Test func aServerTakesItsLockAgainOrStopsWhenAnotherTookIt() async throws {
+        let url = try await PostgresTestDatabase.createEmpty()
+        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
+        let relay = try TCPRelay(to: port)
+        defer { relay.stop() }
+        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
+        try await withTemporaryDirectory(prefix: "tyger-db") { dir in
+            let first = try await ServerProcess.start(dataDirectory: dir + "/one", arguments: ["--database", relayed])
+            defer { first.process.signal(SIGKILL) }
+            // Once its run engine has started (a cut before that is another test's matter).
+            #expect(await eventually(timeout: .seconds(60)) { first.log.contains("ready to run") }, "\(first.log)")
+            relay.cut()
+            try await Task.sleep(for: .seconds(3))
+            relay.restore()
+            #expect(
+                await eventually(timeout: .seconds(60)) { first.log.contains("took the database's server lock again") },
+                "\(first.log)"
+            )
+
+            relay.cut()
+            try await Task.sleep(for: .seconds(1))
+            try await withServer(dataDirectory: dir + "/two", arguments: ["--database", url]) { _ in
+                relay.restore()
+                let stopped = try await first.process.wait(timeout: .seconds(60))
+                #expect(stopped.exitCode == 1, "\(stopped)")
+                #expect(first.log.contains("another tyger-server took the database"), "\(first.log)")
+            }
+        }
+    }
+
     /// A database URL that is malformed, or names a database that is not there: one line, exit 1, no server.
     @Test func badDatabasesStopTheServerWithOneLine() async throws {
         let admin = try #require(PostgresTestDatabase.adminURL)

@@ -121,8 +121,18 @@ public final class RunEngine: Service, Sendable {
         try FileManager.default.createDirectory(atPath: layout.runsPath, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: logsDirectory, withIntermediateDirectories: true)
         _ = chmod(layout.runsPath, 0o700)
-        if let coordination { try await coordination.heartbeat(now: now()) }
-        try await recoverInterruptedRuns()
+        // A database that is away at start (or goes away now) is waited for: the server serves meanwhile.
+        while true {
+            do {
+                if let coordination { try await coordination.heartbeat(now: now()) }
+                try await recoverInterruptedRuns()
+                logger.info("ready to run")
+                break
+            } catch let error as TygerRunEngineError where error.code == .unavailable {
+                logger.warning("cannot recover interrupted runs yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
