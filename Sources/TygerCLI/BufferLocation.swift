@@ -172,7 +172,16 @@ enum BufferLocation {
                 }
             }
             return try await HTTPTransport.withTransport(caCertificatePath: caPath) { transport in
-                try await body(Resolved(store: try await store(url, transport: transport, refreshURL: refresh)))
+                // An ephemeral buffer's access URL leads to its run's relay (on whichever server runs it).
+                if RelayClient.isRelay(url) {
+                    return try await body(
+                        Resolved(
+                            store: HTTPBlobStore(containerURL: url, transport: transport),
+                            relay: RelayClient(url: url, transport: transport)
+                        )
+                    )
+                }
+                return try await body(Resolved(store: try await store(url, transport: transport, refreshURL: refresh)))
             }
         }
         if scheme == "s3" {

@@ -511,6 +511,11 @@ public final class PostgresDatabase: Sendable {
                 "CREATE TABLE signing_keys (role TEXT PRIMARY KEY, pem TEXT NOT NULL)",
             ]
         ),
+        (
+            // Where each server is reached: the relays of a run's ephemeral buffers are on its owner.
+            "v6-server-endpoints",
+            ["ALTER TABLE tyger_servers ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''"]
+        ),
     ]
 
     /// The key of the advisory lock held while migrating (any constant: "tyger" in ASCII).

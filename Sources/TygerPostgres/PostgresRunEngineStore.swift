@@ -357,15 +357,32 @@ final class PostgresRunCoordination: RunCoordination {
     }
     private var logger: Logger { database.logger }
 
-    func heartbeat(now: Date) async throws {
+    func heartbeat(now: Date, endpoint: String?) async throws {
+        let endpoint = endpoint ?? ""
         try await storage(database) { connection in
             try await connection.query(
                 """
-                INSERT INTO tyger_servers (instance, heartbeat_at) VALUES (\(self.instance), \(micros(now)))
-                ON CONFLICT (instance) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
+                INSERT INTO tyger_servers (instance, heartbeat_at, endpoint)
+                VALUES (\(self.instance), \(micros(now)), \(endpoint))
+                ON CONFLICT (instance) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at, endpoint = EXCLUDED.endpoint
                 """,
                 logger: self.logger
             )
+        }
+    }
+
+    func ownerEndpoint(ofRun id: Int64, staleBefore: Date) async throws -> String? {
+        try await storage(database) { connection in
+            try await strings(
+                connection.query(
+                    """
+                    SELECT s.endpoint FROM runs r JOIN tyger_servers s ON s.instance = r.owner
+                    WHERE r.id = \(id) AND r.owner <> \(self.instance) AND s.heartbeat_at >= \(micros(staleBefore))
+                        AND s.endpoint <> ''
+                    """,
+                    logger: self.logger
+                )
+            ).first
         }
     }
 

@@ -328,6 +328,56 @@ struct MultiServerCLITests {
         }
     }
 
+    @Test func theEphemeralBuffersOfARunOnOneServerAreRelayedThereThroughAnother() async throws {
+        try await withDeployment { deployment in
+            let created = try await TygerServerBinary.run(["token", "create", "--database", deployment.database])
+            let token = created.stdoutText.trimmed
+            let tcp = deployment.arguments + ["--tcp", "127.0.0.1:0"]
+            let a = try await ServerProcess.start(
+                dataDirectory: deployment.directory + "/a",
+                arguments: tcp,
+                environment: deployment.environment
+            )
+            defer { a.process.signal(SIGKILL) }
+            let b = try await ServerProcess.start(
+                dataDirectory: deployment.directory + "/b",
+                arguments: tcp,
+                environment: deployment.environment
+            )
+            defer { b.process.signal(SIGKILL) }
+            let endpointA = try #require(a.tcpEndpoint)
+            let endpointB = try #require(b.tcpEndpoint)
+            try await withCLIHome { homeA in
+                try await withCLIHome { homeB in
+                    _ = try await homeA.output(["login", endpointA, "--token", token])
+                    _ = try await homeB.output(["login", endpointB, "--token", token])
+                    let spec = deployment.directory + "/hello.yml"
+                    try TestFiles.write(Array(helloYAML.utf8), to: spec)
+                    _ = try await homeA.output(["codespec", "create", "-f", spec])
+                    let id = try await homeA.output([
+                        "run", "create", "--codespec", "hello", "--buffer", "input=_", "--buffer", "output=_",
+                    ])
+                    let run = try object(try await homeB.json(["run", "show", id]))
+                    let buffers = try #require((run["job"] as? [String: Any])?["buffers"] as? [String: String])
+                    let input = try #require(buffers["input"])
+                    let output = try #require(buffers["output"])
+                    // B hands out URLs of A's relay, signed with the key the servers share.
+                    let write = try await homeB.output(["buffer", "access", input, "-w"])
+                    let read = try await homeB.output(["buffer", "access", output])
+                    #expect(write.hasPrefix(endpointA + "/relay/"), "\(write)")
+                    #expect(read.hasPrefix(endpointA + "/relay/"), "\(read)")
+                    let written = try await homeB.shell("echo Relay | $TYGER buffer write '\(write)'")
+                    #expect(written.exitCode == 0, "\(written)")
+                    let answer = try await homeB.run(["buffer", "read", read])
+                    #expect(answer.exitCode == 0, "\(answer)")
+                    #expect(answer.stdoutText == "Hello Relay\n", "\(answer)")
+                    let final = try await waitForStatus(homeB, id, "Succeeded")
+                    #expect(final["status"] as? String == "Succeeded", "\(final)")
+                }
+            }
+        }
+    }
+
     @Test func aStartingServerLeavesTheRunsOfALiveOneAlone() async throws {
         try await withDeployment { deployment in
             let a = try await deployment.start("a")

@@ -24,6 +24,7 @@ struct PostgresRepositoryTests {
         #expect(
             try await first.database.appliedMigrations() == [
                 "v1-buffers", "v2-codespecs-runs", "v3-run-owners", "v4-run-logs", "v5-tokens-keys",
+                "v6-server-endpoints",
             ]
         )
     }

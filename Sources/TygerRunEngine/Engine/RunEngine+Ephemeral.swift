@@ -1,3 +1,4 @@
+import Foundation
 public import NIOCore
 import Synchronization
 import TygerCore
@@ -21,6 +22,14 @@ extension RunEngine {
             let spec = run.resolvedCodespec
         else { throw TygerRunEngineError(.notFound, ErrorCode.notFoundMessage) }
         return (runId, parameter, (spec.buffers?.inputs ?? []).contains(parameter))
+    }
+
+    /// The endpoint of the server that supervises run `runId` when it is another live server sharing the database
+    /// (its ephemeral buffers are relayed there); `nil` when this server supervises it, or there is no other.
+    public func ownerEndpoint(ofRun runId: Int64) async throws -> String? {
+        guard let coordination, supervisor(runId) == nil else { return nil }
+        let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+        return try await coordination.ownerEndpoint(ofRun: runId, staleBefore: staleBefore)
     }
 
     /// The named pipe of an ephemeral buffer on this machine, for a caller on the same machine that opens it

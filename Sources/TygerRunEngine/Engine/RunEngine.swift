@@ -124,7 +124,9 @@ public final class RunEngine: Service, Sendable {
         // A database that is away at start (or goes away now) is waited for: the server serves meanwhile.
         while true {
             do {
-                if let coordination { try await coordination.heartbeat(now: now()) }
+                if let coordination {
+                    try await coordination.heartbeat(now: now(), endpoint: configuration.advertisedEndpoint())
+                }
                 try await recoverInterruptedRuns()
                 logger.info("ready to run")
                 break
@@ -206,7 +208,7 @@ public final class RunEngine: Service, Sendable {
             _ = await untilTriggered(stopping) { try? await Task.sleep(for: self.configuration.heartbeatInterval) }
             if stopping.isFired { return }
             do {
-                try await coordination.heartbeat(now: now())
+                try await coordination.heartbeat(now: now(), endpoint: configuration.advertisedEndpoint())
                 try await stopRunsTakenOver(coordination)
                 try await takeOverAbandonedRuns(coordination)
             } catch {

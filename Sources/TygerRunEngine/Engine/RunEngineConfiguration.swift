@@ -17,6 +17,9 @@ public struct RunEngineConfiguration: Sendable {
     /// With servers sharing a database: how long a server may go without a heartbeat before another server takes
     /// over its runs (and fails them). Default 30 s.
     public var ownerLease: Duration = .seconds(30)
+    /// With servers sharing a database: this server's TCP endpoint once its listener is bound, which it tells the
+    /// others (they send the relays of its runs' ephemeral buffers there).
+    public var advertisedEndpoint: @Sendable () -> String? = { nil }
     /// With servers sharing a database: how often this server looks for cancel requests made on other servers.
     /// Default 500 ms.
     public var cancelPollInterval: Duration = .milliseconds(500)

@@ -68,8 +68,12 @@ public protocol RunCoordination: Sendable {
     /// This server's instance ID.
     var instance: String { get }
 
-    /// Records that this server is alive at `now`.
-    func heartbeat(now: Date) async throws
+    /// Records that this server is alive at `now`, reachable at `endpoint` (its TCP listener's URL) when it has one.
+    func heartbeat(now: Date, endpoint: String?) async throws
+
+    /// The endpoint of the live server (beaten since `staleBefore`) other than this one that owns run `id`, when it
+    /// has one.
+    func ownerEndpoint(ofRun id: Int64, staleBefore: Date) async throws -> String?
 
     /// The non-terminal runs this server owns (its leftovers after a restart, and its live runs).
     func ownedNonTerminal() async throws -> [Run]

@@ -22,6 +22,16 @@ struct RunEphemeralBuffers: EphemeralBufferProvider {
             throw TygerControlPlaneError(code: .notFound, message: "The resource was not found", cause: error)
         }
         let transport = CurrentRequest.transport
+        // A run another server supervises (sharing the database) is relayed there, with a URL signed by the key the
+        // servers share.
+        if let owner = try await engine.ownerEndpoint(ofRun: target.runId) {
+            let query = try server.issuer.query(
+                containerId: id.suffix,
+                permissions: writeable ? [.createBlob, .readBlob] : [.readBlob],
+                ttl: ttl
+            )
+            return BufferAccess(uri: "\(owner)\(RelayController.pathPrefix)\(id)?\(query)&relay=true")
+        }
         guard let endpoint = server.endpoints.endpoint(for: preferTCP ? .tcp : transport) else {
             throw TygerControlPlaneError(code: .badRequest, message: "There is no listener to issue relay URLs for.")
         }

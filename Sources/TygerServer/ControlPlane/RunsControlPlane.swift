@@ -47,6 +47,8 @@ public final class RunsControlPlane: ControlPlaneRoutes {
             if let existing { return existing }
             let manager = buffers.manager(server: server)
             var configuration = RunEngineConfiguration(dataDirectory: server.layout.root)
+            let endpoints = server.endpoints
+            configuration.advertisedEndpoint = { endpoints.tcp }
             configure(&configuration)
             let storage = server.buffers
             let s3 = server.configuration.s3Buffers
