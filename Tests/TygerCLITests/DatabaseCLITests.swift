@@ -26,10 +26,8 @@ struct DatabaseCLITests {
     /// again; when another server took it meanwhile, this one stops (exit 1) instead of sharing the database.
     @Test func aServerTakesItsLockAgainOrStopsWhenAnotherTookIt() async throws {
         let url = try await PostgresTestDatabase.createEmpty()
-        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
-        let relay = try TCPRelay(to: port)
+        let (relay, relayed) = try TCPRelay.forDatabase(url)
         defer { relay.stop() }
-        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
         try await withTemporaryDirectory(prefix: "tyger-db") { dir in
             let first = try await ServerProcess.start(dataDirectory: dir + "/one", arguments: ["--database", relayed])
             defer { first.process.signal(SIGKILL) }
@@ -90,10 +88,8 @@ struct DatabaseOutageCLITests {
     /// `relay`, which the test cuts and restores.
     func withRelayedDatabase(_ body: (_ home: CLIHome, _ relay: TCPRelay) async throws -> Void) async throws {
         let url = try await PostgresTestDatabase.createEmpty()
-        let port = try #require(Int(url.split(separator: ":").last!.split(separator: "/").first!))
-        let relay = try TCPRelay(to: port)
+        let (relay, relayed) = try TCPRelay.forDatabase(url)
         defer { relay.stop() }
-        let relayed = url.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
         try await withTemporaryDirectory(prefix: "tyger-db") { dir in
             try await withServer(dataDirectory: dir + "/data", arguments: ["--database", relayed]) { server in
                 try await withCLIHome { home in

@@ -23,10 +23,11 @@ struct MultiServerCLITests {
 
         var arguments: [String] { ["--executor", "process", "--database", database, "--blob-store", store] }
 
-        func start(_ name: String) async throws -> ServerProcess {
+        /// Starts server `name` (its data directory under ``directory``), on TCP too with `tcp`.
+        func start(_ name: String, tcp: Bool = false) async throws -> ServerProcess {
             try await ServerProcess.start(
                 dataDirectory: directory + "/" + name,
-                arguments: arguments,
+                arguments: arguments + (tcp ? ["--tcp", "127.0.0.1:0"] : []),
                 environment: environment
             )
         }
@@ -202,10 +203,8 @@ struct MultiServerCLITests {
     @Test func aServerCutOffFromTheDatabaseStopsTheRunsAnotherTookOver() async throws {
         try await withDeployment { deployment in
             // A reaches the database through a relay the test cuts; B directly.
-            let port = try #require(Int(deployment.database.split(separator: ":").last!.split(separator: "/").first!))
-            let relay = try TCPRelay(to: port)
+            let (relay, relayed) = try TCPRelay.forDatabase(deployment.database)
             defer { relay.stop() }
-            let relayed = deployment.database.replacingOccurrences(of: ":\(port)/", with: ":\(relay.port)/")
             let a = try await ServerProcess.start(
                 dataDirectory: deployment.directory + "/a",
                 arguments: ["--executor", "process", "--database", relayed, "--blob-store", deployment.store],
@@ -253,18 +252,9 @@ struct MultiServerCLITests {
             )
             #expect(created.exitCode == 0, "\(created)")
             let token = created.stdoutText.trimmed
-            let tcp = deployment.arguments + ["--tcp", "127.0.0.1:0"]
-            let a = try await ServerProcess.start(
-                dataDirectory: dirA,
-                arguments: tcp,
-                environment: deployment.environment
-            )
+            let a = try await deployment.start("a", tcp: true)
             defer { a.process.signal(SIGKILL) }
-            let b = try await ServerProcess.start(
-                dataDirectory: dirB,
-                arguments: tcp,
-                environment: deployment.environment
-            )
+            let b = try await deployment.start("b", tcp: true)
             defer { b.process.signal(SIGKILL) }
             let endpointA = try #require(a.tcpEndpoint)
             let endpointB = try #require(b.tcpEndpoint)
@@ -332,18 +322,9 @@ struct MultiServerCLITests {
         try await withDeployment { deployment in
             let created = try await TygerServerBinary.run(["token", "create", "--database", deployment.database])
             let token = created.stdoutText.trimmed
-            let tcp = deployment.arguments + ["--tcp", "127.0.0.1:0"]
-            let a = try await ServerProcess.start(
-                dataDirectory: deployment.directory + "/a",
-                arguments: tcp,
-                environment: deployment.environment
-            )
+            let a = try await deployment.start("a", tcp: true)
             defer { a.process.signal(SIGKILL) }
-            let b = try await ServerProcess.start(
-                dataDirectory: deployment.directory + "/b",
-                arguments: tcp,
-                environment: deployment.environment
-            )
+            let b = try await deployment.start("b", tcp: true)
             defer { b.process.signal(SIGKILL) }
             let endpointA = try #require(a.tcpEndpoint)
             let endpointB = try #require(b.tcpEndpoint)

@@ -109,3 +109,15 @@ public final class TCPRelay: Sendable {
         _ = Glibc.close(destination)
     }
 }
+
+extension TCPRelay {
+    /// A relay to the PostgreSQL server of `url` (`postgres://…@HOST:PORT/DB` on 127.0.0.1), and the same URL through
+    /// the relay.
+    public static func forDatabase(_ url: String) throws -> (relay: TCPRelay, url: String) {
+        guard let port = url.split(separator: ":").last?.split(separator: "/").first.flatMap({ Int($0) }) else {
+            throw TestSupportError("no port in \(url)")
+        }
+        let relay = try TCPRelay(to: port)
+        return (relay, url.replacing(":\(port)/", with: ":\(relay.port)/"))
+    }
+}
