@@ -79,7 +79,7 @@ extension RunEngine {
     /// - Returns: The run after the request (unchanged when already terminal).
     /// - Throws: `TygerRunEngineError` `.notFound`.
     public func cancelRun(id: Int64) async throws -> Run {
-        let run = try await getRun(id: id)
+        var run = try await getRun(id: id)
         if (run.status ?? .pending).isTerminal { return run }
         if let supervisor = supervisor(id) {
             await supervisor.requestCancel()
@@ -114,7 +114,9 @@ extension RunEngine {
             }
             // Its owner stopped: the run is taken over and failed now, as the heartbeat sweep would do.
             try await takeOverAbandonedRuns(coordination)
-            return try await getRun(id: id)
+            run = try await getRun(id: id)
+            if (run.status ?? .pending).isTerminal { return run }
+            // Still not ended: a leftover of this server that recovery has not reached yet.
         }
         // Not supervised by any server (left from a previous one, before recovery ran).
         var canceled = run
