@@ -28,7 +28,7 @@ extension RunEngine {
     /// (its ephemeral buffers are relayed there); `nil` when this server supervises it, or there is no other.
     public func ownerEndpoint(ofRun runId: Int64) async throws -> String? {
         guard let coordination, supervisor(runId) == nil else { return nil }
-        let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+        let staleBefore = ownerStaleBefore()
         return try await coordination.ownerEndpoint(ofRun: runId, staleBefore: staleBefore)
     }
 

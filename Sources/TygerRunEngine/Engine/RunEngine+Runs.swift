@@ -99,7 +99,7 @@ extension RunEngine {
         }
         // Supervised by another server sharing the database: it takes the request from there.
         if let coordination {
-            let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+            let staleBefore = ownerStaleBefore()
             if try await coordination.liveOtherOwner(ofRun: id, staleBefore: staleBefore) != nil {
                 try await coordination.requestCancel(runId: id, now: now())
                 var answer = run

@@ -188,7 +188,7 @@ public final class RunEngine: Service, Sendable {
 
     /// Takes over and fails the runs of servers that stopped beating.
     func takeOverAbandonedRuns(_ coordination: any RunCoordination) async throws {
-        let staleBefore = now().addingTimeInterval(-Self.seconds(configuration.ownerLease))
+        let staleBefore = ownerStaleBefore()
         for (run, owner) in try await coordination.claimAbandoned(staleBefore: staleBefore) {
             logger.warning(
                 "taking over a run whose server stopped",
@@ -198,9 +198,8 @@ public final class RunEngine: Service, Sendable {
         }
     }
 
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    /// Servers that have not beaten since this time are taken for stopped (now − ``RunEngineConfiguration/ownerLease``).
+    func ownerStaleBefore() -> Date { RFC3339.adding(.zero - configuration.ownerLease, to: now()) }
 
     /// Beats every ``RunEngineConfiguration/heartbeatInterval`` and takes over the runs of servers that stopped.
     private func beatAndTakeOver(_ coordination: any RunCoordination) async {
