@@ -167,7 +167,54 @@ final class DirectHTTPClient: Sendable {
         _ maxBody: Int
     ) throws -> Answer {
         let key = url.origin
-        let connection = try takeIdle(key) ?? connect(url)
+        if let kept = takeIdle(key) {
+            do {
+                return try exchange(
+                    method,
+                    url,
+                    on: kept,
+                    head: head,
+                    body: body,
+                    request,
+                    receiveIntoMemory,
+                    maxBody
+                )
+            } catch let error as TygerClientError
+                where error.closedBeforeAnswer && Self.repeatable(method) && !request.isCancelled
+            {
+                // A kept-alive connection the server closed just as the request went out (its idle close raced the
+                // check in `takeIdle`): the server saw nothing of it, so it goes once more on a new connection.
+            }
+        }
+        return try exchange(
+            method,
+            url,
+            on: try connect(url),
+            head: head,
+            body: body,
+            request,
+            receiveIntoMemory,
+            maxBody
+        )
+    }
+
+    /// Whether a request may be sent again on a new connection when a kept-alive one closed before any answer: the
+    /// methods without effects (RFC 9110 §9.2.1). Uploads are left to the caller, which knows whether a blob's
+    /// write-once condition makes a repeat safe.
+    static func repeatable(_ method: HTTPMethod) -> Bool { method == .GET || method == .HEAD }
+
+    /// One request and its answer on `connection`.
+    private func exchange(
+        _ method: HTTPMethod,
+        _ url: ServiceURL,
+        on connection: PlainConnection,
+        head: [UInt8],
+        body: UnsafeRawBufferPointer?,
+        _ request: InFlight,
+        _ receiveIntoMemory: Bool,
+        _ maxBody: Int
+    ) throws -> Answer {
+        let key = url.origin
         guard request.attach(connection) else {
             connection.close()
             throw CancellationError()

@@ -209,6 +209,30 @@ struct DirectHTTPClientTests {
         }
     }
 
+    /// A kept-alive connection closed without an answer is tried once more on a new connection for a GET, never for
+    /// a PUT (whose repeat the caller decides on).
+    @Test func aKeptConnectionClosedBeforeTheAnswerIsRetriedOnlyForReads() async throws {
+        let client = DirectHTTPClient()
+        try await withScripted({ n in
+            switch n {
+            case 1, 4: .init(answer: [], close: true)
+            default: .ok("answer \(n)")
+            }
+        }) { server in
+            let url = try ServiceURL(server.url + "/")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "answer 0")
+            #expect(try await client.send(.GET, url, headers: [:], body: nil).text == "answer 2")
+            #expect(server.connectionCount == 2)
+            #expect(server.requests.map(\.connection) == [1, 1, 2])
+            #expect(try await client.send(.PUT, url, headers: [:], body: nil).text == "answer 3")
+            let error = await #expect(throws: TygerClientError.self) {
+                try await client.send(.PUT, url, headers: [:], body: nil)
+            }
+            #expect(error?.closedBeforeAnswer == true)
+            #expect(server.requests.count == 5, "the PUT was sent again")
+        }
+    }
+
     @Test func bodiesGoUpIntactAndDownloadsLandInMemoryOfTheirLength() async throws {
         let big = Payload.random(count: 5 << 20, seed: 214)
         let client = DirectHTTPClient()
@@ -245,7 +269,8 @@ struct DirectHTTPClientTests {
     }
 
     @Test func anAnswerThatStopsShortOrNeverComesIsATransportError() async throws {
-        let client = DirectHTTPClient(ioTimeout: .milliseconds(300))
+        // Long enough that a loaded machine's scheduling never turns the short answer into a stall.
+        let client = DirectHTTPClient(ioTimeout: .seconds(3))
         try await withScripted({ n in
             switch n {
             case 0: .init(answer: Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort".utf8), close: true)
