@@ -3,6 +3,10 @@ import Testing
 import TygerClient
 import TygerTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `tyger-server run --blob-store s3://…`: buffers by ID whose blobs live in an S3 store. The run-engine CLI tests
 /// run on it too (`TestExecutor.s3`); these cover the access URLs, which lead to the server's presigning route while
 /// the bytes go straight between the CLI and the store.
@@ -118,6 +122,73 @@ struct S3ServerCLITests {
             // Both sides asked again and again: far more presign requests than the two an hour-long URL needs.
             let presigns = server.log.components(separatedBy: "http.method=POST http.path=/s3/\(id) ").count - 1
             #expect(presigns > 16, "\(presigns) presign requests")
+        }
+    }
+
+    /// Starts `tyger buffer write ID` with an open stdin pipe and waits until blob `00/000` is in the bucket.
+    func startWriter(_ home: CLIHome, _ client: S3Client, _ id: String, first: String) async throws -> ChildProcess {
+        let writer = try home.start(
+            ["buffer", "write", id, "--flush-interval", "50ms", "--block-size", "16K"],
+            input: .pipe
+        )
+        try writer.writeStdin(Array(first.utf8))
+        var stored = false
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !stored && ContinuousClock.now < deadline {
+            stored = try await client.keys(under: "team/buffers/\(id)/").contains("team/buffers/\(id)/00/000")
+            if !stored { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(stored, "the writer never stored its first blob: \(writer.stderrSoFar)")
+        return writer
+    }
+
+    /// Before: the writer lease was an object in the bucket, which a killed writer left there, and its readers
+    /// waited for ever. Now it is a record in the server's database that runs out.
+    @Test func aKilledWriterIsReportedAsAbandonedAndASecondWriterIsRefused() async throws {
+        try await withS3Server("seaweedfs") { _, home, client in
+            let id = try await home.output(["buffer", "create"])
+            let writer = try await startWriter(home, client, id, first: "first line\n")
+            let second = try await home.run(["buffer", "write", id], input: .bytes(Array("second\n".utf8)))
+            #expect(second.exitCode == 1, "\(second)")
+            #expect(second.stderrText.contains("another writer"), "\(second)")
+            // No lease object in the bucket: the lease is the server's.
+            let keys = try await client.keys(under: "team/buffers/\(id)/")
+            #expect(!keys.contains { $0.hasSuffix("/:writer") }, "\(keys)")
+
+            writer.signal(SIGKILL)
+            _ = try await writer.wait(timeout: .seconds(10))
+            let read = try await home.run(["buffer", "read", id], timeout: .seconds(60))
+            #expect(read.exitCode == 1, "\(read)")
+            #expect(read.stderrText.contains("writer stopped without finishing"), "\(read)")
+            #expect(read.elapsed < .seconds(30), "the reader took \(read.elapsed)")
+            #expect(read.stdoutText == "first line\n")
+
+            // An abandoned buffer stays what it is: no new writer takes it over.
+            let late = try await home.run(["buffer", "write", id], input: .bytes(Array("late\n".utf8)))
+            #expect(late.exitCode == 1, "\(late)")
+            #expect(late.stderrText.contains("write-once"), "\(late)")
+        }
+    }
+
+    /// A writer that stops renewing its lease (stopped for longer than the lease) finds it lost when it goes on: its
+    /// next write is refused instead of presigned, and readers were told the buffer was abandoned meanwhile.
+    @Test func aWriterWhoseLeaseRanOutCannotWriteOn() async throws {
+        try await withS3Server("seaweedfs") { _, home, client in
+            let id = try await home.output(["buffer", "create"])
+            let writer = try await startWriter(home, client, id, first: "before the pause\n")
+            writer.signal(SIGSTOP)
+            let read = try await home.run(["buffer", "read", id], timeout: .seconds(60))
+            #expect(read.exitCode == 1, "\(read)")
+            #expect(read.stderrText.contains("writer stopped without finishing"), "\(read)")
+            #expect(read.stdoutText == "before the pause\n")
+            writer.signal(SIGCONT)
+            try writer.writeStdin(Array("after the pause\n".utf8))
+            writer.closeStdin()
+            let wrote = try await writer.wait(timeout: .seconds(60))
+            #expect(wrote.exitCode == 1, "\(wrote)")
+            #expect(wrote.stderrText.contains("lease on the buffer ran out"), "\(wrote)")
+            let keys = try await client.keys(under: "team/buffers/\(id)/")
+            #expect(!keys.contains { $0.hasSuffix("/00/001") }, "\(keys)")
         }
     }
 

@@ -134,6 +134,12 @@ public final class S3Client: Sendable {
         probed.withLock { $0 = Task { description.capabilities } }
     }
 
+    /// The server that presigns this client's requests, if it has no credentials of its own.
+    var presigner: S3Presigner? {
+        if case .server(let presigner) = authority { return presigner }
+        return nil
+    }
+
     /// The path of `key` in the bucket (`/bucket/key`; `/bucket` for the bucket itself), not percent-encoded.
     func path(_ key: String?) -> String {
         "/" + location.bucket + (key.map { "/" + $0 } ?? "")
@@ -453,9 +459,10 @@ public final class S3Client: Sendable {
 ///   it, the name is looked up first); each carries a checksum the store verifies (``checksumHeader``), and its
 ///   metadata as `x-amz-meta-*` (the Content-MD5 the blob was written with as `x-amz-meta-tyger-content-md5`).
 /// - `sync` has nothing to do: a `PUT` is durable when the store answers it.
-/// - The writer lease is an object created write-once (`PREFIX/<id>/:writer`); releasing it writes
-///   `PREFIX/<id>/:released`, then removes the lease. S3 has no expiring locks: a writer that dies keeps its lease,
-///   and readers wait for it as upstream's do (a server keeps writer leases in its database instead).
+/// - The writer lease, for a client with credentials of its own, is an object created write-once
+///   (`PREFIX/<id>/:writer`); releasing it writes `PREFIX/<id>/:released`, then removes the lease. S3 has no expiring
+///   locks: a writer that dies keeps its lease, and readers wait for it as upstream's do. For a client whose requests
+///   a server presigns, the lease is a record of the server's database, which runs out (``S3Presigner/lease(_:id:)``).
 public final class S3BlobStore: BlobStore {
     public let client: S3Client
     public let container: String
@@ -600,6 +607,11 @@ public final class S3BlobStore: BlobStore {
 
     public func acquireWriterLease() async throws -> any WriterLease {
         try await requireContainer()
+        if let presigner = client.presigner {
+            let id = UUID().uuidString.lowercased()
+            try await presigner.lease("acquire", id: id)
+            return ServerLease(presigner: presigner, id: id)
+        }
         if try await create(leaseKey, bytes: nil, metadata: BlobMetadata()) == 412 {
             throw BlobStoreError(.leaseHeld, "another writer is writing buffer \(container)")
         }
@@ -607,6 +619,13 @@ public final class S3BlobStore: BlobStore {
     }
 
     public func writerState() async throws -> WriterState {
+        if let presigner = client.presigner {
+            switch try await presigner.writeState() {
+            case nil: return .notStarted
+            case "writing": return .active
+            default: return .gone  // complete, failed, abandoned: the reader looks for `.bufferend`
+            }
+        }
         // The released marker is written before the lease goes: a writer between the two is still active.
         if try await exists(leaseKey) { return .active }
         return try await exists(releasedKey) ? .gone : .notStarted
@@ -619,6 +638,44 @@ public final class S3BlobStore: BlobStore {
         case 404: return false
         default: throw client.failure(response, "HEAD \(key)")
         }
+    }
+
+    /// A writer lease kept in the database of the server that presigns (its lease route), renewed every
+    /// ``renewalInterval`` until released: a writer that dies loses it 8 s after its last renewal, and its readers
+    /// stop waiting.
+    private final class ServerLease: WriterLease {
+        static let renewalInterval: Duration = .seconds(2)
+        let presigner: S3Presigner
+        let id: String
+        let renewal: Mutex<Task<Void, Never>?>
+
+        init(presigner: S3Presigner, id: String) {
+            self.presigner = presigner
+            self.id = id
+            self.renewal = Mutex(
+                Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.renewalInterval)
+                        guard !Task.isCancelled else { return }
+                        // A lease that ran out makes the next presigned write fail with `leaseLost`.
+                        _ = try? await presigner.lease("renew", id: id)
+                    }
+                }
+            )
+        }
+
+        func release() async {
+            guard
+                let task = renewal.withLock({ t -> Task<Void, Never>? in
+                    defer { t = nil }
+                    return t
+                })
+            else { return }
+            task.cancel()
+            _ = try? await presigner.lease("release", id: id)
+        }
+
+        deinit { renewal.withLock { $0?.cancel() } }
     }
 
     private final class Lease: WriterLease {

@@ -4,6 +4,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 import Synchronization
 import TygerCore
+import TygerStorage
 
 /// What the server says of an S3 buffer behind an access URL (`GET /s3/<id>?<signed query>`): where its objects
 /// are and what the store checks. Holds no secret.
@@ -50,7 +51,19 @@ public struct S3PresignRequest: Codable, Sendable, Equatable {
     }
 
     public var requests: [Item]
-    public init(requests: [Item]) { self.requests = requests }
+    /// The writer's lease ID, required for writes while a writer holds the buffer's lease.
+    public var leaseId: String?
+    public init(requests: [Item], leaseId: String? = nil) {
+        self.requests = requests
+        self.leaseId = leaseId
+    }
+}
+
+/// The answer of the writer-lease route (`GET` and `PUT /s3/<id>/lease`): where the buffer's write stands,
+/// `writing`, `complete`, `failed` or `abandoned`; absent when no writer took a lease.
+public struct S3LeaseAnswer: Codable, Sendable, Equatable {
+    public var state: String?
+    public init(state: String?) { self.state = state }
 }
 
 /// The presigned URLs of an ``S3PresignRequest``, in its order, valid for `expiresIn` seconds.
@@ -86,6 +99,8 @@ public final class S3Presigner: Sendable {
         var inFlight: [String: (task: Task<[ServiceURL], any Error>, index: Int)] = [:]
     }
     private let blobPrefix = Mutex<String?>(nil)
+    /// The writer lease this client holds, named in its presigned writes.
+    private let leaseId = Mutex<String?>(nil)
 
     /// Whether `url` is an S3 buffer's access URL (`…/s3/<id>?…`) rather than a data-plane container's.
     public static func isAccessURL(_ url: ServiceURL) -> Bool {
@@ -195,8 +210,13 @@ public final class S3Presigner: Sendable {
     /// One presign request; the URLs of reads are cached.
     private func presign(_ items: [S3PresignRequest.Item], caching: Bool) async throws -> [ServiceURL] {
         let now = ContinuousClock.now
-        let body = try JSONEncoder().encode(S3PresignRequest(requests: items))
-        let response = try await exchange(.POST, body: body)
+        let body = try JSONEncoder().encode(S3PresignRequest(requests: items, leaseId: leaseId.withLock { $0 }))
+        let response: HTTPTransport.Response
+        do {
+            response = try await exchange(.POST, body: body)
+        } catch let error as TygerClientError {
+            throw Self.leaseError(error) ?? error
+        }
         guard let answer = try? JSONDecoder().decode(S3PresignResponse.self, from: Data(buffer: response.body)),
             answer.urls.count == items.count,
             let urls = try? answer.urls.map({ try ServiceURL($0) })
@@ -220,12 +240,73 @@ public final class S3Presigner: Sendable {
         _ = state.withLock { $0.cache.removeValue(forKey: Self.cacheKey(method, key)) }
     }
 
-    /// One request to the access URL; a refused URL (expired) is replaced through `refreshURL` once.
-    private func exchange(_ method: HTTPMethod, body: Data?) async throws -> HTTPTransport.Response {
+    /// Takes, renews or releases (`action`) the buffer's writer lease `id`, kept in the server's database, and
+    /// returns where the write stands. While it is held, presigned writes name it.
+    ///
+    /// - Throws: `BlobStoreError` `.leaseHeld` (another writer), `.alreadyExists` (the buffer was written),
+    ///   `.leaseLost` (it ran out); `TygerClientError` otherwise.
+    @discardableResult
+    public func lease(_ action: String, id: String) async throws -> String? {
+        if action == "acquire" { leaseId.withLock { $0 = id } }
+        let response: HTTPTransport.Response
+        do {
+            var headers = HTTPHeaders()
+            headers.add(name: "x-tyger-lease-id", value: id)
+            headers.add(name: "x-tyger-lease-action", value: action)
+            response = try await exchange(.PUT, path: "/lease", headers: headers, body: nil)
+        } catch let error as TygerClientError {
+            if action == "acquire" { leaseId.withLock { if $0 == id { $0 = nil } } }
+            throw Self.leaseError(error) ?? error
+        }
+        if action == "release" { leaseId.withLock { if $0 == id { $0 = nil } } }
+        return try Self.leaseAnswer(response).state
+    }
+
+    /// Where the buffer's write stands (`writing`, `complete`, `failed`, `abandoned`), or `nil` when no writer took
+    /// a lease.
+    public func writeState() async throws -> String? {
+        try Self.leaseAnswer(try await exchange(.GET, path: "/lease", body: nil)).state
+    }
+
+    private static func leaseAnswer(_ response: HTTPTransport.Response) throws -> S3LeaseAnswer {
+        guard let answer = try? JSONDecoder().decode(S3LeaseAnswer.self, from: Data(buffer: response.body)) else {
+            throw TygerClientError(.invalidResponse, "the server's answer about the writer lease is not valid")
+        }
+        return answer
+    }
+
+    /// The blob-store error a refused lease or write stands for, by the server's error code.
+    static func leaseError(_ error: TygerClientError) -> BlobStoreError? {
+        switch error.errorCode {
+        case "LeaseAlreadyPresent": BlobStoreError(.leaseHeld, "another writer is writing this buffer")
+        case "BufferAlreadyWritten":
+            BlobStoreError(
+                .alreadyExists,
+                "buffer cannot be overwritten: it already holds data (buffers are write-once)"
+            )
+        case "LeaseLost", "LeaseIdMissing":
+            BlobStoreError(
+                .leaseLost,
+                "the writer's lease on the buffer ran out (no renewal reached the server in time): the buffer is "
+                    + "abandoned"
+            )
+        default: nil
+        }
+    }
+
+    /// One request to the access URL (to `path` below it); a refused URL (expired) is replaced through `refreshURL`
+    /// once.
+    private func exchange(
+        _ method: HTTPMethod,
+        path: String = "",
+        headers extra: HTTPHeaders = [:],
+        body: Data?
+    ) async throws -> HTTPTransport.Response {
         var refreshed = false
         while true {
-            let url = accessURL.withLock { $0 }
-            var headers = HTTPHeaders()
+            var url = accessURL.withLock { $0 }
+            url.path += path
+            var headers = extra
             if body != nil { headers.add(name: "Content-Type", value: "application/json") }
             let response = try await transport.send(
                 method,

@@ -67,7 +67,13 @@ public final class RunsControlPlane: ControlPlaneRoutes {
                     {
                         return store
                     }
-                    return s3.map { $0.store(for: id) } ?? storage.store(for: id)
+                    if let s3 {
+                        return S3LeasedBlobStore(
+                            store: s3.store(for: id),
+                            leases: S3WriterLeases(manager: manager, buffers: s3)
+                        )
+                    }
+                    return storage.store(for: id)
                 },
                 createBuffer: { tags, expiresAt in
                     try await manager.create(Buffer(expiresAt: expiresAt, tags: tags)).id

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import TygerClient
+import TygerControlPlane
 import TygerCore
 import TygerModel
 import TygerStorage
@@ -14,13 +15,15 @@ import TygerStorage
 /// |---|---|---|---|
 /// | GET | `/s3/{id}` | `r` | 200 ``TygerClient/S3AccessDescription``: endpoint, bucket, prefix, what the store checks |
 /// | POST | `/s3/{id}` | `r`; `c` for writes | 200 ``TygerClient/S3PresignResponse`` for an ``TygerClient/S3PresignRequest`` of at most ``maxBatch`` requests |
+/// | GET | `/s3/{id}/lease` | `r` | 200 ``TygerClient/S3LeaseAnswer``: where the write stands (``S3WriterLeases``) |
+/// | PUT | `/s3/{id}/lease` | `c` | 200 ``TygerClient/S3LeaseAnswer``: `x-tyger-lease-action` `acquire`, `renew` or `release` of the writer lease `x-tyger-lease-id`; 409 `LeaseAlreadyPresent`, `BufferAlreadyWritten`; 412 `LeaseLost` |
 ///
 /// What may be presigned, all under the buffer's prefix `PREFIX/<id>/`:
-/// - `GET`, `HEAD` of its blobs and markers (`:buffer`, `:writer`, `:released`), and `HEAD` of the bucket (a client
-///   telling a missing buffer from a missing bucket): read permission;
-/// - `PUT` of a blob, of `:writer` or of `:released`, always with `If-None-Match: *` (write-once, on stores that honour
-///   it), and `DELETE` of `:writer` (the writer releasing its lease): write permission. Never the `:buffer` marker:
-///   buffers are created and deleted by the control plane.
+/// - `GET`, `HEAD` of its blobs and markers (`:buffer`, and the `:writer`, `:released` of writers without a server),
+///   and `HEAD` of the bucket (a client telling a missing buffer from a missing bucket): read permission;
+/// - `PUT` of a blob, always with `If-None-Match: *` (write-once, on stores that honour it): write permission, and
+///   the live writer lease's ID in the request (``S3WriterLeases/verify(_:leaseId:)``). Never a marker: buffers are
+///   created and deleted by the control plane, and the writer lease is the server's.
 /// - Headers: `If-None-Match`, `Content-Type`, `Content-MD5`, `x-amz-checksum-crc32c` and `x-amz-meta-*` on a `PUT`;
 ///   none on the others. The client must send exactly those it asked for.
 ///
@@ -29,6 +32,8 @@ import TygerStorage
 /// refused as expired (403 `AuthenticationFailed`).
 struct S3AccessController: Sendable {
     let buffers: S3Buffers
+    /// The writer leases, in the server's database.
+    let leases: S3WriterLeases
     let validator: SignedURLValidator
     let clock: WallClock
     /// The longest a presigned URL lasts, in seconds: ``maxPresignedLifetime`` but in tests of expiry.
@@ -46,6 +51,8 @@ struct S3AccessController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/s3/:id") { request, context in try await describe(request, context) }
         router.post("/s3/:id") { request, context in try await presign(request, context) }
+        router.get("/s3/:id/lease") { request, context in try await leaseState(request, context) }
+        router.put("/s3/:id/lease") { request, context in try await leaseAction(request, context) }
     }
 
     private func authorize(
@@ -91,9 +98,15 @@ struct S3AccessController: Sendable {
         }
         let lifetime = min(remaining, maxLifetime)
         let prefix = buffers.keyPrefix(of: id)
-        var urls: [String] = []
+        var checked: [[(String, String)]] = []
         for item in batch.requests {
-            let headers = try Self.check(item, prefix: prefix, permissions: grant.permissions)
+            checked.append(try Self.check(item, prefix: prefix, permissions: grant.permissions))
+        }
+        if batch.requests.contains(where: { $0.method == "PUT" }) {
+            try await leases.verify(id, leaseId: batch.leaseId)
+        }
+        var urls: [String] = []
+        for (item, headers) in zip(batch.requests, checked) {
             urls.append(
                 buffers.client.presignedURL(
                     method: item.method,
@@ -104,6 +117,40 @@ struct S3AccessController: Sendable {
             )
         }
         return try Self.json(S3PresignResponse(urls: urls, expiresIn: Int(lifetime)))
+    }
+
+    /// `GET /s3/{id}/lease`: where the buffer's write stands, for readers (``S3LeaseAnswer``, `state` absent when no
+    /// writer took a lease).
+    private func leaseState(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let (id, _) = try authorize(request, context)
+        return try Self.json(S3LeaseAnswer(state: try await leases.state(id)?.rawValue))
+    }
+
+    /// `PUT /s3/{id}/lease` with `x-tyger-lease-id` and `x-tyger-lease-action`: `acquire` takes the writer lease
+    /// (409 `LeaseAlreadyPresent` or `BufferAlreadyWritten`), `renew` extends it (412 `LeaseLost`), `release` ends it
+    /// with what the store's `.bufferend` says. Write permission.
+    private func leaseAction(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let (id, grant) = try authorize(request, context)
+        guard grant.permissions.contains(.createBlob) else {
+            throw APIError.authorizationPermissionMismatch("The access URL is read-only.")
+        }
+        guard let leaseId = request.headers[.xTygerLeaseID], (1...64).contains(leaseId.utf8.count) else {
+            throw APIError.invalidHeaderValue("x-tyger-lease-id", "a lease ID of 1 to 64 characters is required")
+        }
+        let state: BufferWriteState
+        switch request.headers[.xTygerLeaseAction] {
+        case "acquire":
+            try await leases.acquire(id, leaseId: leaseId)
+            state = .writing
+        case "renew":
+            try await leases.renew(id, leaseId: leaseId)
+            state = .writing
+        case "release":
+            state = try await leases.release(id, leaseId: leaseId)
+        default:
+            throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected acquire, renew or release")
+        }
+        return try Self.json(S3LeaseAnswer(state: state.rawValue))
     }
 
     /// Checks one request against the rules above and returns its headers, sorted.
@@ -138,12 +185,10 @@ struct S3AccessController: Sendable {
             write = false
         case "PUT":
             guard name != ":buffer" else { throw refuse("buffers are created by the control plane") }
+            guard !name.hasPrefix(":") else { throw refuse("the writer's lease is kept by the server (/lease)") }
             guard item.headers.first(where: { $0.key.lowercased() == "if-none-match" })?.value == "*" else {
                 throw refuse("writes are write-once: If-None-Match: * is required")
             }
-            write = true
-        case "DELETE":
-            guard name == ":writer" else { throw refuse("only the writer's lease can be deleted") }
             write = true
         default:
             throw refuse("the method is not allowed")

@@ -85,16 +85,19 @@ public struct TygerServerApplication: Sendable {
             middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed, connections: connections)
         )
         SystemController(endpoints: endpoints, controlPlane: configuration.controlPlane).addRoutes(to: router)
+        let bufferManager = configuration.controlPlane.lazy.compactMap { $0.bufferManager(server: self) }.first
         DataPlaneController(
             buffers: buffers,
             validator: validator,
             maxBlobSize: configuration.maxBlobSize,
-            writerLeases: configuration.controlPlane.lazy.compactMap { $0.bufferManager(server: self) }.first
+            writerLeases: bufferManager
         )
         .addRoutes(to: router)
-        if let s3 = configuration.s3Buffers {
+        // S3 buffers are the control plane's: without one there are none to give access to.
+        if let s3 = configuration.s3Buffers, let bufferManager {
             S3AccessController(
                 buffers: s3,
+                leases: S3WriterLeases(manager: bufferManager, buffers: s3),
                 validator: validator,
                 clock: configuration.clock,
                 maxLifetime: configuration.maxPresignedLifetime
