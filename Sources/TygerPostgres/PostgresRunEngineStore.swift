@@ -230,6 +230,7 @@ final class PostgresRunRepository: RunRepository {
                 logger: logger
             )
         }
+        try await PostgresRunCoordination.notify(.runChanged(id), connection, logger)  // sent when it commits
         return try decodeJSON(Run.self, text)
     }
 
@@ -347,7 +348,9 @@ final class PostgresRunRepository: RunRepository {
     }
 }
 
-/// ``RunCoordination`` on the shared database: `runs.owner`, `tyger_servers` heartbeats, `run_cancel_requests`.
+/// ``RunCoordination`` on the shared database: `runs.owner`, `tyger_servers` heartbeats, `run_cancel_requests`,
+/// and notices of changes on the `tyger_runs` channel (`NOTIFY` when a change commits, `LISTEN` on one connection
+/// of the pool).
 final class PostgresRunCoordination: RunCoordination {
     let database: PostgresDatabase
     let instance: String
@@ -356,6 +359,38 @@ final class PostgresRunCoordination: RunCoordination {
         self.instance = instance
     }
     private var logger: Logger { database.logger }
+
+    /// The channel of the change notices.
+    static let channel = "tyger_runs"
+
+    /// Sends the notice of `change`: at once, or when the transaction `connection` is in commits.
+    static func notify(_ change: CoordinationChange, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(channel), \(change.payload))", logger: logger)
+    }
+
+    var notifies: Bool { true }
+
+    func listen(_ changed: @escaping @Sendable (CoordinationChange) -> Void) async {
+        let client = database.client
+        let logger = logger
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notices in
+                        logger.debug("listening for changes of other servers", metadata: ["channel": "\(Self.channel)"])
+                        for try await notice in notices {
+                            if let change = CoordinationChange(payload: notice.payload) { changed(change) }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                // Notices sent meanwhile are lost: the followers' own looks catch up.
+                logger.debug("listening for changes stopped; listening again", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
 
     func heartbeat(now: Date, endpoint: String?) async throws {
         let endpoint = endpoint ?? ""
@@ -449,6 +484,7 @@ final class PostgresRunCoordination: RunCoordination {
                 """,
                 logger: self.logger
             )
+            try await Self.notify(.cancelRequested(runId), connection, self.logger)
         }
     }
 
@@ -461,6 +497,7 @@ final class PostgresRunCoordination: RunCoordination {
                 """,
                 logger: self.logger
             )
+            try await Self.notify(.logAppended(runId), connection, self.logger)
         }
     }
 

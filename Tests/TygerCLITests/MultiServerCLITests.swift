@@ -49,7 +49,11 @@ struct MultiServerCLITests {
                 Deployment(
                     database: database,
                     store: "s3://\(bucket)/buffers?endpoint=\(endpoint)",
-                    environment: settings.credentialsEnvironment.merging(["TYGER_TEST_OWNER_LEASE": "3"]) { $1 },
+                    // Cancels, watches and log follows go by the database's notices: the looks behind them come only
+                    // every 300 s here, longer than any wait of these tests.
+                    environment: settings.credentialsEnvironment.merging(
+                        ["TYGER_TEST_OWNER_LEASE": "3", "TYGER_TEST_NOTIFIED_POLL": "300"]
+                    ) { $1 },
                     directory: dir
                 )
             )

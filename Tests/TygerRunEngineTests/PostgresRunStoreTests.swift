@@ -67,4 +67,60 @@ struct PostgresRunStoreTests {
             #expect(Set(versions) == [round + 1], "round \(round): versions \(versions)")
         }
     }
+
+    /// What one server commits, another hears of at once (`LISTEN`/`NOTIFY`): a cancel request, a run's new state and
+    /// a piece of its log, each naming the run. Before, the other servers only found them by polling.
+    @Test func changesOnOneServerAreHeardOnAnother() async throws {
+        let one = try await PostgresTestDatabase.make()
+        let two = try await PostgresDatabase(url: one.url, logger: quietLogger)
+        defer { two.shutdown() }
+        let owner = PostgresRunEngineStore(database: one.database, instance: "owner")
+        let other = PostgresRunEngineStore(database: two, instance: "other")
+        let listening = try #require(other.coordination)
+        #expect(listening.notifies)
+        let (heard, continuation) = AsyncStream.makeStream(of: CoordinationChange.self)
+        let listener = Task { await listening.listen { continuation.yield($0) } }
+        defer { listener.cancel() }
+
+        let run = try await owner.runs.create(
+            Run(job: JobRunCodeTarget(codespec: .named("c"))),
+            now: Date(),
+            idempotencyKey: nil
+        )
+        let id = try #require(run.id)
+        // Sent until the listener is surely in place; notices reach a listener in the order their changes
+        // committed, so what comes after the first cancel it hears is the update and the log piece.
+        var iterator = heard.makeAsyncIterator()
+        let sender = try #require(owner.coordination)
+        let ready = Task {
+            while !Task.isCancelled {
+                try await sender.requestCancel(runId: id, now: Date())
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        var first: CoordinationChange?
+        repeat { first = await iterator.next() } while first != nil && first != .cancelRequested(id)
+        ready.cancel()
+        #expect(first == .cancelRequested(id))
+
+        var updated = run
+        updated.status = .running
+        try await owner.runs.update(updated)
+        try await sender.appendLog(runId: id, offset: 0, bytes: Array("line\n".utf8))
+        var rest: Set<CoordinationChange> = []
+        while rest.count < 2, let change = await iterator.next() {
+            if change != .cancelRequested(id) { rest.insert(change) }
+        }
+        #expect(rest == [.runChanged(id), .logAppended(id)])
+    }
+
+    @Test(arguments: [CoordinationChange.cancelRequested(7), .runChanged(1 << 40), .logAppended(0)])
+    func noticesSayWhichRunChanged(change: CoordinationChange) {
+        #expect(CoordinationChange(payload: change.payload) == change)
+    }
+
+    @Test(arguments: ["", "run", "run:", "run:x", "stop:1", ":1", "run:1:2"])
+    func otherNoticesAreIgnored(payload: String) {
+        #expect(CoordinationChange(payload: payload) == nil)
+    }
 }

@@ -152,7 +152,7 @@ extension RunEngine {
             let current = try await getRun(id: id)
             if !(current.status ?? .pending).isTerminal {
                 // Supervised by another server sharing the database (or by none): its states come from there.
-                return (current, polledChanges(of: id, after: current))
+                return (current, polledChanges(of: id, after: current, coordination!))
             }
         }
         let changes = watchers.subscribe(id)
@@ -160,15 +160,23 @@ extension RunEngine {
         return (current, changes)
     }
 
-    /// The later states of run `id` as the database shows them, read every
-    /// ``RunEngineConfiguration/cancelPollInterval``, ending after a terminal one.
-    private func polledChanges(of id: Int64, after current: Run) -> AsyncStream<Run> {
+    /// The later states of run `id` as the database shows them, read as their notices come (or at the poll
+    /// interval), ending after a terminal one.
+    private func polledChanges(
+        of id: Int64,
+        after current: Run,
+        _ coordination: any RunCoordination
+    ) -> AsyncStream<Run> {
         let (stream, continuation) = AsyncStream.makeStream(of: Run.self, bufferingPolicy: .bufferingNewest(8))
-        let interval = configuration.cancelPollInterval
+        let interval = coordinationPollInterval(coordination)
+        let signals = signals
         let poller = Task {
             var last = current.eTag
+            // The first look comes at once: a change between the read of `current` and this task is not missed.
+            var woken: Trigger? = nil
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                if let woken { await ChangeSignals.wait(woken, upTo: interval) }
+                woken = signals.next(.run(id))
                 guard let run = try? await runs.get(id: id) else { continue }
                 if run.eTag != last {
                     last = run.eTag
@@ -194,7 +202,11 @@ extension RunEngine {
             guard options.follow, !(run.status ?? .pending).isTerminal else {
                 return RunLogSequence(path: logPath(id), options: options, isLive: { false })
             }
-            await mirror.follow(interval: configuration.cancelPollInterval)
+            await mirror.follow(
+                interval: coordinationPollInterval(coordination),
+                settle: configuration.cancelPollInterval,
+                signals: signals
+            )
             return RunLogSequence(path: logPath(id), options: options, isLive: { !mirror.ended.isFired })
         }
         return RunLogSequence(path: logPath(id), options: options, isLive: { supervisor?.isLive ?? false })

@@ -55,6 +55,8 @@ public final class RunEngine: Service, Sendable {
     let unpersisted = Mutex<(runs: [Int64: (run: Run, version: Int)], version: Int, retrying: Bool)>(([:], 0, false))
     /// Copies of the logs of runs other servers supervise, by run (servers sharing a database).
     let logMirrors = Mutex<[Int64: RunLogMirror]>([:])
+    /// Wake-ups from the shared database's notices, for the loops that follow it.
+    let signals = ChangeSignals()
     /// How long the retrying task waits between attempts to store refused run states.
     static let persistRetryInterval: Duration = .seconds(1)
 
@@ -142,6 +144,10 @@ public final class RunEngine: Service, Sendable {
                     if let coordination = self.coordination {
                         group.addTask { await self.beatAndTakeOver(coordination) }
                         group.addTask { await self.pollCancelRequests(coordination) }
+                        group.addTask {
+                            let signals = self.signals
+                            _ = await untilTriggered(self.stopping) { await coordination.listen { signals.fire($0) } }
+                        }
                     }
                     for await supervisor in startQueue.stream {
                         group.addTask { await supervisor.supervise() }
@@ -229,11 +235,20 @@ public final class RunEngine: Service, Sendable {
         }
     }
 
-    /// Passes cancel requests made on other servers to this server's supervisors.
+    /// How long the loops that follow the shared database wait between looks when no notice wakes them.
+    func coordinationPollInterval(_ coordination: any RunCoordination) -> Duration {
+        coordination.notifies ? configuration.notifiedPollInterval : configuration.cancelPollInterval
+    }
+
+    /// Passes cancel requests made on other servers to this server's supervisors, as their notices come (or at the
+    /// poll interval).
     private func pollCancelRequests(_ coordination: any RunCoordination) async {
+        let interval = coordinationPollInterval(coordination)
+        var woken = signals.next(.cancels)
         while !Task.isCancelled && !stopping.isFired {
-            _ = await untilTriggered(stopping) { try? await Task.sleep(for: self.configuration.cancelPollInterval) }
+            await ChangeSignals.wait(woken, upTo: interval, unless: stopping)
             if stopping.isFired { return }
+            woken = signals.next(.cancels)
             guard let ids = try? await coordination.takeCancelRequests() else { continue }
             for id in ids {
                 logger.debug("cancel requested on another server", metadata: ["run.id": "\(id)"])

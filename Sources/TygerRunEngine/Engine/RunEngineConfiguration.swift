@@ -23,6 +23,10 @@ public struct RunEngineConfiguration: Sendable {
     /// With servers sharing a database: how often this server looks for cancel requests made on other servers.
     /// Default 500 ms.
     public var cancelPollInterval: Duration = .milliseconds(500)
+    /// With servers sharing a database whose notices reach this server (PostgreSQL's `LISTEN`): how often the loops
+    /// woken by them (cancel requests, run states and logs of other servers' runs) also look, in case a notice was
+    /// lost. Default 5 s.
+    public var notifiedPollInterval: Duration = .seconds(5)
 
     /// Settings with defaults.
     public init(dataDirectory: String) {

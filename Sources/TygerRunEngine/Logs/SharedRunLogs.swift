@@ -126,21 +126,27 @@ actor RunLogMirror {
         }
     }
 
-    /// Keeps the copy up to date until the run has ended (then fires ``ended``), polling every `interval`.
-    func follow(interval: Duration) {
+    /// Keeps the copy up to date until the run has ended (then fires ``ended``): it looks when a notice of the
+    /// run's log or state comes, or every `interval`; once the run has ended, every `settle` until a second passes
+    /// without new lines.
+    func follow(interval: Duration, settle: Duration, signals: ChangeSignals) {
         guard !following, !ended.isFired else { return }
         following = true
+        let runId = runId
         Task {
             var quietAfterEnd: Duration = .zero
             while true {
+                let woken = signals.next(.log(runId))
                 let run = try? await runs.get(id: runId)
                 let copied = (try? await sync()) ?? 0
                 if run == nil || (run?.status ?? .pending).isTerminal {
                     // The owner stores the last lines just after the run ends: wait until a second passes quietly.
-                    quietAfterEnd = copied > 0 ? .zero : quietAfterEnd + interval
+                    quietAfterEnd = copied > 0 ? .zero : quietAfterEnd + settle
                     if quietAfterEnd >= .seconds(1) { break }
+                    try? await Task.sleep(for: settle)
+                    continue
                 }
-                try? await Task.sleep(for: interval)
+                await ChangeSignals.wait(woken, upTo: interval)
             }
             ended.fire()
             stopped()

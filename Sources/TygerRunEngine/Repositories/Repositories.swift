@@ -101,6 +101,51 @@ public protocol RunCoordination: Sendable {
 
     /// The stored bytes of run `runId`'s log from byte `offset` on, up to about `limit` bytes (whole pieces).
     func log(runId: Int64, from offset: Int64, limit: Int) async throws -> [UInt8]
+
+    /// Whether ``listen(_:)`` delivers changes: the loops that follow the database then look only now and then, in
+    /// case a notice was lost, and are woken by the notices otherwise.
+    var notifies: Bool { get }
+
+    /// Calls `changed` with each change any server on the database commits (cancel requests, run states, log
+    /// pieces), as soon as it is committed, until the calling task is cancelled. A notice can be lost (the
+    /// listening connection breaks and is made again): callers still look now and then.
+    func listen(_ changed: @escaping @Sendable (CoordinationChange) -> Void) async
+}
+
+extension RunCoordination {
+    public var notifies: Bool { false }
+    public func listen(_ changed: @escaping @Sendable (CoordinationChange) -> Void) async {}
+}
+
+/// A change a server committed to the shared database, as ``RunCoordination/listen(_:)`` tells it.
+public enum CoordinationChange: Sendable, Hashable {
+    /// A cancel of the run was requested (``RunCoordination/requestCancel(runId:now:)``).
+    case cancelRequested(Int64)
+    /// The run's stored state changed.
+    case runChanged(Int64)
+    /// A piece of the run's log was stored (``RunCoordination/appendLog(runId:offset:bytes:)``).
+    case logAppended(Int64)
+
+    /// The change as a notice's text: `cancel:ID`, `run:ID`, `log:ID`.
+    public var payload: String {
+        switch self {
+        case .cancelRequested(let id): "cancel:\(id)"
+        case .runChanged(let id): "run:\(id)"
+        case .logAppended(let id): "log:\(id)"
+        }
+    }
+
+    /// The change a notice's text stands for; `nil` for any other text.
+    public init?(payload: String) {
+        let parts = payload.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let id = Int64(parts[1]) else { return nil }
+        switch parts[0] {
+        case "cancel": self = .cancelRequested(id)
+        case "run": self = .runChanged(id)
+        case "log": self = .logAppended(id)
+        default: return nil
+        }
+    }
 }
 
 public protocol RunRepository: Sendable {
