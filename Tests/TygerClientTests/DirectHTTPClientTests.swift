@@ -43,7 +43,10 @@ final class ScriptedServer: Sendable {
 
     init(_ script: @escaping @Sendable (Int) -> Step) throws {
         self.script = script
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec, as every socket of the accepted connections: other tests of this process start child
+        // processes, and a connection a child inherited stays open after this server closes it (its client then
+        // waited for an answer that never came instead of seeing the close).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -81,6 +84,7 @@ final class ScriptedServer: Sendable {
             // Other tests in this process start child processes: a signal may interrupt the call.
             if fd < 0 && (errno == EINTR || errno == ECONNABORTED) { continue }
             if fd < 0 { return }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // (Glibc's module has no accept4)
             let number = connections.withLock {
                 $0 += 1
                 return $0
@@ -96,6 +100,7 @@ final class ScriptedServer: Sendable {
         defer {
             open.withLock { fds in
                 fds.removeAll { $0 == fd }
+                shutdown(fd, Int32(SHUT_RDWR))  // the connection ends even if a copy of the descriptor lives on
                 close(fd)
             }
         }
