@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TygerControlPlane
 import TygerCore
 import TygerIO
 import TygerServer
@@ -17,6 +18,9 @@ struct DataPlaneCommand: AsyncParsableCommand {
             part). No bearer tokens, buffer metadata or runs: those stay with the control plane.
             """
     )
+
+    /// The data directory's database of writer leases.
+    static let leasesFile = "writer-leases.sqlite"
 
     @OptionGroup var options: DataDirectoryOptions
 
@@ -46,6 +50,11 @@ struct DataPlaneCommand: AsyncParsableCommand {
                 logger: logger
             )
             configuration.trustedKeys = try signingKey.map { try SigningKeys.publicKey(file: $0) }
+            // Its HTTP writers' leases, in its own data directory: they outlive a restart of this process.
+            configuration.dataPlaneWriterLeases = BufferManager(
+                repository: try SQLiteBufferRepository(path: options.dataDir + "/" + Self.leasesFile),
+                storage: LeasesOnlyStorage()
+            )
             let app = try TygerServerApplication(configuration: configuration)
             logger.info("serving the data plane", metadata: ["keys": "\(signingKey.count)"])
             try await withLogger(logger) { logger in try await app.run(logger: logger) }
@@ -54,6 +63,9 @@ struct DataPlaneCommand: AsyncParsableCommand {
             logger.critical("cannot run the data plane", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         } catch let error as TygerIOError {
+            logger.critical("cannot run the data plane", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
+        } catch let error as TygerControlPlaneError {
             logger.critical("cannot run the data plane", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
         }

@@ -13,6 +13,15 @@ struct ListenerOptions: ParsableArguments {
     @Option(name: .long, help: "PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The URL clients reach the TCP listener by (http(s)://HOST[:PORT]), written in access URLs.",
+            discussion: "Needed when --tcp binds a wildcard address (0.0.0.0, ::) or the server is behind a proxy."
+        )
+    )
+    var advertiseURL: String?
+
     @Flag(name: .long, help: "Do not listen on the unix socket (needs --tcp).")
     var noUnixSocket = false
 
@@ -31,6 +40,14 @@ struct ListenerOptions: ParsableArguments {
         }
         guard maxBlobSize > 0 else { throw ValidationError("--max-blob-size must be positive") }
         if let tcp { _ = try TCPListenerConfiguration.parse(tcp) }
+        if let advertiseURL {
+            guard tcp != nil else { throw ValidationError("--advertise-url needs --tcp") }
+            do {
+                _ = try TCPListenerConfiguration.parseAdvertisedURL(advertiseURL)
+            } catch let error as TygerServerError {
+                throw ValidationError(error.message)
+            }
+        }
     }
 
     /// Sends the process's logs to stderr at `--log-level`, and returns the server's logger.
@@ -60,6 +77,7 @@ struct ListenerOptions: ParsableArguments {
             var listener = try TCPListenerConfiguration.parse(tcp)
             listener.tlsCertificatePath = tlsCert
             listener.tlsKeyPath = tlsKey
+            listener.advertisedURL = try advertiseURL.map(TCPListenerConfiguration.parseAdvertisedURL)
             configuration.tcp = listener
         }
         configuration.onListening = { endpoint in

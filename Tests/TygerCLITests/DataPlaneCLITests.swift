@@ -104,6 +104,38 @@ import TygerTestSupport
         }
     }
 
+    /// Before: a data plane of its own process kept no writer leases, so the readers of a writer that died waited
+    /// for ever and a second writer was not refused. It keeps them in its data directory now.
+    @Test func aDataPlaneKeepsTheLeasesOfItsWriters() async throws {
+        try await withDataPlanes { home, directories, _ in
+            let id = try await home.output(["buffer", "create", "--location", "east"])
+            let writer = try home.start(
+                ["buffer", "write", id, "--flush-interval", "50ms", "--block-size", "16K"],
+                input: .pipe
+            )
+            try writer.writeStdin(Array("first line\n".utf8))
+            let stored = await eventually(timeout: .seconds(30)) {
+                TestFiles.exists(directories["east"]! + "/buffers/\(id)/00/000")
+            }
+            #expect(stored, "the writer never stored its first blob: \(writer.stderrSoFar)")
+            let second = try await home.run(["buffer", "write", id], input: .bytes(Array("second\n".utf8)))
+            #expect(second.exitCode == 1, "\(second)")
+            // Refused by the lease, or (when the first `.bufferstart` is already there) by write-once.
+            #expect(
+                second.stderrText.contains("another writer") || second.stderrText.contains("cannot be overwritten"),
+                "\(second)"
+            )
+
+            writer.signal(SIGKILL)
+            _ = try await writer.wait(timeout: .seconds(10))
+            let read = try await home.run(["buffer", "read", id], timeout: .seconds(60))
+            #expect(read.exitCode == 1, "\(read)")
+            #expect(read.stderrText.contains("writer stopped without finishing"), "\(read)")
+            #expect(read.elapsed < .seconds(30), "the reader took \(read.elapsed)")
+            #expect(read.stdoutText == "first line\n")
+        }
+    }
+
     @Test func purgedBuffersLeaveTheirDataPlane() async throws {
         try await withDataPlanes(controlPlaneArguments: ["--expiry-interval", "1s", "--soft-deleted-lifetime", "1s"]) {
             home,

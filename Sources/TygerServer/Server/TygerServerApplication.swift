@@ -90,7 +90,7 @@ public struct TygerServerApplication: Sendable {
             buffers: buffers,
             validator: validator,
             maxBlobSize: configuration.maxBlobSize,
-            writerLeases: bufferManager
+            writerLeases: bufferManager ?? configuration.dataPlaneWriterLeases
         )
         .addRoutes(to: router)
         // S3 buffers are the control plane's: without one there are none to give access to.
@@ -160,6 +160,7 @@ public struct TygerServerApplication: Sendable {
             let endpoints = self.endpoints
             let onListening = configuration.onListening
             let host = tcp.host
+            let advertised = tcp.advertisedURL
             services.append(
                 Application(
                     responder: responder,
@@ -173,8 +174,16 @@ public struct TygerServerApplication: Sendable {
                         var shown = host == "0.0.0.0" || host == "::" ? "localhost" : host
                         if shown.contains(":") { shown = "[\(shown)]" }
                         let endpoint = "\(scheme)://\(shown):\(port)"
-                        endpoints.setTCP(endpoint)
+                        endpoints.setTCP(advertised ?? endpoint)
                         onListening?(endpoint)
+                        if let advertised {
+                            logger.info("advertising the TCP listener", metadata: ["url": "\(advertised)"])
+                        } else if host == "0.0.0.0" || host == "::" {
+                            logger.warning(
+                                "access URLs for TCP clients name localhost: set --advertise-url to the URL clients on other machines use",
+                                metadata: ["endpoint": "\(endpoint)"]
+                            )
+                        }
                     },
                     logger: logger
                 )

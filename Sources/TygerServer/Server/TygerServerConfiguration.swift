@@ -1,4 +1,5 @@
 public import Crypto
+import Foundation
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
@@ -42,6 +43,10 @@ public struct TygerServerConfiguration: Sendable {
     public var maxPresignedLifetime: Int64 = S3AccessController.maxPresignedLifetime
     /// Route collections to add after the data plane (the control plane).
     public var controlPlane: [any ControlPlaneRoutes] = []
+    /// Where a data plane without a control plane (`tyger-server data-plane`) keeps its HTTP writers' leases
+    /// (``DataPlaneWriterLeases``): a manager over a repository of its own. A server with a buffers control plane
+    /// keeps them in that one's repository, and ignores this.
+    public var dataPlaneWriterLeases: BufferManager?
     /// Called with each listener's base URL once it is bound (the executable logs it).
     public var onListening: (@Sendable (String) -> Void)?
 
@@ -59,6 +64,10 @@ public struct TCPListenerConfiguration: Sendable {
     public var tlsCertificatePath: String?
     /// PEM private key for TLS.
     public var tlsKeyPath: String?
+    /// The base URL clients reach this listener by (`--advertise-url`): written in the access URLs given to TCP
+    /// callers and told to the other servers of a shared database. `nil`: the bound address (`localhost` for a
+    /// wildcard one). Set it for a listener bound to `0.0.0.0` or behind a proxy or a load balancer.
+    public var advertisedURL: String?
 
     /// A plain or TLS TCP listener.
     public init(host: String, port: Int, tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil) {
@@ -94,6 +103,28 @@ public struct TCPListenerConfiguration: Sendable {
             )
         }
         return TCPListenerConfiguration(host: String(host), port: port)
+    }
+
+    /// Checks an advertised URL: `http(s)://HOST[:PORT]`, no path (but `/`), query, fragment or credentials.
+    /// Returns it without a trailing `/`.
+    ///
+    /// - Throws: `TygerServerError` `.invalidConfiguration` naming what is wrong.
+    public static func parseAdvertisedURL(_ text: String) throws -> String {
+        func bad(_ why: String) -> TygerServerError {
+            TygerServerError(.invalidConfiguration, "--advertise-url '\(text)': \(why)")
+        }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+            throw bad("not a URL")
+        }
+        guard scheme == "http" || scheme == "https" else { throw bad("expected http:// or https://") }
+        guard let host = components.host, !host.isEmpty else { throw bad("no host") }
+        guard components.user == nil && components.password == nil else { throw bad("credentials do not belong here") }
+        guard components.path.isEmpty || components.path == "/" else { throw bad("a path is not supported") }
+        guard components.query == nil && components.fragment == nil else { throw bad("no query or fragment") }
+        if let port = components.port, !(1...65535).contains(port) { throw bad("the port must be 1 to 65535") }
+        var url = text
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
     }
 }
 
