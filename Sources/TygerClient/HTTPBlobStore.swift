@@ -500,16 +500,18 @@ public final class HTTPBlobStore: BlobStore {
     public func acquireWriterLease() async throws -> any WriterLease {
         let id = UUID().uuidString.lowercased()
         leaseId.withLock { $0 = id }
-        let renewal = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.leaseRenewalInterval)
-                guard !Task.isCancelled, let self else { return }
-                // Before `.bufferstart` is stored there is no lease to renew yet: the server answers 412, ignored.
-                // A lease that ran out makes the next put fail with `LeaseLost`.
-                _ = try? await self.leaseAction("renew", id)
+        return RenewedWriterLease(
+            every: Self.leaseRenewalInterval,
+            // Before `.bufferstart` is stored there is no lease to renew yet: the server answers 412, ignored.
+            // A lease that ran out makes the next put fail with `LeaseLost`.
+            renew: { _ = try? await self.leaseAction("renew", id) },
+            // After `.bufferend` this changes nothing; without it the server marks the buffer abandoned at once
+            // instead of after the lease runs out.
+            release: {
+                _ = try? await self.leaseAction("release", id)
+                self.leaseId.withLock { if $0 == id { $0 = nil } }
             }
-        }
-        return HTTPWriterLease(store: self, id: id, renewal: renewal)
+        )
     }
 
     /// `PUT …/.bufferstart?comp=lease` with `x-tyger-lease-action`.
@@ -536,34 +538,6 @@ public final class HTTPBlobStore: BlobStore {
         case "complete", "failed", "abandoned": .gone
         default: .unknown
         }
-    }
-
-    private final class HTTPWriterLease: WriterLease {
-        private let store: HTTPBlobStore
-        private let id: String
-        private let renewal: Mutex<Task<Void, Never>?>
-
-        init(store: HTTPBlobStore, id: String, renewal: Task<Void, Never>) {
-            self.store = store
-            self.id = id
-            self.renewal = Mutex(renewal)
-        }
-
-        /// Stops renewing and lets go of the lease: after `.bufferend` this changes nothing; without it the server
-        /// marks the buffer abandoned at once instead of after the lease runs out.
-        func release() async {
-            guard
-                let task = renewal.withLock({ t -> Task<Void, Never>? in
-                    defer { t = nil }
-                    return t
-                })
-            else { return }
-            task.cancel()
-            _ = try? await store.leaseAction("release", id)
-            store.leaseId.withLock { if $0 == id { $0 = nil } }
-        }
-
-        deinit { renewal.withLock { $0?.cancel() } }
     }
 }
 

@@ -610,7 +610,13 @@ public final class S3BlobStore: BlobStore {
         if let presigner = client.presigner {
             let id = UUID().uuidString.lowercased()
             try await presigner.lease("acquire", id: id)
-            return ServerLease(presigner: presigner, id: id)
+            // Kept in the server's database: a writer that dies loses it 8 s after its last renewal, and its readers
+            // stop waiting. A lease that ran out makes the next presigned write fail with `leaseLost`.
+            return RenewedWriterLease(
+                every: HTTPBlobStore.leaseRenewalInterval,
+                renew: { _ = try? await presigner.lease("renew", id: id) },
+                release: { _ = try? await presigner.lease("release", id: id) }
+            )
         }
         if try await create(leaseKey, bytes: nil, metadata: BlobMetadata()) == 412 {
             throw BlobStoreError(.leaseHeld, "another writer is writing buffer \(container)")
@@ -638,44 +644,6 @@ public final class S3BlobStore: BlobStore {
         case 404: return false
         default: throw client.failure(response, "HEAD \(key)")
         }
-    }
-
-    /// A writer lease kept in the database of the server that presigns (its lease route), renewed every
-    /// ``renewalInterval`` until released: a writer that dies loses it 8 s after its last renewal, and its readers
-    /// stop waiting.
-    private final class ServerLease: WriterLease {
-        static let renewalInterval: Duration = .seconds(2)
-        let presigner: S3Presigner
-        let id: String
-        let renewal: Mutex<Task<Void, Never>?>
-
-        init(presigner: S3Presigner, id: String) {
-            self.presigner = presigner
-            self.id = id
-            self.renewal = Mutex(
-                Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: Self.renewalInterval)
-                        guard !Task.isCancelled else { return }
-                        // A lease that ran out makes the next presigned write fail with `leaseLost`.
-                        _ = try? await presigner.lease("renew", id: id)
-                    }
-                }
-            )
-        }
-
-        func release() async {
-            guard
-                let task = renewal.withLock({ t -> Task<Void, Never>? in
-                    defer { t = nil }
-                    return t
-                })
-            else { return }
-            task.cancel()
-            _ = try? await presigner.lease("release", id: id)
-        }
-
-        deinit { renewal.withLock { $0?.cancel() } }
     }
 
     private final class Lease: WriterLease {

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TygerClient
 import TygerControlPlane
 import TygerCore
@@ -95,8 +94,6 @@ struct S3WriterLeases: Sendable {
 struct S3LeasedBlobStore: BlobStore {
     let store: S3BlobStore
     let leases: S3WriterLeases
-    /// How often a held lease is renewed (it lasts `BufferManagerConfiguration.writerLeaseDuration`, 8 s).
-    static let renewalInterval: Duration = .seconds(2)
 
     var location: String { store.location }
     func containerExists() async throws -> Bool { try await store.containerExists() }
@@ -122,14 +119,11 @@ struct S3LeasedBlobStore: BlobStore {
             )
         }
         let leases = leases
-        let renewal = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.renewalInterval)
-                guard !Task.isCancelled else { return }
-                try? await leases.renew(id, leaseId: leaseId)
-            }
-        }
-        return Lease(leases: leases, id: id, leaseId: leaseId, renewal: renewal)
+        return RenewedWriterLease(
+            every: HTTPBlobStore.leaseRenewalInterval,  // as the CLI's HTTP writers: a quarter of the 8 s lease
+            renew: { try? await leases.renew(id, leaseId: leaseId) },
+            release: { _ = try? await leases.release(id, leaseId: leaseId) }
+        )
     }
 
     func writerState() async throws -> WriterState {
@@ -138,32 +132,5 @@ struct S3LeasedBlobStore: BlobStore {
         case .writing?: .active
         case .complete?, .failed?, .abandoned?: .gone
         }
-    }
-
-    private final class Lease: WriterLease {
-        let leases: S3WriterLeases
-        let id: String
-        let leaseId: String
-        let renewal: Mutex<Task<Void, Never>?>
-
-        init(leases: S3WriterLeases, id: String, leaseId: String, renewal: Task<Void, Never>) {
-            self.leases = leases
-            self.id = id
-            self.leaseId = leaseId
-            self.renewal = Mutex(renewal)
-        }
-
-        func release() async {
-            guard
-                let task = renewal.withLock({ t -> Task<Void, Never>? in
-                    defer { t = nil }
-                    return t
-                })
-            else { return }
-            task.cancel()
-            _ = try? await leases.release(id, leaseId: leaseId)
-        }
-
-        deinit { renewal.withLock { $0?.cancel() } }
     }
 }
