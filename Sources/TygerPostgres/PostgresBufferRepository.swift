@@ -167,14 +167,28 @@ public final class PostgresBufferRepository: BufferRepository {
         }
     }
 
-    public func purgeExpired(now: Date, limit: Int) async throws -> [String] {
-        try await transaction("purge expired buffers") { connection in
+    public func purgeable(now: Date, limit: Int) async throws -> [String] {
+        try await connection("list buffers due to be purged") { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id FROM buffers WHERE is_soft_deleted = TRUE AND expires_at IS NOT NULL
+                    AND expires_at <= \(RFC3339.micros(now))
+                ORDER BY expires_at, id LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            return try await Self.strings(rows)
+        }
+    }
+
+    public func purge(ids: [String], now: Date) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try await transaction("purge expired buffers") { connection in
             let rows = try await connection.query(
                 """
                 DELETE FROM buffers
-                WHERE id IN (SELECT id FROM buffers WHERE is_soft_deleted = TRUE AND expires_at IS NOT NULL
-                             AND expires_at <= \(RFC3339.micros(now)) ORDER BY expires_at, id LIMIT \(limit)
-                             FOR UPDATE SKIP LOCKED)
+                WHERE id = ANY(\(ids)) AND is_soft_deleted = TRUE AND expires_at IS NOT NULL
+                    AND expires_at <= \(RFC3339.micros(now))
                 RETURNING id
                 """,
                 logger: self.logger

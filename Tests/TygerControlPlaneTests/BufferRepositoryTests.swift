@@ -231,10 +231,14 @@ struct BufferRepositoryTests {
         #expect(try await repo.get(id: "e2", softDeleted: true)?.expiresAt == t0 + 60)
         #expect(try await repo.get(id: "e3", softDeleted: false) != nil)
 
-        #expect(try await repo.purgeExpired(now: t0, limit: 10) == ["d1"])
+        #expect(try await repo.purgeable(now: t0, limit: 10) == ["d1"])
+        #expect(try await repo.purge(ids: ["d1", "d2", "e3", "nope"], now: t0) == ["d1"])
         #expect(try await repo.get(id: "d1", softDeleted: true) == nil)
         #expect(try await repo.count(BufferFilter(tags: ["t": "1"], softDeleted: nil)) == 1)
-        #expect(try await repo.purgeExpired(now: t0 + 61, limit: 10) == ["d2", "e1", "e2"])
+        // Earliest expiry first: d2 (t0 + 1), then e1 and e2 (t0 + 60) by ID.
+        #expect(try await repo.purgeable(now: t0 + 61, limit: 10) == ["d2", "e1", "e2"])
+        #expect(try await repo.purgeable(now: t0 + 61, limit: 1) == ["d2"])
+        #expect(try await repo.purge(ids: ["e2", "d2", "e1"], now: t0 + 61) == ["d2", "e1", "e2"])
         #expect(try await repo.count(BufferFilter(softDeleted: nil)) == 2)
     }
 }
@@ -338,7 +342,7 @@ struct BufferWriterLeaseRepositoryTests {
             BufferRecord(id: "b", location: "local", createdAt: t0, isSoftDeleted: true, expiresAt: t0 + 1)
         )
         _ = try await repo.changeWriterLease(bufferId: "b", leaseId: "a", .acquire(until: t0 + 8), now: t0)
-        #expect(try await repo.purgeExpired(now: t0 + 2, limit: 10) == ["b"])
+        #expect(try await repo.purge(ids: try await repo.purgeable(now: t0 + 2, limit: 10), now: t0 + 2) == ["b"])
         #expect(try await repo.writerLease(bufferId: "b") == nil)
     }
 }

@@ -76,9 +76,13 @@ final class FaultInjectingBufferRepository: BufferRepository {
         try enter()
         return try await base.softDeleteExpired(now: now, newExpiresAt: newExpiresAt, limit: limit)
     }
-    func purgeExpired(now: Date, limit: Int) async throws -> [String] {
+    func purgeable(now: Date, limit: Int) async throws -> [String] {
         try enter()
-        return try await base.purgeExpired(now: now, limit: limit)
+        return try await base.purgeable(now: now, limit: limit)
+    }
+    func purge(ids: [String], now: Date) async throws -> [String] {
+        try enter()
+        return try await base.purge(ids: ids, now: now)
     }
     func writerLease(bufferId: String) async throws -> BufferWriterLease? {
         try enter()

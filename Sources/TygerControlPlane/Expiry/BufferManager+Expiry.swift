@@ -8,7 +8,8 @@ public struct ExpiryPassResult: Sendable, Hashable {
     public var softDeleted: Int
     /// Soft-deleted buffers past `expiresAt` whose rows were deleted.
     public var purged: Int
-    /// Containers of purged buffers that could not be deleted (left behind; logged at debug).
+    /// Buffers due to be purged whose containers could not be deleted: their records stay (soft-deleted, past
+    /// their expiry, so out of reach) and the next pass tries again.
     public var containerDeletionFailures: Int
 
     /// Creates a result.
@@ -23,11 +24,14 @@ extension BufferManager {
     /// Runs one expiry pass, as upstream's `BufferDeleter` does every 30 s.
     ///
     /// 1. Active buffers with `expiresAt <= now` become soft-deleted with `expiresAt = now + softDeletedLifetime`.
-    /// 2. Soft-deleted buffers with `expiresAt <= now` are deleted from the repository, then their containers
-    ///    are deleted. Rows go first, so a purged buffer is never visible without its data; a container whose
-    ///    deletion fails is left behind and counted in ``ExpiryPassResult/containerDeletionFailures``.
+    /// 2. Soft-deleted buffers with `expiresAt <= now` have their containers deleted, then their records. Such a
+    ///    buffer is out of reach already (it cannot be read, written or restored), so none is ever visible without
+    ///    its data; a buffer whose container cannot be deleted (its data plane or store is down) keeps its record,
+    ///    is counted in ``ExpiryPassResult/containerDeletionFailures``, and is tried again by the next pass. (Rows
+    ///    went first before: such a container was left behind for good.)
     ///
-    /// Both steps run in batches of ``Configuration/expiryBatchSize`` until a batch comes back short.
+    /// Both steps run in batches of ``Configuration/expiryBatchSize`` until a batch comes back short (or, in the
+    /// second, purges nothing).
     ///
     /// - Parameter logger: Receives debug messages.
     /// - Returns: What the pass did.
@@ -45,23 +49,28 @@ extension BufferManager {
             for id in ids { logger.debug("Soft-deleted expired buffer", metadata: ["buffer.id": "\(id)"]) }
             if ids.count < batch { break }
         }
+        var failed: Set<String> = []
         while true {
-            let ids = try await repo { try await self.repository.purgeExpired(now: now, limit: batch) }
-            result.purged += ids.count
-            for id in ids {
+            let due = try await repo { try await self.repository.purgeable(now: now, limit: batch) }
+            var emptied: [String] = []
+            for id in due where !failed.contains(id) {
                 do {
                     try await storage.deleteContainer(id: id)
-                    logger.debug("Purged buffer", metadata: ["buffer.id": "\(id)"])
+                    emptied.append(id)
                 } catch {
-                    result.containerDeletionFailures += 1
-                    logger.debug(
-                        "Failed to delete the container of a purged buffer",
+                    failed.insert(id)
+                    logger.warning(
+                        "cannot delete the container of a buffer due to be purged; trying again at the next pass",
                         metadata: ["buffer.id": "\(id)", "error": "\(error)"]
                     )
                 }
             }
-            if ids.count < batch { break }
+            let purged = try await repo { try await self.repository.purge(ids: emptied, now: now) }
+            result.purged += purged.count
+            for id in purged { logger.debug("Purged buffer", metadata: ["buffer.id": "\(id)"]) }
+            if due.count < batch || purged.isEmpty { break }
         }
+        result.containerDeletionFailures = failed.count
         return result
     }
 }

@@ -94,15 +94,23 @@ public protocol BufferRepository: Sendable {
     /// - Throws: On storage errors.
     func softDeleteExpired(now: Date, newExpiresAt: Date, limit: Int) async throws -> [String]
 
-    /// Deletes soft-deleted buffers whose `expiresAt <= now`.
+    /// The soft-deleted buffers whose `expiresAt <= now`: due to be purged (their containers first, then their
+    /// records through ``purge(ids:now:)``).
     ///
     /// - Parameters:
     ///   - now: The current time.
-    ///   - limit: The maximum number of buffers to delete.
-    /// - Returns: The IDs of the deleted buffers (their writer leases are deleted too); the caller deletes their
-    ///   storage containers.
+    ///   - limit: The maximum number of IDs.
+    /// - Returns: IDs, earliest expiry first (then by ID).
     /// - Throws: On storage errors.
-    func purgeExpired(now: Date, limit: Int) async throws -> [String]
+    func purgeable(now: Date, limit: Int) async throws -> [String]
+
+    /// Deletes the records of those of `ids` that are still soft-deleted with `expiresAt <= now`, and their writer
+    /// leases. A buffer restored or given a later expiry meanwhile is kept. (Restoring needs an unexpired buffer, so
+    /// once due, a buffer stays due.)
+    ///
+    /// - Returns: The IDs deleted, sorted.
+    /// - Throws: On storage errors.
+    func purge(ids: [String], now: Date) async throws -> [String]
 
     /// The writer lease of a buffer, if a writer ever took one.
     ///

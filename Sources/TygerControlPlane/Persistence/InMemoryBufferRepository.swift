@@ -78,13 +78,21 @@ public actor InMemoryBufferRepository: BufferRepository {
         return Array(ids)
     }
 
-    public func purgeExpired(now: Date, limit: Int) async throws -> [String] {
-        let ids = buffers.values.filter { $0.isSoftDeleted && $0.isExpired(at: now) }.map(\.id).sorted().prefix(limit)
-        for id in ids {
+    public func purgeable(now: Date, limit: Int) async throws -> [String] {
+        let due = buffers.values.filter { $0.isSoftDeleted && $0.isExpired(at: now) }
+        return Array(
+            due.sorted { ($0.expiresAt ?? .distantPast, $0.id) < ($1.expiresAt ?? .distantPast, $1.id) }
+                .map(\.id).prefix(limit)
+        )
+    }
+
+    public func purge(ids: [String], now: Date) async throws -> [String] {
+        let deleted = ids.filter { buffers[$0].map { $0.isSoftDeleted && $0.isExpired(at: now) } ?? false }
+        for id in deleted {
             buffers[id] = nil
             leases[id] = nil
         }
-        return Array(ids)
+        return deleted.sorted()
     }
 
     public func writerLease(bufferId: String) async throws -> BufferWriterLease? { leases[bufferId] }

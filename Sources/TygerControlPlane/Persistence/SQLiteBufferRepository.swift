@@ -255,18 +255,35 @@ public final class SQLiteBufferRepository: BufferRepository {
         }
     }
 
-    public func purgeExpired(now: Date, limit: Int) async throws -> [String] {
-        try await write { db in
-            let ids = try String.fetchAll(
+    public func purgeable(now: Date, limit: Int) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(
                 db,
                 sql: """
-                    DELETE FROM buffers
-                    WHERE id IN (SELECT id FROM buffers WHERE is_soft_deleted = 1 AND expires_at IS NOT NULL
-                                 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?)
-                    RETURNING id
+                    SELECT id FROM buffers WHERE is_soft_deleted = 1 AND expires_at IS NOT NULL AND expires_at <= ?
+                    ORDER BY expires_at, id LIMIT ?
                     """,
                 arguments: [RFC3339.micros(now), limit]
-            ).sorted()
+            )
+        }
+    }
+
+    public func purge(ids: [String], now: Date) async throws -> [String] {
+        try await write { db in
+            var deleted: [String] = []
+            for id in ids {
+                let gone = try String.fetchAll(
+                    db,
+                    sql: """
+                        DELETE FROM buffers
+                        WHERE id = ? AND is_soft_deleted = 1 AND expires_at IS NOT NULL AND expires_at <= ?
+                        RETURNING id
+                        """,
+                    arguments: [id, RFC3339.micros(now)]
+                )
+                deleted += gone
+            }
+            let ids = deleted.sorted()
             for id in ids {
                 try db.execute(sql: "DELETE FROM buffer_writer_leases WHERE buffer_id = ?", arguments: [id])
             }
