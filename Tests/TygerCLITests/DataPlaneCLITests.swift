@@ -152,6 +152,70 @@ import TygerTestSupport
         }
     }
 
+    /// Before: a purge deleted the buffer's record first and its container on every data plane; with one data plane
+    /// down, the purge failed and the container stayed there for good. Now the container goes first, on the data
+    /// plane the buffer's location names: other buffers are purged meanwhile, and this one once its data plane is back.
+    @Test func aBufferPurgedWhileItsDataPlaneIsDownGoesWhenItIsBack() async throws {
+        try await withTemporaryDirectory(prefix: "tyger-dp") { dir in
+            let key = try await TygerServerBinary.run(["signing-key", "--data-dir", dir + "/cp"])
+            try #require(key.exitCode == 0, "\(key)")
+            try TestFiles.write(Array(key.stdoutText.utf8), to: dir + "/cp.pub")
+            // A port of its own, so that the data plane comes back where the control plane expects it.
+            let held = try LoopbackSocket(listening: false)
+            let port = held.port
+            held.close()
+            let planeArguments = ["--tcp", "127.0.0.1:\(port)", "--no-unix-socket", "--signing-key", dir + "/cp.pub"]
+            var east = try await ServerProcess.start(
+                dataDirectory: dir + "/east",
+                arguments: planeArguments,
+                command: "data-plane"
+            )
+            defer { east.process.signal(SIGKILL) }
+            let arguments = [
+                "--data-plane", "east=http://127.0.0.1:\(port)", "--expiry-interval", "1s",
+                "--soft-deleted-lifetime", "1s",
+            ]
+            try await withServer(dataDirectory: dir + "/cp", arguments: arguments) { server in
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", "unix://" + server.socketPath])
+                    try #require(login.exitCode == 0, "\(login)")
+                    let remote = try await home.output(["buffer", "create", "--location", "east"])
+                    let local = try await home.output(["buffer", "create"])
+                    east.process.signal(SIGKILL)
+                    _ = try await east.process.wait(timeout: .seconds(10))
+                    _ = try await home.output(["buffer", "delete", remote])
+                    _ = try await home.output(["buffer", "delete", local])
+                    #expect(
+                        await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
+                            !TestFiles.exists(dir + "/cp/buffers/" + local)
+                        },
+                        "the local buffer was not purged while the data plane was down"
+                    )
+                    #expect(
+                        await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
+                            server.log.contains("cannot delete the container of a buffer due to be purged")
+                        },
+                        "\(server.log)"
+                    )
+                    #expect(TestFiles.exists(dir + "/east/buffers/" + remote))
+                    east = try await ServerProcess.start(
+                        dataDirectory: dir + "/east",
+                        arguments: planeArguments,
+                        command: "data-plane"
+                    )
+                    #expect(
+                        await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
+                            !TestFiles.exists(dir + "/east/buffers/" + remote)
+                        },
+                        "the buffer was never removed from its data plane once it was back"
+                    )
+                    let gone = try await home.run(["buffer", "show", remote, "--soft-deleted"])
+                    #expect(gone.exitCode == 1, "\(gone)")
+                }
+            }
+        }
+    }
+
     /// A data plane that is down is named, with a 503 the CLI reports as such; the others go on working.
     @Test func anUnreachableDataPlaneIsNamed() async throws {
         try await withDataPlanes { home, _, planes in

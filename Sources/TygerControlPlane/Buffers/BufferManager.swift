@@ -136,7 +136,7 @@ public final class BufferManager: Sendable {
         do {
             try await repository.create(record)
         } catch {
-            try? await storage.deleteContainer(id: record.id)
+            try? await storage.deleteContainer(id: record.id, location: record.location)
             throw Self.wrap(error)
         }
         return record

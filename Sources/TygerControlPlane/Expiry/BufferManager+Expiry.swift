@@ -55,7 +55,9 @@ extension BufferManager {
             var emptied: [String] = []
             for id in due where !failed.contains(id) {
                 do {
-                    try await storage.deleteContainer(id: id)
+                    // Gone meanwhile: another server's pass purged it.
+                    guard let record = try await repository.get(id: id, softDeleted: true) else { continue }
+                    try await storage.deleteContainer(id: id, location: record.location)
                     emptied.append(id)
                 } catch {
                     failed.insert(id)

@@ -14,11 +14,13 @@ public protocol BufferStorageProvider: Sendable {
     /// - Throws: When the container cannot be created.
     func createContainer(id: String, location: String) async throws
 
-    /// Deletes a buffer's container and all its blobs, wherever it is. Deleting a missing container is not an error.
+    /// Deletes a buffer's container and all its blobs. Deleting a missing container is not an error.
     ///
-    /// - Parameter id: The buffer ID.
+    /// - Parameters:
+    ///   - id: The buffer ID.
+    ///   - location: The buffer's location (its record's), which says where the container is.
     /// - Throws: When the container exists but cannot be deleted.
-    func deleteContainer(id: String) async throws
+    func deleteContainer(id: String, location: String) async throws
 
     /// Whether a buffer's container exists.
     ///

@@ -44,7 +44,7 @@ public final class InMemoryBufferStorageProvider: BufferStorageProvider {
         state.withLock { _ = $0.containers.insert(id) }
     }
 
-    public func deleteContainer(id: String) async throws {
+    public func deleteContainer(id: String, location: String) async throws {
         try checkFailure()
         state.withLock { _ = $0.containers.remove(id) }
     }

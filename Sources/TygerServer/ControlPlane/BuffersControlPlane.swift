@@ -117,7 +117,7 @@ struct LocalBufferStorageProvider: BufferStorageProvider {
 
     func createContainer(id: String, location: String) async throws { try server.buffers.create(id) }
 
-    func deleteContainer(id: String) async throws {
+    func deleteContainer(id: String, location: String) async throws {
         if server.buffers.exists(id) { try server.buffers.delete(id) }
     }
 
@@ -159,7 +159,7 @@ struct S3BufferStorageProvider: BufferStorageProvider {
 
     func createContainer(id: String, location: String) async throws { try await buffers.create(id) }
 
-    func deleteContainer(id: String) async throws {
+    func deleteContainer(id: String, location: String) async throws {
         if try await buffers.exists(id) { try await buffers.delete(id) }
     }
 

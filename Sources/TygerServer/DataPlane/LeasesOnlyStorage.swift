@@ -12,7 +12,7 @@ public struct LeasesOnlyStorage: BufferStorageProvider {
     }
 
     public func createContainer(id: String, location: String) async throws { throw Self.refuse() }
-    public func deleteContainer(id: String) async throws { throw Self.refuse() }
+    public func deleteContainer(id: String, location: String) async throws { throw Self.refuse() }
     public func containerExists(id: String, location: String) async throws -> Bool { false }
     public func accessURL(
         id: String,

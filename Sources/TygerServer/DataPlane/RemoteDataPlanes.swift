@@ -102,14 +102,12 @@ struct DataPlaneRoutingStorage: BufferStorageProvider {
         guard status == 201 else { throw failure("cannot create buffer \(id)", plane, status: status) }
     }
 
-    func deleteContainer(id: String) async throws {
-        try await own.deleteContainer(id: id)
-        for plane in planes {
-            let status = try await plane.container(.DELETE, id: id, permission: .deleteContainer, issuer: issuer)
-            guard status == 202 || status == 404 else {
-                throw failure("cannot delete buffer \(id)", plane, status: status)
-            }
-        }
+    /// Deletes the container where the buffer's location says it is: a data plane that is down holds up only the
+    /// purges of its own buffers.
+    func deleteContainer(id: String, location: String) async throws {
+        guard let plane = plane(location) else { return try await own.deleteContainer(id: id, location: location) }
+        let status = try await plane.container(.DELETE, id: id, permission: .deleteContainer, issuer: issuer)
+        guard status == 202 || status == 404 else { throw failure("cannot delete buffer \(id)", plane, status: status) }
     }
 
     func containerExists(id: String, location: String) async throws -> Bool {
