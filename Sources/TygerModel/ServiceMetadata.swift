@@ -29,6 +29,9 @@ public struct ServiceMetadata: Sendable, Hashable {
     public var controlPlaneEndpoint: String?
     /// Addition: what runs the codespecs (`process`, `docker`) and the engine behind it.
     public var executor: ExecutorMetadata?
+    /// Addition: the data planes in processes of their own (`--data-plane NAME=URL`), and whether each answered its
+    /// health check just now.
+    public var dataPlanes: [DataPlaneMetadata]?
 
     /// Upstream's capability names in upstream's order.
     public static let capabilityOrder = [
@@ -82,7 +85,7 @@ public struct ServiceMetadata: Sendable, Hashable {
 extension ServiceMetadata: Codable {
     enum CodingKeys: String, CodingKey {
         case rbacEnabled, authority, audience, apiAppUri, apiAppId, cliAppUri, cliAppId, capabilities, apiVersions
-        case storageEndpoints, dataPlaneEndpoint, controlPlaneEndpoint, executor
+        case storageEndpoints, dataPlaneEndpoint, controlPlaneEndpoint, executor, dataPlanes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -100,6 +103,7 @@ extension ServiceMetadata: Codable {
         self.dataPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .dataPlaneEndpoint)
         self.controlPlaneEndpoint = try c.decodeIfPresent(String.self, forKey: .controlPlaneEndpoint)
         self.executor = try c.decodeIfPresent(ExecutorMetadata.self, forKey: .executor)
+        self.dataPlanes = try c.decodeIfPresent([DataPlaneMetadata].self, forKey: .dataPlanes)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -117,6 +121,23 @@ extension ServiceMetadata: Codable {
         try c.encodeIfPresent(dataPlaneEndpoint, forKey: .dataPlaneEndpoint)
         try c.encodeIfPresent(controlPlaneEndpoint, forKey: .controlPlaneEndpoint)
         try c.encodeIfPresent(executor, forKey: .executor)
+        try c.encodeIfPresent(dataPlanes, forKey: .dataPlanes)
+    }
+}
+
+/// A data plane of another process, as `GET /metadata` reports it (an addition).
+public struct DataPlaneMetadata: Codable, Sendable, Hashable {
+    /// The name buffers give as their location.
+    public var name: String
+    /// Its base URL, as the control plane reaches it.
+    public var endpoint: String
+    /// Whether it answered its health check within a few seconds.
+    public var healthy: Bool
+
+    public init(name: String, endpoint: String, healthy: Bool) {
+        self.name = name
+        self.endpoint = endpoint
+        self.healthy = healthy
     }
 }
 

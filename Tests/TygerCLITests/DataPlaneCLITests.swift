@@ -217,11 +217,22 @@ import TygerTestSupport
     }
 
     /// A data plane that is down is named, with a 503 the CLI reports as such; the others go on working.
+    /// `api status` shows whether each data plane answers.
     @Test func anUnreachableDataPlaneIsNamed() async throws {
         try await withDataPlanes { home, _, planes in
+            func health() async throws -> [String: Bool] {
+                let status = try object(try await home.json(["api", "status"]))
+                let metadata = try #require(status["metadata"] as? [String: Any], "\(status)")
+                let listed = try #require(metadata["dataPlanes"] as? [[String: Any]], "\(metadata)")
+                return Dictionary(
+                    uniqueKeysWithValues: listed.map { ($0["name"] as? String ?? "", $0["healthy"] as? Bool ?? false) }
+                )
+            }
+            #expect(try await health() == ["east": true, "west": true])
             let id = try await home.output(["buffer", "create", "--location", "east"])
             planes["east"]!.process.signal(SIGKILL)
             _ = try await planes["east"]!.process.wait(timeout: .seconds(10))
+            #expect(try await health() == ["east": false, "west": true])
             for arguments in [["buffer", "create", "--location", "east"], ["buffer", "access", id]] {
                 let result = try await home.run(arguments)
                 #expect(result.exitCode == 1, "\(result)")

@@ -71,6 +71,15 @@ public struct RemoteDataPlane: Sendable {
         }
     }
 
+    /// How long a health check waits for the data plane's answer.
+    static let healthTimeout: TimeAmount = .seconds(3)
+
+    /// Whether the data plane answers `GET /healthcheck` with 200 within ``healthTimeout``.
+    func isHealthy() async -> Bool {
+        guard let target = try? ServiceURL(url + "/healthcheck") else { return false }
+        return (try? await transport.send(.GET, target, timeout: Self.healthTimeout).status) == 200
+    }
+
     /// The blobs of buffer `id` on this data plane, through URLs this server signs (renewed when refused).
     func store(for id: String, issuer: SignedURLIssuer) throws -> HTTPBlobStore {
         let url = url

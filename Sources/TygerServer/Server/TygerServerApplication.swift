@@ -84,7 +84,12 @@ public struct TygerServerApplication: Sendable {
         router.add(
             middleware: AuthenticationMiddleware(tokens: tokens, signedPathPrefixes: signed, connections: connections)
         )
-        SystemController(endpoints: endpoints, controlPlane: configuration.controlPlane).addRoutes(to: router)
+        SystemController(
+            endpoints: endpoints,
+            controlPlane: configuration.controlPlane,
+            dataPlanes: configuration.dataPlanes
+        )
+        .addRoutes(to: router)
         let bufferManager = configuration.controlPlane.lazy.compactMap { $0.bufferManager(server: self) }.first
         DataPlaneController(
             buffers: buffers,
