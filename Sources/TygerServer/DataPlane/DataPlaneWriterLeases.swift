@@ -65,15 +65,12 @@ final class DataPlaneWriterLeases: Sendable {
             await lock.release()
             throw error
         }
-        switch outcome {
-        case .granted(let lease):
+        do {
+            let lease = try outcome.grantedLease(acquiring: true, at: now())
             install(container, leaseId: leaseId, expiresAt: lease.expiresAt, lock: lock)
-        case .refused(let lease):
+        } catch {
             await lock.release()
-            throw lease.state(at: now()) == .writing ? APIError.leaseAlreadyPresent : APIError.bufferAlreadyWritten
-        case .none:
-            await lock.release()
-            throw APIError.internalFailure
+            throw error
         }
     }
 
@@ -113,13 +110,8 @@ final class DataPlaneWriterLeases: Sendable {
     /// - Throws: `APIError` `.leaseLost` when it is not this writer's live lease, `.leaseAlreadyPresent` when a
     ///   local writer holds the directory lock (after a server restart).
     func renew(_ container: String, leaseId: String) async throws {
-        let outcome = try await manager.renewWriterLease(id: container, leaseId: leaseId)
-        guard case .granted(let lease) = outcome else {
-            if case .refused(let lease) = outcome, lease.state(at: now()) == .writing {
-                throw APIError.leaseAlreadyPresent
-            }
-            throw APIError.leaseLost
-        }
+        let lease = try await manager.renewWriterLease(id: container, leaseId: leaseId)
+            .grantedLease(acquiring: false, at: now())
         let extended = held.withLock { held -> Bool in
             guard held[container]?.leaseId == leaseId else { return false }
             held[container]?.expiresAt = lease.expiresAt
@@ -172,6 +164,22 @@ final class DataPlaneWriterLeases: Sendable {
                 }
                 try? await Task.sleep(for: .milliseconds(Int(min(remaining, 60) * 1000) + 10))
             }
+        }
+    }
+}
+
+extension BufferWriterLeaseOutcome {
+    /// The granted lease, or the refusal as the API answers it, for the data plane's and the S3 route's writers.
+    ///
+    /// - Parameter acquiring: Whether the outcome is of a take (`acquire`) rather than a renewal.
+    /// - Throws: `APIError` `.leaseAlreadyPresent` (another writer's live lease); for a take,
+    ///   `.bufferAlreadyWritten` (a write already ended); for a renewal, `.leaseLost` (it ran out or ended).
+    func grantedLease(acquiring: Bool, at now: Date) throws -> BufferWriterLease {
+        switch self {
+        case .granted(let lease): return lease
+        case .refused(let lease) where lease.state(at: now) == .writing: throw APIError.leaseAlreadyPresent
+        case .refused: throw acquiring ? APIError.bufferAlreadyWritten : APIError.leaseLost
+        case .none: throw acquiring ? APIError.internalFailure : APIError.leaseLost
         }
     }
 }

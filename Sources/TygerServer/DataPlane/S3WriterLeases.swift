@@ -29,25 +29,14 @@ struct S3WriterLeases: Sendable {
     /// - Throws: `APIError` `.leaseAlreadyPresent` (another writer's live lease), `.bufferAlreadyWritten` (a write
     ///   already ended); `TygerControlPlaneError` `notFound` (a soft-deleted buffer).
     func acquire(_ id: String, leaseId: String) async throws {
-        switch try await manager.acquireWriterLease(id: id, leaseId: leaseId) {
-        case .granted: return
-        case .refused(let lease):
-            throw lease.state(at: now()) == .writing ? APIError.leaseAlreadyPresent : APIError.bufferAlreadyWritten
-        case .none: throw APIError.internalFailure
-        }
+        _ = try await manager.acquireWriterLease(id: id, leaseId: leaseId).grantedLease(acquiring: true, at: now())
     }
 
     /// Extends this writer's live lease.
     ///
     /// - Throws: `APIError` `.leaseLost` when it ran out or ended, `.leaseAlreadyPresent` when it is another writer's.
     func renew(_ id: String, leaseId: String) async throws {
-        let outcome = try await manager.renewWriterLease(id: id, leaseId: leaseId)
-        guard case .granted = outcome else {
-            if case .refused(let lease) = outcome, lease.leaseId != leaseId, lease.state(at: now()) == .writing {
-                throw APIError.leaseAlreadyPresent
-            }
-            throw APIError.leaseLost
-        }
+        _ = try await manager.renewWriterLease(id: id, leaseId: leaseId).grantedLease(acquiring: false, at: now())
     }
 
     /// Ends this writer's lease with what the store's `.bufferend` says (`abandoned` when there is none); a lease
