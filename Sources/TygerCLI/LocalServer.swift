@@ -34,6 +34,7 @@ enum LocalServer {
         let binary = try serverBinary()
         let logFD = try PathOps.open(logFile, mode: .append(permissions: 0o600))
         defer { FileDescriptorOps.close(logFD) }
+        let logStart = (try? FileManager.default.attributesOfItem(atPath: logFile)[.size] as? Int) ?? 0
         let pid: Int32
         do {
             pid = try ProcessOps.spawnDetached(
@@ -50,11 +51,32 @@ enum LocalServer {
         while ContinuousClock.now < deadline {
             if await isHealthy(client) { return }
             if let status = ProcessOps.exitStatusIfExited(pid) {
-                throw CommandFailure("the local server exited at start (status \(status)); see \(logFile)")
+                let code = status & 0x7f == 0 ? "exit code \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+                let reason = Self.lastLine(of: logFile, from: logStart).map { ": \($0)" } ?? ""
+                throw CommandFailure("the local server exited at start (\(code))\(reason); see \(logFile)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw CommandFailure("the local server did not become healthy within 20 s; see \(logFile)")
+    }
+
+    /// The last non-empty line `path` has after `offset` (the last 4 KiB of it at most), or the error it logs: a
+    /// server that stops at start says why there.
+    static func lastLine(of path: String, from offset: Int) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let end = try? handle.seekToEnd(), Int(end) > offset else { return nil }
+        try? handle.seek(toOffset: UInt64(max(offset, Int(end) - 4096)))
+        guard let data = try? handle.readToEnd() else { return nil }
+        guard var line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).last else {
+            return nil
+        }
+        // A logged error (`<time> critical tyger-server: error=<why> [Module] cannot run the server`): the why.
+        if let error = line.range(of: "error=") {
+            line = line[error.upperBound...]
+            if let module = line.range(of: " [") { line = line[..<module.lowerBound] }
+        }
+        return String(line.prefix(400))
     }
 
     /// Server settings taken from the environment, each the variable of one `tyger-server run` option:

@@ -7,7 +7,7 @@ public import NIOHTTP1
 /// A client of the Docker Engine API, the API both Docker and Podman (`podman system service`) serve: over a unix
 /// socket (`unix:///var/run/docker.sock`) or plain TCP (`tcp://127.0.0.1:2375`).
 ///
-/// Requests go to `/v<version>/…`, with the version negotiated once through `GET /version`: the engine's own,
+/// Requests go to `/v<version>/…`, with the version negotiated once through `GET /_ping`: the engine's own,
 /// capped at ``newestAPIVersion``; an engine older than ``oldestAPIVersion`` is refused.
 public final class DockerEngineClient: Sendable {
     /// The oldest API version the executor works with (Docker 20.10, Podman 4).
@@ -64,18 +64,42 @@ public final class DockerEngineClient: Sendable {
 
     /// Connects: parses `host`, asks the engine for its version and checks it.
     ///
+    /// The version comes from `GET /_ping`'s `Api-Version` and `Server` headers (what Docker's own client
+    /// negotiates with: Podman answers it at once, while its `GET /version` gathers host facts under the storage
+    /// lock and takes seconds when the engine is busy), and from `GET /version` for engines whose ping says less.
+    ///
     /// - Throws: `DockerEngineError` when the host is malformed, the engine cannot be reached, or its API is older
     ///   than ``oldestAPIVersion``.
     public static func connect(host: String) async throws -> DockerEngineClient {
         let base = try baseURL(of: host)
         let http = engineHTTP
-        let (status, body) = try await send(http, .GET, base + "/version", body: nil, host: host, timeout: .seconds(10))
-        guard status == 200, let version = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-            throw DockerEngineError(
-                "the container engine at \(host) answered GET /version with \(status): \(Self.message(body))"
+        let ping = try await head(http, base + "/_ping", host: host, timeout: .seconds(30))
+        var apiText = ping.status == 200 ? ping.headers.first(name: "Api-Version") ?? "" : ""
+        var engineName = ping.status == 200 ? Self.engineName(server: ping.headers.first(name: "Server")) : nil
+        if apiText.isEmpty || engineName == nil {
+            let (status, body) = try await send(
+                http,
+                .GET,
+                base + "/version",
+                body: nil,
+                host: host,
+                timeout: .seconds(60)
             )
+            guard status == 200, let version = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                throw DockerEngineError(
+                    "the container engine at \(host) answered GET /version with \(status): \(Self.message(body))"
+                )
+            }
+            apiText = version["ApiVersion"] as? String ?? ""
+            var name = (version["Platform"] as? [String: Any])?["Name"] as? String ?? ""
+            if let components = version["Components"] as? [[String: Any]], let first = components.first,
+                let componentName = first["Name"] as? String
+            {
+                name = componentName
+            }
+            if name.isEmpty { name = "Docker Engine" }
+            engineName = "\(name) \(version["Version"] as? String ?? "?")"
         }
-        let apiText = version["ApiVersion"] as? String ?? ""
         guard let api = APIVersion(apiText) else {
             throw DockerEngineError("the container engine at \(host) gave no API version (\"\(apiText)\")")
         }
@@ -84,21 +108,27 @@ public final class DockerEngineClient: Sendable {
                 "the container engine at \(host) speaks API \(api); at least \(oldestAPIVersion) is needed"
             )
         }
-        var name = (version["Platform"] as? [String: Any])?["Name"] as? String ?? ""
-        if let components = version["Components"] as? [[String: Any]], let first = components.first,
-            let componentName = first["Name"] as? String
-        {
-            name = componentName
-        }
-        if name.isEmpty { name = "Docker Engine" }
-        let engineVersion = version["Version"] as? String ?? "?"
         return DockerEngineClient(
             host: host,
             apiVersion: min(api, newestAPIVersion),
-            engineName: "\(name) \(engineVersion)",
+            engineName: engineName ?? "Docker Engine ?",
             base: base,
             http: http
         )
+    }
+
+    /// The engine's name and version from a `Server` header: `Libpod/4.3.1 (linux)` is `Podman Engine 4.3.1`,
+    /// `Docker/27.1.1 (linux)` is `Docker Engine 27.1.1`; nil for anything else.
+    static func engineName(server: String?) -> String? {
+        guard let server, let slash = server.firstIndex(of: "/") else { return nil }
+        let product = server[..<slash]
+        let version = server[server.index(after: slash)...].prefix { !$0.isWhitespace }
+        guard !version.isEmpty, version.first?.isNumber == true else { return nil }
+        switch product {
+        case "Libpod": return "Podman Engine \(version)"
+        case "Docker": return "Docker Engine \(version)"
+        default: return nil
+        }
     }
 
     private init(host: String, apiVersion: APIVersion, engineName: String, base: String, http: HTTPClient) {
@@ -226,6 +256,24 @@ public final class DockerEngineClient: Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// A `GET` whose body is dropped: the status and headers.
+    private static func head(
+        _ http: HTTPClient,
+        _ url: String,
+        host: String,
+        timeout: TimeAmount
+    ) async throws -> (status: Int, headers: HTTPHeaders) {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Host", value: "docker")
+        do {
+            let response = try await http.execute(request, timeout: timeout)
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), response.headers)
+        } catch {
+            throw DockerEngineError.unreachable(host, error)
+        }
     }
 
     private static func send(

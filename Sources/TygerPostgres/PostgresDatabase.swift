@@ -16,6 +16,7 @@ public final class PostgresDatabase: Sendable {
     public let logger: Logger
     private let runner: Task<Void, Never>
     private let serverLockHolder = Mutex<Task<Void, Never>?>(nil)
+    private let settings: Settings
     /// The URL without its password, for messages.
     public let redactedURL: String
 
@@ -105,6 +106,7 @@ public final class PostgresDatabase: Sendable {
             )
         }
         configuration.options.connectTimeout = .seconds(10)
+        self.settings = settings
         do {
             try await Self.preflight(settings, logger: logger)
         } catch {
@@ -242,7 +244,24 @@ public final class PostgresDatabase: Sendable {
     /// password) fails the start at once, where the pool would retry it until the start timeout. A server that
     /// cannot be reached yet is left to the pool's retries.
     private static func preflight(_ settings: Settings, logger: Logger) async throws {
-        let configuration: PostgresConnection.Configuration
+        do {
+            let connection = try await connect(settings, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.serverInfo != nil {
+            throw error
+        } catch {
+            // Not reachable (yet): the pool retries.
+        }
+    }
+
+    /// A connection of its own, outside the pool (at most 10 s to make): for a session that lives as long as the
+    /// server, such as ``PostgresRunCoordination``'s `LISTEN`, whose retries then leave the pool's backoff alone.
+    public func dedicatedConnection() async throws -> PostgresConnection {
+        try await Self.connect(settings, logger: logger)
+    }
+
+    private static func connect(_ settings: Settings, logger: Logger) async throws -> PostgresConnection {
+        var configuration: PostgresConnection.Configuration
         if let directory = settings.socketDirectory {
             configuration = PostgresConnection.Configuration(
                 unixSocketPath: "\(directory)/.s.PGSQL.\(settings.port)",
@@ -261,14 +280,8 @@ public final class PostgresDatabase: Sendable {
                     ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable
             )
         }
-        do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            try await connection.close()
-        } catch let error as PSQLError where error.serverInfo != nil {
-            throw error
-        } catch {
-            // Not reachable (yet): the pool retries.
-        }
+        configuration.options.connectTimeout = .seconds(10)
+        return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
     /// Closes the pool's connections.

@@ -349,8 +349,8 @@ final class PostgresRunRepository: RunRepository {
 }
 
 /// ``RunCoordination`` on the shared database: `runs.owner`, `tyger_servers` heartbeats, `run_cancel_requests`,
-/// and notices of changes on the `tyger_runs` channel (`NOTIFY` when a change commits, `LISTEN` on one connection
-/// of the pool).
+/// and notices of changes on the `tyger_runs` channel (`NOTIFY` when a change commits, `LISTEN` on a connection
+/// of its own).
 final class PostgresRunCoordination: RunCoordination {
     let database: PostgresDatabase
     let instance: String
@@ -370,25 +370,42 @@ final class PostgresRunCoordination: RunCoordination {
 
     var notifies: Bool { true }
 
+    /// Listens on a connection of its own (outside the pool, so that a long-lived `LISTEN` takes none of the pool's
+    /// connections and its reconnections none of the pool's backoff), made again after 250 ms, doubling up to 5 s
+    /// while the database cannot be reached.
     func listen(_ changed: @escaping @Sendable (CoordinationChange) -> Void) async {
-        let client = database.client
+        let database = database
         let logger = logger
+        var pause = Duration.milliseconds(250)
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notices in
-                        logger.debug("listening for changes of other servers", metadata: ["channel": "\(Self.channel)"])
-                        for try await notice in notices {
-                            if let change = CoordinationChange(payload: notice.payload) { changed(change) }
+                let connection = try await database.dedicatedConnection()
+                pause = .milliseconds(250)
+                await withTaskCancellationHandler {
+                    do {
+                        try await connection.listen(on: Self.channel) { notices in
+                            logger.debug(
+                                "listening for changes of other servers",
+                                metadata: ["channel": "\(Self.channel)"]
+                            )
+                            for try await notice in notices {
+                                if let change = CoordinationChange(payload: notice.payload) { changed(change) }
+                            }
                         }
+                    } catch {
+                        // Notices sent meanwhile are lost: the followers' own looks catch up.
+                        logger.debug("listening for changes stopped", metadata: ["error": "\(error)"])
                     }
+                } onCancel: {
+                    let _: EventLoopFuture<Void> = connection.close()
                 }
+                try? await connection.close()
             } catch {
-                if Task.isCancelled { return }
-                // Notices sent meanwhile are lost: the followers' own looks catch up.
-                logger.debug("listening for changes stopped; listening again", metadata: ["error": "\(error)"])
+                logger.debug("cannot listen for changes yet", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { return }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
         }
     }
 

@@ -138,7 +138,10 @@ struct MultiServerCLITests {
                 #expect(canceled.exitCode == 0, "\(canceled)")
                 try await waitForStatus(homeA, id, "Canceled")
                 let pid = try #require(Int32(try String(contentsOfFile: work + "/pid", encoding: .utf8).trimmed))
-                #expect(await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 }, "the run's process lives on")
+                #expect(
+                    await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 },
+                    "the run's process lives on; A's log ends:\n\(a.log.suffix(6000))"
+                )
 
                 // `run watch` on B follows a run that A supervises to its end.
                 let second = try deployment.workDirectory("watch")
@@ -243,7 +246,10 @@ struct MultiServerCLITests {
                 // Back on the database, A learns the run is no longer its own: it stops the process and leaves the
                 // record as B wrote it.
                 relay.restore()
-                #expect(await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 }, "the run's process lives on")
+                #expect(
+                    await eventually(timeout: .seconds(60)) { kill(pid, 0) != 0 },
+                    "the run's process lives on; A's log ends:\n\(a.log.suffix(6000))"
+                )
                 try await Task.sleep(for: .seconds(2))
                 let final = try await status(homeB, id)
                 #expect(final["status"] as? String == "Failed", "\(final)")

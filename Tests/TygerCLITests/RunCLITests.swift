@@ -746,6 +746,20 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
+    /// An embedded server that stops at start (here: its container engine is not there) has the CLI say why in its
+    /// one line, not only in the server's log.
+    @Test func anEmbeddedServerThatCannotStartSaysWhyInTheCLIsError() async throws {
+        let host = "unix:///nonexistent/tyger-test/docker.sock"
+        try await withTyger(environment: ["TYGER_EXECUTOR": "docker", "DOCKER_HOST": host]) { s in
+            let created = try await s.tyger(["buffer", "create"])
+            #expect(created.exitCode == 1, "\(created)")
+            let lines = created.stderrText.split(separator: "\n")
+            #expect(lines.count == 1, "\(created)")
+            #expect(created.stderrText.contains("the local server exited at start (exit code 1): "), "\(created)")
+            #expect(created.stderrText.contains(host), "\(created)")
+        }
+    }
+
     @Test func badInputGivesClearErrors() async throws {
         try await withTyger { s in
             let badName = try await s.tyger(["codespec", "create", "bad_NAME!"])
