@@ -166,7 +166,7 @@ let package = Package(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
-                "TygerContainers", "TygerPostgres", "TygerClient", "TygerStorage",
+                "TygerContainers", "TygerPostgres", "TygerClient", "TygerStorage", "TygerKubernetes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -200,6 +200,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // L6: upstream's Kubernetes objects for a run, rendered from a run specification (on paper: no cluster here).
+        .target(
+            name: "TygerKubernetes",
+            dependencies: ["TygerModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -276,6 +282,13 @@ let package = Package(
         .testTarget(
             name: "TygerCLITests",
             dependencies: ["TygerCore", "TygerClient", "TygerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TygerKubernetesTests",
+            dependencies: [
+                "TygerKubernetes", "TygerModel", "TygerTestSupport", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -8,7 +8,9 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tyger-server",
         abstract: "The Tyger server: buffer data plane, signed access URLs and bearer tokens.",
-        subcommands: [RunCommand.self, DataPlaneCommand.self, TokenCommand.self, SigningKeyCommand.self]
+        subcommands: [
+            RunCommand.self, DataPlaneCommand.self, TokenCommand.self, SigningKeyCommand.self, KubernetesCommand.self,
+        ]
     )
 }
 
