@@ -18,7 +18,7 @@ public struct Run: Codable, Hashable, Sendable {
     public var finishedAt: Date?
     /// What to run.
     public var job: JobRunCodeTarget
-    /// Workers: accepted in the model, rejected at creation (as upstream's Docker mode does).
+    /// Workers (distributed runs): started before the job on the process executor; other executors refuse them.
     public var worker: RunCodeTarget?
     /// Seconds from creation after which the run is failed; default 43200 (12 h).
     public var timeoutSeconds: Int?
@@ -272,7 +272,7 @@ public struct JobRunCodeTarget: Codable, Hashable, Sendable {
     }
 }
 
-/// A worker code target (accepted in the model; the local executor has no workers).
+/// A worker code target: the worker codespec, its replicas and node pool.
 public struct RunCodeTarget: Codable, Hashable, Sendable {
     public var codespec: CodespecReference
     public var nodePool: String?

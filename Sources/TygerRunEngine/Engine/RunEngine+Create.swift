@@ -46,12 +46,33 @@ extension RunEngine {
     private func create(_ request: Run, idempotencyKey: String?, pullImage: Bool) async throws -> Run {
         if request.kind == "system" { throw TygerRunEngineError.invalid("System runs cannot be created directly") }
         var run = request.withoutSystemFields
-        if run.worker != nil { throw TygerRunEngineError.invalid("Runs with workers are only supported on Kubernetes") }
         let spec = try await resolve(run.job.codespec)
         guard spec.kind == .job else {
             throw TygerRunEngineError.invalid(
                 "The codespec for a run's job must be a job codespec, not a worker codespec"
             )
+        }
+        if var worker = run.worker {
+            guard executor.runsWorkers else {
+                throw TygerRunEngineError.invalid(
+                    "Runs with workers are not supported by the \(executor.description.kind) executor (the process "
+                        + "executor runs them on this machine)"
+                )
+            }
+            let workerSpec = try await resolve(worker.codespec)
+            guard workerSpec.kind == .worker else {
+                throw TygerRunEngineError.invalid(
+                    "The codespec for a run's worker must be a worker codespec, not a job codespec"
+                )
+            }
+            let replicas = worker.replicas ?? 1
+            guard (1...Self.maxReplicas).contains(replicas) else {
+                throw TygerRunEngineError.invalid("worker.replicas must be between 1 and \(Self.maxReplicas)")
+            }
+            try await executor.validate(codespec: workerSpec, replicas: replicas)
+            worker.codespec = .inline(workerSpec)
+            worker.replicas = replicas
+            run.worker = worker
         }
         guard run.job.replicas >= 1 else {
             throw TygerRunEngineError.invalid("The number of replicas must be at least 1")

@@ -36,10 +36,35 @@ extension RunSupervisor {
 
     private func supervise(directory: String, parameters: [Parameter]) async {
         let execution: any Execution
+        var workers: (any Execution)?
         do {
-            let (request, log) = try prepare(directory: directory, parameters: parameters)
+            let workerSpec = currentRun.worker.flatMap { target -> (Codespec, Int)? in
+                guard case .inline(let spec) = target.codespec else { return nil }
+                return (spec, max(1, target.replicas ?? 1))
+            }
+            let endpoints = try workerSpec.map {
+                try WorkerEndpoints.allocate(endpoints: $0.0.endpoints ?? [:], replicas: $0.1)
+            }
+            let (request, log) = try prepare(
+                directory: directory,
+                parameters: parameters,
+                workerEnvironment: endpoints?.jobEnvironment ?? [:]
+            )
+            if let (spec, replicas) = workerSpec, let endpoints {
+                let started = try await engine.executor.start(
+                    workerRequest(spec, replicas: replicas, endpoints: endpoints, directory: directory),
+                    log: log
+                )
+                workers = started
+                if let stopped = await waitUntilReady(started, replicas: replicas, endpoints: endpoints) {
+                    await started.terminate(grace: .zero)
+                    await handle(stopped)
+                    return
+                }
+            }
             execution = try await engine.executor.start(request, log: log)
         } catch {
+            await workers?.terminate(grace: .zero)
             let message = (error as? TygerRunEngineError)?.message ?? "\(error)"
             await handle { $0.startFailed(message) }
             return
@@ -91,10 +116,90 @@ extension RunSupervisor {
                 if self.shutdown.isFired { await self.handle { $0.shutdown() } }
             }
         }
+        // The workers serve the job only: they stop when it ends.
+        await workers?.terminate(grace: engine.configuration.terminationGrace)
     }
 
-    /// Creates the run directory (0700), one FIFO per buffer parameter, the log, and the launch of each replica.
-    private func prepare(directory: String, parameters: [Parameter]) throws -> (ExecutionRequest, RunLogWriter) {
+    /// The workers' replicas: host processes (or containers) like the job's, with `TYGER_<ENDPOINT>_PORT` each, no
+    /// buffers, and their log lines marked `[worker-<i>] `.
+    private func workerRequest(
+        _ spec: Codespec,
+        replicas: Int,
+        endpoints: WorkerEndpoints,
+        directory: String
+    ) -> ExecutionRequest {
+        let view = engine.executor.processView(
+            runId: runId,
+            pipesDirectory: engine.layout.runPipesPath(runId),
+            workDirectory: engine.layout.runWorkPath(runId)
+        )
+        let launches = (0..<replicas).map { replica -> ReplicaLaunch in
+            let env = RunEnvironment.make(
+                codespec: spec,
+                runId: runId,
+                replica: replica,
+                replicas: replicas,
+                pipes: [:],
+                base: view.inheritedEnvironment.merging(endpoints.workerEnvironment(replica: replica)) { _, b in b }
+            )
+            let command = (spec.command ?? []).map { RunEnvironment.expand($0, with: env) }
+            let args = (spec.args ?? []).map { RunEnvironment.expand($0, with: env) }
+            return ReplicaLaunch(
+                arguments: command + args,
+                commandCount: command.count,
+                environment: env,
+                workingDirectory: spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? view.workingDirectory,
+                logPrefix: "[worker-\(replica)] "
+            )
+        }
+        return ExecutionRequest(
+            runId: runId,
+            runDirectory: directory,
+            pipesDirectory: engine.layout.runPipesPath(runId),
+            image: spec.image,
+            resources: spec.resources,
+            replicas: launches
+        )
+    }
+
+    /// Waits until every endpoint of every worker accepts TCP connections (looking every 50 ms).
+    ///
+    /// - Returns: `nil` when they do; otherwise what ends the run: a worker that exited first (the run fails), a
+    ///   cancel, the deadline, or the server's shutdown.
+    private func waitUntilReady(
+        _ workers: any Execution,
+        replicas: Int,
+        endpoints: WorkerEndpoints
+    ) async -> (@Sendable (inout RunLifecycle) -> RunLifecycle.Action)? {
+        let exited = FirstWorkerExit()
+        let watchers = (0..<replicas).map { replica in
+            Task {
+                let exit = await workers.waitForExit(replica: replica)
+                exited.first.withLock { if $0 == nil { $0 = (replica, exit) } }
+            }
+        }
+        defer { for watcher in watchers { watcher.cancel() } }
+        while true {
+            if let (replica, exit) = exited.first.withLock({ $0 }) {
+                let how = exit.detail.map { "\(exit.code) (\($0))" } ?? "\(exit.code)"
+                let message = "Worker \(replica) exited with code \(how) before its endpoints accepted connections"
+                return { $0.startFailed(message) }
+            }
+            if cancel.isFired { return { $0.cancelRequested() } }
+            if shutdown.isFired { return { $0.shutdown() } }
+            if engine.clock.now() >= deadline { return { $0.timedOut() } }
+            if endpoints.notAccepting().isEmpty { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Creates the run directory (0700), one FIFO per buffer parameter, the log, and the launch of each replica (with
+    /// `workerEnvironment`: where the run's workers listen).
+    private func prepare(
+        directory: String,
+        parameters: [Parameter],
+        workerEnvironment: [String: String]
+    ) throws -> (ExecutionRequest, RunLogWriter) {
         let run = currentRun
         guard let spec = run.resolvedCodespec else {
             throw TygerRunEngineError(.executorFailure, "the run has no resolved codespec")
@@ -134,7 +239,7 @@ extension RunSupervisor {
                 replica: replica,
                 replicas: replicas,
                 pipes: replicaPipes,
-                base: view.inheritedEnvironment
+                base: view.inheritedEnvironment.merging(workerEnvironment) { _, worker in worker }
             )
             let command = (spec.command ?? []).map { RunEnvironment.expand($0, with: env) }
             let args = (spec.args ?? []).map { RunEnvironment.expand($0, with: env) }
@@ -214,4 +319,9 @@ extension RunSupervisor {
         if let e = error as? TygerRunEngineError { return e.message }
         return "\(error)"
     }
+}
+
+/// The first worker replica that exited, and how.
+private final class FirstWorkerExit: Sendable {
+    let first = Mutex<(replica: Int, exit: ReplicaExit)?>(nil)
 }

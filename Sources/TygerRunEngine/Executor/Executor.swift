@@ -38,12 +38,20 @@ public protocol Executor: Sendable {
     ///   started is killed first).
     func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution
 
+    /// Whether runs with workers (upstream's distributed runs) can run here: the workers are started as replicas of
+    /// their own on this machine, each endpoint on a port of its own on loopback (``WorkerEndpoints``).
+    var runsWorkers: Bool { get }
+
     /// Reconciles what a previous server process left for a run (after a restart), using what `start` recorded in
     /// `runDirectory` or the engine's labels: whatever still runs is killed, and everything is removed.
     ///
     /// - Returns: How each replica ended, when every one had ended by itself (a container keeps its exit status
     ///   after the server that ran it died); `nil` when a replica was still running or nothing is known.
     func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]?
+}
+
+extension Executor {
+    public var runsWorkers: Bool { false }
 }
 
 /// What an executor is, for `/metadata` and `tyger api status`.

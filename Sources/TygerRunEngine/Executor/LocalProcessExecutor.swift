@@ -26,8 +26,11 @@ public struct LocalProcessExecutor: Executor {
     }
 
     public var description: ExecutorDescription {
-        ExecutorDescription(kind: "process", capabilities: hasGPU ? ["Gpu"] : [])
+        ExecutorDescription(kind: "process", capabilities: (hasGPU ? ["Gpu"] : []) + ["DistributedRuns"])
     }
+
+    /// Workers are host processes too, each endpoint on a loopback port of its own.
+    public var runsWorkers: Bool { true }
 
     /// Processes see the host's paths, start in the run's private work directory and inherit the server's
     /// ``RunEnvironment/inherited`` variables (`PATH` defaults to `/usr/local/bin:/usr/bin:/bin`).
