@@ -275,6 +275,7 @@ let package = Package(
             dependencies: [
                 "TygerRunEngine", "TygerModel", "TygerDataPath", "TygerStorage", "TygerIO", "TygerPostgres",
                 "TygerTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -17,6 +17,8 @@ public final class PostgresDatabase: Sendable {
     private let runner: Task<Void, Never>
     private let serverLockHolder = Mutex<Task<Void, Never>?>(nil)
     private let settings: Settings
+    /// The connections made outside the pool that are still open, closed with the pool; `nil` once shut down.
+    private let dedicated = Mutex<[ObjectIdentifier: PostgresConnection]?>([:])
     /// The URL without its password, for messages.
     public let redactedURL: String
 
@@ -256,9 +258,28 @@ public final class PostgresDatabase: Sendable {
 
     /// A connection of its own, outside the pool (at most 10 s to make): for a session that lives as long as the
     /// server, such as ``PostgresRunCoordination``'s `LISTEN`, whose retries then leave the pool's backoff alone.
+    /// It is closed by ``shutdown()`` if still open then.
+    ///
+    /// - Throws: ``Unavailable`` after ``shutdown()``; PostgresNIO's error when the database cannot be reached.
     public func dedicatedConnection() async throws -> PostgresConnection {
-        try await Self.connect(settings, logger: logger)
+        guard !isShutDown else { throw Unavailable(cause: CancellationError()) }
+        let connection = try await Self.connect(settings, logger: logger)
+        let kept = dedicated.withLock { open -> Bool in
+            guard open != nil else { return false }
+            open?[ObjectIdentifier(connection)] = connection
+            // Closed ones leave the set here: a long-lived server makes few, but never keeps the dead.
+            open = open?.filter { !$0.value.isClosed }
+            return true
+        }
+        if !kept {
+            try? await connection.close()
+            throw Unavailable(cause: CancellationError())
+        }
+        return connection
     }
+
+    /// Whether ``shutdown()`` was called.
+    public var isShutDown: Bool { dedicated.withLock { $0 == nil } }
 
     private static func connect(_ settings: Settings, logger: Logger) async throws -> PostgresConnection {
         var configuration: PostgresConnection.Configuration
@@ -284,9 +305,14 @@ public final class PostgresDatabase: Sendable {
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
-    /// Closes the pool's connections.
+    /// Closes the pool's connections and those made outside it.
     public func shutdown() {
         serverLockHolder.withLock { $0?.cancel() }
+        let open = dedicated.withLock { open -> [PostgresConnection] in
+            defer { open = nil }
+            return Array((open ?? [:]).values)
+        }
+        for connection in open { let _: EventLoopFuture<Void> = connection.close() }
         runner.cancel()
     }
 

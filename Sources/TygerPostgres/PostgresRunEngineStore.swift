@@ -377,7 +377,7 @@ final class PostgresRunCoordination: RunCoordination {
         let database = database
         let logger = logger
         var pause = Duration.milliseconds(250)
-        while !Task.isCancelled {
+        while !Task.isCancelled && !database.isShutDown {
             do {
                 let connection = try await database.dedicatedConnection()
                 pause = .milliseconds(250)

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Testing
 import TygerModel
 import TygerPostgres
@@ -112,6 +113,40 @@ struct PostgresRunStoreTests {
             if change != .cancelRequested(id) { rest.insert(change) }
         }
         #expect(rest == [.runChanged(id), .logAppended(id)])
+    }
+
+    /// The listener's connection is its own, outside the pool: shutting the database down closes it and ends the
+    /// listener, so that servers and tests that come and go leave no sessions behind (they once filled the
+    /// database's connection slots in a full test run).
+    @Test func shuttingTheDatabaseDownEndsItsListener() async throws {
+        let one = try await PostgresTestDatabase.make()
+        let two = try await PostgresDatabase(url: one.url, logger: quietLogger)
+        let coordination = try #require(PostgresRunEngineStore(database: two, instance: "other").coordination)
+        let ended = Trigger()
+        let listener = Task {
+            await coordination.listen { _ in }
+            ended.fire()
+        }
+        defer { listener.cancel() }
+        @Sendable func listeners() async throws -> Int64 {
+            try await one.database.withConnection { connection in
+                var count: Int64 = 0
+                for try await value in try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+                    """,
+                    logger: quietLogger
+                ).decode(Int64.self) {
+                    count = value
+                }
+                return count
+            }
+        }
+        #expect(await eventually(timeout: .seconds(20)) { (try? await listeners()) == 1 })
+        two.shutdown()
+        #expect(await eventually(timeout: .seconds(20)) { (try? await listeners()) == 0 })
+        #expect(await eventually(timeout: .seconds(20)) { ended.isFired }, "the listener goes on after the shutdown")
     }
 
     @Test(arguments: [CoordinationChange.cancelRequested(7), .runChanged(1 << 40), .logAppended(0)])
