@@ -16,6 +16,7 @@ import TygerStorage
 ///   named on the command line is missing or unreadable or holds a bad spec, a buffer or run does not exist, the
 ///   server cannot be reached, the run failed).
 /// - 130: interrupted (Ctrl-C); 0 when the reader of our output goes away (`… | head`).
+/// - `tyger run wait` adds 2 (the run was canceled) and 124 (its `--timeout` passed first).
 enum CLIError {
     /// The exit status of a usage error.
     static let usage = ExitCode(64)

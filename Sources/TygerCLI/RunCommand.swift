@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import TygerClient
 import TygerCore
 import TygerIO
@@ -13,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Create, run and inspect runs.",
         subcommands: [
-            Create.self, Exec.self, Show.self, Watch.self, List.self, Cancel.self, Logs.self, Counts.self, Set.self,
+            Create.self, Exec.self, Show.self, Watch.self, Wait.self, List.self, Cancel.self, Logs.self, Counts.self,
+            Set.self,
         ],
         aliases: ["runs"]
     )
@@ -142,6 +144,70 @@ extension RunCommand {
                     if fullResource { try Console.json(run) } else { try Console.json(RunStatusOutput(run)) }
                 }
             }
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until a run ends and print its final status as JSON.",
+            discussion: """
+                Exit status: 0 when the run succeeded, 1 when it failed, 2 when it was canceled, 124 when --timeout \
+                passed first (the run goes on).
+                """
+        )
+        @Argument var id: String
+        @Option(help: "Give up after this long: seconds (90), or with a unit (30s, 5m, 2h).") var timeout: String?
+        @OptionGroup var global: GlobalOptions
+
+        /// The exit status of a run canceled, and of a wait that timed out (as `timeout(1)`'s).
+        static let canceledStatus = ExitCode(2)
+        static let timedOutStatus = ExitCode(124)
+
+        func validate() throws {
+            if let timeout, parseWaitTimeout(timeout) == nil {
+                throw ValidationError("--timeout '\(timeout)' must be seconds or a number with s, m or h (90, 5m)")
+            }
+        }
+
+        func run() async throws {
+            let limit = timeout.flatMap(parseWaitTimeout)
+            let id = id
+            let last = LastRun()
+            let ended = try await withConnection { connection in
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        try await watchRun(id: id, connection: connection) { run in last.run.withLock { $0 = run } }
+                        return true
+                    }
+                    if let limit {
+                        group.addTask {
+                            try await Task.sleep(for: limit)
+                            return false
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? false
+                }
+            }
+            guard ended, let run = last.run.withLock({ $0 }), run.status?.isTerminal == true else {
+                let status = last.run.withLock { $0?.status?.rawValue } ?? "unknown"
+                logger.error("run \(id) had not ended after \(timeout ?? "") (status \(status))")
+                throw Self.timedOutStatus
+            }
+            try Console.json(RunStatusOutput(run))
+            switch run.status {
+            case .succeeded: return
+            case .canceled:
+                logger.error("run \(id) was canceled")
+                throw Self.canceledStatus
+            default:
+                throw CommandFailure("run \(id) failed\(run.statusReason.map { ": \($0)" } ?? "")")
+            }
+        }
+
+        /// The last state the watch reported.
+        final class LastRun: Sendable {
+            let run = Mutex<Run?>(nil)
         }
     }
 
@@ -287,4 +353,19 @@ func streamLogs(
 /// Writes a chunk of a stream (logs) to a descriptor.
 func writeChunk(_ buffer: ByteBuffer, to fd: Int32) throws {
     try buffer.withUnsafeReadableBytes { try FileDescriptorOps.writeAll(fd, $0) }
+}
+
+/// A wait's bound: whole or fractional seconds, bare or with `s`, `m` or `h` (up to a year); nil when malformed.
+func parseWaitTimeout(_ text: String) -> Duration? {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+    var number = Substring(text)
+    var scale = 1.0
+    if let last = number.last, let unit = units[last] {
+        scale = unit
+        number = number.dropLast()
+    }
+    guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 366 * 86400,
+        number.allSatisfy({ $0.isNumber || $0 == "." })
+    else { return nil }
+    return .milliseconds(Int64((value * scale * 1000).rounded()))
 }

@@ -9,12 +9,15 @@ import TygerTestSupport
 /// inputs (10,000 in CI), structure-aware (valid documents with extreme numbers, deep nesting, odd types and unknown
 /// fields; strings near the grammar). A crash ends the test process; a hang trips the time limit; an error must be
 /// the parser's documented one, and an accepted value must be sane.
-@Suite(.timeLimit(.minutes(10))) struct FuzzParsersTests {
+// Serialized: each test is a CPU-bound loop on a thread of the concurrency pool, which has two threads here. Six at
+// once held both between their yields for most of a full run's first minute, and the async work of every other
+// suite (PostgreSQL pools opening, servers answering health checks) waited past its bounds.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FuzzParsersTests {
     let count = FaultSettings.fuzzIterations
 
-    /// Runs `body` for each of `count` inputs, with the seed of each printed when it fails. It yields every 100
-    /// inputs: the loop is CPU-bound, and without yields two of them hold both threads of the concurrency pool on a
-    /// 2-core machine for seconds, starving the timing bounds of the suites running beside them.
+    /// Runs `body` for each of `count` inputs, with the seed of each printed when it fails. It yields every 10
+    /// inputs: the loop is CPU-bound, and without yields it holds a thread of the concurrency pool (two on a 2-core
+    /// machine) for seconds, starving the timing bounds of the suites running beside it.
     private func fuzz(
         _ name: String,
         salt: UInt64,
@@ -25,7 +28,7 @@ import TygerTestSupport
             let seed = base &+ UInt64(i)
             var g = FuzzGenerator(seed: seed)
             try body(&g, seed)
-            if i % 100 == 99 { await Task.yield() }
+            if i % 10 == 9 { await Task.yield() }
         }
         FaultSettings.report("fuzz \(name): \(count) inputs, 0 crashes, 0 hangs")
     }
