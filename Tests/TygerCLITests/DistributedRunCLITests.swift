@@ -36,6 +36,23 @@ private let distributedYAML = """
       replicas: 2
     """
 
+/// A run whose job would print `never` and whose one worker runs `workerScript` (which never listens on its
+/// endpoint).
+private func workerRun(workerScript: String) -> String {
+    """
+    job:
+      codespec:
+        image: ubuntu
+        command: [echo, never]
+    worker:
+      codespec:
+        kind: worker
+        image: ubuntu
+        endpoints: {http: 8080}
+        command: [bash, -c, "\(workerScript)"]
+    """
+}
+
 /// Whether something accepts TCP connections on `127.0.0.1:port`.
 private func accepts(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -88,21 +105,7 @@ private func accepts(port: Int) -> Bool {
 
     @Test func aWorkerThatExitsBeforeItListensFailsTheRun() async throws {
         try await withTyger { s in
-            let spec = try s.file(
-                "exits.yml",
-                """
-                job:
-                  codespec:
-                    image: ubuntu
-                    command: [echo, never]
-                worker:
-                  codespec:
-                    kind: worker
-                    image: ubuntu
-                    endpoints: {http: 8080}
-                    command: [bash, -c, "exit 3"]
-                """
-            )
+            let spec = try s.file("exits.yml", workerRun(workerScript: "exit 3"))
             let id = try await s.createRun(["-f", spec])
             let run = try await s.waitForStatus(id, in: ["Failed", "Succeeded", "Canceled"])
             #expect(run["status"] as? String == "Failed", "\(run)")
@@ -119,21 +122,7 @@ private func accepts(port: Int) -> Bool {
     @Test func aRunCanceledWhileItsWorkersStartStopsThem() async throws {
         try await withTyger { s in
             let pidFile = s.directory + "/worker.pid"
-            let spec = try s.file(
-                "silent.yml",
-                """
-                job:
-                  codespec:
-                    image: ubuntu
-                    command: [echo, never]
-                worker:
-                  codespec:
-                    kind: worker
-                    image: ubuntu
-                    endpoints: {http: 8080}
-                    command: [bash, -c, "echo $$ > \(pidFile); exec sleep 600"]
-                """
-            )
+            let spec = try s.file("silent.yml", workerRun(workerScript: "echo $$ > \(pidFile); exec sleep 600"))
             let id = try await s.createRun(["-f", spec])
             #expect(await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: pidFile) })
             let pid = try #require(
