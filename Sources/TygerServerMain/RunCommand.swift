@@ -216,6 +216,12 @@ struct RunCommand: AsyncParsableCommand {
             buffers.softDeletedLifetime = try DurationParser.parse(softDeletedLifetime)
             buffers.activeLifetime = try activeLifetime.map(DurationParser.parse)
             buffers.dataPlanes = dataPlane.compactMap { RemoteDataPlane.parse($0)?.name }
+            // Test-only: a longer writer lease, for tests whose writers must not lose it on a loaded machine.
+            if let text = ProcessInfo.processInfo.environment["TYGER_TEST_WRITER_LEASE"], let seconds = Int64(text),
+                seconds > 0
+            {
+                buffers.writerLeaseDuration = .seconds(seconds)
+            }
             let buffersControlPlane = BuffersControlPlane(
                 repository: repository,
                 configuration: buffers,

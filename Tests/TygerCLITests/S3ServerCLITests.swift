@@ -21,6 +21,9 @@ struct S3ServerCLITests {
     }
 
     /// Runs `body` with a server keeping its buffers in a new bucket of `store`, and a home logged in to it.
+    ///
+    /// Its writer leases last 60 s (`TYGER_TEST_WRITER_LEASE`), not 8: a write in a full test run's busy first
+    /// minute once lost its lease between two renewals. The tests of the lease's expiry pass `"0"` (the 8 s default).
     func withS3Server(
         _ store: String,
         environment: [String: String] = [:],
@@ -31,7 +34,8 @@ struct S3ServerCLITests {
             try await withServer(
                 dataDirectory: dir + "/data",
                 arguments: ["--blob-store", "s3://\(bucket)/team/buffers?endpoint=\(endpoint)"],
-                environment: settings.credentialsEnvironment.merging(environment) { $1 }
+                environment: settings.credentialsEnvironment.merging(["TYGER_TEST_WRITER_LEASE": "60"]) { $1 }
+                    .merging(environment) { $1 }
             ) { server in
                 try await withCLIHome { home in
                     let login = try await home.run(["login", "unix://" + server.socketPath])
@@ -145,7 +149,7 @@ struct S3ServerCLITests {
     /// Before: the writer lease was an object in the bucket, which a killed writer left there, and its readers
     /// waited for ever. Now it is a record in the server's database that runs out.
     @Test func aKilledWriterIsReportedAsAbandonedAndASecondWriterIsRefused() async throws {
-        try await withS3Server("seaweedfs") { _, home, client in
+        try await withS3Server("seaweedfs", environment: ["TYGER_TEST_WRITER_LEASE": "0"]) { _, home, client in
             let id = try await home.output(["buffer", "create"])
             let writer = try await startWriter(home, client, id, first: "first line\n")
             let second = try await home.run(["buffer", "write", id], input: .bytes(Array("second\n".utf8)))
@@ -173,7 +177,7 @@ struct S3ServerCLITests {
     /// A writer that stops renewing its lease (stopped for longer than the lease) finds it lost when it goes on: its
     /// next write is refused instead of presigned, and readers were told the buffer was abandoned meanwhile.
     @Test func aWriterWhoseLeaseRanOutCannotWriteOn() async throws {
-        try await withS3Server("seaweedfs") { _, home, client in
+        try await withS3Server("seaweedfs", environment: ["TYGER_TEST_WRITER_LEASE": "0"]) { _, home, client in
             let id = try await home.output(["buffer", "create"])
             let writer = try await startWriter(home, client, id, first: "before the pause\n")
             writer.signal(SIGSTOP)
