@@ -153,14 +153,11 @@ public enum KubernetesManifests {
                     ("name", "waitforworker"), ("image", .string(options.workerWaiterImage)), ("args", .list(waiter)),
                 ])
             )
-            environment.append(plainEnvironment("TYGER_WORKER_NODES", jsonArray(workers.nodes)))
-            for (endpoint, port) in (workers.spec.endpoints ?? [:]).sorted(by: { $0.key < $1.key }) {
-                environment.append(
-                    plainEnvironment(
-                        "TYGER_\(endpoint.uppercased())_WORKER_ENDPOINT_ADDRESSES",
-                        jsonArray(workers.nodes.map { "\($0):\(port)" })
-                    )
-                )
+            let endpoints = (workers.spec.endpoints ?? [:]).sorted { $0.key < $1.key }.map { name, port in
+                (name: name, ports: workers.nodes.map { _ in port })
+            }
+            for variable in WorkerVariables.forJob(nodes: workers.nodes, endpoints: endpoints) {
+                environment.append(plainEnvironment(variable.name, variable.value))
             }
         }
         // The codespec's own variables last: Kubernetes expands `$(VAR)` only from variables defined before.
@@ -389,9 +386,6 @@ public enum KubernetesManifests {
         .map([("name", .string(name)), ("valueFrom", .map([("fieldRef", .map([("fieldPath", .string(path))]))]))])
     }
 
-    private static func jsonArray(_ items: [String]) -> String {
-        "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + "]"
-    }
 }
 
 /// What the rendering needs beyond the run specification.

@@ -81,11 +81,11 @@ struct KubernetesCommand: AsyncParsableCommand {
                 let run = try YAMLSpecs.run(fromYAML: text, file: runSpec)
                 let objects = try KubernetesManifests.render(run, options: options)
                 print(try KubernetesManifests.yaml(objects), terminator: "")
-            } catch let error as KubernetesManifestError {
-                TokenCommand.stderr("error: \(error.message)")
-                throw ExitCode.failure
-            } catch let error as TygerModelError {
-                TokenCommand.stderr("error: \(error.message)")
+            } catch {
+                // A run that cannot be rendered: the renderer's or the spec file's one line.
+                guard let message = (error as? KubernetesManifestError)?.message ?? (error as? TygerModelError)?.message
+                else { throw error }
+                TokenCommand.stderr("error: \(message)")
                 throw ExitCode.failure
             }
         }

@@ -65,13 +65,9 @@ public struct WorkerEndpoints: Sendable, Hashable {
 
     /// `TYGER_WORKER_NODES` and `TYGER_<ENDPOINT>_WORKER_ENDPOINT_ADDRESSES`, for the job.
     public var jobEnvironment: [String: String] {
-        var environment = ["TYGER_WORKER_NODES": Self.jsonArray(ports.map { _ in Self.host })]
-        for (index, name) in names.enumerated() {
-            environment["TYGER_\(name.uppercased())_WORKER_ENDPOINT_ADDRESSES"] = Self.jsonArray(
-                ports.map { "\(Self.host):\($0[index])" }
-            )
-        }
-        return environment
+        let endpoints = names.enumerated().map { index, name in (name: name, ports: ports.map { $0[index] }) }
+        let variables = WorkerVariables.forJob(nodes: ports.map { _ in Self.host }, endpoints: endpoints)
+        return Dictionary(variables.map { ($0.name, $0.value) }) { first, _ in first }
     }
 
     /// The endpoints that do not accept a TCP connection yet, as `worker <replica> endpoint <name> (port <port>)`.
@@ -113,7 +109,4 @@ public struct WorkerEndpoints: Sendable, Hashable {
         )
     }
 
-    private static func jsonArray(_ items: [String]) -> String {
-        "[" + items.map { "\"\($0)\"" }.joined(separator: ",") + "]"
-    }
 }
