@@ -132,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "TygerCLI",
             dependencies: [
-                "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerClient", "TygerModel",
+                "TygerCore", "TygerIO", "TygerStorage", "TygerDataPath", "TygerClient", "TygerModel", "TygerRunAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -166,7 +166,7 @@ let package = Package(
             name: "TygerServerMain",
             dependencies: [
                 "TygerServer", "TygerControlPlane", "TygerCore", "TygerIO", "TygerModel", "TygerRunEngine",
-                "TygerContainers", "TygerPostgres", "TygerClient", "TygerStorage", "TygerKubernetes",
+                "TygerContainers", "TygerPostgres", "TygerClient", "TygerStorage", "TygerKubernetes", "TygerSlurm",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -199,6 +199,25 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // L6: runs as Slurm batch jobs: the executor (sbatch, squeue, scontrol, scancel) and its agents' reports.
+        .target(
+            name: "TygerSlurm",
+            dependencies: [
+                "CTygerSpawn", "TygerRunEngine", "TygerModel", "TygerIO",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // L6: the run agent a cluster job starts (`tyger run-agent`): pipes, the process, its buffers over HTTP, reports.
+        .target(
+            name: "TygerRunAgent",
+            dependencies: [
+                "TygerRunEngine", "TygerClient", "TygerDataPath", "TygerStorage", "TygerIO", "TygerCore", "TygerModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

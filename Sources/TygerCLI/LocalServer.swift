@@ -82,8 +82,9 @@ enum LocalServer {
     /// Server settings taken from the environment, each the variable of one `tyger-server run` option:
     /// `TYGER_RUN_BUFFER_TTL` → `--run-buffer-ttl` (`0` keeps run buffers), `TYGER_EXECUTOR` → `--executor`
     /// (`process`, `docker`), `TYGER_PULL` → `--pull`, `TYGER_CONTAINER_NETWORK` → `--container-network`,
-    /// `TYGER_DATABASE` → `--database`, `TYGER_BLOB_STORE` → `--blob-store`, `TYGER_KEEP_CONTAINERS=1` →
-    /// `--keep-containers`. `DOCKER_HOST` and the `AWS_*` credentials reach the server as they are: the server reads
+    /// `TYGER_DATABASE` → `--database`, `TYGER_BLOB_STORE` → `--blob-store`, `TYGER_TCP` → `--tcp`,
+    /// `TYGER_ADVERTISE_URL` → `--advertise-url`, `TYGER_SLURM_<X>` → `--slurm-<x>` (agent, user, partition, account,
+    /// scratch, bin), `TYGER_KEEP_CONTAINERS=1` → `--keep-containers`. `DOCKER_HOST` and the `AWS_*` credentials reach the server as they are: the server reads
     /// them.
     static func settingsFromEnvironment() -> [String] {
         let environment = ProcessInfo.processInfo.environment
@@ -104,7 +105,10 @@ enum LocalServer {
     static let environmentOptions = [
         (runBufferTTLVariable, "--run-buffer-ttl"), ("TYGER_EXECUTOR", "--executor"), ("TYGER_PULL", "--pull"),
         ("TYGER_CONTAINER_NETWORK", "--container-network"), ("TYGER_DATABASE", "--database"),
-        ("TYGER_BLOB_STORE", "--blob-store"),
+        ("TYGER_BLOB_STORE", "--blob-store"), ("TYGER_TCP", "--tcp"), ("TYGER_ADVERTISE_URL", "--advertise-url"),
+        ("TYGER_SLURM_AGENT", "--slurm-agent"), ("TYGER_SLURM_USER", "--slurm-user"),
+        ("TYGER_SLURM_PARTITION", "--slurm-partition"), ("TYGER_SLURM_ACCOUNT", "--slurm-account"),
+        ("TYGER_SLURM_SCRATCH", "--slurm-scratch"), ("TYGER_SLURM_BIN", "--slurm-bin"),
     ]
 
     /// Stops the embedded server: SIGTERM, then waits up to 10 s (SIGKILL after). Returns false if none was running.

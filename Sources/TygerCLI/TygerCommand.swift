@@ -10,7 +10,7 @@ struct TygerCommand: AsyncParsableCommand {
         version: TygerVersion.current,
         subcommands: [
             BufferCommand.self, CodespecCommand.self, RunCommand.self, LoginCommand.self, LogoutCommand.self,
-            APICommand.self,
+            APICommand.self, RunAgentCommand.self,
         ]
     )
 

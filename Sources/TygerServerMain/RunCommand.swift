@@ -11,6 +11,7 @@ import TygerModel
 import TygerPostgres
 import TygerRunEngine
 import TygerServer
+import TygerSlurm
 import TygerStorage
 
 #if canImport(Glibc)
@@ -55,7 +56,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "What runs codespecs: process (host processes) or docker (containers, through the Docker Engine API)."
+        help:
+            "What runs codespecs: process (host processes), docker (containers, through the Docker Engine API) or slurm (batch jobs on a Slurm cluster; needs --tcp)."
     )
     var executor: String = "process"
 
@@ -112,10 +114,16 @@ struct RunCommand: AsyncParsableCommand {
     )
     var containerInit = true
 
+    @OptionGroup(title: "Slurm (--executor slurm)") var slurm: SlurmOptions
+
     func validate() throws {
-        guard ["process", "docker"].contains(executor) else {
-            throw ValidationError("unknown --executor '\(executor)': use process or docker")
+        guard ["process", "docker", "slurm"].contains(executor) else {
+            throw ValidationError("unknown --executor '\(executor)': use process, docker or slurm")
         }
+        if executor == "slurm", listener.tcp == nil {
+            throw ValidationError("--executor slurm needs --tcp: its jobs reach the server's TCP listener")
+        }
+        try slurm.validate()
         guard ImagePullPolicy(rawValue: pull) != nil else {
             throw ValidationError("unknown --pull '\(pull)': use always, missing or never")
         }
@@ -280,6 +288,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as TygerControlPlaneError {
             logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
+        } catch let error as SlurmError {
+            logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
         } catch let error as BlobStoreError {
             logger.critical("cannot run the server", metadata: ["error": "\(error.message)"])
             throw ExitCode.failure
@@ -334,6 +345,12 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The executor `--executor` names, connected to its engine.
     private func makeExecutor(logger: Logger) async throws -> any Executor {
+        if executor == "slurm" {
+            return try await slurm.makeExecutor(
+                instanceID: try ServerInstance.id(dataDirectory: options.dataDir),
+                logger: logger
+            )
+        }
         guard executor == "docker" else { return LocalProcessExecutor() }
         var settings = DockerExecutorConfiguration(
             host: dockerHost ?? DockerExecutorConfiguration.defaultHost,

@@ -361,6 +361,30 @@ public final class BufferManager: Sendable {
                 try await ephemeralBuffers.access(ephemeral, writeable: writeable, preferTCP: preferTCP, ttl: ttl)
             }
         }
+        return try await signedAccess(id: id, writeable: writeable, preferTCP: preferTCP, ttl: ttl)
+    }
+
+    /// An access URL for the processes of a run on other machines (a cluster job moving its own buffers): on the TCP
+    /// listener, valid for `ttl` however long (the signer bounds it), never for an ephemeral buffer.
+    ///
+    /// - Throws: ``TygerControlPlaneError`` as ``access(id:writeable:preferTCP:ttl:)``.
+    public func accessForRunProcesses(
+        id: String,
+        writeable: Bool,
+        ttl: Duration
+    ) async throws(TygerControlPlaneError) -> BufferAccess {
+        guard EphemeralBufferID(id) == nil else {
+            throw .invalidInput("an ephemeral buffer has no access URL of its own")
+        }
+        return try await signedAccess(id: id, writeable: writeable, preferTCP: true, ttl: ttl)
+    }
+
+    private func signedAccess(
+        id: String,
+        writeable: Bool,
+        preferTCP: Bool,
+        ttl: Duration
+    ) async throws(TygerControlPlaneError) -> BufferAccess {
         try await refuseSoftDeleted(id: id)
         let location = try await location(of: id)
         let exists = try await storageCall("check container") {

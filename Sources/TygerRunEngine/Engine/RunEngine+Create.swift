@@ -117,6 +117,13 @@ extension RunEngine {
                     "Buffer argument '\(argument)' does not correspond to a buffer parameter on the codespec"
                 )
             }
+            if id == "_", executor.movesOwnBuffers {
+                throw TygerRunEngineError.invalid(
+                    "Ephemeral buffers ('_') are not supported by the \(executor.description.kind) executor: its jobs "
+                        + "run on other machines and move stored buffers themselves (leave '\(parameter.name)' out to "
+                        + "have a buffer created)"
+                )
+            }
             if id != "_" {
                 guard try await bufferExists(id) else {
                     throw TygerRunEngineError.invalid("The buffer '\(id)' was not found")

@@ -28,6 +28,9 @@ public final class RunEngine: Service, Sendable {
     let codespecs: any CodespecRepository
     let runs: any RunRepository
     let executor: any Executor
+
+    /// The executor, when its processes report over HTTP (the server's agent routes).
+    public var agentReceiver: (any RunAgentReceiver)? { executor as? any RunAgentReceiver }
     /// How the servers sharing the database divide the runs; `nil` when this server is alone on it.
     let coordination: (any RunCoordination)?
     let blobStore: @Sendable (String) async -> any BlobStore
@@ -412,8 +415,8 @@ public final class RunEngine: Service, Sendable {
 }
 
 /// Writes `.bufferend` `failed` on buffers that have no end yet.
-enum BufferEnd {
-    static func markFailedIfUnfinished(_ store: any BlobStore) async {
+package enum BufferEnd {
+    package static func markFailedIfUnfinished(_ store: any BlobStore) async {
         guard (try? await store.containerExists()) == true, (try? await store.head(BufferBlobNames.end)) == nil else {
             return
         }

@@ -28,6 +28,13 @@ public struct RunEngineConfiguration: Sendable {
     /// lost. Default 5 s.
     public var notifiedPollInterval: Duration = .seconds(5)
 
+    /// For an executor that moves its own buffers: a signed access URL of a buffer (its ID; writeable; how long it
+    /// must stay valid) on a listener the executor's machines reach. `nil`: such executors cannot run.
+    public var bufferAccessURL: (@Sendable (String, Bool, Duration) async throws -> String)?
+    /// For an executor that moves its own buffers: the signed base URL where a run's processes report (the run's
+    /// ID; how long it must stay valid). `nil`: such executors cannot run.
+    public var agentReportURL: (@Sendable (Int64, Duration) throws -> String)?
+
     /// Settings with defaults.
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

@@ -45,7 +45,7 @@ extension RunSupervisor {
             let endpoints = try workerSpec.map {
                 try WorkerEndpoints.allocate(endpoints: $0.0.endpoints ?? [:], replicas: $0.1)
             }
-            let (request, log) = try prepare(
+            let (request, log) = try await prepare(
                 directory: directory,
                 parameters: parameters,
                 workerEnvironment: endpoints?.jobEnvironment ?? [:]
@@ -73,7 +73,8 @@ extension RunSupervisor {
             $0.execution = execution
             $0.run.executedImage = execution.executedImage
         }
-        let transfers = parameters.filter { !$0.isEphemeral }
+        // An executor that moves its own buffers has its processes transfer them (and report how that went).
+        let transfers = engine.executor.movesOwnBuffers ? [] : parameters.filter { !$0.isEphemeral }
         let replicas = execution.replicaCount
         await handle { $0.started(replicas: replicas, transfers: transfers.count) }
         if state.withLock({ $0.lifecycle.isFinished }) {
@@ -199,7 +200,7 @@ extension RunSupervisor {
         directory: String,
         parameters: [Parameter],
         workerEnvironment: [String: String]
-    ) throws -> (ExecutionRequest, RunLogWriter) {
+    ) async throws -> (ExecutionRequest, RunLogWriter) {
         let run = currentRun
         guard let spec = run.resolvedCodespec else {
             throw TygerRunEngineError(.executorFailure, "the run has no resolved codespec")
@@ -219,11 +220,19 @@ extension RunSupervisor {
         )
         var pipes: [String: String] = [:]
         var openers: [String: FifoOpener] = [:]
+        let remote = engine.executor.movesOwnBuffers
         for parameter in parameters {
             let path = engine.layout.runPipePath(runId, parameter: parameter.name)
-            try NamedPipe.create(at: path, mode: 0o600)
             pipes[parameter.name] = view.pipesDirectory + "/" + (path as NSString).lastPathComponent
+            // The processes of an executor that moves its own buffers make their pipes where they run.
+            if remote { continue }
+            try NamedPipe.create(at: path, mode: 0o600)
             openers[parameter.name] = FifoOpener(path: path, forWriting: parameter.isInput)
+        }
+        var buffers: [BufferLaunch] = []
+        var reportURL: String?
+        if remote {
+            (buffers, reportURL) = try await remoteAccess(parameters: parameters, pipes: pipes)
         }
         state.withLock {
             $0.openers = openers
@@ -252,7 +261,7 @@ extension RunSupervisor {
                 logPrefix: replicas == 1 ? "" : "[replica-\(replica)] "
             )
         }
-        let request = ExecutionRequest(
+        var request = ExecutionRequest(
             runId: runId,
             runDirectory: directory,
             pipesDirectory: pipesDirectory,
@@ -260,7 +269,41 @@ extension RunSupervisor {
             resources: spec.resources,
             replicas: launches
         )
+        request.buffers = buffers
+        request.reportURL = reportURL
+        request.deadline = deadline
+        request.nodePool = run.job.nodePool
         return (request, log)
+    }
+
+    /// For an executor that moves its own buffers: an access URL per buffer parameter (read-only for inputs) and the
+    /// report URL, valid until five minutes past the deadline (at least 30 s, at most the signer's 24 h).
+    private func remoteAccess(
+        parameters: [Parameter],
+        pipes: [String: String]
+    ) async throws -> ([BufferLaunch], String) {
+        let configuration = engine.configuration
+        guard let access = configuration.bufferAccessURL, let report = configuration.agentReportURL else {
+            throw TygerRunEngineError(
+                .executorFailure,
+                "the \(engine.executor.description.kind) executor needs a TCP listener its jobs can reach (--tcp)"
+            )
+        }
+        let remaining = deadline.timeIntervalSince(engine.clock.now()) + 300
+        let ttl = Duration.seconds(Int64(min(max(remaining, 30), 24 * 3600)))
+        var buffers: [BufferLaunch] = []
+        for parameter in parameters {
+            let url = try await access(parameter.bufferId, !parameter.isInput, ttl)
+            buffers.append(
+                BufferLaunch(
+                    name: parameter.name,
+                    isInput: parameter.isInput,
+                    url: url,
+                    pipe: pipes[parameter.name] ?? ""
+                )
+            )
+        }
+        return (buffers, try report(runId, ttl))
     }
 
     /// Streams one buffer parameter between its FIFO and its buffer.

@@ -1,3 +1,4 @@
+public import Foundation
 public import TygerModel
 
 /// Starts and stops the processes of runs. The engine owns FIFOs, buffer transfers and the lifecycle; an executor
@@ -42,6 +43,11 @@ public protocol Executor: Sendable {
     /// their own on this machine, each endpoint on a port of its own on loopback (``WorkerEndpoints``).
     var runsWorkers: Bool { get }
 
+    /// Whether the executor's processes move their buffers themselves (a cluster job on another machine, through
+    /// the access URLs in ``ExecutionRequest/buffers``). The engine then makes no named pipes of stored buffers and
+    /// runs no transfers for them; ephemeral buffers (`_`) are refused at run creation.
+    var movesOwnBuffers: Bool { get }
+
     /// Reconciles what a previous server process left for a run (after a restart), using what `start` recorded in
     /// `runDirectory` or the engine's labels: whatever still runs is killed, and everything is removed.
     ///
@@ -52,6 +58,22 @@ public protocol Executor: Sendable {
 
 extension Executor {
     public var runsWorkers: Bool { false }
+    public var movesOwnBuffers: Bool { false }
+}
+
+/// An executor whose processes report to the server over HTTP (``AgentLaunch``): their log lines and how they
+/// ended. The server's agent routes hand the reports here after checking their signature.
+public protocol RunAgentReceiver: Sendable {
+    /// Log lines of a replica, each `<RFC 3339 stamp> <text>` and ended by a newline, as the agent's log has them.
+    ///
+    /// - Throws: `TygerRunEngineError` `.notFound` when the run has no live execution here.
+    func agentLogs(runId: Int64, replica: Int, lines: [UInt8]) throws
+
+    /// How a replica ended: the process's exit code, and why in a few words when the agent knows more (a buffer
+    /// transfer that failed).
+    ///
+    /// - Throws: `TygerRunEngineError` `.notFound` when the run has no live execution here.
+    func agentExited(runId: Int64, replica: Int, exit: ReplicaExit) throws
 }
 
 /// What an executor is, for `/metadata` and `tyger api status`.
@@ -134,6 +156,16 @@ public struct ExecutionRequest: Sendable {
     public var resources: CodespecResources?
     /// One entry per replica.
     public var replicas: [ReplicaLaunch]
+    /// For an executor that ``Executor/movesOwnBuffers``: each buffer parameter with an access URL (read-only for
+    /// inputs) valid until ``deadline``; empty otherwise.
+    public var buffers: [BufferLaunch] = []
+    /// For an executor that ``Executor/movesOwnBuffers``: the signed base URL its processes report to
+    /// (`<base>/logs`, `<base>/exit`, with the query kept).
+    public var reportURL: String?
+    /// The run's deadline (creation + timeout).
+    public var deadline: Date?
+    /// The run's `job.nodePool`, for executors that place processes (a Slurm partition).
+    public var nodePool: String?
 
     public init(
         runId: Int64,
@@ -183,4 +215,23 @@ public struct ReplicaLaunch: Sendable, Hashable {
     public var command: [String]? { commandCount > 0 ? Array(arguments[..<commandCount]) : nil }
     /// The expanded `args`.
     public var args: [String] { Array(arguments[commandCount...]) }
+}
+
+/// One buffer parameter of a run whose executor moves its own buffers.
+public struct BufferLaunch: Sendable, Hashable, Codable {
+    /// The parameter's name.
+    public var name: String
+    /// Whether the process reads it.
+    public var isInput: Bool
+    /// Its signed access URL (read-only for an input).
+    public var url: String
+    /// The named pipe the process opens (`<NAME>_PIPE`), as the process sees it.
+    public var pipe: String
+
+    public init(name: String, isInput: Bool, url: String, pipe: String) {
+        self.name = name
+        self.isInput = isInput
+        self.url = url
+        self.pipe = pipe
+    }
 }

@@ -1,6 +1,6 @@
 private import CTygerSpawn
 import Synchronization
-import TygerIO
+package import TygerIO
 import TygerModel
 
 #if canImport(Glibc)
@@ -8,9 +8,9 @@ private import Glibc
 #endif
 
 /// A descriptor closed when the last reference goes away, so a thread still using it never sees it reused.
-final class OwnedDescriptor: Sendable {
-    let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
+package final class OwnedDescriptor: Sendable {
+    package let fd: Int32
+    package init(_ fd: Int32) { self.fd = fd }
     deinit { FileDescriptorOps.close(fd) }
 }
 
@@ -21,9 +21,9 @@ final class OwnedDescriptor: Sendable {
 /// (for a write end, only once our reader is blocked in `open`), holds it until `open()` returned, then closes it.
 /// The engine releases after the process exited (so an output never opened completes empty and an input side stops)
 /// and when the run is stopped.
-final class FifoOpener: Sendable {
-    let path: String
-    let forWriting: Bool
+package final class FifoOpener: Sendable {
+    package let path: String
+    package let forWriting: Bool
     private struct State {
         var released = false
         var openStarted = false
@@ -42,7 +42,7 @@ final class FifoOpener: Sendable {
     /// ending that run's output with an early end of stream.
     private let handle: OwnedDescriptor?
 
-    init(path: String, forWriting: Bool) {
+    package init(path: String, forWriting: Bool) {
         self.path = path
         self.forWriting = forWriting
         let fd = tyger_open_path(path)
@@ -50,13 +50,13 @@ final class FifoOpener: Sendable {
     }
 
     /// Whether `release()` was called.
-    var wasReleased: Bool { state.withLock { $0.released } }
+    package var wasReleased: Bool { state.withLock { $0.released } }
 
     /// Opens our end, waiting for the peer or for `release()`.
     ///
     /// - Returns: The descriptor (blocking mode).
     /// - Throws: `TygerIOError` when `open` fails (the FIFO is gone).
-    func open() async throws -> OwnedDescriptor {
+    package func open() async throws -> OwnedDescriptor {
         let path = self.path
         let flags = (forWriting ? O_WRONLY : O_RDONLY) | O_CLOEXEC
         state.withLock { $0.openStarted = true }
@@ -68,7 +68,7 @@ final class FifoOpener: Sendable {
     }
 
     /// Waits (up to `timeout`) until no `open()` is pending, so the FIFO can be removed without stranding one.
-    func waitUntilSettled(timeout: Duration = .seconds(5)) async {
+    package func waitUntilSettled(timeout: Duration = .seconds(5)) async {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, state.withLock({ $0.openStarted && !$0.openReturned }) {
             try? await Task.sleep(for: .milliseconds(5))
@@ -76,7 +76,7 @@ final class FifoOpener: Sendable {
     }
 
     /// Makes `open()` return now or as soon as it is called (for up to a minute). Idempotent.
-    func release() {
+    package func release() {
         let first = state.withLock { s -> Bool in
             defer { s.released = true }
             return !s.released && !s.openReturned
@@ -107,32 +107,32 @@ final class FifoOpener: Sendable {
 }
 
 /// A FIFO read end as a byte source that owns its descriptor.
-final class FIFOSource: ByteSource {
+package final class FIFOSource: ByteSource {
     private let descriptor: OwnedDescriptor
     private let source: DescriptorSource
 
-    init(_ descriptor: OwnedDescriptor) {
+    package init(_ descriptor: OwnedDescriptor) {
         self.descriptor = descriptor
         self.source = DescriptorSource(fd: descriptor.fd)
     }
 
-    var supportsTimeouts: Bool { source.supportsTimeouts }
+    package var supportsTimeouts: Bool { source.supportsTimeouts }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, waitAtMost: Duration?) throws -> ReadOutcome {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, waitAtMost: Duration?) throws -> ReadOutcome {
         try source.read(into: buffer, waitAtMost: waitAtMost)
     }
 }
 
 /// A FIFO write end as a byte sink that owns its descriptor.
-final class FIFOSink: ByteSink {
+package final class FIFOSink: ByteSink {
     private let descriptor: OwnedDescriptor
     private let sink: DescriptorSink
 
-    init(_ descriptor: OwnedDescriptor) {
+    package init(_ descriptor: OwnedDescriptor) {
         self.descriptor = descriptor
         self.sink = DescriptorSink(fd: descriptor.fd)
     }
 
-    func write(_ chunk: OutputChunk) throws { try sink.write(chunk) }
-    func finish() throws {}
+    package func write(_ chunk: OutputChunk) throws { try sink.write(chunk) }
+    package func finish() throws {}
 }

@@ -49,6 +49,17 @@ public final class RunsControlPlane: ControlPlaneRoutes {
             var configuration = RunEngineConfiguration(dataDirectory: server.layout.root)
             let endpoints = server.endpoints
             configuration.advertisedEndpoint = { endpoints.tcp }
+            // An executor whose processes run on other machines reaches buffers and reports through the TCP listener.
+            configuration.bufferAccessURL = { id, writeable, ttl in
+                guard endpoints.tcp != nil else { throw Self.noTCPListener }
+                return try await manager.accessForRunProcesses(id: id, writeable: writeable, ttl: ttl).uri
+            }
+            let reportIssuer = server.issuer
+            configuration.agentReportURL = { runId, ttl in
+                guard var endpoint = endpoints.tcp else { throw Self.noTCPListener }
+                while endpoint.hasSuffix("/") { endpoint.removeLast() }
+                return try AgentController.reportURL(runId: runId, ttl: ttl, endpoint: endpoint, issuer: reportIssuer)
+            }
             configure(&configuration)
             let storage = server.buffers
             let s3 = server.configuration.s3Buffers
@@ -89,6 +100,11 @@ public final class RunsControlPlane: ControlPlaneRoutes {
         }
     }
 
+    private static let noTCPListener = TygerRunEngineError(
+        .executorFailure,
+        "the executor's jobs run on other machines and need this server's TCP listener (--tcp, and --advertise-url when it is bound to a wildcard address)"
+    )
+
     /// Sets a buffer's expiry, keeping its tags (an update replaces both); a buffer deleted meanwhile is skipped, and
     /// a concurrent tag change is retried.
     private static func setExpiry(of id: String, to expiresAt: Date, manager: BufferManager) async throws {
@@ -124,6 +140,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
         CodespecsController(engine: engine).addRoutes(to: versioned)
         RunsController(engine: engine).addRoutes(to: versioned)
         RelayController(engine: engine, validator: server.validator).addRoutes(to: router)
+        AgentController(engine: engine, validator: server.validator).addRoutes(to: router)
     }
 
     public func services(server: TygerServerApplication) -> [any Service] { [engine(server: server)] }
@@ -131,10 +148,13 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     /// Runs add ephemeral buffers (the relay) and the executor's capabilities, and name the executor.
     public func describe(into metadata: inout ServiceMetadata) {
         let description = executor.description
-        metadata.capabilities = (metadata.capabilities ?? []) + ["EphemeralBuffers"] + description.capabilities
+        // Ephemeral buffers are relayed through named pipes on this machine: executors whose jobs run elsewhere have none.
+        metadata.capabilities =
+            (metadata.capabilities ?? []) + (executor.movesOwnBuffers ? [] : ["EphemeralBuffers"])
+            + description.capabilities
         metadata.executor = ExecutorMetadata(kind: description.kind, engine: description.engine)
     }
 
-    /// The relay checks its signed URLs itself.
-    public var signedPathPrefixes: [String] { [RelayController.pathPrefix] }
+    /// The relay and the agents' reports check their signed URLs themselves.
+    public var signedPathPrefixes: [String] { [RelayController.pathPrefix, AgentController.pathPrefix] }
 }

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import TygerClient
+import TygerIO
+import TygerRunAgent
+import TygerRunEngine
+
+/// `tyger run-agent`: what a cluster job runs (hidden). Reads its launch document (base64 JSON written by the
+/// server's executor) on stdin, runs the replica it describes and exits with the process's exit status.
+struct RunAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-agent",
+        abstract: "Run one replica of a run on a cluster machine (started by the server's jobs).",
+        shouldDisplay: false
+    )
+
+    @Option(name: .long, help: "Read the launch document from this file instead of stdin.")
+    var launchFile: String?
+
+    func run() async throws {
+        let text: String
+        if let launchFile {
+            guard let data = FileManager.default.contents(atPath: launchFile) else {
+                throw CommandFailure("cannot read the launch document \(launchFile)")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        } else {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        let launch: AgentLaunch
+        do {
+            launch = try AgentLaunch.decode(text)
+        } catch let error as TygerRunEngineError {
+            throw CommandFailure(error.message)
+        }
+        let stop = AgentStop()
+        ProcessOps.onSignals([.terminate, .interrupt]) { _ in stop.fire() }
+        let code = try await HTTPTransport.withTransport { transport in
+            await RunAgent(launch: launch, transport: transport).run(stop: stop)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,370 @@
+public import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+public import TygerClient
+import TygerCore
+import TygerDataPath
+import TygerIO
+import TygerModel
+public import TygerRunEngine
+import TygerStorage
+
+#if canImport(Glibc)
+private import Glibc
+#endif
+
+/// Runs one replica of a run on a machine of a cluster (`tyger run-agent`, what a Slurm job starts): makes the
+/// run's named pipes, starts the process, moves its buffers through their access URLs with the CLI's own reader and
+/// writer (checksums, leases and retries included), ships its log lines to the server as they come and reports how
+/// it ended.
+///
+/// The agent's own exit status is the process's (so the cluster's accounting agrees), or 1 when it could not start it.
+public struct RunAgent: Sendable {
+    public let launch: AgentLaunch
+    public let transport: HTTPTransport
+    /// How long the process gets between SIGTERM and SIGKILL when the agent is told to stop.
+    public var terminationGrace: Duration = .seconds(10)
+    /// How often log lines are shipped.
+    public var logInterval: Duration = .milliseconds(250)
+
+    public init(launch: AgentLaunch, transport: HTTPTransport) {
+        self.launch = launch
+        self.transport = transport
+    }
+
+    /// Runs the replica to its end and reports it.
+    ///
+    /// - Parameter stop: Fired (SIGTERM, SIGINT) to stop the process: SIGTERM, then SIGKILL after the grace.
+    /// - Returns: The exit status for the agent's own process.
+    public func run(stop: AgentStop) async -> Int32 {
+        let scratch: String
+        do {
+            scratch = try Self.makePrivateTemporaryDirectory()
+        } catch {
+            await reportExit(ReplicaExit(code: 1, detail: "the agent cannot make a temporary directory: \(error)"))
+            return 1
+        }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let logPath = scratch + "/log"
+        let log: RunLogWriter
+        do {
+            log = try RunLogWriter(path: logPath)
+        } catch {
+            await reportExit(ReplicaExit(code: 1, detail: "the agent cannot open its log: \(error)"))
+            return 1
+        }
+        let shipper = LogShipper(path: logPath, agent: self)
+        let shipping = Task { await shipper.run(every: logInterval) }
+        let exit = await runProcess(scratch: scratch, log: log, stop: stop)
+        shipping.cancel()
+        _ = await shipping.value
+        await shipper.shipRemaining()
+        await reportExit(exit)
+        return exit.code
+    }
+
+    /// Makes the pipes, starts the process, moves the buffers; how it ended (with a transfer's failure as detail).
+    private func runProcess(scratch: String, log: RunLogWriter, stop: AgentStop) async -> ReplicaExit {
+        var openers: [(BufferLaunch, FifoOpener)] = []
+        do {
+            try Self.makeRunDirectory(launch.runDirectory)
+        } catch {
+            let message = "cannot make the run's directory: \(error)"
+            log.append(message)
+            return ReplicaExit(code: 1, detail: message)
+        }
+        defer { try? FileManager.default.removeItem(atPath: launch.runDirectory) }
+        do {
+            try Self.makeDirectory(launch.workingDirectory)
+            if !launch.buffers.isEmpty {
+                try Self.makeDirectory(launch.pipesDirectory)
+                for buffer in launch.buffers {
+                    _ = unlink(buffer.pipe)  // a leftover of an earlier attempt of this job
+                    try NamedPipe.create(at: buffer.pipe, mode: 0o600)
+                    openers.append((buffer, FifoOpener(path: buffer.pipe, forWriting: buffer.isInput)))
+                }
+            }
+        } catch {
+            let message = "cannot make the run's directories and pipes: \(error)"
+            log.append(message)
+            return ReplicaExit(code: 1, detail: message)
+        }
+        defer {
+            for buffer in launch.buffers { _ = unlink(buffer.pipe) }
+            if !launch.buffers.isEmpty { _ = rmdir(launch.pipesDirectory) }
+        }
+        let request = ExecutionRequest(
+            runId: launch.runId,
+            runDirectory: scratch,
+            pipesDirectory: launch.pipesDirectory,
+            image: "",
+            replicas: [
+                ReplicaLaunch(
+                    arguments: launch.arguments,
+                    environment: launch.environment,
+                    workingDirectory: launch.workingDirectory,
+                    logPrefix: launch.logPrefix
+                )
+            ]
+        )
+        let execution: any Execution
+        do {
+            execution = try await LocalProcessExecutor().start(request, log: log)
+        } catch {
+            for (_, opener) in openers { opener.release() }
+            let message = (error as? TygerRunEngineError)?.message ?? "\(error)"
+            log.append("cannot start the process: \(message)")
+            return ReplicaExit(code: 127, detail: message)
+        }
+        stop.onFire { [terminationGrace] in await execution.terminate(grace: terminationGrace) }
+        var tasks: [(isInput: Bool, task: Task<String?, Never>)] = []
+        for (buffer, opener) in openers {
+            tasks.append((buffer.isInput, Task { await transfer(buffer, opener: opener) }))
+        }
+        let exit = await execution.waitForExit(replica: 0)
+        // The process is gone: a pipe it never opened must not keep its transfer waiting (an output never opened
+        // completes empty, as with the engine), and inputs it stopped reading are abandoned.
+        for (_, opener) in openers { opener.release() }
+        for (isInput, task) in tasks where isInput { task.cancel() }
+        var failed: [String] = []
+        for (_, task) in tasks { if let failure = await task.value { failed.append(failure) } }
+        if failed.isEmpty { return exit }
+        for failure in failed { log.append(failure) }
+        // A process that succeeded still fails the run when its buffers did not make it.
+        return ReplicaExit(code: exit.code == 0 ? 1 : exit.code, detail: failed.joined(separator: "; "))
+    }
+
+    /// Streams one buffer between its pipe and its access URL.
+    ///
+    /// - Returns: Why it failed, when it did in a way that fails the run.
+    private func transfer(_ buffer: BufferLaunch, opener: FifoOpener) async -> String? {
+        let url: ServiceURL
+        do { url = try ServiceURL(buffer.url) } catch { return "the access URL of '\(buffer.name)' is not valid" }
+        let store = HTTPBlobStore(containerURL: url, transport: transport)
+        let descriptor: OwnedDescriptor
+        do {
+            descriptor = try await withTaskCancellationHandler {
+                try await opener.open()
+            } onCancel: {
+                opener.release()
+            }
+        } catch {
+            return "cannot open the pipe of '\(buffer.name)': \(error)"
+        }
+        if buffer.isInput {
+            if opener.wasReleased || Task.isCancelled { return nil }
+            do {
+                _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
+                return nil
+            } catch {
+                if Task.isCancelled { return nil }
+                if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
+                return "the input buffer '\(buffer.name)' failed: \(Self.describe(error))"
+            }
+        }
+        var options = WriteOptions()
+        options.createContainer = false
+        do {
+            _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
+            return nil
+        } catch {
+            await BufferEnd.markFailedIfUnfinished(store)
+            return "the output buffer '\(buffer.name)' failed: \(Self.describe(error))"
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let e = error as? TygerClientError { return e.message }
+        if let e = error as? TygerRunEngineError { return e.message }
+        return "\(error)"
+    }
+
+    // MARK: Reports
+
+    /// The URL of one report (`logs` or `exit`) of this replica.
+    func reportURL(_ kind: String) throws -> ServiceURL {
+        let parts = launch.reportURL.split(separator: "?", maxSplits: 1).map(String.init)
+        var path = parts[0]
+        while path.hasSuffix("/") { path.removeLast() }
+        let query = (parts.count > 1 ? parts[1] + "&" : "") + "replica=\(launch.replica)"
+        return try ServiceURL(path + "/" + kind + "?" + query)
+    }
+
+    /// Posts a report; `true` when the server took it. Retries for about half a minute on transport failures and
+    /// 5xx answers.
+    func post(_ kind: String, body: [UInt8], contentType: String) async -> Bool {
+        guard let url = try? reportURL(kind) else { return false }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        var delay = Duration.milliseconds(250)
+        for attempt in 0..<8 {
+            if attempt > 0 {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(8))
+            }
+            guard
+                let response = try? await transport.send(
+                    .POST,
+                    url,
+                    headers: headers,
+                    body: ByteBuffer(bytes: body),
+                    maxBody: 64 << 10,
+                    timeout: .seconds(30)
+                )
+            else { continue }
+            if (200..<300).contains(response.status) { return true }
+            if response.status < 500 {
+                FileHandle.standardError.write(
+                    Data(
+                        "tyger run-agent: the server refused the \(kind) report: \(response.status) \(response.text)\n"
+                            .utf8
+                    )
+                )
+                return false
+            }
+        }
+        return false
+    }
+
+    private func reportExit(_ exit: ReplicaExit) async {
+        var fields: [String: Any] = ["code": Int(exit.code)]
+        if let detail = exit.detail { fields["detail"] = detail }
+        let body = (try? JSONSerialization.data(withJSONObject: fields)) ?? Data("{\"code\":\(exit.code)}".utf8)
+        if !(await post("exit", body: Array(body), contentType: "application/json")) {
+            FileHandle.standardError.write(Data("tyger run-agent: the exit report did not reach the server\n".utf8))
+        }
+    }
+
+    // MARK: Files
+
+    /// A new private directory under `$TMPDIR` (or `/tmp`).
+    static func makePrivateTemporaryDirectory() throws -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/tyger-agent-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let start = buffer.baseAddress, mkdtemp(start) != nil else { return nil }
+            return String(cString: start)
+        }
+        guard let made else { throw TygerIOError.system("mkdtemp", path: base) }
+        return made
+    }
+
+    /// Makes the replica's own directory (0700, its parent must exist); one that exists is refused (another agent's,
+    /// or anyone's).
+    static func makeRunDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else {
+            throw TygerRunEngineError(
+                .executorFailure,
+                "\(path): \(String(cString: strerror(errno)))"
+                    + (errno == EEXIST ? " (left by an earlier attempt? remove it to run again)" : "")
+            )
+        }
+    }
+
+    /// Makes a directory and its missing parents (0700); an existing one must be a directory, not a link.
+    static func makeDirectory(_ path: String) throws {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw TygerRunEngineError(.executorFailure, "\(path) exists and is not a directory")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectory(parent) }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw TygerRunEngineError(.executorFailure, "cannot make \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Tells the agent to stop its process (a signal from the cluster); later handlers run at once.
+public final class AgentStop: Sendable {
+    private struct State {
+        var fired = false
+        var handlers: [@Sendable () async -> Void] = []
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Runs every registered handler (once).
+    public func fire() {
+        let handlers = state.withLock { s -> [@Sendable () async -> Void] in
+            if s.fired { return [] }
+            s.fired = true
+            defer { s.handlers = [] }
+            return s.handlers
+        }
+        for handler in handlers { Task { await handler() } }
+    }
+
+    func onFire(_ handler: @escaping @Sendable () async -> Void) {
+        let now = state.withLock { s -> Bool in
+            if s.fired { return true }
+            s.handlers.append(handler)
+            return false
+        }
+        if now { Task { await handler() } }
+    }
+}
+
+/// Ships the agent's log file to the server: complete lines only, at most 1 MiB per report.
+private final class LogShipper: Sendable {
+    let path: String
+    let agent: RunAgent
+    private struct State {
+        var offset: Int64 = 0
+        var refused = false
+    }
+    private let state = Mutex(State())
+
+    init(path: String, agent: RunAgent) {
+        self.path = path
+        self.agent = agent
+    }
+
+    func run(every interval: Duration) async {
+        while !Task.isCancelled {
+            await shipRemaining()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Ships every complete line written so far.
+    func shipRemaining() async {
+        while true {
+            let (offset, refused) = state.withLock { ($0.offset, $0.refused) }
+            if refused { return }
+            guard let chunk = read(from: offset), !chunk.isEmpty else { return }
+            if await agent.post("logs", body: chunk, contentType: "text/plain; charset=utf-8") {
+                state.withLock { $0.offset += Int64(chunk.count) }
+            } else {
+                state.withLock { $0.refused = true }
+                return
+            }
+        }
+    }
+
+    /// The complete lines from `offset` on (up to 1 MiB, or one longer line whole).
+    private func read(from offset: Int64) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var at = offset
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(at)) }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            at += Int64(n)
+            if let last = bytes.lastIndex(of: 0x0A), bytes.count >= 1 << 20 {
+                return Array(bytes[...last])
+            }
+        }
+        guard let last = bytes.lastIndex(of: 0x0A) else { return [] }
+        return Array(bytes[...last])
+    }
+}

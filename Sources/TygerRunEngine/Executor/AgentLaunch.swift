@@ -1,0 +1,86 @@
+public import Foundation
+
+/// What a run agent (`tyger run-agent`, started by a cluster job on a machine of its own) needs to run one replica
+/// of a run: the process, its buffers' access URLs and where to report. It travels in the job's script as base64
+/// JSON, so it holds secrets (signed URLs) and is as private as the job.
+public struct AgentLaunch: Sendable, Hashable, Codable {
+    /// The document's version; an agent refuses others.
+    public static let currentVersion = 1
+
+    public var version: Int
+    /// The run.
+    public var runId: Int64
+    /// The replica (0-based); only replica 0 has the buffers.
+    public var replica: Int
+    /// The command line, already expanded.
+    public var arguments: [String]
+    /// The complete environment of the process.
+    public var environment: [String: String]
+    /// The replica's own directory on its machine (0700): the agent makes it, refuses one that exists, and removes
+    /// it with everything in it at the end. The default working directory and the pipes are in it.
+    public var runDirectory: String
+    /// The working directory; the agent makes it (0700) when it is missing.
+    public var workingDirectory: String
+    /// Where the named pipes are made (0700, made and removed by the agent); empty when there are no buffers.
+    public var pipesDirectory: String
+    /// The buffers, with their access URLs and pipes.
+    public var buffers: [BufferLaunch]
+    /// The signed base URL of the reports: `POST <path>/logs?<query>&replica=N`, `POST <path>/exit?<query>&replica=N`.
+    public var reportURL: String
+    /// Put before each log line.
+    public var logPrefix: String
+
+    public init(
+        runId: Int64,
+        replica: Int,
+        arguments: [String],
+        environment: [String: String],
+        runDirectory: String,
+        workingDirectory: String,
+        pipesDirectory: String,
+        buffers: [BufferLaunch],
+        reportURL: String,
+        logPrefix: String
+    ) {
+        self.version = Self.currentVersion
+        self.runId = runId
+        self.replica = replica
+        self.arguments = arguments
+        self.environment = environment
+        self.runDirectory = runDirectory
+        self.workingDirectory = workingDirectory
+        self.pipesDirectory = pipesDirectory
+        self.buffers = buffers
+        self.reportURL = reportURL
+        self.logPrefix = logPrefix
+    }
+
+    /// The document as one line of base64 (what the job script carries).
+    public func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try encoder.encode(self).base64EncodedString()
+    }
+
+    /// Reads a document written by ``encoded()``.
+    ///
+    /// - Throws: `TygerRunEngineError` `.invalidInput` when it is not one, or of another version.
+    public static func decode(_ text: String) throws -> AgentLaunch {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let data = Data(base64Encoded: trimmed) else {
+            throw TygerRunEngineError.invalid("the launch document is not base64")
+        }
+        let launch: AgentLaunch
+        do {
+            launch = try JSONDecoder().decode(AgentLaunch.self, from: data)
+        } catch {
+            throw TygerRunEngineError.invalid("the launch document is not valid: \(error)")
+        }
+        guard launch.version == currentVersion else {
+            throw TygerRunEngineError.invalid(
+                "the launch document has version \(launch.version); this agent reads version \(currentVersion)"
+            )
+        }
+        return launch
+    }
+}

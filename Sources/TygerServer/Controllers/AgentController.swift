@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import TygerModel
+import TygerRunEngine
+
+/// The reports of run agents (`tyger run-agent`, started by cluster jobs): `POST /agent/runs/<id>/logs?replica=N`
+/// appends log lines (`<RFC 3339 stamp> <text>\n` each) to the run's log, `POST /agent/runs/<id>/exit?replica=N`
+/// (`{"code": 0, "detail": "…"}`) says how a replica ended.
+///
+/// The routes check their signed URL themselves: the engine signs it for the container name `run<id>agent` with the
+/// create permission, valid until the run's deadline (``reportURL(runId:ttl:endpoint:issuer:)``).
+struct AgentController: Sendable {
+    let engine: RunEngine
+    let validator: SignedURLValidator
+
+    /// The path prefix of the reports, for the authentication middleware.
+    static let pathPrefix = "/agent/"
+    /// The largest report body (a log report carries up to 1 MiB of lines, or one longer line).
+    static let maxBody = 16 << 20
+
+    /// The signed base URL of a run's reports.
+    static func reportURL(runId: Int64, ttl: Duration, endpoint: String, issuer: SignedURLIssuer) throws -> String {
+        let query = try issuer.query(containerId: signedName(runId), permissions: [.createBlob], ttl: ttl)
+        return "\(endpoint)\(pathPrefix)runs/\(runId)?\(query)"
+    }
+
+    static func signedName(_ runId: Int64) -> String { "run\(runId)agent" }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("/agent/runs/:id/logs") { request, context in try await logs(request, context) }
+        router.post("/agent/runs/:id/exit") { request, context in try await exit(request, context) }
+    }
+
+    /// Checks the signature; the run, the replica and the receiver.
+    private func target(
+        _ request: Request,
+        _ context: AppRequestContext
+    ) throws -> (runId: Int64, replica: Int, receiver: any RunAgentReceiver) {
+        guard let runId = Int64(try context.parameters.require("id")), runId > 0 else { throw APIError.notFound }
+        let query = QueryParameters(request.uri.query)
+        _ = try validator.validate(
+            query: try query.signedURLParameters(),
+            containerId: Self.signedName(runId),
+            required: .createBlob
+        )
+        context.caller = .signedURL(containerId: Self.signedName(runId))
+        guard let text = query.string("replica"), let replica = Int(text), replica >= 0 else {
+            throw APIError.invalidInput("replica must be a non-negative integer")
+        }
+        guard let receiver = engine.agentReceiver else { throw APIError.notFound }
+        return (runId, replica, receiver)
+    }
+
+    private func logs(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let target = try target(request, context)
+        let body = try await request.body.collect(upTo: Self.maxBody)
+        do {
+            try target.receiver.agentLogs(
+                runId: target.runId,
+                replica: target.replica,
+                lines: Array(buffer: body)
+            )
+        } catch let error as TygerRunEngineError where error.code == .notFound {
+            throw APIError.notFound
+        }
+        return Response(status: .noContent)
+    }
+
+    private func exit(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let target = try target(request, context)
+        let body = try await request.body.collect(upTo: 64 << 10)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+            let code = (object["code"] as? NSNumber)?.int64Value, let code32 = Int32(exactly: code)
+        else {
+            throw APIError.invalidInput("the exit report must be a JSON object with an integer 'code'")
+        }
+        let detail = object["detail"] as? String
+        do {
+            try target.receiver.agentExited(
+                runId: target.runId,
+                replica: target.replica,
+                exit: ReplicaExit(code: code32, detail: detail.map { String($0.prefix(4096)) })
+            )
+        } catch let error as TygerRunEngineError where error.code == .notFound {
+            throw APIError.notFound
+        }
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TygerCore
+import TygerRunEngine
+import TygerSlurm
+
+/// The options of `--executor slurm`.
+struct SlurmOptions: ParsableArguments {
+    @Option(
+        name: .customLong("slurm-agent"),
+        help:
+            "The tyger executable as the cluster's machines see it (jobs run '<it> run-agent'). Default: the tyger beside this tyger-server."
+    )
+    var agent: String?
+
+    @Option(
+        name: .customLong("slurm-user"),
+        help: "The user jobs run as (sbatch --uid; the server must run as root). Default: the server's."
+    )
+    var user: String?
+
+    @Option(
+        name: .customLong("slurm-partition"),
+        help: "The partition of runs that name no node pool. Default: the cluster's."
+    )
+    var partition: String?
+
+    @Option(name: .customLong("slurm-account"), help: "The account jobs are charged to (sbatch --account).")
+    var account: String?
+
+    @Option(
+        name: .customLong("slurm-scratch"),
+        help:
+            "The directory, on the cluster's machines, under which each job makes its run's pipes and working directory."
+    )
+    var scratch: String = "/tmp"
+
+    @Option(
+        name: .customLong("slurm-bin"),
+        help: "The directory of Slurm's commands (sbatch, squeue, scontrol, scancel, sinfo). Default: PATH."
+    )
+    var bin: String?
+
+    @Option(name: .customLong("slurm-poll-interval"), help: "How often the jobs' states are looked at.")
+    var pollInterval: String = "1s"
+
+    func validate() throws {
+        guard scratch.hasPrefix("/") else { throw ValidationError("--slurm-scratch must be an absolute path") }
+        if let agent, !agent.hasPrefix("/") { throw ValidationError("--slurm-agent must be an absolute path") }
+        do {
+            guard try DurationParser.parse(pollInterval) > .zero else {
+                throw ValidationError("--slurm-poll-interval must be positive")
+            }
+        } catch let e as TygerCoreError { throw ValidationError("--slurm-poll-interval: \(e.message)") }
+    }
+
+    func makeExecutor(instanceID: String, logger: Logger) async throws -> SlurmExecutor {
+        let agentPath = agent ?? Self.besideThisExecutable("tyger")
+        var configuration = SlurmExecutorConfiguration(agentPath: agentPath, instanceID: instanceID)
+        configuration.user = user
+        configuration.partition = partition
+        configuration.account = account
+        configuration.scratch = scratch
+        configuration.binDirectory = bin
+        configuration.pollInterval = try DurationParser.parse(pollInterval)
+        let executor = try await SlurmExecutor(configuration: configuration, logger: logger)
+        logger.info(
+            "running codespecs as Slurm jobs",
+            metadata: [
+                "engine": "\(executor.description.engine ?? "?")", "agent": "\(agentPath)",
+                "user": "\(user ?? "(the server's)")",
+            ]
+        )
+        return executor
+    }
+
+    /// `name` in the directory of this executable.
+    static func besideThisExecutable(_ name: String) -> String {
+        let own =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((own as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Synchronization
+import TygerModel
+import TygerRunEngine
+
+/// The Slurm jobs of one run (one per replica): exits come from the agents' reports, or from `squeue`/`scontrol` for
+/// a job that ended without one.
+final class SlurmExecution: Execution, Sendable {
+    let runId: Int64
+    let replicaCount: Int
+    private let log: RunLogWriter
+    private let commands: SlurmCommands
+    private let configuration: SlurmExecutorConfiguration
+
+    private struct Replica {
+        var job: String?
+        var exit: ReplicaExit?
+        /// When the job was first seen gone or ended with no report yet.
+        var goneSince: ContinuousClock.Instant?
+        var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
+    }
+    private let replicas: Mutex<[Replica]>
+    private let watcher = Mutex<Task<Void, Never>?>(nil)
+
+    init(
+        runId: Int64,
+        replicas: Int,
+        log: RunLogWriter,
+        commands: SlurmCommands,
+        configuration: SlurmExecutorConfiguration
+    ) {
+        self.runId = runId
+        self.replicaCount = replicas
+        self.log = log
+        self.commands = commands
+        self.configuration = configuration
+        self.replicas = Mutex(Array(repeating: Replica(), count: replicas))
+    }
+
+    func setJob(_ job: String, replica: Int) { replicas.withLock { $0[replica].job = job } }
+
+    private var jobs: [(replica: Int, job: String)] {
+        replicas.withLock { r in r.indices.compactMap { i in r[i].exit == nil ? r[i].job.map { (i, $0) } : nil } }
+    }
+
+    func waitForExit(replica: Int) async -> ReplicaExit {
+        await withCheckedContinuation { continuation in
+            let exit = replicas.withLock { r -> ReplicaExit? in
+                if let exit = r[replica].exit { return exit }
+                r[replica].waiters.append(continuation)
+                return nil
+            }
+            if let exit { continuation.resume(returning: exit) }
+        }
+    }
+
+    /// An agent's report (the first one of a replica counts).
+    func reported(_ exit: ReplicaExit, replica: Int) {
+        let waiters = replicas.withLock { r -> [CheckedContinuation<ReplicaExit, Never>] in
+            guard r[replica].exit == nil else { return [] }
+            r[replica].exit = exit
+            defer { r[replica].waiters = [] }
+            return r[replica].waiters
+        }
+        for waiter in waiters { waiter.resume(returning: exit) }
+        if replicas.withLock({ $0.allSatisfy { $0.exit != nil } }) { watcher.withLock { $0?.cancel() } }
+    }
+
+    /// Appends an agent's log lines (`<stamp> <text>\n` each) with their stamps.
+    func appendLogs(_ bytes: [UInt8]) {
+        var start = 0
+        bytes.withUnsafeBytes { raw in
+            while start < raw.count {
+                let end = raw[start...].firstIndex(of: 0x0A) ?? raw.count
+                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                if let space = line.firstIndex(of: 0x20),
+                    let stamp = RFC3339.parseComponents(String(decoding: line[..<space], as: UTF8.self))
+                {
+                    log.append(line: UnsafeRawBufferPointer(rebasing: line[(space + 1)...]), stamp: stamp)
+                } else if !line.isEmpty {
+                    log.append(line: line)
+                }
+                start = end + 1
+            }
+        }
+    }
+
+    /// Watches the jobs until every replica has an exit; `done` runs at the end.
+    func startWatching(done: @escaping @Sendable () -> Void) {
+        let task = Task {
+            while !Task.isCancelled, !jobs.isEmpty {
+                await look()
+                try? await Task.sleep(for: configuration.pollInterval)
+            }
+            // Reports may still be on their way for a moment after the last exit; the receiver is kept until then.
+            try? await Task.sleep(for: .seconds(5))
+            done()
+        }
+        watcher.withLock { $0 = task }
+    }
+
+    /// One look at the jobs still without an exit.
+    private func look() async {
+        let pending = jobs
+        guard !pending.isEmpty else { return }
+        let ids = pending.map(\.job)
+        guard
+            let result = try? await commands.run(
+                "squeue",
+                ["-h", "-t", "all", "-o", "%i|%T|%r", "-j", ids.joined(separator: ",")]
+            )
+        else { return }
+        var states: [String: (state: String, reason: String)] = [:]
+        if result.code == 0 {
+            for line in result.output.split(separator: "\n") {
+                let parts = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                if parts.count >= 3 { states[parts[0]] = (parts[1], parts[2]) }
+            }
+        } else if !result.error.contains("Invalid job id") {
+            return  // the controller did not answer: look again later
+        }
+        let now = ContinuousClock.now
+        for (replica, job) in pending {
+            let state = states[job]?.state
+            let live = state.map(Self.liveStates.contains) ?? false
+            let since = replicas.withLock { r -> ContinuousClock.Instant? in
+                if live {
+                    r[replica].goneSince = nil
+                    return nil
+                }
+                if r[replica].goneSince == nil { r[replica].goneSince = now }
+                return r[replica].goneSince
+            }
+            guard let since, now - since >= configuration.reportGrace else { continue }
+            reported(await unreportedExit(job: job, listed: states[job]), replica: replica)
+        }
+    }
+
+    /// How a job that ended without its agent's report ended, from `scontrol show job`.
+    private func unreportedExit(job: String, listed: (state: String, reason: String)?) async -> ReplicaExit {
+        var state = listed?.state ?? "gone"
+        var reason = listed?.reason ?? ""
+        var code: Int32 = 1
+        if let shown = try? await commands.run("scontrol", ["show", "job", "-o", job]), shown.code == 0 {
+            let fields = Self.fields(shown.output)
+            state = fields["JobState"] ?? state
+            reason = fields["Reason"] ?? reason
+            if let exit = fields["ExitCode"] {
+                let parts = exit.split(separator: ":").compactMap { Int32($0) }
+                if parts.count == 2 { code = parts[1] > 0 ? 128 + parts[1] : parts[0] }
+            }
+        }
+        if code == 0 { code = 1 }
+        var detail = "the Slurm job \(job) ended \(state)"
+        if !reason.isEmpty, reason != "None" { detail += " (\(reason))" }
+        detail += " without its agent's report"
+        log.append("\(detail); is \(configuration.agentPath) installed where the job ran, and can it reach the server?")
+        return ReplicaExit(code: code, detail: detail)
+    }
+
+    /// `key=value` fields of a one-line `scontrol show` answer.
+    static func fields(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            guard let equals = word.firstIndex(of: "=") else { continue }
+            fields[String(word[..<equals])] = String(word[word.index(after: equals)...])
+        }
+        return fields
+    }
+
+    /// Job states in which the job may still report.
+    static let liveStates: Set<String> = [
+        "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+        "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
+    ]
+
+    /// Cancels queued jobs, sends SIGTERM to running ones (their agents stop their processes and report), and
+    /// cancels whatever is left after `grace`.
+    func terminate(grace: Duration) async {
+        let pending = jobs.map(\.job)
+        guard !pending.isEmpty else { return }
+        _ = try? await commands.run("scancel", ["--state=PENDING"] + pending)
+        _ = try? await commands.run("scancel", ["--full", "--signal=TERM"] + pending)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, !jobs.isEmpty {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let left = jobs.map(\.job)
+        if !left.isEmpty { _ = try? await commands.run("scancel", left) }
+    }
+}

@@ -1,0 +1,261 @@
+public import Foundation
+public import Logging
+import Synchronization
+import TygerIO
+public import TygerModel
+public import TygerRunEngine
+
+/// Settings of a ``SlurmExecutor``.
+public struct SlurmExecutorConfiguration: Sendable {
+    /// The `tyger` executable as the cluster's machines see it: each job runs `<agent> run-agent`.
+    public var agentPath: String
+    /// This server's instance ID, written in its jobs' comments (`tyger:<instance>:<run>:<replica>`).
+    public var instanceID: String
+    /// The user jobs run as (`sbatch --uid`; needs a server running as root or as SlurmUser); `nil`: the server's.
+    public var user: String?
+    /// The partition of runs that name no node pool; `nil`: the cluster's default.
+    public var partition: String?
+    /// The account jobs are charged to; `nil`: the user's default.
+    public var account: String?
+    /// The directory under which a job makes its run's directory (`<scratch>/tyger-run-<id>`) on its machine.
+    public var scratch: String = "/tmp"
+    /// Where Slurm's client commands are; `nil` searches `PATH`.
+    public var binDirectory: String?
+    /// How often the jobs' states are looked at (for jobs that end without their agent's report).
+    public var pollInterval: Duration = .seconds(1)
+    /// How long a job may be gone before its agent's missing report is given up.
+    public var reportGrace: Duration = .seconds(2)
+    /// The environment of Slurm's commands (the server's: it carries `SLURM_CONF`).
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init(agentPath: String, instanceID: String) {
+        self.agentPath = agentPath
+        self.instanceID = instanceID
+    }
+}
+
+/// Runs codespecs as Slurm batch jobs, one per replica: each job starts `tyger run-agent`, which makes the run's
+/// named pipes where the job runs, moves the run's buffers through their signed access URLs, and reports log lines
+/// and the exit code to the server (``RunAgentReceiver``). `squeue` and `scontrol` tell what became of jobs that end
+/// without a report (a node that died, a job canceled while queued); `scancel` stops them.
+public final class SlurmExecutor: Executor, RunAgentReceiver {
+    public let configuration: SlurmExecutorConfiguration
+    public let description: ExecutorDescription
+    private let commands: SlurmCommands
+    private let logger: Logger
+    private let executions = Mutex<[Int64: SlurmExecution]>([:])
+
+    /// Connects to the cluster: its version (`sinfo --version`) and that its controller answers (`sinfo`).
+    ///
+    /// - Throws: `SlurmError` when the commands are missing or the controller does not answer.
+    public init(configuration: SlurmExecutorConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        let commands = SlurmCommands(binDirectory: configuration.binDirectory, environment: configuration.environment)
+        self.commands = commands
+        let version = try await commands.run("sinfo", ["--version"])
+        guard version.code == 0 else { throw SlurmError("sinfo --version failed: \(version.message)") }
+        let partitions = try await commands.run("sinfo", ["-h", "-o", "%R"])
+        guard partitions.code == 0 else {
+            throw SlurmError("the Slurm controller does not answer: \(partitions.message)")
+        }
+        if let partition = configuration.partition {
+            let names = partitions.output.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard names.contains(partition) else {
+                throw SlurmError(
+                    "the Slurm cluster has no partition '\(partition)' (it has \(names.joined(separator: ", ")))"
+                )
+            }
+        }
+        let text = version.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let number = text.split(separator: " ").last.map(String.init) ?? text
+        self.description = ExecutorDescription(kind: "slurm", engine: "Slurm \(number)")
+    }
+
+    public var movesOwnBuffers: Bool { true }
+
+    /// Jobs see the cluster machine's paths: the directory of their replica under the scratch directory
+    /// (``runRoot(_:replica:)``, with the pipes and the default working directory), `PATH` (default
+    /// `/usr/local/bin:/usr/bin:/bin`), `LANG`, `LC_ALL` and `TZ` of the server; nothing else of its environment.
+    public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
+        var base: [String: String] = [:]
+        for key in ["PATH", "LANG", "LC_ALL", "TZ"] { if let v = configuration.environment[key] { base[key] = v } }
+        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        let root = runRoot(runId, replica: 0)
+        return ProcessView(
+            pipesDirectory: root + "/pipes",
+            workingDirectory: root + "/work",
+            inheritedEnvironment: base
+        )
+    }
+
+    /// `<scratch>/tyger-<instance>-<run>-<replica>`: one directory per replica (replicas may share a machine), named
+    /// after this server too (several servers may share a cluster, and run IDs are per server).
+    func runRoot(_ runId: Int64, replica: Int) -> String {
+        var scratch = configuration.scratch
+        while scratch.count > 1 && scratch.hasSuffix("/") { scratch.removeLast() }
+        return scratch + "/tyger-\(configuration.instanceID)-\(runId)-\(replica)"
+    }
+
+    public func pullImage(of codespec: Codespec) async throws {
+        throw TygerRunEngineError(
+            .invalidInput,
+            "This server runs codespecs as Slurm jobs of host processes (--executor slurm): there is no image to pull"
+        )
+    }
+
+    public func validate(codespec: Codespec, replicas: Int) async throws {
+        if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
+            throw TygerRunEngineError(
+                .invalidInput,
+                "The codespec has no command or args: the Slurm executor runs 'command' + 'args' as a host process on the cluster (the image '\(codespec.image)' is not used)"
+            )
+        }
+        if let sockets = codespec.sockets, !sockets.isEmpty {
+            throw TygerRunEngineError(.invalidInput, "Codespecs with sockets are not supported by the Slurm executor")
+        }
+    }
+
+    public func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution {
+        guard let reportURL = request.reportURL else {
+            throw TygerRunEngineError(.executorFailure, "the run has no report URL for its Slurm jobs")
+        }
+        let execution = SlurmExecution(
+            runId: request.runId,
+            replicas: request.replicas.count,
+            log: log,
+            commands: commands,
+            configuration: configuration
+        )
+        executions.withLock { $0[request.runId] = execution }
+        var jobs: [String] = []
+        do {
+            for (index, replica) in request.replicas.enumerated() {
+                let root = runRoot(request.runId, replica: index)
+                // The default working directory (the view's, replica 0's) is each replica's own.
+                let defaultWork = runRoot(request.runId, replica: 0) + "/work"
+                let work = replica.workingDirectory.flatMap { $0 == defaultWork ? nil : $0 } ?? root + "/work"
+                let launch = AgentLaunch(
+                    runId: request.runId,
+                    replica: index,
+                    arguments: replica.arguments,
+                    environment: replica.environment,
+                    runDirectory: root,
+                    workingDirectory: work,
+                    pipesDirectory: index == 0 ? root + "/pipes" : "",
+                    buffers: index == 0 ? request.buffers : [],
+                    reportURL: reportURL,
+                    logPrefix: replica.logPrefix
+                )
+                let job = try await submit(launch, request: request, replicas: request.replicas.count)
+                jobs.append(job)
+                execution.setJob(job, replica: index)
+                // Recorded so a restarted server can cancel what this one left behind.
+                try? (jobs.joined(separator: "\n") + "\n").write(
+                    toFile: request.runDirectory + "/slurm-jobs",
+                    atomically: true,
+                    encoding: .utf8
+                )
+            }
+        } catch {
+            if !jobs.isEmpty { _ = try? await commands.run("scancel", jobs) }
+            executions.withLock { _ = $0.removeValue(forKey: request.runId) }
+            if let error = error as? TygerRunEngineError { throw error }
+            throw TygerRunEngineError(.executorFailure, "cannot submit the Slurm job: \(error)")
+        }
+        logger.debug("submitted Slurm jobs", metadata: ["run.id": "\(request.runId)", "jobs": "\(jobs)"])
+        execution.startWatching { [weak self] in self?.executions.withLock { _ = $0.removeValue(forKey: request.runId) }
+        }
+        return execution
+    }
+
+    /// `sbatch` of one replica's job; its ID.
+    private func submit(_ launch: AgentLaunch, request: ExecutionRequest, replicas: Int) async throws -> String {
+        var arguments = [
+            "--parsable", "--export=NONE", "--chdir=" + configuration.scratch, "--output=/dev/null",
+            "--nodes=1", "--ntasks=1",
+            "--job-name=tyger-run-\(request.runId)" + (replicas > 1 ? "-\(launch.replica)" : ""),
+            "--comment=tyger:\(configuration.instanceID):\(request.runId):\(launch.replica)",
+        ]
+        if let deadline = request.deadline {
+            let minutes = max(1, Int((deadline.timeIntervalSinceNow / 60).rounded(.up)))
+            arguments.append("--time=\(minutes)")
+        }
+        if let user = configuration.user { arguments.append("--uid=\(user)") }
+        if let partition = request.nodePool ?? configuration.partition { arguments.append("--partition=\(partition)") }
+        if let account = configuration.account { arguments.append("--account=\(account)") }
+        arguments += Self.resourceArguments(request.resources)
+        let script = """
+            #!/bin/sh
+            exec \(Self.quoted(configuration.agentPath)) run-agent <<'TYGER_LAUNCH'
+            \(try launch.encoded())
+            TYGER_LAUNCH
+
+            """
+        let result = try await commands.run("sbatch", arguments, input: script)
+        guard result.code == 0 else {
+            throw TygerRunEngineError(.executorFailure, "sbatch refused the job: \(result.message)")
+        }
+        // --parsable prints `<id>` or `<id>;<cluster>`.
+        let id = result.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(
+            String.init
+        )
+        guard let id, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw TygerRunEngineError(.executorFailure, "sbatch answered no job ID: \(result.output)")
+        }
+        return id
+    }
+
+    /// `--cpus-per-task`, `--mem` and `--gres` from the codespec's resources (limits first, else requests).
+    static func resourceArguments(_ resources: CodespecResources?) -> [String] {
+        guard let resources else { return [] }
+        var arguments: [String] = []
+        if let cpu = (resources.limits?.cpu ?? resources.requests?.cpu)?.value, cpu > 0 {
+            arguments.append("--cpus-per-task=\(Int(cpu.rounded(.up)))")
+        }
+        if let memory = (resources.limits?.memory ?? resources.requests?.memory)?.value, memory > 0 {
+            arguments.append("--mem=\(max(1, Int((memory / 1_048_576).rounded(.up))))M")
+        }
+        if let gpu = resources.gpu?.value, gpu > 0 { arguments.append("--gres=gpu:\(Int(gpu.rounded(.up)))") }
+        return arguments
+    }
+
+    /// A word for `sh`: single-quoted.
+    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Cancels the jobs a previous server process left for the run (those of the run's record, and those whose
+    /// comment names this server and the run): their agents' exit reports went to a server that is gone, so how they
+    /// ended is not known (`nil`).
+    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
+        var jobs = Set(
+            ((try? String(contentsOfFile: runDirectory + "/slurm-jobs", encoding: .utf8)) ?? "")
+                .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+        )
+        if let listed = try? await commands.run("squeue", ["-h", "-o", "%i|%k"]), listed.code == 0 {
+            let prefix = "tyger:\(configuration.instanceID):\(runId):"
+            for line in listed.output.split(separator: "\n") {
+                let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
+                if parts.count == 2, parts[1].hasPrefix(prefix) { jobs.insert(parts[0]) }
+            }
+        }
+        if !jobs.isEmpty { _ = try? await commands.run("scancel", jobs.sorted()) }
+        return nil
+    }
+
+    // MARK: RunAgentReceiver
+
+    public func agentLogs(runId: Int64, replica: Int, lines: [UInt8]) throws {
+        try execution(runId, replica).appendLogs(lines)
+    }
+
+    public func agentExited(runId: Int64, replica: Int, exit: ReplicaExit) throws {
+        try execution(runId, replica).reported(exit, replica: replica)
+    }
+
+    private func execution(_ runId: Int64, _ replica: Int) throws -> SlurmExecution {
+        guard let execution = executions.withLock({ $0[runId] }), (0..<execution.replicaCount).contains(replica) else {
+            throw TygerRunEngineError(.notFound, "run \(runId) has no replica \(replica) running on Slurm here")
+        }
+        return execution
+    }
+}

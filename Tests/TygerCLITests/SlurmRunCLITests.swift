@@ -1,0 +1,253 @@
+import Foundation
+import Testing
+import TygerTestSupport
+
+// Runs as Slurm batch jobs (`--executor slurm`) on the real single-node cluster `tools/slurm` starts (tools/test sets
+// TYGER_TEST_SLURM_CONF): each job runs `tyger run-agent`, which moves the run's buffers through access URLs and
+// reports to the server. Skipped where no cluster runs.
+
+/// The cluster's `SLURM_CONF`, when tools/test started one.
+enum SlurmTestCluster {
+    static var configuration: String? {
+        guard let path = ProcessInfo.processInfo.environment["TYGER_TEST_SLURM_CONF"], !path.isEmpty else {
+            return nil
+        }
+        return path
+    }
+
+    /// What makes the embedded server run codespecs as Slurm jobs.
+    static var environment: [String: String] {
+        ["TYGER_EXECUTOR": "slurm", "TYGER_TCP": "127.0.0.1:0", "SLURM_CONF": configuration ?? "/nonexistent"]
+    }
+
+    /// `squeue -t all` of the cluster: job ID → (name, state, comment, user).
+    static func jobs() async throws -> [String: (name: String, state: String, comment: String, user: String)] {
+        let listed = try await runProcess(
+            "/usr/bin/squeue",
+            ["-h", "-t", "all", "-o", "%i|%j|%T|%k|%u"],
+            environment: ["SLURM_CONF": configuration ?? ""]
+        )
+        try #require(listed.exitCode == 0, "\(listed)")
+        var jobs: [String: (String, String, String, String)] = [:]
+        for line in listed.stdoutText.split(separator: "\n") {
+            let parts = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            if parts.count == 5 { jobs[parts[0]] = (parts[1], parts[2], parts[3], parts[4]) }
+        }
+        return jobs
+    }
+
+    /// The jobs of run `id` of the session's server (their comment is `tyger:<instance>:<id>:<replica>`).
+    static func jobs(
+        ofRun id: String,
+        _ session: TygerSession
+    ) async throws -> [(id: String, name: String, state: String, user: String)] {
+        let instance = String(
+            decoding: try TestFiles.read(session.home + "/server/instance-id"),
+            as: UTF8.self
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await jobs().compactMap { job, info in
+            info.comment.hasPrefix("tyger:\(instance):\(id):") ? (job, info.name, info.state, info.user) : nil
+        }.sorted { $0.name < $1.name }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: SlurmTestCluster.configuration != nil))
+struct SlurmRunCLITests {
+    private func withSlurm<T>(
+        _ extra: [String: String] = [:],
+        _ body: (TygerSession) async throws -> T
+    ) async throws -> T {
+        try await withTyger(environment: SlurmTestCluster.environment.merging(extra) { _, b in b }, body)
+    }
+
+    @Test func runExecMovesStoredBuffersThroughASlurmJob() async throws {
+        try await withSlurm { s in
+            try s.file("upper.yml", upperRunYAML)
+            let exec = try await s.shell(
+                #"$TYGER buffer gen 64M > in.bin && "$TYGER" run exec -f upper.yml < in.bin > out.bin && tr a-z A-Z < in.bin | cmp - out.bin"#,
+                timeout: .seconds(120)
+            )
+            #expect(exec.exitCode == 0, "\(exec)")
+            #expect(exec.stderrText.contains("Succeeded"), "\(exec)")
+            let runs = try jsonArray(try await s.tyger(["run", "list"]))
+            let id = try #require(runs.first?["id"].map { "\($0)" }, "\(runs)")
+            // The run was a Slurm job of this server, named after it, and it completed.
+            let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+            #expect(jobs.count == 1, "\(jobs)")
+            #expect(jobs.first?.name == "tyger-run-\(id)", "\(jobs)")
+            #expect(jobs.first?.state == "COMPLETED", "\(jobs)")
+            // Its log lines came back from the job, with the job's environment (no server variables).
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText.contains("copying on "), "\(logs)")
+            #expect(logs.stdoutText.contains("TYGER_RUN_ID=\(id)"), "\(logs)")
+            #expect(!logs.stdoutText.contains("TYGER_HOME="), "\(logs)")
+            let status = try await s.tyger(["api", "status"])
+            #expect(status.stdoutText.contains(#""kind" : "slurm""#) || status.stdoutText.contains(#""kind": "slurm""#))
+            #expect(!status.stdoutText.contains("EphemeralBuffers"), "\(status)")
+        }
+    }
+
+    @Test func exitCodesTimeoutsAndCancelsEndTheJobAndTheRun() async throws {
+        try await withSlurm { s in
+            try s.file("fail.yml", scriptRun("echo failing; exit 3"))
+            let failed = try await s.tyger(["run", "exec", "-f", s.directory + "/fail.yml"], timeout: .seconds(60))
+            #expect(failed.exitCode == 1, "\(failed)")
+            #expect(failed.stderrText.contains("exited with code 3"), "\(failed)")
+
+            // The deadline bites: the job gets SIGTERM (the trap logs it) and the run fails for its timeout.
+            try s.file(
+                "slow.yml",
+                scriptRun(#"trap 'echo got TERM; exit 7' TERM; echo sleeping; sleep 300 & wait"#, timeout: 4)
+            )
+            let slow = try await s.tyger(["run", "exec", "-f", s.directory + "/slow.yml"], timeout: .seconds(60))
+            #expect(slow.exitCode == 1, "\(slow)")
+            #expect(slow.stderrText.contains("timeout"), "\(slow)")
+            let slowID = try #require(
+                try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" }
+            )
+            let logs = try await s.tyger(["run", "logs", slowID])
+            #expect(logs.stdoutText.contains("got TERM"), "\(logs)")
+
+            try s.file("long.yml", scriptRun(#"echo started; sleep 300"#))
+            let long = try await s.createRun(["-f", s.directory + "/long.yml"])
+            _ = try await s.waitForStatus(long, in: ["Running"], timeout: .seconds(30))
+            let canceled = try await s.tyger(["run", "cancel", long])
+            #expect(canceled.exitCode == 0, "\(canceled)")
+            _ = try await s.waitForStatus(long, in: ["Canceled"], timeout: .seconds(30))
+            try await eventually(timeout: .seconds(30)) {
+                let jobs = try await SlurmTestCluster.jobs(ofRun: long, s)
+                return jobs.count == 1 && !["PENDING", "RUNNING", "COMPLETING"].contains(jobs[0].state)
+            }
+        }
+    }
+
+    @Test func ephemeralBuffersAreRefusedInOneLine() async throws {
+        try await withSlurm { s in
+            try s.file("upper.yml", upperRunYAML)
+            let refused = try await s.shell(#"echo x | "$TYGER" run exec -f upper.yml -b input=_"#)
+            #expect(refused.exitCode == 1, "\(refused)")
+            #expect(refused.errorLines.count == 1, "\(refused)")
+            #expect(refused.stderrText.contains("Ephemeral buffers ('_') are not supported by the slurm executor"))
+        }
+    }
+
+    @Test func jobsRunAsTheConfiguredUser() async throws {
+        // The agent must be where `nobody` can run it: a copy outside the build directory (whose parents may be
+        // private on a CI machine).
+        try await withTemporaryDirectory(prefix: "tyger-slurm-agent") { agent in
+            let copied = try await runShell(
+                "cp '\(try TygerBinary.path())' '\(agent)/tyger' && chmod 755 '\(agent)' '\(agent)/tyger'"
+            )
+            try #require(copied.exitCode == 0, "\(copied)")
+            try await withSlurm(["TYGER_SLURM_USER": "nobody", "TYGER_SLURM_AGENT": agent + "/tyger"]) { s in
+                try s.file(
+                    "whoami.yml",
+                    upperRunYAML.replacingOccurrences(of: "copying on $(hostname)", with: "user $(id -un)")
+                )
+                let exec = try await s.shell(#"echo abc | "$TYGER" run exec -f whoami.yml"#, timeout: .seconds(60))
+                #expect(exec.exitCode == 0, "\(exec)")
+                #expect(exec.stdoutText == "ABC\n", "\(exec)")
+                let id = try #require(try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" })
+                let logs = try await s.tyger(["run", "logs", id])
+                #expect(logs.stdoutText.contains("user nobody"), "\(logs)")
+                #expect(try await SlurmTestCluster.jobs(ofRun: id, s).first?.user == "nobody")
+            }
+        }
+    }
+
+    @Test func replicasAreJobsOfTheirOwnWithPrefixedLogs() async throws {
+        try await withSlurm { s in
+            try s.file("replicas.yml", scriptRun(#"echo "I am $TYGER_REPLICA_INDEX""#, replicas: 2))
+            let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/replicas.yml"], timeout: .seconds(60))
+            #expect(exec.exitCode == 0, "\(exec)")
+            let id = try #require(try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" })
+            let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+            #expect(jobs.map(\.name) == ["tyger-run-\(id)-0", "tyger-run-\(id)-1"], "\(jobs)")
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText.contains("[replica-0] I am 0"), "\(logs)")
+            #expect(logs.stdoutText.contains("[replica-1] I am 1"), "\(logs)")
+        }
+    }
+
+    @Test func aJobWhoseAgentNeverReportsFailsTheRunWithTheJobsState() async throws {
+        try await withSlurm(["TYGER_SLURM_AGENT": "/nonexistent/tyger"]) { s in
+            try s.file("echo.yml", scriptRun("echo never"))
+            let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/echo.yml"], timeout: .seconds(60))
+            #expect(exec.exitCode == 1, "\(exec)")
+            #expect(exec.stderrText.contains("ended FAILED"), "\(exec)")
+            #expect(exec.stderrText.contains("without its agent's report"), "\(exec)")
+        }
+    }
+
+    @Test func reportsNeedTheRunsSignature() async throws {
+        try await withSlurm { s in
+            let status = try await s.tyger(["api", "status"])
+            let tcp = try #require(
+                status.stdoutText.split(separator: "\"").first { $0.hasPrefix("http://127.0.0.1:") }.map(String.init),
+                "\(status)"
+            )
+            for path in ["/agent/runs/1/exit?replica=0", "/agent/runs/1/logs?replica=0&sv=0.1.0&sp=c&sig=AAAA"] {
+                let posted = try await runProcess(
+                    "/usr/bin/curl",
+                    ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", #"{"code":0}"#, tcp + path]
+                )
+                #expect(["401", "403"].contains(posted.stdoutText), "\(path): \(posted)")
+            }
+        }
+    }
+
+    @Test func aRestartedServerCancelsTheJobsItLeft() async throws {
+        try await withSlurm { s in
+            try s.file("long.yml", scriptRun("sleep 300"))
+            let id = try await s.createRun(["-f", s.directory + "/long.yml"])
+            _ = try await s.waitForStatus(id, in: ["Running"], timeout: .seconds(30))
+            let killed = try await s.shell(#"kill -9 "$(cat "$TYGER_HOME/server/server.pid")""#)
+            #expect(killed.exitCode == 0, "\(killed)")
+            // The next command starts a server, which fails the run and cancels its job.
+            _ = try await s.waitForStatus(id, in: ["Failed"], timeout: .seconds(60))
+            try await eventually(timeout: .seconds(30)) {
+                let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+                return jobs.count == 1 && jobs[0].state == "CANCELLED"
+            }
+        }
+    }
+}
+
+/// Upper-cases its input into its output, and logs where it runs and its environment.
+private let upperRunYAML = #"""
+    job:
+      codespec:
+        image: none
+        buffers:
+          inputs: ["input"]
+          outputs: ["output"]
+        command:
+          - "sh"
+          - "-c"
+          - |
+            echo "copying on $(hostname)" >&2
+            env | sort
+            tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
+    """#
+
+/// A run of `script` (sh) without buffers.
+private func scriptRun(_ script: String, timeout: Int? = nil, replicas: Int = 1) -> String {
+    """
+    job:
+      replicas: \(replicas)
+      codespec:
+        image: none
+        command: ["sh", "-c", "\(script.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))"]
+    \(timeout.map { "timeoutSeconds: \($0)" } ?? "")
+    """
+}
+
+/// Waits until `condition` holds, looking every 200 ms.
+private func eventually(timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    Issue.record("the condition did not hold within \(timeout)")
+}
