@@ -305,6 +305,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TygerSlurmTests",
+            dependencies: ["TygerSlurm", "TygerRunEngine", "TygerModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TygerKubernetesTests",
             dependencies: [
                 "TygerKubernetes", "TygerModel", "TygerTestSupport", .product(name: "Yams", package: "Yams"),

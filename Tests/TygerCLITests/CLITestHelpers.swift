@@ -84,7 +84,8 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
     /// `postgres`: host processes, with buffers, codespecs and runs in a PostgreSQL database of the test's own; `s3`:
     /// host processes, with the blobs of buffers in a bucket of the test's own (SeaweedFS) and, where a PostgreSQL
     /// cluster runs, everything else in a database of its own: a shared deployment's parts together.
-    case process, docker, postgres, s3
+    /// `slurm`: batch jobs on the single-node cluster of `tools/slurm` (their agents move stored buffers).
+    case process, docker, postgres, s3, slurm
 
     /// The container engine of the tests, if any.
     static var dockerHost: String? {
@@ -95,10 +96,22 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// The executors (and databases) a run-engine test runs on here.
+    /// `TYGER_TEST_EXECUTORS` (comma-separated names) narrows them, to run one executor's tests alone.
     static var available: [TestExecutor] {
-        [.process] + (dockerHost == nil ? [] : [.docker]) + (PostgresTestDatabase.adminURL == nil ? [] : [.postgres])
-            + (S3TestStore.settings == nil ? [] : [.s3])
+        var all: [TestExecutor] = [.process]
+        if dockerHost != nil { all.append(.docker) }
+        if PostgresTestDatabase.adminURL != nil { all.append(.postgres) }
+        if S3TestStore.settings != nil { all.append(.s3) }
+        if SlurmTestCluster.configuration != nil { all.append(.slurm) }
+        guard let chosen = ProcessInfo.processInfo.environment["TYGER_TEST_EXECUTORS"], !chosen.isEmpty else {
+            return all
+        }
+        let names = Set(chosen.split(separator: ",").map(String.init))
+        return all.filter { names.contains($0.rawValue) }
     }
+
+    /// The executors whose jobs run where the server's named pipes are: ephemeral buffers (`_`) work there.
+    static var withEphemeralBuffers: [TestExecutor] { available.filter { $0 != .slurm } }
 
     /// `--blob-store` of a new bucket, the store's credentials, and a new database where PostgreSQL runs.
     private static func s3BlobStore() async throws -> (store: String, credentials: [String: String], database: String?)
@@ -115,6 +128,7 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         case .process: ["TYGER_EXECUTOR": "process"]
         case .docker: ["TYGER_EXECUTOR": "docker", "DOCKER_HOST": Self.dockerHost ?? "unix:///nonexistent"]
         case .postgres: ["TYGER_EXECUTOR": "process", "TYGER_DATABASE": try await PostgresTestDatabase.createEmpty()]
+        case .slurm: SlurmTestCluster.environment
         case .s3:
             try await {
                 let (store, credentials, database) = try await Self.s3BlobStore()
@@ -139,6 +153,11 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         case .postgres:
             ServerSettings(
                 arguments: ["--executor", "process", "--database", try await PostgresTestDatabase.createEmpty()]
+            )
+        case .slurm:
+            ServerSettings(
+                arguments: ["--executor", "slurm", "--tcp", "127.0.0.1:0"],
+                environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? "/nonexistent"]
             )
         case .s3:
             try await {

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import TygerModel
+import TygerRunEngine
+
+@testable import TygerSlurm
+
+/// The Slurm executor's pure parts: resource options, script quoting, `scontrol` fields, the launch document.
+struct SlurmUnitTests {
+    @Test func resourcesBecomeSbatchOptionsLimitsFirst() throws {
+        var resources = CodespecResources()
+        #expect(SlurmExecutor.resourceArguments(nil) == [])
+        #expect(SlurmExecutor.resourceArguments(resources) == [])
+        resources.requests = ResourceQuantities(cpu: "1500m", memory: "1Gi")
+        #expect(SlurmExecutor.resourceArguments(resources) == ["--cpus-per-task=2", "--mem=1024M"])
+        resources.limits = ResourceQuantities(cpu: "3", memory: "1.5M")
+        resources.gpu = "2"
+        #expect(
+            SlurmExecutor.resourceArguments(resources) == ["--cpus-per-task=3", "--mem=2M", "--gres=gpu:2"]
+        )
+        resources.gpu = "0"
+        #expect(!SlurmExecutor.resourceArguments(resources).contains { $0.hasPrefix("--gres") })
+    }
+
+    @Test func theAgentPathIsQuotedForSh() {
+        #expect(SlurmExecutor.quoted("/opt/tyger/bin/tyger") == "'/opt/tyger/bin/tyger'")
+        #expect(SlurmExecutor.quoted("/it's here/tyger") == #"'/it'\''s here/tyger'"#)
+    }
+
+    @Test func scontrolFieldsAreRead() {
+        let fields = SlurmExecution.fields(
+            "JobId=12 JobName=tyger-run-3 JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=7:0\n"
+        )
+        #expect(fields["JobState"] == "FAILED")
+        #expect(fields["ExitCode"] == "7:0")
+        #expect(fields["Dependency"] == "(null)")
+        #expect(fields["Nothing"] == nil)
+    }
+
+    @Test func theLaunchDocumentRoundTripsAndOtherVersionsAreRefused() throws {
+        let launch = AgentLaunch(
+            runId: 42,
+            replica: 1,
+            arguments: ["sh", "-c", "echo 'a b' \"$X\""],
+            environment: ["X": "ü\n", "PATH": "/bin"],
+            runDirectory: "/tmp/tyger-x-42-1",
+            workingDirectory: "/tmp/tyger-x-42-1/work",
+            pipesDirectory: "",
+            buffers: [
+                BufferLaunch(name: "in", isInput: true, url: "http://h:1/containers/b?sig=x", pipe: "/p/in.pipe")
+            ],
+            reportURL: "http://h:1/agent/runs/42?sig=y",
+            logPrefix: "[replica-1] "
+        )
+        let text = try launch.encoded()
+        #expect(!text.contains("\n") && !text.contains("'"), "one shell-safe line: \(text)")
+        #expect(try AgentLaunch.decode(text + "\n") == launch)
+        var other = launch
+        other.version = 2
+        #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode(try other.encoded()) }
+        #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode("not base64!") }
+        #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode(Data("{}".utf8).base64EncodedString()) }
+    }
+}
