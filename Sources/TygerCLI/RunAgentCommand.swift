@@ -3,7 +3,6 @@ import Foundation
 import TygerClient
 import TygerIO
 import TygerRunAgent
-import TygerRunEngine
 
 /// `tyger run-agent`: what a cluster job runs (hidden). Reads its launch document (base64 JSON written by the
 /// server's executor) on stdin, runs the replica it describes and exits with the process's exit status.
@@ -27,16 +26,16 @@ struct RunAgentCommand: AsyncParsableCommand {
         } else {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
-        let launch: AgentLaunch
-        do {
-            launch = try AgentLaunch.decode(text)
-        } catch let error as TygerRunEngineError {
-            throw CommandFailure(error.message)
-        }
         let stop = AgentStop()
         ProcessOps.onSignals([.terminate, .interrupt]) { _ in stop.fire() }
         let code = try await HTTPTransport.withTransport { transport in
-            await RunAgent(launch: launch, transport: transport).run(stop: stop)
+            let agent: RunAgent
+            do {
+                agent = try RunAgent(launchDocument: text, transport: transport)
+            } catch let error as RunAgentError {
+                throw CommandFailure(error.message)
+            }
+            return await agent.run(stop: stop)
         }
         if code != 0 { throw ExitCode(code) }
     }

@@ -33,6 +33,17 @@ public struct RunAgent: Sendable {
         self.transport = transport
     }
 
+    /// An agent for the launch document a job's script carries (``AgentLaunch/encoded()``).
+    ///
+    /// - Throws: ``RunAgentError`` when the document is not one this agent reads.
+    public init(launchDocument: String, transport: HTTPTransport) throws {
+        do {
+            self.init(launch: try AgentLaunch.decode(launchDocument), transport: transport)
+        } catch let error as TygerRunEngineError {
+            throw RunAgentError(message: error.message)
+        }
+    }
+
     /// Runs the replica to its end and reports it.
     ///
     /// - Parameter stop: Fired (SIGTERM, SIGINT) to stop the process: SIGTERM, then SIGKILL after the grace.
@@ -277,6 +288,12 @@ public struct RunAgent: Sendable {
             throw TygerRunEngineError(.executorFailure, "cannot make \(path): \(String(cString: strerror(errno)))")
         }
     }
+}
+
+/// Why the agent cannot run, in words.
+public struct RunAgentError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
 }
 
 /// Tells the agent to stop its process (a signal from the cluster); later handlers run at once.
