@@ -155,34 +155,20 @@ public struct RunAgent: Sendable {
         let store = HTTPBlobStore(containerURL: url, transport: transport)
         let descriptor: OwnedDescriptor
         do {
-            descriptor = try await withTaskCancellationHandler {
-                try await opener.open()
-            } onCancel: {
-                opener.release()
-            }
+            descriptor = try await opener.openReleasingOnCancel()
         } catch {
             return "cannot open the pipe of '\(buffer.name)': \(error)"
         }
         if buffer.isInput {
             if opener.wasReleased || Task.isCancelled { return nil }
-            do {
-                _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
-                return nil
-            } catch {
-                if Task.isCancelled { return nil }
-                if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
-                return "the input buffer '\(buffer.name)' failed: \(Self.describe(error))"
-            }
+            guard let error = await PipeTransfer.feed(descriptor, from: store) else { return nil }
+            return "the input buffer '\(buffer.name)' failed: \(Self.describe(error))"
         }
         var options = WriteOptions()
         options.createContainer = false
-        do {
-            _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
-            return nil
-        } catch {
-            await BufferEnd.markFailedIfUnfinished(store)
-            return "the output buffer '\(buffer.name)' failed: \(Self.describe(error))"
-        }
+        guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else { return nil }
+        await BufferEnd.markFailedIfUnfinished(store)
+        return "the output buffer '\(buffer.name)' failed: \(Self.describe(error))"
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -317,24 +317,14 @@ extension RunSupervisor {
         let result: String?? = await untilTriggered(stop) { () -> String? in
             let descriptor: OwnedDescriptor
             do {
-                descriptor = try await withTaskCancellationHandler {
-                    try await opener.open()
-                } onCancel: {
-                    opener.release()
-                }
+                descriptor = try await opener.openReleasingOnCancel()
             } catch {
                 return "cannot open the pipe: \(error)"
             }
             if parameter.isInput {
                 if opener.wasReleased || Task.isCancelled { return nil }
-                do {
-                    _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
-                    return nil
-                } catch {
-                    if self.stopInputs.isFired || Task.isCancelled { return nil }
-                    if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
-                    return Self.describe(error)
-                }
+                guard let error = await PipeTransfer.feed(descriptor, from: store) else { return nil }
+                return self.stopInputs.isFired ? nil : Self.describe(error)
             } else {
                 // A "crashed" engine (test hook) must not complete buffers a dead server could not have completed.
                 if Task.isCancelled || self.engine.crashed.withLock({ $0 }) { return nil }
@@ -342,13 +332,8 @@ extension RunSupervisor {
                 options.blockSize = self.engine.configuration.writeOptions.blockSize
                 options.dop = self.engine.configuration.writeOptions.dop
                 options.flushInterval = self.engine.configuration.writeOptions.flushInterval
-                do {
-                    _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
-                    return nil
-                } catch {
-                    if Task.isCancelled { return nil }
-                    return Self.describe(error)
-                }
+                guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else { return nil }
+                return Task.isCancelled ? nil : Self.describe(error)
             }
         }
         if !parameter.isInput, result == nil || stopOutputs.isFired, !engine.crashed.withLock({ $0 }) {

@@ -1,7 +1,9 @@
 private import CTygerSpawn
 import Synchronization
+package import TygerDataPath
 package import TygerIO
 import TygerModel
+package import TygerStorage
 
 #if canImport(Glibc)
 private import Glibc
@@ -65,6 +67,15 @@ package final class FifoOpener: Sendable {
             try FileDescriptorOps.retryingOnInterrupt("open", path: path) { Glibc.open(path, flags) }
         }
         return OwnedDescriptor(fd)
+    }
+
+    /// ``open()``, released (so it returns) when the task is cancelled.
+    package func openReleasingOnCancel() async throws -> OwnedDescriptor {
+        try await withTaskCancellationHandler {
+            try await open()
+        } onCancel: {
+            release()
+        }
     }
 
     /// Waits (up to `timeout`) until no `open()` is pending, so the FIFO can be removed without stranding one.
@@ -135,4 +146,38 @@ package final class FIFOSink: ByteSink {
 
     package func write(_ chunk: OutputChunk) throws { try sink.write(chunk) }
     package func finish() throws {}
+}
+
+/// Moving a buffer through an opened FIFO, for the engine and for run agents.
+package enum PipeTransfer {
+    /// Streams a buffer into an input FIFO.
+    ///
+    /// - Returns: The error that ended it early; `nil` when it completed, when the task was cancelled, or when the
+    ///   reader went away (a broken pipe: the process stopped reading).
+    package static func feed(_ descriptor: OwnedDescriptor, from store: any BlobStore) async -> (any Error)? {
+        do {
+            _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
+            return nil
+        } catch {
+            if Task.isCancelled { return nil }
+            if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
+            return error
+        }
+    }
+
+    /// Streams an output FIFO into a buffer, to the FIFO's end.
+    ///
+    /// - Returns: The error that ended it early; `nil` when the buffer is complete.
+    package static func drain(
+        _ descriptor: OwnedDescriptor,
+        into store: any BlobStore,
+        options: WriteOptions
+    ) async -> (any Error)? {
+        do {
+            _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
+            return nil
+        } catch {
+            return error
+        }
+    }
 }
