@@ -159,6 +159,9 @@ public struct RunAgent: Sendable {
         } catch {
             return "cannot open the pipe of '\(buffer.name)': \(error)"
         }
+        if buffer.isRelayed {
+            return await relay(buffer, url: url, descriptor: descriptor, opener: opener)
+        }
         if buffer.isInput {
             if opener.wasReleased || Task.isCancelled { return nil }
             guard let error = await PipeTransfer.feed(descriptor, from: store) else { return nil }
@@ -169,6 +172,29 @@ public struct RunAgent: Sendable {
         guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else { return nil }
         await BufferEnd.markFailedIfUnfinished(store)
         return "the output buffer '\(buffer.name)' failed: \(Self.describe(error))"
+    }
+
+    /// Streams an ephemeral buffer between its pipe and its relay on the server (nothing is stored).
+    private func relay(
+        _ buffer: BufferLaunch,
+        url: ServiceURL,
+        descriptor: OwnedDescriptor,
+        opener: FifoOpener
+    ) async -> String? {
+        let client = RelayClient(url: url, transport: transport)
+        do {
+            if buffer.isInput {
+                if opener.wasReleased || Task.isCancelled { return nil }
+                _ = try await client.read(to: FIFOSink(descriptor))
+            } else {
+                _ = try await client.write(from: FIFOSource(descriptor))
+            }
+            return nil
+        } catch {
+            if buffer.isInput, Task.isCancelled { return nil }
+            if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
+            return "the \(buffer.isInput ? "input" : "output") '\(buffer.name)' relay failed: \(Self.describe(error))"
+        }
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -67,12 +67,44 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 )
             }
         }
+        let shown = try await commands.run("scontrol", ["show", "config"])
+        guard shown.code == 0 else { throw SlurmError("scontrol show config failed: \(shown.message)") }
+        self.clusterName =
+            shown.output.split(separator: "\n").lazy.compactMap { line -> String? in
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                return parts.count == 2 && parts[0] == "ClusterName" ? parts[1] : nil
+            }.first ?? ""
         let text = version.output.trimmingCharacters(in: .whitespacesAndNewlines)
         let number = text.split(separator: " ").last.map(String.init) ?? text
-        self.description = ExecutorDescription(kind: "slurm", engine: "Slurm \(number)")
+        self.description = ExecutorDescription(kind: "slurm", engine: "Slurm \(number)", capabilities: ["NodePools"])
     }
 
     public var movesOwnBuffers: Bool { true }
+
+    /// The cluster's name (`ClusterName` of `scontrol show config`).
+    public let clusterName: String
+
+    /// A run may name this cluster (`--cluster`) and a partition of it as its node pool (`--node-pool`); it records
+    /// the cluster's name.
+    public func placement(cluster: String?, nodePool: String?) async throws -> String? {
+        if let cluster, !cluster.isEmpty, cluster.lowercased() != clusterName.lowercased() {
+            throw TygerRunEngineError(.invalidInput, "Unknown cluster '\(cluster)'")
+        }
+        if let nodePool, !nodePool.isEmpty {
+            let listed = try? await commands.run("sinfo", ["-h", "-o", "%R"])
+            guard let listed, listed.code == 0 else {
+                throw TygerRunEngineError(
+                    .invalidInput,
+                    "cannot check the node pool '\(nodePool)': the Slurm controller does not answer (\(listed?.message ?? "no answer"))"
+                )
+            }
+            let partitions = Set(listed.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard partitions.contains(nodePool) else {
+                throw TygerRunEngineError(.invalidInput, "Unknown nodepool '\(nodePool)'")
+            }
+        }
+        return clusterName.isEmpty ? nil : clusterName
+    }
 
     /// Jobs see the cluster machine's paths: the directory of their replica under the scratch directory
     /// (``runRoot(_:replica:)``, with the pipes and the default working directory), `PATH` (default

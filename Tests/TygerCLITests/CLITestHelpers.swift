@@ -110,9 +110,6 @@ enum TestExecutor: String, Sendable, CaseIterable, CustomStringConvertible {
         return all.filter { names.contains($0.rawValue) }
     }
 
-    /// The executors whose jobs run where the server's named pipes are: ephemeral buffers (`_`) work there.
-    static var withEphemeralBuffers: [TestExecutor] { available.filter { $0 != .slurm } }
-
     /// `--blob-store` of a new bucket, the store's credentials, and a new database where PostgreSQL runs.
     private static func s3BlobStore() async throws -> (store: String, credentials: [String: String], database: String?)
     {

@@ -561,8 +561,7 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    // Not on Slurm: its jobs run elsewhere and ephemeral buffers are refused there (SlurmRunCLITests).
-    @Test(arguments: TestExecutor.withEphemeralBuffers) func ephemeralBuffers(_ executor: TestExecutor) async throws {
+    @Test(arguments: TestExecutor.available) func ephemeralBuffers(_ executor: TestExecutor) async throws {
         try await withTyger(executor) { s in
             try await s.codespec("hello", helloYAML)
             try s.file("run.yml", "job:\n  codespec: hello\n")
@@ -577,7 +576,7 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    @Test(arguments: TestExecutor.withEphemeralBuffers)
+    @Test(arguments: TestExecutor.available)
     func oneGibibyteThroughACatRunAndAQuarterThroughEphemeralBuffers(
         _ executor: TestExecutor
     ) async throws {

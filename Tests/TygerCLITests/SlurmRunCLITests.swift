@@ -83,7 +83,7 @@ struct SlurmRunCLITests {
             #expect(!logs.stdoutText.contains("TYGER_HOME="), "\(logs)")
             let status = try await s.tyger(["api", "status"])
             #expect(status.stdoutText.contains(#""kind" : "slurm""#) || status.stdoutText.contains(#""kind": "slurm""#))
-            #expect(!status.stdoutText.contains("EphemeralBuffers"), "\(status)")
+            #expect(status.stdoutText.contains("NodePools"), "\(status)")
         }
     }
 
@@ -121,13 +121,34 @@ struct SlurmRunCLITests {
         }
     }
 
-    @Test func ephemeralBuffersAreRefusedInOneLine() async throws {
+    @Test func ephemeralBuffersAreRelayedThroughTheServerToTheJob() async throws {
         try await withSlurm { s in
             try s.file("upper.yml", upperRunYAML)
-            let refused = try await s.shell(#"echo x | "$TYGER" run exec -f upper.yml -b input=_"#)
-            #expect(refused.exitCode == 1, "\(refused)")
-            #expect(refused.errorLines.count == 1, "\(refused)")
-            #expect(refused.stderrText.contains("Ephemeral buffers ('_') are not supported by the slurm executor"))
+            let exec = try await s.shell(
+                #"$TYGER buffer gen 32M | tee in.bin | "$TYGER" run exec -f upper.yml -b input=_ -b output=_ > out.bin && tr a-z A-Z < in.bin | cmp - out.bin"#,
+                timeout: .seconds(120)
+            )
+            #expect(exec.exitCode == 0, "\(exec)")
+            // Nothing was stored: the run's buffers are its ephemeral ones.
+            let listed = try jsonArray(try await s.tyger(["buffer", "list"]))
+            #expect(listed.isEmpty, "\(listed)")
+        }
+    }
+
+    @Test func clustersAndNodePoolsAreTheClustersNameAndPartitions() async throws {
+        try await withSlurm { s in
+            try s.file("echo.yml", scriptRun("echo placed"))
+            let spec = s.directory + "/echo.yml"
+            let placed = try await s.tyger(["run", "exec", "-f", spec, "--cluster", "tyger", "--node-pool", "debug"])
+            #expect(placed.exitCode == 0, "\(placed)")
+            let id = try #require(try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" })
+            #expect(try await s.show(id)["cluster"] as? String == "tyger")
+            let pool = try await s.tyger(["run", "create", "-f", spec, "--node-pool", "gpu-nodes"])
+            #expect(pool.exitCode == 1, "\(pool)")
+            #expect(pool.stderrText.contains("Unknown nodepool 'gpu-nodes'"), "\(pool)")
+            let cluster = try await s.tyger(["run", "create", "-f", spec, "--cluster", "elsewhere"])
+            #expect(cluster.exitCode == 1, "\(cluster)")
+            #expect(cluster.stderrText.contains("Unknown cluster 'elsewhere'"), "\(cluster)")
         }
     }
 

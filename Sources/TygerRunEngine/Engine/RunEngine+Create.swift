@@ -117,13 +117,6 @@ extension RunEngine {
                     "Buffer argument '\(argument)' does not correspond to a buffer parameter on the codespec"
                 )
             }
-            if id == "_", executor.movesOwnBuffers {
-                throw TygerRunEngineError.invalid(
-                    "Ephemeral buffers ('_') are not supported by the \(executor.description.kind) executor: its jobs "
-                        + "run on other machines and move stored buffers themselves (leave '\(parameter.name)' out to "
-                        + "have a buffer created)"
-                )
-            }
             if id != "_" {
                 guard try await bufferExists(id) else {
                     throw TygerRunEngineError.invalid("The buffer '\(id)' was not found")
@@ -142,7 +135,7 @@ extension RunEngine {
         run.job.buffers = arguments
         run.timeoutSeconds = run.effectiveTimeoutSeconds
         run.status = .pending
-        run.cluster = nil
+        run.cluster = try await executor.placement(cluster: run.cluster, nodePool: run.job.nodePool)
         var stored = try await runs.create(run, now: createdAt, idempotencyKey: idempotencyKey)
         let id = stored.id!  // assigned by the repository
         if arguments.values.contains("_") {

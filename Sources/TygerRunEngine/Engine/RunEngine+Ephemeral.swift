@@ -80,12 +80,40 @@ extension RunEngine {
         parameter: String,
         _ body: (EphemeralInputWriter) async throws -> R
     ) async throws -> R {
-        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: true)
-        let descriptor = try await withTaskCancellationHandler {
-            try await opener.open()
-        } onCancel: {
-            opener.release()
-        }
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: true, processSide: false)
+        return try await writing(through: opener, body)
+    }
+
+    /// For the agent of a run whose executor moves its own buffers (a Slurm job): streams what the remote process
+    /// writes into an ephemeral output, into the process's side of its FIFO here (the client's relay reads the
+    /// other side). As ``withEphemeralInput(runId:parameter:_:)``, for an output parameter.
+    public func withAgentOutputPipe<R: Sendable>(
+        runId: Int64,
+        parameter: String,
+        _ body: (EphemeralInputWriter) async throws -> R
+    ) async throws -> R {
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: false, processSide: true)
+        return try await writing(through: opener, body)
+    }
+
+    /// For the agent of a run whose executor moves its own buffers: streams an ephemeral input from the process's
+    /// side of its FIFO here (what the client's relay writes) to the remote process. As
+    /// ``withEphemeralOutput(runId:parameter:_:)``, for an input parameter.
+    public func withAgentInputPipe<R: Sendable>(
+        runId: Int64,
+        parameter: String,
+        _ body: (EphemeralOutputReader) async throws -> R
+    ) async throws -> R {
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: true, processSide: true)
+        return try await reading(through: opener, body)
+    }
+
+    /// Writes into a FIFO once `opener` opened it; writes are discarded once the reader went away.
+    private func writing<R: Sendable>(
+        through opener: FifoOpener,
+        _ body: (EphemeralInputWriter) async throws -> R
+    ) async throws -> R {
+        let descriptor = try await opener.openReleasingOnCancel()
         if opener.wasReleased {
             return try await body(EphemeralInputWriter(queue: nil))
         }
@@ -116,12 +144,16 @@ extension RunEngine {
         parameter: String,
         _ body: (EphemeralOutputReader) async throws -> R
     ) async throws -> R {
-        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: false)
-        let descriptor = try await withTaskCancellationHandler {
-            try await opener.open()
-        } onCancel: {
-            opener.release()
-        }
+        let opener = try await claimEphemeral(runId: runId, parameter: parameter, isInput: false, processSide: false)
+        return try await reading(through: opener, body)
+    }
+
+    /// Reads a FIFO once `opener` opened it, to its end.
+    private func reading<R: Sendable>(
+        through opener: FifoOpener,
+        _ body: (EphemeralOutputReader) async throws -> R
+    ) async throws -> R {
+        let descriptor = try await opener.openReleasingOnCancel()
         let queue = HandoffQueue<ByteBuffer>(capacity: 4)
         DedicatedThread.start(name: "tyger-relay-out") {
             let allocator = ByteBufferAllocator()
@@ -143,7 +175,14 @@ extension RunEngine {
         return try await body(EphemeralOutputReader(queue: queue))
     }
 
-    private func claimEphemeral(runId: Int64, parameter: String, isInput: Bool) async throws -> FifoOpener {
+    /// Claims one side of an ephemeral buffer's FIFO (each side once): the client's relay, or the process's side
+    /// that the agent of a remote job streams.
+    private func claimEphemeral(
+        runId: Int64,
+        parameter: String,
+        isInput: Bool,
+        processSide: Bool
+    ) async throws -> FifoOpener {
         guard let supervisor = supervisor(runId) else {
             _ = try await getRun(id: runId)
             throw TygerRunEngineError(
@@ -165,7 +204,8 @@ extension RunEngine {
                     )
                 }
                 guard s.prepared else { return .success(nil) }
-                guard !s.claimedEphemeral.contains(parameter) else {
+                let claim = processSide ? "agent:" + parameter : parameter
+                guard !s.claimedEphemeral.contains(claim) else {
                     return .failure(
                         TygerRunEngineError(
                             .alreadyCalled,
@@ -173,8 +213,13 @@ extension RunEngine {
                         )
                     )
                 }
-                s.claimedEphemeral.insert(parameter)
-                return .success(s.openers[parameter])
+                guard let opener = processSide ? s.processSideOpeners[parameter] : s.openers[parameter] else {
+                    return .failure(
+                        TygerRunEngineError(.invalidInput, "'\(parameter)' of run \(runId) has no pipe on this side")
+                    )
+                }
+                s.claimedEphemeral.insert(claim)
+                return .success(opener)
             }
             switch outcome {
             case .failure(let error): throw error

@@ -30,7 +30,9 @@ extension RunSupervisor {
         await supervise(directory: directory, parameters: parameters)
         // No FIFO open may be left pending on a FIFO about to disappear (ephemeral relays included).
         releasePipes()
-        for opener in state.withLock({ Array($0.openers.values) }) { await opener.waitUntilSettled() }
+        for opener in state.withLock({ Array($0.openers.values) + Array($0.processSideOpeners.values) }) {
+            await opener.waitUntilSettled()
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -220,14 +222,17 @@ extension RunSupervisor {
         )
         var pipes: [String: String] = [:]
         var openers: [String: FifoOpener] = [:]
+        var processSide: [String: FifoOpener] = [:]
         let remote = engine.executor.movesOwnBuffers
         for parameter in parameters {
             let path = engine.layout.runPipePath(runId, parameter: parameter.name)
             pipes[parameter.name] = view.pipesDirectory + "/" + (path as NSString).lastPathComponent
-            // The processes of an executor that moves its own buffers make their pipes where they run.
-            if remote { continue }
+            // The processes of an executor that moves its own buffers make their pipes where they run; only an
+            // ephemeral buffer keeps a FIFO here, between the client's relay and the agent's.
+            if remote && !parameter.isEphemeral { continue }
             try NamedPipe.create(at: path, mode: 0o600)
             openers[parameter.name] = FifoOpener(path: path, forWriting: parameter.isInput)
+            if remote { processSide[parameter.name] = FifoOpener(path: path, forWriting: !parameter.isInput) }
         }
         var buffers: [BufferLaunch] = []
         var reportURL: String?
@@ -236,6 +241,7 @@ extension RunSupervisor {
         }
         state.withLock {
             $0.openers = openers
+            $0.processSideOpeners = processSide
             $0.prepared = true
         }
         let log = try RunLogWriter(path: engine.logPath(runId))
@@ -291,19 +297,25 @@ extension RunSupervisor {
         }
         let remaining = deadline.timeIntervalSince(engine.clock.now()) + 300
         let ttl = Duration.seconds(Int64(min(max(remaining, 30), 24 * 3600)))
+        let reportURL = try report(runId, ttl)
         var buffers: [BufferLaunch] = []
         for parameter in parameters {
-            let url = try await access(parameter.bufferId, !parameter.isInput, ttl)
+            // An ephemeral buffer is relayed through the server: the agent streams the process's side of its FIFO.
+            let url =
+                parameter.isEphemeral
+                ? AgentLaunch.pipeURL(reportURL: reportURL, parameter: parameter.name)
+                : try await access(parameter.bufferId, !parameter.isInput, ttl)
             buffers.append(
                 BufferLaunch(
                     name: parameter.name,
                     isInput: parameter.isInput,
                     url: url,
-                    pipe: pipes[parameter.name] ?? ""
+                    pipe: pipes[parameter.name] ?? "",
+                    isRelayed: parameter.isEphemeral
                 )
             )
         }
-        return (buffers, try report(runId, ttl))
+        return (buffers, reportURL)
     }
 
     /// Streams one buffer parameter between its FIFO and its buffer.
@@ -332,7 +344,9 @@ extension RunSupervisor {
                 options.blockSize = self.engine.configuration.writeOptions.blockSize
                 options.dop = self.engine.configuration.writeOptions.dop
                 options.flushInterval = self.engine.configuration.writeOptions.flushInterval
-                guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else { return nil }
+                guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else {
+                    return nil
+                }
                 return Task.isCancelled ? nil : Self.describe(error)
             }
         }

@@ -31,6 +31,9 @@ final class RunSupervisor: Sendable {
         var pipesReleased = false
         var execution: (any Execution)?
         var openers: [String: FifoOpener] = [:]
+        /// For an executor that moves its own buffers: the process's side of each ephemeral buffer's FIFO, which
+        /// the run's agent streams through the server (``RunEngine/withAgentPipe(runId:parameter:_:)``).
+        var processSideOpeners: [String: FifoOpener] = [:]
         var claimedEphemeral: Set<String> = []
     }
     let state: Mutex<State>
@@ -149,7 +152,7 @@ final class RunSupervisor: Sendable {
     func releasePipes() {
         let openers = state.withLock { s -> [FifoOpener] in
             s.pipesReleased = true
-            return Array(s.openers.values)
+            return Array(s.openers.values) + Array(s.processSideOpeners.values)
         }
         for o in openers { o.release() }
     }

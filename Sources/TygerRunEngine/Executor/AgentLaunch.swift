@@ -55,6 +55,14 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
         self.logPrefix = logPrefix
     }
 
+    /// The relay of an ephemeral buffer for the agent: `<report path>/pipes/<parameter>?<report query>`.
+    public static func pipeURL(reportURL: String, parameter: String) -> String {
+        let parts = reportURL.split(separator: "?", maxSplits: 1).map(String.init)
+        var path = parts[0]
+        while path.hasSuffix("/") { path.removeLast() }
+        return path + "/pipes/" + parameter + (parts.count > 1 ? "?" + parts[1] : "")
+    }
+
     /// The document as one line of base64 (what the job script carries).
     public func encoded() throws -> String {
         let encoder = JSONEncoder()

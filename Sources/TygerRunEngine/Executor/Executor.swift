@@ -39,6 +39,13 @@ public protocol Executor: Sendable {
     ///   started is killed first).
     func start(_ request: ExecutionRequest, log: RunLogWriter) async throws -> any Execution
 
+    /// Checks at run creation where the run asks to run (`--cluster`, `--node-pool`).
+    ///
+    /// - Returns: The cluster to record in the run (`nil` for executors without clusters).
+    /// - Throws: `TygerRunEngineError` `.invalidInput` for a cluster or node pool the executor does not have
+    ///   (upstream's `Unknown cluster 'x'`, `Unknown nodepool 'x'`).
+    func placement(cluster: String?, nodePool: String?) async throws -> String?
+
     /// Whether runs with workers (upstream's distributed runs) can run here: the workers are started as replicas of
     /// their own on this machine, each endpoint on a port of its own on loopback (``WorkerEndpoints``).
     var runsWorkers: Bool { get }
@@ -57,6 +64,10 @@ public protocol Executor: Sendable {
 }
 
 extension Executor {
+    /// Executors on one machine have no clusters or node pools: they take what upstream's local mode takes and
+    /// record no cluster.
+    public func placement(cluster: String?, nodePool: String?) async throws -> String? { nil }
+
     public var runsWorkers: Bool { false }
     public var movesOwnBuffers: Bool { false }
 }
@@ -227,11 +238,15 @@ public struct BufferLaunch: Sendable, Hashable, Codable {
     public var url: String
     /// The named pipe the process opens (`<NAME>_PIPE`), as the process sees it.
     public var pipe: String
+    /// Whether `url` is a relay (an ephemeral buffer: `PUT` streams the output, `GET` streams the input) rather
+    /// than a buffer's access URL.
+    public var isRelayed: Bool
 
-    public init(name: String, isInput: Bool, url: String, pipe: String) {
+    public init(name: String, isInput: Bool, url: String, pipe: String, isRelayed: Bool = false) {
         self.name = name
         self.isInput = isInput
         self.url = url
         self.pipe = pipe
+        self.isRelayed = isRelayed
     }
 }

@@ -148,10 +148,7 @@ public final class RunsControlPlane: ControlPlaneRoutes {
     /// Runs add ephemeral buffers (the relay) and the executor's capabilities, and name the executor.
     public func describe(into metadata: inout ServiceMetadata) {
         let description = executor.description
-        // Ephemeral buffers are relayed through named pipes on this machine: executors whose jobs run elsewhere have none.
-        metadata.capabilities =
-            (metadata.capabilities ?? []) + (executor.movesOwnBuffers ? [] : ["EphemeralBuffers"])
-            + description.capabilities
+        metadata.capabilities = (metadata.capabilities ?? []) + ["EphemeralBuffers"] + description.capabilities
         metadata.executor = ExecutorMetadata(kind: description.kind, engine: description.engine)
     }
 

@@ -6,7 +6,8 @@ import TygerRunEngine
 
 /// The reports of run agents (`tyger run-agent`, started by cluster jobs): `POST /agent/runs/<id>/logs?replica=N`
 /// appends log lines (`<RFC 3339 stamp> <text>\n` each) to the run's log, `POST /agent/runs/<id>/exit?replica=N`
-/// (`{"code": 0, "detail": "…"}`) says how a replica ended.
+/// (`{"code": 0, "detail": "…"}`) says how a replica ended; `PUT` and `GET /agent/runs/<id>/pipes/<name>` relay the
+/// process's side of an ephemeral buffer (the client's relay, ``RelayController``, has the other side).
 ///
 /// The routes check their signed URL themselves: the engine signs it for the container name `run<id>agent` with the
 /// create permission, valid until the run's deadline (``reportURL(runId:ttl:endpoint:issuer:)``).
@@ -30,6 +31,20 @@ struct AgentController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/agent/runs/:id/logs") { request, context in try await logs(request, context) }
         router.post("/agent/runs/:id/exit") { request, context in try await exit(request, context) }
+        router.put("/agent/runs/:id/pipes/:name") { request, context in try await putPipe(request, context) }
+        router.get("/agent/runs/:id/pipes/:name") { request, context in try await getPipe(request, context) }
+    }
+
+    /// Checks the signature; the run.
+    private func signedRun(_ request: Request, _ context: AppRequestContext) throws -> Int64 {
+        guard let runId = Int64(try context.parameters.require("id")), runId > 0 else { throw APIError.notFound }
+        _ = try validator.validate(
+            query: try QueryParameters(request.uri.query).signedURLParameters(),
+            containerId: Self.signedName(runId),
+            required: .createBlob
+        )
+        context.caller = .signedURL(containerId: Self.signedName(runId))
+        return runId
     }
 
     /// Checks the signature; the run, the replica and the receiver.
@@ -37,14 +52,8 @@ struct AgentController: Sendable {
         _ request: Request,
         _ context: AppRequestContext
     ) throws -> (runId: Int64, replica: Int, receiver: any RunAgentReceiver) {
-        guard let runId = Int64(try context.parameters.require("id")), runId > 0 else { throw APIError.notFound }
+        let runId = try signedRun(request, context)
         let query = QueryParameters(request.uri.query)
-        _ = try validator.validate(
-            query: try query.signedURLParameters(),
-            containerId: Self.signedName(runId),
-            required: .createBlob
-        )
-        context.caller = .signedURL(containerId: Self.signedName(runId))
         guard let text = query.string("replica"), let replica = Int(text), replica >= 0 else {
             throw APIError.invalidInput("replica must be a non-negative integer")
         }
@@ -86,5 +95,33 @@ struct AgentController: Sendable {
             throw APIError.notFound
         }
         return Response(status: .noContent)
+    }
+
+    /// An ephemeral output of the run: the agent's body (what the remote process wrote) into the process's side of
+    /// the buffer's FIFO here, which the client's relay reads.
+    private func putPipe(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let runId = try signedRun(request, context)
+        let name = try context.parameters.require("name")
+        try await engine.withAgentOutputPipe(runId: runId, parameter: name) { writer in
+            for try await chunk in request.body { try await writer.write(chunk) }
+        }
+        return Response(status: .accepted)
+    }
+
+    /// An ephemeral input of the run: the process's side of the buffer's FIFO here (what the client's relay writes),
+    /// streamed to the agent.
+    private func getPipe(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let runId = try signedRun(request, context)
+        let name = try context.parameters.require("name")
+        let engine = engine
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream"],
+            body: RelayController.streamingBody { push in
+                try await engine.withAgentInputPipe(runId: runId, parameter: name) {
+                    for try await chunk in $0 { try await push(chunk) }
+                }
+            }
+        )
     }
 }

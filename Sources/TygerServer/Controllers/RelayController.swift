@@ -65,32 +65,40 @@ struct RelayController: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "application/octet-stream"],
-            body: ResponseBody { writer in
-                // The pipe is read in a child task and handed over through a bounded queue, so the response writer
-                // never leaves this task.
-                let queue = HandoffQueue<ByteBuffer>(capacity: 4)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        do {
-                            try await engine.withEphemeralOutput(runId: target.runId, parameter: target.parameter) {
-                                for try await chunk in $0 { try await queue.push(chunk) }
-                            }
-                            queue.close()
-                        } catch {
-                            queue.fail(error)
-                            throw error
-                        }
-                    }
+            body: Self.streamingBody { push in
+                try await engine.withEphemeralOutput(runId: target.runId, parameter: target.parameter) {
+                    for try await chunk in $0 { try await push(chunk) }
+                }
+            }
+        )
+    }
+
+    /// A response body of what `produce` pushes. `produce` runs in a child task and hands its chunks over through a
+    /// bounded queue, so the response writer never leaves the body's task.
+    static func streamingBody(
+        _ produce: @escaping @Sendable (_ push: @Sendable (ByteBuffer) async throws -> Void) async throws -> Void
+    ) -> ResponseBody {
+        ResponseBody { writer in
+            let queue = HandoffQueue<ByteBuffer>(capacity: 4)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
                     do {
-                        while let chunk = try await queue.pop() { try await writer.write(chunk) }
+                        try await produce { try await queue.push($0) }
+                        queue.close()
                     } catch {
                         queue.fail(error)
                         throw error
                     }
-                    try await group.waitForAll()
                 }
-                try await writer.finish(nil)
+                do {
+                    while let chunk = try await queue.pop() { try await writer.write(chunk) }
+                } catch {
+                    queue.fail(error)
+                    throw error
+                }
+                try await group.waitForAll()
             }
-        )
+            try await writer.finish(nil)
+        }
     }
 }
