@@ -25,6 +25,8 @@ public struct SlurmExecutorConfiguration: Sendable {
     public var pollInterval: Duration = .seconds(1)
     /// How long a job may be gone before its agent's missing report is given up.
     public var reportGrace: Duration = .seconds(2)
+    /// How many times a job is submitted while the controller does not answer (each `sbatch` tries for ~10 s).
+    public var submitAttempts = 6
     /// The environment of Slurm's commands (the server's: it carries `SLURM_CONF`).
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
@@ -224,9 +226,22 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             TYGER_LAUNCH
 
             """
-        let result = try await commands.run("sbatch", arguments, input: script)
+        // A controller that does not answer (restarting, a network cut) is waited for: sbatch itself tries for about
+        // 10 s each time, and it is tried again for about a minute in all before the run fails.
+        var result = try await commands.run("sbatch", arguments, input: script)
+        var attempts = 1
+        while result.code != 0, Self.isUnreachable(result), attempts < configuration.submitAttempts {
+            logger.warning(
+                "the Slurm controller does not answer; submitting again",
+                metadata: ["run.id": "\(request.runId)", "error": "\(result.message)"]
+            )
+            try? await Task.sleep(for: .seconds(1))
+            result = try await commands.run("sbatch", arguments, input: script)
+            attempts += 1
+        }
         guard result.code == 0 else {
-            throw TygerRunEngineError(.executorFailure, "sbatch refused the job: \(result.message)")
+            let tries = attempts > 1 ? " (tried \(attempts) times)" : ""
+            throw TygerRunEngineError(.executorFailure, "sbatch refused the job: \(result.message)\(tries)")
         }
         // --parsable prints `<id>` or `<id>;<cluster>`.
         let id = result.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(
@@ -236,6 +251,13 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             throw TygerRunEngineError(.executorFailure, "sbatch answered no job ID: \(result.output)")
         }
         return id
+    }
+
+    /// Whether a command failed because the controller could not be reached (worth trying again).
+    static func isUnreachable(_ result: SlurmCommands.Result) -> Bool {
+        let text = result.error + result.output
+        return text.contains("Unable to contact slurm controller") || text.contains("Socket timed out")
+            || text.contains("Connection refused")
     }
 
     /// `--cpus-per-task`, `--mem` and `--gres` from the codespec's resources (limits first, else requests).

@@ -217,21 +217,53 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aSubmissionWaitsForAControllerThatDoesNotAnswer() async throws {
+        // The server reads a copy of the cluster's configuration, which the test points at a port nobody listens
+        // on (sbatch then fails after ~10 s with "Unable to contact slurm controller"), and back after 12 s.
+        let configuration = try #require(SlurmTestCluster.configuration)
+        let good = String(decoding: try TestFiles.read(configuration), as: UTF8.self)
+        let bad = good.replacingOccurrences(of: "SlurmctldPort=16817", with: "SlurmctldPort=16899")
+        try #require(bad != good, "the cluster's configuration names no SlurmctldPort=16817")
+        try await withTemporaryDirectory(prefix: "tyger-slurm-conf") { dir in
+            let copy = dir + "/slurm.conf"
+            try TestFiles.write(Array(good.utf8), to: copy)
+            try await withSlurm(["SLURM_CONF": copy]) { s in
+                try s.file("echo.yml", scriptRun("echo submitted at last"))
+                let status = try await s.tyger(["api", "status"])
+                try #require(status.exitCode == 0, "\(status)")
+                try TestFiles.write(Array(bad.utf8), to: copy)
+                let exec = try s.start(["run", "exec", "-f", s.directory + "/echo.yml", "--logs"])
+                try await Task.sleep(for: .seconds(12))
+                try TestFiles.write(Array(good.utf8), to: copy)
+                let result = try await exec.wait(timeout: .seconds(120))
+                #expect(result.exitCode == 0, "\(result)")
+                #expect(result.stderrText.contains("submitted at last"), "\(result)")
+            }
+        }
+    }
+
     @Test func aRestartedServerCancelsTheJobsItLeft() async throws {
         try await withSlurm { s in
             try s.file("long.yml", scriptRun("sleep 300"))
+            let started = ContinuousClock.now
             let id = try await s.createRun(["-f", s.directory + "/long.yml"])
             _ = try await s.waitForStatus(id, in: ["Running"], timeout: .seconds(30))
+            let running = ContinuousClock.now - started
             let killed = try await s.shell(#"kill -9 "$(cat "$TYGER_HOME/server/server.pid")""#)
             #expect(killed.exitCode == 0, "\(killed)")
             // The next command starts a server, which fails the run and cancels its job.
             _ = try await s.waitForStatus(id, in: ["Failed"], timeout: .seconds(60))
-            try await eventually(timeout: .seconds(30)) {
+            let failed = ContinuousClock.now - started
+            try await eventually(timeout: .seconds(60)) {
                 let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
                 return jobs.count == 1 && jobs[0].state == "CANCELLED"
             }
+            // Phases, for a slow run (once 32 s in all where it takes 2 s alone).
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(60), "running after \(running), failed after \(failed), cancelled after \(took)")
         }
     }
+
 }
 
 /// Upper-cases its input into its output, and logs where it runs and its environment.

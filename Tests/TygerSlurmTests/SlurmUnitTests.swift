@@ -61,4 +61,21 @@ struct SlurmUnitTests {
         #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode("not base64!") }
         #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode(Data("{}".utf8).base64EncodedString()) }
     }
+
+    @Test func anUnreachableControllerIsToldFromARefusal() {
+        func result(_ error: String) -> SlurmCommands.Result { SlurmCommands.Result(code: 1, output: "", error: error) }
+        #expect(
+            SlurmExecutor.isUnreachable(
+                result(
+                    "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"
+                )
+            )
+        )
+        #expect(SlurmExecutor.isUnreachable(result("sbatch: error: Socket timed out on send/recv operation")))
+        #expect(
+            !SlurmExecutor.isUnreachable(
+                result("sbatch: error: Batch job submission failed: Invalid partition name specified")
+            )
+        )
+    }
 }
