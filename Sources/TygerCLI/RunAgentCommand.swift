@@ -24,7 +24,10 @@ struct RunAgentCommand: AsyncParsableCommand {
             }
             text = String(decoding: data, as: UTF8.self)
         } else {
-            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            // Read on a thread of its own: a blocking read must not hold a thread of the concurrency pool.
+            text = try await DedicatedThread.run(name: "tyger-agent-launch") {
+                String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
         }
         let stop = AgentStop()
         ProcessOps.onSignals([.terminate, .interrupt]) { _ in stop.fire() }

@@ -131,7 +131,7 @@ public struct RunAgent: Sendable {
         stop.onFire { [terminationGrace] in await execution.terminate(grace: terminationGrace) }
         var tasks: [(isInput: Bool, task: Task<String?, Never>)] = []
         for (buffer, opener) in openers {
-            tasks.append((buffer.isInput, Task { await transfer(buffer, opener: opener) }))
+            tasks.append((buffer.isInput, Task { await transfer(buffer, opener: opener, stop: stop) }))
         }
         let exit = await execution.waitForExit(replica: 0)
         // The process is gone: a pipe it never opened must not keep its transfer waiting (an output never opened
@@ -149,7 +149,7 @@ public struct RunAgent: Sendable {
     /// Streams one buffer between its pipe and its access URL.
     ///
     /// - Returns: Why it failed, when it did in a way that fails the run.
-    private func transfer(_ buffer: BufferLaunch, opener: FifoOpener) async -> String? {
+    private func transfer(_ buffer: BufferLaunch, opener: FifoOpener, stop: AgentStop) async -> String? {
         let url: ServiceURL
         do { url = try ServiceURL(buffer.url) } catch { return "the access URL of '\(buffer.name)' is not valid" }
         let store = HTTPBlobStore(containerURL: url, transport: transport)
@@ -159,8 +159,11 @@ public struct RunAgent: Sendable {
         } catch {
             return "cannot open the pipe of '\(buffer.name)': \(error)"
         }
+        // Once the agent is told to stop (a cancel, a timeout), what the process wrote is not all it would have
+        // written: an output must not end as complete.
+        let source = StoppableSource(FIFOSource(descriptor), stop: stop)
         if buffer.isRelayed {
-            return await relay(buffer, url: url, descriptor: descriptor, opener: opener)
+            return await relay(buffer, url: url, descriptor: descriptor, source: source, opener: opener, stop: stop)
         }
         if buffer.isInput {
             if opener.wasReleased || Task.isCancelled { return nil }
@@ -169,8 +172,9 @@ public struct RunAgent: Sendable {
         }
         var options = WriteOptions()
         options.createContainer = false
-        guard let error = await PipeTransfer.drain(descriptor, into: store, options: options) else { return nil }
+        guard let error = await PipeTransfer.drain(source, into: store, options: options) else { return nil }
         await BufferEnd.markFailedIfUnfinished(store)
+        if stop.isFired { return nil }
         return "the output buffer '\(buffer.name)' failed: \(Self.describe(error))"
     }
 
@@ -179,7 +183,9 @@ public struct RunAgent: Sendable {
         _ buffer: BufferLaunch,
         url: ServiceURL,
         descriptor: OwnedDescriptor,
-        opener: FifoOpener
+        source: StoppableSource,
+        opener: FifoOpener,
+        stop: AgentStop
     ) async -> String? {
         let client = RelayClient(url: url, transport: transport)
         do {
@@ -187,11 +193,12 @@ public struct RunAgent: Sendable {
                 if opener.wasReleased || Task.isCancelled { return nil }
                 _ = try await client.read(to: FIFOSink(descriptor))
             } else {
-                _ = try await client.write(from: FIFOSource(descriptor))
+                _ = try await client.write(from: source)
             }
             return nil
         } catch {
             if buffer.isInput, Task.isCancelled { return nil }
+            if stop.isFired { return nil }
             if let io = error as? TygerIOError, io.code == .brokenPipe { return nil }
             return "the \(buffer.isInput ? "input" : "output") '\(buffer.name)' relay failed: \(Self.describe(error))"
         }
@@ -214,10 +221,18 @@ public struct RunAgent: Sendable {
         return try ServiceURL(path + "/" + kind + "?" + query)
     }
 
-    /// Posts a report; `true` when the server took it. Retries for about half a minute on transport failures and
-    /// 5xx answers.
+    /// How a report went.
+    enum Delivery { case taken, refused, unreachable }
+
+    /// Posts a report; `true` when the server took it.
     func post(_ kind: String, body: [UInt8], contentType: String) async -> Bool {
-        guard let url = try? reportURL(kind) else { return false }
+        await deliver(kind, body: body, contentType: contentType) == .taken
+    }
+
+    /// Posts a report. Retries for about half a minute on transport failures and 5xx answers (`unreachable` after);
+    /// a 4xx answer is `refused` at once (the run is gone, or the report is not acceptable).
+    func deliver(_ kind: String, body: [UInt8], contentType: String) async -> Delivery {
+        guard let url = try? reportURL(kind) else { return .refused }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         var delay = Duration.milliseconds(250)
@@ -236,7 +251,7 @@ public struct RunAgent: Sendable {
                     timeout: .seconds(30)
                 )
             else { continue }
-            if (200..<300).contains(response.status) { return true }
+            if (200..<300).contains(response.status) { return .taken }
             if response.status < 500 {
                 FileHandle.standardError.write(
                     Data(
@@ -244,10 +259,10 @@ public struct RunAgent: Sendable {
                             .utf8
                     )
                 )
-                return false
+                return .refused
             }
         }
-        return false
+        return .unreachable
     }
 
     private func reportExit(_ exit: ReplicaExit) async {
@@ -318,6 +333,9 @@ public final class AgentStop: Sendable {
 
     public init() {}
 
+    /// Whether the agent was told to stop.
+    public var isFired: Bool { state.withLock { $0.fired } }
+
     /// Runs every registered handler (once).
     public func fire() {
         let handlers = state.withLock { s -> [@Sendable () async -> Void] in
@@ -336,6 +354,29 @@ public final class AgentStop: Sendable {
             return false
         }
         if now { Task { await handler() } }
+    }
+}
+
+/// A pipe's read end that fails, instead of ending, once the agent was told to stop: the output it feeds then ends
+/// failed, never complete.
+final class StoppableSource: ByteSource {
+    private let inner: FIFOSource
+    private let stop: AgentStop
+
+    init(_ inner: FIFOSource, stop: AgentStop) {
+        self.inner = inner
+        self.stop = stop
+    }
+
+    var supportsTimeouts: Bool { inner.supportsTimeouts }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, waitAtMost: Duration?) throws -> ReadOutcome {
+        if stop.isFired { throw TygerRunEngineError(.executorFailure, "the job was told to stop") }
+        let outcome = try inner.read(into: buffer, waitAtMost: waitAtMost)
+        if case .endOfStream = outcome, stop.isFired {
+            throw TygerRunEngineError(.executorFailure, "the job was told to stop")
+        }
+        return outcome
     }
 }
 
@@ -367,11 +408,12 @@ private final class LogShipper: Sendable {
             let (offset, refused) = state.withLock { ($0.offset, $0.refused) }
             if refused { return }
             guard let chunk = read(from: offset), !chunk.isEmpty else { return }
-            if await agent.post("logs", body: chunk, contentType: "text/plain; charset=utf-8") {
-                state.withLock { $0.offset += Int64(chunk.count) }
-            } else {
+            switch await agent.deliver("logs", body: chunk, contentType: "text/plain; charset=utf-8") {
+            case .taken: state.withLock { $0.offset += Int64(chunk.count) }
+            case .refused:
                 state.withLock { $0.refused = true }
                 return
+            case .unreachable: return  // the same lines again at the next look
             }
         }
     }

@@ -20,7 +20,6 @@ final class SlurmExecution: Execution, Sendable {
         var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
     }
     private let replicas: Mutex<[Replica]>
-    private let watcher = Mutex<Task<Void, Never>?>(nil)
 
     init(
         runId: Int64,
@@ -63,7 +62,6 @@ final class SlurmExecution: Execution, Sendable {
             return r[replica].waiters
         }
         for waiter in waiters { waiter.resume(returning: exit) }
-        if replicas.withLock({ $0.allSatisfy { $0.exit != nil } }) { watcher.withLock { $0?.cancel() } }
     }
 
     /// Appends an agent's log lines (`<stamp> <text>\n` each) with their stamps.
@@ -87,16 +85,20 @@ final class SlurmExecution: Execution, Sendable {
 
     /// Watches the jobs until every replica has an exit; `done` runs at the end.
     func startWatching(done: @escaping @Sendable () -> Void) {
-        let task = Task {
-            while !Task.isCancelled, !jobs.isEmpty {
+        Task {
+            while !jobs.isEmpty {
                 await look()
-                try? await Task.sleep(for: configuration.pollInterval)
+                // Not cancellable: the loop ends when every replica has an exit.
+                await sleep(configuration.pollInterval)
             }
-            // Reports may still be on their way for a moment after the last exit; the receiver is kept until then.
-            try? await Task.sleep(for: .seconds(5))
+            // Late log lines may still be on their way for a moment after the last exit; the receiver is kept.
+            await sleep(.seconds(5))
             done()
         }
-        watcher.withLock { $0 = task }
+    }
+
+    private func sleep(_ duration: Duration) async {
+        try? await Task.sleep(for: duration)
     }
 
     /// One look at the jobs still without an exit.
@@ -121,6 +123,14 @@ final class SlurmExecution: Execution, Sendable {
         }
         let now = ContinuousClock.now
         for (replica, job) in pending {
+            if let listed = states[job], listed.state == "PENDING", Self.hopelessReasons.contains(listed.reason) {
+                // Slurm keeps such a job queued for ever: it is cancelled, and the run fails with the reason.
+                _ = try? await commands.run("scancel", [job])
+                let detail = "the Slurm job \(job) cannot start (\(listed.reason))"
+                log.append(detail)
+                reported(ReplicaExit(code: 1, detail: detail), replica: replica)
+                continue
+            }
             let state = states[job]?.state
             let live = state.map(Self.liveStates.contains) ?? false
             let since = replicas.withLock { r -> ContinuousClock.Instant? in
@@ -168,6 +178,15 @@ final class SlurmExecution: Execution, Sendable {
         return fields
     }
 
+    /// Pending reasons that no wait will change (the job asks for more than the partition, account or QOS allow).
+    static let hopelessReasons: Set<String> = [
+        "PartitionTimeLimit", "PartitionNodeLimit", "PartitionConfig", "InvalidAccount", "InvalidQOS",
+        "BadConstraints", "AccountNotAllowed", "QOSNotAllowed", "DependencyNeverSatisfied",
+        "AssocMaxWallDurationPerJobLimit",
+        "QOSMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit", "QOSMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit",
+        "QOSMaxNodePerJobLimit", "AssocMaxMemPerJobLimit", "QOSMaxMemoryPerJob",
+    ]
+
     /// Job states in which the job may still report.
     static let liveStates: Set<String> = [
         "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
@@ -186,6 +205,18 @@ final class SlurmExecution: Execution, Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         let left = jobs.map(\.job)
-        if !left.isEmpty { _ = try? await commands.run("scancel", left) }
+        guard !left.isEmpty else { return }
+        _ = try? await commands.run("scancel", left)
+        // Jobs cancelled now end within seconds; one that Slurm cannot end (a controller gone, a node that does not
+        // answer) must not keep the run, or the server's shutdown, waiting for ever.
+        let bound = ContinuousClock.now + configuration.reportGrace + configuration.pollInterval * 10
+        while ContinuousClock.now < bound, !jobs.isEmpty {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        for (replica, job) in jobs {
+            let detail = "the Slurm job \(job) did not end after scancel"
+            log.append(detail)
+            reported(ReplicaExit(code: 137, detail: detail), replica: replica)
+        }
     }
 }

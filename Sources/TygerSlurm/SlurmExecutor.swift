@@ -207,7 +207,8 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     private func submit(_ launch: AgentLaunch, request: ExecutionRequest, replicas: Int) async throws -> String {
         var arguments = [
             "--parsable", "--export=NONE", "--chdir=" + configuration.scratch, "--output=/dev/null",
-            "--nodes=1", "--ntasks=1",
+            // A job is never run twice (after a node failure or a preemption): its buffers are half written.
+            "--nodes=1", "--ntasks=1", "--no-requeue",
             "--job-name=tyger-run-\(request.runId)" + (replicas > 1 ? "-\(launch.replica)" : ""),
             "--comment=tyger:\(configuration.instanceID):\(request.runId):\(launch.replica)",
         ]
@@ -281,15 +282,20 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     /// comment names this server and the run): their agents' exit reports went to a server that is gone, so how they
     /// ended is not known (`nil`).
     public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
+        await recover(runId: runId, runDirectory: runDirectory, previousOwner: nil)
+    }
+
+    /// Also the jobs of a server this one took the run over from (their comments name that server's instance).
+    public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
         var jobs = Set(
             ((try? String(contentsOfFile: runDirectory + "/slurm-jobs", encoding: .utf8)) ?? "")
                 .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
         )
         if let listed = try? await commands.run("squeue", ["-h", "-o", "%i|%k"]), listed.code == 0 {
-            let prefix = "tyger:\(configuration.instanceID):\(runId):"
+            let prefixes = [configuration.instanceID, previousOwner].compactMap { $0 }.map { "tyger:\($0):\(runId):" }
             for line in listed.output.split(separator: "\n") {
                 let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
-                if parts.count == 2, parts[1].hasPrefix(prefix) { jobs.insert(parts[0]) }
+                if parts.count == 2, prefixes.contains(where: parts[1].hasPrefix) { jobs.insert(parts[0]) }
             }
         }
         if !jobs.isEmpty { _ = try? await commands.run("scancel", jobs.sorted()) }

@@ -97,7 +97,7 @@ struct SlurmRunCLITests {
             // The deadline bites: the job gets SIGTERM (the trap logs it) and the run fails for its timeout.
             try s.file(
                 "slow.yml",
-                scriptRun(#"trap 'echo got TERM; exit 7' TERM; echo sleeping; sleep 300 & wait"#, timeout: 4)
+                scriptRun(#"trap 'echo got TERM; exit 7' TERM; echo sleeping; sleep 300 & wait"#, timeout: 15)
             )
             let slow = try await s.tyger(["run", "exec", "-f", s.directory + "/slow.yml"], timeout: .seconds(60))
             #expect(slow.exitCode == 1, "\(slow)")
@@ -114,7 +114,7 @@ struct SlurmRunCLITests {
             let canceled = try await s.tyger(["run", "cancel", long])
             #expect(canceled.exitCode == 0, "\(canceled)")
             _ = try await s.waitForStatus(long, in: ["Canceled"], timeout: .seconds(30))
-            try await eventually(timeout: .seconds(30)) {
+            try await slurmEventually(timeout: .seconds(30)) {
                 let jobs = try await SlurmTestCluster.jobs(ofRun: long, s)
                 return jobs.count == 1 && !["PENDING", "RUNNING", "COMPLETING"].contains(jobs[0].state)
             }
@@ -200,6 +200,65 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aCanceledRunsOutputEndsFailedNotComplete() async throws {
+        try await withSlurm { s in
+            // The process writes part of its output and keeps the pipe open: a cancel must not complete the buffer.
+            try s.file(
+                "partial.yml",
+                """
+                job:
+                  codespec:
+                    image: none
+                    buffers:
+                      outputs: ["output"]
+                    command: ["sh", "-c", "exec 3> \\"$OUTPUT_PIPE\\"; echo partial >&3; sleep 300"]
+                """
+            )
+            let id = try await s.createRun(["-f", s.directory + "/partial.yml"])
+            _ = try await s.waitForStatus(id, in: ["Running"], timeout: .seconds(30))
+            let buffers = try #require((try await s.show(id)["job"] as? [String: Any])?["buffers"] as? [String: Any])
+            let output = try #require(buffers["output"] as? String)
+            // The first line is stored once the agent flushed it (every second).
+            try await Task.sleep(for: .seconds(3))
+            let canceled = try await s.tyger(["run", "cancel", id])
+            #expect(canceled.exitCode == 0, "\(canceled)")
+            _ = try await s.waitForStatus(id, in: ["Canceled"], timeout: .seconds(30))
+            let read = try await s.tyger(["buffer", "read", output], timeout: .seconds(30))
+            #expect(read.exitCode != 0, "a canceled run's output must not read back as complete: \(read)")
+            #expect(read.stderrText.lowercased().contains("failed"), "\(read)")
+        }
+    }
+
+    @Test func aRunsReportURLReportsForThatRunOnly() async throws {
+        try await withSlurm { s in
+            try s.file("long.yml", scriptRun("sleep 300"))
+            let first = try await s.createRun(["-f", s.directory + "/long.yml"])
+            let second = try await s.createRun(["-f", s.directory + "/long.yml"])
+            _ = try await s.waitForStatus(first, in: ["Running"], timeout: .seconds(30))
+            let job = try #require(try await SlurmTestCluster.jobs(ofRun: first, s).first?.id)
+            let launch = try await launchDocument(ofJob: job)
+            let report = try #require(launch["reportURL"] as? String, "\(launch)")
+            #expect(launch["runId"] as? Int == Int(first), "\(launch)")
+            func post(_ url: String) async throws -> String {
+                try await runProcess(
+                    "/usr/bin/curl",
+                    ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@-", url],
+                    input: .bytes(Array("2026-12-04T10:00:00.5Z from the test\n".utf8))
+                ).stdoutText
+            }
+            let parts = report.split(separator: "?", maxSplits: 1).map(String.init)
+            // Its own run takes the report...
+            #expect(try await post(parts[0] + "/logs?" + parts[1] + "&replica=0") == "204")
+            let logs = try await s.tyger(["run", "logs", first])
+            #expect(logs.stdoutText.contains("from the test"), "\(logs)")
+            // ...another run's path with the same signature does not.
+            let other = parts[0].replacingOccurrences(of: "/agent/runs/\(first)", with: "/agent/runs/\(second)")
+            #expect(["401", "403"].contains(try await post(other + "/logs?" + parts[1] + "&replica=0")))
+            _ = try await s.tyger(["run", "cancel", first])
+            _ = try await s.tyger(["run", "cancel", second])
+        }
+    }
+
     @Test func reportsNeedTheRunsSignature() async throws {
         try await withSlurm { s in
             let status = try await s.tyger(["api", "status"])
@@ -254,13 +313,11 @@ struct SlurmRunCLITests {
             // The next command starts a server, which fails the run and cancels its job.
             _ = try await s.waitForStatus(id, in: ["Failed"], timeout: .seconds(60))
             let failed = ContinuousClock.now - started
-            try await eventually(timeout: .seconds(60)) {
+            // The phases are in the message, for a slow run (once 32 s in all where it takes 2 s alone).
+            try await slurmEventually(timeout: .seconds(60), "running after \(running), failed after \(failed)") {
                 let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
                 return jobs.count == 1 && jobs[0].state == "CANCELLED"
             }
-            // Phases, for a slow run (once 32 s in all where it takes 2 s alone).
-            let took = ContinuousClock.now - started
-            #expect(took < .seconds(60), "running after \(running), failed after \(failed), cancelled after \(took)")
         }
     }
 
@@ -296,11 +353,29 @@ private func scriptRun(_ script: String, timeout: Int? = nil, replicas: Int = 1)
 }
 
 /// Waits until `condition` holds, looking every 200 ms.
-private func eventually(timeout: Duration, _ condition: () async throws -> Bool) async throws {
+private func slurmEventually(
+    timeout: Duration,
+    _ context: String = "",
+    _ condition: () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(200))
     }
-    Issue.record("the condition did not hold within \(timeout)")
+    Issue.record("the condition did not hold within \(timeout) \(context)")
+}
+
+/// The launch document in the batch script of Slurm job `job` (`scontrol write batch_script`).
+private func launchDocument(ofJob job: String) async throws -> [String: Any] {
+    let script = try await runProcess(
+        "/usr/bin/scontrol",
+        ["write", "batch_script", job, "-"],
+        environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
+    )
+    try #require(script.exitCode == 0, "\(script)")
+    let lines = script.stdoutText.split(separator: "\n").map(String.init)
+    let start = try #require(lines.firstIndex { $0.hasSuffix("<<'TYGER_LAUNCH'") }, "\(script)")
+    let data = try #require(Data(base64Encoded: lines[start + 1]), "\(script)")
+    return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
 }

@@ -266,7 +266,7 @@ public final class RunEngine: Service, Sendable {
         guard let id = run.id, supervisors.withLock({ $0[id] == nil }) else { return }
         // Runs this engine created (possibly while recovery runs) are live, not leftovers.
         if ownerStopped == nil && (run.createdAt ?? .distantPast) >= createdAt { return }
-        let exits = await executor.recover(runId: id, runDirectory: runDirectory(id))
+        let exits = await executor.recover(runId: id, runDirectory: runDirectory(id), previousOwner: ownerStopped)
         var lifecycle = RunLifecycle(timeoutSeconds: run.effectiveTimeoutSeconds)
         guard case .finish(var status, var reason, var failOutputs) = lifecycle.serverRestarted() else { return }
         if let ownerStopped { reason = RunLifecycle.Reason.ownerStopped(ownerStopped) }

@@ -61,9 +61,18 @@ public protocol Executor: Sendable {
     /// - Returns: How each replica ended, when every one had ended by itself (a container keeps its exit status
     ///   after the server that ran it died); `nil` when a replica was still running or nothing is known.
     func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]?
+
+    /// As ``recover(runId:runDirectory:)``, for a run taken over from another server (`previousOwner`, its instance
+    /// ID) as well as for this server's own leftovers (`nil`): an executor whose jobs carry their server's instance
+    /// (the Slurm executor) looks for the previous owner's.
+    func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]?
 }
 
 extension Executor {
+    public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
+        await recover(runId: runId, runDirectory: runDirectory)
+    }
+
     /// Executors on one machine have no clusters or node pools: they take what upstream's local mode takes and
     /// record no cluster.
     public func placement(cluster: String?, nodePool: String?) async throws -> String? { nil }

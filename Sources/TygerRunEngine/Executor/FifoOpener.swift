@@ -173,8 +173,17 @@ package enum PipeTransfer {
         into store: any BlobStore,
         options: WriteOptions
     ) async -> (any Error)? {
+        await drain(FIFOSource(descriptor), into: store, options: options)
+    }
+
+    /// Streams a FIFO's read end (or a source wrapping it) into a buffer, to its end.
+    package static func drain(
+        _ source: any ByteSource,
+        into store: any BlobStore,
+        options: WriteOptions
+    ) async -> (any Error)? {
         do {
-            _ = try await BufferWriter.write(from: FIFOSource(descriptor), to: store, options: options)
+            _ = try await BufferWriter.write(from: source, to: store, options: options)
             return nil
         } catch {
             return error
