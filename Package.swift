@@ -193,7 +193,7 @@ let package = Package(
         .target(
             name: "TygerContainers",
             dependencies: [
-                "CTygerSpawn", "TygerRunEngine", "TygerModel", "TygerCore", "TygerIO",
+                "TygerRunEngine", "TygerModel", "TygerCore", "TygerIO",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -206,7 +206,7 @@ let package = Package(
         .target(
             name: "TygerSlurm",
             dependencies: [
-                "CTygerSpawn", "TygerRunEngine", "TygerModel", "TygerIO",
+                "TygerRunEngine", "TygerModel", "TygerIO",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -413,9 +413,10 @@ public final class DockerExecutor: Executor {
     }
 
     /// Reconciles the containers a previous server left for the run: those carrying this server's instance label
-    /// and the run's, never another server's. When every one had exited by itself, their exits are returned; any
-    /// still running is killed. All are removed (unless `keepContainers`).
-    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
+    /// and the run's, never another server's (`previousOwner` included: its containers are in its own engine, as
+    /// far as this executor knows). When every one had exited by itself, their exits are returned; any still running
+    /// is killed. All are removed (unless `keepContainers`).
+    public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
         let filters = "{\"label\":[\"\(Label.run)=\(runId)\",\"\(Label.instance)=\(configuration.instanceID)\"]}"
         guard
             let (status, body) = try? await client.request(

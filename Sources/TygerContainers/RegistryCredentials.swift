@@ -1,10 +1,5 @@
-private import CTygerSpawn
 public import Foundation
 import TygerIO
-
-#if canImport(Glibc)
-private import Glibc
-#endif
 
 /// Registry credentials from the Docker client configuration, as `docker pull` finds them in
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
@@ -88,9 +83,10 @@ public enum RegistryCredentials {
     /// Runs `docker-credential-<helper> get` for `registry`; `nil` when the helper is not on `PATH`, fails, takes
     /// longer than `timeout` (its process group is killed), or prints something else than its JSON answer.
     ///
-    /// The helper gets the registry on stdin and writes its answer to anonymous in-memory files, not pipes: no size
-    /// of answer can block it, and a child it leaves running (an agent) cannot hold the answer back. Like a run's
-    /// processes it gets no descriptor of the server's but those three (`tyger_spawn_io`).
+    /// The helper gets the registry on stdin and writes its answer to anonymous in-memory files, not pipes
+    /// (``ProcessSpawn/runCapturing(_:arguments:environment:input:timeoutMilliseconds:outputLimit:captureError:)``):
+    /// no size of answer can block it, and a child it leaves running (an agent) cannot hold the answer back. Like a
+    /// run's processes it gets no descriptor of the server's but those three (`tyger_spawn_io`).
     static func fromHelper(
         _ helper: String,
         registry: String,
@@ -105,41 +101,19 @@ public enum RegistryCredentials {
                 workingDirectory: FileManager.default.currentDirectoryPath
             )
         else { return nil }
-        let input = tyger_memfd("credential-helper-input")
-        let output = tyger_memfd("credential-helper-output")
-        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
-        defer {
-            for fd in [input, output, null] where fd >= 0 { close(fd) }
-        }
-        guard input >= 0, output >= 0, null >= 0 else { return nil }
-        let request = Array(registry.utf8)
-        guard request.withUnsafeBytes({ pwrite(input, $0.baseAddress, $0.count, 0) }) == request.count else {
-            return nil
-        }
         guard
-            let pid = try? ProcessSpawn.start(
+            let run = try? ProcessSpawn.runCapturing(
                 path,
                 arguments: [path, "get"],
                 environment: environment,
-                stdin: input,
-                stdout: output,
-                stderr: null
-            )
+                input: Array(registry.utf8),
+                timeoutMilliseconds: Int32(min(timeout, 3600) * 1000),
+                outputLimit: Self.helperOutputLimit,
+                captureError: false
+            ),
+            run.code == 0, !run.output.isEmpty
         else { return nil }
-        var code: Int32 = -1
-        var signal: Int32 = 0
-        let waited = tyger_wait_timeout(pid, Int32(min(timeout, 3600) * 1000), &code, &signal)
-        if waited != 0 {
-            _ = tyger_kill_group(pid, SIGKILL)  // the helper leads its own process group
-            _ = tyger_wait(pid, &code, &signal)
-            return nil
-        }
-        guard code == 0 else { return nil }
-        let size = lseek(output, 0, SEEK_END)
-        guard size > 0, size <= Self.helperOutputLimit else { return nil }
-        var data = Data(count: Int(size))
-        let read = data.withUnsafeMutableBytes { pread(output, $0.baseAddress, $0.count, 0) }
-        guard read == Int(size), let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        guard let answer = try? JSONSerialization.jsonObject(with: Data(run.output)) as? [String: Any],
             let username = answer["Username"] as? String, let secret = answer["Secret"] as? String
         else { return nil }
         return username == "<token>" ? ["identitytoken": secret] : ["username": username, "password": secret]

@@ -57,3 +57,74 @@ public enum ProcessSpawn {
         return pid
     }
 }
+
+/// What a command run by ``ProcessSpawn/runCapturing(_:arguments:environment:input:timeoutMilliseconds:outputLimit:captureError:)``
+/// did: its exit code (128 + the signal number when a signal ended it) and what it wrote.
+public struct CapturedRun: Sendable {
+    public var code: Int32
+    /// Its stdout; empty when it wrote more than the limit.
+    public var output: [UInt8]
+    /// Its stderr (empty unless captured); empty when it wrote more than the limit.
+    public var error: [UInt8]
+}
+
+extension ProcessSpawn {
+    /// Runs `path` to its end with `input` on its stdin and its stdout (and stderr, or `/dev/null`) in anonymous
+    /// memory files, not pipes: no size of answer can block it, and a child it leaves running (an agent) cannot hold
+    /// the answer back. Blocking: call it from a thread of its own.
+    ///
+    /// - Parameters:
+    ///   - arguments: `argv`, its `argv[0]` first.
+    ///   - outputLimit: The most bytes read back of each stream; a longer one reads back empty.
+    /// - Returns: How it ended; `nil` when it outlived `timeoutMilliseconds` (its process group is killed then).
+    /// - Throws: `TygerIOError` when the memory files cannot be made or written, or it cannot be started.
+    public static func runCapturing(
+        _ path: String,
+        arguments: [String],
+        environment: [String: String],
+        input: [UInt8],
+        timeoutMilliseconds: Int32,
+        outputLimit: Int,
+        captureError: Bool
+    ) throws -> CapturedRun? {
+        let stdin = tyger_memfd("tyger-command-input")
+        let stdout = tyger_memfd("tyger-command-output")
+        let stderr = captureError ? tyger_memfd("tyger-command-error") : open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { for fd in [stdin, stdout, stderr] where fd >= 0 { close(fd) } }
+        guard stdin >= 0, stdout >= 0, stderr >= 0 else {
+            throw TygerIOError(.system, "cannot make the memory files of \(path): \(String(cString: strerror(errno)))")
+        }
+        guard input.withUnsafeBytes({ pwrite(stdin, $0.baseAddress, $0.count, 0) }) == input.count else {
+            throw TygerIOError(.system, "cannot write the input of \(path): \(String(cString: strerror(errno)))")
+        }
+        let pid = try start(
+            path,
+            arguments: arguments,
+            environment: environment,
+            stdin: stdin,
+            stdout: stdout,
+            stderr: stderr
+        )
+        var code: Int32 = -1
+        var signal: Int32 = 0
+        if tyger_wait_timeout(pid, timeoutMilliseconds, &code, &signal) != 0 {
+            _ = tyger_kill_group(pid, SIGKILL)  // the command leads its own process group
+            _ = tyger_wait(pid, &code, &signal)
+            return nil
+        }
+        return CapturedRun(
+            code: code,  // 128 + the signal number when a signal ended it
+            output: contents(of: stdout, limit: outputLimit),
+            error: captureError ? contents(of: stderr, limit: outputLimit) : []
+        )
+    }
+
+    /// What a memory file holds, up to `limit` bytes (empty past it).
+    private static func contents(of fd: Int32, limit: Int) -> [UInt8] {
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0, size <= limit else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return n == Int(size) ? bytes : []
+    }
+}

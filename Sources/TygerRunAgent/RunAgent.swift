@@ -85,13 +85,13 @@ public struct RunAgent: Sendable {
             log.append(message)
             return ReplicaExit(code: 1, detail: message)
         }
+        // The pipes and the default working directory are in it: they go with it.
         defer { try? FileManager.default.removeItem(atPath: launch.runDirectory) }
         do {
             try Self.makeDirectory(launch.workingDirectory)
             if !launch.buffers.isEmpty {
                 try Self.makeDirectory(launch.pipesDirectory)
                 for buffer in launch.buffers {
-                    _ = unlink(buffer.pipe)  // a leftover of an earlier attempt of this job
                     try NamedPipe.create(at: buffer.pipe, mode: 0o600)
                     openers.append((buffer, FifoOpener(path: buffer.pipe, forWriting: buffer.isInput)))
                 }
@@ -100,10 +100,6 @@ public struct RunAgent: Sendable {
             let message = "cannot make the run's directories and pipes: \(error)"
             log.append(message)
             return ReplicaExit(code: 1, detail: message)
-        }
-        defer {
-            for buffer in launch.buffers { _ = unlink(buffer.pipe) }
-            if !launch.buffers.isEmpty { _ = rmdir(launch.pipesDirectory) }
         }
         let request = ExecutionRequest(
             runId: launch.runId,
@@ -214,11 +210,7 @@ public struct RunAgent: Sendable {
 
     /// The URL of one report (`logs` or `exit`) of this replica.
     func reportURL(_ kind: String) throws -> ServiceURL {
-        let parts = launch.reportURL.split(separator: "?", maxSplits: 1).map(String.init)
-        var path = parts[0]
-        while path.hasSuffix("/") { path.removeLast() }
-        let query = (parts.count > 1 ? parts[1] + "&" : "") + "replica=\(launch.replica)"
-        return try ServiceURL(path + "/" + kind + "?" + query)
+        try ServiceURL(AgentLaunch.url(under: launch.reportURL, kind, query: "replica=\(launch.replica)"))
     }
 
     /// How a report went.

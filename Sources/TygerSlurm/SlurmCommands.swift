@@ -1,13 +1,9 @@
-private import CTygerSpawn
 import Foundation
 import TygerIO
 
-#if canImport(Glibc)
-private import Glibc
-#endif
-
-/// Runs Slurm's client commands (`sbatch`, `squeue`, `scontrol`, `scancel`) on a thread of their own, with their
-/// input and output in anonymous memory files (no size of answer can block them) and a time bound.
+/// Runs Slurm's client commands (`sbatch`, `squeue`, `scontrol`, `scancel`) on a thread of their own, through
+/// ``ProcessSpawn/runCapturing(_:arguments:environment:input:timeoutMilliseconds:outputLimit:captureError:)`` (input
+/// and output in memory files, a time bound).
 struct SlurmCommands: Sendable {
     /// Where the commands are (`bin` of the Slurm installation); `nil` searches `PATH`.
     var binDirectory: String?
@@ -48,51 +44,29 @@ struct SlurmCommands: Sendable {
         let environment = self.environment
         let timeoutMilliseconds = Int32(min(timeout.components.seconds * 1000, Int64(Int32.max)))
         return try await DedicatedThread.run(name: "tyger-slurm") {
-            let stdin = tyger_memfd("slurm-input")
-            let stdout = tyger_memfd("slurm-output")
-            let stderr = tyger_memfd("slurm-error")
-            defer { for fd in [stdin, stdout, stderr] where fd >= 0 { close(fd) } }
-            guard stdin >= 0, stdout >= 0, stderr >= 0 else { throw SlurmError("cannot make memory files") }
-            if let input {
-                let bytes = Array(input.utf8)
-                guard bytes.withUnsafeBytes({ pwrite(stdin, $0.baseAddress, $0.count, 0) }) == bytes.count else {
-                    throw SlurmError("cannot write the input of \(program)")
-                }
-            }
-            let pid: Int32
+            let run: CapturedRun?
             do {
-                pid = try ProcessSpawn.start(
+                run = try ProcessSpawn.runCapturing(
                     path,
                     arguments: [path] + arguments,
                     environment: environment,
-                    stdin: stdin,
-                    stdout: stdout,
-                    stderr: stderr
+                    input: Array((input ?? "").utf8),
+                    timeoutMilliseconds: timeoutMilliseconds,
+                    outputLimit: 16 << 20,
+                    captureError: true
                 )
             } catch {
                 throw SlurmError("cannot run \(path): \(error)")
             }
-            var code: Int32 = -1
-            var signal: Int32 = 0
-            if tyger_wait_timeout(pid, timeoutMilliseconds, &code, &signal) != 0 {
-                _ = tyger_kill_group(pid, SIGKILL)
-                _ = tyger_wait(pid, &code, &signal)
+            guard let run else {
                 throw SlurmError("\(program) did not answer within \(timeoutMilliseconds / 1000) s")
             }
             return Result(
-                code: signal > 0 ? 128 + signal : code,
-                output: Self.contents(of: stdout),
-                error: Self.contents(of: stderr)
+                code: run.code,
+                output: String(decoding: run.output, as: UTF8.self),
+                error: String(decoding: run.error, as: UTF8.self)
             )
         }
-    }
-
-    private static func contents(of fd: Int32) -> String {
-        let size = lseek(fd, 0, SEEK_END)
-        guard size > 0 else { return "" }
-        var bytes = [UInt8](repeating: 0, count: Int(min(size, 16 << 20)))
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        return String(decoding: bytes[0..<max(0, n)], as: UTF8.self)
     }
 }
 

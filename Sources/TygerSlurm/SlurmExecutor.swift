@@ -279,13 +279,8 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// Cancels the jobs a previous server process left for the run (those of the run's record, and those whose
-    /// comment names this server and the run): their agents' exit reports went to a server that is gone, so how they
-    /// ended is not known (`nil`).
-    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
-        await recover(runId: runId, runDirectory: runDirectory, previousOwner: nil)
-    }
-
-    /// Also the jobs of a server this one took the run over from (their comments name that server's instance).
+    /// comment names the run and this server or `previousOwner`): their agents' exit reports went to a server that is
+    /// gone, so how they ended is not known (`nil`).
     public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
         var jobs = Set(
             ((try? String(contentsOfFile: runDirectory + "/slurm-jobs", encoding: .utf8)) ?? "")

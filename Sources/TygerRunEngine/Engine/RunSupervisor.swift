@@ -32,7 +32,7 @@ final class RunSupervisor: Sendable {
         var execution: (any Execution)?
         var openers: [String: FifoOpener] = [:]
         /// For an executor that moves its own buffers: the process's side of each ephemeral buffer's FIFO, which
-        /// the run's agent streams through the server (``RunEngine/withAgentPipe(runId:parameter:_:)``).
+        /// the run's agent streams through the server (``RunEngine/withAgentInputPipe(runId:parameter:_:)``, ``RunEngine/withAgentOutputPipe(runId:parameter:_:)``).
         var processSideOpeners: [String: FifoOpener] = [:]
         var claimedEphemeral: Set<String> = []
     }

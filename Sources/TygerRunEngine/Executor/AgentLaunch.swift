@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a run agent (`tyger run-agent`, started by a cluster job on a machine of its own) needs to run one replica
 /// of a run: the process, its buffers' access URLs and where to report. It travels in the job's script as base64
@@ -21,7 +21,7 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     public var runDirectory: String
     /// The working directory; the agent makes it (0700) when it is missing.
     public var workingDirectory: String
-    /// Where the named pipes are made (0700, made and removed by the agent); empty when there are no buffers.
+    /// Where the named pipes are made (0700, inside `runDirectory`); empty when there are no buffers.
     public var pipesDirectory: String
     /// The buffers, with their access URLs and pipes.
     public var buffers: [BufferLaunch]
@@ -55,12 +55,19 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
         self.logPrefix = logPrefix
     }
 
-    /// The relay of an ephemeral buffer for the agent: `<report path>/pipes/<parameter>?<report query>`.
-    public static func pipeURL(reportURL: String, parameter: String) -> String {
+    /// A route under the signed report URL: `<report path>/<suffix>?<report query>[&<query>]`; the signature covers
+    /// the run, so every route under it carries the same query.
+    public static func url(under reportURL: String, _ suffix: String, query: String? = nil) -> String {
         let parts = reportURL.split(separator: "?", maxSplits: 1).map(String.init)
         var path = parts[0]
         while path.hasSuffix("/") { path.removeLast() }
-        return path + "/pipes/" + parameter + (parts.count > 1 ? "?" + parts[1] : "")
+        let queries = (parts.count > 1 ? [parts[1]] : []) + (query.map { [$0] } ?? [])
+        return path + "/" + suffix + (queries.isEmpty ? "" : "?" + queries.joined(separator: "&"))
+    }
+
+    /// The relay of an ephemeral buffer for the agent: `<report path>/pipes/<parameter>?<report query>`.
+    public static func pipeURL(reportURL: String, parameter: String) -> String {
+        url(under: reportURL, "pipes/" + parameter)
     }
 
     /// The document as one line of base64 (what the job script carries).

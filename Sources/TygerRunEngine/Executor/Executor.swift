@@ -52,27 +52,22 @@ public protocol Executor: Sendable {
 
     /// Whether the executor's processes move their buffers themselves (a cluster job on another machine, through
     /// the access URLs in ``ExecutionRequest/buffers``). The engine then makes no named pipes of stored buffers and
-    /// runs no transfers for them; ephemeral buffers (`_`) are refused at run creation.
+    /// runs no transfers for them; an ephemeral buffer (`_`) keeps its named pipe here, whose process side the
+    /// executor's processes stream through the server (``RunEngine/withAgentInputPipe(runId:parameter:_:)``).
     var movesOwnBuffers: Bool { get }
 
     /// Reconciles what a previous server process left for a run (after a restart), using what `start` recorded in
     /// `runDirectory` or the engine's labels: whatever still runs is killed, and everything is removed.
     ///
+    /// - Parameter previousOwner: For a run taken over from another server (servers sharing a database), that
+    ///   server's instance ID; `nil` for this server's own leftovers. An executor whose jobs carry their server's
+    ///   instance and can be reached from here (the Slurm executor) looks for the previous owner's too.
     /// - Returns: How each replica ended, when every one had ended by itself (a container keeps its exit status
     ///   after the server that ran it died); `nil` when a replica was still running or nothing is known.
-    func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]?
-
-    /// As ``recover(runId:runDirectory:)``, for a run taken over from another server (`previousOwner`, its instance
-    /// ID) as well as for this server's own leftovers (`nil`): an executor whose jobs carry their server's instance
-    /// (the Slurm executor) looks for the previous owner's.
     func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]?
 }
 
 extension Executor {
-    public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
-        await recover(runId: runId, runDirectory: runDirectory)
-    }
-
     /// Executors on one machine have no clusters or node pools: they take what upstream's local mode takes and
     /// record no cluster.
     public func placement(cluster: String?, nodePool: String?) async throws -> String? { nil }

@@ -96,8 +96,9 @@ public struct LocalProcessExecutor: Executor {
         return LocalExecution(processes: processes)
     }
 
-    /// Kills the processes still running (a host process's exit status is lost with its parent): always `nil`.
-    public func recover(runId: Int64, runDirectory: String) async -> [ReplicaExit]? {
+    /// Kills the processes still running (a host process's exit status is lost with its parent): always `nil`. A
+    /// previous owner's processes ran on its own machine, out of reach.
+    public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
         guard let text = try? String(contentsOfFile: runDirectory + "/processes") else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
