@@ -388,6 +388,10 @@ private final class LogShipper: Sendable {
     }
 
     func run(every interval: Duration) async {
+        // The first report, with no lines, tells the server the job runs (the run leaves `Pending`).
+        if case .refused = await agent.deliver("logs", body: [], contentType: "text/plain; charset=utf-8") {
+            state.withLock { $0.refused = true }
+        }
         while !Task.isCancelled {
             await shipRemaining()
             try? await Task.sleep(for: interval)

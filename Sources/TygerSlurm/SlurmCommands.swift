@@ -28,20 +28,26 @@ struct SlurmCommands: Sendable {
     /// Runs `program` with `arguments`.
     ///
     /// - Throws: `SlurmError` when it cannot be started or outlives the time bound.
-    func run(_ program: String, _ arguments: [String], input: String? = nil) async throws -> Result {
+    /// - Parameter environment: The command's environment instead of ``environment`` (`sbatch`'s is its job's).
+    func run(
+        _ program: String,
+        _ arguments: [String],
+        input: String? = nil,
+        environment: [String: String]? = nil
+    ) async throws -> Result {
         let path: String
         if let binDirectory {
             path = binDirectory + "/" + program
         } else if let found = ProcessSpawn.find(
             program,
-            searchPath: environment["PATH"],
+            searchPath: self.environment["PATH"],
             workingDirectory: "/"
         ) {
             path = found
         } else {
             throw SlurmError("\(program) was not found in PATH (is Slurm's client installed? see --slurm-bin)")
         }
-        let environment = self.environment
+        let environment = environment ?? self.environment
         let timeoutMilliseconds = Int32(min(timeout.components.seconds * 1000, Int64(Int32.max)))
         return try await DedicatedThread.run(name: "tyger-slurm") {
             let run: CapturedRun?

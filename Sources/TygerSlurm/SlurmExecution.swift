@@ -17,9 +17,14 @@ final class SlurmExecution: Execution, Sendable {
         var exit: ReplicaExit?
         /// When the job was first seen gone or ended with no report yet.
         var goneSince: ContinuousClock.Instant?
+        /// Why Slurm keeps the job queued, as last logged.
+        var queuedReason: String?
         var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
     }
     private let replicas: Mutex<[Replica]>
+    /// Fired when the first job runs (its agent reported, or `squeue` lists it running or ended after running): the
+    /// run is `Pending` until then.
+    private let began = Trigger()
 
     init(
         runId: Int64,
@@ -37,6 +42,13 @@ final class SlurmExecution: Execution, Sendable {
     }
 
     func setJob(_ job: String, replica: Int) { replicas.withLock { $0[replica].job = job } }
+
+    var startsQueued: Bool { true }
+
+    func waitUntilStarted() async { await began.wait() }
+
+    /// A job runs: its agent reported, or Slurm lists it running (or ended).
+    func jobStarted() { began.fire() }
 
     private var jobs: [(replica: Int, job: String)] {
         replicas.withLock { r in r.indices.compactMap { i in r[i].exit == nil ? r[i].job.map { (i, $0) } : nil } }
@@ -132,6 +144,15 @@ final class SlurmExecution: Execution, Sendable {
                 continue
             }
             let state = states[job]?.state
+            if let state, Self.ranStates.contains(state) { jobStarted() }
+            if let listed = states[job], listed.state == "PENDING", !["None", ""].contains(listed.reason),
+                replicas.withLock({ r in
+                    defer { r[replica].queuedReason = listed.reason }
+                    return r[replica].queuedReason != listed.reason
+                })
+            {
+                log.append("the Slurm job \(job) is queued (\(listed.reason))")
+            }
             let live = state.map(Self.liveStates.contains) ?? false
             let since = replicas.withLock { r -> ContinuousClock.Instant? in
                 if live {
@@ -188,6 +209,12 @@ final class SlurmExecution: Execution, Sendable {
     ]
 
     /// Job states in which the job may still report.
+    /// States of a job that left the queue (`CONFIGURING` is its nodes booting: still waiting).
+    static let ranStates: Set<String> = [
+        "RUNNING", "COMPLETING", "COMPLETED", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "FAILED", "TIMEOUT",
+        "OUT_OF_MEMORY", "NODE_FAIL",
+    ]
+
     static let liveStates: Set<String> = [
         "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
         "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",

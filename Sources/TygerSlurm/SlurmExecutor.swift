@@ -108,13 +108,34 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
         return clusterName.isEmpty ? nil : clusterName
     }
 
+    /// The environment `sbatch` runs in, which is its job's (`--export=ALL`): the jobs' `PATH`, `LANG`, `LC_ALL` and
+    /// `TZ` (``processView(runId:pipesDirectory:workDirectory:)``), and of the server's own only what Slurm's
+    /// client reads (`SLURM_CONF`, the `SBATCH_*` input variables): no secret of the server's reaches a job.
+    ///
+    /// Not `--export=NONE`, which would keep the server's environment out just as well: with it Slurm (22.05 at
+    /// least) builds the job's environment from a login shell of the job's user (`su - USER -c env` on the node), which
+    /// took half a second of every run's start here, and up to its 8 s timeout with a slow profile.
+    static func jobEnvironment(_ server: [String: String]) -> [String: String] {
+        var environment = jobBaseEnvironment(server)
+        for (key, value) in server where key == "SLURM_CONF" || key.hasPrefix("SBATCH_") {
+            environment[key] = value
+        }
+        return environment
+    }
+
+    /// `PATH` (default `/usr/local/bin:/usr/bin:/bin`), `LANG`, `LC_ALL` and `TZ` of `server`.
+    static func jobBaseEnvironment(_ server: [String: String]) -> [String: String] {
+        var base: [String: String] = [:]
+        for key in ["PATH", "LANG", "LC_ALL", "TZ"] { if let v = server[key] { base[key] = v } }
+        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return base
+    }
+
     /// Jobs see the cluster machine's paths: the directory of their replica under the scratch directory
     /// (``runRoot(_:replica:)``, with the pipes and the default working directory), `PATH` (default
     /// `/usr/local/bin:/usr/bin:/bin`), `LANG`, `LC_ALL` and `TZ` of the server; nothing else of its environment.
     public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
-        var base: [String: String] = [:]
-        for key in ["PATH", "LANG", "LC_ALL", "TZ"] { if let v = configuration.environment[key] { base[key] = v } }
-        if base["PATH"] == nil { base["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        let base = Self.jobBaseEnvironment(configuration.environment)
         let root = runRoot(runId, replica: 0)
         return ProcessView(
             pipesDirectory: root + "/pipes",
@@ -206,7 +227,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     /// `sbatch` of one replica's job; its ID.
     private func submit(_ launch: AgentLaunch, request: ExecutionRequest, replicas: Int) async throws -> String {
         var arguments = [
-            "--parsable", "--export=NONE", "--chdir=" + configuration.scratch, "--output=/dev/null",
+            "--parsable", "--export=ALL", "--chdir=" + configuration.scratch, "--output=/dev/null",
             // A job is never run twice (after a node failure or a preemption): its buffers are half written.
             "--nodes=1", "--ntasks=1", "--no-requeue",
             "--job-name=tyger-run-\(request.runId)" + (replicas > 1 ? "-\(launch.replica)" : ""),
@@ -229,7 +250,8 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             """
         // A controller that does not answer (restarting, a network cut) is waited for: sbatch itself tries for about
         // 10 s each time, and it is tried again for about a minute in all before the run fails.
-        var result = try await commands.run("sbatch", arguments, input: script)
+        let environment = Self.jobEnvironment(configuration.environment)
+        var result = try await commands.run("sbatch", arguments, input: script, environment: environment)
         var attempts = 1
         while result.code != 0, Self.isUnreachable(result), attempts < configuration.submitAttempts {
             logger.warning(
@@ -237,7 +259,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 metadata: ["run.id": "\(request.runId)", "error": "\(result.message)"]
             )
             try? await Task.sleep(for: .seconds(1))
-            result = try await commands.run("sbatch", arguments, input: script)
+            result = try await commands.run("sbatch", arguments, input: script, environment: environment)
             attempts += 1
         }
         guard result.code == 0 else {
@@ -299,12 +321,17 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
 
     // MARK: RunAgentReceiver
 
+    /// An agent's log lines; its first report (empty, sent as it starts) says its job runs.
     public func agentLogs(runId: Int64, replica: Int, lines: [UInt8]) throws {
-        try execution(runId, replica).appendLogs(lines)
+        let execution = try execution(runId, replica)
+        execution.jobStarted()
+        execution.appendLogs(lines)
     }
 
     public func agentExited(runId: Int64, replica: Int, exit: ReplicaExit) throws {
-        try execution(runId, replica).reported(exit, replica: replica)
+        let execution = try execution(runId, replica)
+        execution.jobStarted()
+        execution.reported(exit, replica: replica)
     }
 
     private func execution(_ runId: Int64, _ replica: Int) throws -> SlurmExecution {

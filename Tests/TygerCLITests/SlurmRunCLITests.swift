@@ -152,6 +152,59 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aRunStaysPendingWhileSlurmKeepsItsJobQueued() async throws {
+        // The test cluster's partition `queued` is down: Slurm accepts jobs there and keeps them queued
+        // (PartitionDown) until it is brought up. No other test uses it.
+        func partition(_ state: String) async throws {
+            let updated = try await runProcess(
+                "/usr/bin/scontrol",
+                ["update", "PartitionName=queued", "State=\(state)"],
+                environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
+            )
+            try #require(updated.exitCode == 0, "\(updated)")
+        }
+        try await withSlurm { s in
+            try s.file("echo.yml", scriptRun("echo ran"))
+            let spec = s.directory + "/echo.yml"
+            let id = try await s.createRun(["-f", spec, "--node-pool", "queued"])
+            try await slurmEventually(timeout: .seconds(30), "the job never showed as queued") {
+                let logs = try await s.tyger(["run", "logs", id])
+                return logs.stdoutText.contains("is queued (PartitionDown)")
+            }
+            let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+            #expect(jobs.count == 1 && jobs.first?.state == "PENDING", "\(jobs)")
+            let queued = try await s.show(id)
+            #expect(queued["status"] as? String == "Pending", "\(queued)")
+            #expect(queued["runningCount"] == nil, "\(queued)")
+
+            // Once the partition is up the job runs: the run goes Running, then succeeds.
+            try await partition("UP")
+            do {
+                let states = try await s.tyger(["run", "watch", id], timeout: .seconds(60))
+                #expect(states.exitCode == 0, "\(states)")
+                #expect(states.stdoutText.contains("Running"), "\(states)")
+                #expect(states.stdoutText.contains("Succeeded"), "\(states)")
+            } catch {
+                try? await partition("DOWN")
+                throw error
+            }
+            try await partition("DOWN")
+
+            // A queued run that is canceled ends Canceled, and its job with it.
+            let second = try await s.createRun(["-f", spec, "--node-pool", "queued"])
+            try await slurmEventually(timeout: .seconds(30)) {
+                try await SlurmTestCluster.jobs(ofRun: second, s).first?.state == "PENDING"
+            }
+            #expect(try await s.show(second)["status"] as? String == "Pending")
+            let canceled = try await s.tyger(["run", "cancel", second])
+            #expect(canceled.exitCode == 0, "\(canceled)")
+            _ = try await s.waitForStatus(second, in: ["Canceled"], timeout: .seconds(30))
+            try await slurmEventually(timeout: .seconds(30)) {
+                try await SlurmTestCluster.jobs(ofRun: second, s).first?.state == "CANCELLED"
+            }
+        }
+    }
+
     @Test func jobsRunAsTheConfiguredUser() async throws {
         // The agent must be where `nobody` can run it: a copy outside the build directory (whose parents may be
         // private on a CI machine).

@@ -70,6 +70,37 @@ struct RunLifecycleTests {
         #expect(m.cancelRequested() == .none)
     }
 
+    @Test func aQueuedRunIsPendingUntilItBegins() {
+        var m = RunLifecycle(timeoutSeconds: 60)
+        #expect(m.started(replicas: 2, transfers: 0, queued: true) == .none)
+        #expect(m.status == .pending)
+        #expect(m.runningCount == nil)
+        #expect(m.began() == .markRunning)
+        #expect(m.status == .running)
+        #expect(m.runningCount == 2)
+        #expect(m.began() == .none)
+        _ = m.processExited(replica: 0, code: 0)
+        #expect(m.processExited(replica: 1, code: 0) == .finish(.succeeded, reason: nil, failOutputs: false))
+
+        // A timeout while still queued says so; the jobs are stopped before the run ends.
+        var queued = RunLifecycle(timeoutSeconds: 60)
+        _ = queued.started(replicas: 1, transfers: 0, queued: true)
+        #expect(queued.timedOut() == .stop(persistCanceling: false, failOutputs: true))
+        #expect(queued.began() == .none)
+        #expect(
+            queued.processExited(replica: 0, code: 143)
+                == .finish(.failed, reason: "Run exceeded its timeout while pending", failOutputs: true)
+        )
+
+        // A cancel while queued goes through Canceling, as for a running run.
+        var canceled = RunLifecycle()
+        _ = canceled.started(replicas: 1, transfers: 0, queued: true)
+        #expect(canceled.cancelRequested() == .stop(persistCanceling: true, failOutputs: true))
+        #expect(canceled.status == .canceling)
+        #expect(canceled.began() == .none)
+        #expect(canceled.status == .canceling)
+    }
+
     @Test func nonZeroExitFails() {
         var m = RunLifecycle()
         _ = m.started(replicas: 1, transfers: 0)

@@ -22,6 +22,20 @@ struct SlurmUnitTests {
         #expect(!SlurmExecutor.resourceArguments(resources).contains { $0.hasPrefix("--gres") })
     }
 
+    @Test func jobsGetNoneOfTheServersEnvironmentButWhatSlurmReads() {
+        let server = [
+            "PATH": "/opt/bin:/usr/bin", "LANG": "C.UTF-8", "SLURM_CONF": "/etc/slurm-x/slurm.conf",
+            "SBATCH_TIMELIMIT": "10", "AWS_SECRET_ACCESS_KEY": "secret", "HOME": "/root", "TYGER_HOME": "/srv/tyger",
+        ]
+        #expect(
+            SlurmExecutor.jobEnvironment(server) == [
+                "PATH": "/opt/bin:/usr/bin", "LANG": "C.UTF-8", "SLURM_CONF": "/etc/slurm-x/slurm.conf",
+                "SBATCH_TIMELIMIT": "10",
+            ]
+        )
+        #expect(SlurmExecutor.jobEnvironment([:]) == ["PATH": "/usr/local/bin:/usr/bin:/bin"])
+    }
+
     @Test func theAgentPathIsQuotedForSh() {
         #expect(SlurmExecutor.quoted("/opt/tyger/bin/tyger") == "'/opt/tyger/bin/tyger'")
         #expect(SlurmExecutor.quoted("/it's here/tyger") == #"'/it'\''s here/tyger'"#)

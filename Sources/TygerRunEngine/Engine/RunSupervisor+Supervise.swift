@@ -78,11 +78,20 @@ extension RunSupervisor {
         // An executor that moves its own buffers has its processes transfer them (and report how that went).
         let transfers = engine.executor.movesOwnBuffers ? [] : parameters.filter { !$0.isEphemeral }
         let replicas = execution.replicaCount
-        await handle { $0.started(replicas: replicas, transfers: transfers.count) }
+        let queued = execution.startsQueued
+        await handle { $0.started(replicas: replicas, transfers: transfers.count, queued: queued) }
         if state.withLock({ $0.lifecycle.isFinished }) {
             await execution.terminate(grace: .zero)
         }
         await withDiscardingTaskGroup { group in
+            if queued {
+                group.addTask {
+                    guard await untilTriggered(self.finished, { await execution.waitUntilStarted() }) != nil else {
+                        return
+                    }
+                    await self.handle { $0.began() }
+                }
+            }
             for replica in 0..<replicas {
                 group.addTask {
                     let exit = await execution.waitForExit(replica: replica)

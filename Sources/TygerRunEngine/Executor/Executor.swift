@@ -138,10 +138,20 @@ public protocol Execution: Sendable {
 
     /// The image the replicas run, as the engine identified it; `nil` for host processes.
     var executedImage: ExecutedImage? { get }
+
+    /// Whether the replicas may wait in a queue before they run (a cluster's jobs): the run then stays `Pending` until
+    /// ``waitUntilStarted()`` returns. `false` (the default): they run once `start` returns.
+    var startsQueued: Bool { get }
+
+    /// Returns once the first replica runs, or once every replica ended without running; only asked when
+    /// ``startsQueued``.
+    func waitUntilStarted() async
 }
 
 extension Execution {
     public var executedImage: ExecutedImage? { nil }
+    public var startsQueued: Bool { false }
+    public func waitUntilStarted() async {}
 }
 
 /// How a replica ended.

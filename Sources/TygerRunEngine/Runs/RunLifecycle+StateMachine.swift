@@ -3,7 +3,7 @@ public import TygerModel
 /// The lifecycle of one run as a pure state machine: events in, actions out, no I/O.
 ///
 /// ```
-/// Pending ──started──▶ Running ──all processes exited and all transfers ended──▶ Succeeded | Failed
+/// Pending ──started──▶ Running (Pending while queued: `started(queued: true)` … `began`) ──all processes exited and all transfers ended──▶ Succeeded | Failed
 ///    │                   │ non-zero exit / transfer error ─▶ (stop the rest) ─▶ Failed
 ///    │                   │ timedOut / shutdown ─▶ stop ─▶ Failed (outputs failed)
 ///    │                   └ cancelRequested ─▶ Canceling ─▶ stop ─▶ Canceled (outputs failed)
@@ -45,6 +45,8 @@ public struct RunLifecycle: Sendable {
 
     private var state: State
     private let timeoutSeconds: Int
+    /// Started, but its processes wait in a cluster's queue: the run shows `Pending` until ``began()``.
+    private var queued = false
 
     /// Reasons, as shown in `statusReason`.
     public enum Reason {
@@ -80,7 +82,9 @@ public struct RunLifecycle: Sendable {
     public var status: RunStatus {
         switch state {
         case .pending: return .pending
-        case .running(_, _, _, let outcome): return outcome?.status == .canceled ? .canceling : .running
+        case .running(_, _, _, let outcome):
+            if outcome?.status == .canceled { return .canceling }
+            return queued ? .pending : .running
         case .finished(let status): return status
         }
     }
@@ -90,16 +94,25 @@ public struct RunLifecycle: Sendable {
 
     /// Processes running now, while Running.
     public var runningCount: Int? {
-        if case .running(_, let left, _, _) = state { return left }
+        if case .running(_, let left, _, _) = state, !queued { return left }
         return nil
     }
 
-    /// The processes were spawned and `transfers` buffer transfers started.
-    public mutating func started(replicas: Int, transfers: Int) -> Action {
+    /// The processes were spawned and `transfers` buffer transfers started; with `queued`, they were handed to a
+    /// cluster that may keep them waiting (the run stays `Pending` until ``began()``).
+    public mutating func started(replicas: Int, transfers: Int, queued: Bool = false) -> Action {
         guard case .pending = state else { return .none }
         precondition(replicas > 0, "a run needs at least one replica, got \(replicas)")
         state = .running(replicas: replicas, processesLeft: replicas, transfersLeft: transfers, outcome: nil)
-        return .markRunning
+        self.queued = queued
+        return queued ? .none : .markRunning
+    }
+
+    /// A queued run's processes left the queue (the first of them started).
+    public mutating func began() -> Action {
+        guard queued, case .running(_, _, _, let outcome) = state else { return .none }
+        queued = false
+        return outcome == nil ? .markRunning : .none
     }
 
     /// Spawning failed; nothing was started.
@@ -171,9 +184,11 @@ public struct RunLifecycle: Sendable {
 
     /// The run's deadline (creation + timeout) passed.
     public mutating func timedOut() -> Action {
-        stopOrFinish(
-            Outcome(status: .failed, reason: Reason.timedOutRunning(timeoutSeconds), failOutputs: true),
-            ifPending: Outcome(status: .failed, reason: Reason.timedOutPending, failOutputs: true)
+        let pending = Outcome(status: .failed, reason: Reason.timedOutPending, failOutputs: true)
+        return stopOrFinish(
+            queued
+                ? pending : Outcome(status: .failed, reason: Reason.timedOutRunning(timeoutSeconds), failOutputs: true),
+            ifPending: pending
         )
     }
 

@@ -2,7 +2,7 @@ import Synchronization
 import TygerModel
 
 /// A one-shot signal that any number of tasks can wait for.
-final class Trigger: Sendable {
+package final class Trigger: Sendable {
     private struct State {
         var fired = false
         var nextId = 0
@@ -11,13 +11,13 @@ final class Trigger: Sendable {
     }
     private let state = Mutex(State())
 
-    init() {}
+    package init() {}
 
     /// Whether `fire()` was called.
-    var isFired: Bool { state.withLock { $0.fired } }
+    package var isFired: Bool { state.withLock { $0.fired } }
 
     /// Wakes every waiter, now and later. Idempotent.
-    func fire() {
+    package func fire() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             guard !s.fired else { return [] }
             s.fired = true
@@ -28,7 +28,7 @@ final class Trigger: Sendable {
     }
 
     /// Returns once the trigger fired or the waiting task is cancelled.
-    func wait() async {
+    package func wait() async {
         let id = state.withLock { s -> Int in
             s.nextId += 1
             return s.nextId
