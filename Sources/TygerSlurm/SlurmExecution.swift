@@ -22,9 +22,9 @@ final class SlurmExecution: Execution, Sendable {
         var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
     }
     private let replicas: Mutex<[Replica]>
-    /// Fired when the first job runs (its agent reported, or `squeue` lists it running or ended after running): the
-    /// run is `Pending` until then.
-    private let began = Trigger()
+    /// Why the jobs wait, as it changes; finished when the first job runs (its agent reported, or `squeue` lists it
+    /// running or ended after running): the run is `Pending` until then.
+    private let queue = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
 
     init(
         runId: Int64,
@@ -45,10 +45,10 @@ final class SlurmExecution: Execution, Sendable {
 
     var startsQueued: Bool { true }
 
-    func waitUntilStarted() async { await began.wait() }
+    func queueReasons() -> AsyncStream<String> { queue.stream }
 
     /// A job runs: its agent reported, or Slurm lists it running (or ended).
-    func jobStarted() { began.fire() }
+    func jobStarted() { queue.continuation.finish() }
 
     private var jobs: [(replica: Int, job: String)] {
         replicas.withLock { r in r.indices.compactMap { i in r[i].exit == nil ? r[i].job.map { (i, $0) } : nil } }
@@ -151,7 +151,7 @@ final class SlurmExecution: Execution, Sendable {
                     return r[replica].queuedReason != listed.reason
                 })
             {
-                log.append("the Slurm job \(job) is queued (\(listed.reason))")
+                queue.continuation.yield("Slurm job \(job) is queued (\(listed.reason))")
             }
             let live = state.map(Self.liveStates.contains) ?? false
             let since = replicas.withLock { r -> ContinuousClock.Instant? in

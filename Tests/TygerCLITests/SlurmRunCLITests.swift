@@ -167,15 +167,16 @@ struct SlurmRunCLITests {
             try s.file("echo.yml", scriptRun("echo ran"))
             let spec = s.directory + "/echo.yml"
             let id = try await s.createRun(["-f", spec, "--node-pool", "queued"])
-            try await slurmEventually(timeout: .seconds(30), "the job never showed as queued") {
-                let logs = try await s.tyger(["run", "logs", id])
-                return logs.stdoutText.contains("is queued (PartitionDown)")
+            try await slurmEventually(timeout: .seconds(30), "the run never said why it is queued") {
+                let reason = try await s.show(id)["statusReason"] as? String ?? ""
+                return reason.hasPrefix("Slurm job ") && reason.hasSuffix(" is queued (PartitionDown)")
             }
             let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
             #expect(jobs.count == 1 && jobs.first?.state == "PENDING", "\(jobs)")
             let queued = try await s.show(id)
             #expect(queued["status"] as? String == "Pending", "\(queued)")
             #expect(queued["runningCount"] == nil, "\(queued)")
+            #expect(queued["startedAt"] == nil, "\(queued)")
 
             // Once the partition is up the job runs: the run goes Running, then succeeds.
             try await partition("UP")
@@ -184,6 +185,9 @@ struct SlurmRunCLITests {
                 #expect(states.exitCode == 0, "\(states)")
                 #expect(states.stdoutText.contains("Running"), "\(states)")
                 #expect(states.stdoutText.contains("Succeeded"), "\(states)")
+                let ended = try await s.show(id)
+                #expect(ended["statusReason"] == nil, "\(ended)")
+                #expect(ended["startedAt"] != nil, "\(ended)")
             } catch {
                 try? await partition("DOWN")
                 throw error

@@ -86,10 +86,11 @@ extension RunSupervisor {
         await withDiscardingTaskGroup { group in
             if queued {
                 group.addTask {
-                    guard await untilTriggered(self.finished, { await execution.waitUntilStarted() }) != nil else {
-                        return
+                    let began = await untilTriggered(self.finished) {
+                        for await reason in execution.queueReasons() { await self.noteQueued(reason) }
+                        return !Task.isCancelled
                     }
-                    await self.handle { $0.began() }
+                    if began == true { await self.handle { $0.began() } }
                 }
             }
             for replica in 0..<replicas {

@@ -99,6 +99,18 @@ final class RunSupervisor: Sendable {
         await perform(action)
     }
 
+    /// Why a run still `Pending` waits in its cluster's queue: its status reason.
+    func noteQueued(_ reason: String) async {
+        let run = state.withLock { s -> Run? in
+            guard s.lifecycle.status == .pending, !s.lifecycle.isFinished, s.run.statusReason != reason else {
+                return nil
+            }
+            s.run.statusReason = reason
+            return s.run
+        }
+        if let run { await engine.persist(run) }
+    }
+
     // MARK: Actions
 
     func perform(_ action: RunLifecycle.Action) async {
@@ -108,6 +120,7 @@ final class RunSupervisor: Sendable {
         case .markRunning:
             let run = state.withLock { s -> Run in
                 s.run.status = .running
+                s.run.statusReason = nil  // why it was queued, if it was
                 s.run.startedAt = engine.now()
                 s.run.runningCount = s.lifecycle.runningCount
                 return s.run

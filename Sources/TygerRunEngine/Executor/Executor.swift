@@ -140,18 +140,18 @@ public protocol Execution: Sendable {
     var executedImage: ExecutedImage? { get }
 
     /// Whether the replicas may wait in a queue before they run (a cluster's jobs): the run then stays `Pending` until
-    /// ``waitUntilStarted()`` returns. `false` (the default): they run once `start` returns.
+    /// ``queueReasons()`` ends. `false` (the default): they run once `start` returns.
     var startsQueued: Bool { get }
 
-    /// Returns once the first replica runs, or once every replica ended without running; only asked when
-    /// ``startsQueued``.
-    func waitUntilStarted() async
+    /// Why the replicas are still queued, in words, each time that changes (the run's status reason while `Pending`);
+    /// the stream ends once the first replica runs. Asked once, and only when ``startsQueued``.
+    func queueReasons() -> AsyncStream<String>
 }
 
 extension Execution {
     public var executedImage: ExecutedImage? { nil }
     public var startsQueued: Bool { false }
-    public func waitUntilStarted() async {}
+    public func queueReasons() -> AsyncStream<String> { AsyncStream { $0.finish() } }
 }
 
 /// How a replica ended.

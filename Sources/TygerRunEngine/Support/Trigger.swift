@@ -2,7 +2,7 @@ import Synchronization
 import TygerModel
 
 /// A one-shot signal that any number of tasks can wait for.
-package final class Trigger: Sendable {
+final class Trigger: Sendable {
     private struct State {
         var fired = false
         var nextId = 0
@@ -11,13 +11,13 @@ package final class Trigger: Sendable {
     }
     private let state = Mutex(State())
 
-    package init() {}
+    init() {}
 
     /// Whether `fire()` was called.
-    package var isFired: Bool { state.withLock { $0.fired } }
+    var isFired: Bool { state.withLock { $0.fired } }
 
     /// Wakes every waiter, now and later. Idempotent.
-    package func fire() {
+    func fire() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             guard !s.fired else { return [] }
             s.fired = true
@@ -28,7 +28,7 @@ package final class Trigger: Sendable {
     }
 
     /// Returns once the trigger fired or the waiting task is cancelled.
-    package func wait() async {
+    func wait() async {
         let id = state.withLock { s -> Int in
             s.nextId += 1
             return s.nextId
