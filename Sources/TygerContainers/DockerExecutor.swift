@@ -74,7 +74,14 @@ public final class DockerExecutor: Executor {
         public static let run = "tyger-run"
         public static let replica = "tyger-replica"
         public static let instance = "tyger-instance"
+        /// `true` on the containers of a run's workers.
+        public static let worker = "tyger-worker"
     }
+
+    /// Runs with workers: worker containers, the first in the configured network and the others in its network
+    /// namespace, so that they and the job (which joins it too) share one loopback, as the process executor's workers
+    /// share the host's.
+    public var runsWorkers: Bool { true }
 
     /// Connects to the engine (negotiating its API version) and learns whether it can run GPU containers.
     ///
@@ -97,7 +104,7 @@ public final class DockerExecutor: Executor {
         ExecutorDescription(
             kind: "docker",
             engine: client.engineName,
-            capabilities: hasGPU ? ["Docker", "Gpu"] : ["Docker"]
+            capabilities: (hasGPU ? ["Docker", "Gpu"] : ["Docker"]) + ["DistributedRuns"]
         )
     }
 
@@ -254,7 +261,13 @@ public final class DockerExecutor: Executor {
         var waits: [Task<Bool, Never>] = []
         do {
             for (index, replica) in request.replicas.enumerated() {
-                created.append(try await createContainer(request, image: image, replica: replica, index: index))
+                // Workers after the first join its network namespace (unless all are on the host's).
+                let network =
+                    request.isWorkers && index > 0 && configuration.network != "host"
+                    ? "container:\(created[0])" : (request.network ?? configuration.network)
+                created.append(
+                    try await createContainer(request, image: image, replica: replica, index: index, network: network)
+                )
             }
             // On Docker each wait is under way before its container starts: the engine then reports the exit at
             // once, where a wait that begins after it may miss it (it waits for the next exit). Podman's own wait
@@ -288,6 +301,7 @@ public final class DockerExecutor: Executor {
         return DockerExecution(
             executor: self,
             containers: created,
+            sharedNetwork: request.isWorkers && configuration.network != "host" ? "container:\(created[0])" : nil,
             waits: waits,
             launches: request.replicas,
             memoryLimit: limit?.text,
@@ -341,16 +355,19 @@ public final class DockerExecutor: Executor {
         _ request: ExecutionRequest,
         image: ExecutedImage,
         replica: ReplicaLaunch,
-        index: Int
+        index: Int,
+        network: String
     ) async throws -> String {
+        var labels = [
+            Label.run: String(request.runId),
+            Label.replica: String(index),
+            Label.instance: configuration.instanceID,
+        ]
+        if request.isWorkers { labels[Label.worker] = "true" }
         var config: [String: Any] = [
             "Image": image.imageId,
             "Env": replica.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
-            "Labels": [
-                Label.run: String(request.runId),
-                Label.replica: String(index),
-                Label.instance: configuration.instanceID,
-            ],
+            "Labels": labels,
             "AttachStdin": false, "AttachStdout": false, "AttachStderr": false, "OpenStdin": false, "Tty": false,
         ]
         if let command = replica.command {
@@ -362,7 +379,7 @@ public final class DockerExecutor: Executor {
         if let workingDirectory = replica.workingDirectory { config["WorkingDir"] = workingDirectory }
         var hostConfig: [String: Any] = [
             "Binds": ["\(request.pipesDirectory):\(Self.pipesDirectory(runId: request.runId))"],
-            "NetworkMode": configuration.network,
+            "NetworkMode": network,
             "Init": configuration.initProcess,
         ]
         let resources = request.resources
@@ -377,7 +394,8 @@ public final class DockerExecutor: Executor {
             hostConfig["DeviceRequests"] = [["Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]]]
         }
         config["HostConfig"] = hostConfig
-        let name = "tyger-\(configuration.instanceID.prefix(12))-run-\(request.runId)-\(index)"
+        let name =
+            "tyger-\(configuration.instanceID.prefix(12))-run-\(request.runId)-\(request.isWorkers ? "worker-" : "")\(index)"
         let body = try await client.expectSuccess(
             .POST,
             "/containers/create",
@@ -435,6 +453,14 @@ public final class DockerExecutor: Executor {
             else { continue }
             let state = await DockerExecution.state(of: id, client: client)
             let status = state?["Status"] as? String ?? ""
+            if labels[Label.worker] == "true" {
+                // A worker's end says nothing of the run's: it is stopped and removed.
+                if status != "exited" && status != "stopped" {
+                    _ = try? await client.request(.POST, "/containers/\(id)/kill", query: [("signal", "SIGKILL")])
+                }
+                await remove(id)
+                continue
+            }
             if let state, status == "exited" || status == "stopped",
                 let replica = labels[Label.replica].flatMap(Int.init),
                 let code = state["ExitCode"] as? Int
@@ -461,6 +487,9 @@ final class DockerExecution: Execution {
     private let exits: [Task<ReplicaExit, Never>]
     private let exited: Exited
     let executedImage: ExecutedImage?
+    let sharedNetwork: String?
+    /// The host PID of the first container's process, once read (for ``accepts(port:)``).
+    private let firstPID = Mutex<Int?>(nil)
 
     /// The replicas whose container has exited.
     private final class Exited: Sendable {
@@ -472,6 +501,7 @@ final class DockerExecution: Execution {
     init(
         executor: DockerExecutor,
         containers: [String],
+        sharedNetwork: String? = nil,
         waits: [Task<Bool, Never>],
         launches: [ReplicaLaunch],
         memoryLimit: String?,
@@ -481,6 +511,7 @@ final class DockerExecution: Execution {
         self.executor = executor
         self.executedImage = image
         self.containers = containers
+        self.sharedNetwork = sharedNetwork
         let exited = Exited()
         self.exited = exited
         exits = containers.enumerated().map { index, id in
@@ -502,6 +533,39 @@ final class DockerExecution: Execution {
     }
 
     var replicaCount: Int { containers.count }
+
+    /// Workers on the host's network are reached on its loopback; others in the first worker's network namespace,
+    /// which the server does not share: there, whether a port listens is read from the kernel's table of that
+    /// namespace (`/proc/<pid>/net/tcp` and `tcp6` of the first container's process; the engine runs on this
+    /// machine, as the bind-mounted pipes require).
+    func accepts(port: Int) async -> Bool {
+        guard sharedNetwork != nil else { return WorkerEndpoints.accepts(port: port) }
+        var pid = firstPID.withLock { $0 }
+        if pid == nil {
+            pid = (await Self.state(of: containers[0], client: executor.client)?["Pid"] as? Int).flatMap {
+                $0 > 0 ? $0 : nil
+            }
+            firstPID.withLock { $0 = pid }
+        }
+        guard let pid else { return false }
+        return ["tcp", "tcp6"].contains { table in
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(table)", encoding: .utf8) else {
+                return false
+            }
+            return Self.listens(on: port, table: text)
+        }
+    }
+
+    /// Whether a `/proc/net/tcp`-style table has a socket listening (state `0A`) on local port `port`.
+    static func listens(on port: Int, table: String) -> Bool {
+        let wanted = String(format: ":%04X", port)
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 3 else { continue }
+            if fields[3] == "0A" && fields[1].hasSuffix(wanted) { return true }
+        }
+        return false
+    }
 
     func waitForExit(replica: Int) async -> ReplicaExit { await exits[replica].value }
 

@@ -142,6 +142,22 @@ private final class TCPToUnixRelay: Sendable {
     }
 }
 
+/// Whether something accepts TCP connections on the host's `127.0.0.1:port`.
+private func accepts(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    } == 0
+}
+
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
 
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestExecutor.dockerHost != nil))
@@ -484,7 +500,9 @@ struct ContainerRunCLITests {
             #expect(executor["kind"] as? String == "docker")
             #expect((executor["engine"] as? String ?? "").contains("Podman"), "\(status)")
             #expect(
-                metadata["capabilities"] as? [String] == ["EphemeralBuffers", "Docker", "LocalBuffers"],
+                metadata["capabilities"] as? [String] == [
+                    "DistributedRuns", "EphemeralBuffers", "Docker", "LocalBuffers",
+                ],
                 "\(status)"
             )
         }
@@ -582,6 +600,97 @@ struct ContainerRunCLITests {
                 #expect(try await s.watch(id) == "Succeeded")
                 let logs = try await s.tyger(["run", "logs", id])
                 #expect(logs.stdoutText == expected + "\n", "network \(network ?? "default"): \(logs)")
+            }
+        }
+    }
+
+    /// Workers are containers too: in the default network (none) they share the first worker's network namespace
+    /// and the job joins it, so it reaches them on loopback while the host does not; with the host's network they
+    /// are on the host's loopback. The job starts once every endpoint listens, and the workers go with the job.
+    @Test func workersAreContainersTheJobReachesOnLoopback() async throws {
+        let spec = """
+            job:
+              codespec:
+                image: ubuntu
+                buffers:
+                  outputs: [output]
+                command: [bash, -c]
+                args:
+                  - |
+                    echo "workers at $TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES"
+                    sleep 3
+                    {
+                      echo "$TYGER_WORKER_NODES"
+                      for address in $(echo "$TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES" | tr -d '[]"' | tr , ' '); do
+                        exec 3<>"/dev/tcp/${address%:*}/${address#*:}"
+                        printf 'GET /tyger-image.txt HTTP/1.0\\r\\n\\r\\n' >&3
+                        answer=$(cat <&3)
+                        echo "$address $(echo "$answer" | head -1 | tr -d '\\r') $(echo "$answer" | tail -1)"
+                        exec 3<&-
+                      done
+                    } > "$OUTPUT_PIPE"
+            worker:
+              codespec:
+                kind: worker
+                image: busybox
+                endpoints: {http: 8080}
+                command: [busybox, httpd, -f, -h, /, -p]
+                args: ["127.0.0.1:$(TYGER_HTTP_PORT)"]
+              replicas: 2
+            """
+        for network in [nil, "host"] as [String?] {
+            let environment = network.map { ["TYGER_CONTAINER_NETWORK": $0] } ?? [:]
+            try await withTyger(.docker, environment: environment) { s in
+                let file = try s.file("distributed.yml", spec)
+                let id = try await s.createRun(["-f", file])
+                let instance = try text(s.home + "/server/instance-id").trimmingCharacters(in: .whitespacesAndNewlines)
+                // While the job runs, its workers listen: on the host's loopback with the host network, out of the
+                // host's reach with none.
+                var announced: [Int] = []
+                #expect(
+                    await eventually(timeout: .seconds(60)) {
+                        let logs = (try? await s.tyger(["run", "logs", id]))?.stdoutText ?? ""
+                        guard let line = logs.split(separator: "\n").first(where: { $0.hasPrefix("workers at ") })
+                        else { return false }
+                        announced = line.split(separator: ":").dropFirst().compactMap {
+                            Int($0.prefix(while: \.isNumber))
+                        }
+                        return true
+                    },
+                    "network \(network ?? "none"): the job never started"
+                )
+                #expect(announced.count == 2, "\(announced)")
+                let reachable = announced.filter { accepts(port: $0) }
+                #expect(
+                    reachable == (network == "host" ? announced : []),
+                    "network \(network ?? "none"): reachable from the host: \(reachable) of \(announced)"
+                )
+                #expect(try await s.watch(id) == "Succeeded", "network \(network ?? "none")")
+                var ports: [Int] = []
+                let buffers = try #require(
+                    (try await s.show(id)["job"] as? [String: Any])?["buffers"] as? [String: Any]
+                )
+                let output = try #require(buffers["output"] as? String)
+                let read = try await s.tyger(["buffer", "read", output])
+                #expect(read.exitCode == 0, "\(read)")
+                let lines = read.stdoutText.split(separator: "\n").map(String.init)
+                #expect(lines.first == #"["127.0.0.1","127.0.0.1"]"#, "network \(network ?? "none"): \(read)")
+                for answer in lines.dropFirst() {
+                    let parts = answer.split(separator: " ").map(String.init)
+                    #expect(parts.count >= 3 && parts[1].hasPrefix("HTTP/1."), "\(answer)")
+                    #expect(parts.last == "busybox", "the worker's own image served it: \(answer)")
+                    if let port = parts.first?.split(separator: ":").last.flatMap({ Int($0) }) { ports.append(port) }
+                }
+                #expect(Set(ports).count == 2, "two workers, two ports: \(lines)")
+                let logs = try await s.tyger(["run", "logs", id])
+                #expect(!logs.stdoutText.contains("Failed"), "\(logs)")
+                // The workers' containers went with the job.
+                #expect(
+                    await eventually(timeout: .seconds(60)) {
+                        (try? await containers(label: "tyger-instance=\(instance)"))?.isEmpty == true
+                    },
+                    "the run's containers are still there"
+                )
             }
         }
     }

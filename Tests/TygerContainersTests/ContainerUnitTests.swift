@@ -189,3 +189,25 @@ private func frame(_ stream: UInt8, _ text: String) -> [UInt8] {
         }
     }
 }
+
+@Suite struct WorkerReadinessTests {
+    /// The kernel's socket tables (`/proc/<pid>/net/tcp`, `tcp6`): only a socket in state LISTEN (0A) on the port
+    /// counts, whatever its address; a connection from or to that port does not.
+    @Test func aListeningSocketIsReadFromTheKernelsTable() {
+        let tcp = """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+               1: 0100007F:D431 0100007F:1F91 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+            """
+        #expect(DockerExecution.listens(on: 8080, table: tcp))
+        #expect(!DockerExecution.listens(on: 8081, table: tcp), "an established connection's remote port")
+        #expect(!DockerExecution.listens(on: 54321, table: tcp), "an established connection's local port")
+        #expect(!DockerExecution.listens(on: 8080, table: ""))
+        let tcp6 = """
+              sl  local_address                         remote_address                        st tx_queue rx_queue
+               0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000
+            """
+        #expect(DockerExecution.listens(on: 80, table: tcp6))
+        #expect(!DockerExecution.listens(on: 0x50_00, table: tcp6))
+    }
+}

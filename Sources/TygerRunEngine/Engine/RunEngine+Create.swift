@@ -59,7 +59,7 @@ extension RunEngine {
             guard executor.runsWorkers else {
                 throw TygerRunEngineError.invalid(
                     "Runs with workers are not supported by the \(executor.description.kind) executor (the process "
-                        + "executor runs them on this machine)"
+                        + "and docker executors run them on this machine)"
                 )
             }
             let workerSpec = try await resolve(worker.codespec)

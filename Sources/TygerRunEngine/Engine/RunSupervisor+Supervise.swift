@@ -47,7 +47,7 @@ extension RunSupervisor {
             let endpoints = try workerSpec.map {
                 try WorkerEndpoints.allocate(endpoints: $0.0.endpoints ?? [:], replicas: $0.1)
             }
-            let (request, log) = try await prepare(
+            var (request, log) = try await prepare(
                 directory: directory,
                 parameters: parameters,
                 workerEnvironment: endpoints?.jobEnvironment ?? [:]
@@ -63,6 +63,7 @@ extension RunSupervisor {
                     await handle(stopped)
                     return
                 }
+                request.network = started.sharedNetwork
             }
             execution = try await engine.executor.start(request, log: log)
         } catch {
@@ -165,7 +166,7 @@ extension RunSupervisor {
                 logPrefix: "[worker-\(replica)] "
             )
         }
-        return ExecutionRequest(
+        var request = ExecutionRequest(
             runId: runId,
             runDirectory: directory,
             pipesDirectory: engine.layout.runPipesPath(runId),
@@ -173,6 +174,8 @@ extension RunSupervisor {
             resources: spec.resources,
             replicas: launches
         )
+        request.isWorkers = true
+        return request
     }
 
     /// Waits until every endpoint of every worker accepts TCP connections (looking every 50 ms).
@@ -201,7 +204,7 @@ extension RunSupervisor {
             if cancel.isFired { return { $0.cancelRequested() } }
             if shutdown.isFired { return { $0.shutdown() } }
             if engine.clock.now() >= deadline { return { $0.timedOut() } }
-            if endpoints.notAccepting().isEmpty { return nil }
+            if await endpoints.notAccepting({ await workers.accepts(port: $0) }).isEmpty { return nil }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }

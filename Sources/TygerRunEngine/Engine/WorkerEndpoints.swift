@@ -70,11 +70,12 @@ public struct WorkerEndpoints: Sendable, Hashable {
         return Dictionary(variables.map { ($0.name, $0.value) }) { first, _ in first }
     }
 
-    /// The endpoints that do not accept a TCP connection yet, as `worker <replica> endpoint <name> (port <port>)`.
-    public func notAccepting() -> [String] {
+    /// The endpoints that do not accept a TCP connection yet (asking `accepts`), as
+    /// `worker <replica> endpoint '<name>' (port <port>)`.
+    public func notAccepting(_ accepts: (Int) async -> Bool) async -> [String] {
         var waiting: [String] = []
         for (replica, replicaPorts) in ports.enumerated() {
-            for (index, port) in replicaPorts.enumerated() where !Self.accepts(port: port) {
+            for (index, port) in replicaPorts.enumerated() where !(await accepts(port)) {
                 waiting.append("worker \(replica) endpoint '\(names[index])' (port \(port))")
             }
         }
@@ -82,7 +83,7 @@ public struct WorkerEndpoints: Sendable, Hashable {
     }
 
     /// Whether something accepts TCP connections on `127.0.0.1:port` (a loopback connect answers at once).
-    static func accepts(port: Int) -> Bool {
+    public static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

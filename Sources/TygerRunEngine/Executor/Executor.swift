@@ -146,12 +146,22 @@ public protocol Execution: Sendable {
     /// Why the replicas are still queued, in words, each time that changes (the run's status reason while `Pending`);
     /// the stream ends once the first replica runs. Asked once, and only when ``startsQueued``.
     func queueReasons() -> AsyncStream<String>
+
+    /// For workers: the network the job's replicas must join to reach them on loopback (a container engine's
+    /// `container:<id>`); `nil` (the default) when that is the host's loopback.
+    var sharedNetwork: String? { get }
+
+    /// For workers: whether something accepts TCP connections on `port` of the loopback the job will see. The
+    /// default connects to the host's `127.0.0.1:port`.
+    func accepts(port: Int) async -> Bool
 }
 
 extension Execution {
     public var executedImage: ExecutedImage? { nil }
     public var startsQueued: Bool { false }
     public func queueReasons() -> AsyncStream<String> { AsyncStream { $0.finish() } }
+    public var sharedNetwork: String? { nil }
+    public func accepts(port: Int) async -> Bool { WorkerEndpoints.accepts(port: port) }
 }
 
 /// How a replica ended.
@@ -191,6 +201,11 @@ public struct ExecutionRequest: Sendable {
     public var deadline: Date?
     /// The run's `job.nodePool`, for executors that place processes (a Slurm partition).
     public var nodePool: String?
+    /// Whether these are the run's workers (the job's replicas otherwise).
+    public var isWorkers = false
+    /// For the job of a run with workers: the network its replicas join to reach them on loopback, the workers'
+    /// ``Execution/sharedNetwork``.
+    public var network: String?
 
     public init(
         runId: Int64,
