@@ -17,12 +17,21 @@ struct SlurmCommands: Sendable {
         var output: String
         var error: String
 
-        /// The error output's last line, or the output's, for messages.
+        /// The error output's last line, or the output's, for messages; when munge failed, its own words instead
+        /// (the last line then only says `Protocol authentication error`).
         var message: String {
             let text = error.trimmingCharacters(in: .whitespacesAndNewlines)
             let chosen = text.isEmpty ? output.trimmingCharacters(in: .whitespacesAndNewlines) : text
-            return chosen.split(separator: "\n").last.map(String.init) ?? "exit code \(code)"
+            let lines = chosen.split(separator: "\n").map(String.init)
+            if let munge = lines.first(where: { $0.contains("Munge encode failed") }) {
+                let words = munge.range(of: "Munge encode failed").map { String(munge[$0.lowerBound...]) } ?? munge
+                return "munge cannot authenticate this machine to Slurm: \(words)"
+            }
+            return lines.last ?? "exit code \(code)"
         }
+
+        /// Whether munge failed (not running, or its socket out of reach).
+        var isAuthenticationFailure: Bool { (error + output).contains("Munge encode failed") }
     }
 
     /// Runs `program` with `arguments`.

@@ -59,6 +59,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
         guard version.code == 0 else { throw SlurmError("sinfo --version failed: \(version.message)") }
         let partitions = try await commands.run("sinfo", ["-h", "-o", "%R"])
         guard partitions.code == 0 else {
+            if partitions.isAuthenticationFailure { throw SlurmError(partitions.message) }
             throw SlurmError("the Slurm controller does not answer: \(partitions.message)")
         }
         if let partition = configuration.partition {

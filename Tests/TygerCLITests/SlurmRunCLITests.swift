@@ -358,6 +358,31 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aSubmissionWithoutMungeFailsTheRunSayingSo() async throws {
+        // The server's copy of the configuration points at a munge socket that does not exist once it is up: as if
+        // munged had stopped on the server's machine.
+        let configuration = try #require(SlurmTestCluster.configuration)
+        let good = String(decoding: try TestFiles.read(configuration), as: UTF8.self)
+        let bad = good.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasPrefix("AuthInfo=") ? "AuthInfo=socket=/nonexistent/munge.socket" : String($0)
+        }.joined(separator: "\n")
+        try #require(bad != good, "the cluster's configuration has no AuthInfo line")
+        try await withTemporaryDirectory(prefix: "tyger-slurm-conf") { dir in
+            let copy = dir + "/slurm.conf"
+            try TestFiles.write(Array(good.utf8), to: copy)
+            try await withSlurm(["SLURM_CONF": copy]) { s in
+                try s.file("echo.yml", scriptRun("echo never"))
+                let status = try await s.tyger(["api", "status"])
+                try #require(status.exitCode == 0, "\(status)")
+                try TestFiles.write(Array(bad.utf8), to: copy)
+                let exec = try await s.tyger(["run", "exec", "-f", s.directory + "/echo.yml"], timeout: .seconds(60))
+                #expect(exec.exitCode == 1, "\(exec)")
+                #expect(exec.stderrText.contains("munge cannot authenticate this machine to Slurm"), "\(exec)")
+                #expect(exec.stderrText.contains("Did you start munged?"), "\(exec)")
+            }
+        }
+    }
+
     @Test func aRestartedServerCancelsTheJobsItLeft() async throws {
         try await withSlurm { s in
             try s.file("long.yml", scriptRun("sleep 300"))
