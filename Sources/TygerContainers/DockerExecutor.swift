@@ -538,7 +538,7 @@ final class DockerExecution: Execution {
     /// which the server does not share: there, whether a port listens is read from the kernel's table of that
     /// namespace (`/proc/<pid>/net/tcp` and `tcp6` of the first container's process; the engine runs on this
     /// machine, as the bind-mounted pipes require).
-    func accepts(port: Int) async -> Bool {
+    func accepts(replica: Int, port: Int) async -> Bool {
         guard sharedNetwork != nil else { return WorkerEndpoints.accepts(port: port) }
         var pid = firstPID.withLock { $0 }
         if pid == nil {

@@ -210,7 +210,8 @@ public struct RunAgent: Sendable {
 
     /// The URL of one report (`logs` or `exit`) of this replica.
     func reportURL(_ kind: String) throws -> ServiceURL {
-        try ServiceURL(AgentLaunch.url(under: launch.reportURL, kind, query: "replica=\(launch.replica)"))
+        let replica = (launch.worker == true ? "worker=" : "replica=") + String(launch.replica)
+        return try ServiceURL(AgentLaunch.url(under: launch.reportURL, kind, query: replica))
     }
 
     /// How a report went.

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TygerIO
 import TygerModel
 import TygerRunEngine
 
@@ -17,8 +18,10 @@ final class SlurmExecution: Execution, Sendable {
         var exit: ReplicaExit?
         /// When the job was first seen gone or ended with no report yet.
         var goneSince: ContinuousClock.Instant?
-        /// Why Slurm keeps the job queued, as last logged.
+        /// Why Slurm keeps the job queued, as last told.
         var queuedReason: String?
+        /// The address of the machine the job runs on (its node's `NodeAddr`), once it runs.
+        var host: String?
         var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
     }
     private let replicas: Mutex<[Replica]>
@@ -121,20 +124,26 @@ final class SlurmExecution: Execution, Sendable {
         guard
             let result = try? await commands.run(
                 "squeue",
-                ["-h", "-t", "all", "-o", "%i|%T|%r", "-j", ids.joined(separator: ",")]
+                ["-h", "-t", "all", "-o", "%i|%T|%r|%N", "-j", ids.joined(separator: ",")]
             )
         else { return }
         var states: [String: (state: String, reason: String)] = [:]
+        var nodes: [String: String] = [:]
         if result.code == 0 {
             for line in result.output.split(separator: "\n") {
                 let parts = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
                 if parts.count >= 3 { states[parts[0]] = (parts[1], parts[2]) }
+                if parts.count >= 4, parts[1] == "RUNNING", !parts[3].isEmpty { nodes[parts[0]] = parts[3] }
             }
         } else if !result.error.contains("Invalid job id") {
             return  // the controller did not answer: look again later
         }
         let now = ContinuousClock.now
         for (replica, job) in pending {
+            if let node = nodes[job], replicas.withLock({ $0[replica].host == nil }) {
+                let host = await address(ofNode: node)
+                replicas.withLock { $0[replica].host = host }
+            }
             if let listed = states[job], listed.state == "PENDING", Self.hopelessReasons.contains(listed.reason) {
                 // Slurm keeps such a job queued for ever: it is cancelled, and the run fails with the reason.
                 _ = try? await commands.run("scancel", [job])
@@ -165,6 +174,27 @@ final class SlurmExecution: Execution, Sendable {
             guard let since, now - since >= configuration.reportGrace else { continue }
             reported(await unreportedExit(job: job, listed: states[job]), replica: replica)
         }
+    }
+
+    /// The address of a node (`NodeAddr`, which is its name unless the cluster says otherwise).
+    private func address(ofNode node: String) async -> String {
+        guard let shown = try? await commands.run("scontrol", ["show", "node", "-o", node]), shown.code == 0,
+            let address = Self.fields(shown.output)["NodeAddr"], !address.isEmpty
+        else { return node }
+        return address
+    }
+
+    /// For workers: each replica's machine, once every one runs.
+    func workerHosts() async -> [String]? {
+        let hosts = replicas.withLock { r in r.compactMap(\.host) }
+        return hosts.count == replicaCount ? hosts : nil
+    }
+
+    /// For workers: a TCP connection to the replica's machine, once Slurm says where it runs.
+    func accepts(replica: Int, port: Int) async -> Bool {
+        guard let host = replicas.withLock({ $0[replica].host }) else { return false }
+        return (try? await DedicatedThread.run(name: "tyger-slurm-probe") { TCPProbe.accepts(host: host, port: port) })
+            ?? false
     }
 
     /// How a job that ended without its agent's report ended, from `scontrol show job`.
@@ -245,5 +275,36 @@ final class SlurmExecution: Execution, Sendable {
             log.append(detail)
             reported(ReplicaExit(code: 137, detail: detail), replica: replica)
         }
+    }
+}
+
+/// Whether something accepts TCP connections on a host's port, with a short time bound (blocking: run it on a thread
+/// of its own).
+enum TCPProbe {
+    static func accepts(host: String, port: Int, timeoutMilliseconds: Int32 = 1000) -> Bool {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let list else { return false }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            entry = current.pointee.ai_next
+            let fd = socket(
+                current.pointee.ai_family,
+                current.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                current.pointee.ai_protocol
+            )
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            if connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen) == 0 { return true }
+            guard errno == EINPROGRESS else { continue }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, timeoutMilliseconds) == 1 else { continue }
+            var failure: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            if getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &length) == 0 && failure == 0 { return true }
+        }
+        return false
     }
 }

@@ -45,7 +45,16 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     public let description: ExecutorDescription
     private let commands: SlurmCommands
     private let logger: Logger
-    private let executions = Mutex<[Int64: SlurmExecution]>([:])
+    /// A run's job or its workers.
+    struct ExecutionKey: Hashable {
+        var runId: Int64
+        var workers: Bool
+    }
+    private let executions = Mutex<[ExecutionKey: SlurmExecution]>([:])
+
+    /// Runs with workers: each worker replica is a job of its own (started first, cancelled when the run's job
+    /// ends), found on the machine Slurm put it on.
+    public var runsWorkers: Bool { true }
 
     /// Connects to the cluster: its version (`sinfo --version`) and that its controller answers (`sinfo`).
     ///
@@ -79,7 +88,11 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             }.first ?? ""
         let text = version.output.trimmingCharacters(in: .whitespacesAndNewlines)
         let number = text.split(separator: " ").last.map(String.init) ?? text
-        self.description = ExecutorDescription(kind: "slurm", engine: "Slurm \(number)", capabilities: ["NodePools"])
+        self.description = ExecutorDescription(
+            kind: "slurm",
+            engine: "Slurm \(number)",
+            capabilities: ["NodePools", "DistributedRuns"]
+        )
     }
 
     public var movesOwnBuffers: Bool { true }
@@ -147,10 +160,10 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
 
     /// `<scratch>/tyger-<instance>-<run>-<replica>`: one directory per replica (replicas may share a machine), named
     /// after this server too (several servers may share a cluster, and run IDs are per server).
-    func runRoot(_ runId: Int64, replica: Int) -> String {
+    func runRoot(_ runId: Int64, replica: Int, worker: Bool = false) -> String {
         var scratch = configuration.scratch
         while scratch.count > 1 && scratch.hasSuffix("/") { scratch.removeLast() }
-        return scratch + "/tyger-\(configuration.instanceID)-\(runId)-\(replica)"
+        return scratch + "/tyger-\(configuration.instanceID)-\(runId)-\(worker ? "worker-" : "")\(replica)"
     }
 
     public func pullImage(of codespec: Codespec) async throws {
@@ -176,6 +189,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
         guard let reportURL = request.reportURL else {
             throw TygerRunEngineError(.executorFailure, "the run has no report URL for its Slurm jobs")
         }
+        let key = ExecutionKey(runId: request.runId, workers: request.isWorkers)
         let execution = SlurmExecution(
             runId: request.runId,
             replicas: request.replicas.count,
@@ -183,45 +197,42 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             commands: commands,
             configuration: configuration
         )
-        executions.withLock { $0[request.runId] = execution }
+        executions.withLock { $0[key] = execution }
         var jobs: [String] = []
+        let jobsFile = request.runDirectory + (request.isWorkers ? "/slurm-worker-jobs" : "/slurm-jobs")
         do {
             for (index, replica) in request.replicas.enumerated() {
-                let root = runRoot(request.runId, replica: index)
+                let root = runRoot(request.runId, replica: index, worker: request.isWorkers)
                 // The default working directory (the view's, replica 0's) is each replica's own.
                 let defaultWork = runRoot(request.runId, replica: 0) + "/work"
                 let work = replica.workingDirectory.flatMap { $0 == defaultWork ? nil : $0 } ?? root + "/work"
-                let launch = AgentLaunch(
+                var launch = AgentLaunch(
                     runId: request.runId,
                     replica: index,
                     arguments: replica.arguments,
                     environment: replica.environment,
                     runDirectory: root,
                     workingDirectory: work,
-                    pipesDirectory: index == 0 ? root + "/pipes" : "",
-                    buffers: index == 0 ? request.buffers : [],
+                    pipesDirectory: index == 0 && !request.isWorkers ? root + "/pipes" : "",
+                    buffers: index == 0 && !request.isWorkers ? request.buffers : [],
                     reportURL: reportURL,
                     logPrefix: replica.logPrefix
                 )
+                launch.worker = request.isWorkers ? true : nil
                 let job = try await submit(launch, request: request, replicas: request.replicas.count)
                 jobs.append(job)
                 execution.setJob(job, replica: index)
                 // Recorded so a restarted server can cancel what this one left behind.
-                try? (jobs.joined(separator: "\n") + "\n").write(
-                    toFile: request.runDirectory + "/slurm-jobs",
-                    atomically: true,
-                    encoding: .utf8
-                )
+                try? (jobs.joined(separator: "\n") + "\n").write(toFile: jobsFile, atomically: true, encoding: .utf8)
             }
         } catch {
             if !jobs.isEmpty { _ = try? await commands.run("scancel", jobs) }
-            executions.withLock { _ = $0.removeValue(forKey: request.runId) }
+            executions.withLock { _ = $0.removeValue(forKey: key) }
             if let error = error as? TygerRunEngineError { throw error }
             throw TygerRunEngineError(.executorFailure, "cannot submit the Slurm job: \(error)")
         }
         logger.debug("submitted Slurm jobs", metadata: ["run.id": "\(request.runId)", "jobs": "\(jobs)"])
-        execution.startWatching { [weak self] in self?.executions.withLock { _ = $0.removeValue(forKey: request.runId) }
-        }
+        execution.startWatching { [weak self] in self?.executions.withLock { _ = $0.removeValue(forKey: key) } }
         return execution
     }
 
@@ -231,8 +242,10 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
             "--parsable", "--export=ALL", "--chdir=" + configuration.scratch, "--output=/dev/null",
             // A job is never run twice (after a node failure or a preemption): its buffers are half written.
             "--nodes=1", "--ntasks=1", "--no-requeue",
-            "--job-name=tyger-run-\(request.runId)" + (replicas > 1 ? "-\(launch.replica)" : ""),
-            "--comment=tyger:\(configuration.instanceID):\(request.runId):\(launch.replica)",
+            "--job-name=tyger-run-\(request.runId)"
+                + (request.isWorkers ? "-worker-\(launch.replica)" : replicas > 1 ? "-\(launch.replica)" : ""),
+            "--comment=tyger:\(configuration.instanceID):\(request.runId):"
+                + (request.isWorkers ? "worker-" : "") + String(launch.replica),
         ]
         if let deadline = request.deadline {
             let minutes = max(1, Int((deadline.timeIntervalSinceNow / 60).rounded(.up)))
@@ -306,8 +319,10 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     /// gone, so how they ended is not known (`nil`).
     public func recover(runId: Int64, runDirectory: String, previousOwner: String?) async -> [ReplicaExit]? {
         var jobs = Set(
-            ((try? String(contentsOfFile: runDirectory + "/slurm-jobs", encoding: .utf8)) ?? "")
-                .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+            ["/slurm-jobs", "/slurm-worker-jobs"].flatMap {
+                ((try? String(contentsOfFile: runDirectory + $0, encoding: .utf8)) ?? "")
+                    .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+            }
         )
         if let listed = try? await commands.run("squeue", ["-h", "-o", "%i|%k"]), listed.code == 0 {
             let prefixes = [configuration.instanceID, previousOwner].compactMap { $0 }.map { "tyger:\($0):\(runId):" }
@@ -323,21 +338,26 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     // MARK: RunAgentReceiver
 
     /// An agent's log lines; its first report (empty, sent as it starts) says its job runs.
-    public func agentLogs(runId: Int64, replica: Int, lines: [UInt8]) throws {
-        let execution = try execution(runId, replica)
+    public func agentLogs(runId: Int64, replica: Int, worker: Bool, lines: [UInt8]) throws {
+        let execution = try execution(runId, replica, worker: worker)
         execution.jobStarted()
         execution.appendLogs(lines)
     }
 
-    public func agentExited(runId: Int64, replica: Int, exit: ReplicaExit) throws {
-        let execution = try execution(runId, replica)
+    public func agentExited(runId: Int64, replica: Int, worker: Bool, exit: ReplicaExit) throws {
+        let execution = try execution(runId, replica, worker: worker)
         execution.jobStarted()
         execution.reported(exit, replica: replica)
     }
 
-    private func execution(_ runId: Int64, _ replica: Int) throws -> SlurmExecution {
-        guard let execution = executions.withLock({ $0[runId] }), (0..<execution.replicaCount).contains(replica) else {
-            throw TygerRunEngineError(.notFound, "run \(runId) has no replica \(replica) running on Slurm here")
+    private func execution(_ runId: Int64, _ replica: Int, worker: Bool) throws -> SlurmExecution {
+        guard let execution = executions.withLock({ $0[ExecutionKey(runId: runId, workers: worker)] }),
+            (0..<execution.replicaCount).contains(replica)
+        else {
+            throw TygerRunEngineError(
+                .notFound,
+                "run \(runId) has no \(worker ? "worker" : "replica") \(replica) running on Slurm here"
+            )
         }
         return execution
     }

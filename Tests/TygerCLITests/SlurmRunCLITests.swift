@@ -84,6 +84,7 @@ struct SlurmRunCLITests {
             let status = try await s.tyger(["api", "status"])
             #expect(status.stdoutText.contains(#""kind" : "slurm""#) || status.stdoutText.contains(#""kind": "slurm""#))
             #expect(status.stdoutText.contains("NodePools"), "\(status)")
+            #expect(status.stdoutText.contains("DistributedRuns"), "\(status)")
         }
     }
 
@@ -205,6 +206,66 @@ struct SlurmRunCLITests {
             _ = try await s.waitForStatus(second, in: ["Canceled"], timeout: .seconds(30))
             try await slurmEventually(timeout: .seconds(30)) {
                 try await SlurmTestCluster.jobs(ofRun: second, s).first?.state == "CANCELLED"
+            }
+        }
+    }
+
+    @Test func workersAreJobsOfTheirOwnThatTheJobFindsOnTheirMachines() async throws {
+        try await withSlurm { s in
+            let spec = try s.file(
+                "distributed.yml",
+                """
+                job:
+                  codespec:
+                    image: none
+                    buffers:
+                      outputs: [output]
+                    command: [bash, -c]
+                    args:
+                      - |
+                        {
+                          echo "$TYGER_WORKER_NODES"
+                          for address in $(echo "$TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES" | tr -d '[]"' | tr , ' '); do
+                            exec 3<>"/dev/tcp/${address%:*}/${address#*:}"
+                            printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3
+                            answer=$(cat <&3)
+                            echo "$address $(echo "$answer" | head -1 | tr -d '\\r')"
+                            exec 3<&-
+                          done
+                        } > "$OUTPUT_PIPE"
+                worker:
+                  codespec:
+                    kind: worker
+                    image: none
+                    endpoints: {http: 8080}
+                    command: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1]
+                    args: ["$(TYGER_HTTP_PORT)"]
+                  replicas: 2
+                """
+            )
+            let exec = try await s.tyger(["run", "exec", "-f", spec], timeout: .seconds(120))
+            #expect(exec.exitCode == 0, "\(exec)")
+            let lines = exec.stdoutText.split(separator: "\n").map(String.init)
+            // The test cluster's node has NodeAddr=127.0.0.1.
+            #expect(lines.first == #"["127.0.0.1","127.0.0.1"]"#, "\(exec)")
+            let answers = lines.dropFirst()
+            #expect(answers.count == 2, "\(exec)")
+            for answer in answers { #expect(answer.hasSuffix("HTTP/1.0 200 OK"), "\(answer)") }
+            #expect(Set(answers.map { $0.split(separator: " ").first }).count == 2, "two workers, two ports: \(lines)")
+            let id = try #require(try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" })
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText.contains("[worker-0] "), "\(logs)")
+            #expect(logs.stdoutText.contains("[worker-1] "), "\(logs)")
+            // Three jobs: the workers' and the job's; the workers' end with the job.
+            let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+            #expect(
+                jobs.map(\.name) == ["tyger-run-\(id)", "tyger-run-\(id)-worker-0", "tyger-run-\(id)-worker-1"],
+                "\(jobs)"
+            )
+            try await slurmEventually(timeout: .seconds(30), "the workers' jobs outlived the run") {
+                try await SlurmTestCluster.jobs(ofRun: id, s).allSatisfy {
+                    !["PENDING", "RUNNING", "COMPLETING"].contains($0.state)
+                }
             }
         }
     }

@@ -145,6 +145,7 @@ extension RunEngine {
         run.timeoutSeconds = run.effectiveTimeoutSeconds
         run.status = .pending
         run.cluster = try await executor.placement(cluster: run.cluster, nodePool: run.job.nodePool)
+        if let pool = run.worker?.nodePool { _ = try await executor.placement(cluster: run.cluster, nodePool: pool) }
         var stored = try await runs.create(run, now: createdAt, idempotencyKey: idempotencyKey)
         let id = stored.id!  // assigned by the repository
         if arguments.values.contains("_") {

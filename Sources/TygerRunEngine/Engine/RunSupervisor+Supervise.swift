@@ -47,16 +47,13 @@ extension RunSupervisor {
             let endpoints = try workerSpec.map {
                 try WorkerEndpoints.allocate(endpoints: $0.0.endpoints ?? [:], replicas: $0.1)
             }
-            var (request, log) = try await prepare(
-                directory: directory,
-                parameters: parameters,
-                workerEnvironment: endpoints?.jobEnvironment ?? [:]
-            )
+            var (request, log, launches) = try await prepare(directory: directory, parameters: parameters)
             if let (spec, replicas) = workerSpec, let endpoints {
-                let started = try await engine.executor.start(
-                    workerRequest(spec, replicas: replicas, endpoints: endpoints, directory: directory),
-                    log: log
-                )
+                var workerRequest = workerRequest(spec, replicas: replicas, endpoints: endpoints, directory: directory)
+                workerRequest.reportURL = request.reportURL
+                workerRequest.deadline = request.deadline
+                workerRequest.nodePool = currentRun.worker?.nodePool
+                let started = try await engine.executor.start(workerRequest, log: log)
                 workers = started
                 if let stopped = await waitUntilReady(started, replicas: replicas, endpoints: endpoints) {
                     await started.terminate(grace: .zero)
@@ -64,6 +61,8 @@ extension RunSupervisor {
                     return
                 }
                 request.network = started.sharedNetwork
+                // Where the workers are: on this machine's loopback, or the cluster's machines that run them.
+                request.replicas = launches(endpoints.jobEnvironment(hosts: await started.workerHosts()))
             }
             execution = try await engine.executor.start(request, log: log)
         } catch {
@@ -204,18 +203,20 @@ extension RunSupervisor {
             if cancel.isFired { return { $0.cancelRequested() } }
             if shutdown.isFired { return { $0.shutdown() } }
             if engine.clock.now() >= deadline { return { $0.timedOut() } }
-            if await endpoints.notAccepting({ await workers.accepts(port: $0) }).isEmpty { return nil }
+            if await endpoints.notAccepting({ await workers.accepts(replica: $0, port: $1) }).isEmpty { return nil }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
     /// Creates the run directory (0700), one FIFO per buffer parameter, the log, and the launch of each replica (with
     /// `workerEnvironment`: where the run's workers listen).
+    ///
+    /// - Returns: The job's request (its replicas without workers), the log, and how to make its replicas again with
+    ///   the workers' variables, once they run.
     private func prepare(
         directory: String,
-        parameters: [Parameter],
-        workerEnvironment: [String: String]
-    ) async throws -> (ExecutionRequest, RunLogWriter) {
+        parameters: [Parameter]
+    ) async throws -> (ExecutionRequest, RunLogWriter, @Sendable ([String: String]) -> [ReplicaLaunch]) {
         let run = currentRun
         guard let spec = run.resolvedCodespec else {
             throw TygerRunEngineError(.executorFailure, "the run has no resolved codespec")
@@ -259,26 +260,30 @@ extension RunSupervisor {
         }
         let log = try RunLogWriter(path: engine.logPath(runId))
         let replicas = max(1, run.job.replicas)
-        let launches = (0..<replicas).map { replica -> ReplicaLaunch in
-            let replicaPipes = replica == 0 ? pipes : pipes.mapValues { _ in "/dev/null" }
-            let env = RunEnvironment.make(
-                codespec: spec,
-                runId: runId,
-                replica: replica,
-                replicas: replicas,
-                pipes: replicaPipes,
-                base: view.inheritedEnvironment.merging(workerEnvironment) { _, worker in worker }
-            )
-            let command = (spec.command ?? []).map { RunEnvironment.expand($0, with: env) }
-            let args = (spec.args ?? []).map { RunEnvironment.expand($0, with: env) }
-            let workingDirectory = spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? view.workingDirectory
-            return ReplicaLaunch(
-                arguments: command + args,
-                commandCount: command.count,
-                environment: env,
-                workingDirectory: workingDirectory,
-                logPrefix: replicas == 1 ? "" : "[replica-\(replica)] "
-            )
+        let runId = self.runId
+        let launches: @Sendable ([String: String]) -> [ReplicaLaunch] = { [pipes] workerEnvironment in
+            (0..<replicas).map { replica -> ReplicaLaunch in
+                let replicaPipes = replica == 0 ? pipes : pipes.mapValues { _ in "/dev/null" }
+                let env = RunEnvironment.make(
+                    codespec: spec,
+                    runId: runId,
+                    replica: replica,
+                    replicas: replicas,
+                    pipes: replicaPipes,
+                    base: view.inheritedEnvironment.merging(workerEnvironment) { _, worker in worker }
+                )
+                let command = (spec.command ?? []).map { RunEnvironment.expand($0, with: env) }
+                let args = (spec.args ?? []).map { RunEnvironment.expand($0, with: env) }
+                let workingDirectory =
+                    spec.workingDir.map { RunEnvironment.expand($0, with: env) } ?? view.workingDirectory
+                return ReplicaLaunch(
+                    arguments: command + args,
+                    commandCount: command.count,
+                    environment: env,
+                    workingDirectory: workingDirectory,
+                    logPrefix: replicas == 1 ? "" : "[replica-\(replica)] "
+                )
+            }
         }
         var request = ExecutionRequest(
             runId: runId,
@@ -286,13 +291,13 @@ extension RunSupervisor {
             pipesDirectory: pipesDirectory,
             image: spec.image,
             resources: spec.resources,
-            replicas: launches
+            replicas: launches([:])
         )
         request.buffers = buffers
         request.reportURL = reportURL
         request.deadline = deadline
         request.nodePool = run.job.nodePool
-        return (request, log)
+        return (request, log, launches)
     }
 
     /// For an executor that moves its own buffers: an access URL per buffer parameter (read-only for inputs) and the

@@ -63,19 +63,21 @@ public struct WorkerEndpoints: Sendable, Hashable {
         return environment
     }
 
-    /// `TYGER_WORKER_NODES` and `TYGER_<ENDPOINT>_WORKER_ENDPOINT_ADDRESSES`, for the job.
-    public var jobEnvironment: [String: String] {
+    /// `TYGER_WORKER_NODES` and `TYGER_<ENDPOINT>_WORKER_ENDPOINT_ADDRESSES`, for the job: the workers on `hosts`
+    /// (one per replica), or on loopback (`nil`).
+    public func jobEnvironment(hosts: [String]? = nil) -> [String: String] {
         let endpoints = names.enumerated().map { index, name in (name: name, ports: ports.map { $0[index] }) }
-        let variables = WorkerVariables.forJob(nodes: ports.map { _ in Self.host }, endpoints: endpoints)
+        let nodes = hosts ?? ports.map { _ in Self.host }
+        let variables = WorkerVariables.forJob(nodes: nodes, endpoints: endpoints)
         return Dictionary(variables.map { ($0.name, $0.value) }) { first, _ in first }
     }
 
     /// The endpoints that do not accept a TCP connection yet (asking `accepts`), as
     /// `worker <replica> endpoint '<name>' (port <port>)`.
-    public func notAccepting(_ accepts: (Int) async -> Bool) async -> [String] {
+    public func notAccepting(_ accepts: (_ replica: Int, _ port: Int) async -> Bool) async -> [String] {
         var waiting: [String] = []
         for (replica, replicaPorts) in ports.enumerated() {
-            for (index, port) in replicaPorts.enumerated() where !(await accepts(port)) {
+            for (index, port) in replicaPorts.enumerated() where !(await accepts(replica, port)) {
                 waiting.append("worker \(replica) endpoint '\(names[index])' (port \(port))")
             }
         }

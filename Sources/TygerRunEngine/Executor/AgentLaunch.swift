@@ -25,10 +25,13 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     public var pipesDirectory: String
     /// The buffers, with their access URLs and pipes.
     public var buffers: [BufferLaunch]
-    /// The signed base URL of the reports: `POST <path>/logs?<query>&replica=N`, `POST <path>/exit?<query>&replica=N`.
+    /// The signed base URL of the reports: `POST <path>/logs?<query>&replica=N`, `POST <path>/exit?<query>&replica=N`
+    /// (`worker=N` for a worker).
     public var reportURL: String
     /// Put before each log line.
     public var logPrefix: String
+    /// Whether this is a replica of the run's workers (its reports say `worker=N` instead of `replica=N`).
+    public var worker: Bool?
 
     public init(
         runId: Int64,

@@ -82,13 +82,16 @@ public protocol RunAgentReceiver: Sendable {
     /// Log lines of a replica, each `<RFC 3339 stamp> <text>` and ended by a newline, as the agent's log has them.
     ///
     /// - Throws: `TygerRunEngineError` `.notFound` when the run has no live execution here.
-    func agentLogs(runId: Int64, replica: Int, lines: [UInt8]) throws
+    /// `worker`: a replica of the run's workers (of its job otherwise).
+    ///
+    /// - Throws: `TygerRunEngineError` `.notFound` when the run has no live execution here.
+    func agentLogs(runId: Int64, replica: Int, worker: Bool, lines: [UInt8]) throws
 
     /// How a replica ended: the process's exit code, and why in a few words when the agent knows more (a buffer
     /// transfer that failed).
     ///
     /// - Throws: `TygerRunEngineError` `.notFound` when the run has no live execution here.
-    func agentExited(runId: Int64, replica: Int, exit: ReplicaExit) throws
+    func agentExited(runId: Int64, replica: Int, worker: Bool, exit: ReplicaExit) throws
 }
 
 /// What an executor is, for `/metadata` and `tyger api status`.
@@ -151,9 +154,13 @@ public protocol Execution: Sendable {
     /// `container:<id>`); `nil` (the default) when that is the host's loopback.
     var sharedNetwork: String? { get }
 
-    /// For workers: whether something accepts TCP connections on `port` of the loopback the job will see. The
-    /// default connects to the host's `127.0.0.1:port`.
-    func accepts(port: Int) async -> Bool
+    /// For workers: whether something accepts TCP connections on `port` of worker replica `replica`, seen from where
+    /// the job will connect. The default connects to the host's `127.0.0.1:port`.
+    func accepts(replica: Int, port: Int) async -> Bool
+
+    /// For workers: the host of each replica, for the job's `TYGER_WORKER_NODES` and endpoint addresses; `nil` (the
+    /// default) for loopback. Asked once every endpoint accepts connections.
+    func workerHosts() async -> [String]?
 }
 
 extension Execution {
@@ -161,7 +168,8 @@ extension Execution {
     public var startsQueued: Bool { false }
     public func queueReasons() -> AsyncStream<String> { AsyncStream { $0.finish() } }
     public var sharedNetwork: String? { nil }
-    public func accepts(port: Int) async -> Bool { WorkerEndpoints.accepts(port: port) }
+    public func accepts(replica: Int, port: Int) async -> Bool { WorkerEndpoints.accepts(port: port) }
+    public func workerHosts() async -> [String]? { nil }
 }
 
 /// How a replica ended.

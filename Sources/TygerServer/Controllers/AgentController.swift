@@ -51,14 +51,16 @@ struct AgentController: Sendable {
     private func target(
         _ request: Request,
         _ context: AppRequestContext
-    ) throws -> (runId: Int64, replica: Int, receiver: any RunAgentReceiver) {
+    ) throws -> (runId: Int64, replica: Int, worker: Bool, receiver: any RunAgentReceiver) {
         let runId = try signedRun(request, context)
         let query = QueryParameters(request.uri.query)
-        guard let text = query.string("replica"), let replica = Int(text), replica >= 0 else {
-            throw APIError.invalidInput("replica must be a non-negative integer")
+        // `replica=N`: the job's replica N; `worker=N`: the workers' replica N.
+        let worker = query.string("worker") != nil
+        guard let text = query.string(worker ? "worker" : "replica"), let replica = Int(text), replica >= 0 else {
+            throw APIError.invalidInput("replica (or worker) must be a non-negative integer")
         }
         guard let receiver = engine.agentReceiver else { throw APIError.notFound }
-        return (runId, replica, receiver)
+        return (runId, replica, worker, receiver)
     }
 
     private func logs(_ request: Request, _ context: AppRequestContext) async throws -> Response {
@@ -68,6 +70,7 @@ struct AgentController: Sendable {
             try target.receiver.agentLogs(
                 runId: target.runId,
                 replica: target.replica,
+                worker: target.worker,
                 lines: Array(buffer: body)
             )
         } catch let error as TygerRunEngineError where error.code == .notFound {
@@ -89,6 +92,7 @@ struct AgentController: Sendable {
             try target.receiver.agentExited(
                 runId: target.runId,
                 replica: target.replica,
+                worker: target.worker,
                 exit: ReplicaExit(code: code32, detail: detail.map { String($0.prefix(4096)) })
             )
         } catch let error as TygerRunEngineError where error.code == .notFound {
