@@ -384,6 +384,27 @@ public final class HTTPBlobStore: BlobStore {
         }
     }
 
+    /// Asks the server to hold the GET up to `wait` (at most 10 s) while the blob is not there yet
+    /// (`x-tyger-wait-ms`, a long poll; this project's data plane). A server that does not wait (Azure, an older
+    /// one) answers at once, without `x-tyger-waited-ms`: then the caller waits before it looks again.
+    public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        try BlobName.validate(name)
+        let milliseconds = max(1, min(10_000, Int(wait / .milliseconds(1))))
+        let outcome = try await retrying({ try await download(name, waitMilliseconds: milliseconds) }) { outcome in
+            if case .response(let response) = outcome { return response }
+            return nil
+        }
+        switch outcome {
+        case .blob(let blob): return .found(blob)
+        case .response(let response):
+            if response.status == 404 && response.headers.first(name: "x-ms-error-code") != "ContainerNotFound" {
+                noteBufferState(response)
+                return response.headers.first(name: "x-tyger-waited-ms") == nil ? .lookedOnce : .waited
+            }
+            throw failure(response, "GET \(name)")
+        }
+    }
+
     public func get(_ name: String) async throws -> StoredBlob? {
         try BlobName.validate(name)
         let outcome = try await retrying({ try await download(name) }) { outcome in
@@ -408,10 +429,12 @@ public final class HTTPBlobStore: BlobStore {
 
     /// GETs a blob straight into memory sized by `Content-Length`: with ``DirectHTTPClient`` the socket is read
     /// into it; with AsyncHTTPClient (HTTPS) its pieces are copied into it.
-    private func download(_ name: String) async throws -> Download {
+    private func download(_ name: String, waitMilliseconds: Int? = nil) async throws -> Download {
         let target = blobURL(name)
+        var headers = Self.baseHeaders()
+        if let waitMilliseconds { headers.add(name: "x-tyger-wait-ms", value: String(waitMilliseconds)) }
         if DirectHTTPClient.serves(target) {
-            let answer = try await DirectHTTPClient.shared.download(target, headers: Self.baseHeaders())
+            let answer = try await DirectHTTPClient.shared.download(target, headers: headers)
             guard let received = answer.received else {
                 return .response(
                     HTTPTransport.Response(status: answer.status, headers: answer.headers, body: answer.body)
@@ -428,7 +451,7 @@ public final class HTTPBlobStore: BlobStore {
         }
         var request = HTTPClientRequest(url: try HTTPTransport.clientURL(blobURL(name)))
         request.method = .GET
-        request.headers = Self.baseHeaders()
+        request.headers = headers
         let response: HTTPClientResponse
         do {
             response = try await transport.client.execute(request, timeout: .seconds(100))

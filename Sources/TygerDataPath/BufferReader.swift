@@ -9,7 +9,8 @@ public import TygerStorage
 /// window of gets (≤ dop, ≤ memory budget) ─▶ verify checksum + inflate (parallel) ─▶ chain check (in order)
 ///   ─▶ bounded queue ─▶ (dedicated thread: OutputPump) ─▶ sink
 /// ```
-/// A blob that is not there yet is polled for with backoff while the writer is alive. The reader stops at the empty
+/// A blob that is not there yet is waited for while the writer is alive: for up to `blobWait` at a time where the
+/// store can wait (a long poll, a look every 5 ms on disk), else polled for with backoff. The reader stops at the empty
 /// end-marker blob; it fails clearly when `.bufferend` says `failed`, when a blob before the end is missing, and when
 /// the writer's lease is gone without `.bufferend` (the writer died) — it never waits forever on a dead writer.
 public enum BufferReader {
@@ -69,15 +70,16 @@ public enum BufferReader {
     {
         var attempt = 0
         while true {
-            if let blob = try await store.get(BufferBlobNames.start) {
-                return try BufferStartMetadata.decode(Array(blob.bytes))
-            }
+            let look = try await store.awaitBlob(BufferBlobNames.start, upTo: options.blobWait)
+            if case .found(let blob) = look { return try BufferStartMetadata.decode(Array(blob.bytes)) }
             if try await monitor.status() == .failed { throw failedError }
             if try await store.writerState() == .gone, try await store.get(BufferBlobNames.start) == nil {
                 throw abandonedError
             }
-            try await Task.sleep(for: options.backoff(attempt))
-            attempt += 1
+            if case .lookedOnce = look {
+                try await Task.sleep(for: options.backoff(attempt))
+                attempt += 1
+            }
         }
     }
 
@@ -189,7 +191,8 @@ public enum BufferReader {
             let name = BlobPath.name(for: number)
             var attempt = 0
             while true {
-                if let blob = try await store.get(name) { return try decode(blob, name: name) }
+                let look = try await store.awaitBlob(name, upTo: options.blobWait)
+                if case .found(let blob) = look { return try decode(blob, name: name) }
                 switch try await monitor.status() {
                 case .failed: throw failedError
                 case .complete:
@@ -208,8 +211,10 @@ public enum BufferReader {
                     case nil: throw abandonedError
                     }
                 }
-                try await Task.sleep(for: options.backoff(attempt))
-                attempt += 1
+                if case .lookedOnce = look {
+                    try await Task.sleep(for: options.backoff(attempt))
+                    attempt += 1
+                }
             }
         }
 

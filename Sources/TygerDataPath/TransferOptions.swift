@@ -30,7 +30,12 @@ public struct ReadOptions: Sendable {
     public var memoryBudget = 64 << 20
     /// Expected blob size, used with `memoryBudget` before any blob is seen.
     public var expectedBlobSize = 4 << 20
-    /// How long to wait before polling again for a blob that is not there yet, by attempt number.
+    /// How long one look for a blob that is not there yet may wait for it where the store can wait
+    /// (``BlobStore/awaitBlob(_:upTo:)``: a long poll over HTTP, a look every 5 ms on local disk). Default 2 s;
+    /// between waits the reader checks that the writer is still at work.
+    public var blobWait: Duration = .seconds(2)
+    /// How long to wait before polling again for a blob that is not there yet, by attempt number, where the store
+    /// cannot wait.
     public var backoff: @Sendable (Int) -> Duration = { attempt in
         switch attempt {
         case ..<10: .milliseconds(20)

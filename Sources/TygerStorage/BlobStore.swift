@@ -31,6 +31,10 @@ public protocol BlobStore: Sendable {
     /// - Throws: `BlobStoreError` `.containerNotFound`, `.corrupt` when the stored form is damaged, `.io`.
     func get(_ name: String) async throws -> StoredBlob?
 
+    /// Fetches a blob, waiting up to `wait` for it to appear when it is not there yet (see the default
+    /// implementation).
+    func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait
+
     /// Fetches only a blob's metadata; `nil` if the blob does not exist.
     func head(_ name: String) async throws -> BlobMetadata?
 
@@ -44,6 +48,26 @@ public protocol BlobStore: Sendable {
 
     /// Tells whether a writer is at work, so readers can stop waiting on one that died.
     func writerState() async throws -> WriterState
+}
+
+/// What waiting for a blob gave (``BlobStore/awaitBlob(_:upTo:)``).
+public enum BlobWait: Sendable {
+    /// The blob is there.
+    case found(StoredBlob)
+    /// It did not appear within the wait.
+    case waited
+    /// It is not there, and the store could only look once: the caller waits before it looks again.
+    case lookedOnce
+}
+
+extension BlobStore {
+    /// Fetches a blob, waiting up to `wait` for it to appear when it is not there yet: readers of a buffer still
+    /// being written learn of each new blob as it is stored instead of at their next poll. Stores that can wait say
+    /// so (``BlobWait/waited``); this default looks once (``BlobWait/lookedOnce``).
+    public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        if let blob = try await get(name) { return .found(blob) }
+        return .lookedOnce
+    }
 }
 
 /// The writer lease of a buffer; release it once `.bufferend` is written.

@@ -273,6 +273,26 @@ public final class FileBlobStore: BlobStore {
         try await BlockingPool.shared.run { try self.getBlocking(name) }
     }
 
+    /// Waits for a blob by looking at its path every 5 ms (an `access` call; the blob appears whole, by a rename,
+    /// whichever process writes it), then reads it; stops waiting once the buffer ended (`.bufferend`).
+    public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        if let blob = try await get(name) { return .found(blob) }
+        try BlobName.validate(name)
+        let path = directory + "/" + name
+        // Not past the buffer's end: once `.bufferend` is there, no blob comes any more.
+        let end = directory + "/" + BufferBlobNames.end
+        let deadline = ContinuousClock.now + wait
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: Self.blobLookInterval)
+            if access(path, F_OK) == 0, let blob = try await get(name) { return .found(blob) }
+            if name != BufferBlobNames.end && access(end, F_OK) == 0 { break }
+        }
+        return .waited
+    }
+
+    /// How often a waiting reader looks for the blob it waits for.
+    public static let blobLookInterval = Duration.milliseconds(5)
+
     func getBlocking(_ name: String) throws -> StoredBlob? {
         guard let (fd, path) = try openExisting(name) else { return nil }
         defer { close(fd) }

@@ -47,3 +47,65 @@ struct ReaderRaceTests {
         #expect(output == input)
     }
 }
+
+/// Counts the waits and looks a reader makes for each blob, passing them to a real store.
+private final class CountingLooks: BlobStore {
+    let inner: any BlobStore
+    private let counts = Mutex<[String: Int]>([:])
+    init(_ inner: any BlobStore) { self.inner = inner }
+    func looks(at name: String) -> Int { counts.withLock { $0[name] ?? 0 } }
+    private func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
+    var location: String { inner.location }
+    func containerExists() async throws -> Bool { try await inner.containerExists() }
+    func createContainer() async throws { try await inner.createContainer() }
+    func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        try await inner.put(name, bytes: bytes, metadata: metadata)
+    }
+    func get(_ name: String) async throws -> StoredBlob? {
+        count(name)
+        return try await inner.get(name)
+    }
+    func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        count(name)
+        return try await inner.awaitBlob(name, upTo: wait)
+    }
+    func head(_ name: String) async throws -> BlobMetadata? { try await inner.head(name) }
+    func sync() async throws { try await inner.sync() }
+    func acquireWriterLease() async throws -> any WriterLease { try await inner.acquireWriterLease() }
+    func writerState() async throws -> WriterState { try await inner.writerState() }
+}
+
+struct ReaderWaitTests {
+    /// A reader of a buffer still being written waits on a store that can wait (here the local store, which looks
+    /// every 5 ms) instead of polling it with backoff: over a pause of 1.5 s in the write, a handful of waits for the
+    /// next blob, where polling every 10 ms (these tests' backoff) would have looked about 150 times.
+    @Test func aReaderWaitsForTheNextBlobInsteadOfPolling() async throws {
+        let written = InMemoryBlobStore()
+        let input = Payload.random(count: 200_000, seed: 9)
+        try await writeBuffer(input, to: written)
+        let directory = TemporaryDirectory(prefix: "tyger-wait")
+        defer { withExtendedLifetime(directory) {} }
+        let disk = FileBlobStore(directory: directory.path + "/buffer")
+        try await disk.createContainer()
+        let lease = try await disk.acquireWriterLease()
+        func copy(_ name: String) async throws {
+            let blob = try #require(try await written.get(name))
+            try await disk.put(name, bytes: blob.bytes, metadata: blob.metadata)
+        }
+        try await copy(BufferBlobNames.start)
+        try await copy(BlobPath.name(for: 0))
+        let reader = CountingLooks(disk)
+        let read = Task { try await readBuffer(reader) }
+        try await Task.sleep(for: .milliseconds(1500))
+        var number: Int64 = 1
+        while let blob = try await written.get(BlobPath.name(for: number)) {
+            try await disk.put(BlobPath.name(for: number), bytes: blob.bytes, metadata: blob.metadata)
+            number += 1
+        }
+        try await copy(BufferBlobNames.end)
+        await lease.release()
+        #expect(try await read.value == input)
+        let looks = reader.looks(at: BlobPath.name(for: 1))
+        #expect((1...4).contains(looks), "looks at the blob written after the pause: \(looks)")
+    }
+}

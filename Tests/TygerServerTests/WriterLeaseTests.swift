@@ -48,11 +48,13 @@ struct WriterLeaseTests {
             lease: String? = nil,
             action: String? = nil,
             body: [UInt8] = [],
-            comp: String? = nil
+            comp: String? = nil,
+            headers: [(String, String)] = []
         ) async throws -> LiveControlPlane.Answer {
             var request = HTTPClientRequest(url: "\(base)/\(blob)?\(query)" + (comp.map { "&comp=\($0)" } ?? ""))
             request.method = method
             request.headers.add(name: "x-ms-version", value: "2021-08-06")
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
             if method == .PUT { request.headers.add(name: "x-ms-blob-type", value: "BlockBlob") }
             if let lease { request.headers.add(name: "x-tyger-lease-id", value: lease) }
             if let action { request.headers.add(name: "x-tyger-lease-action", value: action) }
@@ -128,6 +130,39 @@ struct WriterLeaseTests {
             let late = try await target.put(".bufferstart", lease: "c", #"{"version":"0.3.0"}"#)
             #expect(late.status == .conflict && Self.code(late) == "BufferAlreadyWritten", "\(late)")
             #expect(try await target.state() == "complete")
+        }
+    }
+
+    /// A GET with `x-tyger-wait-ms` is a long poll: it answers with the blob as soon as it is stored, a 404 with
+    /// `x-tyger-waited-ms` when it is not within the wait, and stops waiting once the buffer ended.
+    @Test func aGETWaitsForABlobThatIsNotThereYet() async throws {
+        try await LiveControlPlane.run(buffers: Self.longLease) { server in
+            let target = try await Target(server)
+            #expect(try await target.put(".bufferstart", lease: "a", #"{"version":"0.3.0"}"#).status == .created)
+            let stored = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                return try await target.put("00/000", lease: "a", "pushed").status
+            }
+            let waited = try await target.send(.GET, "00/000", headers: [("x-tyger-wait-ms", "10000")])
+            #expect(waited.status == .ok, "\(waited)")
+            #expect(waited.body == "pushed")
+            #expect(try await stored.value == .created)
+
+            // Not there within the wait: a 404 that says it waited (a server that cannot wait does not say so).
+            let missing = try await target.send(.GET, "00/001", headers: [("x-tyger-wait-ms", "200")])
+            #expect(missing.status == .notFound, "\(missing)")
+            let waitedFor = try #require(missing.headers.first(name: "x-tyger-waited-ms").flatMap { Int($0) })
+            #expect(waitedFor >= 200, "\(missing)")
+            #expect(missing.headers.first(name: "x-tyger-buffer-state") == "writing")
+            let plain = try await target.send(.GET, "00/001")
+            #expect(plain.status == .notFound && plain.headers.first(name: "x-tyger-waited-ms") == nil)
+
+            // Once the buffer ended, no blob comes any more: the wait ends long before its 10 s.
+            #expect(try await target.put(".bufferend", lease: "a", #"{"status":"complete"}"#).status == .created)
+            let past = try await target.send(.GET, "00/001", headers: [("x-tyger-wait-ms", "10000")])
+            #expect(past.status == .notFound, "\(past)")
+            let pastWait = try #require(past.headers.first(name: "x-tyger-waited-ms").flatMap { Int($0) })
+            #expect(pastWait < 5000, "\(past)")
         }
     }
 

@@ -144,4 +144,8 @@ extension HTTPField.Name {
     static let xTygerLeaseID = HTTPField.Name("x-tyger-lease-id")!  // valid token
     static let xTygerLeaseAction = HTTPField.Name("x-tyger-lease-action")!  // valid token
     static let xTygerBufferState = HTTPField.Name("x-tyger-buffer-state")!  // valid token
+    /// On a GET: wait up to this many milliseconds for a blob that is not there yet (a long poll).
+    static let xTygerWaitMs = HTTPField.Name("x-tyger-wait-ms")!  // valid token
+    /// On a 404 that answers `x-tyger-wait-ms`: how long the server waited.
+    static let xTygerWaited = HTTPField.Name("x-tyger-waited-ms")!  // valid token
 }
