@@ -57,6 +57,63 @@ struct ProgressReporter: Sendable {
     }
 }
 
+/// Reports both directions of a `run exec` on stderr, as ``ProgressReporter`` does for one: bytes and rate of the
+/// input (stdin into the input buffer) and of the output (the output buffer to stdout); with the input's size known
+/// (stdin a regular file), its percentage and the time left.
+struct ExecProgressReporter: Sendable {
+    let input: LockedCounter?
+    let output: LockedCounter?
+    /// The input's size, when known.
+    let inputSize: Int64?
+    let started = ContinuousClock.now
+
+    /// Runs until cancelled.
+    func run() async {
+        guard logger.logLevel <= .info, input != nil || output != nil else { return }
+        let live = Console.stderrIsTerminal
+        var last: (input: Int64, output: Int64, time: ContinuousClock.Instant) = (0, 0, ContinuousClock.now)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: live ? .milliseconds(250) : .seconds(2))
+            if Task.isCancelled { break }
+            let now = ContinuousClock.now
+            let (inBytes, outBytes) = (input?.value ?? 0, output?.value ?? 0)
+            let elapsed = seconds(now - last.time)
+            let (inRate, outRate) = (Double(inBytes - last.input) / elapsed, Double(outBytes - last.output) / elapsed)
+            last = (inBytes, outBytes, now)
+            if inBytes == 0 && outBytes == 0 { continue }  // nothing moved yet (the run is starting)
+            let parts = describe(inBytes: inBytes, inRate: inRate, outBytes: outBytes, outRate: outRate)
+            if live {
+                Console.writeError("\r\u{1B}[2Krun exec: " + parts.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
+            } else {
+                var metadata: Logger.Metadata = ["operation": "run exec"]
+                for (key, value) in parts { metadata[key] = "\(value)" }
+                logger.info("Transfer progress", metadata: metadata)
+            }
+        }
+        if live { Console.writeError("\r\u{1B}[2K") }
+    }
+
+    /// The fields of one report: `input`, `output` (bytes and rate), `percent` and `eta` of the input.
+    func describe(inBytes: Int64, inRate: Double, outBytes: Int64, outRate: Double) -> [(String, String)] {
+        var parts: [(String, String)] = []
+        if input != nil {
+            parts.append(("input", "\(ByteSize.format(inBytes)) \(ByteSize.formatRate(inRate))"))
+            if let inputSize, inputSize > 0 {
+                let done = min(Double(inBytes) / Double(inputSize), 1)
+                parts.append(("percent", "\(Int(done * 100))%"))
+                let average = Double(inBytes) / max(seconds(ContinuousClock.now - started), 1e-9)
+                if done < 1, average > 0 {
+                    parts.append(("eta", "\(Int((Double(inputSize - inBytes) / average).rounded(.up)))s"))
+                }
+            }
+        }
+        if output != nil {
+            parts.append(("output", "\(ByteSize.format(outBytes)) \(ByteSize.formatRate(outRate))"))
+        }
+        return parts
+    }
+}
+
 func seconds(_ d: Duration) -> Double {
     let (s, a) = d.components
     return Double(s) + Double(a) / 1e18

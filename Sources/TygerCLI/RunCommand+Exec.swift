@@ -24,6 +24,11 @@ extension RunCommand {
         @Option(help: "Concurrent uploads of the input buffer (default: 16).")
         var writeDop: Int?
         @Option(help: "Concurrent downloads of the output buffer.") var readDop: Int = 32
+        @Flag(
+            name: [.short, .long],
+            help: "Do not report the transfers' progress (bytes and rate of stdin and stdout, on stderr)."
+        )
+        var quiet = false
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -84,6 +89,45 @@ extension RunCommand {
             let outputID = try stdoutParams.first.map(bufferID)
             // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
             let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
+            let inputCounter = LockedCounter()
+            let outputCounter = LockedCounter()
+            let progress = ExecProgressReporter(
+                input: inputID == nil ? nil : inputCounter,
+                output: outputID == nil ? nil : outputCounter,
+                inputSize: FileDescriptorOps.size(0)
+            )
+            let reporting = quiet ? nil : Task { await progress.run() }
+            do {
+                try await transfer(
+                    id: id,
+                    inputID: inputID,
+                    outputID: outputID,
+                    counters: (inputCounter, outputCounter),
+                    blockSize: blockSize,
+                    accessTTL: accessTTL,
+                    connection: connection
+                )
+            } catch {
+                reporting?.cancel()
+                await reporting?.value
+                throw error
+            }
+            reporting?.cancel()
+            await reporting?.value
+        }
+
+        /// Streams stdin into the input buffer and the output buffer to stdout while following the run (and its logs
+        /// with `--logs`) to its end.
+        private func transfer(
+            id: String,
+            inputID: String?,
+            outputID: String?,
+            counters: (input: LockedCounter, output: LockedCounter),
+            blockSize: Int,
+            accessTTL: String?,
+            connection: Connection
+        ) async throws {
+            let (inputCounter, outputCounter) = counters
             let writeDop = writeDop
             let readDop = readDop
             let logs = logs
@@ -110,7 +154,7 @@ extension RunCommand {
                                     from: 0,
                                     source: DescriptorSource(fd: 0),
                                     options: options,
-                                    counter: LockedCounter()
+                                    counter: inputCounter
                                 )
                                 logger.debug(
                                     "Input written",
@@ -135,7 +179,7 @@ extension RunCommand {
                                     to: 1,
                                     sink: DescriptorSink(fd: 1),
                                     options: options,
-                                    counter: LockedCounter()
+                                    counter: outputCounter
                                 )
                                 logger.debug(
                                     "Output read",

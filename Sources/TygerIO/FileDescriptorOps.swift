@@ -78,6 +78,13 @@ public enum FileDescriptorOps {
         }
     }
 
+    /// The size of a regular file; `nil` for anything else (a pipe, a terminal).
+    public static func size(_ fd: Int32) -> Int64? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(st.st_size)
+    }
+
     /// Raises a pipe's capacity (1 MiB is this machine's `pipe-max-size`); a no-op for other files.
     /// Returns the resulting capacity, or nil if `fd` is not a pipe.
     @discardableResult
