@@ -57,7 +57,8 @@ struct ProgressReporter: Sendable {
     }
 }
 
-/// Reports both directions of a `run exec` on stderr, as ``ProgressReporter`` does for one: bytes and rate of the
+/// Reports both directions of a `run exec` on stderr, as ``ProgressReporter`` does for one (as log lines every 2 s):
+/// bytes and rate of the
 /// input (stdin into the input buffer) and of the output (the output buffer to stdout); with the input's size known
 /// (stdin a regular file), its percentage and the time left.
 struct ExecProgressReporter: Sendable {
@@ -70,10 +71,11 @@ struct ExecProgressReporter: Sendable {
     /// Runs until cancelled.
     func run() async {
         guard logger.logLevel <= .info, input != nil || output != nil else { return }
-        let live = Console.stderrIsTerminal
+        // Log lines, also on a terminal: the run's status lines (and its logs with --logs) share stderr, and would
+        // land in the middle of a line redrawn in place.
         var last: (input: Int64, output: Int64, time: ContinuousClock.Instant) = (0, 0, ContinuousClock.now)
         while !Task.isCancelled {
-            try? await Task.sleep(for: live ? .milliseconds(250) : .seconds(2))
+            try? await Task.sleep(for: .seconds(2))
             if Task.isCancelled { break }
             let now = ContinuousClock.now
             let (inBytes, outBytes) = (input?.value ?? 0, output?.value ?? 0)
@@ -81,16 +83,12 @@ struct ExecProgressReporter: Sendable {
             let (inRate, outRate) = (Double(inBytes - last.input) / elapsed, Double(outBytes - last.output) / elapsed)
             last = (inBytes, outBytes, now)
             if inBytes == 0 && outBytes == 0 { continue }  // nothing moved yet (the run is starting)
-            let parts = describe(inBytes: inBytes, inRate: inRate, outBytes: outBytes, outRate: outRate)
-            if live {
-                Console.writeError("\r\u{1B}[2Krun exec: " + parts.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
-            } else {
-                var metadata: Logger.Metadata = ["operation": "run exec"]
-                for (key, value) in parts { metadata[key] = "\(value)" }
-                logger.info("Transfer progress", metadata: metadata)
+            var metadata: Logger.Metadata = ["operation": "run exec"]
+            for (key, value) in describe(inBytes: inBytes, inRate: inRate, outBytes: outBytes, outRate: outRate) {
+                metadata[key] = "\(value)"
             }
+            logger.info("Transfer progress", metadata: metadata)
         }
-        if live { Console.writeError("\r\u{1B}[2K") }
     }
 
     /// The fields of one report: `input`, `output` (bytes and rate), `percent` and `eta` of the input.

@@ -488,8 +488,9 @@ final class DockerExecution: Execution {
     private let exited: Exited
     let executedImage: ExecutedImage?
     let sharedNetwork: String?
-    /// The host PID of the first container's process, once read (for ``accepts(port:)``).
+    /// The host PID of the first container's process, once read (for ``accepts(replica:port:)``).
     private let firstPID = Mutex<Int?>(nil)
+    private let warnedUnreadable = Atomic(false)
 
     /// The replicas whose container has exited.
     private final class Exited: Sendable {
@@ -548,12 +549,21 @@ final class DockerExecution: Execution {
             firstPID.withLock { $0 = pid }
         }
         guard let pid else { return false }
-        return ["tcp", "tcp6"].contains { table in
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(table)", encoding: .utf8) else {
-                return false
-            }
-            return Self.listens(on: port, table: text)
+        let tables = ["tcp", "tcp6"].compactMap {
+            try? String(contentsOfFile: "/proc/\(pid)/net/\($0)", encoding: .utf8)
         }
+        guard !tables.isEmpty else {
+            // Not readable from here (the server in another PID namespace than the engine's processes): the job
+            // starts now instead of waiting out the run's deadline, and finds out itself.
+            if !warnedUnreadable.exchange(true, ordering: .relaxed) {
+                executor.logger.warning(
+                    "cannot see whether the workers listen (/proc/\(pid)/net/tcp is not readable here); starting the job",
+                    metadata: ["container": "\(containers[0])"]
+                )
+            }
+            return true
+        }
+        return tables.contains { Self.listens(on: port, table: $0) }
     }
 
     /// Whether a `/proc/net/tcp`-style table has a socket listening (state `0A`) on local port `port`.

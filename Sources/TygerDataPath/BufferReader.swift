@@ -70,16 +70,18 @@ public enum BufferReader {
     {
         var attempt = 0
         while true {
+            let started = ContinuousClock.now
             let look = try await store.awaitBlob(BufferBlobNames.start, upTo: options.blobWait)
             if case .found(let blob) = look { return try BufferStartMetadata.decode(Array(blob.bytes)) }
             if try await monitor.status() == .failed { throw failedError }
             if try await store.writerState() == .gone, try await store.get(BufferBlobNames.start) == nil {
                 throw abandonedError
             }
-            if case .lookedOnce = look {
-                try await Task.sleep(for: options.backoff(attempt))
-                attempt += 1
-            }
+            // A store that could not wait, or answered before its wait: no request right after another.
+            let waitedLong = ContinuousClock.now - started >= options.blobWait / 4
+            if case .waited = look, waitedLong { continue }
+            try await Task.sleep(for: options.backoff(attempt))
+            attempt += 1
         }
     }
 
@@ -173,6 +175,7 @@ public enum BufferReader {
                     }
                     try await output.push(chunk)
                     nextToEmit += 1
+                    fetcher.nextToEmit.add(1)
                     launch()
                 }
             }
@@ -186,12 +189,27 @@ public enum BufferReader {
         let format: BufferFormat
         let monitor: EndMonitor
         let options: ReadOptions
+        /// The next blob to emit: only it and the one after wait on the store (a long poll, a look every 5 ms); the
+        /// fetches further ahead look with the usual backoff until they are among those two, so that a reader waiting
+        /// for a slow writer keeps two waits going, not its whole window.
+        let nextToEmit = LockedCounter()
+        /// Whether the store waited for a blob once (``BlobWait/waited``): stores that cannot wait are polled with
+        /// the backoff, every fetch alike.
+        let storeWaits = LockedCounter()
 
         func fetch(_ number: Int64) async throws -> Outcome {
             let name = BlobPath.name(for: number)
             var attempt = 0
             while true {
-                let look = try await store.awaitBlob(name, upTo: options.blobWait)
+                let eager = number <= nextToEmit.value + 1 || storeWaits.value == 0
+                let started = ContinuousClock.now
+                let look: BlobWait
+                if eager {
+                    look = try await store.awaitBlob(name, upTo: options.blobWait)
+                    if case .waited = look, storeWaits.value == 0 { storeWaits.add(1) }
+                } else {
+                    look = try await store.get(name).map { .found($0) } ?? .lookedOnce
+                }
                 if case .found(let blob) = look { return try decode(blob, name: name) }
                 switch try await monitor.status() {
                 case .failed: throw failedError
@@ -211,9 +229,22 @@ public enum BufferReader {
                     case nil: throw abandonedError
                     }
                 }
-                if case .lookedOnce = look {
+                switch look {
+                case .lookedOnce where eager:
                     try await Task.sleep(for: options.backoff(attempt))
                     attempt += 1
+                case .lookedOnce:
+                    // Ahead of the next two: the usual backoff between looks, but it becomes one of them at once.
+                    let until = ContinuousClock.now + options.backoff(attempt)
+                    attempt += 1
+                    while ContinuousClock.now < until, number > nextToEmit.value + 1 {
+                        try await Task.sleep(for: min(until - ContinuousClock.now, .milliseconds(50)))
+                    }
+                case .waited where ContinuousClock.now - started < options.blobWait / 4:
+                    // Answered before its wait (the buffer's end is there): no request right after another.
+                    try await Task.sleep(for: options.backoff(attempt))
+                    attempt += 1
+                case .waited, .found: break
                 }
             }
         }

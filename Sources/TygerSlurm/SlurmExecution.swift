@@ -184,6 +184,8 @@ final class SlurmExecution: Execution, Sendable {
         return address
     }
 
+    var placesWorkers: Bool { true }
+
     /// For workers: each replica's machine, once every one runs.
     func workerHosts() async -> [String]? {
         let hosts = replicas.withLock { r in r.compactMap(\.host) }

@@ -203,7 +203,11 @@ extension RunSupervisor {
             if cancel.isFired { return { $0.cancelRequested() } }
             if shutdown.isFired { return { $0.shutdown() } }
             if engine.clock.now() >= deadline { return { $0.timedOut() } }
-            if await endpoints.notAccepting({ await workers.accepts(replica: $0, port: $1) }).isEmpty { return nil }
+            if await endpoints.notAccepting({ await workers.accepts(replica: $0, port: $1) }).isEmpty {
+                // Workers a cluster placed are ready once it said where (with no endpoints too).
+                if !workers.placesWorkers { return nil }
+                if await workers.workerHosts() != nil { return nil }
+            }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }

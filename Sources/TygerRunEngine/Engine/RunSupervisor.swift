@@ -108,7 +108,19 @@ final class RunSupervisor: Sendable {
             s.run.statusReason = reason
             return s.run
         }
-        if let run { await engine.persist(run) }
+        guard let run else { return }
+        await engine.persist(run)
+        await persistAgainIfMoved(from: run.status)
+    }
+
+    /// After persisting a state taken while the run was `status`: when the run moved on meanwhile (another task
+    /// persisted a later state, which this write may have overtaken), its current state is persisted again, so the
+    /// last write is never an older state. Used by the writes that race with the run's own progress (a queued run
+    /// that began, its queue reason).
+    func persistAgainIfMoved(from status: RunStatus?) async {
+        guard var current = state.withLock({ s -> Run? in s.run.status != status ? s.run : nil }) else { return }
+        if current.status?.isTerminal == true { current.eTag = nil }  // as the final write does
+        await engine.persist(current)
     }
 
     // MARK: Actions
@@ -126,6 +138,8 @@ final class RunSupervisor: Sendable {
                 return s.run
             }
             await engine.persist(run)
+            // A queued run begins while its processes may already be ending: never leave `Running` as the last write.
+            await persistAgainIfMoved(from: .running)
         case .stop(let persistCanceling, let failOutputs):
             if persistCanceling {
                 let run = state.withLock { s -> Run in

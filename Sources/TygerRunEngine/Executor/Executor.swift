@@ -159,8 +159,12 @@ public protocol Execution: Sendable {
     func accepts(replica: Int, port: Int) async -> Bool
 
     /// For workers: the host of each replica, for the job's `TYGER_WORKER_NODES` and endpoint addresses; `nil` (the
-    /// default) for loopback. Asked once every endpoint accepts connections.
+    /// default) for loopback, or while not every replica's host is known (see ``placesWorkers``).
     func workerHosts() async -> [String]?
+
+    /// For workers: whether their hosts come from where the cluster placed them (``workerHosts()`` is `nil` until
+    /// then, and the job waits for it as for the endpoints). `false` (the default): loopback.
+    var placesWorkers: Bool { get }
 }
 
 extension Execution {
@@ -170,6 +174,7 @@ extension Execution {
     public var sharedNetwork: String? { nil }
     public func accepts(replica: Int, port: Int) async -> Bool { WorkerEndpoints.accepts(port: port) }
     public func workerHosts() async -> [String]? { nil }
+    public var placesWorkers: Bool { false }
 }
 
 /// How a replica ended.
