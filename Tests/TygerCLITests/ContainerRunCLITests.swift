@@ -142,22 +142,6 @@ private final class TCPToUnixRelay: Sendable {
     }
 }
 
-/// Whether something accepts TCP connections on the host's `127.0.0.1:port`.
-private func accepts(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    } == 0
-}
-
 private func text(_ path: String) throws -> String { String(decoding: try TestFiles.read(path), as: UTF8.self) }
 
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: TestExecutor.dockerHost != nil))
@@ -608,36 +592,22 @@ struct ContainerRunCLITests {
     /// and the job joins it, so it reaches them on loopback while the host does not; with the host's network they
     /// are on the host's loopback. The job starts once every endpoint listens, and the workers go with the job.
     @Test func workersAreContainersTheJobReachesOnLoopback() async throws {
-        let spec = """
-            job:
-              codespec:
-                image: ubuntu
-                buffers:
-                  outputs: [output]
-                command: [bash, -c]
-                args:
-                  - |
-                    echo "workers at $TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES"
-                    sleep 3
-                    {
-                      echo "$TYGER_WORKER_NODES"
-                      for address in $(echo "$TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES" | tr -d '[]"' | tr , ' '); do
-                        exec 3<>"/dev/tcp/${address%:*}/${address#*:}"
-                        printf 'GET /tyger-image.txt HTTP/1.0\\r\\n\\r\\n' >&3
-                        answer=$(cat <&3)
-                        echo "$address $(echo "$answer" | head -1 | tr -d '\\r') $(echo "$answer" | tail -1)"
-                        exec 3<&-
-                      done
-                    } > "$OUTPUT_PIPE"
-            worker:
-              codespec:
-                kind: worker
-                image: busybox
-                endpoints: {http: 8080}
-                command: [busybox, httpd, -f, -h, /, -p]
-                args: ["127.0.0.1:$(TYGER_HTTP_PORT)"]
-              replicas: 2
-            """
+        let spec = workerProbingRun(
+            jobImage: "ubuntu",
+            path: "/tyger-image.txt",
+            before: "echo \"workers at $TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES\"\nsleep 3",
+            worker: """
+                worker:
+                  codespec:
+                    kind: worker
+                    image: busybox
+                    endpoints: {http: 8080}
+                    command: [busybox, httpd, -f, -h, /, -p]
+                    args: ["127.0.0.1:$(TYGER_HTTP_PORT)"]
+                  replicas: 2
+
+                """
+        )
         for network in [nil, "host"] as [String?] {
             let environment = network.map { ["TYGER_CONTAINER_NETWORK": $0] } ?? [:]
             try await withTyger(.docker, environment: environment) { s in

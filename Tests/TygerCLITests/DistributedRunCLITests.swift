@@ -6,35 +6,51 @@ import TygerTestSupport
 import Glibc
 #endif
 
-/// A job that prints where its workers are, then asks each worker's `http` endpoint for `/` and prints the status
-/// line it gets, into its output buffer.
-private let distributedYAML = """
-    job:
-      codespec:
-        image: ubuntu
-        buffers:
-          outputs: [output]
-        command: [bash, -c]
-        args:
-          - |
-            {
-              echo "$TYGER_WORKER_NODES"
-              for address in $(echo "$TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES" | tr -d '[]"' | tr , ' '); do
-                exec 3<>"/dev/tcp/${address%:*}/${address#*:}"
-                printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3
-                echo "$address $(head -1 <&3 | tr -d '\\r')"
-                exec 3<&-
-              done
-            } > "$OUTPUT_PIPE"
-    worker:
-      codespec:
-        kind: worker
-        image: ubuntu
-        endpoints: {http: 8080}
-        command: [python3, -m, http.server, --bind, 127.0.0.1]
-        args: ["$(TYGER_HTTP_PORT)"]
-      replicas: 2
-    """
+/// A run whose job (in `jobImage`) runs `before` (shell lines), prints where its workers are, then asks each worker's
+/// `http` endpoint for `path` and prints `<address> <status line> <last line of the answer>`, into its output buffer;
+/// `worker` is the run's `worker:` section (YAML, from its first column).
+func workerProbingRun(jobImage: String, path: String = "/", before: String = "", worker: String) -> String {
+    let script =
+        (before.isEmpty ? [] : before.split(separator: "\n").map(String.init)) + [
+            "{",
+            "  echo \"$TYGER_WORKER_NODES\"",
+            "  for address in $(echo \"$TYGER_HTTP_WORKER_ENDPOINT_ADDRESSES\" | tr -d '[]\"' | tr , ' '); do",
+            "    exec 3<>\"/dev/tcp/${address%:*}/${address#*:}\"",
+            "    printf 'GET \(path) HTTP/1.0\\r\\n\\r\\n' >&3",
+            "    answer=$(cat <&3)",
+            "    echo \"$address $(echo \"$answer\" | head -1 | tr -d '\\r') $(echo \"$answer\" | tail -1)\"",
+            "    exec 3<&-",
+            "  done",
+            "} > \"$OUTPUT_PIPE\"",
+        ]
+    return """
+        job:
+          codespec:
+            image: \(jobImage)
+            buffers:
+              outputs: [output]
+            command: [bash, -c]
+            args:
+              - |
+
+        """ + script.map { "          " + $0 }.joined(separator: "\n") + "\n" + worker
+}
+
+/// Two `python3 -m http.server` workers on loopback, and a job that asks each of them for `/`.
+private let distributedYAML = workerProbingRun(
+    jobImage: "ubuntu",
+    worker: """
+        worker:
+          codespec:
+            kind: worker
+            image: ubuntu
+            endpoints: {http: 8080}
+            command: [python3, -m, http.server, --bind, 127.0.0.1]
+            args: ["$(TYGER_HTTP_PORT)"]
+          replicas: 2
+
+        """
+)
 
 /// A run whose job would print `never` and whose one worker runs `workerScript` (which never listens on its
 /// endpoint).
@@ -54,7 +70,7 @@ private func workerRun(workerScript: String) -> String {
 }
 
 /// Whether something accepts TCP connections on `127.0.0.1:port`.
-private func accepts(port: Int) -> Bool {
+func accepts(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }

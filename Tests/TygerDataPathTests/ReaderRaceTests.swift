@@ -5,15 +5,24 @@ import TygerDataPath
 import TygerStorage
 import TygerTestSupport
 
-/// A store whose first look at one blob misses it: what a reader sees when the writer stores that blob and ends the
-/// write between the reader's look and its check of the buffer's end.
-private final class FirstLookMisses: BlobStore {
+/// A real store behind a wrapper that counts the looks (`get`, `awaitBlob`) at each blob and, with `missing`, makes the
+/// first look at that blob miss it: what a reader sees when the writer stores that blob and ends the write between
+/// the reader's look and its check of the buffer's end.
+private final class Looks: BlobStore {
     let inner: any BlobStore
-    let name: String
-    private let missed = Mutex(false)
-    init(_ inner: any BlobStore, missing name: String) {
+    let missing: String?
+    private let counts = Mutex<[String: Int]>([:])
+    init(_ inner: any BlobStore, missing: String? = nil) {
         self.inner = inner
-        self.name = name
+        self.missing = missing
+    }
+    func looks(at name: String) -> Int { counts.withLock { $0[name] ?? 0 } }
+    /// Counts a look; whether it is the first at `missing`.
+    private func look(_ name: String) -> Bool {
+        counts.withLock { c in
+            c[name, default: 0] += 1
+            return name == missing && c[name] == 1
+        }
     }
     var location: String { inner.location }
     func containerExists() async throws -> Bool { try await inner.containerExists() }
@@ -21,14 +30,9 @@ private final class FirstLookMisses: BlobStore {
     func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
         try await inner.put(name, bytes: bytes, metadata: metadata)
     }
-    func get(_ name: String) async throws -> StoredBlob? {
-        let miss =
-            name == self.name
-            && missed.withLock { m in
-                defer { m = true }
-                return !m
-            }
-        return miss ? nil : try await inner.get(name)
+    func get(_ name: String) async throws -> StoredBlob? { look(name) ? nil : try await inner.get(name) }
+    func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        look(name) ? .lookedOnce : try await inner.awaitBlob(name, upTo: wait)
     }
     func head(_ name: String) async throws -> BlobMetadata? { try await inner.head(name) }
     func sync() async throws { try await inner.sync() }
@@ -43,36 +47,9 @@ struct ReaderRaceTests {
         let store = InMemoryBlobStore()
         let input = Payload.random(count: 300_000, seed: 5)
         try await writeBuffer(input, to: store)
-        let output = try await readBuffer(FirstLookMisses(store, missing: BlobPath.name(for: 2)))
+        let output = try await readBuffer(Looks(store, missing: BlobPath.name(for: 2)))
         #expect(output == input)
     }
-}
-
-/// Counts the waits and looks a reader makes for each blob, passing them to a real store.
-private final class CountingLooks: BlobStore {
-    let inner: any BlobStore
-    private let counts = Mutex<[String: Int]>([:])
-    init(_ inner: any BlobStore) { self.inner = inner }
-    func looks(at name: String) -> Int { counts.withLock { $0[name] ?? 0 } }
-    private func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
-    var location: String { inner.location }
-    func containerExists() async throws -> Bool { try await inner.containerExists() }
-    func createContainer() async throws { try await inner.createContainer() }
-    func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
-        try await inner.put(name, bytes: bytes, metadata: metadata)
-    }
-    func get(_ name: String) async throws -> StoredBlob? {
-        count(name)
-        return try await inner.get(name)
-    }
-    func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
-        count(name)
-        return try await inner.awaitBlob(name, upTo: wait)
-    }
-    func head(_ name: String) async throws -> BlobMetadata? { try await inner.head(name) }
-    func sync() async throws { try await inner.sync() }
-    func acquireWriterLease() async throws -> any WriterLease { try await inner.acquireWriterLease() }
-    func writerState() async throws -> WriterState { try await inner.writerState() }
 }
 
 struct ReaderWaitTests {
@@ -94,7 +71,7 @@ struct ReaderWaitTests {
         }
         try await copy(BufferBlobNames.start)
         try await copy(BlobPath.name(for: 0))
-        let reader = CountingLooks(disk)
+        let reader = Looks(disk)
         let read = Task { try await readBuffer(reader) }
         try await Task.sleep(for: .milliseconds(1500))
         var number: Int64 = 1
