@@ -29,10 +29,15 @@ extension RunCommand {
             help: "Do not report the transfers' progress (bytes and rate of stdin and stdout, on stderr)."
         )
         var quiet = false
+        @Option(name: [.short, .customLong("input")], help: "Read the input buffer's data from this file, not stdin.")
+        var inputFile: String?
+        @Option(help: "The input's size (e.g. 10G), for the progress's percentage and time left when it is a pipe.")
+        var size: String?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             _ = try parseSize(blockSize, option: "--block-size")
+            if let size { _ = try parseSize(size, option: "--size") }
             try validateDop(writeDop, option: "--write-dop")
             try validateDop(readDop, option: "--read-dop")
         }
@@ -74,6 +79,14 @@ extension RunCommand {
                 throw CommandFailure("exec cannot be called if the job has multiple unmapped output buffers")
             }
 
+            // The input file opens before the run is created: a missing one creates nothing.
+            if inputFile != nil && stdinParams.isEmpty {
+                throw CommandFailure("--input: the codespec has no input buffer left for it (each has a --buffer)")
+            }
+            var fd: Int32 = 0
+            if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
+            defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
+
             let run = try await createRun(request, pull: spec.pull, connection: connection)
             let id = runID(run)
             runIDBox.id = id
@@ -94,12 +107,13 @@ extension RunCommand {
             let progress = ExecProgressReporter(
                 input: inputID == nil ? nil : inputCounter,
                 output: outputID == nil ? nil : outputCounter,
-                inputSize: FileDescriptorOps.size(0)
+                inputSize: try size.map { try parseSize($0, option: "--size") } ?? FileDescriptorOps.size(fd)
             )
             let reporting = quiet ? nil : Task { await progress.run() }
             do {
                 try await transfer(
                     id: id,
+                    input: fd,
                     inputID: inputID,
                     outputID: outputID,
                     counters: (inputCounter, outputCounter),
@@ -120,6 +134,7 @@ extension RunCommand {
         /// with `--logs`) to its end.
         private func transfer(
             id: String,
+            input fd: Int32,
             inputID: String?,
             outputID: String?,
             counters: (input: LockedCounter, output: LockedCounter),
@@ -151,8 +166,8 @@ extension RunCommand {
                                 options.dop = writeDop ?? defaultWriteDop
                                 options.createContainer = false
                                 let summary = try await resolved.write(
-                                    from: 0,
-                                    source: DescriptorSource(fd: 0),
+                                    from: fd,
+                                    source: DescriptorSource(fd: fd),
                                     options: options,
                                     counter: inputCounter
                                 )

@@ -309,25 +309,35 @@ private func read(_ path: String) throws -> String { String(decoding: try TestFi
         }
     }
 
-    /// `run exec` reports both transfers as `buffer read/write` do (log lines every 2 s when stderr is no terminal),
-    /// with the input's percentage when stdin is a file; `--quiet` silences it.
+    /// `run exec` reports both transfers as `buffer read/write` do (log lines every 2 s), with the input's percentage
+    /// when its size is known (`-i FILE`, stdin a file, `--size`); `--quiet` silences it.
     @Test func runExecReportsItsTransfersUnlessQuiet() async throws {
         try await withTyger { s in
             let codespec =
                 "buffers:\n  inputs: [input]\n  outputs: [output]\n"
                 + #"command: [bash, -c, 'cat "$INPUT_PIPE" > held; sleep 5; cat held > "$OUTPUT_PIPE"']"# + "\n"
             try await s.codespec("slow", "name: slow\nimage: ubuntu\n" + codespec)
-            let exec = try await s.shell(
-                #""$TYGER" buffer gen 3M > in.bin && "$TYGER" run exec --codespec slow < in.bin > out.bin && cmp in.bin out.bin"#,
-                timeout: .seconds(60)
-            )
-            #expect(exec.exitCode == 0, "\(exec)")
-            let reports = exec.stderrText.split(separator: "\n").filter {
-                $0.contains("Transfer progress") && $0.contains("run exec")
+            // The input's size from the file (-i), or from --size for a pipe.
+            for command in [
+                #""$TYGER" run exec --codespec slow -i in.bin > out.bin && cmp in.bin out.bin"#,
+                #"cat in.bin | "$TYGER" run exec --codespec slow --size 3M > out.bin && cmp in.bin out.bin"#,
+            ] {
+                let exec = try await s.shell(#""$TYGER" buffer gen 3M > in.bin && "# + command, timeout: .seconds(60))
+                #expect(exec.exitCode == 0, "\(exec)")
+                let reports = exec.stderrText.split(separator: "\n").filter {
+                    $0.contains("Transfer progress") && $0.contains("run exec")
+                }
+                #expect(!reports.isEmpty, "\(exec)")
+                #expect(reports.contains { $0.contains("input=\"3.00MiB") && $0.contains("percent=100%") }, "\(exec)")
+                #expect(reports.allSatisfy { $0.contains("output=") }, "\(exec)")
             }
-            #expect(!reports.isEmpty, "\(exec)")
-            #expect(reports.contains { $0.contains("input=\"3.00MiB") && $0.contains("percent=100%") }, "\(exec)")
-            #expect(reports.allSatisfy { $0.contains("output=") }, "\(exec)")
+            let noInput = try await s.tyger(["run", "exec", "--codespec", "slow", "-i", "/nonexistent/in.bin"])
+            #expect(noInput.exitCode == 1, "\(noInput)")
+            #expect(noInput.stderrText.contains("cannot open '/nonexistent/in.bin' for reading"), "\(noInput)")
+            #expect(
+                try jsonArray(try await s.tyger(["run", "list"])).count == 2,
+                "a run was created for a missing file"
+            )
             let quiet = try await s.shell(
                 #""$TYGER" run exec --codespec slow --quiet < in.bin > out2.bin && cmp in.bin out2.bin"#,
                 timeout: .seconds(60)
