@@ -273,25 +273,33 @@ public final class FileBlobStore: BlobStore {
         try await BlockingPool.shared.run { try self.getBlocking(name) }
     }
 
-    /// Waits for a blob by looking at its path every 5 ms (an `access` call; the blob appears whole, by a rename,
-    /// whichever process writes it), then reads it; stops waiting once the buffer ended (`.bufferend`).
+    /// Waits for a blob (``waitForBlob(_:upTo:)``), then reads it.
     public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
         if let blob = try await get(name) { return .found(blob) }
+        guard try await waitForBlob(name, upTo: wait), let blob = try await get(name) else { return .waited }
+        return .found(blob)
+    }
+
+    /// Waits up to `wait` for a blob that is not there yet, looking at its path every 5 ms (an `access` call; a blob
+    /// appears whole, by a rename, whichever process writes it); stops waiting once the buffer ended (`.bufferend`:
+    /// no blob comes any more). What the local readers and the data plane's long poll wait with.
+    ///
+    /// - Returns: Whether the blob appeared.
+    public func waitForBlob(_ name: String, upTo wait: Duration) async throws -> Bool {
         try BlobName.validate(name)
         let path = directory + "/" + name
-        // Not past the buffer's end: once `.bufferend` is there, no blob comes any more.
         let end = directory + "/" + BufferBlobNames.end
         let deadline = ContinuousClock.now + wait
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: Self.blobLookInterval)
-            if access(path, F_OK) == 0, let blob = try await get(name) { return .found(blob) }
-            if name != BufferBlobNames.end && access(end, F_OK) == 0 { break }
+            if access(path, F_OK) == 0 { return true }
+            if name != BufferBlobNames.end && access(end, F_OK) == 0 { return false }
         }
-        return .waited
+        return false
     }
 
     /// How often a waiting reader looks for the blob it waits for.
-    public static let blobLookInterval = Duration.milliseconds(5)
+    static let blobLookInterval = Duration.milliseconds(5)
 
     func getBlocking(_ name: String) throws -> StoredBlob? {
         guard let (fd, path) = try openExisting(name) else { return nil }

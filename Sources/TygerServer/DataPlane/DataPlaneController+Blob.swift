@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -335,10 +334,11 @@ extension DataPlaneController {
 
     // MARK: Get Blob, Get Blob Properties
 
-    /// Serves a blob or a range of it (GET), or only its properties (HEAD).
     /// The longest long poll of a GET (`x-tyger-wait-ms`).
     static let maxBlobWaitMs = 10_000
 
+    /// Serves a blob or a range of it (GET), or only its properties (HEAD). With `x-tyger-wait-ms`, a GET of a blob
+    /// not there yet is a long poll: a reader of a buffer still being written learns of the blob as it is stored.
     func getBlob(_ request: Request, _ context: AppRequestContext, includeBody: Bool) async throws -> Response {
         let (path, _) = try authorize(request, context, permission: .readBlob, blob: true)
         let name = path.blobName!  // authorize(blob: true) guarantees a blob name
@@ -346,15 +346,8 @@ extension DataPlaneController {
         var opened = try store.openBlob(name)
         var waited: Int?
         if opened == nil, let text = request.headers[.xTygerWaitMs], let asked = Int(text), asked > 0 {
-            // A long poll: a reader of a buffer still being written learns of the blob as it is stored.
-            // Not past the buffer's end: once `.bufferend` is there, no blob comes any more.
-            let endPath = store.directory + "/" + BufferBlobNames.end
             let start = ContinuousClock.now
-            let deadline = start + .milliseconds(min(asked, Self.maxBlobWaitMs))
-            while opened == nil, ContinuousClock.now < deadline,
-                name == BufferBlobNames.end || !FileManager.default.fileExists(atPath: endPath)
-            {
-                try await Task.sleep(for: FileBlobStore.blobLookInterval)
+            if try await store.waitForBlob(name, upTo: .milliseconds(min(asked, Self.maxBlobWaitMs))) {
                 opened = try store.openBlob(name)
             }
             waited = Int((ContinuousClock.now - start) / .milliseconds(1))
