@@ -77,11 +77,21 @@ public enum BufferReader {
             if try await store.writerState() == .gone, try await store.get(BufferBlobNames.start) == nil {
                 throw abandonedError
             }
-            // A store that could not wait, or answered before its wait: no request right after another.
-            let waitedLong = ContinuousClock.now - started >= options.blobWait / 4
-            if case .waited = look, waitedLong { continue }
-            try await Task.sleep(for: options.backoff(attempt))
-            attempt += 1
+            if backsOff(after: look, started: started, options: options) {
+                try await Task.sleep(for: options.backoff(attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    /// Whether a look for a blob that is not there is followed by the backoff before the next: after a store that
+    /// could not wait, or one that answered well before its wait (the buffer's end is there), so that no request
+    /// follows another at once; not after a full wait.
+    private static func backsOff(after look: BlobWait, started: ContinuousClock.Instant, options: ReadOptions) -> Bool {
+        switch look {
+        case .found: false
+        case .lookedOnce: true
+        case .waited: ContinuousClock.now - started < options.blobWait / 4
         }
     }
 
@@ -229,22 +239,16 @@ public enum BufferReader {
                     case nil: throw abandonedError
                     }
                 }
-                switch look {
-                case .lookedOnce where eager:
-                    try await Task.sleep(for: options.backoff(attempt))
-                    attempt += 1
-                case .lookedOnce:
+                guard BufferReader.backsOff(after: look, started: started, options: options) else { continue }
+                let until = ContinuousClock.now + options.backoff(attempt)
+                attempt += 1
+                if eager {
+                    try await Task.sleep(for: until - ContinuousClock.now)
+                } else {
                     // Ahead of the next two: the usual backoff between looks, but it becomes one of them at once.
-                    let until = ContinuousClock.now + options.backoff(attempt)
-                    attempt += 1
                     while ContinuousClock.now < until, number > nextToEmit.value + 1 {
                         try await Task.sleep(for: min(until - ContinuousClock.now, .milliseconds(50)))
                     }
-                case .waited where ContinuousClock.now - started < options.blobWait / 4:
-                    // Answered before its wait (the buffer's end is there): no request right after another.
-                    try await Task.sleep(for: options.backoff(attempt))
-                    attempt += 1
-                case .waited, .found: break
                 }
             }
         }
