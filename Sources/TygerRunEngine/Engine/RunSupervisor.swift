@@ -108,17 +108,15 @@ final class RunSupervisor: Sendable {
             s.run.statusReason = reason
             return s.run
         }
-        guard let run else { return }
-        await engine.persist(run)
-        await persistAgainIfMoved(from: run.status)
+        if let run { await persist(run) }
     }
 
-    /// After persisting a state taken while the run was `status`: when the run moved on meanwhile (another task
-    /// persisted a later state, which this write may have overtaken), its current state is persisted again, so the
-    /// last write is never an older state. Used by the writes that race with the run's own progress (a queued run
-    /// that began, its queue reason).
-    func persistAgainIfMoved(from status: RunStatus?) async {
-        guard var current = state.withLock({ s -> Run? in s.run.status != status ? s.run : nil }) else { return }
+    /// Persists a state of the run taken under the lock. The supervisor's tasks write concurrently (a queued run that
+    /// begins while its process ends, a cancel beside the end), so a write may land after a later state's: when the
+    /// run moved on meanwhile, its current state is written again, and the last write is never an older state.
+    func persist(_ run: Run) async {
+        await engine.persist(run)
+        guard var current = state.withLock({ s -> Run? in s.run.status != run.status ? s.run : nil }) else { return }
         if current.status?.isTerminal == true { current.eTag = nil }  // as the final write does
         await engine.persist(current)
     }
@@ -137,9 +135,7 @@ final class RunSupervisor: Sendable {
                 s.run.runningCount = s.lifecycle.runningCount
                 return s.run
             }
-            await engine.persist(run)
-            // A queued run begins while its processes may already be ending: never leave `Running` as the last write.
-            await persistAgainIfMoved(from: .running)
+            await persist(run)
         case .stop(let persistCanceling, let failOutputs):
             if persistCanceling {
                 let run = state.withLock { s -> Run in
@@ -147,7 +143,7 @@ final class RunSupervisor: Sendable {
                     s.run.statusReason = RunLifecycle.Reason.canceled
                     return s.run
                 }
-                await engine.persist(run)
+                await persist(run)
             }
             if failOutputs { stopOutputs.fire() }
             stopInputs.fire()
@@ -170,7 +166,7 @@ final class RunSupervisor: Sendable {
             run.eTag = nil
             // Before the final status is published: whoever sees the run ended sees its buffers' expiry too.
             await engine.expireCreatedBuffers(ofRun: runId, endedAt: run.finishedAt ?? engine.now())
-            await engine.persist(run)
+            await persist(run)
             finished.fire()
         }
     }
