@@ -58,9 +58,8 @@ struct ProgressReporter: Sendable {
 }
 
 /// Reports both directions of a `run exec` on stderr, as ``ProgressReporter`` does for one (as log lines every 2 s):
-/// bytes and rate of the
-/// input (stdin into the input buffer) and of the output (the output buffer to stdout); with the input's size known
-/// (stdin a regular file), its percentage and the time left.
+/// bytes and rate of the input (into the input buffer) and of the output (the output buffer to stdout); with the
+/// input's size known (`-i FILE`, stdin a regular file, `--size`), its percentage and the time left.
 struct ExecProgressReporter: Sendable {
     let input: LockedCounter?
     let output: LockedCounter?

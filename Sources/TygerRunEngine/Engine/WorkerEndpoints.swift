@@ -1,4 +1,5 @@
 import Foundation
+import TygerIO
 import TygerModel
 
 #if canImport(Glibc)
@@ -85,17 +86,7 @@ public struct WorkerEndpoints: Sendable, Hashable {
     }
 
     /// Whether something accepts TCP connections on `127.0.0.1:port` (a loopback connect answers at once).
-    public static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = loopback(port: port)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        } == 0
-    }
+    public static func accepts(port: Int) -> Bool { TCPProbe.accepts(host: host, port: port) }
 
     private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
