@@ -11,6 +11,10 @@ extension BufferCommand {
             discussion: """
                 TARGET is an access URL (file://PATH for a local buffer) or a file holding one. A buffer still being \
                 written is followed until its writer finishes; a failed or abandoned buffer ends with an error.
+
+                --offset N starts at byte N of the buffer (the blobs before it are passed over by their metadata, \
+                their hash chain still checked); -o FILE --resume continues an interrupted read into FILE from its \
+                size. Ephemeral buffers cannot be read from an offset.
                 """
         )
 
@@ -19,6 +23,12 @@ extension BufferCommand {
 
         @Option(name: .shortAndLong, help: "Write to this file instead of stdout.")
         var output: String?
+
+        @Option(help: "Start at this byte of the buffer (e.g. 1048576, 512M).")
+        var offset: String?
+
+        @Flag(help: "With -o FILE: continue an interrupted read, appending to FILE from its size.")
+        var resume = false
 
         @Option(name: [.customShort("p"), .long], help: "Concurrent blob downloads.")
         var dop: Int = 32
@@ -36,14 +46,23 @@ extension BufferCommand {
 
         func validate() throws {
             try validateDop(dop, option: "--dop")
+            if let offset { _ = try parseSize(offset, option: "--offset") }
+            if resume, output == nil { throw ValidationError("--resume needs -o FILE: the file to continue") }
+            if resume, offset != nil { throw ValidationError("--resume and --offset cannot be used together") }
         }
 
         func run() async throws {
             var options = ReadOptions()
             options.dop = dop
+            if let offset { options.offset = try parseSize(offset, option: "--offset") }
             let fd: Int32
-            if let path = output { fd = try await openPath(path, forWriting: true) } else { fd = 1 }
+            if let path = output {
+                fd = resume ? try await openForAppending(path) : try await openPath(path, forWriting: true)
+            } else {
+                fd = 1
+            }
             defer { if output != nil { FileDescriptorOps.close(fd) } }
+            if resume { options.offset = FileDescriptorOps.size(fd) ?? 0 }
             let sink: any ByteSink =
                 switch ioMode {
                 case .syscalls: DescriptorSink(fd: fd, mode: .vmsplice)
@@ -60,7 +79,12 @@ extension BufferCommand {
                     accessTTL: accessTTL,
                     allowFastPath: fastPath
                 ) { resolved in
-                    try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                    if frozen.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                        throw CommandFailure(
+                            "an ephemeral buffer cannot be read from an offset: its bytes are not stored"
+                        )
+                    }
+                    return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
                         group.addTask {
                             await reporter.run()
                             return nil
@@ -71,7 +95,7 @@ extension BufferCommand {
                     }
                 }
             }
-            reporter.summary(summary)
+            reporter.summary(summary, extra: frozen.offset > 0 ? [("fromOffset", String(frozen.offset))] : [])
         }
     }
 }

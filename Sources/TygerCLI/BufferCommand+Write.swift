@@ -11,6 +11,12 @@ extension BufferCommand {
             discussion: """
                 TARGET is an access URL (file://PATH for a local buffer, created if PATH does not exist) or a file \
                 holding one. Buffers are write-once: writing to a buffer that already holds data fails.
+
+                An interrupted write (a signal, a lost connection, a killed process) leaves the buffer abandoned: \
+                --resume continues it after its last stored blob, with the same input from its first byte. A file \
+                input (-i FILE, or stdin redirected from a file) is moved past the stored bytes; from a pipe, the \
+                stored bytes are read again and checked against the buffer before the write goes on. The buffer's \
+                format, compression and block size are kept.
                 """
         )
 
@@ -26,8 +32,16 @@ extension BufferCommand {
         )
         var dop: Int?
 
-        @Option(name: .shortAndLong, help: "Block (blob) size, e.g. 4M, 512K.")
-        var blockSize: String = "4M"
+        @Option(
+            name: .shortAndLong,
+            help: "Block (blob) size, e.g. 4M, 512K (default: 4M; when resuming, the stored blobs')."
+        )
+        var blockSize: String?
+
+        @Flag(
+            help: "Continue the buffer's interrupted write after its last stored blob (the same input, from its start)."
+        )
+        var resume = false
 
         @Option(
             name: .shortAndLong,
@@ -54,9 +68,11 @@ extension BufferCommand {
 
         func validate() throws {
             try validateDop(dop, option: "--dop")
-            let size = try parseSize(blockSize, option: "--block-size")
-            guard size >= 1024 && size <= 256 << 20 else {
-                throw ValidationError("--block-size must be between 1K and 256M, got '\(blockSize)'")
+            if let blockSize {
+                let size = try parseSize(blockSize, option: "--block-size")
+                guard size >= 1024 && size <= 256 << 20 else {
+                    throw ValidationError("--block-size must be between 1K and 256M, got '\(blockSize)'")
+                }
             }
             do { _ = try DurationParser.parse(flushInterval) } catch let e as TygerCoreError {
                 throw ValidationError("--flush-interval: \(e.message)")
@@ -72,7 +88,7 @@ extension BufferCommand {
         func run() async throws {
             var options = WriteOptions()
             if let dop { options.dop = dop }
-            options.blockSize = Int(try parseSize(blockSize, option: "--block-size"))
+            if let blockSize { options.blockSize = Int(try parseSize(blockSize, option: "--block-size")) }
             let interval = try DurationParser.parse(flushInterval)
             options.flushInterval = interval > .zero ? interval : nil
             options.format = BufferFormat(name: format)!  // checked in validate()
@@ -83,9 +99,10 @@ extension BufferCommand {
             let source: any ByteSource = ioMode == .dispatch ? DispatchIOSource(fd: fd) : DescriptorSource(fd: fd)
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer write", counter: counter)
-            let (target, accessTTL, fastPath, configured, dop) = (
-                target, accessTTL, transportMode != .http, options, dop
+            let (target, accessTTL, fastPath, configured, dop, resume, blockSizeGiven) = (
+                target, accessTTL, transportMode != .http, options, dop, resume, blockSize != nil
             )
+            let resumedAt = LockedCounter()
             let summary = try await withSignalCancellation {
                 try await BufferLocation.withResolved(
                     target,
@@ -97,25 +114,48 @@ extension BufferCommand {
                     options.createContainer = resolved.createsContainer
                     if dop == nil { options.dop = defaultWriteDop }
                     let frozen = options
+                    if resume, resolved.relay != nil || resolved.fifoPath != nil {
+                        throw CommandFailure(
+                            "an ephemeral buffer cannot be resumed: its bytes go straight to the run and are not stored"
+                        )
+                    }
                     return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
                         group.addTask {
                             await reporter.run()
                             return nil
                         }
-                        let result = try await resolved.write(
-                            from: fd,
-                            source: source,
-                            options: frozen,
-                            counter: counter
-                        )
+                        let result: TransferSummary
+                        if resume {
+                            let input: ResumedInput =
+                                FileDescriptorOps.kind(fd) == .regular
+                                ? .seekable(seek: { try FileDescriptorOps.seek(fd, to: $0) }) : .resent
+                            let resumed = try await BufferWriter.resume(
+                                from: source,
+                                to: resolved.store,
+                                options: frozen,
+                                input: input,
+                                blockSizeGiven: blockSizeGiven,
+                                bytesStored: counter
+                            )
+                            resumedAt.add(resumed.resumedAt)
+                            result = resumed.transfer
+                        } else {
+                            result = try await resolved.write(
+                                from: fd,
+                                source: source,
+                                options: frozen,
+                                counter: counter
+                            )
+                        }
                         group.cancelAll()
                         return result
                     }
                 }
             }
             var extra: [(String, String)] = []
+            if resume { extra.append(("resumedAt", ByteSize.format(resumedAt.value))) }
             if compress != .none, summary.bytes > 0 {
-                extra = [
+                extra += [
                     ("storedData", ByteSize.format(summary.storedBytes)),
                     ("ratio", ByteSize.formatFixed(Double(summary.storedBytes) / Double(summary.bytes), digits: 3)),
                 ]

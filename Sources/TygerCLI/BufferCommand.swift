@@ -74,3 +74,21 @@ func openPath(_ path: String, forWriting: Bool) async throws -> Int32 {
         throw CommandFailure("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
     }
 }
+
+/// Opens `path` to append to it, created if missing: a regular file, whose size is where a resumed read goes on.
+func openForAppending(_ path: String) async throws -> Int32 {
+    let fd: Int32
+    do {
+        fd = try await DedicatedThread.run(name: "tyger-open") {
+            try PathOps.open(path, mode: .append(permissions: 0o644))
+        }
+    } catch let error as TygerIOError {
+        let reason = error.errno.map(ProcessOps.describe(errno:)) ?? error.message
+        throw CommandFailure("cannot open '\(path)' for appending: \(reason)")
+    }
+    guard FileDescriptorOps.kind(fd) == .regular else {
+        FileDescriptorOps.close(fd)
+        throw CommandFailure("a read can be resumed only into a regular file: '\(path)' is not one")
+    }
+    return fd
+}

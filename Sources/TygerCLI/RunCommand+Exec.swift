@@ -15,6 +15,13 @@ extension RunCommand {
                 The codespec may have at most one input buffer without a --buffer argument (it gets stdin) and one \
                 such output buffer (it goes to stdout). Exit status: 0 when the run succeeds, 1 otherwise (with the \
                 status reason on stderr), 130 on Ctrl-C (the run is canceled).
+
+                --detach creates the run, prints its ID and leaves it going without any transfer; --attach ID \
+                connects stdin (or -i FILE) and stdout (or -o FILE) to the stored input and output buffers of a run \
+                made before, resuming where they stand: the input's write continues after its stored blobs (the same \
+                input from its first byte: a file is moved past them, a pipe's bytes are checked against them), and \
+                the output is read from the size of -o FILE (stdout: from its start). An interrupted exec (a lost \
+                connection) leaves its run going: attach to it so. Ephemeral buffers cannot be resumed.
                 """
         )
         @OptionGroup var spec: RunSpecOptions
@@ -33,6 +40,14 @@ extension RunCommand {
         var inputFile: String?
         @Option(help: "The input's size (e.g. 10G), for the progress's percentage and time left when it is a pipe.")
         var size: String?
+        @Option(
+            name: [.short, .customLong("output")],
+            help: "Write the output buffer's data to this file, not stdout."
+        )
+        var outputFile: String?
+        @Flag(help: "Create the run, print its ID and leave it going (attach with --attach ID).") var detach = false
+        @Option(help: "Attach to run ID made before: stream stdin and stdout to its stored buffers, resuming them.")
+        var attach: String?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -40,16 +55,25 @@ extension RunCommand {
             if let size { _ = try parseSize(size, option: "--size") }
             try validateDop(writeDop, option: "--write-dop")
             try validateDop(readDop, option: "--read-dop")
+            if detach, attach != nil { throw ValidationError("--detach and --attach cannot be used together") }
+            if detach, inputFile != nil || outputFile != nil {
+                throw ValidationError("--detach moves no data: give -i and -o to run exec --attach")
+            }
         }
 
         func run() async throws {
-            let request = try spec.runRequest()
             let blockSize = Int(try parseSize(blockSize, option: "--block-size"))
             let runIDBox = RunIDBox()
+            let request = attach == nil ? try spec.runRequest() : nil
             do {
                 try await withSignalCancellation {
                     try await withConnection { connection in
-                        try await execute(request, blockSize: blockSize, connection: connection, runIDBox: runIDBox)
+                        if let request {
+                            try await execute(request, blockSize: blockSize, connection: connection, runIDBox: runIDBox)
+                        } else if let attach {
+                            runIDBox.id = attach
+                            try await attachTo(attach, blockSize: blockSize, connection: connection)
+                        }
                     }
                 }
             } catch is CancellationError {
@@ -91,6 +115,61 @@ extension RunCommand {
             let id = runID(run)
             runIDBox.id = id
             logger.info("Run created", metadata: ["runId": "\(id)"])
+            if detach {
+                try Console.line(id)
+                return
+            }
+            try await stream(
+                run,
+                inputParameter: stdinParams.first,
+                outputParameter: stdoutParams.first,
+                input: fd,
+                resuming: false,
+                blockSize: blockSize,
+                connection: connection
+            )
+        }
+
+        /// `--attach ID`: the run's one input and one output buffer (those of its codespec), streamed as `exec` does,
+        /// resuming them.
+        private func attachTo(_ id: String, blockSize: Int, connection: Connection) async throws {
+            let run = try await connection.client.getRun(id: id)
+            let (inputs, outputs) = try await codespecParameters(run.job.codespec, connection: connection)
+            if inputs.count > 1 || outputs.count > 1 {
+                throw CommandFailure(
+                    "run \(id) has \(inputs.count) input and \(outputs.count) output buffers: --attach connects one of "
+                        + "each (read and write the others with tyger buffer read/write)"
+                )
+            }
+            if inputFile != nil && inputs.isEmpty {
+                throw CommandFailure("--input: run \(id) has no input buffer")
+            }
+            var fd: Int32 = 0
+            if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
+            defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
+            logger.info("Attached", metadata: ["runId": "\(id)", "status": "\(run.status?.rawValue ?? "?")"])
+            try await stream(
+                run,
+                inputParameter: inputs.first,
+                outputParameter: outputs.first,
+                input: fd,
+                resuming: true,
+                blockSize: blockSize,
+                connection: connection
+            )
+        }
+
+        /// Streams the input into the run's input buffer and its output buffer out, with progress, to the run's end.
+        private func stream(
+            _ run: Run,
+            inputParameter: String?,
+            outputParameter: String?,
+            input fd: Int32,
+            resuming: Bool,
+            blockSize: Int,
+            connection: Connection
+        ) async throws {
+            let id = runID(run)
             let runBuffers = run.job.buffers ?? [:]
             func bufferID(_ param: String) throws -> String {
                 guard let value = runBuffers.first(where: { $0.key.lowercased() == param.lowercased() })?.value else {
@@ -98,8 +177,20 @@ extension RunCommand {
                 }
                 return value
             }
-            let inputID = try stdinParams.first.map(bufferID)
-            let outputID = try stdoutParams.first.map(bufferID)
+            let inputID = try inputParameter.map(bufferID)
+            let outputID = try outputParameter.map(bufferID)
+            if outputFile != nil && outputID == nil {
+                throw CommandFailure("--output: run \(id) has no output buffer for it")
+            }
+            var out: Int32 = 1
+            var outputOffset: Int64 = 0
+            if let outputFile {
+                // Attached, the output goes on from the file's size; else the file is written from its start.
+                out =
+                    resuming ? try await openForAppending(outputFile) : try await openPath(outputFile, forWriting: true)
+                if resuming { outputOffset = FileDescriptorOps.size(out) ?? 0 }
+            }
+            defer { if outputFile != nil { FileDescriptorOps.close(out) } }
             // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
             let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
             let inputCounter = LockedCounter()
@@ -115,7 +206,9 @@ extension RunCommand {
                     id: id,
                     input: fd,
                     inputID: inputID,
+                    output: (out, outputOffset),
                     outputID: outputID,
+                    resuming: resuming,
                     counters: (inputCounter, outputCounter),
                     blockSize: blockSize,
                     accessTTL: accessTTL,
@@ -124,6 +217,12 @@ extension RunCommand {
             } catch {
                 reporting?.cancel()
                 await reporting?.value
+                // A lost connection ends the transfers, not the run: say how to take them up again.
+                if BufferWriter.isInterruption(error), !(error is CancellationError) {
+                    throw CommandFailure(
+                        "\(error); run \(id) goes on: tyger run exec --attach \(id) resumes its transfers"
+                    )
+                }
                 throw error
             }
             reporting?.cancel()
@@ -136,7 +235,9 @@ extension RunCommand {
             id: String,
             input fd: Int32,
             inputID: String?,
+            output: (fd: Int32, offset: Int64),
             outputID: String?,
+            resuming: Bool,
             counters: (input: LockedCounter, output: LockedCounter),
             blockSize: Int,
             accessTTL: String?,
@@ -165,12 +266,30 @@ extension RunCommand {
                                 options.blockSize = blockSize
                                 options.dop = writeDop ?? defaultWriteDop
                                 options.createContainer = false
-                                let summary = try await resolved.write(
-                                    from: fd,
-                                    source: DescriptorSource(fd: fd),
-                                    options: options,
-                                    counter: inputCounter
-                                )
+                                let summary: TransferSummary
+                                if resuming, resolved.relay == nil, resolved.fifoPath == nil {
+                                    let resumed = try await BufferWriter.resume(
+                                        from: DescriptorSource(fd: fd),
+                                        to: resolved.store,
+                                        options: options,
+                                        input: FileDescriptorOps.kind(fd) == .regular
+                                            ? .seekable(seek: { try FileDescriptorOps.seek(fd, to: $0) }) : .resent,
+                                        acceptComplete: true,
+                                        bytesStored: inputCounter
+                                    )
+                                    summary = resumed.transfer
+                                    logger.debug(
+                                        "Input resumed",
+                                        metadata: ["buffer": "\(inputID)", "from": "\(resumed.resumedAt)"]
+                                    )
+                                } else {
+                                    summary = try await resolved.write(
+                                        from: fd,
+                                        source: DescriptorSource(fd: fd),
+                                        options: options,
+                                        counter: inputCounter
+                                    )
+                                }
                                 logger.debug(
                                     "Input written",
                                     metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
@@ -190,9 +309,15 @@ extension RunCommand {
                             ) { resolved in
                                 var options = ReadOptions()
                                 options.dop = readDop
+                                options.offset = output.offset
+                                if output.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                                    throw CommandFailure(
+                                        "the output buffer is ephemeral: it cannot be read from an offset"
+                                    )
+                                }
                                 let summary = try await resolved.read(
-                                    to: 1,
-                                    sink: DescriptorSink(fd: 1),
+                                    to: output.fd,
+                                    sink: DescriptorSink(fd: output.fd),
                                     options: options,
                                     counter: outputCounter
                                 )

@@ -488,11 +488,18 @@ public final class HTTPBlobStore: BlobStore {
         return .blob(StoredBlob(adopting: memory, count: length, metadata: Self.metadata(from: response.headers)))
     }
 
-    public func head(_ name: String) async throws -> BlobMetadata? {
+    public func head(_ name: String) async throws -> BlobMetadata? { try await inspect(name)?.metadata }
+
+    /// A `HEAD`: the metadata from the `x-ms-meta-*` headers, the length from `Content-Length`.
+    public func inspect(_ name: String) async throws -> BlobStat? {
         try BlobName.validate(name)
         let response = try await send(.HEAD, blob: name)
         switch response.status {
-        case 200: return Self.metadata(from: response.headers)
+        case 200:
+            guard let length = response.headers.first(name: "Content-Length").flatMap({ Int($0) }), length >= 0 else {
+                throw TygerClientError(.invalidResponse, "HEAD \(name): the answer has no valid Content-Length")
+            }
+            return BlobStat(metadata: Self.metadata(from: response.headers), storedLength: length)
         case 404 where response.headers.first(name: "x-ms-error-code") != "ContainerNotFound":
             noteBufferState(response)
             return nil
@@ -530,6 +537,32 @@ public final class HTTPBlobStore: BlobStore {
             renew: { _ = try? await self.leaseAction("renew", id) },
             // After `.bufferend` this changes nothing; without it the server marks the buffer abandoned at once
             // instead of after the lease runs out.
+            release: {
+                _ = try? await self.leaseAction("release", id)
+                self.leaseId.withLock { if $0 == id { $0 = nil } }
+            }
+        )
+    }
+
+    /// Takes the lease of an abandoned write at once (`x-tyger-lease-action: resume`; `.bufferstart` is stored
+    /// already), then renews it as ``acquireWriterLease()``'s.
+    ///
+    /// - Throws: `BlobStoreError` `.leaseHeld` (a writer holds it), `.alreadyExists` (the write has ended).
+    public func resumeWriterLease() async throws -> any WriterLease {
+        let id = UUID().uuidString.lowercased()
+        let response = try await retrying({ try await self.leaseAction("resume", id) }, response: { $0 })
+        switch response.status {
+        case 200: break
+        case 409 where response.headers.first(name: "x-ms-error-code") == "LeaseAlreadyPresent":
+            throw BlobStoreError(.leaseHeld, "another writer is writing this buffer")
+        case 409 where response.headers.first(name: "x-ms-error-code") == "BufferAlreadyWritten":
+            throw BlobStoreError(.alreadyExists, "the buffer's write has ended: there is nothing to resume")
+        default: throw failure(response, "resume the writer lease")
+        }
+        leaseId.withLock { $0 = id }
+        return RenewedWriterLease(
+            every: Self.leaseRenewalInterval,
+            renew: { _ = try? await self.leaseAction("renew", id) },
             release: {
                 _ = try? await self.leaseAction("release", id)
                 self.leaseId.withLock { if $0 == id { $0 = nil } }

@@ -1,3 +1,5 @@
+public import TygerCore
+
 /// The error thrown by the HTTP clients (control plane and data plane).
 public struct TygerClientError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
@@ -38,4 +40,9 @@ public struct TygerClientError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension TygerClientError: TransferInterruption {
+    /// A connection that failed (after the retries): the link, not the data or the server's refusal.
+    public var interruptsTransfer: Bool { code == .transport }
 }

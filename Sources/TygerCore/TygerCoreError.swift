@@ -44,3 +44,10 @@ public struct TygerCoreError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+/// An error that may stop a transfer without anything being wrong with its data: the link was lost. A write stopped
+/// by one leaves its buffer abandoned (resumable) instead of marking it failed.
+public protocol TransferInterruption: Error {
+    /// Whether this error is such an interruption.
+    var interruptsTransfer: Bool { get }
+}

@@ -31,6 +31,13 @@ public enum BufferReader {
         }
         let monitor = EndMonitor(store: store)
         let start = try await waitForStart(store: store, monitor: monitor, options: options)
+        // From an offset: the blobs before it are passed over by their metadata (their chain still checked), and
+        // the read starts with the blob that holds the offset.
+        var first = Resumption()
+        if options.offset > 0 {
+            let prefix = try await StoredPrefix.scan(store, start: start, upTo: options.offset)
+            first = Resumption(blob: prefix.nextBlob, chain: prefix.chain, skip: options.offset - prefix.bytes)
+        }
         let output = HandoffQueue<OutputChunk>(capacity: 4)
         let counter = bytesWritten ?? LockedCounter()
         async let pumped = DedicatedThread.run(name: "tyger-output") {
@@ -44,7 +51,8 @@ public enum BufferReader {
                     format: start.format,
                     monitor: monitor,
                     output: output,
-                    options: options
+                    options: options,
+                    from: first
                 )
             } onCancel: {
                 output.fail(CancellationError())
@@ -98,7 +106,8 @@ public enum BufferReader {
     static let failedError = TygerCoreError(.bufferFailed, "the buffer is in a permanently failed state")
     static let abandonedError = TygerCoreError(
         .bufferAbandoned,
-        "the buffer's writer stopped without finishing it (no .bufferend): the buffer is incomplete"
+        "the buffer's writer stopped without finishing it (no .bufferend): the buffer is incomplete "
+            + "(`tyger buffer write --resume` continues it)"
     )
 
     /// A blob fetched, verified and decoded, or known to be absent after the end.
@@ -123,23 +132,34 @@ public enum BufferReader {
         }
     }
 
+    /// Where a read starts: the first blob to fetch, the chain value before it, and the bytes of the stream to pass
+    /// over from there on.
+    private struct Resumption {
+        var blob: Int64 = 0
+        var chain = HashChain()
+        var skip: Int64 = 0
+    }
+
     private static func emitBlobs(
         store: any BlobStore,
         format: BufferFormat,
         monitor: EndMonitor,
         output: HandoffQueue<OutputChunk>,
-        options: ReadOptions
+        options: ReadOptions,
+        from first: Resumption
     ) async throws -> Int64 {
         let fetcher = Fetcher(store: store, format: format, monitor: monitor, options: options)
+        fetcher.nextToEmit.add(first.blob)
         // Fetch tasks leave their outcome here as they finish, so each turn takes every finished one at once (the
         // group's results come one per `next()`): upstream blobs can then be hashed in runs.
         let finished = Finished()
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            var nextToLaunch: Int64 = 0
-            var nextToEmit: Int64 = 0
+            var nextToLaunch = first.blob
+            var nextToEmit = first.blob
             var ready: [Int64: Outcome] = [:]
-            var chain = HashChain()
-            let window = Int64(options.window)
+            var chain = first.chain
+            var skip = first.skip
+            let window = first.blob + Int64(options.window)
             func launch() {
                 let number = nextToLaunch
                 nextToLaunch += 1
@@ -181,9 +201,26 @@ public enum BufferReader {
                         // A writer that failed after storing the end-marker blob (its sync or its `.bufferend`
                         // `complete` failed) marked the buffer failed: the reader reports it too.
                         if try await monitor.status() == .failed { throw failedError }
+                        if skip > 0 {
+                            throw TygerCoreError(
+                                .invalidArgument,
+                                "the offset \(options.offset) is past the buffer's end "
+                                    + "(it holds \(options.offset - skip) bytes)"
+                            )
+                        }
                         return nextToEmit
                     }
-                    try await output.push(chunk)
+                    if skip >= Int64(chunk.bytes.count) {
+                        skip -= Int64(chunk.bytes.count)
+                    } else if skip > 0 {
+                        var rest = chunk
+                        rest.bytes = UnsafeRawBufferPointer(rebasing: chunk.bytes[Int(skip)...])
+                        rest.immutablePages = false  // no longer page-aligned
+                        skip = 0
+                        try await output.push(rest)
+                    } else {
+                        try await output.push(chunk)
+                    }
                     nextToEmit += 1
                     fetcher.nextToEmit.add(1)
                     launch()

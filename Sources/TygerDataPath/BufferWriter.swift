@@ -18,7 +18,10 @@ private import Glibc
 ///    The upstream format's MD5 is costlier: one hashing task per core hashes the waiting blocks side by side and
 ///    hands them to `dop` put tasks.
 /// 3. After the source ends: the empty end-marker blob, `sync()` (durability), then `.bufferend` `complete`.
-/// Any failure aborts every stage and writes `.bufferend` `failed`, so readers stop with a clear error.
+/// Any failure aborts every stage and writes `.bufferend` `failed`, so readers stop with a clear error, except an
+/// interruption (``isInterruption(_:)``: a signal, a lost link), which lets go of the lease without `.bufferend`: the
+/// buffer is then abandoned, which readers report as clearly, and a resumed write (``resume(from:to:options:input:
+/// blockSizeGiven:bytesStored:)``) can continue it.
 public enum BufferWriter {
     /// Writes everything `source` yields into the buffer held by `store`.
     ///
@@ -56,18 +59,42 @@ public enum BufferWriter {
             await lease.release()
             throw error
         }
+        return try await finish(lease: lease, store: store) {
+            try await writeData(from: source, to: store, options: options, bytesStored: bytesStored, after: nil)
+        }
+    }
+
+    /// Runs `body` (the data), then makes it durable and ends the buffer `complete`; on a failure ends it `failed`,
+    /// on an interruption lets it be abandoned. Releases `lease` in every case.
+    static func finish(
+        lease: any WriterLease,
+        store: any BlobStore,
+        _ body: () async throws -> TransferSummary
+    ) async throws -> TransferSummary {
         do {
-            let summary = try await writeData(from: source, to: store, options: options, bytesStored: bytesStored)
+            let summary = try await body()
             try await store.sync()
             try await putMetadata(BufferEndMetadata.encoded(.complete), name: BufferBlobNames.end, store: store)
             await lease.release()
             return summary
         } catch {
-            // Best effort: the original error is what the caller needs to see.
-            try? await putMetadata(BufferEndMetadata.encoded(.failed), name: BufferBlobNames.end, store: store)
+            if !isInterruption(error) {
+                // Best effort: the original error is what the caller needs to see.
+                try? await putMetadata(BufferEndMetadata.encoded(.failed), name: BufferBlobNames.end, store: store)
+            }
             await lease.release()
             throw error
         }
+    }
+
+    /// Whether `error` stopped the write without anything being wrong with its data or its buffer: cancellation
+    /// (a signal), or a link that failed after the retries (``TransferInterruption``). Such a write leaves the buffer
+    /// abandoned instead of failed, so that it can be resumed.
+    public static func isInterruption(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        if let error = error as? TygerCoreError { return error.code == .cancelled }
+        if let error = error as? any TransferInterruption { return error.interruptsTransfer }
+        return false
     }
 
     /// Cores available to this process (hashing workers for the upstream format).
@@ -85,23 +112,38 @@ public enum BufferWriter {
         )
     }
 
-    private static func writeData(
+    /// Writes the data blobs and the end marker: from the first (after `.bufferstart`), or after `prefix`, the blobs
+    /// an earlier writer stored (a resumed write, whose source is positioned after them).
+    static func writeData(
         from source: any ByteSource,
         to store: any BlobStore,
         options: WriteOptions,
-        bytesStored: LockedCounter?
+        bytesStored: LockedCounter?,
+        after prefix: StoredPrefix?
     ) async throws -> TransferSummary {
         let codec = BlobCodec(format: options.format, compression: options.compression)
-        let codecName = options.format == .native ? (options.compression == .none ? "none" : "deflate") : nil
-        try await putMetadata(
-            BufferStartMetadata(format: options.format, codec: codecName).encoded(),
-            name: BufferBlobNames.start,
-            store: store
-        )
+        if prefix == nil {
+            let codecName = options.format == .native ? (options.compression == .none ? "none" : "deflate") : nil
+            try await putMetadata(
+                BufferStartMetadata(format: options.format, codec: codecName).encoded(),
+                name: BufferBlobNames.start,
+                store: store
+            )
+        }
+        // A resumed write may find blobs after the first missing one (the earlier writer stored them out of order):
+        // each must be what this write would store.
+        let resuming = prefix != nil
+        let put: @Sendable (Int64, EncodedBlock) async throws -> Void = { number, encoded in
+            if resuming {
+                try await putAgain(number, encoded, store: store)
+            } else {
+                try await store.put(BlobPath.name(for: number), bytes: encoded.stored, metadata: encoded.metadata)
+            }
+        }
 
         let ring = BlockRing(capacity: options.effectiveRingSlots, blockSize: options.blockSize)
         let chunks = HandoffQueue<Chunk>(capacity: options.effectiveRingSlots)
-        let sequencer = ChainSequencer()
+        let sequencer = ChainSequencer(first: prefix?.nextBlob ?? 0, chain: prefix?.chain ?? HashChain())
         let stored = LockedCounter()
         let raw = LockedCounter()
         let abort: @Sendable (any Error) -> Void = { error in
@@ -113,7 +155,14 @@ public enum BufferWriter {
         // (a terminal, a FIFO), it notices on its next push and exits.
         DedicatedThread.start(name: "tyger-chunker") {
             do {
-                try Chunker.run(source: source, ring: ring, output: chunks, flushInterval: options.flushInterval)
+                try Chunker.run(
+                    source: source,
+                    ring: ring,
+                    output: chunks,
+                    flushInterval: options.flushInterval,
+                    firstNumber: prefix?.nextBlob ?? 0,
+                    firstOffset: prefix?.bytes ?? 0
+                )
             } catch {
                 abort(error)
             }
@@ -152,15 +201,11 @@ public enum BufferWriter {
                     for _ in 0..<options.dop {
                         group.addTask {
                             do {
-                                while let put = try await puts.pop() {
-                                    try await store.put(
-                                        BlobPath.name(for: put.number),
-                                        bytes: put.encoded.stored,
-                                        metadata: put.encoded.metadata
-                                    )
-                                    stored.add(Int64(put.encoded.stored.count))
-                                    raw.add(Int64(put.lease.block.count))
-                                    bytesStored?.add(Int64(put.lease.block.count))
+                                while let pending = try await puts.pop() {
+                                    try await put(pending.number, pending.encoded)
+                                    stored.add(Int64(pending.encoded.stored.count))
+                                    raw.add(Int64(pending.lease.block.count))
+                                    bytesStored?.add(Int64(pending.lease.block.count))
                                 }
                             } catch {
                                 puts.fail(error)
@@ -185,11 +230,7 @@ public enum BufferWriter {
                                     chunk.number,
                                     checksum: encoded.checksum
                                 )
-                                try await store.put(
-                                    BlobPath.name(for: chunk.number),
-                                    bytes: encoded.stored,
-                                    metadata: encoded.metadata
-                                )
+                                try await put(chunk.number, encoded)
                                 stored.add(Int64(encoded.stored.count))
                                 raw.add(Int64(chunk.block.count))
                                 bytesStored?.add(Int64(chunk.block.count))
@@ -211,7 +252,7 @@ public enum BufferWriter {
         let count = sequencer.linked
         var end = codec.encode(UnsafeRawBufferPointer(start: nil, count: 0), scratch: nil)
         end.metadata.hashChain = try await sequencer.link(count, checksum: end.checksum)
-        try await store.put(BlobPath.name(for: count), bytes: end.stored, metadata: end.metadata)
+        try await put(count, end)
         return TransferSummary(bytes: raw.value, blobs: count, storedBytes: stored.value)
     }
 

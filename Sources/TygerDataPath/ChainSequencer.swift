@@ -13,7 +13,12 @@ final class ChainSequencer: Sendable {
         var waiting: [Int64: (String, CheckedContinuation<String, any Error>)] = [:]
         var failure: (any Error)?
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+
+    /// A sequencer whose first blob is `first`, with `chain` the value after the blobs before it (a resumed write).
+    init(first: Int64 = 0, chain: HashChain = HashChain()) {
+        state = Mutex(State(next: first, chain: chain))
+    }
 
     /// Returns the chain value of blob `number`, whose checksum string is `checksum`.
     /// - Throws: the error given to `fail(_:)`.
@@ -38,7 +43,7 @@ final class ChainSequencer: Sendable {
         }
     }
 
-    /// The number of blobs linked so far.
+    /// The number of the next blob to link: the blobs linked so far, with those before the first.
     var linked: Int64 { state.withLock { $0.next } }
 
     /// Fails every waiting and later `link` call.

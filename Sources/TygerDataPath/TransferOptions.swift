@@ -34,6 +34,9 @@ public struct ReadOptions: Sendable {
     /// (``BlobStore/awaitBlob(_:upTo:)``: a long poll over HTTP, a look every 5 ms on local disk). Default 2 s;
     /// between waits the reader checks that the writer is still at work.
     public var blobWait: Duration = .seconds(2)
+    /// Start at this byte of the stream (`buffer read --offset`): the blobs before it are passed over by their
+    /// metadata (``StoredPrefix``), their chain still checked. Default 0.
+    public var offset: Int64 = 0
     /// How long to wait before polling again for a blob that is not there yet, by attempt number, where the store
     /// cannot wait.
     public var backoff: @Sendable (Int) -> Duration = { attempt in

@@ -25,6 +25,8 @@ public enum Chunker {
     ///   - output: Receives chunks in stream order; closed at end of stream.
     ///   - flushInterval: Emit a partial block this long after its first byte; `nil` or zero to fill blocks.
     ///   - bytesRead: Counts bytes as they arrive.
+    ///   - firstNumber: The blob number of the first block (a resumed write continues after the stored ones).
+    ///   - firstOffset: The stream offset of the first byte read.
     /// - Returns: The number of bytes read.
     /// - Throws: what the source throws, or the ring's/queue's failure when the pipeline was aborted.
     @discardableResult
@@ -33,11 +35,14 @@ public enum Chunker {
         ring: BlockRing,
         output: HandoffQueue<Chunk>,
         flushInterval: Duration?,
-        bytesRead: LockedCounter? = nil
+        bytesRead: LockedCounter? = nil,
+        firstNumber: Int64 = 0,
+        firstOffset: Int64 = 0
     ) throws -> Int64 {
         let clock = ContinuousClock()
         let interval = (flushInterval.map { $0 > .zero } ?? false) && source.supportsTimeouts ? flushInterval : nil
-        var number: Int64 = 0
+        var number = firstNumber
+        var offset = firstOffset
         var total: Int64 = 0
         var endOfStream = false
         while !endOfStream {
@@ -66,8 +71,9 @@ public enum Chunker {
                 ring.release(block)
                 continue
             }
-            let chunk = Chunk(number: number, streamOffset: total, block: block)
+            let chunk = Chunk(number: number, streamOffset: offset, block: block)
             number += 1
+            offset += Int64(block.count)
             total += Int64(block.count)
             try output.pushBlocking(chunk)
         }

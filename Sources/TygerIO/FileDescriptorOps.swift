@@ -78,6 +78,15 @@ public enum FileDescriptorOps {
         }
     }
 
+    /// Moves a regular file's offset to `offset` from its start.
+    /// The corresponding C function is `lseek`.
+    public static func seek(_ fd: Int32, to offset: Int64) throws {
+        guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else {
+            let e = errno
+            throw TygerIOError(.system, "lseek: \(String(cString: strerror(e)))", errno: e)
+        }
+    }
+
     /// The size of a regular file; `nil` for anything else (a pipe, a terminal).
     public static func size(_ fd: Int32) -> Int64? {
         var st = stat()

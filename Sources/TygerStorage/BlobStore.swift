@@ -38,6 +38,10 @@ public protocol BlobStore: Sendable {
     /// Fetches only a blob's metadata; `nil` if the blob does not exist.
     func head(_ name: String) async throws -> BlobMetadata?
 
+    /// Fetches a blob's metadata and stored length without its bytes, where the store can (see the default
+    /// implementation); `nil` if the blob does not exist. Resumed reads and writes learn a buffer's stored prefix so.
+    func inspect(_ name: String) async throws -> BlobStat?
+
     /// Makes every blob stored so far durable (survives a power loss).
     func sync() async throws
 
@@ -46,8 +50,27 @@ public protocol BlobStore: Sendable {
     /// - Throws: `BlobStoreError` `.leaseHeld` when another writer holds it.
     func acquireWriterLease() async throws -> any WriterLease
 
+    /// Takes the writer lease of a buffer whose write was abandoned (its writer stopped without `.bufferend`), to
+    /// continue it (`buffer write --resume`). The default takes it as ``acquireWriterLease()`` does, which is right
+    /// for stores whose lease is free once its writer has gone (a `flock`, an object removed on release).
+    ///
+    /// - Throws: `BlobStoreError` `.leaseHeld` when a writer holds it; `.alreadyExists` when the write has ended.
+    func resumeWriterLease() async throws -> any WriterLease
+
     /// Tells whether a writer is at work, so readers can stop waiting on one that died.
     func writerState() async throws -> WriterState
+}
+
+/// A blob's metadata and the length of its stored bytes (``BlobStore/inspect(_:)``).
+public struct BlobStat: Sendable, Equatable {
+    public var metadata: BlobMetadata
+    /// The stored bytes' length (deflated, for a compressed native blob).
+    public var storedLength: Int
+
+    public init(metadata: BlobMetadata, storedLength: Int) {
+        self.metadata = metadata
+        self.storedLength = storedLength
+    }
 }
 
 /// What waiting for a blob gave (``BlobStore/awaitBlob(_:upTo:)``).
@@ -68,6 +91,13 @@ extension BlobStore {
         if let blob = try await get(name) { return .found(blob) }
         return .lookedOnce
     }
+
+    /// Fetches the whole blob to learn its length: stores that can answer without the bytes override it.
+    public func inspect(_ name: String) async throws -> BlobStat? {
+        try await get(name).map { BlobStat(metadata: $0.metadata, storedLength: $0.bytes.count) }
+    }
+
+    public func resumeWriterLease() async throws -> any WriterLease { try await acquireWriterLease() }
 }
 
 /// The writer lease of a buffer; release it once `.bufferend` is written.

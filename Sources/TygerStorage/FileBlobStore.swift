@@ -338,6 +338,11 @@ public final class FileBlobStore: BlobStore {
     }
 
     public func head(_ name: String) async throws -> BlobMetadata? {
+        try await inspect(name)?.metadata
+    }
+
+    /// The blob's trailer: its metadata, and its length from the file's size.
+    public func inspect(_ name: String) async throws -> BlobStat? {
         try BlobName.validate(name)
         let path = directory + "/" + name
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -347,7 +352,8 @@ public final class FileBlobStore: BlobStore {
         }
         defer { close(fd) }
         guard Self.isBlobFile(fd) else { return nil }
-        return try readTrailer(fd: fd, name: name).0
+        let (metadata, length) = try readTrailer(fd: fd, name: name)
+        return BlobStat(metadata: metadata, storedLength: length)
     }
 
     func readTrailer(fd: Int32, name: String) throws -> (BlobMetadata, Int) {

@@ -578,11 +578,18 @@ public final class S3BlobStore: BlobStore {
         }
     }
 
-    public func head(_ name: String) async throws -> BlobMetadata? {
+    public func head(_ name: String) async throws -> BlobMetadata? { try await inspect(name)?.metadata }
+
+    /// A `HEAD`: the metadata from the `x-amz-meta-*` headers, the length from `Content-Length`.
+    public func inspect(_ name: String) async throws -> BlobStat? {
         try BlobName.validate(name)
         let response = try await client.send(.HEAD, key: containerKey + name)
         switch response.status {
-        case 200: return Self.metadata(from: response.headers)
+        case 200:
+            guard let length = response.headers.first(name: "Content-Length").flatMap({ Int($0) }), length >= 0 else {
+                throw TygerClientError(.invalidResponse, "HEAD \(name): the answer has no valid Content-Length")
+            }
+            return BlobStat(metadata: Self.metadata(from: response.headers), storedLength: length)
         case 404: return nil
         default: throw client.failure(response, "HEAD \(containerKey + name)")
         }
@@ -605,11 +612,18 @@ public final class S3BlobStore: BlobStore {
 
     public func sync() async throws {}
 
-    public func acquireWriterLease() async throws -> any WriterLease {
+    public func acquireWriterLease() async throws -> any WriterLease { try await takeLease(resuming: false) }
+
+    /// Behind a server, the server's `resume` of an abandoned write; with credentials of its own, the lease object
+    /// taken again (its writer removed it on release; a writer that died keeps it, and the buffer cannot be resumed
+    /// until the object `PREFIX/<id>/:writer` is removed by hand).
+    public func resumeWriterLease() async throws -> any WriterLease { try await takeLease(resuming: true) }
+
+    private func takeLease(resuming: Bool) async throws -> any WriterLease {
         try await requireContainer()
         if let presigner = client.presigner {
             let id = UUID().uuidString.lowercased()
-            try await presigner.lease("acquire", id: id)
+            try await presigner.lease(resuming ? "resume" : "acquire", id: id)
             // Kept in the server's database: a writer that dies loses it 8 s after its last renewal, and its readers
             // stop waiting. A lease that ran out makes the next presigned write fail with `leaseLost`.
             return RenewedWriterLease(

@@ -240,14 +240,14 @@ public final class S3Presigner: Sendable {
         _ = state.withLock { $0.cache.removeValue(forKey: Self.cacheKey(method, key)) }
     }
 
-    /// Takes, renews or releases (`action`) the buffer's writer lease `id`, kept in the server's database, and
+    /// Takes, renews, releases or resumes (`action`: `acquire`, `renew`, `release`, `resume`) the buffer's writer lease `id`, kept in the server's database, and
     /// returns where the write stands. While it is held, presigned writes name it.
     ///
     /// - Throws: `BlobStoreError` `.leaseHeld` (another writer), `.alreadyExists` (the buffer was written),
     ///   `.leaseLost` (it ran out); `TygerClientError` otherwise.
     @discardableResult
     public func lease(_ action: String, id: String) async throws -> String? {
-        if action == "acquire" { leaseId.withLock { $0 = id } }
+        if action == "acquire" || action == "resume" { leaseId.withLock { $0 = id } }
         let response: HTTPTransport.Response
         do {
             var headers = HTTPHeaders()
@@ -255,7 +255,7 @@ public final class S3Presigner: Sendable {
             headers.add(name: "x-tyger-lease-action", value: action)
             response = try await exchange(.PUT, path: "/lease", headers: headers, body: nil)
         } catch let error as TygerClientError {
-            if action == "acquire" { leaseId.withLock { if $0 == id { $0 = nil } } }
+            if action == "acquire" || action == "resume" { leaseId.withLock { if $0 == id { $0 = nil } } }
             throw Self.leaseError(error) ?? error
         }
         if action == "release" { leaseId.withLock { if $0 == id { $0 = nil } } }

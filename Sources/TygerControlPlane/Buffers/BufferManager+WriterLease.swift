@@ -29,6 +29,26 @@ extension BufferManager {
         }
     }
 
+    /// Takes the writer lease of an abandoned write (or of one no lease covered) for a writer that continues it
+    /// (`buffer write --resume`), for `configuration.writerLeaseDuration`.
+    ///
+    /// - Returns: ``BufferWriterLeaseOutcome/granted(_:)``, or ``BufferWriterLeaseOutcome/refused(_:)`` when a
+    ///   writer holds the lease or the write ended (complete or failed).
+    /// - Throws: ``TygerControlPlaneError`` `notFound` for a soft-deleted buffer; `databaseFailure`.
+    public func resumeWriterLease(
+        id: String,
+        leaseId: String
+    ) async throws(TygerControlPlaneError)
+        -> BufferWriterLeaseOutcome
+    {
+        try await refuseSoftDeleted(id: id)
+        let now = now()
+        let until = RFC3339.adding(configuration.writerLeaseDuration, to: now)
+        return try await repo {
+            try await self.repository.changeWriterLease(bufferId: id, leaseId: leaseId, .resume(until: until), now: now)
+        }
+    }
+
     /// Extends a live writer lease by `configuration.writerLeaseDuration`.
     ///
     /// - Returns: ``BufferWriterLeaseOutcome/granted(_:)``; `refused` or `none` when the lease is not this writer's

@@ -8,7 +8,7 @@ import TygerModel
 ///   (none) ──────────────────────────────▶ writing ──.bufferend complete──▶ complete
 ///                                           │  ▲  └──.bufferend failed────▶ failed
 ///           lease expired or released       │  │
-///           without .bufferend              ▼  │ resume (same buffer, new lease; future work)
+///           without .bufferend              ▼  │ resume (same buffer, new lease)
 ///                                         abandoned
 /// ```
 ///
@@ -57,6 +57,9 @@ public enum BufferWriterLeaseChange: Sendable, Hashable {
     case acquire(until: Date)
     /// Extend a live lease held with this ID.
     case renew(until: Date)
+    /// Take the lease of a write that was abandoned (its lease ran out or was released without `.bufferend`), or of
+    /// one no lease covered, to continue it under a new lease ID; or extend it for the same ID (a retry).
+    case resume(until: Date)
     /// End the write: `complete` or `failed` (`.bufferend` stored), or `abandoned` (released without `.bufferend`).
     case end(BufferWriteState)
 
@@ -74,6 +77,10 @@ public enum BufferWriterLeaseChange: Sendable, Hashable {
         switch self {
         case .acquire(let until):
             if current != nil, !ours { return (nil, refusal) }
+            let lease = BufferWriterLease(bufferId: bufferId, leaseId: leaseId, storedState: .writing, expiresAt: until)
+            return (lease, .granted(lease))
+        case .resume(let until):
+            if let current, !ours, current.state(at: now) != .abandoned { return (nil, refusal) }
             let lease = BufferWriterLease(bufferId: bufferId, leaseId: leaseId, storedState: .writing, expiresAt: until)
             return (lease, .granted(lease))
         case .renew(let until):

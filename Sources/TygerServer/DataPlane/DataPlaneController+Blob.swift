@@ -271,7 +271,8 @@ extension DataPlaneController {
     }
 
     /// `PUT …/.bufferstart?comp=lease`: `x-tyger-lease-action: renew` extends the lease `x-tyger-lease-id`,
-    /// `release` lets go of it (without `.bufferend` the buffer is then abandoned).
+    /// `release` lets go of it (without `.bufferend` the buffer is then abandoned), `resume` takes the lease of an
+    /// abandoned write to continue it.
     func leaseAction(
         _ request: Request,
         _ context: AppRequestContext,
@@ -284,7 +285,8 @@ extension DataPlaneController {
         switch request.headers[.xTygerLeaseAction] {
         case "renew": try await leases.renew(container, leaseId: leaseId)
         case "release": try await leases.end(container, leaseId: leaseId, state: .abandoned)
-        default: throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected renew or release")
+        case "resume": try await leases.resume(container, leaseId: leaseId)
+        default: throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected renew, release or resume")
         }
         return Response(status: .ok, headers: [.contentLength: "0", .xMsRequestID: context.requestID])
     }

@@ -15,7 +15,7 @@ import TygerStorage
 /// | PUT | `/containers/{id}/{blob…}` | `c` | 201 (streamed, MD5/CRC32C verified, write-once: 409 `BlobAlreadyExists`) |
 /// | PUT | `/containers/{id}/{blob…}?comp=block&blockid={base64}` | `c` | 201: stages a block (≤ ``maxBlockSize``, `Content-MD5` verified); 400 `InvalidQueryParameterValue` (ID not base64 of 1-64 bytes), 400 `InvalidBlobOrBlock` (ID length differs from the blob's other blocks), 409 `BlobAlreadyExists`, 413 `RequestBodyTooLarge` |
 /// | PUT | `/containers/{id}/{blob…}?comp=blocklist` | `c` | 201: assembles the staged blocks of the XML `<BlockList>` into the blob, as Put Blob stores one (same metadata headers, checks, write-once commit); 400 `InvalidBlockList` (a block not staged), 400 `BlockListTooLong` (> ``maxBlocksPerBlob``), 400 `InvalidXmlDocument`, 409 `BlobAlreadyExists`, 413 (body > ``maxBlockListBodySize``, or blocks > the blob limit) |
-/// | PUT | `/containers/{id}/.bufferstart?comp=lease` | `c` | 200: renews (`x-tyger-lease-action: renew`) or releases (`release`) the writer lease `x-tyger-lease-id`; 412 `LeaseLost` |
+/// | PUT | `/containers/{id}/.bufferstart?comp=lease` | `c` | 200: renews (`x-tyger-lease-action: renew`) or releases (`release`) the writer lease `x-tyger-lease-id`, or takes the lease of an abandoned write to continue it (`resume`; 409 `LeaseAlreadyPresent`, `BufferAlreadyWritten`); 412 `LeaseLost` |
 /// | GET, HEAD | `/containers/{id}/{blob…}` | `r` | 200, or 206 for a range; 404 `BlobNotFound` (with `x-tyger-buffer-state` when a writer took a lease); 416 `InvalidRange` |
 ///
 /// Every request needs `api-version=1.0` and a valid signed URL query for the container (see `SignedURLValidator`).

@@ -74,6 +74,36 @@ final class DataPlaneWriterLeases: Sendable {
         }
     }
 
+    /// Takes the lease of an abandoned write for a writer that continues it (`x-tyger-lease-action: resume`), or
+    /// extends it for the same lease ID.
+    ///
+    /// - Throws: `APIError` `.leaseAlreadyPresent` (a writer, local or HTTP, holds it), `.bufferAlreadyWritten` (the
+    ///   write ended: `.bufferend` is stored), `TygerControlPlaneError` `notFound` (soft-deleted buffer).
+    func resume(_ container: String, leaseId: String) async throws {
+        if let current = await live(container) {
+            guard current.leaseId == leaseId else { throw APIError.leaseAlreadyPresent }
+            try await renew(container, leaseId: leaseId)
+            return
+        }
+        let store = try await buffers.store(for: container)
+        let lock: any WriterLease
+        do {
+            lock = try await store.acquireWriterLease()
+        } catch let error as BlobStoreError where error.code == .leaseHeld {
+            throw APIError.leaseAlreadyPresent
+        }
+        do {
+            // A writer without a lease (upstream's) may have ended the buffer: its `.bufferend` is the word.
+            if try await store.head(BufferBlobNames.end) != nil { throw APIError.bufferAlreadyWritten }
+            let lease = try await manager.resumeWriterLease(id: container, leaseId: leaseId)
+                .grantedLease(acquiring: true, at: now())
+            install(container, leaseId: leaseId, expiresAt: lease.expiresAt, lock: lock)
+        } catch {
+            await lock.release()
+            throw error
+        }
+    }
+
     /// The ID of the container's live lease, if any: held by this process, or in the repository (a restart).
     func liveLeaseId(_ container: String) async throws -> String? {
         if let current = await live(container) { return current.leaseId }

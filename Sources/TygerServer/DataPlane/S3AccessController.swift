@@ -16,7 +16,7 @@ import TygerStorage
 /// | GET | `/s3/{id}` | `r` | 200 ``TygerClient/S3AccessDescription``: endpoint, bucket, prefix, what the store checks |
 /// | POST | `/s3/{id}` | `r`; `c` for writes | 200 ``TygerClient/S3PresignResponse`` for an ``TygerClient/S3PresignRequest`` of at most ``maxBatch`` requests |
 /// | GET | `/s3/{id}/lease` | `r` | 200 ``TygerClient/S3LeaseAnswer``: where the write stands (``S3WriterLeases``) |
-/// | PUT | `/s3/{id}/lease` | `c` | 200 ``TygerClient/S3LeaseAnswer``: `x-tyger-lease-action` `acquire`, `renew` or `release` of the writer lease `x-tyger-lease-id`; 409 `LeaseAlreadyPresent`, `BufferAlreadyWritten`; 412 `LeaseLost` |
+/// | PUT | `/s3/{id}/lease` | `c` | 200 ``TygerClient/S3LeaseAnswer``: `x-tyger-lease-action` `acquire`, `renew`, `release` or `resume` (an abandoned write) of the writer lease `x-tyger-lease-id`; 409 `LeaseAlreadyPresent`, `BufferAlreadyWritten`; 412 `LeaseLost` |
 ///
 /// What may be presigned, all under the buffer's prefix `PREFIX/<id>/`:
 /// - `GET`, `HEAD` of its blobs and markers (`:buffer`, and the `:writer`, `:released` of writers without a server),
@@ -128,7 +128,8 @@ struct S3AccessController: Sendable {
 
     /// `PUT /s3/{id}/lease` with `x-tyger-lease-id` and `x-tyger-lease-action`: `acquire` takes the writer lease
     /// (409 `LeaseAlreadyPresent` or `BufferAlreadyWritten`), `renew` extends it (412 `LeaseLost`), `release` ends it
-    /// with what the store's `.bufferend` says. Write permission.
+    /// with what the store's `.bufferend` says, `resume` takes the lease of an abandoned write to continue it (409 as
+    /// `acquire`). Write permission.
     private func leaseAction(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let (id, grant) = try authorize(request, context)
         guard grant.permissions.contains(.createBlob) else {
@@ -145,10 +146,13 @@ struct S3AccessController: Sendable {
         case "renew":
             try await leases.renew(id, leaseId: leaseId)
             state = .writing
+        case "resume":
+            try await leases.resume(id, leaseId: leaseId)
+            state = .writing
         case "release":
             state = try await leases.release(id, leaseId: leaseId)
         default:
-            throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected acquire, renew or release")
+            throw APIError.invalidHeaderValue("x-tyger-lease-action", "expected acquire, renew, release or resume")
         }
         return try Self.json(S3LeaseAnswer(state: state.rawValue))
     }

@@ -32,6 +32,15 @@ struct S3WriterLeases: Sendable {
         _ = try await manager.acquireWriterLease(id: id, leaseId: leaseId).grantedLease(acquiring: true, at: now())
     }
 
+    /// Takes the lease of buffer `id`'s abandoned write for `leaseId`, to continue it.
+    ///
+    /// - Throws: `APIError` `.leaseAlreadyPresent` (a writer's live lease), `.bufferAlreadyWritten` (the write ended:
+    ///   `.bufferend` is stored); `TygerControlPlaneError` `notFound` (a soft-deleted buffer).
+    func resume(_ id: String, leaseId: String) async throws {
+        if try await buffers.store(for: id).head(BufferBlobNames.end) != nil { throw APIError.bufferAlreadyWritten }
+        _ = try await manager.resumeWriterLease(id: id, leaseId: leaseId).grantedLease(acquiring: true, at: now())
+    }
+
     /// Extends this writer's live lease.
     ///
     /// - Throws: `APIError` `.leaseLost` when it ran out or ended, `.leaseAlreadyPresent` when it is another writer's.
@@ -92,19 +101,30 @@ struct S3LeasedBlobStore: BlobStore {
     }
     func get(_ name: String) async throws -> StoredBlob? { try await store.get(name) }
     func head(_ name: String) async throws -> BlobMetadata? { try await store.head(name) }
+    func inspect(_ name: String) async throws -> BlobStat? { try await store.inspect(name) }
     func sync() async throws { try await store.sync() }
 
-    func acquireWriterLease() async throws -> any WriterLease {
+    func acquireWriterLease() async throws -> any WriterLease { try await takeLease(resuming: false) }
+
+    func resumeWriterLease() async throws -> any WriterLease { try await takeLease(resuming: true) }
+
+    private func takeLease(resuming: Bool) async throws -> any WriterLease {
         let id = store.container
         let leaseId = UUID().uuidString.lowercased()
         do {
-            try await leases.acquire(id, leaseId: leaseId)
+            if resuming {
+                try await leases.resume(id, leaseId: leaseId)
+            } else {
+                try await leases.acquire(id, leaseId: leaseId)
+            }
         } catch let error as APIError where error == .leaseAlreadyPresent {
             throw BlobStoreError(.leaseHeld, "another writer is writing buffer \(id)")
         } catch let error as APIError where error == .bufferAlreadyWritten {
             throw BlobStoreError(
                 .alreadyExists,
-                "buffer cannot be overwritten: it already holds data (buffers are write-once)"
+                resuming
+                    ? "the buffer's write has ended (.bufferend is stored): there is nothing to resume"
+                    : "buffer cannot be overwritten: it already holds data (buffers are write-once)"
             )
         }
         let leases = leases
