@@ -100,7 +100,9 @@ extension BufferCommand {
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer write", counter: counter)
             let (target, accessTTL, fastPath, configured, dop, resume, blockSizeGiven) = (
-                target, accessTTL, transportMode != .http, options, dop, resume, blockSize != nil
+                // A resumed write takes the server's lease (an HTTP writer's may be in its records): never the
+                // embedded server's folder directly.
+                target, accessTTL, transportMode != .http && !resume, options, dop, resume, blockSize != nil
             )
             let resumedAt = LockedCounter()
             let summary = try await withSignalCancellation {
@@ -126,14 +128,11 @@ extension BufferCommand {
                         }
                         let result: TransferSummary
                         if resume {
-                            let input: ResumedInput =
-                                FileDescriptorOps.kind(fd) == .regular
-                                ? .seekable(seek: { try FileDescriptorOps.seek(fd, to: $0) }) : .resent
                             let resumed = try await BufferWriter.resume(
                                 from: source,
                                 to: resolved.store,
                                 options: frozen,
-                                input: input,
+                                input: resumedInput(fd),
                                 blockSizeGiven: blockSizeGiven,
                                 bytesStored: counter
                             )

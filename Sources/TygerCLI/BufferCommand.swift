@@ -1,6 +1,7 @@
 import ArgumentParser
 import TygerClient
 import TygerCore
+import TygerDataPath
 import TygerIO
 import TygerStorage
 
@@ -91,4 +92,21 @@ func openForAppending(_ path: String) async throws -> Int32 {
         throw CommandFailure("a read can be resumed only into a regular file: '\(path)' is not one")
     }
     return fd
+}
+
+/// How a resumed write takes its input `fd`: a regular file is moved past the bytes stored already (refused when it
+/// is shorter than they are); anything else is read again and checked against them.
+func resumedInput(_ fd: Int32) -> ResumedInput {
+    guard FileDescriptorOps.kind(fd) == .regular else { return .resent }
+    return .seekable(seek: { offset in
+        let size = FileDescriptorOps.size(fd) ?? 0
+        guard size >= offset else {
+            throw TygerCoreError(
+                .inputMismatch,
+                "the input holds \(size) bytes, fewer than the \(offset) the buffer holds already: --resume needs "
+                    + "the interrupted write's input"
+            )
+        }
+        try FileDescriptorOps.seek(fd, to: offset)
+    })
 }

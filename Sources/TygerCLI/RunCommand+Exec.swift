@@ -110,6 +110,11 @@ extension RunCommand {
             var fd: Int32 = 0
             if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
             defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
+            if outputFile != nil && stdoutParams.isEmpty {
+                throw CommandFailure("--output: the codespec has no output buffer left for it (each has a --buffer)")
+            }
+            let output = try await openOutput(resuming: false)
+            defer { if outputFile != nil { FileDescriptorOps.close(output.fd) } }
 
             let run = try await createRun(request, pull: spec.pull, connection: connection)
             let id = runID(run)
@@ -124,6 +129,7 @@ extension RunCommand {
                 inputParameter: stdinParams.first,
                 outputParameter: stdoutParams.first,
                 input: fd,
+                output: output,
                 resuming: false,
                 blockSize: blockSize,
                 connection: connection
@@ -144,19 +150,32 @@ extension RunCommand {
             if inputFile != nil && inputs.isEmpty {
                 throw CommandFailure("--input: run \(id) has no input buffer")
             }
+            if outputFile != nil && outputs.isEmpty { throw CommandFailure("--output: run \(id) has no output buffer") }
             var fd: Int32 = 0
             if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
             defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
+            let output = try await openOutput(resuming: true)
+            defer { if outputFile != nil { FileDescriptorOps.close(output.fd) } }
             logger.info("Attached", metadata: ["runId": "\(id)", "status": "\(run.status?.rawValue ?? "?")"])
             try await stream(
                 run,
                 inputParameter: inputs.first,
                 outputParameter: outputs.first,
                 input: fd,
+                output: output,
                 resuming: true,
                 blockSize: blockSize,
                 connection: connection
             )
+        }
+
+        /// The output's descriptor (stdout, or `-o FILE`) and where its buffer is read from: attached, from the file's
+        /// size (it is appended to); else from the start (the file is truncated).
+        private func openOutput(resuming: Bool) async throws -> (fd: Int32, offset: Int64) {
+            guard let outputFile else { return (1, 0) }
+            if !resuming { return (try await openPath(outputFile, forWriting: true), 0) }
+            let fd = try await openForAppending(outputFile)
+            return (fd, FileDescriptorOps.size(fd) ?? 0)
         }
 
         /// Streams the input into the run's input buffer and its output buffer out, with progress, to the run's end.
@@ -165,6 +184,7 @@ extension RunCommand {
             inputParameter: String?,
             outputParameter: String?,
             input fd: Int32,
+            output: (fd: Int32, offset: Int64),
             resuming: Bool,
             blockSize: Int,
             connection: Connection
@@ -179,18 +199,7 @@ extension RunCommand {
             }
             let inputID = try inputParameter.map(bufferID)
             let outputID = try outputParameter.map(bufferID)
-            if outputFile != nil && outputID == nil {
-                throw CommandFailure("--output: run \(id) has no output buffer for it")
-            }
-            var out: Int32 = 1
-            var outputOffset: Int64 = 0
-            if let outputFile {
-                // Attached, the output goes on from the file's size; else the file is written from its start.
-                out =
-                    resuming ? try await openForAppending(outputFile) : try await openPath(outputFile, forWriting: true)
-                if resuming { outputOffset = FileDescriptorOps.size(out) ?? 0 }
-            }
-            defer { if outputFile != nil { FileDescriptorOps.close(out) } }
+            let (out, outputOffset) = output
             // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
             let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
             let inputCounter = LockedCounter()
@@ -198,7 +207,9 @@ extension RunCommand {
             let progress = ExecProgressReporter(
                 input: inputID == nil ? nil : inputCounter,
                 output: outputID == nil ? nil : outputCounter,
-                inputSize: try size.map { try parseSize($0, option: "--size") } ?? FileDescriptorOps.size(fd)
+                // Attached, only the bytes after those stored are counted: no percentage then.
+                inputSize: resuming
+                    ? nil : try size.map { try parseSize($0, option: "--size") } ?? FileDescriptorOps.size(fd)
             )
             let reporting = quiet ? nil : Task { await progress.run() }
             do {
@@ -218,7 +229,9 @@ extension RunCommand {
                 reporting?.cancel()
                 await reporting?.value
                 // A lost connection ends the transfers, not the run: say how to take them up again.
-                if BufferWriter.isInterruption(error), !(error is CancellationError) {
+                if BufferWriter.isInterruption(error), !(error is CancellationError),
+                    (error as? TygerCoreError)?.code != .cancelled
+                {
                     throw CommandFailure(
                         "\(error); run \(id) goes on: tyger run exec --attach \(id) resumes its transfers"
                     )
@@ -260,6 +273,8 @@ extension RunCommand {
                                 inputID,
                                 write: true,
                                 accessTTL: accessTTL,
+                                // A resumed write takes the server's lease: never the embedded server's folder.
+                                allowFastPath: !resuming,
                                 connection: connection
                             ) { resolved in
                                 var options = WriteOptions()
@@ -272,8 +287,7 @@ extension RunCommand {
                                         from: DescriptorSource(fd: fd),
                                         to: resolved.store,
                                         options: options,
-                                        input: FileDescriptorOps.kind(fd) == .regular
-                                            ? .seekable(seek: { try FileDescriptorOps.seek(fd, to: $0) }) : .resent,
+                                        input: resumedInput(fd),
                                         acceptComplete: true,
                                         bytesStored: inputCounter
                                     )

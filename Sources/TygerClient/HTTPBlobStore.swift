@@ -488,15 +488,21 @@ public final class HTTPBlobStore: BlobStore {
         return .blob(StoredBlob(adopting: memory, count: length, metadata: Self.metadata(from: response.headers)))
     }
 
-    public func head(_ name: String) async throws -> BlobMetadata? { try await inspect(name)?.metadata }
+    public func head(_ name: String) async throws -> BlobMetadata? {
+        try await headBlob(name, needsLength: false)?.metadata
+    }
 
     /// A `HEAD`: the metadata from the `x-ms-meta-*` headers, the length from `Content-Length`.
-    public func inspect(_ name: String) async throws -> BlobStat? {
+    public func inspect(_ name: String) async throws -> BlobStat? { try await headBlob(name, needsLength: true) }
+
+    /// A `HEAD` of the blob; its length is -1 when the answer has none and `needsLength` is false.
+    private func headBlob(_ name: String, needsLength: Bool) async throws -> BlobStat? {
         try BlobName.validate(name)
         let response = try await send(.HEAD, blob: name)
         switch response.status {
         case 200:
-            guard let length = response.headers.first(name: "Content-Length").flatMap({ Int($0) }), length >= 0 else {
+            let length = response.headers.first(name: "Content-Length").flatMap({ Int($0) }) ?? -1
+            if needsLength, length < 0 {
                 throw TygerClientError(.invalidResponse, "HEAD \(name): the answer has no valid Content-Length")
             }
             return BlobStat(metadata: Self.metadata(from: response.headers), storedLength: length)

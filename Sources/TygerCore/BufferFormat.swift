@@ -50,17 +50,25 @@ public struct BufferStartMetadata: Equatable, Sendable {
     public var format: BufferFormat
     /// The codec of the native format's blobs (`deflate` or `none`); `nil` for upstream.
     public var codec: String?
+    /// The native writer's compression level (`fast`, `best`) and block size, kept so that a resumed write cuts and
+    /// compresses its blocks as the interrupted one did; `nil` in buffers written before they were kept, and upstream.
+    public var level: String?
+    public var blockSize: Int?
 
-    public init(format: BufferFormat, codec: String? = nil) {
+    public init(format: BufferFormat, codec: String? = nil, level: String? = nil, blockSize: Int? = nil) {
         self.format = format
         self.codec = codec
+        self.level = level
+        self.blockSize = blockSize
     }
 
     /// Encodes the document; upstream's bytes are exactly `{"version":"0.3.0"}`.
     public func encoded() -> [UInt8] {
         if format == .upstream { return Array(#"{"version":"0.3.0"}"#.utf8) }
-        let json = #"{"version":"\#(format.version)","checksum":"crc32c","codec":"\#(codec ?? "none")"}"#
-        return Array(json.utf8)
+        var json = #"{"version":"\#(format.version)","checksum":"crc32c","codec":"\#(codec ?? "none")""#
+        if let level { json += #","level":"\#(level)""# }
+        if let blockSize { json += #","blockSize":\#(blockSize)"# }
+        return Array((json + "}").utf8)
     }
 
     /// Decodes a `.bufferstart` document.
@@ -77,7 +85,12 @@ public struct BufferStartMetadata: Equatable, Sendable {
             if let checksum = object["checksum"], checksum != "crc32c" {
                 throw TygerCoreError(.unsupportedFormat, "unsupported checksum '\(checksum)' in buffer format")
             }
-            return BufferStartMetadata(format: .native, codec: object["codec"] ?? "none")
+            return BufferStartMetadata(
+                format: .native,
+                codec: object["codec"] ?? "none",
+                level: object["level"],
+                blockSize: object["blockSize"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+            )
         default:
             throw TygerCoreError(
                 .unsupportedFormat,

@@ -4,7 +4,7 @@ public struct TygerCoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case unsupportedFormat, corruptMetadata, checksumMismatch, hashChainMismatch, corruptBlob
-            case invalidArgument, missingBlob, bufferFailed, bufferAbandoned, cancelled
+            case invalidArgument, missingBlob, bufferFailed, bufferAbandoned, cancelled, inputMismatch
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -29,6 +29,9 @@ public struct TygerCoreError: Error, Sendable, CustomStringConvertible {
         public static let bufferAbandoned = Code(.bufferAbandoned)
         /// The operation was cancelled.
         public static let cancelled = Code(.cancelled)
+        /// A resumed write's input (or its block size or compression) is not the interrupted write's: the buffer is
+        /// left as it was.
+        public static let inputMismatch = Code(.inputMismatch)
 
         public var description: String { "\(value)" }
     }

@@ -77,13 +77,16 @@ public enum BufferReader {
         -> BufferStartMetadata
     {
         var attempt = 0
+        let abandoned = AbandonedSince()
         while true {
             let started = ContinuousClock.now
             let look = try await store.awaitBlob(BufferBlobNames.start, upTo: options.blobWait)
             if case .found(let blob) = look { return try BufferStartMetadata.decode(Array(blob.bytes)) }
             if try await monitor.status() == .failed { throw failedError }
             if try await store.writerState() == .gone, try await store.get(BufferBlobNames.start) == nil {
-                throw abandonedError
+                if abandoned.windowPassed(options.resumeWindow) { throw abandonedError }
+            } else {
+                abandoned.writerBack()
             }
             if backsOff(after: look, started: started, options: options) {
                 try await Task.sleep(for: options.backoff(attempt))
@@ -101,6 +104,28 @@ public enum BufferReader {
         case .lookedOnce: true
         case .waited: ContinuousClock.now - started < options.blobWait / 4
         }
+    }
+
+    /// How long a run's input buffer, found abandoned, waits for its write to be resumed (`run exec --attach`)
+    /// before the run fails: 10 minutes.
+    public static let runInputResumeWindow: Duration = .seconds(600)
+
+    /// Since when a reader has found its buffer abandoned: reported as such once ``ReadOptions/resumeWindow`` has
+    /// passed without a resumed write (a writer at work again resets it).
+    private final class AbandonedSince: Sendable {
+        private let since = Mutex<ContinuousClock.Instant?>(nil)
+
+        /// Notes that the buffer is abandoned now; whether the window has passed.
+        func windowPassed(_ window: Duration) -> Bool {
+            guard window > .zero else { return true }
+            let now = ContinuousClock.now
+            return since.withLock { since in
+                if since == nil { since = now }
+                return now - since! >= window
+            }
+        }
+
+        func writerBack() { since.withLock { $0 = nil } }
     }
 
     static let failedError = TygerCoreError(.bufferFailed, "the buffer is in a permanently failed state")
@@ -243,6 +268,8 @@ public enum BufferReader {
         /// Whether the store waited for a blob once (``BlobWait/waited``): stores that cannot wait are polled with
         /// the backoff, every fetch alike.
         let storeWaits = LockedCounter()
+        /// Since when the buffer has been found abandoned, for ``ReadOptions/resumeWindow``.
+        let abandoned = AbandonedSince()
 
         func fetch(_ number: Int64) async throws -> Outcome {
             let name = BlobPath.name(for: number)
@@ -273,8 +300,10 @@ public enum BufferReader {
                     switch try await monitor.status() {
                     case .failed: throw failedError
                     case .complete: return .absent
-                    case nil: throw abandonedError
+                    case nil: if abandoned.windowPassed(options.resumeWindow) { throw abandonedError }
                     }
+                } else {
+                    abandoned.writerBack()
                 }
                 guard BufferReader.backsOff(after: look, started: started, options: options) else { continue }
                 let until = ContinuousClock.now + options.backoff(attempt)

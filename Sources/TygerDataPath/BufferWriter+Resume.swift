@@ -37,15 +37,16 @@ extension BufferWriter {
     ///   - acceptComplete: Whether a buffer already complete is a success (nothing to do, the input not read): an
     ///     attached `run exec` whose input was all stored before.
     /// - Throws: `BlobStoreError` `.containerNotFound`, `.leaseHeld` (a writer is at work); `TygerCoreError`
-    ///   `.invalidArgument` when the buffer has ended (complete or failed) or the input differs from what is stored
-    ///   (the buffer is left as it was, abandoned); then what a write throws.
+    ///   `.invalidArgument` when the buffer has ended (complete or failed), `.inputMismatch` when the input (or the
+    ///   blocks it would be cut into) differs from what is stored (the buffer is left as it was, abandoned); then what
+    ///   a write throws.
     public static func resume(
         from source: any ByteSource,
         to store: any BlobStore,
         options: WriteOptions = WriteOptions(),
         input: ResumedInput,
         blockSizeGiven: Bool = false,
-        leaseWait: Duration = .seconds(10),
+        leaseWait: Duration = .seconds(20),
         acceptComplete: Bool = false,
         bytesStored: LockedCounter? = nil
     ) async throws -> ResumeSummary {
@@ -88,13 +89,18 @@ extension BufferWriter {
                 options.format = start.format
                 if start.format == .upstream || start.codec != "deflate" {
                     options.compression = .none
+                } else if let level = start.level.flatMap(CompressionLevel.init(rawValue:)), level != .none {
+                    options.compression = level
                 } else if options.compression == .none {
                     options.compression = .fast
                 }
                 let scanned = try await StoredPrefix.scan(store, start: start)
-                if !blockSizeGiven, let largest = scanned.blobs.map(\.rawLength).max() {
-                    options.blockSize = largest
+                let ahead = try await storedAfterGap(store, prefix: scanned, window: max(64, 2 * options.dop))
+                if !blockSizeGiven {
+                    let seen = (scanned.blobs.map(\.rawLength) + ahead.map(\.blob.rawLength)).max()
+                    options.blockSize = min(256 << 20, max(1024, start.blockSize ?? seen ?? options.blockSize))
                 }
+                try checkCut(ahead, blockSize: options.blockSize)
                 switch input {
                 case .seekable(let seek): try seek(scanned.bytes)
                 case .resent: try await verifyResent(source, against: scanned, store: store)
@@ -156,11 +162,66 @@ extension BufferWriter {
                 stored.properties == encoded.metadata.properties
             else {
                 throw TygerCoreError(
-                    .invalidArgument,
+                    .inputMismatch,
                     "blob \(name) was stored by the interrupted write with other bytes: the input differs from "
-                        + "that write's, or its blocks were cut at another size (give its --block-size)"
+                        + "that write's, or its blocks were cut at another size or compressed otherwise"
                 )
             }
+        }
+    }
+
+    /// The blobs the interrupted write stored after the first one missing (its puts ran side by side), within
+    /// `window` blobs of it; `last` says the blob is followed by the end marker.
+    private static func storedAfterGap(
+        _ store: any BlobStore,
+        prefix: StoredPrefix,
+        window: Int
+    ) async throws
+        -> [(number: Int64, blob: StoredPrefix.Blob, last: Bool)]
+    {
+        guard !prefix.hasEndMarker else { return [] }
+        let first = prefix.nextBlob + 1
+        let stats = try await withThrowingTaskGroup(of: (Int64, BlobStat?).self) { group in
+            for number in first..<(first + Int64(window)) {
+                group.addTask { (number, try await store.inspect(BlobPath.name(for: number))) }
+            }
+            var stats: [Int64: BlobStat] = [:]
+            for try await (number, stat) in group { if let stat { stats[number] = stat } }
+            return stats
+        }
+        var found: [(Int64, StoredPrefix.Blob, Bool)] = []
+        for number in stats.keys.sorted() {
+            let blob = try StoredPrefix.describe(
+                stats[number]!,
+                name: BlobPath.name(for: number),
+                format: prefix.start.format
+            )
+            if blob.rawLength == 0 { continue }  // the end marker
+            let next = stats[number + 1].flatMap {
+                try? StoredPrefix.describe($0, name: "", format: prefix.start.format)
+            }
+            found.append((number, blob, next?.rawLength == 0))
+        }
+        return found
+    }
+
+    /// The blobs stored after the gap were cut at `blockSize` (all but the last of the stream): this write must
+    /// store the same blobs before them, so it must cut where the interrupted write did, which only full blocks
+    /// allow (blobs cut short by the flush interval cannot be matched).
+    ///
+    /// - Throws: `TygerCoreError` `.inputMismatch` naming the blob.
+    private static func checkCut(
+        _ ahead: [(number: Int64, blob: StoredPrefix.Blob, last: Bool)],
+        blockSize: Int
+    ) throws {
+        for stored in ahead
+        where stored.blob.rawLength != blockSize && !(stored.last && stored.blob.rawLength < blockSize) {
+            throw TygerCoreError(
+                .inputMismatch,
+                "blob \(BlobPath.name(for: stored.number)), stored by the interrupted write after a blob it did not "
+                    + "store, holds \(stored.blob.rawLength) bytes, not the block size \(blockSize): the write cannot be "
+                    + "resumed with these blocks (give the interrupted write's --block-size)"
+            )
         }
     }
 
@@ -185,7 +246,7 @@ extension BufferWriter {
             let region = UnsafeMutableRawBufferPointer(rebasing: buffer.memory[0..<length])
             guard got == blob.rawLength else {
                 throw TygerCoreError(
-                    .invalidArgument,
+                    .inputMismatch,
                     "the input ended after \(offset + Int64(got)) bytes, but the buffer holds \(prefix.bytes) already: "
                         + "--resume needs the interrupted write's input"
                 )
@@ -211,7 +272,7 @@ extension BufferWriter {
             }
             guard same else {
                 throw TygerCoreError(
-                    .invalidArgument,
+                    .inputMismatch,
                     "the input differs from the buffer's stored bytes \(offset)–\(offset + Int64(blob.rawLength) - 1) "
                         + "(blob \(name)): --resume needs the interrupted write's input"
                 )
@@ -226,7 +287,7 @@ extension BufferWriter {
         let more = try await DedicatedThread.run { try readFully(source, into: probe.memory) }
         guard more == 0 else {
             throw TygerCoreError(
-                .invalidArgument,
+                .inputMismatch,
                 "the input goes on after the buffer's \(bytes) bytes, all of which are stored (its end marker is): "
                     + "--resume needs the interrupted write's input"
             )

@@ -20,8 +20,7 @@ private import Glibc
 /// 3. After the source ends: the empty end-marker blob, `sync()` (durability), then `.bufferend` `complete`.
 /// Any failure aborts every stage and writes `.bufferend` `failed`, so readers stop with a clear error, except an
 /// interruption (``isInterruption(_:)``: a signal, a lost link), which lets go of the lease without `.bufferend`: the
-/// buffer is then abandoned, which readers report as clearly, and a resumed write (``resume(from:to:options:input:
-/// blockSizeGiven:bytesStored:)``) can continue it.
+/// buffer is then abandoned, which readers report as clearly, and a resumed write (`resume`) can continue it.
 public enum BufferWriter {
     /// Writes everything `source` yields into the buffer held by `store`.
     ///
@@ -78,7 +77,7 @@ public enum BufferWriter {
             await lease.release()
             return summary
         } catch {
-            if !isInterruption(error) {
+            if !isInterruption(error), (error as? TygerCoreError)?.code != .inputMismatch {
                 // Best effort: the original error is what the caller needs to see.
                 try? await putMetadata(BufferEndMetadata.encoded(.failed), name: BufferBlobNames.end, store: store)
             }
@@ -123,9 +122,15 @@ public enum BufferWriter {
     ) async throws -> TransferSummary {
         let codec = BlobCodec(format: options.format, compression: options.compression)
         if prefix == nil {
-            let codecName = options.format == .native ? (options.compression == .none ? "none" : "deflate") : nil
+            let native = options.format == .native
+            let start = BufferStartMetadata(
+                format: options.format,
+                codec: native ? (options.compression == .none ? "none" : "deflate") : nil,
+                level: native && options.compression != .none ? options.compression.rawValue : nil,
+                blockSize: native ? options.blockSize : nil
+            )
             try await putMetadata(
-                BufferStartMetadata(format: options.format, codec: codecName).encoded(),
+                start.encoded(),
                 name: BufferBlobNames.start,
                 store: store
             )

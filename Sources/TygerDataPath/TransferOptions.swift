@@ -37,6 +37,10 @@ public struct ReadOptions: Sendable {
     /// Start at this byte of the stream (`buffer read --offset`): the blobs before it are passed over by their
     /// metadata (``StoredPrefix``), their chain still checked. Default 0.
     public var offset: Int64 = 0
+    /// How long a buffer found abandoned (its writer stopped without `.bufferend`) is watched for a resumed write
+    /// (`buffer write --resume`) before the reader reports it abandoned. Default zero: at once. A run's input waits
+    /// (``BufferReader/runInputResumeWindow``), so that an interrupted `run exec` can be attached to again.
+    public var resumeWindow: Duration = .zero
     /// How long to wait before polling again for a blob that is not there yet, by attempt number, where the store
     /// cannot wait.
     public var backoff: @Sendable (Int) -> Duration = { attempt in

@@ -249,6 +249,57 @@ struct BufferWriterLeaseRepositoryTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test(arguments: RepositoryKind.available)
+    func onlyAnAbandonedWriteIsResumedUnderANewLease(kind: RepositoryKind) async throws {
+        let (repo, dir) = try await kind.make()
+        defer { _ = dir }
+        func change(
+            _ id: String,
+            _ c: BufferWriterLeaseChange,
+            at t: Date,
+            buffer: String = "b"
+        ) async throws
+            -> BufferWriterLeaseOutcome
+        {
+            try await repo.changeWriterLease(bufferId: buffer, leaseId: id, c, now: t)
+        }
+        guard case .granted(let first) = try await change("a", .acquire(until: t0 + 8), at: t0) else {
+            Issue.record("the first writer did not get the lease")
+            return
+        }
+        // While the writer's lease is live, a resume is refused; its own retry of a resume extends it.
+        #expect(try await change("z", .resume(until: t0 + 9), at: t0 + 1) == .refused(first))
+        // Once the lease ran out (the writer died), the write is abandoned and another writer takes it up.
+        guard case .granted(let resumed) = try await change("z", .resume(until: t0 + 20), at: t0 + 10) else {
+            Issue.record("the abandoned write was not resumed")
+            return
+        }
+        #expect(resumed.leaseId == "z" && resumed.state(at: t0 + 11) == .writing)
+        // The dead writer's lease is gone for good: it cannot renew it.
+        #expect(try await change("a", .renew(until: t0 + 30), at: t0 + 11) == .refused(resumed))
+        // Released without `.bufferend` is abandoned at once, and resumable at once.
+        guard case .granted = try await change("z", .end(.abandoned), at: t0 + 12) else {
+            Issue.record("the release was refused")
+            return
+        }
+        guard case .granted(let again) = try await change("y", .resume(until: t0 + 30), at: t0 + 12) else {
+            Issue.record("a released write was not resumed")
+            return
+        }
+        guard case .granted(let ended) = try await change("y", .end(.complete), at: t0 + 13) else {
+            Issue.record("the resumed write could not end")
+            return
+        }
+        #expect(again.leaseId == ended.leaseId)
+        // An ended write is final: no resume.
+        #expect(try await change("x", .resume(until: t0 + 40), at: t0 + 14) == .refused(ended))
+        // A buffer no lease covered (a writer without one, as upstream's) can be resumed.
+        guard case .granted = try await change("w", .resume(until: t0 + 8), at: t0, buffer: "c") else {
+            Issue.record("a write without a lease was not resumed")
+            return
+        }
+    }
+
+    @Test(arguments: RepositoryKind.available)
     func oneWriterHoldsTheLeaseUntilItEndsTheWrite(kind: RepositoryKind) async throws {
         let (repo, dir) = try await kind.make()
         defer { _ = dir }

@@ -124,7 +124,7 @@ import TygerTestSupport
             try await writeBuffer([1, 2, 3], to: t.store)
             let start = try #require(try await t.blob(BufferBlobNames.start))
             let text = String(decoding: start.bytes, as: UTF8.self)
-            #expect(text == #"{"version":"native-1","checksum":"crc32c","codec":"none"}"#)
+            #expect(text == #"{"version":"native-1","checksum":"crc32c","codec":"none","blockSize":65536}"#)
             #expect(start.metadata.contentMD5 == Reference.md5Base64(start.bytes))
         }
     }

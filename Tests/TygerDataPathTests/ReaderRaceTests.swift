@@ -35,8 +35,10 @@ private final class Looks: BlobStore {
         look(name) ? .lookedOnce : try await inner.awaitBlob(name, upTo: wait)
     }
     func head(_ name: String) async throws -> BlobMetadata? { try await inner.head(name) }
+    func inspect(_ name: String) async throws -> BlobStat? { try await inner.inspect(name) }
     func sync() async throws { try await inner.sync() }
     func acquireWriterLease() async throws -> any WriterLease { try await inner.acquireWriterLease() }
+    func resumeWriterLease() async throws -> any WriterLease { try await inner.resumeWriterLease() }
     func writerState() async throws -> WriterState { try await inner.writerState() }
 }
 

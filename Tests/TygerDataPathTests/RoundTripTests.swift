@@ -99,7 +99,8 @@ struct Encoding: Sendable, CustomTestStringConvertible {
             #expect(summary.storedBytes < 250_000)
             let start = try #require(try await t.blob(BufferBlobNames.start))
             #expect(
-                try BufferStartMetadata.decode(start.bytes) == BufferStartMetadata(format: .native, codec: "deflate")
+                try BufferStartMetadata.decode(start.bytes)
+                    == BufferStartMetadata(format: .native, codec: "deflate", level: "fast", blockSize: 64 << 10)
             )
             for n in 0..<Int64(summary.blobs) {
                 #expect(try await t.blob(BlobPath.name(for: n))?.metadata.properties["encoding"] == "deflate")

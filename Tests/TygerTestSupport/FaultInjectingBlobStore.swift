@@ -71,6 +71,12 @@ public final class FaultInjectingBlobStore: BlobStore {
         return try await base.head(name)
     }
 
+    /// Counted as a `head` (the same request, with the length).
+    public func inspect(_ name: String) async throws -> BlobStat? {
+        try enter(.head)
+        return try await base.inspect(name)
+    }
+
     public func sync() async throws {
         try enter(.sync)
         try await base.sync()
@@ -79,6 +85,12 @@ public final class FaultInjectingBlobStore: BlobStore {
     public func acquireWriterLease() async throws -> any WriterLease {
         try enter(.acquireWriterLease)
         return try await base.acquireWriterLease()
+    }
+
+    /// Counted as an `acquireWriterLease`.
+    public func resumeWriterLease() async throws -> any WriterLease {
+        try enter(.acquireWriterLease)
+        return try await base.resumeWriterLease()
     }
 
     public func writerState() async throws -> WriterState {

@@ -150,13 +150,17 @@ package final class FIFOSink: ByteSink {
 
 /// Moving a buffer through an opened FIFO, for the engine and for run agents.
 package enum PipeTransfer {
-    /// Streams a buffer into an input FIFO.
+    /// Streams a buffer into an input FIFO. A buffer found abandoned is waited on for
+    /// ``BufferReader/runInputResumeWindow``, so that the interrupted write of a `run exec` can be resumed by
+    /// attaching to the run.
     ///
     /// - Returns: The error that ended it early; `nil` when it completed, when the task was cancelled, or when the
     ///   reader went away (a broken pipe: the process stopped reading).
     package static func feed(_ descriptor: OwnedDescriptor, from store: any BlobStore) async -> (any Error)? {
         do {
-            _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor))
+            var options = ReadOptions()
+            options.resumeWindow = BufferReader.runInputResumeWindow
+            _ = try await BufferReader.read(from: store, to: FIFOSink(descriptor), options: options)
             return nil
         } catch {
             if Task.isCancelled { return nil }
