@@ -74,7 +74,7 @@ extension BufferWriter {
         do {
             if let end = try await store.get(BufferBlobNames.end) {
                 if acceptComplete, BufferEndMetadata.decode(Array(end.bytes)) == .complete {
-                    await lease.release()
+                    await release(lease)
                     return try await completeSummary(store)
                 }
                 throw TygerCoreError(
@@ -112,7 +112,7 @@ extension BufferWriter {
             }
         } catch {
             // Nothing was written: the buffer stays as it was (abandoned), to be resumed with the right input.
-            await lease.release()
+            await release(lease)
             throw error
         }
         let frozen = options

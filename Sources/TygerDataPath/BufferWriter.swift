@@ -55,7 +55,7 @@ public enum BufferWriter {
                 )
             }
         } catch {
-            await lease.release()
+            await release(lease)
             throw error
         }
         return try await finish(lease: lease, store: store) {
@@ -74,16 +74,22 @@ public enum BufferWriter {
             let summary = try await body()
             try await store.sync()
             try await putMetadata(BufferEndMetadata.encoded(.complete), name: BufferBlobNames.end, store: store)
-            await lease.release()
+            await release(lease)
             return summary
         } catch {
             if !isInterruption(error), (error as? TygerCoreError)?.code != .inputMismatch {
                 // Best effort: the original error is what the caller needs to see.
                 try? await putMetadata(BufferEndMetadata.encoded(.failed), name: BufferBlobNames.end, store: store)
             }
-            await lease.release()
+            await release(lease)
             throw error
         }
+    }
+
+    /// Releases the writer lease even when the write's task was cancelled (a signal): the release is a request to the
+    /// store (an S3 lease object is only ever removed so), which a cancelled task's client would not send.
+    static func release(_ lease: any WriterLease) async {
+        await Task { await lease.release() }.value
     }
 
     /// Whether `error` stopped the write without anything being wrong with its data or its buffer: cancellation

@@ -3,6 +3,10 @@ import TygerClient
 import TygerCore
 import TygerTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `buffer write/read s3://BUCKET/PREFIX/BUFFER?endpoint=…` against a real S3 store (SeaweedFS, which checks
 /// signatures), as `file://` works against a local directory. Skipped where `tools/test` started no store.
 @Suite(.timeLimit(.minutes(2)), .enabled(if: S3TestStore.settings != nil))
@@ -68,6 +72,49 @@ struct S3BufferCLITests {
         #expect(again.stderrText.contains("write-once"), "\(again)")
         let unchanged = try await tyger(["buffer", "read", buffer])
         #expect(unchanged.stdout.count == size, "the second write changed the buffer")
+    }
+
+    /// A write interrupted by a signal lets go of its lease object (a killed one would keep it): `--resume` takes it
+    /// again and continues after the stored blobs, from a file positioned past them.
+    @Test(arguments: stores)
+    func anInterruptedWriteToS3IsResumed(store: String) async throws {
+        let bucket = try await makeBucket(store)
+        let buffer = url(bucket, "r1", store: store)
+        let input = Payload.random(count: 3 << 20, seed: 31)
+        try await withTemporaryDirectory { dir in
+            let file = dir + "/input"
+            try TestFiles.write(input, to: file)
+            let writer = try ChildProcess(
+                TygerBinary.path(),
+                ["buffer", "write", buffer, "--block-size", "64K", "--flush-interval", "20ms"],
+                input: .pipe,
+                environment: environment
+            )
+            _ = try? await onThread { try writer.writeStdin(Array(input.prefix(1 << 20))) }
+            let stored = await eventually(timeout: .seconds(30)) {
+                let keys = try? await HTTPTransport.withTransport { transport in
+                    try await S3Client(
+                        location: S3Location(endpoint: endpoint(store), bucket: bucket),
+                        credentials: S3Credentials(
+                            accessKeyId: settings.accessKey,
+                            secretAccessKey: settings.secretKey
+                        ),
+                        transport: transport
+                    ).keys(under: "team/runs/r1/")
+                }
+                return keys?.contains("team/runs/r1/" + BlobPath.name(for: 10)) ?? false
+            }
+            #expect(stored, "the writer did not store its blobs")
+            writer.signal(SIGINT)
+            let interrupted = try await writer.wait(timeout: .seconds(30))
+            #expect(interrupted.exitCode != 0, "\(interrupted)")
+            let resumed = try await tyger(["buffer", "write", "--resume", buffer, "-i", file])
+            #expect(resumed.exitCode == 0, "\(resumed)")
+            #expect(resumed.stderrText.contains("resumedAt="), "\(resumed)")
+            let read = try await tyger(["buffer", "read", buffer])
+            #expect(read.exitCode == 0, "\(read)")
+            #expect(mismatch(read.stdout, input) == nil)
+        }
     }
 
     @Test func badCredentialsMissingBucketsAndMissingBuffersGiveOneClearLine() async throws {

@@ -171,6 +171,17 @@ struct S3ServerCLITests {
             let late = try await home.run(["buffer", "write", id], input: .bytes(Array("late\n".utf8)))
             #expect(late.exitCode == 1, "\(late)")
             #expect(late.stderrText.contains("write-once"), "\(late)")
+
+            // A resumed write (the server's `resume` of the lease) checks the stored line against its input and
+            // finishes the buffer; the bytes go straight to the store.
+            let resumed = try await home.run(
+                ["buffer", "write", "--resume", id],
+                input: .bytes(Array("first line\nand the rest\n".utf8))
+            )
+            #expect(resumed.exitCode == 0, "\(resumed)")
+            let whole = try await home.run(["buffer", "read", id], timeout: .seconds(60))
+            #expect(whole.exitCode == 0, "\(whole)")
+            #expect(whole.stdoutText == "first line\nand the rest\n", "\(whole)")
         }
     }
 
