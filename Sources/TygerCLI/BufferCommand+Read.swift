@@ -33,6 +33,14 @@ extension BufferCommand {
         @Option(name: [.customShort("p"), .long], help: "Concurrent blob downloads.")
         var dop: Int = 32
 
+        @Option(
+            help: ArgumentHelp(
+                "Timeout of each blob request: adaptive (follows the measured rate) or a fixed duration (e.g. 100s).",
+                valueName: "adaptive|D"
+            )
+        )
+        var requestTimeout: String?
+
         @Option(name: .customLong("io"), help: .hidden)
         var ioMode: IOMode = .syscalls
 
@@ -46,6 +54,7 @@ extension BufferCommand {
 
         func validate() throws {
             try validateDop(dop, option: "--dop")
+            _ = try parseRequestTimeout(requestTimeout)
             if let offset { _ = try parseSize(offset, option: "--offset") }
             if resume, output == nil { throw ValidationError("--resume needs -o FILE: the file to continue") }
             if resume, offset != nil { throw ValidationError("--resume and --offset cannot be used together") }
@@ -72,26 +81,29 @@ extension BufferCommand {
             let counter = LockedCounter()
             let reporter = ProgressReporter(operation: "buffer read", counter: counter)
             let (target, accessTTL, fastPath, frozen) = (target, accessTTL, transportMode != .http, options)
-            let summary = try await withSignalCancellation {
-                try await BufferLocation.withResolved(
-                    target,
-                    write: false,
-                    accessTTL: accessTTL,
-                    allowFastPath: fastPath
-                ) { resolved in
-                    if frozen.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
-                        throw CommandFailure(
-                            "an ephemeral buffer cannot be read from an offset: its bytes are not stored"
-                        )
-                    }
-                    return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
-                        group.addTask {
-                            await reporter.run()
-                            return nil
+            let pacing = BufferLocation.Pacing(timeout: try parseRequestTimeout(requestTimeout), inFlight: dop)
+            let summary = try await BufferLocation.$pacing.withValue(pacing) {
+                try await withSignalCancellation {
+                    try await BufferLocation.withResolved(
+                        target,
+                        write: false,
+                        accessTTL: accessTTL,
+                        allowFastPath: fastPath
+                    ) { resolved in
+                        if frozen.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                            throw CommandFailure(
+                                "an ephemeral buffer cannot be read from an offset: its bytes are not stored"
+                            )
                         }
-                        let result = try await resolved.read(to: fd, sink: sink, options: frozen, counter: counter)
-                        group.cancelAll()
-                        return result
+                        return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                            group.addTask {
+                                await reporter.run()
+                                return nil
+                            }
+                            let result = try await resolved.read(to: fd, sink: sink, options: frozen, counter: counter)
+                            group.cancelAll()
+                            return result
+                        }
                     }
                 }
             }

@@ -55,6 +55,14 @@ extension BufferCommand {
         @Option(help: "Buffer format: native (CRC32C, optional compression) or 0.3.0 (upstream Tyger, MD5).")
         var format: String = "native"
 
+        @Option(
+            help: ArgumentHelp(
+                "Timeout of each blob request: adaptive (follows the measured rate) or a fixed duration (e.g. 100s).",
+                valueName: "adaptive|D"
+            )
+        )
+        var requestTimeout: String?
+
         @Option(name: .customLong("io"), help: .hidden)
         var ioMode: IOMode = .syscalls
 
@@ -68,6 +76,7 @@ extension BufferCommand {
 
         func validate() throws {
             try validateDop(dop, option: "--dop")
+            _ = try parseRequestTimeout(requestTimeout)
             if let blockSize {
                 let size = try parseSize(blockSize, option: "--block-size")
                 guard size >= 1024 && size <= 256 << 20 else {
@@ -105,49 +114,55 @@ extension BufferCommand {
                 target, accessTTL, transportMode != .http && !resume, options, dop, resume, blockSize != nil
             )
             let resumedAt = LockedCounter()
-            let summary = try await withSignalCancellation {
-                try await BufferLocation.withResolved(
-                    target,
-                    write: true,
-                    accessTTL: accessTTL,
-                    allowFastPath: fastPath
-                ) { resolved in
-                    var options = configured
-                    options.createContainer = resolved.createsContainer
-                    if dop == nil { options.dop = defaultWriteDop }
-                    let frozen = options
-                    if resume, resolved.relay != nil || resolved.fifoPath != nil {
-                        throw CommandFailure(
-                            "an ephemeral buffer cannot be resumed: its bytes go straight to the run and are not stored"
-                        )
-                    }
-                    return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
-                        group.addTask {
-                            await reporter.run()
-                            return nil
-                        }
-                        let result: TransferSummary
-                        if resume {
-                            let resumed = try await BufferWriter.resume(
-                                from: source,
-                                to: resolved.store,
-                                options: frozen,
-                                input: resumedInput(fd),
-                                blockSizeGiven: blockSizeGiven,
-                                bytesStored: counter
-                            )
-                            resumedAt.add(resumed.resumedAt)
-                            result = resumed.transfer
-                        } else {
-                            result = try await resolved.write(
-                                from: fd,
-                                source: source,
-                                options: frozen,
-                                counter: counter
+            let pacing = BufferLocation.Pacing(
+                timeout: try parseRequestTimeout(requestTimeout),
+                inFlight: dop ?? defaultWriteDop
+            )
+            let summary = try await BufferLocation.$pacing.withValue(pacing) {
+                try await withSignalCancellation {
+                    try await BufferLocation.withResolved(
+                        target,
+                        write: true,
+                        accessTTL: accessTTL,
+                        allowFastPath: fastPath
+                    ) { resolved in
+                        var options = configured
+                        options.createContainer = resolved.createsContainer
+                        if dop == nil { options.dop = defaultWriteDop }
+                        let frozen = options
+                        if resume, resolved.relay != nil || resolved.fifoPath != nil {
+                            throw CommandFailure(
+                                "an ephemeral buffer cannot be resumed: its bytes go straight to the run and are not stored"
                             )
                         }
-                        group.cancelAll()
-                        return result
+                        return try await withThrowingTaskGroup(of: TransferSummary?.self) { group in
+                            group.addTask {
+                                await reporter.run()
+                                return nil
+                            }
+                            let result: TransferSummary
+                            if resume {
+                                let resumed = try await BufferWriter.resume(
+                                    from: source,
+                                    to: resolved.store,
+                                    options: frozen,
+                                    input: resumedInput(fd),
+                                    blockSizeGiven: blockSizeGiven,
+                                    bytesStored: counter
+                                )
+                                resumedAt.add(resumed.resumedAt)
+                                result = resumed.transfer
+                            } else {
+                                result = try await resolved.write(
+                                    from: fd,
+                                    source: source,
+                                    options: frozen,
+                                    counter: counter
+                                )
+                            }
+                            group.cancelAll()
+                            return result
+                        }
                     }
                 }
             }

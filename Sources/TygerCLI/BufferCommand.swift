@@ -110,3 +110,16 @@ func resumedInput(_ fd: Int32) -> ResumedInput {
         try FileDescriptorOps.seek(fd, to: offset)
     })
 }
+
+/// `--request-timeout`: `adaptive` (the default: each blob request's timeout follows the measured rate) or a duration
+/// every request gets (`5s`, `100s`: upstream's client has a fixed 100 s).
+func parseRequestTimeout(_ text: String?) throws -> RequestTimeout {
+    guard let text, text.lowercased() != "adaptive" else { return .adaptive }
+    do {
+        let d = try DurationParser.parse(text)
+        guard d > .zero else { throw ValidationError("--request-timeout must be positive, got '\(text)'") }
+        return .fixed(d)
+    } catch let e as TygerCoreError {
+        throw ValidationError("--request-timeout: \(e.message) (or 'adaptive')")
+    }
+}

@@ -24,6 +24,20 @@ enum BufferLocation {
         var fifoPath: String? = nil
     }
 
+    /// How the blob requests of a network store are paced (``TransferPacer``): the request timeout and the most
+    /// requests in flight (the transfer's `dop`). Set by the commands for the stores they resolve.
+    @TaskLocal static var pacing = Pacing()
+
+    struct Pacing: Sendable {
+        var timeout = RequestTimeout.adaptive
+        var inFlight = 16
+    }
+
+    /// `store` with its blob requests paced (``pacing``).
+    static func paced(_ store: any BlobStore) -> any BlobStore {
+        PacedBlobStore(store, pacer: TransferPacer(timeout: pacing.timeout, maxInFlight: pacing.inFlight))
+    }
+
     /// Resolves `argument` and runs `body` with it.
     ///
     /// - Parameters:
@@ -110,13 +124,15 @@ enum BufferLocation {
         refreshURL: (@Sendable () async throws -> ServiceURL)?
     ) async throws -> any BlobStore {
         guard S3Presigner.isAccessURL(url) else {
-            return HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refreshURL)
+            return paced(HTTPBlobStore(containerURL: url, transport: transport, refreshURL: refreshURL))
         }
         let presigner = S3Presigner(accessURL: url, transport: transport, refreshURL: refreshURL)
         let description = try await presigner.describe()
-        return S3BlobStore(
-            client: S3Client(presigner: presigner, description: description, transport: transport),
-            container: description.buffer
+        return paced(
+            S3BlobStore(
+                client: S3Client(presigner: presigner, description: description, transport: transport),
+                container: description.buffer
+            )
         )
     }
 
@@ -192,7 +208,7 @@ enum BufferLocation {
             return try await HTTPTransport.withTransport { transport in
                 let client = S3Client(location: location, credentials: credentials, transport: transport)
                 return try await body(
-                    Resolved(store: S3BlobStore(client: client, container: buffer), createsContainer: true)
+                    Resolved(store: paced(S3BlobStore(client: client, container: buffer)), createsContainer: true)
                 )
             }
         }

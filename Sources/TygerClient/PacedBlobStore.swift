@@ -1,0 +1,288 @@
+import Synchronization
+public import TygerCore
+public import TygerStorage
+
+/// How long one blob request may take.
+public enum RequestTimeout: Sendable, Equatable {
+    /// Follows the rate measured on the link: ``TransferPacer/adaptiveDeadline(bytes:inFlight:rate:)``.
+    case adaptive
+    /// Every request gets this long, whatever its size and the link (upstream's client: 100 s).
+    case fixed(Duration)
+}
+
+/// Paces the blob requests of one transfer over a network store: how many are in flight, and how long each may
+/// take (`docs/data-path.md`, "Adaptive transfers").
+///
+/// - **In flight.** A window of requests, at most the transfer's `dop`, that grows and shrinks with the throughput
+///   achieved: it starts at 4 and doubles while the throughput rises by 10 % or more from one round to the next (a
+///   round: as many completed requests as the window, and at least 250 ms), then climbs: it goes on in the same
+///   direction (one more, or one fewer) while the throughput does not fall by 5 % or more, and turns back when it
+///   does. So it grows on a path where more requests in flight help and shrinks where they do not (a slow link, a
+///   busy server), where fewer requests each finish sooner. A request that times out halves it.
+/// - **Time.** With `.adaptive`, a request of `n` bytes with `k` in flight may take
+///   `max(10 s, 4 · n · k / rate)` (the rate: an average of the rounds' throughput), plus the wait of a long poll;
+///   before the first round is measured only the client's no-progress guard applies (a send or receive that moves
+///   nothing for 100 s). With `.fixed(d)` every request may take `d`. A request that times out is sent again, up to
+///   ``attempts`` times in all.
+public final class TransferPacer: Sendable {
+    public let timeout: RequestTimeout
+    public let maxInFlight: Int
+    /// The most attempts of one request that times out.
+    public let attempts = 3
+    /// The window a transfer starts with (or `maxInFlight`, when smaller).
+    public static let initialWindow = 4
+    /// The shortest adaptive deadline.
+    public static let minimumDeadline: Duration = .seconds(10)
+
+    private struct State {
+        var window: Int
+        var inFlight = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var slowStart = true
+        var direction = 1
+        var rate: Double?
+        var previousRoundRate: Double?
+        var roundStart = ContinuousClock.now
+        var roundBytes: Int64 = 0
+        var roundCompletions = 0
+    }
+    private let state: Mutex<State>
+
+    public init(timeout: RequestTimeout = .adaptive, maxInFlight: Int) {
+        self.timeout = timeout
+        self.maxInFlight = max(1, maxInFlight)
+        state = Mutex(State(window: min(Self.initialWindow, max(1, maxInFlight))))
+    }
+
+    /// The window now (requests allowed in flight).
+    public var window: Int { state.withLock { $0.window } }
+    /// The measured throughput in bytes per second, once a round was measured.
+    public var rate: Double? { state.withLock { $0.rate } }
+
+    /// The adaptive deadline of a request of `bytes` with `inFlight` requests sharing `rate` bytes per second.
+    public static func adaptiveDeadline(bytes: Int, inFlight: Int, rate: Double) -> Duration {
+        let seconds = 4 * Double(max(bytes, 1)) * Double(max(inFlight, 1)) / max(rate, 1)
+        return max(minimumDeadline, .milliseconds(Int64(min(seconds, 86_400) * 1000)))
+    }
+
+    /// Runs one request of about `bytes` (a long poll's `wait` added to its deadline), in the window, timed out and
+    /// sent again as the policy says.
+    ///
+    /// - Throws: `TygerClientError` `.transport` when every attempt timed out; what `request` throws.
+    func perform<T: Sendable>(
+        _ what: String,
+        bytes: Int,
+        wait: Duration = .zero,
+        moved: @Sendable (T) -> Int = { _ in -1 },
+        _ request: @escaping @Sendable (_ attempt: Int) async throws -> T
+    ) async throws -> T {
+        var attempt = 1
+        while true {
+            await acquire()
+            let deadline = state.withLock { s -> Duration? in
+                switch timeout {
+                case .fixed(let d): d + wait
+                case .adaptive:
+                    s.rate.map { Self.adaptiveDeadline(bytes: bytes, inFlight: s.inFlight, rate: $0) + wait }
+                }
+            }
+            let started = ContinuousClock.now
+            let outcome: T?
+            do {
+                let current = attempt
+                outcome = try await Self.within(deadline) { try await request(current) }
+            } catch {
+                release(bytes: 0, timedOut: false)
+                throw error
+            }
+            if let outcome {
+                let count = moved(outcome)
+                release(bytes: Int64(count < 0 ? bytes : count), timedOut: false)
+                return outcome
+            }
+            release(bytes: 0, timedOut: true)
+            let elapsed = ContinuousClock.now - started
+            guard attempt < attempts else {
+                throw TygerClientError(
+                    .transport,
+                    "\(what): no answer within \(Self.describe(deadline ?? elapsed)) (the request timeout), "
+                        + "\(attempts) times"
+                )
+            }
+            attempt += 1
+            try await Task.sleep(for: .milliseconds(100 * (1 << (attempt - 1))))
+        }
+    }
+
+    static func describe(_ d: Duration) -> String {
+        let (seconds, attoseconds) = d.components
+        let tenths = Int64((Double(seconds) * 10 + Double(attoseconds) / 1e17).rounded())
+        return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
+    }
+
+    /// `body`'s result, or `nil` when `deadline` passed first (then `body` is cancelled: the clients shut the
+    /// request's socket down).
+    private static func within<T: Sendable>(
+        _ deadline: Duration?,
+        _ body: @escaping @Sendable () async throws -> T
+    )
+        async throws -> T?
+    {
+        guard let deadline else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let admitted = state.withLock { s -> Bool in
+                if s.inFlight < s.window {
+                    s.inFlight += 1
+                    return true
+                }
+                s.waiters.append(continuation)
+                return false
+            }
+            if admitted { continuation.resume() }
+        }
+    }
+
+    /// Ends a request: its bytes count towards the round; a round's end moves the window.
+    private func release(bytes: Int64, timedOut: Bool) {
+        let wake = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.inFlight -= 1
+            let now = ContinuousClock.now
+            if timedOut {
+                s.window = max(1, s.window / 2)
+                s.slowStart = false
+                s.direction = -1
+                s.previousRoundRate = nil
+                s.roundStart = now
+                s.roundBytes = 0
+                s.roundCompletions = 0
+            } else if bytes > 0 {
+                s.roundBytes += bytes
+                s.roundCompletions += 1
+                let elapsed = now - s.roundStart
+                if s.roundCompletions >= s.window, elapsed >= .milliseconds(250) {
+                    let (secs, atto) = elapsed.components
+                    let roundRate = Double(s.roundBytes) / (Double(secs) + Double(atto) / 1e18)
+                    s.rate = s.rate.map { 0.5 * $0 + 0.5 * roundRate } ?? roundRate
+                    Self.move(&s, roundRate: roundRate, maxInFlight: maxInFlight)
+                    s.previousRoundRate = roundRate
+                    s.roundStart = now
+                    s.roundBytes = 0
+                    s.roundCompletions = 0
+                }
+            }
+            var wake: [CheckedContinuation<Void, Never>] = []
+            while s.inFlight < s.window, !s.waiters.isEmpty {
+                s.inFlight += 1
+                wake.append(s.waiters.removeFirst())
+            }
+            return wake
+        }
+        for continuation in wake { continuation.resume() }
+    }
+
+    /// The window after a round measured at `roundRate`.
+    private static func move(_ s: inout State, roundRate: Double, maxInFlight: Int) {
+        guard let previous = s.previousRoundRate else {
+            if s.slowStart { s.window = min(maxInFlight, s.window * 2) }
+            return
+        }
+        if s.slowStart {
+            if roundRate >= previous * 1.1, s.window < maxInFlight {
+                s.window = min(maxInFlight, s.window * 2)
+                return
+            }
+            s.slowStart = false
+            s.direction = -1
+        } else if roundRate < previous * 0.95 {
+            s.direction = -s.direction
+        }
+        s.window = min(maxInFlight, max(1, s.window + s.direction))
+    }
+}
+
+/// A network store whose blob requests go through a ``TransferPacer``: the window of requests in flight and the
+/// timeout of each. Every other call goes to the store as it is.
+public final class PacedBlobStore: BlobStore {
+    public let base: any BlobStore
+    public let pacer: TransferPacer
+    /// The size of the blobs seen so far (a get's size is known only once it is there): 4 MiB until one is.
+    private let blobSize = Mutex(4 << 20)
+
+    public init(_ base: any BlobStore, pacer: TransferPacer) {
+        self.base = base
+        self.pacer = pacer
+    }
+
+    public var location: String { base.location }
+    public func containerExists() async throws -> Bool { try await base.containerExists() }
+    public func createContainer() async throws { try await base.createContainer() }
+
+    /// A put that timed out may have landed: sent again, a blob already there with this checksum and chain is it.
+    public func put(_ name: String, bytes: UnsafeRawBufferPointer, metadata: BlobMetadata) async throws {
+        let body = UncheckedBytes(bytes: bytes)
+        let base = base
+        try await pacer.perform("PUT \(name)", bytes: bytes.count) { attempt in
+            do {
+                try await base.put(name, bytes: body.bytes, metadata: metadata)
+            } catch let error as BlobStoreError where error.code == .alreadyExists && attempt > 1 {
+                guard let stored = try await base.head(name), stored == metadata else { throw error }
+            }
+        }
+    }
+
+    public func get(_ name: String) async throws -> StoredBlob? {
+        let base = base
+        let blob = try await pacer.perform(
+            "GET \(name)",
+            bytes: blobSize.withLock { $0 },
+            moved: { $0?.bytes.count ?? 0 }
+        ) { _ in try await base.get(name) }
+        noteSize(blob)
+        return blob
+    }
+
+    public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
+        let base = base
+        // Only a blob there at once measures the link: one waited for measures the writer.
+        let look = try await pacer.perform(
+            "GET \(name)",
+            bytes: blobSize.withLock { $0 },
+            wait: wait,
+            moved: { look in
+                if case .found(let blob) = look { return blob.bytes.count }
+                return 0
+            }
+        ) { _ in try await base.awaitBlob(name, upTo: wait) }
+        if case .found(let blob) = look { noteSize(blob) }
+        return look
+    }
+
+    public func head(_ name: String) async throws -> BlobMetadata? { try await base.head(name) }
+    public func inspect(_ name: String) async throws -> BlobStat? { try await base.inspect(name) }
+    public func sync() async throws { try await base.sync() }
+    public func acquireWriterLease() async throws -> any WriterLease { try await base.acquireWriterLease() }
+    public func resumeWriterLease() async throws -> any WriterLease { try await base.resumeWriterLease() }
+    public func writerState() async throws -> WriterState { try await base.writerState() }
+
+    private func noteSize(_ blob: StoredBlob?) {
+        guard let blob, blob.bytes.count > 0 else { return }
+        blobSize.withLock { $0 = blob.bytes.count }
+    }
+}
+
+/// A put's bytes, valid for the duration of the put (the request tasks end before it returns).
+private struct UncheckedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+}
