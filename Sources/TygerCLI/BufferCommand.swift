@@ -12,7 +12,7 @@ struct BufferCommand: AsyncParsableCommand {
         abstract: "Write, read and generate buffers.",
         subcommands: [
             Create.self, Show.self, List.self, Set.self, Delete.self, Restore.self, Purge.self, Access.self,
-            Write.self, Read.self, Gen.self, StorageAccount.self,
+            Write.self, Read.self, Gen.self, Bench.self, StorageAccount.self,
         ],
         aliases: ["buffers"]
     )
