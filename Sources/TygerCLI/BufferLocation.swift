@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import TygerClient
 import TygerCore
@@ -33,10 +34,13 @@ enum BufferLocation {
         var inFlight = 16
     }
 
-    /// `store` with its blob requests paced (``pacing``).
+    /// `store` with its blob requests paced (``pacing``); as it is with `TYGER_PACING=0` (for comparisons).
     static func paced(_ store: any BlobStore) -> any BlobStore {
-        PacedBlobStore(store, pacer: TransferPacer(timeout: pacing.timeout, maxInFlight: pacing.inFlight))
+        guard pacingEnabled else { return store }
+        return PacedBlobStore(store, pacer: TransferPacer(timeout: pacing.timeout, maxInFlight: pacing.inFlight))
     }
+
+    private static let pacingEnabled = ProcessInfo.processInfo.environment["TYGER_PACING"] != "0"
 
     /// Resolves `argument` and runs `body` with it.
     ///

@@ -16,7 +16,7 @@ public enum RequestTimeout: Sendable, Equatable {
 /// - **In flight.** A window of requests, at most the transfer's `dop`, that grows and shrinks with the throughput
 ///   achieved: it starts at 4 and doubles while the throughput rises by 10 % or more from one round to the next (a
 ///   round: as many completed requests as the window, and at least 250 ms), then climbs: it goes on in the same
-///   direction (one more, or one fewer) while the throughput does not fall by 5 % or more, and turns back when it
+///   direction (one more, or one fewer) while the throughput does not fall by 2 % or more, and turns back when it
 ///   does. So it grows on a path where more requests in flight help and shrinks where they do not (a slow link, a
 ///   busy server), where fewer requests each finish sooner. A request that times out halves it.
 /// - **Time.** With `.adaptive`, a request of `n` bytes with `k` in flight may take
@@ -205,7 +205,7 @@ public final class TransferPacer: Sendable {
             }
             s.slowStart = false
             s.direction = -1
-        } else if roundRate < previous * 0.95 {
+        } else if roundRate < previous * 0.98 {
             s.direction = -s.direction
         }
         s.window = min(maxInFlight, max(1, s.window + s.direction))

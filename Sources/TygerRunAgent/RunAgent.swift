@@ -148,7 +148,11 @@ public struct RunAgent: Sendable {
     private func transfer(_ buffer: BufferLaunch, opener: FifoOpener, stop: AgentStop) async -> String? {
         let url: ServiceURL
         do { url = try ServiceURL(buffer.url) } catch { return "the access URL of '\(buffer.name)' is not valid" }
-        let store = HTTPBlobStore(containerURL: url, transport: transport)
+        // Paced as the CLI's transfers are: the window follows the throughput, timeouts the measured rate.
+        let store = PacedBlobStore(
+            HTTPBlobStore(containerURL: url, transport: transport),
+            pacer: TransferPacer(maxInFlight: WriteOptions().dop)
+        )
         let descriptor: OwnedDescriptor
         do {
             descriptor = try await opener.openReleasingOnCancel()

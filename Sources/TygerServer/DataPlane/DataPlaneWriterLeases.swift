@@ -85,7 +85,7 @@ final class DataPlaneWriterLeases: Sendable {
             try await renew(container, leaseId: leaseId)
             return
         }
-        let store = try await buffers.store(for: container)
+        let store = buffers.store(for: container)
         let lock: any WriterLease
         do {
             lock = try await store.acquireWriterLease()
