@@ -28,6 +28,40 @@ extension LiveServerCLITests {
             }
         }
 
+        /// Through a relay the test owns that holds every byte 25 ms each way (no `netem` here), the bench's round
+        /// trip is the link's, at least 50 ms.
+        @Test func theRoundTripOfADelayedLinkIsMeasured() async throws {
+            try await withTemporaryDirectory { dir in
+                let held = try LoopbackSocket(listening: false)
+                let port = held.port
+                held.close()
+                let relay = try TCPRelay(to: port, delay: .milliseconds(25))
+                defer { relay.stop() }
+                let server = try await ServerProcess.start(
+                    dataDirectory: dir + "/data",
+                    arguments: [
+                        "--tcp", "127.0.0.1:\(port)", "--no-unix-socket", "--advertise-url",
+                        "http://127.0.0.1:\(relay.port)",
+                    ]
+                )
+                defer { Task { _ = try? await server.stop() } }
+                let token = try await TygerServerBinary.createToken(dataDirectory: dir + "/data")
+                try await withCLIHome { home in
+                    let login = try await home.run(["login", "http://127.0.0.1:\(relay.port)", "--token", token])
+                    try #require(login.exitCode == 0, "\(login)")
+                    let id = try await home.output(["buffer", "create"])
+                    let wrote = try await home.shell(#""$TYGER" buffer gen 4M | "$TYGER" buffer write \#(id) -b 1M"#)
+                    try #require(wrote.exitCode == 0, "\(wrote)")
+                    let report = try #require(
+                        try await home.json(["buffer", "bench", id, "--step", "300ms", "--max-concurrency", "2"])
+                            as? [String: Any]
+                    )
+                    let rtt = try #require(report["roundTripMs"] as? Double, "\(report)")
+                    #expect(rtt >= 50, "\(report)")
+                }
+            }
+        }
+
         @Test func aBufferWithoutDataCannotBeMeasuredWith() async throws {
             try await withCLIHome { home in
                 let id = try await home.output(["buffer", "create"])

@@ -4,19 +4,22 @@ import Glibc
 
 /// A TCP relay a test owns, from a free port of 127.0.0.1 to `127.0.0.1:target`, that the test can cut (every
 /// connection closed, new ones closed as soon as they are accepted) and restore: a server behind it seems to go away
-/// and come back, while the real one keeps serving the other tests.
+/// and come back, while the real one keeps serving the other tests. With a `delay`, every byte is held that long in
+/// each direction (a link with a round trip of twice the delay).
 public final class TCPRelay: Sendable {
     public let port: Int
     private let listener: LoopbackSocket
     private let target: Int
+    private let delay: Duration
     /// Whether connections are passed on, and the descriptors of those open.
     private let state = Locked((passing: true, open: Set<Int32>(), stopped: false))
 
     /// Starts relaying to `127.0.0.1:target`.
-    public init(to target: Int) throws {
+    public init(to target: Int, delay: Duration = .zero) throws {
         listener = try LoopbackSocket(listening: true)
         port = listener.port
         self.target = target
+        self.delay = delay
         let listener = listener
         startThread { [self] in
             while true {
@@ -60,6 +63,11 @@ public final class TCPRelay: Sendable {
         listener.close()
     }
 
+    private static func microseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+
     private static func connect(to port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
@@ -80,12 +88,47 @@ public final class TCPRelay: Sendable {
     }
 
     /// Copies `source` to `destination` until either ends, then ends both; the last of the two pumps closes them.
+    /// With a delay, a thread of its own sends what was read once it has been held for the delay.
     private func pump(from source: Int32, to destination: Int32, _ pumping: Locked<Int>) {
         var buffer = [UInt8](repeating: 0, count: 65536)
+        let held = Locked((chunks: [(ContinuousClock.Instant, [UInt8])](), ended: false))
+        let sender = Locked(false)  // the delayed sender has finished
+        if delay > .zero {
+            startThread { [delay] in
+                sending: while true {
+                    let next = held.withLock { h -> (ContinuousClock.Instant, [UInt8])?? in
+                        if !h.chunks.isEmpty { return h.chunks.removeFirst() }
+                        return h.ended ? .some(nil) : nil
+                    }
+                    guard let next else {
+                        usleep(500)
+                        continue
+                    }
+                    guard let (readAt, chunk) = next else { break }
+                    let due = readAt + delay
+                    let now = ContinuousClock.now
+                    if due > now { usleep(UInt32(Self.microseconds(due - now))) }
+                    var sent = 0
+                    while sent < chunk.count {
+                        let m = chunk.withUnsafeBytes {
+                            send(destination, $0.baseAddress! + sent, chunk.count - sent, Int32(MSG_NOSIGNAL))
+                        }
+                        if m < 0 && errno == EINTR { continue }
+                        if m <= 0 { break sending }
+                        sent += m
+                    }
+                }
+                sender.withLock { $0 = true }
+            }
+        }
         copying: while true {
             let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
+            if delay > .zero {
+                held.withLock { $0.chunks.append((ContinuousClock.now, Array(buffer[0..<n]))) }
+                continue
+            }
             var sent = 0
             while sent < n {
                 let m = buffer.withUnsafeBytes {
@@ -95,6 +138,10 @@ public final class TCPRelay: Sendable {
                 if m <= 0 { break copying }
                 sent += m
             }
+        }
+        if delay > .zero {
+            held.withLock { $0.ended = true }
+            while !sender.withLock({ $0 }) { usleep(1000) }
         }
         _ = shutdown(source, Int32(SHUT_RDWR))
         _ = shutdown(destination, Int32(SHUT_RDWR))
