@@ -269,45 +269,49 @@ extension RunCommand {
                 if let inputID {
                     group.addTask {
                         await ExecPart.transfer {
-                            try await BufferLocation.withResolved(
-                                inputID,
-                                write: true,
-                                accessTTL: accessTTL,
-                                // A resumed write takes the server's lease: never the embedded server's folder.
-                                allowFastPath: !resuming,
-                                connection: connection
-                            ) { resolved in
-                                var options = WriteOptions()
-                                options.blockSize = blockSize
-                                options.dop = writeDop ?? defaultWriteDop
-                                options.createContainer = false
-                                let summary: TransferSummary
-                                if resuming, resolved.relay == nil, resolved.fifoPath == nil {
-                                    let resumed = try await BufferWriter.resume(
-                                        from: DescriptorSource(fd: fd),
-                                        to: resolved.store,
-                                        options: options,
-                                        input: resumedInput(fd),
-                                        acceptComplete: true,
-                                        bytesStored: inputCounter
-                                    )
-                                    summary = resumed.transfer
+                            try await BufferLocation.$pacing.withValue(
+                                BufferLocation.Pacing(inFlight: writeDop ?? defaultWriteDop)
+                            ) {
+                                try await BufferLocation.withResolved(
+                                    inputID,
+                                    write: true,
+                                    accessTTL: accessTTL,
+                                    // A resumed write takes the server's lease: never the embedded server's folder.
+                                    allowFastPath: !resuming,
+                                    connection: connection
+                                ) { resolved in
+                                    var options = WriteOptions()
+                                    options.blockSize = blockSize
+                                    options.dop = writeDop ?? defaultWriteDop
+                                    options.createContainer = false
+                                    let summary: TransferSummary
+                                    if resuming, resolved.relay == nil, resolved.fifoPath == nil {
+                                        let resumed = try await BufferWriter.resume(
+                                            from: DescriptorSource(fd: fd),
+                                            to: resolved.store,
+                                            options: options,
+                                            input: resumedInput(fd),
+                                            acceptComplete: true,
+                                            bytesStored: inputCounter
+                                        )
+                                        summary = resumed.transfer
+                                        logger.debug(
+                                            "Input resumed",
+                                            metadata: ["buffer": "\(inputID)", "from": "\(resumed.resumedAt)"]
+                                        )
+                                    } else {
+                                        summary = try await resolved.write(
+                                            from: fd,
+                                            source: DescriptorSource(fd: fd),
+                                            options: options,
+                                            counter: inputCounter
+                                        )
+                                    }
                                     logger.debug(
-                                        "Input resumed",
-                                        metadata: ["buffer": "\(inputID)", "from": "\(resumed.resumedAt)"]
-                                    )
-                                } else {
-                                    summary = try await resolved.write(
-                                        from: fd,
-                                        source: DescriptorSource(fd: fd),
-                                        options: options,
-                                        counter: inputCounter
+                                        "Input written",
+                                        metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
                                     )
                                 }
-                                logger.debug(
-                                    "Input written",
-                                    metadata: ["buffer": "\(inputID)", "bytes": "\(summary.bytes)"]
-                                )
                             }
                         }
                     }
@@ -315,30 +319,32 @@ extension RunCommand {
                 if let outputID {
                     group.addTask {
                         await ExecPart.transfer {
-                            try await BufferLocation.withResolved(
-                                outputID,
-                                write: false,
-                                accessTTL: accessTTL,
-                                connection: connection
-                            ) { resolved in
-                                var options = ReadOptions()
-                                options.dop = readDop
-                                options.offset = output.offset
-                                if output.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
-                                    throw CommandFailure(
-                                        "the output buffer is ephemeral: it cannot be read from an offset"
+                            try await BufferLocation.$pacing.withValue(BufferLocation.Pacing(inFlight: readDop)) {
+                                try await BufferLocation.withResolved(
+                                    outputID,
+                                    write: false,
+                                    accessTTL: accessTTL,
+                                    connection: connection
+                                ) { resolved in
+                                    var options = ReadOptions()
+                                    options.dop = readDop
+                                    options.offset = output.offset
+                                    if output.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                                        throw CommandFailure(
+                                            "the output buffer is ephemeral: it cannot be read from an offset"
+                                        )
+                                    }
+                                    let summary = try await resolved.read(
+                                        to: output.fd,
+                                        sink: DescriptorSink(fd: output.fd),
+                                        options: options,
+                                        counter: outputCounter
+                                    )
+                                    logger.debug(
+                                        "Output read",
+                                        metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"]
                                     )
                                 }
-                                let summary = try await resolved.read(
-                                    to: output.fd,
-                                    sink: DescriptorSink(fd: output.fd),
-                                    options: options,
-                                    counter: outputCounter
-                                )
-                                logger.debug(
-                                    "Output read",
-                                    metadata: ["buffer": "\(outputID)", "bytes": "\(summary.bytes)"]
-                                )
                             }
                         }
                     }

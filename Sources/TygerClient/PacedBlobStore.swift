@@ -15,14 +15,14 @@ public enum RequestTimeout: Sendable, Equatable {
 ///
 /// - **In flight.** A window of requests, at most the transfer's `dop`, that grows and shrinks with the throughput
 ///   achieved: it starts at 4 and doubles while the throughput rises by 10 % or more from one round to the next (a
-///   round: as many completed requests as the window, and at least 250 ms), then climbs: it goes on in the same
-///   direction (one more, or one fewer) while the throughput does not fall by 2 % or more, and turns back when it
-///   does. So it grows on a path where more requests in flight help and shrinks where they do not (a slow link, a
-///   busy server), where fewer requests each finish sooner. A request that times out halves it.
+///   round: as many completed requests as the window, and at least 250 ms), then climbs (``WindowClimber``): up while
+///   a step gains 2 % or more, down while it loses less than 2 %. So it grows on a path where more requests in flight help and shrinks where they do not (a slow link, a
+///   busy server), where fewer requests each finish sooner. A timeout halves it (once a round) and halves the rate.
 /// - **Time.** With `.adaptive`, a request of `n` bytes with `k` in flight may take
-///   `max(10 s, 4 · n · k / rate)` (the rate: an average of the rounds' throughput), plus the wait of a long poll;
-///   before the first round is measured only the client's no-progress guard applies (a send or receive that moves
-///   nothing for 100 s). With `.fixed(d)` every request may take `d`. A request that times out is sent again, up to
+///   `max(30 s, 4 · n · k / rate)` (the rate: an average of the rounds' throughput), plus the wait of a long poll,
+///   doubled for each attempt after a timeout; before the first round is measured only the client's no-progress guard
+///   applies (a send or receive that moves nothing for 100 s). The time covers the store's own retries of the request
+///   (after a 500 or 503). With `.fixed(d)` every attempt may take `d`. A request that times out is sent again, up to
 ///   ``attempts`` times in all.
 public final class TransferPacer: Sendable {
     public let timeout: RequestTimeout
@@ -31,38 +31,40 @@ public final class TransferPacer: Sendable {
     public let attempts = 3
     /// The window a transfer starts with (or `maxInFlight`, when smaller).
     public static let initialWindow = 4
-    /// The shortest adaptive deadline.
-    public static let minimumDeadline: Duration = .seconds(10)
+    /// The shortest adaptive deadline (30 s; tests give shorter ones).
+    public let minimumDeadline: Duration
 
     private struct State {
-        var window: Int
+        var climber: WindowClimber
         var inFlight = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
-        var slowStart = true
-        var direction = 1
-        var rate: Double?
-        var previousRoundRate: Double?
-        var roundStart = ContinuousClock.now
-        var roundBytes: Int64 = 0
-        var roundCompletions = 0
     }
     private let state: Mutex<State>
 
-    public init(timeout: RequestTimeout = .adaptive, maxInFlight: Int) {
+    public init(timeout: RequestTimeout = .adaptive, maxInFlight: Int, minimumDeadline: Duration = .seconds(30)) {
         self.timeout = timeout
         self.maxInFlight = max(1, maxInFlight)
-        state = Mutex(State(window: min(Self.initialWindow, max(1, maxInFlight))))
+        self.minimumDeadline = minimumDeadline
+        state = Mutex(State(climber: WindowClimber(maxWindow: max(1, maxInFlight), now: .now)))
     }
 
     /// The window now (requests allowed in flight).
-    public var window: Int { state.withLock { $0.window } }
+    public var window: Int { state.withLock { $0.climber.window } }
     /// The measured throughput in bytes per second, once a round was measured.
-    public var rate: Double? { state.withLock { $0.rate } }
+    public var rate: Double? { state.withLock { $0.climber.rate } }
+    /// The requests that timed out so far.
+    public var timeouts: Int { state.withLock { $0.climber.timeouts } }
 
-    /// The adaptive deadline of a request of `bytes` with `inFlight` requests sharing `rate` bytes per second.
-    public static func adaptiveDeadline(bytes: Int, inFlight: Int, rate: Double) -> Duration {
+    /// The adaptive deadline of a request of `bytes` with `inFlight` requests sharing `rate` bytes per second, at
+    /// least `minimum`.
+    public static func adaptiveDeadline(
+        bytes: Int,
+        inFlight: Int,
+        rate: Double,
+        minimum: Duration = .seconds(30)
+    ) -> Duration {
         let seconds = 4 * Double(max(bytes, 1)) * Double(max(inFlight, 1)) / max(rate, 1)
-        return max(minimumDeadline, .milliseconds(Int64(min(seconds, 86_400) * 1000)))
+        return max(minimum, .milliseconds(Int64(min(seconds, 86_400) * 1000)))
     }
 
     /// Runs one request of about `bytes` (a long poll's `wait` added to its deadline), in the window, timed out and
@@ -73,7 +75,7 @@ public final class TransferPacer: Sendable {
         _ what: String,
         bytes: Int,
         wait: Duration = .zero,
-        moved: @Sendable (T) -> Int = { _ in -1 },
+        moved: @Sendable (T, Duration) -> Int = { _, _ in -1 },
         _ request: @escaping @Sendable (_ attempt: Int) async throws -> T
     ) async throws -> T {
         var attempt = 1
@@ -83,7 +85,15 @@ public final class TransferPacer: Sendable {
                 switch timeout {
                 case .fixed(let d): d + wait
                 case .adaptive:
-                    s.rate.map { Self.adaptiveDeadline(bytes: bytes, inFlight: s.inFlight, rate: $0) + wait }
+                    s.climber.rate.map {
+                        let base = Self.adaptiveDeadline(
+                            bytes: bytes,
+                            inFlight: s.inFlight,
+                            rate: $0,
+                            minimum: minimumDeadline
+                        )
+                        return base * (1 << (attempt - 1)) + wait
+                    }
                 }
             }
             let started = ContinuousClock.now
@@ -96,7 +106,7 @@ public final class TransferPacer: Sendable {
                 throw error
             }
             if let outcome {
-                let count = moved(outcome)
+                let count = moved(outcome, ContinuousClock.now - started)
                 release(bytes: Int64(count < 0 ? bytes : count), timedOut: false)
                 return outcome
             }
@@ -143,7 +153,7 @@ public final class TransferPacer: Sendable {
     private func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let admitted = state.withLock { s -> Bool in
-                if s.inFlight < s.window {
+                if s.inFlight < s.climber.window {
                     s.inFlight += 1
                     return true
                 }
@@ -158,32 +168,13 @@ public final class TransferPacer: Sendable {
     private func release(bytes: Int64, timedOut: Bool) {
         let wake = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.inFlight -= 1
-            let now = ContinuousClock.now
             if timedOut {
-                s.window = max(1, s.window / 2)
-                s.slowStart = false
-                s.direction = -1
-                s.previousRoundRate = nil
-                s.roundStart = now
-                s.roundBytes = 0
-                s.roundCompletions = 0
+                s.climber.timedOut(at: .now)
             } else if bytes > 0 {
-                s.roundBytes += bytes
-                s.roundCompletions += 1
-                let elapsed = now - s.roundStart
-                if s.roundCompletions >= s.window, elapsed >= .milliseconds(250) {
-                    let (secs, atto) = elapsed.components
-                    let roundRate = Double(s.roundBytes) / (Double(secs) + Double(atto) / 1e18)
-                    s.rate = s.rate.map { 0.5 * $0 + 0.5 * roundRate } ?? roundRate
-                    Self.move(&s, roundRate: roundRate, maxInFlight: maxInFlight)
-                    s.previousRoundRate = roundRate
-                    s.roundStart = now
-                    s.roundBytes = 0
-                    s.roundCompletions = 0
-                }
+                s.climber.completed(bytes: bytes, at: .now)
             }
             var wake: [CheckedContinuation<Void, Never>] = []
-            while s.inFlight < s.window, !s.waiters.isEmpty {
+            while s.inFlight < s.climber.window, !s.waiters.isEmpty {
                 s.inFlight += 1
                 wake.append(s.waiters.removeFirst())
             }
@@ -191,24 +182,94 @@ public final class TransferPacer: Sendable {
         }
         for continuation in wake { continuation.resume() }
     }
+}
+
+/// The rule that moves a ``TransferPacer``'s window, apart from the requests and the clock (the times are given), so
+/// that it can be followed step by step: rounds of completed requests, slow start, the climb, timeouts.
+public struct WindowClimber: Sendable {
+    /// Requests allowed in flight.
+    public private(set) var window: Int
+    public let maxWindow: Int
+    /// The smoothed throughput of the rounds, bytes per second; `nil` before the first round.
+    public private(set) var rate: Double?
+    /// Timeouts so far.
+    public private(set) var timeouts = 0
+    /// The shortest round.
+    public static let minimumRound: Duration = .milliseconds(250)
+
+    private var slowStart = true
+    private var direction = 1
+    /// The smoothed rate before the last round: what a round is compared with.
+    private var previous: Double?
+    /// A timeout in the current round already halved the window and the rate.
+    private var timedOutThisRound = false
+    private var roundStart: ContinuousClock.Instant
+    private var roundBytes: Int64 = 0
+    private var roundCompletions = 0
+
+    /// A window of `min(4, maxWindow)` whose first round starts at `now`.
+    public init(maxWindow: Int, now: ContinuousClock.Instant) {
+        self.maxWindow = max(1, maxWindow)
+        window = min(TransferPacer.initialWindow, self.maxWindow)
+        roundStart = now
+    }
+
+    /// A request that moved `bytes` completed at `now`; a round that ends so moves the window.
+    public mutating func completed(bytes: Int64, at now: ContinuousClock.Instant) {
+        roundBytes += bytes
+        roundCompletions += 1
+        let elapsed = now - roundStart
+        guard roundCompletions >= window, elapsed >= Self.minimumRound else { return }
+        let (secs, atto) = elapsed.components
+        let roundRate = Double(roundBytes) / (Double(secs) + Double(atto) / 1e18)
+        move(roundRate: roundRate)
+        // Compared with the smoothed rate, not the last round alone: a slow decline turns it back too.
+        rate = rate.map { 0.5 * $0 + 0.5 * roundRate } ?? roundRate
+        previous = rate
+        timedOutThisRound = false
+        startRound(at: now)
+    }
+
+    /// A request timed out at `now`: the link got slower than measured. Once a round, the window and the rate are
+    /// halved (so that the next deadlines are longer), and the climb goes down.
+    public mutating func timedOut(at now: ContinuousClock.Instant) {
+        timeouts += 1
+        if !timedOutThisRound {
+            window = max(1, window / 2)
+            rate = rate.map { $0 / 2 }
+            timedOutThisRound = true
+        }
+        slowStart = false
+        direction = -1
+        previous = nil
+        startRound(at: now)
+    }
+
+    private mutating func startRound(at now: ContinuousClock.Instant) {
+        roundStart = now
+        roundBytes = 0
+        roundCompletions = 0
+    }
 
     /// The window after a round measured at `roundRate`.
-    private static func move(_ s: inout State, roundRate: Double, maxInFlight: Int) {
-        guard let previous = s.previousRoundRate else {
-            if s.slowStart { s.window = min(maxInFlight, s.window * 2) }
+    private mutating func move(roundRate: Double) {
+        guard let previous else {
+            if slowStart { window = min(maxWindow, window * 2) }
             return
         }
-        if s.slowStart {
-            if roundRate >= previous * 1.1, s.window < maxInFlight {
-                s.window = min(maxInFlight, s.window * 2)
+        if slowStart {
+            if roundRate >= previous * 1.1, window < maxWindow {
+                window = min(maxWindow, window * 2)
                 return
             }
-            s.slowStart = false
-            s.direction = -1
-        } else if roundRate < previous * 0.98 {
-            s.direction = -s.direction
+            slowStart = false
+            direction = -1
+        } else if direction > 0 ? roundRate < previous * 1.02 : roundRate < previous * 0.98 {
+            // Up only while it pays (2 % more); down while it costs nothing (less than 2 % less): on a plateau the
+            // window comes down to the knee, where fewer requests start to cost throughput.
+            direction = -direction
         }
-        s.window = min(maxInFlight, max(1, s.window + s.direction))
+        window = min(maxWindow, max(1, window + direction))
     }
 }
 
@@ -218,7 +279,7 @@ public final class PacedBlobStore: BlobStore {
     public let base: any BlobStore
     public let pacer: TransferPacer
     /// The size of the blobs seen so far (a get's size is known only once it is there): 4 MiB until one is.
-    private let blobSize = Mutex(4 << 20)
+    private let blobSize = Mutex<Int?>(nil)
 
     public init(_ base: any BlobStore, pacer: TransferPacer) {
         self.base = base
@@ -246,26 +307,27 @@ public final class PacedBlobStore: BlobStore {
         let base = base
         let blob = try await pacer.perform(
             "GET \(name)",
-            bytes: blobSize.withLock { $0 },
-            moved: { $0?.bytes.count ?? 0 }
+            bytes: blobSize.withLock { $0 } ?? 4 << 20,
+            moved: { blob, _ in blob?.bytes.count ?? 0 }
         ) { _ in try await base.get(name) }
-        noteSize(blob)
+        noteSize(name, blob)
         return blob
     }
 
     public func awaitBlob(_ name: String, upTo wait: Duration) async throws -> BlobWait {
         let base = base
-        // Only a blob there at once measures the link: one waited for measures the writer.
+        // Only a blob there at once measures the link: one waited for (a long poll that took a quarter of its wait or
+        // more) measures the writer.
         let look = try await pacer.perform(
             "GET \(name)",
-            bytes: blobSize.withLock { $0 },
+            bytes: blobSize.withLock { $0 } ?? 4 << 20,
             wait: wait,
-            moved: { look in
-                if case .found(let blob) = look { return blob.bytes.count }
+            moved: { look, took in
+                if case .found(let blob) = look, took < wait / 4 { return blob.bytes.count }
                 return 0
             }
         ) { _ in try await base.awaitBlob(name, upTo: wait) }
-        if case .found(let blob) = look { noteSize(blob) }
+        if case .found(let blob) = look { noteSize(name, blob) }
         return look
     }
 
@@ -276,9 +338,10 @@ public final class PacedBlobStore: BlobStore {
     public func resumeWriterLease() async throws -> any WriterLease { try await base.resumeWriterLease() }
     public func writerState() async throws -> WriterState { try await base.writerState() }
 
-    private func noteSize(_ blob: StoredBlob?) {
-        guard let blob, blob.bytes.count > 0 else { return }
-        blobSize.withLock { $0 = blob.bytes.count }
+    /// Notes a data blob's size (not a marker's): the largest seen.
+    private func noteSize(_ name: String, _ blob: StoredBlob?) {
+        guard let blob, !name.hasPrefix("."), blob.bytes.count > 0 else { return }
+        blobSize.withLock { size in size = size.map { max($0, blob.bytes.count) } ?? blob.bytes.count }
     }
 }
 

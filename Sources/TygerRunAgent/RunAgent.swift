@@ -151,7 +151,7 @@ public struct RunAgent: Sendable {
         // Paced as the CLI's transfers are: the window follows the throughput, timeouts the measured rate.
         let store = PacedBlobStore(
             HTTPBlobStore(containerURL: url, transport: transport),
-            pacer: TransferPacer(maxInFlight: WriteOptions().dop)
+            pacer: TransferPacer(maxInFlight: buffer.isInput ? ReadOptions().dop : WriteOptions().dop)
         )
         let descriptor: OwnedDescriptor
         do {

@@ -55,16 +55,8 @@ struct ShapedNamespace: Sendable {
         try await run("/usr/sbin/ip", ["netns", "exec", name, "iptables", "-F", "INPUT"])
     }
 
-    /// A script that runs `executable` with its arguments inside the namespace.
-    func wrapper(for executable: String, in directory: String) throws -> String {
-        let path = directory + "/in-\(name)-" + (executable as NSString).lastPathComponent
-        try TestFiles.write(
-            Array("#!/bin/sh\nexec /usr/sbin/ip netns exec \(name) \(executable) \"$@\"\n".utf8),
-            to: path
-        )
-        chmod(path, 0o755)
-        return path
-    }
+    /// The command that runs a program inside the namespace.
+    var launcher: [String] { ["/usr/sbin/ip", "netns", "exec", name] }
 
     @discardableResult
     private func run(_ executable: String, _ arguments: [String]) async throws -> ProcessResult {
@@ -86,17 +78,17 @@ struct AdaptiveTransferCLITests {
                 let server = try await ServerProcess.start(
                     dataDirectory: dir + "/data",
                     arguments: ["--tcp", "127.0.0.1:0", "--no-unix-socket"],
-                    executable: try ns.wrapper(for: try TygerServerBinary.path(), in: dir)
+                    launcher: ns.launcher
                 )
                 defer { Task { _ = try? await server.stop() } }
-                let tyger = try ns.wrapper(for: try TygerBinary.path(), in: dir)
+                let tyger = try TygerBinary.path()
                 let token = try await TygerServerBinary.createToken(dataDirectory: dir + "/data")
                 let home = try CLIHome()
                 defer { Task { await home.tearDown() } }
                 func run(_ arguments: [String], input: ChildInput = .null) async throws -> ProcessResult {
                     try await runProcess(
-                        tyger,
-                        arguments,
+                        ns.launcher[0],
+                        Array(ns.launcher.dropFirst()) + [tyger] + arguments,
                         input: input,
                         environment: home.environment,
                         timeout: .seconds(120)

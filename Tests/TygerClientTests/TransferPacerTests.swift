@@ -91,20 +91,44 @@ private func putMany(_ store: PacedBlobStore, count: Int, size: Int, tasks: Int)
 }
 
 struct TransferPacerTests {
-    @Test func theWindowGrowsWhereMoreRequestsInFlightHelp() async throws {
-        let pacer = TransferPacer(maxInFlight: 16)
-        #expect(pacer.window == 4)
-        let store = PacedBlobStore(SlowStore(latency: .milliseconds(40), serial: false), pacer: pacer)
-        try await putMany(store, count: 400, size: 1000, tasks: 16)
-        #expect(pacer.window >= 12, "window \(pacer.window)")
-        #expect(pacer.rate != nil)
+    /// The window's rule on simulated time: requests of 1 MB complete one after another, `gap(window)` apart.
+    private func simulate(completions: Int, maxWindow: Int, gap: (Int) -> Duration) -> WindowClimber {
+        var now = ContinuousClock.now
+        var climber = WindowClimber(maxWindow: maxWindow, now: now)
+        for _ in 0..<completions {
+            now += gap(climber.window)
+            climber.completed(bytes: 1_000_000, at: now)
+        }
+        return climber
     }
 
-    @Test func theWindowShrinksWhereRequestsOnlyQueue() async throws {
-        let pacer = TransferPacer(maxInFlight: 16)
-        let store = PacedBlobStore(SlowStore(latency: .milliseconds(10), serial: true), pacer: pacer)
-        try await putMany(store, count: 300, size: 1000, tasks: 16)
-        #expect(pacer.window <= 3, "window \(pacer.window)")
+    @Test func onSimulatedTimeTheWindowClimbsWhereMoreInFlightHelpAndComesDownWhereTheyOnlyQueue() {
+        // Each request takes 40 ms whatever else is in flight: throughput grows with the window, up to its bound.
+        let latency = simulate(completions: 2000, maxWindow: 16) { .milliseconds(40) / $0 }
+        #expect(latency.window >= 15, "window \(latency.window)")
+        // A link that carries one request at a time, 10 ms each: more in flight only queue, and the window comes down
+        // to where a smaller one starts to lose (it goes on turning there).
+        let link = simulate(completions: 2000, maxWindow: 16) { _ in .milliseconds(10) }
+        #expect(link.window <= 3, "window \(link.window)")
+        #expect(link.rate.map { abs($0 - 1e8) < 1e6 } == true, "rate \(link.rate ?? -1)")
+        // Up to a knee at 6: the window settles near it.
+        let knee = simulate(completions: 3000, maxWindow: 16) { .milliseconds(60) / min($0, 6) }
+        #expect((4...8).contains(knee.window), "window \(knee.window)")
+    }
+
+    @Test func aTimeoutHalvesTheWindowAndTheRateOnceARound() {
+        var now = ContinuousClock.now
+        var climber = WindowClimber(maxWindow: 16, now: now)
+        for _ in 0..<400 {
+            now += .milliseconds(40) / climber.window
+            climber.completed(bytes: 1_000_000, at: now)
+        }
+        let (window, rate) = (climber.window, climber.rate!)
+        climber.timedOut(at: now)
+        climber.timedOut(at: now)  // the same round: no second halving
+        #expect(climber.window == window / 2)
+        #expect(climber.rate == rate / 2)
+        #expect(climber.timeouts == 2)
     }
 
     @Test func aFixedTimeoutFailsARequestThatTakesLonger() async throws {
@@ -112,19 +136,41 @@ struct TransferPacerTests {
             SlowStore(latency: .seconds(2), serial: false),
             pacer: TransferPacer(timeout: .fixed(.milliseconds(200)), maxInFlight: 4)
         )
-        let started = ContinuousClock.now
         let error = await #expect(throws: TygerClientError.self) {
             try await put(store, "b", [UInt8](repeating: 1, count: 10), BlobMetadata())
         }
         #expect(error?.code == .transport)
         #expect(error?.message == "PUT b: no answer within 0.2 s (the request timeout), 3 times", "\(error!)")
-        #expect(ContinuousClock.now - started < .seconds(2))
         // Before any rate is measured, the adaptive client has no deadline: the same put completes.
         let adaptive = PacedBlobStore(
             SlowStore(latency: .seconds(1), serial: false),
             pacer: TransferPacer(maxInFlight: 4)
         )
         try await put(adaptive, "b", [UInt8](repeating: 1, count: 10), BlobMetadata())
+    }
+
+    /// On a link that carries one put at a time (40 ms each), a put waits for those before it: deadlines that follow
+    /// the measured rate and the requests sharing it (here above a floor of 30 ms, shorter than any put) let every put
+    /// finish, where a fixed 30 ms fails them.
+    @Test func adaptiveDeadlinesFollowTheLinkWhereAFixedOneFails() async throws {
+        let adaptive = TransferPacer(maxInFlight: 8, minimumDeadline: .milliseconds(30))
+        try await putMany(
+            PacedBlobStore(SlowStore(latency: .milliseconds(40), serial: true), pacer: adaptive),
+            count: 60,
+            size: 1000,
+            tasks: 8
+        )
+        #expect(adaptive.rate != nil)
+        let fixed = TransferPacer(timeout: .fixed(.milliseconds(30)), maxInFlight: 8)
+        await #expect(throws: TygerClientError.self) {
+            try await putMany(
+                PacedBlobStore(SlowStore(latency: .milliseconds(40), serial: true), pacer: fixed),
+                count: 60,
+                size: 1000,
+                tasks: 8
+            )
+        }
+        #expect(fixed.timeouts >= 3)
     }
 
     @Test func aPutThatLandedBeforeItTimedOutIsTakenAsDone() async throws {
@@ -146,11 +192,11 @@ struct TransferPacerTests {
     }
 
     @Test func adaptiveDeadlinesFollowTheRateAndTheRequestsSharingIt() {
-        // 4 MiB alone at 1 MB/s: 4 × 4.19 s.
-        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 1, rate: 1e6) == .milliseconds(16777))
+        // 4 MiB alone at 100 kB/s: 4 × 41.9 s.
+        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 1, rate: 1e5) == .milliseconds(167772))
         // Four of them sharing it: four times as long each.
-        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 4, rate: 1e6) == .milliseconds(67108))
+        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 4, rate: 1e5) == .milliseconds(671088))
         // A fast link: never under the floor.
-        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 16, rate: 2e9) == .seconds(10))
+        #expect(TransferPacer.adaptiveDeadline(bytes: 4 << 20, inFlight: 16, rate: 2e9) == .seconds(30))
     }
 }

@@ -175,7 +175,9 @@ public final class ServerProcess: Sendable {
     /// Starts `tyger-server COMMAND --data-dir DIR ARGUMENTS` (`run`, or `data-plane`) and waits until every listener
     /// has logged its endpoint.
     ///
-    /// - Parameter executable: The `tyger-server` to run; the debug build's when `nil`.
+    /// - Parameters:
+    ///   - executable: The `tyger-server` to run; the debug build's when `nil`.
+    ///   - launcher: A command that runs it (`ip netns exec NS`), or none.
     /// - Throws: `TestSupportError` when the server exits or is not listening within `timeout`.
     public static func start(
         dataDirectory: String,
@@ -183,13 +185,16 @@ public final class ServerProcess: Sendable {
         environment: [String: String] = [:],
         executable: String? = nil,
         command: String = "run",
+        launcher: [String] = [],
         timeout: Duration = .seconds(30)
     ) async throws
         -> ServerProcess
     {
+        let server = try executable ?? TygerServerBinary.path()
         let process = try ChildProcess(
-            executable ?? TygerServerBinary.path(),
-            [command, "--data-dir", dataDirectory] + arguments,
+            launcher.first ?? server,
+            launcher.dropFirst() + (launcher.isEmpty ? [] : [server]) + [command, "--data-dir", dataDirectory]
+                + arguments,
             environment: environment.merging(["TYGER_HOME": "/nonexistent-tyger-home"]) { $1 }
         )
         let wantsTCP = arguments.contains("--tcp")

@@ -126,6 +126,9 @@ public final class TCPRelay: Sendable {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             if delay > .zero {
+                // At most 4 MiB held (the source waits, as a full link makes it), and none once the sender stopped.
+                while held.withLock({ $0.chunks.count }) >= 64, !sender.withLock({ $0 }) { usleep(1000) }
+                if sender.withLock({ $0 }) { break }
                 held.withLock { $0.chunks.append((ContinuousClock.now, Array(buffer[0..<n]))) }
                 continue
             }
