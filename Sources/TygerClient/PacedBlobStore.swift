@@ -222,7 +222,9 @@ public struct WindowClimber: Sendable {
         guard roundCompletions >= window, elapsed >= Self.minimumRound else { return }
         let (secs, atto) = elapsed.components
         let roundRate = Double(roundBytes) / (Double(secs) + Double(atto) / 1e18)
-        move(roundRate: roundRate)
+        // With `window` in flight sharing the rate, one request of the round's mean size took about this long.
+        let perRequest = Double(window) * Double(roundBytes) / Double(roundCompletions) / max(roundRate, 1)
+        move(roundRate: roundRate, perRequest: .milliseconds(Int64(min(perRequest, 86_400) * 1000)))
         // Compared with the smoothed rate, not the last round alone: a slow decline turns it back too.
         rate = rate.map { 0.5 * $0 + 0.5 * roundRate } ?? roundRate
         previous = rate
@@ -245,14 +247,19 @@ public struct WindowClimber: Sendable {
         startRound(at: now)
     }
 
+    private func seconds(_ d: Duration) -> Double {
+        let (secs, atto) = d.components
+        return Double(secs) + Double(atto) / 1e18
+    }
+
     private mutating func startRound(at now: ContinuousClock.Instant) {
         roundStart = now
         roundBytes = 0
         roundCompletions = 0
     }
 
-    /// The window after a round measured at `roundRate`.
-    private mutating func move(roundRate: Double) {
+    /// The window after a round measured at `roundRate`, whose requests took `perRequest` each on average.
+    private mutating func move(roundRate: Double, perRequest: Duration) {
         guard let previous else {
             if slowStart { window = min(maxWindow, window * 2) }
             return
@@ -264,10 +271,13 @@ public struct WindowClimber: Sendable {
             }
             slowStart = false
             direction = -1
-        } else if direction > 0 ? roundRate < previous * 1.02 : roundRate < previous * 0.98 {
-            // Up only while it pays (2 % more); down while it costs nothing (less than 2 % less): on a plateau the
-            // window comes down to the knee, where fewer requests start to cost throughput.
-            direction = -direction
+        } else {
+            // On a plateau (within 2 %), which way to lean: where a request takes more than a second (a slow link),
+            // toward fewer requests, each then finishing sooner (it comes down to the knee, where fewer start to cost
+            // throughput); where requests are quick, toward more (it stays up, where a step down would cost).
+            let preferFewer = seconds(perRequest) > 1
+            let keepGoing = direction > 0 ? (preferFewer ? 1.02 : 0.98) : (preferFewer ? 0.98 : 1.02)
+            if roundRate < previous * keepGoing { direction = -direction }
         }
         window = min(maxWindow, max(1, window + direction))
     }

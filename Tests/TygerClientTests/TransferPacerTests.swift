@@ -106,14 +106,18 @@ struct TransferPacerTests {
         // Each request takes 40 ms whatever else is in flight: throughput grows with the window, up to its bound.
         let latency = simulate(completions: 2000, maxWindow: 16) { .milliseconds(40) / $0 }
         #expect(latency.window >= 15, "window \(latency.window)")
-        // A link that carries one request at a time, 10 ms each: more in flight only queue, and the window comes down
-        // to where a smaller one starts to lose (it goes on turning there).
-        let link = simulate(completions: 2000, maxWindow: 16) { _ in .milliseconds(10) }
-        #expect(link.window <= 3, "window \(link.window)")
-        #expect(link.rate.map { abs($0 - 1e8) < 1e6 } == true, "rate \(link.rate ?? -1)")
-        // Up to a knee at 6: the window settles near it.
-        let knee = simulate(completions: 3000, maxWindow: 16) { .milliseconds(60) / min($0, 6) }
+        // A slow link that carries one request at a time, 1.5 s each: more in flight only queue (each then takes
+        // longer), and the window comes down to one or two.
+        let link = simulate(completions: 300, maxWindow: 16) { _ in .milliseconds(1500) }
+        #expect(link.window <= 2, "window \(link.window)")
+        #expect(link.rate.map { abs($0 - 1e6 / 1.5) < 1e4 } == true, "rate \(link.rate ?? -1)")
+        // A slow path whose throughput stops growing at 6 in flight: the window settles near that knee.
+        let knee = simulate(completions: 600, maxWindow: 16) { .milliseconds(1800) / min($0, 6) }
         #expect((4...8).contains(knee.window), "window \(knee.window)")
+        // A fast one with the same knee (requests of a few ms): more in flight cost nothing, and the window stays
+        // above the knee rather than risk the throughput below it.
+        let fast = simulate(completions: 3000, maxWindow: 16) { .milliseconds(18) / min($0, 6) }
+        #expect(fast.window >= 6, "window \(fast.window)")
     }
 
     @Test func aTimeoutHalvesTheWindowAndTheRateOnceARound() {
