@@ -534,15 +534,18 @@ public final class HTTPBlobStore: BlobStore {
     /// Takes a lease ID for this writer: the server grants the lease with `.bufferstart` (every put carries the
     /// ID), and a background task renews it until ``WriterLease/release()``.
     public func acquireWriterLease() async throws -> any WriterLease {
-        let id = UUID().uuidString.lowercased()
+        // Before `.bufferstart` is stored there is no lease to renew yet: the server answers 412, ignored.
+        renewedLease(UUID().uuidString.lowercased())
+    }
+
+    /// The lease `id`, named by every put from now on and renewed until it is released. A lease that ran out makes
+    /// the next put fail with `LeaseLost`. Released after `.bufferend` this changes nothing; without it the server
+    /// marks the buffer abandoned at once instead of after the lease runs out.
+    private func renewedLease(_ id: String) -> any WriterLease {
         leaseId.withLock { $0 = id }
         return RenewedWriterLease(
             every: Self.leaseRenewalInterval,
-            // Before `.bufferstart` is stored there is no lease to renew yet: the server answers 412, ignored.
-            // A lease that ran out makes the next put fail with `LeaseLost`.
             renew: { _ = try? await self.leaseAction("renew", id) },
-            // After `.bufferend` this changes nothing; without it the server marks the buffer abandoned at once
-            // instead of after the lease runs out.
             release: {
                 _ = try? await self.leaseAction("release", id)
                 self.leaseId.withLock { if $0 == id { $0 = nil } }
@@ -565,15 +568,7 @@ public final class HTTPBlobStore: BlobStore {
             throw BlobStoreError(.alreadyExists, "the buffer's write has ended: there is nothing to resume")
         default: throw failure(response, "resume the writer lease")
         }
-        leaseId.withLock { $0 = id }
-        return RenewedWriterLease(
-            every: Self.leaseRenewalInterval,
-            renew: { _ = try? await self.leaseAction("renew", id) },
-            release: {
-                _ = try? await self.leaseAction("release", id)
-                self.leaseId.withLock { if $0 == id { $0 = nil } }
-            }
-        )
+        return renewedLease(id)
     }
 
     /// `PUT …/.bufferstart?comp=lease` with `x-tyger-lease-action`.

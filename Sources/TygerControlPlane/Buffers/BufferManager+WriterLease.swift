@@ -17,16 +17,7 @@ extension BufferManager {
         -> BufferWriterLeaseOutcome
     {
         try await refuseSoftDeleted(id: id)
-        let now = now()
-        let until = RFC3339.adding(configuration.writerLeaseDuration, to: now)
-        return try await repo {
-            try await self.repository.changeWriterLease(
-                bufferId: id,
-                leaseId: leaseId,
-                .acquire(until: until),
-                now: now
-            )
-        }
+        return try await takeWriterLease(id: id, leaseId: leaseId) { .acquire(until: $0) }
     }
 
     /// Takes the writer lease of an abandoned write (or of one no lease covered) for a writer that continues it
@@ -42,10 +33,19 @@ extension BufferManager {
         -> BufferWriterLeaseOutcome
     {
         try await refuseSoftDeleted(id: id)
+        return try await takeWriterLease(id: id, leaseId: leaseId) { .resume(until: $0) }
+    }
+
+    /// Applies `change(until)` to the lease, `until` being `configuration.writerLeaseDuration` from now.
+    private func takeWriterLease(
+        id: String,
+        leaseId: String,
+        _ change: @escaping @Sendable (Date) -> BufferWriterLeaseChange
+    ) async throws(TygerControlPlaneError) -> BufferWriterLeaseOutcome {
         let now = now()
         let until = RFC3339.adding(configuration.writerLeaseDuration, to: now)
         return try await repo {
-            try await self.repository.changeWriterLease(bufferId: id, leaseId: leaseId, .resume(until: until), now: now)
+            try await self.repository.changeWriterLease(bufferId: id, leaseId: leaseId, change(until), now: now)
         }
     }
 
