@@ -25,6 +25,8 @@ public final class FileBlobStore: BlobStore {
     public var location: String { "file://\(directory)" }
     private let createdDirectories = Mutex<Set<String>>([])
     private let tempCounter = Mutex<UInt64>(0)
+    /// Whether ``removeDeadWriterLeftovers()`` ran.
+    private let leftoversChecked = Mutex(false)
     /// Direct I/O for blob data (when on, until the file system refuses it).
     let direct: DirectWrites
     static let magic: [UInt8] = Array("TYGBLOB1".utf8)
@@ -45,9 +47,27 @@ public final class FileBlobStore: BlobStore {
         self.directory = d
     }
 
+    /// Also removes, once per store, what a writer that died left in the buffer (``removeDeadWriterLeftovers()``).
     public func containerExists() async throws -> Bool {
         var st = stat()
-        return stat(directory, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        let exists = stat(directory, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        if exists { removeDeadWriterLeftovers() }
+        return exists
+    }
+
+    /// Removes the temporary files of the unfinished blobs of a writer that died (killed between creating a blob's
+    /// temporary file and renaming it), by the rule of ``removeStaleTemporaryFiles(under:)``: once per store, and
+    /// only while no writer holds the lease and the buffer has no `.bufferend` (a writer that finished left none).
+    /// Without a server, whose start cleans up its buffers, nothing else would: readers and writers of the buffer do.
+    func removeDeadWriterLeftovers() {
+        guard !leftoversChecked.withLock({ $0 }), currentWriterState() != .active,
+            access(directory + "/" + BufferBlobNames.end, F_OK) != 0
+        else { return }
+        let first = leftoversChecked.withLock { checked in
+            defer { checked = true }
+            return !checked
+        }
+        if first { Self.removeStaleTemporaryFiles(under: directory) }
     }
 
     public func createContainer() async throws {
@@ -442,7 +462,11 @@ public final class FileBlobStore: BlobStore {
         return FileLease(fd: fd)
     }
 
-    public func writerState() async throws -> WriterState { currentWriterState() }
+    public func writerState() async throws -> WriterState {
+        let state = currentWriterState()
+        if state == .gone { removeDeadWriterLeftovers() }
+        return state
+    }
 
     /// ``writerState()`` without suspending: two non-blocking system calls, callable from any thread.
     public func currentWriterState() -> WriterState {

@@ -322,6 +322,31 @@ extension FileBlobStoreTests {
         }
     }
 
+    /// Without a server, a killed `file://` writer's temporary files are removed by the next reader or writer of
+    /// the buffer (found by the kill -9 trials: a writer killed inside its `.bufferstart` put), unless a writer holds
+    /// the lease or the buffer ended.
+    @Test func theNextReaderOrWriterRemovesWhatADeadWriterLeft() async throws {
+        try await withTemporaryDirectory { dir in
+            let dead = deadPID()
+            try TestFiles.makeDirectory(dir + "/b1/00")
+            try TestFiles.write([1], to: dir + "/b1/.bufferstart.tmp-\(dead)-0123456789abcdef-2")
+            try TestFiles.write([1], to: dir + "/b1/00/001.tmp-\(dead)-0123456789abcdef-3")
+            let lease = try await FileBlobStore(directory: dir + "/b1").acquireWriterLease()
+            // While a writer holds the lease, its files are left alone.
+            #expect(try await FileBlobStore(directory: dir + "/b1").containerExists())
+            #expect(TestFiles.regularFiles(under: dir).filter { $0.contains(".tmp-") }.count == 2)
+            await lease.release()
+            #expect(try await FileBlobStore(directory: dir + "/b1").containerExists())
+            #expect(TestFiles.regularFiles(under: dir).filter { $0.contains(".tmp-") }.isEmpty)
+            // A buffer that ended keeps whatever it holds (nothing of a writer that finished is pending).
+            try TestFiles.makeDirectory(dir + "/b2")
+            try TestFiles.write([1], to: dir + "/b2/00.tmp-\(dead)-0123456789abcdef-1")
+            try TestFiles.write([1], to: dir + "/b2/.bufferend")
+            #expect(try await FileBlobStore(directory: dir + "/b2").containerExists())
+            #expect(TestFiles.exists(dir + "/b2/00.tmp-\(dead)-0123456789abcdef-1"))
+        }
+    }
+
     /// A server restarted in a container is PID 1 again: the files of its predecessor carry its PID. They are told
     /// apart by the random instance ID in the name, and removed at start, unless a writer holds them open (a
     /// writer in another PID namespace may have any PID); this process's own stay.
