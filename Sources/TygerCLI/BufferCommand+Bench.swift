@@ -45,7 +45,7 @@ extension BufferCommand {
             let report = try await withSignalCancellation {
                 // The network, never the embedded server's folder: that is what a transfer from elsewhere crosses.
                 try await BufferLocation.withResolved(target, write: false, allowFastPath: false) { resolved in
-                    if resolved.relay != nil || resolved.fifoPath != nil {
+                    if resolved.isEphemeral {
                         throw CommandFailure("an ephemeral buffer cannot be measured with: its bytes are not stored")
                     }
                     return try await Self.measure(
@@ -155,11 +155,6 @@ extension BufferCommand {
                 try await group.waitForAll()
             }
             return Double(moved.value) / max(seconds(ContinuousClock.now - started), 1e-6)
-        }
-
-        private static func seconds(_ d: Duration) -> Double {
-            let (s, atto) = d.components
-            return Double(s) + Double(atto) / 1e18
         }
     }
 }

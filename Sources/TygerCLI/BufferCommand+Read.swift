@@ -90,7 +90,7 @@ extension BufferCommand {
                         accessTTL: accessTTL,
                         allowFastPath: fastPath
                     ) { resolved in
-                        if frozen.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                        if frozen.offset > 0, resolved.isEphemeral {
                             throw CommandFailure(
                                 "an ephemeral buffer cannot be read from an offset: its bytes are not stored"
                             )

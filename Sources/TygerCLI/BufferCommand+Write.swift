@@ -130,7 +130,7 @@ extension BufferCommand {
                         options.createContainer = resolved.createsContainer
                         if dop == nil { options.dop = defaultWriteDop }
                         let frozen = options
-                        if resume, resolved.relay != nil || resolved.fifoPath != nil {
+                        if resume, resolved.isEphemeral {
                             throw CommandFailure(
                                 "an ephemeral buffer cannot be resumed: its bytes go straight to the run and are not stored"
                             )

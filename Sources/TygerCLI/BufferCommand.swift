@@ -66,27 +66,22 @@ func parseSize(_ text: String, option: String) throws -> Int64 {
 
 /// Opens a path for reading or writing, off the cooperative pool (a FIFO's open blocks until its peer opens).
 func openPath(_ path: String, forWriting: Bool) async throws -> Int32 {
+    try await openPath(path, mode: forWriting ? .writeTruncating : .read, for: forWriting ? "writing" : "reading")
+}
+
+/// Opens `path` with `mode` off the cooperative pool; a failure is one line naming the path and `purpose`.
+private func openPath(_ path: String, mode: PathOps.OpenMode, for purpose: String) async throws -> Int32 {
     do {
-        return try await DedicatedThread.run(name: "tyger-open") {
-            try PathOps.open(path, mode: forWriting ? .writeTruncating : .read)
-        }
+        return try await DedicatedThread.run(name: "tyger-open") { try PathOps.open(path, mode: mode) }
     } catch let error as TygerIOError {
         let reason = error.errno.map(ProcessOps.describe(errno:)) ?? error.message
-        throw CommandFailure("cannot open '\(path)' for \(forWriting ? "writing" : "reading"): \(reason)")
+        throw CommandFailure("cannot open '\(path)' for \(purpose): \(reason)")
     }
 }
 
 /// Opens `path` to append to it, created if missing: a regular file, whose size is where a resumed read goes on.
 func openForAppending(_ path: String) async throws -> Int32 {
-    let fd: Int32
-    do {
-        fd = try await DedicatedThread.run(name: "tyger-open") {
-            try PathOps.open(path, mode: .append(permissions: 0o644))
-        }
-    } catch let error as TygerIOError {
-        let reason = error.errno.map(ProcessOps.describe(errno:)) ?? error.message
-        throw CommandFailure("cannot open '\(path)' for appending: \(reason)")
-    }
+    let fd = try await openPath(path, mode: .append(permissions: 0o644), for: "appending")
     guard FileDescriptorOps.kind(fd) == .regular else {
         FileDescriptorOps.close(fd)
         throw CommandFailure("a read can be resumed only into a regular file: '\(path)' is not one")

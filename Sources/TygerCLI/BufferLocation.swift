@@ -23,6 +23,9 @@ enum BufferLocation {
         var relay: RelayClient? = nil
         /// Set for ephemeral buffers whose run is on this machine: the run's named pipe, used directly (no HTTP).
         var fifoPath: String? = nil
+
+        /// Whether it is an ephemeral buffer (relay or pipe): bytes that are never stored, so no offset and no resume.
+        var isEphemeral: Bool { relay != nil || fifoPath != nil }
     }
 
     /// How the blob requests of a network store are paced (``TransferPacer``): the request timeout and the most

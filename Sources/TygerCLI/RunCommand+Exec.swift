@@ -107,8 +107,7 @@ extension RunCommand {
             if inputFile != nil && stdinParams.isEmpty {
                 throw CommandFailure("--input: the codespec has no input buffer left for it (each has a --buffer)")
             }
-            var fd: Int32 = 0
-            if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
+            let fd = try await openInput()
             defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
             if outputFile != nil && stdoutParams.isEmpty {
                 throw CommandFailure("--output: the codespec has no output buffer left for it (each has a --buffer)")
@@ -151,8 +150,7 @@ extension RunCommand {
                 throw CommandFailure("--input: run \(id) has no input buffer")
             }
             if outputFile != nil && outputs.isEmpty { throw CommandFailure("--output: run \(id) has no output buffer") }
-            var fd: Int32 = 0
-            if let inputFile { fd = try await openPath(inputFile, forWriting: false) }
+            let fd = try await openInput()
             defer { if inputFile != nil { FileDescriptorOps.close(fd) } }
             let output = try await openOutput(resuming: true)
             defer { if outputFile != nil { FileDescriptorOps.close(output.fd) } }
@@ -167,6 +165,12 @@ extension RunCommand {
                 blockSize: blockSize,
                 connection: connection
             )
+        }
+
+        /// The input's descriptor: stdin, or `-i FILE`.
+        private func openInput() async throws -> Int32 {
+            guard let inputFile else { return 0 }
+            return try await openPath(inputFile, forWriting: false)
         }
 
         /// The output's descriptor (stdout, or `-o FILE`) and where its buffer is read from: attached, from the file's
@@ -199,7 +203,6 @@ extension RunCommand {
             }
             let inputID = try inputParameter.map(bufferID)
             let outputID = try outputParameter.map(bufferID)
-            let (out, outputOffset) = output
             // The run's bufferAccessTtl bounds the access URLs of its buffers, as upstream's CLI asks for them.
             let accessTTL = run.bufferAccessTtl.flatMap(TimeSpan.parse).map { ttlText(seconds: $0.components.seconds) }
             let inputCounter = LockedCounter()
@@ -217,7 +220,7 @@ extension RunCommand {
                     id: id,
                     input: fd,
                     inputID: inputID,
-                    output: (out, outputOffset),
+                    output: output,
                     outputID: outputID,
                     resuming: resuming,
                     counters: (inputCounter, outputCounter),
@@ -285,7 +288,7 @@ extension RunCommand {
                                     options.dop = writeDop ?? defaultWriteDop
                                     options.createContainer = false
                                     let summary: TransferSummary
-                                    if resuming, resolved.relay == nil, resolved.fifoPath == nil {
+                                    if resuming, !resolved.isEphemeral {
                                         let resumed = try await BufferWriter.resume(
                                             from: DescriptorSource(fd: fd),
                                             to: resolved.store,
@@ -329,7 +332,7 @@ extension RunCommand {
                                     var options = ReadOptions()
                                     options.dop = readDop
                                     options.offset = output.offset
-                                    if output.offset > 0, resolved.relay != nil || resolved.fifoPath != nil {
+                                    if output.offset > 0, resolved.isEphemeral {
                                         throw CommandFailure(
                                             "the output buffer is ephemeral: it cannot be read from an offset"
                                         )

@@ -358,11 +358,7 @@ public final class HTTPBlobStore: BlobStore {
         case 409 where response.headers.first(name: "x-ms-error-code") == "BlobAlreadyExists",
             403 where response.headers.first(name: "x-ms-error-code") == "UnauthorizedBlobOverwrite":
             // A retried put whose first attempt landed stores the same checksum and chain: accept it.
-            if let existing = try await head(name), existing.contentMD5 == metadata.contentMD5,
-                existing.properties == metadata.properties
-            {
-                return
-            }
+            if try await holds(name, with: metadata) { return }
             throw BlobStoreError(.alreadyExists, "blob \(name) already exists")
         case 409 where response.headers.first(name: "x-ms-error-code") == "LeaseAlreadyPresent":
             throw BlobStoreError(.leaseHeld, "another writer is writing this buffer")

@@ -125,8 +125,7 @@ public final class TransferPacer: Sendable {
     }
 
     static func describe(_ d: Duration) -> String {
-        let (seconds, attoseconds) = d.components
-        let tenths = Int64((Double(seconds) * 10 + Double(attoseconds) / 1e17).rounded())
+        let tenths = Int64((seconds(d) * 10).rounded())
         return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
     }
 
@@ -220,11 +219,10 @@ public struct WindowClimber: Sendable {
         roundCompletions += 1
         let elapsed = now - roundStart
         guard roundCompletions >= window, elapsed >= Self.minimumRound else { return }
-        let (secs, atto) = elapsed.components
-        let roundRate = Double(roundBytes) / (Double(secs) + Double(atto) / 1e18)
+        let roundRate = Double(roundBytes) / seconds(elapsed)
         // With `window` in flight sharing the rate, one request of the round's mean size took about this long.
         let perRequest = Double(window) * Double(roundBytes) / Double(roundCompletions) / max(roundRate, 1)
-        move(roundRate: roundRate, perRequest: .milliseconds(Int64(min(perRequest, 86_400) * 1000)))
+        move(roundRate: roundRate, perRequestSeconds: perRequest)
         // Compared with the smoothed rate, not the last round alone: a slow decline turns it back too.
         rate = rate.map { 0.5 * $0 + 0.5 * roundRate } ?? roundRate
         previous = rate
@@ -247,19 +245,14 @@ public struct WindowClimber: Sendable {
         startRound(at: now)
     }
 
-    private func seconds(_ d: Duration) -> Double {
-        let (secs, atto) = d.components
-        return Double(secs) + Double(atto) / 1e18
-    }
-
     private mutating func startRound(at now: ContinuousClock.Instant) {
         roundStart = now
         roundBytes = 0
         roundCompletions = 0
     }
 
-    /// The window after a round measured at `roundRate`, whose requests took `perRequest` each on average.
-    private mutating func move(roundRate: Double, perRequest: Duration) {
+    /// The window after a round measured at `roundRate`, whose requests took `perRequestSeconds` each on average.
+    private mutating func move(roundRate: Double, perRequestSeconds: Double) {
         guard let previous else {
             if slowStart { window = min(maxWindow, window * 2) }
             return
@@ -275,7 +268,7 @@ public struct WindowClimber: Sendable {
             // On a plateau (within 2 %), which way to lean: where a request takes more than a second (a slow link),
             // toward fewer requests, each then finishing sooner (it comes down to the knee, where fewer start to cost
             // throughput); where requests are quick, toward more (it stays up, where a step down would cost).
-            let preferFewer = seconds(perRequest) > 1
+            let preferFewer = perRequestSeconds > 1
             let keepGoing = direction > 0 ? (preferFewer ? 1.02 : 0.98) : (preferFewer ? 0.98 : 1.02)
             if roundRate < previous * keepGoing { direction = -direction }
         }
@@ -308,7 +301,7 @@ public final class PacedBlobStore: BlobStore {
             do {
                 try await base.put(name, bytes: body.bytes, metadata: metadata)
             } catch let error as BlobStoreError where error.code == .alreadyExists && attempt > 1 {
-                guard let stored = try await base.head(name), stored == metadata else { throw error }
+                guard try await base.holds(name, with: metadata) else { throw error }
             }
         }
     }
@@ -353,6 +346,12 @@ public final class PacedBlobStore: BlobStore {
         guard let blob, !name.hasPrefix("."), blob.bytes.count > 0 else { return }
         blobSize.withLock { size in size = size.map { max($0, blob.bytes.count) } ?? blob.bytes.count }
     }
+}
+
+/// `d` in seconds.
+private func seconds(_ d: Duration) -> Double {
+    let (secs, atto) = d.components
+    return Double(secs) + Double(atto) / 1e18
 }
 
 /// A put's bytes, valid for the duration of the put (the request tasks end before it returns).

@@ -126,18 +126,41 @@ public struct BlobCodec: Sendable {
         blobName: String,
         precomputedMD5: String? = nil
     ) throws -> VerifiedBlob {
+        let declared = try declared(metadata, storedLength: stored.count, format: format, blobName: blobName)
+        if format == .upstream {
+            let actual = precomputedMD5 ?? Checksums.md5Base64(stored)
+            guard actual == declared.checksum else {
+                throw TygerCoreError(.checksumMismatch, "blob \(blobName): MD5 mismatch (stored data is corrupt)")
+            }
+        } else {
+            let actual = Checksums.crc32cString(Checksums.crc32c(stored))
+            guard actual == declared.checksum else {
+                throw TygerCoreError(.checksumMismatch, "blob \(blobName): CRC32C mismatch (stored data is corrupt)")
+            }
+        }
+        return declared
+    }
+
+    /// What a blob's metadata (and the length of its stored bytes) declare: its checksum, encoding, decoded length
+    /// and chain value, without its bytes (``verify(_:metadata:format:blobName:precomputedMD5:)`` then checks them;
+    /// a resumed transfer passes over the blobs before its offset so).
+    ///
+    /// - Throws: `TygerCoreError` `.corruptMetadata` when the checksum, encoding or length metadata is missing or
+    ///   malformed, `.corruptBlob` when a raw blob's length is not the one declared.
+    public static func declared(
+        _ metadata: BlobMetadata,
+        storedLength: Int,
+        format: BufferFormat,
+        blobName: String
+    ) throws -> VerifiedBlob {
         if format == .upstream {
             guard let expected = metadata.contentMD5 else {
                 throw TygerCoreError(.corruptMetadata, "blob \(blobName): expected Content-MD5 header missing")
             }
-            let actual = precomputedMD5 ?? Checksums.md5Base64(stored)
-            guard actual == expected else {
-                throw TygerCoreError(.checksumMismatch, "blob \(blobName): MD5 mismatch (stored data is corrupt)")
-            }
             return VerifiedBlob(
-                checksum: actual,
+                checksum: expected,
                 encoding: .raw,
-                rawLength: stored.count,
+                rawLength: storedLength,
                 storedChain: metadata.hashChain
             )
         }
@@ -151,20 +174,21 @@ public struct BlobCodec: Sendable {
                 "blob \(blobName): unknown encoding '\(p[BlobMetadata.Key.encoding]!)'"
             )
         }
-        guard let rawLength = Int(p[BlobMetadata.Key.rawLength] ?? String(stored.count)), rawLength >= 0 else {
+        guard let rawLength = Int(p[BlobMetadata.Key.rawLength] ?? String(storedLength)), rawLength >= 0 else {
             throw TygerCoreError(.corruptMetadata, "blob \(blobName): malformed raw_length metadata")
         }
-        if encoding == .raw, rawLength != stored.count {
+        if encoding == .raw, rawLength != storedLength {
             throw TygerCoreError(
                 .corruptBlob,
-                "blob \(blobName): raw length \(rawLength) but \(stored.count) bytes stored"
+                "blob \(blobName): raw length \(rawLength) but \(storedLength) bytes stored"
             )
         }
-        let actual = Checksums.crc32cString(Checksums.crc32c(stored))
-        guard actual == expected else {
-            throw TygerCoreError(.checksumMismatch, "blob \(blobName): CRC32C mismatch (stored data is corrupt)")
-        }
-        return VerifiedBlob(checksum: actual, encoding: encoding, rawLength: rawLength, storedChain: metadata.hashChain)
+        return VerifiedBlob(
+            checksum: expected,
+            encoding: encoding,
+            rawLength: rawLength,
+            storedChain: metadata.hashChain
+        )
     }
 
     /// Inflates a deflated blob into `output`, which must be exactly `rawLength` bytes.

@@ -158,9 +158,7 @@ extension BufferWriter {
         do {
             try await store.put(name, bytes: encoded.stored, metadata: encoded.metadata)
         } catch let error as BlobStoreError where error.code == .alreadyExists {
-            guard let stored = try await store.head(name), stored.contentMD5 == encoded.metadata.contentMD5,
-                stored.properties == encoded.metadata.properties
-            else {
+            guard try await store.holds(name, with: encoded.metadata) else {
                 throw TygerCoreError(
                     .inputMismatch,
                     "blob \(name) was stored by the interrupted write with other bytes: the input differs from "
@@ -181,14 +179,7 @@ extension BufferWriter {
     {
         guard !prefix.hasEndMarker else { return [] }
         let first = prefix.nextBlob + 1
-        let stats = try await withThrowingTaskGroup(of: (Int64, BlobStat?).self) { group in
-            for number in first..<(first + Int64(window)) {
-                group.addTask { (number, try await store.inspect(BlobPath.name(for: number))) }
-            }
-            var stats: [Int64: BlobStat] = [:]
-            for try await (number, stat) in group { if let stat { stats[number] = stat } }
-            return stats
-        }
+        let stats = try await StoredPrefix.inspect(store, first..<(first + Int64(window)))
         var found: [(Int64, StoredPrefix.Blob, Bool)] = []
         for number in stats.keys.sorted() {
             let blob = try StoredPrefix.describe(

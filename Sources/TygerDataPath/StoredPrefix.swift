@@ -52,16 +52,9 @@ public struct StoredPrefix: Sendable {
         var next: Int64 = 0
         while true {
             let first = next
-            let stats = try await withThrowingTaskGroup(of: (Int64, BlobStat?).self) { group in
-                for number in first..<(first + Int64(concurrency)) {
-                    group.addTask { (number, try await store.inspect(BlobPath.name(for: number))) }
-                }
-                var stats: [Int64: BlobStat?] = [:]
-                for try await (number, stat) in group { stats[number] = stat }
-                return stats
-            }
+            let stats = try await inspect(store, first..<(first + Int64(concurrency)))
             for number in first..<(first + Int64(concurrency)) {
-                guard let stat = stats[number] ?? nil else { return prefix }
+                guard let stat = stats[number] else { return prefix }
                 let name = BlobPath.name(for: number)
                 let blob = try describe(stat, name: name, format: start.format)
                 var chain = prefix.chain
@@ -88,28 +81,30 @@ public struct StoredPrefix: Sendable {
         }
     }
 
-    /// A blob's checksum, encoding and decoded length from its metadata (and stored length).
-    ///
-    /// - Throws: `TygerCoreError` `.corruptMetadata` when the metadata the format needs is missing or malformed.
-    static func describe(_ stat: BlobStat, name: String, format: BufferFormat) throws -> Blob {
-        if format == .upstream {
-            guard let md5 = stat.metadata.contentMD5 else {
-                throw TygerCoreError(.corruptMetadata, "blob \(name): expected Content-MD5 header missing")
+    /// The metadata of blobs `numbers`, asked for all at once: those that are stored.
+    static func inspect(_ store: any BlobStore, _ numbers: Range<Int64>) async throws -> [Int64: BlobStat] {
+        try await withThrowingTaskGroup(of: (Int64, BlobStat?).self) { group in
+            for number in numbers {
+                group.addTask { (number, try await store.inspect(BlobPath.name(for: number))) }
             }
-            return Blob(checksum: md5, encoding: .raw, rawLength: stat.storedLength)
+            var stats: [Int64: BlobStat] = [:]
+            for try await (number, stat) in group { if let stat { stats[number] = stat } }
+            return stats
         }
-        let p = stat.metadata.properties
-        guard let crc = p[BlobMetadata.Key.crc32c] else {
-            throw TygerCoreError(.corruptMetadata, "blob \(name): crc32c metadata missing")
-        }
-        guard let encoding = BlobEncoding(rawValue: p[BlobMetadata.Key.encoding] ?? "raw") else {
-            throw TygerCoreError(.corruptMetadata, "blob \(name): unknown encoding '\(p[BlobMetadata.Key.encoding]!)'")
-        }
-        guard let rawLength = Int(p[BlobMetadata.Key.rawLength] ?? String(stat.storedLength)), rawLength >= 0,
-            encoding != .raw || rawLength == stat.storedLength
-        else {
-            throw TygerCoreError(.corruptMetadata, "blob \(name): malformed raw_length metadata")
-        }
-        return Blob(checksum: crc, encoding: encoding, rawLength: rawLength)
+    }
+
+    /// A blob's checksum, encoding and decoded length as its metadata (and stored length) declare them
+    /// (``BlobCodec/declared(_:storedLength:format:blobName:)``).
+    ///
+    /// - Throws: `TygerCoreError` `.corruptMetadata` (or `.corruptBlob`) when the metadata the format needs is missing
+    ///   or malformed.
+    static func describe(_ stat: BlobStat, name: String, format: BufferFormat) throws -> Blob {
+        let declared = try BlobCodec.declared(
+            stat.metadata,
+            storedLength: stat.storedLength,
+            format: format,
+            blobName: name
+        )
+        return Blob(checksum: declared.checksum, encoding: declared.encoding, rawLength: declared.rawLength)
     }
 }

@@ -98,6 +98,12 @@ extension BlobStore {
     }
 
     public func resumeWriterLease() async throws -> any WriterLease { try await acquireWriterLease() }
+
+    /// Whether blob `name` is stored with exactly `metadata` (its checksum and chain value): a put that finds its
+    /// name taken by the same blob (its own attempt that landed, or an interrupted writer's) has nothing left to do.
+    public func holds(_ name: String, with metadata: BlobMetadata) async throws -> Bool {
+        try await head(name) == metadata
+    }
 }
 
 /// The writer lease of a buffer; release it once `.bufferend` is written.

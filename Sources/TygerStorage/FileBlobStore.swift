@@ -59,8 +59,8 @@ public final class FileBlobStore: BlobStore {
     /// temporary file and renaming it), by the rule of ``removeStaleTemporaryFiles(under:)``: once per store, and
     /// only while no writer holds the lease and the buffer has no `.bufferend` (a writer that finished left none).
     /// Without a server, whose start cleans up its buffers, nothing else would: readers and writers of the buffer do.
-    func removeDeadWriterLeftovers() {
-        guard !leftoversChecked.withLock({ $0 }), currentWriterState() != .active,
+    func removeDeadWriterLeftovers(writerState: WriterState? = nil) {
+        guard !leftoversChecked.withLock({ $0 }), (writerState ?? currentWriterState()) != .active,
             access(directory + "/" + BufferBlobNames.end, F_OK) != 0
         else { return }
         let first = leftoversChecked.withLock { checked in
@@ -464,7 +464,7 @@ public final class FileBlobStore: BlobStore {
 
     public func writerState() async throws -> WriterState {
         let state = currentWriterState()
-        if state == .gone { removeDeadWriterLeftovers() }
+        if state == .gone { removeDeadWriterLeftovers(writerState: state) }
         return state
     }
 
