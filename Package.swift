@@ -306,7 +306,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TygerSlurmTests",
-            dependencies: ["TygerSlurm", "TygerRunEngine", "TygerModel"],
+            dependencies: ["TygerSlurm", "TygerRunEngine", "TygerRunAgent", "TygerModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

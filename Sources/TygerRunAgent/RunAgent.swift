@@ -23,6 +23,8 @@ private import Glibc
 public struct RunAgent: Sendable {
     public let launch: AgentLaunch
     public let transport: HTTPTransport
+    /// The signed URLs, renewed while the run goes on.
+    let urls: AgentURLs
     /// How long the process gets between SIGTERM and SIGKILL when the agent is told to stop.
     public var terminationGrace: Duration = .seconds(10)
     /// How often log lines are shipped.
@@ -31,6 +33,7 @@ public struct RunAgent: Sendable {
     public init(launch: AgentLaunch, transport: HTTPTransport) {
         self.launch = launch
         self.transport = transport
+        self.urls = AgentURLs(launch: launch, transport: transport)
     }
 
     /// An agent for the launch document a job's script carries (``AgentLaunch/encoded()``).
@@ -65,6 +68,7 @@ public struct RunAgent: Sendable {
             await reportExit(ReplicaExit(code: 1, detail: "the agent cannot open its log: \(error)"))
             return 1
         }
+        let renewing = Task { [urls] in await urls.keepFresh() }
         let shipper = LogShipper(path: logPath, agent: self)
         let shipping = Task { await shipper.run(every: logInterval) }
         let exit = await runProcess(scratch: scratch, log: log, stop: stop)
@@ -72,6 +76,7 @@ public struct RunAgent: Sendable {
         _ = await shipping.value
         await shipper.shipRemaining()
         await reportExit(exit)
+        renewing.cancel()
         return exit.code
     }
 
@@ -147,10 +152,14 @@ public struct RunAgent: Sendable {
     /// - Returns: Why it failed, when it did in a way that fails the run.
     private func transfer(_ buffer: BufferLaunch, opener: FifoOpener, stop: AgentStop) async -> String? {
         let url: ServiceURL
-        do { url = try ServiceURL(buffer.url) } catch { return "the access URL of '\(buffer.name)' is not valid" }
-        // Paced as the CLI's transfers are: the window follows the throughput, timeouts the measured rate.
+        do {
+            url = try ServiceURL(buffer.isRelayed ? buffer.url : urls.buffer(buffer.name) ?? buffer.url)
+        } catch { return "the access URL of '\(buffer.name)' is not valid" }
+        // Paced as the CLI's transfers are: the window follows the throughput, timeouts the measured rate. A URL
+        // refused as expired is renewed.
+        let name = buffer.name
         let store = PacedBlobStore(
-            HTTPBlobStore(containerURL: url, transport: transport),
+            HTTPBlobStore(containerURL: url, transport: transport) { [urls] in try await urls.refreshed(name) },
             pacer: TransferPacer(maxInFlight: buffer.isInput ? ReadOptions().dop : WriteOptions().dop)
         )
         let descriptor: OwnedDescriptor
@@ -215,7 +224,7 @@ public struct RunAgent: Sendable {
     /// The URL of one report (`logs` or `exit`) of this replica.
     func reportURL(_ kind: String) throws -> ServiceURL {
         let replica = (launch.worker == true ? "worker=" : "replica=") + String(launch.replica)
-        return try ServiceURL(AgentLaunch.url(under: launch.reportURL, kind, query: replica))
+        return try ServiceURL(AgentLaunch.url(under: urls.reportURL, kind, query: replica))
     }
 
     /// How a report went.
@@ -229,15 +238,16 @@ public struct RunAgent: Sendable {
     /// Posts a report. Retries for about half a minute on transport failures and 5xx answers (`unreachable` after);
     /// a 4xx answer is `refused` at once (the run is gone, or the report is not acceptable).
     func deliver(_ kind: String, body: [UInt8], contentType: String) async -> Delivery {
-        guard let url = try? reportURL(kind) else { return .refused }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         var delay = Duration.milliseconds(250)
+        var renewed = false
         for attempt in 0..<8 {
             if attempt > 0 {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(8))
             }
+            guard let url = try? reportURL(kind) else { return .refused }
             guard
                 let response = try? await transport.send(
                     .POST,
@@ -249,6 +259,11 @@ public struct RunAgent: Sendable {
                 )
             else { continue }
             if (200..<300).contains(response.status) { return .taken }
+            // An expired URL (the renewal came too late): renewed once, then sent again.
+            if response.status == 403, !renewed, urls.expiresAt != nil {
+                renewed = true
+                if await urls.renew() { continue }
+            }
             if response.status < 500 {
                 FileHandle.standardError.write(
                     Data(

@@ -252,6 +252,12 @@ struct RunCommand: AsyncParsableCommand {
                     engine.ownerLease = .seconds(seconds)
                     engine.heartbeatInterval = .milliseconds(seconds * 200)
                 }
+                // Test-only: short-lived URLs for the jobs of remote executors, so a test sees their agents renew them.
+                if let text = ProcessInfo.processInfo.environment["TYGER_TEST_AGENT_URL_LIFETIME"],
+                    let seconds = Int64(text), seconds > 0
+                {
+                    engine.remoteAccessLifetime = .seconds(seconds)
+                }
                 // Test-only: the looks behind the database's notices made rare, so a test shows the notices at work.
                 if let text = ProcessInfo.processInfo.environment["TYGER_TEST_NOTIFIED_POLL"],
                     let seconds = Int64(text),

@@ -219,6 +219,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                     logPrefix: replica.logPrefix
                 )
                 launch.worker = request.isWorkers ? true : nil
+                launch.expiresAt = request.urlsExpireAt.map { RFC3339.format($0) }
                 let job = try await submit(launch, request: request, replicas: request.replicas.count)
                 jobs.append(job)
                 execution.setJob(job, replica: index)

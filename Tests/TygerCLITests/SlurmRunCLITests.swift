@@ -122,6 +122,34 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aJobThatOutlivesItsSignedURLsHasThemRenewed() async throws {
+        // URLs that last 30 s (test-only; 24 h otherwise) and a job that sleeps past them before it reads its input,
+        // writes its output and logs: its agent renews the report URL before it expires (the log lines and the exit
+        // report get through) and a buffer URL refused as expired. A timeout over 24 h is accepted.
+        try await withSlurm(["TYGER_TEST_AGENT_URL_LIFETIME": "30"]) { s in
+            try s.file("late.yml", lateUpperRunYAML)
+            let started = Date()
+            let exec = try await s.shell(
+                #"$TYGER buffer gen 8M > in.bin && "$TYGER" run exec -f late.yml < in.bin > out.bin && tr a-z A-Z < in.bin | cmp - out.bin"#,
+                timeout: .seconds(180)
+            )
+            #expect(exec.exitCode == 0, "\(exec)")
+            #expect(Date().timeIntervalSince(started) > 38, "the job slept 38 s")
+            let runs = try jsonArray(try await s.tyger(["run", "list"]))
+            let id = try #require(runs.first?["id"].map { "\($0)" }, "\(runs)")
+            let show = try await s.show(id)
+            #expect("\(show["timeoutSeconds"] ?? "")" == "100000", "\(show)")
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText.contains("before the URLs expire"), "\(logs)")
+            #expect(logs.stdoutText.contains("after they expired"), "\(logs)")
+            // The job's own launch document had URLs of 30 s.
+            let job = try #require(try await SlurmTestCluster.jobs(ofRun: id, s).first)
+            let launch = try await launchDocument(ofJob: job.id)
+            let expiresAt = try #require((launch["expiresAt"] as? String).flatMap(parseRFC3339), "\(launch)")
+            #expect(expiresAt.timeIntervalSince(started) < 60, "\(launch)")
+        }
+    }
+
     @Test func ephemeralBuffersAreRelayedThroughTheServerToTheJob() async throws {
         try await withSlurm { s in
             try s.file("upper.yml", upperRunYAML)
@@ -467,6 +495,25 @@ private let upperRunYAML = #"""
             echo "copying on $(hostname)" >&2
             env | sort
             tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
+    """#
+
+/// Upper-cases its input into its output after sleeping past its URLs' 30 s, with a timeout over 24 h.
+private let lateUpperRunYAML = #"""
+    job:
+      codespec:
+        image: none
+        buffers:
+          inputs: ["input"]
+          outputs: ["output"]
+        command:
+          - "sh"
+          - "-c"
+          - |
+            echo "before the URLs expire"
+            sleep 38
+            echo "after they expired"
+            tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
+    timeoutSeconds: 100000
     """#
 
 /// A run of `script` (sh) without buffers.

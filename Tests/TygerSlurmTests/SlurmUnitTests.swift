@@ -3,6 +3,7 @@ import Testing
 import TygerModel
 import TygerRunEngine
 
+@testable import TygerRunAgent
 @testable import TygerSlurm
 
 /// The Slurm executor's pure parts: resource options, script quoting, `scontrol` fields, the launch document.
@@ -74,6 +75,38 @@ struct SlurmUnitTests {
         #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode(try other.encoded()) }
         #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode("not base64!") }
         #expect(throws: TygerRunEngineError.self) { try AgentLaunch.decode(Data("{}".utf8).base64EncodedString()) }
+    }
+
+    @Test func agentsRenewTheirURLsHalfTheirLifeBeforeTheEndAndAtMostAnHourBefore() throws {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        #expect(AgentURLs.renewalTime(expiresAt: now + 60, now: now) == now + 30)
+        #expect(AgentURLs.renewalTime(expiresAt: now + 86_400, now: now) == now + 86_400 - 3600)
+        #expect(AgentURLs.renewalTime(expiresAt: now + 7200, now: now) == now + 3600)
+        #expect(AgentURLs.renewalTime(expiresAt: now - 5, now: now) == now - 5, "expired: at once")
+        // The expiry travels in the launch document; a document from a server without renewals has none.
+        var launch = AgentLaunch(
+            runId: 7,
+            replica: 0,
+            arguments: ["true"],
+            environment: [:],
+            runDirectory: "/tmp/r",
+            workingDirectory: "/tmp/r/work",
+            pipesDirectory: "",
+            buffers: [],
+            reportURL: "http://h:1/agent/runs/7?sig=y",
+            logPrefix: ""
+        )
+        launch.expiresAt = "2026-12-05T10:00:00.5Z"
+        #expect(try AgentLaunch.decode(try launch.encoded()).expiresAt == "2026-12-05T10:00:00.5Z")
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: try JSONEncoder().encode(launch)) as? [String: Any]
+        )
+        object["expiresAt"] = nil
+        let old = try JSONSerialization.data(withJSONObject: object).base64EncodedString()
+        #expect(try AgentLaunch.decode(old).expiresAt == nil)
+        #expect(
+            AgentLaunch.renewalURL(reportURL: "http://h:1/agent/runs/7?sig=y") == "http://h:1/agent/runs/7/renew?sig=y"
+        )
     }
 
     @Test func anUnreachableControllerIsToldFromARefusal() {

@@ -40,9 +40,6 @@ extension RunEngine {
 
     /// The largest `timeoutSeconds` a run may ask for (`Int32.max`, about 68 years).
     public static let maxTimeoutSeconds = Int(Int32.max)
-    /// The longest `timeoutSeconds` on an executor that moves its own buffers: its access URLs (valid until five
-    /// minutes past the deadline) must stay within the signer's 24 hours.
-    public static let maxRemoteTimeoutSeconds = 24 * 3600 - 600
     /// The most replicas a run may ask for.
     public static let maxReplicas = 1000
 
@@ -88,12 +85,6 @@ extension RunEngine {
         }
         if let t = run.timeoutSeconds, t > Self.maxTimeoutSeconds {
             throw TygerRunEngineError.invalid("timeoutSeconds must be at most \(Self.maxTimeoutSeconds)")
-        }
-        if executor.movesOwnBuffers, run.effectiveTimeoutSeconds > Self.maxRemoteTimeoutSeconds {
-            throw TygerRunEngineError.invalid(
-                "timeoutSeconds must be at most \(Self.maxRemoteTimeoutSeconds) on the \(executor.description.kind) "
-                    + "executor: its jobs reach their buffers through access URLs, which last at most 24 hours"
-            )
         }
         for (field, value) in [("job.bufferTtl", run.job.bufferTtl), ("bufferAccessTtl", run.bufferAccessTtl)] {
             if let value, TimeSpan.parse(value) == nil {

@@ -35,6 +35,10 @@ public struct RunEngineConfiguration: Sendable {
     /// ID; how long it must stay valid). `nil`: such executors cannot run.
     public var agentReportURL: (@Sendable (Int64, Duration) throws -> String)?
 
+    /// For an executor that moves its own buffers: the longest its signed URLs last (the signer's bound, 24 h);
+    /// the agent of a longer run renews them before they expire.
+    public var remoteAccessLifetime: Duration = .seconds(24 * 3600)
+
     /// Settings with defaults.
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

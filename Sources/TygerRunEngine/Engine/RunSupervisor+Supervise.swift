@@ -51,6 +51,7 @@ extension RunSupervisor {
             if let (spec, replicas) = workerSpec, let endpoints {
                 var workerRequest = workerRequest(spec, replicas: replicas, endpoints: endpoints, directory: directory)
                 workerRequest.reportURL = request.reportURL
+                workerRequest.urlsExpireAt = request.urlsExpireAt
                 workerRequest.deadline = request.deadline
                 workerRequest.nodePool = currentRun.worker?.nodePool
                 let started = try await engine.executor.start(workerRequest, log: log)
@@ -254,8 +255,22 @@ extension RunSupervisor {
         }
         var buffers: [BufferLaunch] = []
         var reportURL: String?
+        var urlsExpireAt: Date?
         if remote {
-            (buffers, reportURL) = try await remoteAccess(parameters: parameters, pipes: pipes)
+            let signed = try await signedURLs(parameters: parameters)
+            reportURL = signed.reportURL
+            urlsExpireAt = RFC3339.parse(signed.expiresAt)
+            buffers = parameters.map { parameter in
+                BufferLaunch(
+                    name: parameter.name,
+                    isInput: parameter.isInput,
+                    url: parameter.isEphemeral
+                        ? AgentLaunch.pipeURL(reportURL: signed.reportURL, parameter: parameter.name)
+                        : signed.buffers[parameter.name] ?? "",
+                    pipe: pipes[parameter.name] ?? "",
+                    isRelayed: parameter.isEphemeral
+                )
+            }
         }
         state.withLock {
             $0.openers = openers
@@ -299,17 +314,17 @@ extension RunSupervisor {
         )
         request.buffers = buffers
         request.reportURL = reportURL
+        request.urlsExpireAt = urlsExpireAt
         request.deadline = deadline
         request.nodePool = run.job.nodePool
         return (request, log, launches)
     }
 
-    /// For an executor that moves its own buffers: an access URL per buffer parameter (read-only for inputs) and the
-    /// report URL, valid until five minutes past the deadline (at least 30 s, at most the signer's 24 h).
-    private func remoteAccess(
-        parameters: [Parameter],
-        pipes: [String: String]
-    ) async throws -> ([BufferLaunch], String) {
+    /// For an executor that moves its own buffers: the report URL and an access URL per stored buffer parameter
+    /// (read-only for inputs; an ephemeral buffer is relayed under the report URL), valid until five minutes past
+    /// the deadline, at least 30 s and at most ``RunEngineConfiguration/remoteAccessLifetime`` (24 h): a longer run's
+    /// agent renews them (``renewedURLs()``).
+    func signedURLs(parameters: [Parameter]) async throws -> AgentRenewal {
         let configuration = engine.configuration
         guard let access = configuration.bufferAccessURL, let report = configuration.agentReportURL else {
             throw TygerRunEngineError(
@@ -317,27 +332,26 @@ extension RunSupervisor {
                 "the \(engine.executor.description.kind) executor needs a TCP listener its jobs can reach (--tcp)"
             )
         }
-        let remaining = deadline.timeIntervalSince(engine.clock.now()) + 300
-        let ttl = Duration.seconds(Int64(min(max(remaining, 30), 24 * 3600)))
+        let now = engine.clock.now()
+        let lifetime = Double(configuration.remoteAccessLifetime.components.seconds)
+        let seconds = Int64(min(max(deadline.timeIntervalSince(now) + 300, 30), max(lifetime, 30)))
+        let ttl = Duration.seconds(seconds)
         let reportURL = try report(runId, ttl)
-        var buffers: [BufferLaunch] = []
-        for parameter in parameters {
-            // An ephemeral buffer is relayed through the server: the agent streams the process's side of its FIFO.
-            let url =
-                parameter.isEphemeral
-                ? AgentLaunch.pipeURL(reportURL: reportURL, parameter: parameter.name)
-                : try await access(parameter.bufferId, !parameter.isInput, ttl)
-            buffers.append(
-                BufferLaunch(
-                    name: parameter.name,
-                    isInput: parameter.isInput,
-                    url: url,
-                    pipe: pipes[parameter.name] ?? "",
-                    isRelayed: parameter.isEphemeral
-                )
-            )
+        var buffers: [String: String] = [:]
+        for parameter in parameters where !parameter.isEphemeral {
+            buffers[parameter.name] = try await access(parameter.bufferId, !parameter.isInput, ttl)
         }
-        return (buffers, reportURL)
+        // The signer counts from its own clock: said a little early rather than late.
+        let expiresAt = now.addingTimeInterval(Double(seconds) - 1)
+        return AgentRenewal(reportURL: reportURL, buffers: buffers, expiresAt: RFC3339.format(expiresAt))
+    }
+
+    /// Fresh URLs for the run's agents, while the run is live.
+    ///
+    /// - Throws: `TygerRunEngineError` `.notFound` once the run has ended.
+    func renewedURLs() async throws -> AgentRenewal {
+        guard isLive else { throw TygerRunEngineError(.notFound, "run \(runId) has ended") }
+        return try await signedURLs(parameters: parameters)
     }
 
     /// Streams one buffer parameter between its FIFO and its buffer.

@@ -32,6 +32,9 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     public var logPrefix: String
     /// Whether this is a replica of the run's workers (its reports say `worker=N` instead of `replica=N`).
     public var worker: Bool?
+    /// When the signed URLs (reports and buffers) expire (RFC 3339); before that the agent renews them all at
+    /// `<report path>/renew` (``AgentRenewal``). `nil` (an older server): no renewal.
+    public var expiresAt: String?
 
     public init(
         runId: Int64,
@@ -68,6 +71,9 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
         return path + "/" + suffix + (queries.isEmpty ? "" : "?" + queries.joined(separator: "&"))
     }
 
+    /// Where the agent renews its signed URLs: `<report path>/renew?<report query>` (`POST`, ``AgentRenewal``).
+    public static func renewalURL(reportURL: String) -> String { url(under: reportURL, "renew") }
+
     /// The relay of an ephemeral buffer for the agent: `<report path>/pipes/<parameter>?<report query>`.
     public static func pipeURL(reportURL: String, parameter: String) -> String {
         url(under: reportURL, "pipes/" + parameter)
@@ -100,5 +106,22 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
             )
         }
         return launch
+    }
+}
+
+/// Fresh signed URLs for a run's agent (`POST <report path>/renew`): a run may outlast one URL's lifetime (at most
+/// 24 hours), so its agent renews them before they expire, with the URL it holds.
+public struct AgentRenewal: Sendable, Hashable, Codable {
+    /// The new signed base URL of the reports (and of the relays of ephemeral buffers).
+    public var reportURL: String
+    /// The new access URL of each stored buffer, by parameter name.
+    public var buffers: [String: String]
+    /// When these URLs expire (RFC 3339).
+    public var expiresAt: String
+
+    public init(reportURL: String, buffers: [String: String], expiresAt: String) {
+        self.reportURL = reportURL
+        self.buffers = buffers
+        self.expiresAt = expiresAt
     }
 }

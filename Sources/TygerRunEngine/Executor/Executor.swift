@@ -210,6 +210,8 @@ public struct ExecutionRequest: Sendable {
     /// For an executor that ``Executor/movesOwnBuffers``: the signed base URL its processes report to
     /// (`<base>/logs`, `<base>/exit`, with the query kept).
     public var reportURL: String?
+    /// When ``reportURL`` and the buffers' URLs expire; the agent renews them before (``AgentRenewal``).
+    public var urlsExpireAt: Date?
     /// The run's deadline (creation + timeout).
     public var deadline: Date?
     /// The run's `job.nodePool`, for executors that place processes (a Slurm partition).

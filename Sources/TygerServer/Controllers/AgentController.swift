@@ -6,7 +6,8 @@ import TygerRunEngine
 
 /// The reports of run agents (`tyger run-agent`, started by cluster jobs): `POST /agent/runs/<id>/logs?replica=N`
 /// appends log lines (`<RFC 3339 stamp> <text>\n` each) to the run's log, `POST /agent/runs/<id>/exit?replica=N`
-/// (`{"code": 0, "detail": "…"}`) says how a replica ended; `PUT` and `GET /agent/runs/<id>/pipes/<name>` relay the
+/// (`{"code": 0, "detail": "…"}`) says how a replica ended, `POST /agent/runs/<id>/renew` gives fresh signed URLs
+/// (``AgentRenewal``) to a run that outlasts them; `PUT` and `GET /agent/runs/<id>/pipes/<name>` relay the
 /// process's side of an ephemeral buffer (the client's relay, ``RelayController``, has the other side).
 ///
 /// The routes check their signed URL themselves: the engine signs it for the container name `run<id>agent` with the
@@ -31,6 +32,7 @@ struct AgentController: Sendable {
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("/agent/runs/:id/logs") { request, context in try await logs(request, context) }
         router.post("/agent/runs/:id/exit") { request, context in try await exit(request, context) }
+        router.post("/agent/runs/:id/renew") { request, context in try await renew(request, context) }
         router.put("/agent/runs/:id/pipes/:name") { request, context in try await putPipe(request, context) }
         router.get("/agent/runs/:id/pipes/:name") { request, context in try await getPipe(request, context) }
     }
@@ -99,6 +101,24 @@ struct AgentController: Sendable {
             throw APIError.notFound
         }
         return Response(status: .noContent)
+    }
+
+    /// Fresh signed URLs for the run's agent, asked with the URL it holds (still valid): a run may outlast them.
+    private func renew(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let runId = try signedRun(request, context)
+        let renewal: AgentRenewal
+        do {
+            renewal = try await engine.agentRenewal(runId: runId)
+        } catch let error as TygerRunEngineError where error.code == .notFound {
+            throw APIError.notFound
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(renewal)))
+        )
     }
 
     /// An ephemeral output of the run: the agent's body (what the remote process wrote) into the process's side of
