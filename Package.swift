@@ -216,8 +216,10 @@ let package = Package(
             name: "TygerRunAgent",
             dependencies: [
                 "TygerRunEngine", "TygerClient", "TygerDataPath", "TygerStorage", "TygerIO", "TygerCore", "TygerModel",
+                "TygerContainers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

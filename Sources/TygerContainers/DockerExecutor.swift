@@ -109,10 +109,10 @@ public final class DockerExecutor: Executor {
     }
 
     /// Where the run's pipe directory appears inside its containers (upstream's path).
-    public static func pipesDirectory(runId: Int64) -> String { "/run/secrets/\(runId)/pipes" }
+    public static func pipesDirectory(runId: Int64) -> String { ProcessView.containerPipesDirectory(runId: runId) }
 
     public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
-        ProcessView(pipesDirectory: Self.pipesDirectory(runId: runId), workingDirectory: nil, inheritedEnvironment: [:])
+        .container(runId: runId)
     }
 
     /// Refuses a codespec whose image is not a valid reference, naming the image and what is wrong.

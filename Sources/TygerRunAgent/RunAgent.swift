@@ -1,8 +1,10 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
 public import TygerClient
+import TygerContainers
 import TygerCore
 import TygerDataPath
 import TygerIO
@@ -97,8 +99,9 @@ public struct RunAgent: Sendable {
             if !launch.buffers.isEmpty {
                 try Self.makeDirectory(launch.pipesDirectory)
                 for buffer in launch.buffers {
-                    try NamedPipe.create(at: buffer.pipe, mode: 0o600)
-                    openers.append((buffer, FifoOpener(path: buffer.pipe, forWriting: buffer.isInput)))
+                    let path = hostPath(ofPipe: buffer.pipe)
+                    try NamedPipe.create(at: path, mode: 0o600)
+                    openers.append((buffer, FifoOpener(path: path, forWriting: buffer.isInput)))
                 }
             }
         } catch {
@@ -106,23 +109,25 @@ public struct RunAgent: Sendable {
             log.append(message)
             return ReplicaExit(code: 1, detail: message)
         }
-        let request = ExecutionRequest(
+        var request = ExecutionRequest(
             runId: launch.runId,
             runDirectory: scratch,
             pipesDirectory: launch.pipesDirectory,
-            image: "",
+            image: launch.container?.image ?? "",
             replicas: [
                 ReplicaLaunch(
                     arguments: launch.arguments,
+                    commandCount: launch.commandCount ?? launch.arguments.count,
                     environment: launch.environment,
-                    workingDirectory: launch.workingDirectory,
+                    workingDirectory: launch.container.map(\.workingDirectory) ?? launch.workingDirectory,
                     logPrefix: launch.logPrefix
                 )
             ]
         )
+        request.isWorkers = launch.worker == true
         let execution: any Execution
         do {
-            execution = try await LocalProcessExecutor().start(request, log: log)
+            execution = try await executor().start(request, log: log)
         } catch {
             for (_, opener) in openers { opener.release() }
             let message = (error as? TygerRunEngineError)?.message ?? "\(error)"
@@ -145,6 +150,29 @@ public struct RunAgent: Sendable {
         for failure in failed { log.append(failure) }
         // A process that succeeded still fails the run when its buffers did not make it.
         return ReplicaExit(code: exit.code == 0 ? 1 : exit.code, detail: failed.joined(separator: "; "))
+    }
+
+    /// Where the agent makes a buffer's pipe: where the process sees it, or, for a container (which sees it in its
+    /// own pipes directory), the same name in the launch's pipes directory, which is mounted there.
+    func hostPath(ofPipe pipe: String) -> String {
+        guard launch.container != nil else { return pipe }
+        return launch.pipesDirectory + "/" + (pipe as NSString).lastPathComponent
+    }
+
+    /// What runs the process: the machine's container engine when the launch says so, else a host process.
+    private func executor() async throws -> any Executor {
+        guard let container = launch.container else { return LocalProcessExecutor() }
+        var configuration = DockerExecutorConfiguration(host: container.host, instanceID: container.instanceID)
+        guard let pull = ImagePullPolicy(rawValue: container.pull) else {
+            throw TygerRunEngineError(.executorFailure, "unknown image pull policy '\(container.pull)'")
+        }
+        configuration.pull = pull
+        configuration.network = container.network
+        do {
+            return try await DockerExecutor(configuration: configuration, logger: Logger(label: "tyger.run-agent"))
+        } catch let error as DockerEngineError {
+            throw TygerRunEngineError(.executorFailure, "the container engine at \(container.host): \(error.message)")
+        }
     }
 
     /// Streams one buffer between its pipe and its access URL.

@@ -45,9 +45,36 @@ struct SlurmOptions: ParsableArguments {
     @Option(name: .customLong("slurm-poll-interval"), help: "How often the jobs' states are looked at.")
     var pollInterval: String = "1s"
 
+    @Option(
+        name: .customLong("slurm-container-host"),
+        help:
+            "Run each job's process in a container of the codespec's image, through the Docker Engine API (Docker or Podman) at this address on the job's machine (unix:///run/podman/podman.sock). Default: host processes."
+    )
+    var containerHost: String?
+
+    @Option(
+        name: .customLong("slurm-container-pull"),
+        help: "With --slurm-container-host: when the machines' engines pull images: always, missing or never."
+    )
+    var containerPull: String = "missing"
+
+    @Option(
+        name: .customLong("slurm-container-network"),
+        help:
+            "With --slurm-container-host: the containers' network: none, host or a network's name (runs with workers use host)."
+    )
+    var containerNetwork: String = "none"
+
     func validate() throws {
         guard scratch.hasPrefix("/") else { throw ValidationError("--slurm-scratch must be an absolute path") }
         if let agent, !agent.hasPrefix("/") { throw ValidationError("--slurm-agent must be an absolute path") }
+        if let containerHost, !(containerHost.hasPrefix("unix://") || containerHost.hasPrefix("tcp://")) {
+            throw ValidationError("--slurm-container-host must be a unix:// or tcp:// address")
+        }
+        guard ["always", "missing", "never"].contains(containerPull) else {
+            throw ValidationError("unknown --slurm-container-pull '\(containerPull)': use always, missing or never")
+        }
+        guard !containerNetwork.isEmpty else { throw ValidationError("--slurm-container-network must not be empty") }
         do {
             guard try DurationParser.parse(pollInterval) > .zero else {
                 throw ValidationError("--slurm-poll-interval must be positive")
@@ -64,12 +91,16 @@ struct SlurmOptions: ParsableArguments {
         configuration.scratch = scratch
         configuration.binDirectory = bin
         configuration.pollInterval = try DurationParser.parse(pollInterval)
+        configuration.containerHost = containerHost
+        configuration.containerPull = containerPull
+        configuration.containerNetwork = containerNetwork
         let executor = try await SlurmExecutor(configuration: configuration, logger: logger)
         logger.info(
             "running codespecs as Slurm jobs",
             metadata: [
                 "engine": "\(executor.description.engine ?? "?")", "agent": "\(agentPath)",
                 "user": "\(user ?? "(the server's)")",
+                "containers": "\(containerHost ?? "none")",
             ]
         )
         return executor

@@ -27,6 +27,15 @@ public struct SlurmExecutorConfiguration: Sendable {
     public var reportGrace: Duration = .seconds(2)
     /// How many times a job is submitted while the controller does not answer (each `sbatch` tries for ~10 s).
     public var submitAttempts = 6
+    /// Run each job's process in a container of its machine's engine (Docker Engine API, Docker or Podman) at this
+    /// address on the machine (`unix:///run/podman/podman.sock`); `nil`: host processes (the codespec's image is not
+    /// used).
+    public var containerHost: String?
+    /// With ``containerHost``: when the machine's engine pulls images (`always`, `missing`, `never`).
+    public var containerPull = "missing"
+    /// With ``containerHost``: the containers' network (`none`, `host`, a name). Runs with workers use `host`, so
+    /// that their endpoints are reached at their machines' addresses.
+    public var containerNetwork = "none"
     /// The environment of Slurm's commands (the server's: it carries `SLURM_CONF`).
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
@@ -91,7 +100,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
         self.description = ExecutorDescription(
             kind: "slurm",
             engine: "Slurm \(number)",
-            capabilities: ["NodePools", "DistributedRuns"]
+            capabilities: ["NodePools", "DistributedRuns"] + (configuration.containerHost != nil ? ["Docker"] : [])
         )
     }
 
@@ -149,6 +158,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     /// (``runRoot(_:replica:)``, with the pipes and the default working directory), `PATH` (default
     /// `/usr/local/bin:/usr/bin:/bin`), `LANG`, `LC_ALL` and `TZ` of the server; nothing else of its environment.
     public func processView(runId: Int64, pipesDirectory: String, workDirectory: String) -> ProcessView {
+        if configuration.containerHost != nil { return .container(runId: runId) }
         let base = Self.jobBaseEnvironment(configuration.environment)
         let root = runRoot(runId, replica: 0)
         return ProcessView(
@@ -174,7 +184,11 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     }
 
     public func validate(codespec: Codespec, replicas: Int) async throws {
-        if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
+        if configuration.containerHost != nil {
+            if codespec.image.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw TygerRunEngineError(.invalidInput, "The codespec has no image to run as a container on Slurm")
+            }
+        } else if (codespec.command ?? []).isEmpty && (codespec.args ?? []).isEmpty {
             throw TygerRunEngineError(
                 .invalidInput,
                 "The codespec has no command or args: the Slurm executor runs 'command' + 'args' as a host process on the cluster (the image '\(codespec.image)' is not used)"
@@ -220,6 +234,19 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 )
                 launch.worker = request.isWorkers ? true : nil
                 launch.expiresAt = request.urlsExpireAt.map { RFC3339.format($0) }
+                launch.commandCount = replica.commandCount
+                if let host = configuration.containerHost {
+                    // Workers, and a job that reaches them, are on their machines' networks.
+                    let withWorkers = request.isWorkers || replica.environment["TYGER_WORKER_NODES"] != nil
+                    launch.container = AgentContainer(
+                        host: host,
+                        image: request.image,
+                        pull: configuration.containerPull,
+                        network: withWorkers ? "host" : configuration.containerNetwork,
+                        workingDirectory: replica.workingDirectory,
+                        instanceID: configuration.instanceID
+                    )
+                }
                 let job = try await submit(launch, request: request, replicas: request.replicas.count)
                 jobs.append(job)
                 execution.setJob(job, replica: index)

@@ -150,6 +150,74 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test(.enabled(if: TestExecutor.dockerHost != nil))
+    func jobsRunTheCodespecsImageInTheMachinesContainerEngine() async throws {
+        // `--slurm-container-host`: the agent runs the process as a container of the machine's engine (the test
+        // cluster's machine is this one, and the engine is the test Podman). Stored buffers reach it through pipes
+        // mounted in the container; the image's non-root user can use them.
+        try await withSlurm(["TYGER_SLURM_CONTAINER_HOST": TestExecutor.dockerHost ?? ""]) { s in
+            try s.file(
+                "inside.yml",
+                #"""
+                job:
+                  codespec:
+                    image: localhost/tyger-test/busybox-nobody
+                    buffers:
+                      inputs: ["input"]
+                      outputs: ["output"]
+                    env:
+                      WHERE: "$(INPUT_PIPE)"
+                    command: ["sh", "-c"]
+                    args:
+                      - |
+                        echo "image=$(cat /tyger-image.txt) user=$(id -u) pipe=$WHERE pwd=$PWD"
+                        env | grep -c SLURM_ || true
+                        tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
+                """#
+            )
+            let exec = try await s.shell(
+                #"$TYGER buffer gen 16M > in.bin && "$TYGER" run exec -f inside.yml < in.bin > out.bin && tr a-z A-Z < in.bin | cmp - out.bin"#,
+                timeout: .seconds(180)
+            )
+            #expect(exec.exitCode == 0, "\(exec)")
+            let id = try #require(try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" })
+            let logs = try await s.tyger(["run", "logs", id]).stdoutText
+            #expect(logs.contains("image=busybox user=65534 pipe=/run/secrets/\(id)/pipes/input.pipe pwd=/"), "\(logs)")
+            #expect(logs.split(separator: "\n").contains("0"), "Slurm's variables reached the container: \(logs)")
+            let jobs = try await SlurmTestCluster.jobs(ofRun: id, s)
+            #expect(jobs.first?.state == "COMPLETED", "\(jobs)")
+            let status = try await s.tyger(["api", "status"])
+            #expect(status.stdoutText.contains("Docker"), "\(status)")
+            // The container carried this server's instance and is gone.
+            let instance = String(
+                decoding: try TestFiles.read(s.home + "/server/instance-id"),
+                as: UTF8.self
+            ).trimmingCharacters(in: .whitespacesAndNewlines)
+            let listed = try await runProcess(
+                "/usr/bin/curl",
+                [
+                    "-sf", "-G", "--unix-socket", String((TestExecutor.dockerHost ?? "").dropFirst("unix://".count)),
+                    "--data-urlencode", "all=true", "--data-urlencode",
+                    "filters={\"label\":[\"tyger-instance=\(instance)\"]}", "http://d/v1.41/containers/json",
+                ]
+            )
+            #expect(
+                listed.exitCode == 0 && listed.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "[]",
+                "\(listed)"
+            )
+
+            // An image the machine's engine does not have and cannot pull (no registry on that port): the run fails
+            // naming it.
+            try s.file(
+                "missing.yml",
+                "job:\n  codespec:\n    image: 127.0.0.1:9/tyger-test/not-there:1\n    command: [\"true\"]\n"
+            )
+            let missing = try await s.tyger(["run", "exec", "-f", s.directory + "/missing.yml"], timeout: .seconds(90))
+            #expect(missing.exitCode != 0, "\(missing)")
+            #expect(missing.stderrText.contains("127.0.0.1:9/tyger-test/not-there:1"), "\(missing)")
+        }
+    }
+
     @Test func ephemeralBuffersAreRelayedThroughTheServerToTheJob() async throws {
         try await withSlurm { s in
             try s.file("upper.yml", upperRunYAML)

@@ -35,6 +35,13 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     /// When the signed URLs (reports and buffers) expire (RFC 3339); before that the agent renews them all at
     /// `<report path>/renew` (``AgentRenewal``). `nil` (an older server): no renewal.
     public var expiresAt: String?
+    /// How many of ``arguments`` are the codespec's `command` (the rest are its `args`); a container's entrypoint
+    /// and command. `nil`: all of them are the command.
+    public var commandCount: Int?
+    /// Run the process in a container of the machine's engine instead of as a host process; the pipes named by
+    /// ``buffers`` are then paths inside it (``ProcessView/containerPipesDirectory(runId:)``), made in
+    /// ``pipesDirectory`` under the same names and mounted there.
+    public var container: AgentContainer?
 
     public init(
         runId: Int64,
@@ -123,5 +130,37 @@ public struct AgentRenewal: Sendable, Hashable, Codable {
         self.reportURL = reportURL
         self.buffers = buffers
         self.expiresAt = expiresAt
+    }
+}
+
+/// A run agent's process as a container (`--slurm-container-host`): the engine on the job's machine and what to run.
+public struct AgentContainer: Sendable, Hashable, Codable {
+    /// The engine's address on the job's machine (`unix:///run/podman/podman.sock`).
+    public var host: String
+    /// The codespec's image.
+    public var image: String
+    /// When the engine pulls it: `always`, `missing` or `never`.
+    public var pull: String
+    /// `none`, `host` or a network's name.
+    public var network: String
+    /// The codespec's working directory; `nil`: the image's.
+    public var workingDirectory: String?
+    /// The server's instance, on the container's labels.
+    public var instanceID: String
+
+    public init(
+        host: String,
+        image: String,
+        pull: String,
+        network: String,
+        workingDirectory: String?,
+        instanceID: String
+    ) {
+        self.host = host
+        self.image = image
+        self.pull = pull
+        self.network = network
+        self.workingDirectory = workingDirectory
+        self.instanceID = instanceID
     }
 }

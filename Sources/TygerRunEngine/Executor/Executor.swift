@@ -124,6 +124,20 @@ public struct ProcessView: Sendable, Hashable {
         self.workingDirectory = workingDirectory
         self.inheritedEnvironment = inheritedEnvironment
     }
+
+    /// Where a run's pipe directory appears inside its containers (upstream's path), for every executor that runs
+    /// containers.
+    public static func containerPipesDirectory(runId: Int64) -> String { "/run/secrets/\(runId)/pipes" }
+
+    /// What a run's containers see: the pipes at ``containerPipesDirectory(runId:)``, the image's working directory,
+    /// nothing of the host's environment.
+    public static func container(runId: Int64) -> ProcessView {
+        ProcessView(
+            pipesDirectory: containerPipesDirectory(runId: runId),
+            workingDirectory: nil,
+            inheritedEnvironment: [:]
+        )
+    }
 }
 
 /// The processes of one run.
