@@ -84,7 +84,7 @@ enum LocalServer {
     /// (`process`, `docker`), `TYGER_PULL` → `--pull`, `TYGER_CONTAINER_NETWORK` → `--container-network`,
     /// `TYGER_DATABASE` → `--database`, `TYGER_BLOB_STORE` → `--blob-store`, `TYGER_TCP` → `--tcp`,
     /// `TYGER_ADVERTISE_URL` → `--advertise-url`, `TYGER_SLURM_<X>` → `--slurm-<x>` (agent, user, partition, account,
-    /// scratch, bin, container-host, container-pull, container-network), `TYGER_KEEP_CONTAINERS=1` → `--keep-containers`. `DOCKER_HOST` and the `AWS_*` credentials reach the server as they are: the server reads
+    /// scratch, bin, ca-cert, container-host, container-pull, container-network), `TYGER_KEEP_CONTAINERS=1` → `--keep-containers`. `DOCKER_HOST` and the `AWS_*` credentials reach the server as they are: the server reads
     /// them.
     static func settingsFromEnvironment() -> [String] {
         let environment = ProcessInfo.processInfo.environment
@@ -109,7 +109,7 @@ enum LocalServer {
         ("TYGER_SLURM_AGENT", "--slurm-agent"), ("TYGER_SLURM_USER", "--slurm-user"),
         ("TYGER_SLURM_PARTITION", "--slurm-partition"), ("TYGER_SLURM_ACCOUNT", "--slurm-account"),
         ("TYGER_SLURM_SCRATCH", "--slurm-scratch"), ("TYGER_SLURM_BIN", "--slurm-bin"),
-        ("TYGER_SLURM_CONTAINER_HOST", "--slurm-container-host"),
+        ("TYGER_SLURM_CA_CERT", "--slurm-ca-cert"), ("TYGER_SLURM_CONTAINER_HOST", "--slurm-container-host"),
         ("TYGER_SLURM_CONTAINER_PULL", "--slurm-container-pull"),
         ("TYGER_SLURM_CONTAINER_NETWORK", "--slurm-container-network"),
     ]

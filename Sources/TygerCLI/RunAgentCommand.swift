@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import TygerClient
 import TygerIO
 import TygerRunAgent
 
@@ -31,14 +30,11 @@ struct RunAgentCommand: AsyncParsableCommand {
         }
         let stop = AgentStop()
         ProcessOps.onSignals([.terminate, .interrupt]) { _ in stop.fire() }
-        let code = try await HTTPTransport.withTransport { transport in
-            let agent: RunAgent
-            do {
-                agent = try RunAgent(launchDocument: text, transport: transport)
-            } catch let error as RunAgentError {
-                throw CommandFailure(error.message)
-            }
-            return await agent.run(stop: stop)
+        let code: Int32
+        do {
+            code = try await RunAgent.run(launchDocument: text, stop: stop)
+        } catch let error as RunAgentError {
+            throw CommandFailure(error.message)
         }
         if code != 0 { throw ExitCode(code) }
     }

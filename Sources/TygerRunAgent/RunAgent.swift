@@ -42,8 +42,47 @@ public struct RunAgent: Sendable {
     ///
     /// - Throws: ``RunAgentError`` when the document is not one this agent reads.
     public init(launchDocument: String, transport: HTTPTransport) throws {
+        self.init(launch: try Self.launch(from: launchDocument), transport: transport)
+    }
+
+    /// Runs the replica a launch document describes (what `tyger run-agent` does), over HTTP connections that also
+    /// trust the server's own CA when the document carries one.
+    ///
+    /// - Returns: The exit status for the agent's process.
+    /// - Throws: ``RunAgentError`` when the document is not one this agent reads, or its CA cannot be used.
+    public static func run(launchDocument: String, stop: AgentStop) async throws -> Int32 {
+        let launch = try launch(from: launchDocument)
+        var caPath: String?
+        if let pem = launch.caCertificate {
+            let directory = try makePrivateTemporaryDirectory()
+            caPath = directory + "/ca.pem"
+            guard FileManager.default.createFile(atPath: directory + "/ca.pem", contents: Data(pem.utf8)) else {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw RunAgentError(message: "cannot write the server's CA certificates to \(directory)")
+            }
+        }
+        defer {
+            if let caPath {
+                try? FileManager.default.removeItem(atPath: (caPath as NSString).deletingLastPathComponent)
+            }
+        }
         do {
-            self.init(launch: try AgentLaunch.decode(launchDocument), transport: transport)
+            return try await HTTPTransport.withTransport(caCertificatePath: caPath) { transport in
+                await RunAgent(launch: launch, transport: transport).run(stop: stop)
+            }
+        } catch let error as RunAgentError {
+            throw error
+        } catch {
+            throw RunAgentError(message: "the server's CA certificates cannot be used: \(error)")
+        }
+    }
+
+    /// The launch document a job's script carries (``AgentLaunch/encoded()``).
+    ///
+    /// - Throws: ``RunAgentError`` when the document is not one this agent reads.
+    public static func launch(from document: String) throws -> AgentLaunch {
+        do {
+            return try AgentLaunch.decode(document)
         } catch let error as TygerRunEngineError {
             throw RunAgentError(message: error.message)
         }

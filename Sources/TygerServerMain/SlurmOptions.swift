@@ -46,6 +46,13 @@ struct SlurmOptions: ParsableArguments {
     var pollInterval: String = "1s"
 
     @Option(
+        name: .customLong("slurm-ca-cert"),
+        help:
+            "PEM file of the certificates the jobs trust for the server's HTTPS URL (a certificate of your own CA), besides their machines' roots."
+    )
+    var caCert: String?
+
+    @Option(
         name: .customLong("slurm-container-host"),
         help:
             "Run each job's process in a container of the codespec's image, through the Docker Engine API (Docker or Podman) at this address on the job's machine (unix:///run/podman/podman.sock). Default: host processes."
@@ -91,6 +98,14 @@ struct SlurmOptions: ParsableArguments {
         configuration.scratch = scratch
         configuration.binDirectory = bin
         configuration.pollInterval = try DurationParser.parse(pollInterval)
+        if let caCert {
+            guard let pem = try? String(contentsOfFile: caCert, encoding: .utf8),
+                pem.contains("-----BEGIN CERTIFICATE-----")
+            else {
+                throw ValidationError("--slurm-ca-cert: cannot read PEM certificates from '\(caCert)'")
+            }
+            configuration.caCertificate = pem
+        }
         configuration.containerHost = containerHost
         configuration.containerPull = containerPull
         configuration.containerNetwork = containerNetwork

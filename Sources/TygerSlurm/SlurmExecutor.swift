@@ -36,6 +36,8 @@ public struct SlurmExecutorConfiguration: Sendable {
     /// With ``containerHost``: the containers' network (`none`, `host`, a name). Runs with workers use `host`, so
     /// that their endpoints are reached at their machines' addresses.
     public var containerNetwork = "none"
+    /// PEM certificates the jobs' agents trust for the server's HTTPS URLs besides their machines' roots.
+    public var caCertificate: String?
     /// The environment of Slurm's commands (the server's: it carries `SLURM_CONF`).
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
@@ -235,6 +237,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 launch.worker = request.isWorkers ? true : nil
                 launch.expiresAt = request.urlsExpireAt.map { RFC3339.format($0) }
                 launch.commandCount = replica.commandCount
+                launch.caCertificate = configuration.caCertificate
                 if let host = configuration.containerHost {
                     // Workers, and a job that reaches them, are on their machines' networks.
                     let withWorkers = request.isWorkers || replica.environment["TYGER_WORKER_NODES"] != nil

@@ -218,6 +218,64 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func jobsReachAServerOverHTTPSWithItsOwnCA() async throws {
+        // A server whose TLS certificate comes from a CA of its own: its jobs' agents trust it through
+        // `--slurm-ca-cert` (the launch document carries the PEM); without it they cannot reach the server and the run
+        // fails.
+        try await withTemporaryDirectory(prefix: "tyger-slurm-tls") { dir in
+            let made = try await runShell(
+                """
+                set -e
+                cd '\(dir)'
+                openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \\
+                    -subj /CN=tyger-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+                openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.csr -subj /CN=127.0.0.1
+                printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
+                openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf
+                printf 'job:\\n  codespec:\\n    image: none\\n    buffers:\\n      inputs: [input]\\n      outputs: [output]\\n    command: [sh, -c, "tr a-z A-Z < $INPUT_PIPE > $OUTPUT_PIPE"]\\n' > upper.yml
+                """
+            )
+            try #require(made.exitCode == 0, "\(made)")
+            let input = Payload.random(count: 3_000_000, seed: 7)
+            let expected = input.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }
+            for trusted in [true, false] {
+                let data = dir + "/server-\(trusted)"
+                var arguments = [
+                    "--tcp", "127.0.0.1:0", "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem",
+                    "--executor", "slurm",
+                ]
+                if trusted { arguments += ["--slurm-ca-cert", dir + "/ca.pem"] }
+                try await withServer(
+                    dataDirectory: data,
+                    arguments: arguments,
+                    environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
+                ) { server in
+                    let endpoint = try #require(server.tcpEndpoint)
+                    #expect(endpoint.hasPrefix("https://127.0.0.1:"), "\(endpoint)")
+                    let token = try await TygerServerBinary.createToken(dataDirectory: data)
+                    try await withCLIHome { home in
+                        let login = try await home.run([
+                            "login", endpoint, "--token", token, "--ca-cert", dir + "/ca.pem",
+                        ])
+                        try #require(login.exitCode == 0, "\(login)")
+                        let exec = try await home.run(
+                            ["run", "exec", "-f", dir + "/upper.yml"],
+                            input: .bytes(input),
+                            timeout: .seconds(120)
+                        )
+                        if trusted {
+                            #expect(exec.exitCode == 0, "\(exec)")
+                            #expect(mismatch(exec.stdout, expected) == nil)
+                        } else {
+                            #expect(exec.exitCode != 0, "\(exec)")
+                            #expect(exec.stderrText.contains("without its agent's report"), "\(exec)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func ephemeralBuffersAreRelayedThroughTheServerToTheJob() async throws {
         try await withSlurm { s in
             try s.file("upper.yml", upperRunYAML)

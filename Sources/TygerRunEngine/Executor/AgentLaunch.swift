@@ -42,6 +42,9 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     /// ``buffers`` are then paths inside it (``ProcessView/containerPipesDirectory(runId:)``), made in
     /// ``pipesDirectory`` under the same names and mounted there.
     public var container: AgentContainer?
+    /// PEM certificates the agent trusts for the server's HTTPS URLs besides the system's roots (a server with a
+    /// certificate of its own CA: `--slurm-ca-cert`).
+    public var caCertificate: String?
 
     public init(
         runId: Int64,
