@@ -127,7 +127,8 @@ final class DirectHTTPClient: Sendable {
         _ method: HTTPMethod,
         _ url: ServiceURL,
         headers: HTTPHeaders,
-        bodyLength: Int?
+        bodyLength: Int?,
+        chunked: Bool = false
     ) throws -> [UInt8] {
         let host: String
         switch url.transport {
@@ -139,7 +140,9 @@ final class DirectHTTPClient: Sendable {
         for (name, value) in headers where name.lowercased() != "host" && name.lowercased() != "content-length" {
             text += "\(name): \(value)\r\n"
         }
-        if let bodyLength {
+        if chunked {
+            text += "Transfer-Encoding: chunked\r\n"
+        } else if let bodyLength {
             text += "Content-Length: \(bodyLength)\r\n"
         } else if method == .PUT || method == .POST {
             text += "Content-Length: 0\r\n"
@@ -245,6 +248,98 @@ final class DirectHTTPClient: Sendable {
             // Once any of the answer arrived, the request was processed: never "closed before the answer".
             if reader.receivedAny { failure.closedBeforeAnswer = false }
             throw Self.failure(method, url, failure)
+        }
+    }
+
+    // MARK: Streams (the relays of ephemeral buffers)
+
+    /// A `PUT` whose chunked body is what `next` yields (blocking; `nil` at the end), on a new connection and a thread
+    /// of its own. No I/O timeout: a relay waits as long as its run (a queued job, a process that reads slowly).
+    ///
+    /// - Returns: The answer, its body collected (at most 1 MiB); an answer the server sent before it read the whole
+    ///   body (a refusal) too.
+    func streamUpload(
+        _ url: ServiceURL,
+        headers: HTTPHeaders,
+        next: @escaping @Sendable () throws -> ByteBuffer?
+    ) async throws -> HTTPTransport.Response {
+        let head = try Self.requestHead(.PUT, url, headers: headers, bodyLength: nil, chunked: true)
+        let request = InFlight()
+        return try await withTaskCancellationHandler {
+            try await DedicatedThread.run(name: "tyger-relay-put") { [self] in
+                try stream(url, method: .PUT, head: head, request) { connection in
+                    var framing = ""
+                    while let buffer = try next() {
+                        guard buffer.readableBytes > 0 else { continue }
+                        framing += String(buffer.readableBytes, radix: 16) + "\r\n"
+                        try buffer.withUnsafeReadableBytes { bytes in
+                            try connection.sendAll(Array(framing.utf8), bytes, timeout: .zero)
+                        }
+                        framing = "\r\n"
+                    }
+                    try connection.sendAll(Array((framing + "0\r\n\r\n").utf8), nil, timeout: .zero)
+                } answer: { reader in
+                    let answer = try reader.read(method: .PUT, receiveIntoMemory: false, maxBody: 1 << 20)
+                    return HTTPTransport.Response(status: answer.status, headers: answer.headers, body: answer.body)
+                }
+            }
+        } onCancel: {
+            request.cancel()
+        }
+    }
+
+    /// A `GET` whose 200 answer's body is handed to `deliver` as it arrives (blocking), on a new connection and a
+    /// thread of its own; no I/O timeout, as ``streamUpload(_:headers:next:)``.
+    ///
+    /// - Returns: The answer, with the body collected (at most 1 MiB) when it is not a 200.
+    func streamDownload(
+        _ url: ServiceURL,
+        headers: HTTPHeaders,
+        deliver: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> HTTPTransport.Response {
+        let head = try Self.requestHead(.GET, url, headers: headers, bodyLength: nil)
+        let request = InFlight()
+        return try await withTaskCancellationHandler {
+            try await DedicatedThread.run(name: "tyger-relay-get") { [self] in
+                try stream(url, method: .GET, head: head, request) { _ in
+                } answer: { reader in
+                    try reader.readStreaming(deliver: deliver)
+                }
+            }
+        } onCancel: {
+            request.cancel()
+        }
+    }
+
+    /// One streamed exchange on a new connection (never kept: a relay is read once).
+    private func stream(
+        _ url: ServiceURL,
+        method: HTTPMethod,
+        head: [UInt8],
+        _ request: InFlight,
+        send: (PlainConnection) throws -> Void,
+        answer: (inout ResponseReader) throws -> HTTPTransport.Response
+    ) throws -> HTTPTransport.Response {
+        let connection = try connect(url)
+        defer { connection.close() }
+        guard request.attach(connection) else { throw CancellationError() }
+        defer { request.detach() }
+        var reader = ResponseReader(connection: connection, timeout: .zero, memory: receiveMemory)
+        do {
+            do {
+                try connection.sendAll(head, nil, timeout: .zero)
+                try send(connection)
+            } catch let failure as SocketFailure {
+                // A refusal sent before the whole body was read says more than the failed send.
+                guard connection.readableWhileIdle(),
+                    let early = try? reader.read(method: method, receiveIntoMemory: false, maxBody: 1 << 20)
+                else { throw failure }
+                return HTTPTransport.Response(status: early.status, headers: early.headers, body: early.body)
+            }
+            return try answer(&reader)
+        } catch {
+            if request.isCancelled { throw CancellationError() }
+            throw Self.failure(method, url, error)
         }
     }
 
@@ -623,6 +718,87 @@ private struct ResponseReader {
             }
         }
         return .init(status: status, headers: headers, body: body, received: nil)
+    }
+
+    /// Reads an answer whose 200 body is handed to `deliver` piece by piece as it arrives (chunked, with a length, or
+    /// up to the connection's end); any other answer is collected (at most 1 MiB).
+    mutating func readStreaming(
+        deliver: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> HTTPTransport.Response {
+        var (_, status, headers) = try readHead()
+        while (100..<200).contains(status) {
+            guard status != 101 else { throw SocketFailure(reason: "an unexpected 101 Switching Protocols") }
+            (_, status, headers) = try readHead()
+        }
+        guard status == 200 else {
+            // Not a stream: the error's body, as a plain read would collect it (the head is already consumed).
+            var body = ByteBuffer()
+            if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+                body = try readChunked(maxBody: 1 << 20)
+            } else if let text = headers.first(name: "Content-Length"), let length = Int(text), length >= 0,
+                length <= 1 << 20
+            {
+                try body.writeWithUnsafeMutableBytes(minimumWritableBytes: max(length, 1)) { raw in
+                    try fill(UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]))
+                    return length
+                }
+            }
+            return HTTPTransport.Response(status: status, headers: headers, body: body)
+        }
+        let chunkSize = 1 << 20
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { scratch.deallocate() }
+        // Up to `count` bytes (at least one): what is pending first, then what the socket has.
+        func piece(atMost count: Int) throws -> Int {
+            if !pending.isEmpty {
+                let n = min(count, pending.count, chunkSize)
+                pending.withUnsafeBytes { scratch.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                pending.removeFirst(n)
+                return n
+            }
+            return try connection.receive(
+                into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(count, chunkSize)]),
+                waitAll: false,
+                timeout: timeout
+            )
+        }
+        if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+            while true {
+                let line = try readLine()
+                let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+                guard var left = Int(sizeText.trimmingCharacters(in: " \t"), radix: 16), left >= 0 else {
+                    throw SocketFailure(reason: "bad chunked encoding in the answer")
+                }
+                if left == 0 {
+                    while try !readLine().isEmpty {}
+                    break
+                }
+                while left > 0 {
+                    let n = try piece(atMost: left)
+                    if n == 0 { throw SocketFailure(reason: "the answer ended early") }
+                    try deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                    left -= n
+                }
+                guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
+            }
+        } else if let text = headers.first(name: "Content-Length") {
+            guard var left = Int(text), left >= 0 else {
+                throw SocketFailure(reason: "invalid Content-Length '\(text)'")
+            }
+            while left > 0 {
+                let n = try piece(atMost: left)
+                if n == 0 { throw SocketFailure(reason: "the body ended early") }
+                try deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                left -= n
+            }
+        } else {
+            while true {
+                let n = try piece(atMost: chunkSize)
+                if n == 0 { break }
+                try deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            }
+        }
+        return HTTPTransport.Response(status: status, headers: headers, body: ByteBuffer())
     }
 
     /// Fills `target` from what is pending, then from the socket.

@@ -47,6 +47,25 @@ public struct RelayClient: Sendable {
                 queue.fail(error)
             }
         }
+        if DirectHTTPClient.serves(url) {
+            // Plain HTTP: sent by a thread of its own from the reader's buffers, in chunks of up to 1 MiB.
+            let response: HTTPTransport.Response
+            do {
+                response = try await DirectHTTPClient.shared.streamUpload(
+                    url,
+                    headers: ["x-ms-version": "2021-08-06"]
+                ) { try queue.popBlocking() }
+            } catch {
+                queue.fail(error)
+                if error is CancellationError { throw error }
+                throw (error as? TygerClientError) ?? HTTPTransport.transportFailure(.PUT, url, error)
+            }
+            guard (200..<300).contains(response.status) else {
+                queue.fail(CancellationError())
+                throw ControlPlaneClient.error(from: response)
+            }
+            return total.value
+        }
         var request = HTTPClientRequest(url: try HTTPTransport.clientURL(url))
         request.method = .PUT
         request.headers.add(name: "x-ms-version", value: "2021-08-06")
@@ -70,6 +89,27 @@ public struct RelayClient: Sendable {
 
     /// Streams the relay into `sink`; returns the byte count.
     public func read(to sink: any ByteSink, bytesMoved: LockedCounter? = nil) async throws -> Int64 {
+        if DirectHTTPClient.serves(url) {
+            // Plain HTTP: received and written to the sink by one thread, piece by piece as it arrives.
+            let counter = bytesMoved ?? LockedCounter()
+            let start = counter.value
+            let response: HTTPTransport.Response
+            do {
+                response = try await DirectHTTPClient.shared.streamDownload(
+                    url,
+                    headers: ["x-ms-version": "2021-08-06"]
+                ) { bytes in
+                    try sink.write(OutputChunk(bytes: bytes, immutablePages: false, owner: nil))
+                    counter.add(Int64(bytes.count))
+                }
+            } catch {
+                if error is CancellationError || error is TygerIOError { throw error }
+                throw (error as? TygerClientError) ?? HTTPTransport.transportFailure(.GET, url, error)
+            }
+            guard response.status == 200 else { throw ControlPlaneClient.error(from: response) }
+            try sink.finish()
+            return counter.value - start
+        }
         let output = HandoffQueue<OutputChunk>(capacity: 8)
         let counter = bytesMoved ?? LockedCounter()
         async let pumped = DedicatedThread.run(name: "tyger-relay-out") {
