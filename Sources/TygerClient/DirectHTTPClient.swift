@@ -764,15 +764,8 @@ private struct ResponseReader {
         }
         if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
             while true {
-                let line = try readLine()
-                let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-                guard var left = Int(sizeText.trimmingCharacters(in: " \t"), radix: 16), left >= 0 else {
-                    throw SocketFailure(reason: "bad chunked encoding in the answer")
-                }
-                if left == 0 {
-                    while try !readLine().isEmpty {}
-                    break
-                }
+                var left = try readChunkSize()
+                if left == 0 { break }
                 while left > 0 {
                     let n = try piece(atMost: left)
                     if n == 0 { throw SocketFailure(reason: "the answer ended early") }
@@ -889,15 +882,8 @@ private struct ResponseReader {
     private mutating func readChunked(maxBody: Int) throws -> ByteBuffer {
         var body = ByteBuffer()
         while true {
-            let line = try readLine()
-            let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: " \t"), radix: 16), size >= 0 else {
-                throw SocketFailure(reason: "bad chunked encoding in the answer")
-            }
-            if size == 0 {
-                while try !readLine().isEmpty {}
-                return body
-            }
+            let size = try readChunkSize()
+            if size == 0 { return body }
             guard size <= maxBody - body.readableBytes else {
                 throw SocketFailure(reason: "a response body over \(maxBody) bytes")
             }
@@ -907,6 +893,17 @@ private struct ResponseReader {
             }
             guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
         }
+    }
+
+    /// The size line of the next chunk; at the last chunk (0) its trailers are skipped too.
+    private mutating func readChunkSize() throws -> Int {
+        let line = try readLine()
+        let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: " \t"), radix: 16), size >= 0 else {
+            throw SocketFailure(reason: "bad chunked encoding in the answer")
+        }
+        if size == 0 { while try !readLine().isEmpty {} }
+        return size
     }
 
     private mutating func readLine() throws -> String {

@@ -130,18 +130,7 @@ extension LiveServerCLITests {
 
         @Test func loginOverTLSWithAPrivateCA() async throws {
             try await withTemporaryDirectory(prefix: "tyger-tls") { dir in
-                let made = try await runShell(
-                    """
-                    set -e
-                    cd '\(dir)'
-                    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \
-                        -subj /CN=tyger-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-                    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.csr -subj /CN=127.0.0.1
-                    printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
-                    openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf
-                    """
-                )
-                try #require(made.exitCode == 0, "\(made)")
+                try await makeTestCertificates(in: dir)
                 let data = dir + "/server"
                 let arguments = [
                     "--tcp", "127.0.0.1:0", "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem",

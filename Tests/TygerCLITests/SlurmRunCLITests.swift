@@ -223,19 +223,14 @@ struct SlurmRunCLITests {
         // `--slurm-ca-cert` (the launch document carries the PEM); without it they cannot reach the server and the run
         // fails.
         try await withTemporaryDirectory(prefix: "tyger-slurm-tls") { dir in
-            let made = try await runShell(
-                """
-                set -e
-                cd '\(dir)'
-                openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 \\
-                    -subj /CN=tyger-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-                openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.csr -subj /CN=127.0.0.1
-                printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
-                openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf
-                printf 'job:\\n  codespec:\\n    image: none\\n    buffers:\\n      inputs: [input]\\n      outputs: [output]\\n    command: [sh, -c, "tr a-z A-Z < $INPUT_PIPE > $OUTPUT_PIPE"]\\n' > upper.yml
-                """
+            try await makeTestCertificates(in: dir)
+            try TestFiles.write(
+                Array(
+                    "job:\n  codespec:\n    image: none\n    buffers:\n      inputs: [input]\n      outputs: [output]\n    command: [sh, -c, \"tr a-z A-Z < $INPUT_PIPE > $OUTPUT_PIPE\"]\n"
+                        .utf8
+                ),
+                to: dir + "/upper.yml"
             )
-            try #require(made.exitCode == 0, "\(made)")
             let input = Payload.random(count: 3_000_000, seed: 7)
             let expected = input.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }
             for trusted in [true, false] {
@@ -607,40 +602,32 @@ struct SlurmRunCLITests {
 }
 
 /// Upper-cases its input into its output, and logs where it runs and its environment.
-private let upperRunYAML = #"""
-    job:
-      codespec:
-        image: none
-        buffers:
-          inputs: ["input"]
-          outputs: ["output"]
-        command:
-          - "sh"
-          - "-c"
-          - |
-            echo "copying on $(hostname)" >&2
-            env | sort
-            tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
-    """#
+private let upperRunYAML = upperRun(prelude: [#"echo "copying on $(hostname)" >&2"#, "env | sort"])
 
 /// Upper-cases its input into its output after sleeping past its URLs' 30 s, with a timeout over 24 h.
-private let lateUpperRunYAML = #"""
-    job:
-      codespec:
-        image: none
-        buffers:
-          inputs: ["input"]
-          outputs: ["output"]
-        command:
-          - "sh"
-          - "-c"
-          - |
-            echo "before the URLs expire"
-            sleep 38
-            echo "after they expired"
-            tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE"
-    timeoutSeconds: 100000
-    """#
+private let lateUpperRunYAML = upperRun(
+    prelude: [#"echo "before the URLs expire""#, "sleep 38", #"echo "after they expired""#],
+    timeout: 100_000
+)
+
+/// A run that runs the `prelude` lines (sh), then upper-cases its input into its output.
+private func upperRun(prelude: [String], timeout: Int? = nil) -> String {
+    let lines = (prelude + [#"tr a-z A-Z < "$INPUT_PIPE" > "$OUTPUT_PIPE""#]).map { "        " + $0 }
+    return """
+        job:
+          codespec:
+            image: none
+            buffers:
+              inputs: ["input"]
+              outputs: ["output"]
+            command:
+              - "sh"
+              - "-c"
+              - |
+        \(lines.joined(separator: "\n"))
+        \(timeout.map { "timeoutSeconds: \($0)" } ?? "")
+        """
+}
 
 /// A run of `script` (sh) without buffers.
 private func scriptRun(_ script: String, timeout: Int? = nil, replicas: Int = 1) -> String {

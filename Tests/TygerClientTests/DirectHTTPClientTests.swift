@@ -21,6 +21,8 @@ final class ScriptedServer: Sendable {
     struct Step: Sendable {
         var answer: [UInt8]?
         var close = false
+        /// Answer as soon as the head is in, without reading the body, then close (a refusal).
+        var beforeBody = false
     }
 
     struct Seen: Sendable {
@@ -126,17 +128,39 @@ final class ScriptedServer: Sendable {
             }
             let head = String(decoding: pending[0..<headEnd!], as: UTF8.self)
             pending.removeFirst(headEnd! + 4)
-            let length =
-                head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-            while pending.count < length { if !receive() { return } }
-            let body = Array(pending[0..<length])
-            pending.removeFirst(length)
-            let n = seen.withLock {
-                $0.append(Seen(head: head, body: body, connection: connection))
-                return $0.count - 1
-            }
+            let n = seen.withLock { $0.count }
             let step = script(n)
+            var body: [UInt8] = []
+            if !step.beforeBody {
+                if head.lowercased().contains("\r\ntransfer-encoding: chunked") {
+                    // Chunks until the last (0), no extensions or trailers (the client sends none).
+                    while true {
+                        var lineEnd: Int?
+                        while lineEnd == nil {
+                            if let range = pending.firstRange(of: [13, 10]) {
+                                lineEnd = range.lowerBound
+                            } else if !receive() {
+                                return
+                            }
+                        }
+                        let size = Int(String(decoding: pending[0..<lineEnd!], as: UTF8.self), radix: 16) ?? -1
+                        pending.removeFirst(lineEnd! + 2)
+                        guard size >= 0 else { return }
+                        while pending.count < size + 2 { if !receive() { return } }
+                        body += pending[0..<size]
+                        pending.removeFirst(size + 2)
+                        if size == 0 { break }
+                    }
+                } else {
+                    let length =
+                        head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                    while pending.count < length { if !receive() { return } }
+                    body = Array(pending[0..<length])
+                    pending.removeFirst(length)
+                }
+            }
+            seen.withLock { $0.append(Seen(head: head, body: body, connection: connection)) }
             guard let answer = step.answer else {
                 while !stopped.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
                 return
@@ -150,7 +174,7 @@ final class ScriptedServer: Sendable {
                 if n <= 0 { return }
                 sent += n
             }
-            if step.close { return }
+            if step.close || step.beforeBody { return }
         }
     }
 }
@@ -373,6 +397,75 @@ struct DirectHTTPClientTests {
             // Far below the 100 s a blocked receive would wait without the cancellation (the bound is wide: the
             // task resumes on a cooperative thread, which a full parallel test run keeps busy).
             #expect(ContinuousClock.now - start < .seconds(30))
+        }
+    }
+
+    /// The relays' streams: a chunked upload fed piece by piece, downloads handed over as they arrive in each body
+    /// framing, a refusal sent before the body was read, an error answer's body, a cancelled stream.
+    @Test func streamedUploadsAreChunkedAndDownloadsDeliverEveryFraming() async throws {
+        let client = DirectHTTPClient()
+        let pieces = [
+            Payload.random(count: (1 << 20) + 1, seed: 1), Array("x".utf8), Payload.random(count: 300, seed: 2),
+        ]
+        let whole = pieces.flatMap { $0 }
+        let chunked =
+            Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+            + Array("3;e=1\r\nabc\r\n".utf8) + Array("1000\r\n".utf8) + whole[0..<4096]
+            + Array("\r\n0\r\nT: x\r\n\r\n".utf8)
+        try await withScripted({ n in
+            switch n {
+            case 0: .init(answer: Array("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".utf8))
+            case 1: .init(answer: chunked)
+            case 2: .init(answer: Array("HTTP/1.1 200 OK\r\nContent-Length: \(whole.count)\r\n\r\n".utf8) + whole)
+            case 3: .init(answer: Array("HTTP/1.1 200 OK\r\n\r\n".utf8) + whole, close: true)
+            case 4:
+                .init(answer: Array("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot there".utf8), close: true)
+            default:
+                .init(
+                    answer: Array("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 6\r\n\r\nno way".utf8),
+                    beforeBody: true
+                )
+            }
+        }) { server in
+            let url = try ServiceURL(server.url + "/relay/r?sig=x")
+            let queue = Mutex(pieces.map { ByteBuffer(bytes: $0) })
+            let put = try await client.streamUpload(url, headers: ["x-ms-version": "2021-08-06"]) {
+                queue.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            }
+            #expect(put.status == 202)
+            let request = try #require(server.requests.first)
+            #expect(request.body == whole)
+            let lines = request.head.split(separator: "\r\n")
+            #expect(lines.contains("Transfer-Encoding: chunked") && !lines.contains { $0.hasPrefix("Content-Length") })
+
+            func download() async throws -> (HTTPTransport.Response, [UInt8]) {
+                let received = Mutex<[UInt8]>([])
+                let answer = try await client.streamDownload(url, headers: [:]) { bytes in
+                    received.withLock { $0 += bytes }
+                }
+                return (answer, received.withLock { $0 })
+            }
+            let (first, chunks) = try await download()
+            #expect(first.status == 200 && chunks == Array("abc".utf8) + whole[0..<4096])
+            let (second, sized) = try await download()
+            #expect(second.status == 200 && sized == whole)
+            let (third, untilClose) = try await download()
+            #expect(third.status == 200 && untilClose == whole)
+            let (missing, nothing) = try await download()
+            #expect(missing.status == 404 && missing.text == "not there" && nothing.isEmpty)
+
+            // Refused once the head was in: the answer is read even though the body could not all be sent.
+            let endless = Payload.random(count: 1 << 20, seed: 3)
+            let refused = try await client.streamUpload(url, headers: [:]) { ByteBuffer(bytes: endless) }
+            #expect(refused.status == 405 && refused.text == "no way")
+        }
+        // A stream the server never answers ends at once when its task is cancelled.
+        try await withScripted({ _ in .init(answer: nil) }) { server in
+            let url = try ServiceURL(server.url + "/relay/r")
+            let task = Task { try await client.streamDownload(url, headers: [:]) { _ in } }
+            while server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
         }
     }
 
