@@ -22,6 +22,8 @@ final class SlurmExecution: Execution, Sendable {
         var queuedReason: String?
         /// The address of the machine the job runs on (its node's `NodeAddr`), once it runs.
         var host: String?
+        /// The agent's report of a process ended by a signal, while Slurm is asked why (``agentReported(_:replica:)``).
+        var signalled: ReplicaExit?
         var waiters: [CheckedContinuation<ReplicaExit, Never>] = []
     }
     private let replicas: Mutex<[Replica]>
@@ -55,6 +57,44 @@ final class SlurmExecution: Execution, Sendable {
 
     private var jobs: [(replica: Int, job: String)] {
         replicas.withLock { r in r.indices.compactMap { i in r[i].exit == nil ? r[i].job.map { (i, $0) } : nil } }
+    }
+
+    /// Set once the server stops the jobs itself (a cancel, a timeout): their signals need no explanation.
+    private let stopping = Mutex(false)
+
+    /// An agent's report. A process ended by a signal the server did not send was stopped by Slurm: the node failed,
+    /// the job was preempted, cancelled by someone else, or ran out of its time or memory. Slurm's state and reason
+    /// then go with the exit (`the Slurm job 9 ended NODE_FAIL (NodeDown)`), looked up for up to about 3 s while the
+    /// job still shows as running.
+    func agentReported(_ exit: ReplicaExit, replica: Int) {
+        let job = replicas.withLock { r -> String? in
+            guard r[replica].exit == nil, r[replica].signalled == nil else { return nil }
+            guard exit.code > 128, !stopping.withLock({ $0 }), let job = r[replica].job else { return nil }
+            r[replica].signalled = exit
+            return job
+        }
+        guard let job else {
+            reported(exit, replica: replica)
+            return
+        }
+        Task {
+            var explained = exit
+            for attempt in 0..<6 {
+                if attempt > 0 { await sleep(.milliseconds(500)) }
+                guard let shown = try? await commands.run("scontrol", ["show", "job", "-o", job]), shown.code == 0
+                else { continue }
+                let fields = Self.fields(shown.output)
+                guard let state = fields["JobState"], !Self.runningStates.contains(state) else { continue }
+                if Self.stoppedByClusterStates.contains(state) {
+                    let reason = fields["Reason"].flatMap { ["None", ""].contains($0) ? nil : $0 }
+                    let detail = "the Slurm job \(job) ended \(state)" + (reason.map { " (\($0))" } ?? "")
+                    log.append(detail)
+                    explained.detail = [detail, exit.detail].compactMap { $0 }.joined(separator: "; ")
+                }
+                break
+            }
+            reported(explained, replica: replica)
+        }
     }
 
     func waitForExit(replica: Int) async -> ReplicaExit {
@@ -140,6 +180,8 @@ final class SlurmExecution: Execution, Sendable {
         }
         let now = ContinuousClock.now
         for (replica, job) in pending {
+            // The agent reported; its exit waits only for Slurm's reason (``agentReported(_:replica:)``).
+            if replicas.withLock({ $0[replica].signalled != nil }) { continue }
             if let node = nodes[job], replicas.withLock({ $0[replica].host == nil }) {
                 let host = await address(ofNode: node)
                 replicas.withLock { $0[replica].host = host }
@@ -247,6 +289,14 @@ final class SlurmExecution: Execution, Sendable {
         "OUT_OF_MEMORY", "NODE_FAIL",
     ]
 
+    /// States of a job that still runs (or is ending): its final state is not known yet.
+    static let runningStates: Set<String> = ["RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "CONFIGURING"]
+
+    /// Final states in which Slurm, not the process or the server, ended the job.
+    static let stoppedByClusterStates: Set<String> = [
+        "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED",
+    ]
+
     static let liveStates: Set<String> = [
         "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
         "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
@@ -255,6 +305,7 @@ final class SlurmExecution: Execution, Sendable {
     /// Cancels queued jobs, sends SIGTERM to running ones (their agents stop their processes and report), and
     /// cancels whatever is left after `grace`.
     func terminate(grace: Duration) async {
+        stopping.withLock { $0 = true }
         let pending = jobs.map(\.job)
         guard !pending.isEmpty else { return }
         _ = try? await commands.run("scancel", ["--state=PENDING"] + pending)

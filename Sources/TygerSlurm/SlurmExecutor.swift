@@ -378,7 +378,7 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
     public func agentExited(runId: Int64, replica: Int, worker: Bool, exit: ReplicaExit) throws {
         let execution = try execution(runId, replica, worker: worker)
         execution.jobStarted()
-        execution.reported(exit, replica: replica)
+        execution.agentReported(exit, replica: replica)
     }
 
     private func execution(_ runId: Int64, _ replica: Int, worker: Bool) throws -> SlurmExecution {

@@ -271,6 +271,29 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aJobSlurmEndsFailsTheRunWithSlurmsStateAndReason() async throws {
+        // Cancelled by someone else than the server (`scancel` by hand; a node that fails or a preemption take the
+        // same path): the agent still reports the process's exit, and the run says what Slurm did.
+        try await withSlurm { s in
+            try s.file("long.yml", scriptRun(#"trap 'echo got TERM; exit 143' TERM; echo started; sleep 300 & wait"#))
+            let id = try await s.createRun(["-f", s.directory + "/long.yml"])
+            _ = try await s.waitForStatus(id, in: ["Running"], timeout: .seconds(30))
+            let job = try #require(try await SlurmTestCluster.jobs(ofRun: id, s).first)
+            let cancelled = try await runProcess(
+                "/usr/bin/scancel",
+                [job.id],
+                environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
+            )
+            try #require(cancelled.exitCode == 0, "\(cancelled)")
+            let run = try await s.waitForStatus(id, in: ["Failed"], timeout: .seconds(30))
+            let reason = "\(run["statusReason"] ?? "")"
+            #expect(reason.contains("the Slurm job \(job.id) ended CANCELLED"), "\(run)")
+            #expect(reason.contains("143"), "\(run)")
+            let logs = try await s.tyger(["run", "logs", id])
+            #expect(logs.stdoutText.contains("got TERM"), "\(logs)")
+        }
+    }
+
     @Test func ephemeralBuffersAreRelayedThroughTheServerToTheJob() async throws {
         try await withSlurm { s in
             try s.file("upper.yml", upperRunYAML)
