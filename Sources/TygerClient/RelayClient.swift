@@ -51,10 +51,15 @@ public struct RelayClient: Sendable {
             // Plain HTTP: sent by a thread of its own from the reader's buffers, in chunks of up to 1 MiB.
             let response: HTTPTransport.Response
             do {
-                response = try await DirectHTTPClient.shared.streamUpload(
-                    url,
-                    headers: ["x-ms-version": "2021-08-06"]
-                ) { try queue.popBlocking() }
+                // A cancel must also wake the sending thread where it waits for the reader's next buffer.
+                response = try await withTaskCancellationHandler {
+                    try await DirectHTTPClient.shared.streamUpload(
+                        url,
+                        headers: ["x-ms-version": "2021-08-06"]
+                    ) { try queue.popBlocking() }
+                } onCancel: {
+                    queue.fail(CancellationError())
+                }
             } catch {
                 queue.fail(error)
                 if error is CancellationError { throw error }

@@ -266,7 +266,13 @@ public final class DockerExecutor: Executor {
                     request.isWorkers && index > 0 && configuration.network != "host"
                     ? "container:\(created[0])" : (request.network ?? configuration.network)
                 created.append(
-                    try await createContainer(request, image: image, replica: replica, index: index, network: network)
+                    try await createContainer(
+                        request,
+                        image: image,
+                        replica: replica,
+                        index: request.firstReplica + index,
+                        network: network
+                    )
                 )
             }
             // On Docker each wait is under way before its container starts: the engine then reports the exit at

@@ -21,8 +21,11 @@ final class AgentURLs: Sendable {
     }
     private let state: Mutex<State>
     private let transport: HTTPTransport
+    /// `replica=N` or `worker=N`: who asks (only the job's replica 0 gets the buffers' URLs).
+    private let asker: String
 
     init(launch: AgentLaunch, transport: HTTPTransport) {
+        asker = (launch.worker == true ? "worker=" : "replica=") + String(launch.replica)
         var buffers: [String: String] = [:]
         for buffer in launch.buffers where !buffer.isRelayed { buffers[buffer.name] = buffer.url }
         state = Mutex(
@@ -46,7 +49,7 @@ final class AgentURLs: Sendable {
     }
 
     /// Renews the URLs before they expire, until cancelled. A failed renewal is tried again (every 5 s, then less
-    /// often) while the URLs held are valid.
+    /// often). Once a renewal gives no later expiry, the URLs already last past the run's deadline: no more.
     func keepFresh() async {
         var failures = 0
         while !Task.isCancelled {
@@ -55,12 +58,12 @@ final class AgentURLs: Sendable {
                 failures == 0
                 ? Self.renewalTime(expiresAt: expiresAt, now: Date())
                 : Date().addingTimeInterval(min(5 * Double(1 << min(failures - 1, 4)), 60))
-            let wait = at.timeIntervalSinceNow
-            if wait > 0 {
-                do { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) } catch { return }
-            }
+            // At least 5 s apart, whatever the clocks say.
+            let wait = max(at.timeIntervalSinceNow, failures == 0 ? 5 : 0)
+            do { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) } catch { return }
             if await renew() {
                 failures = 0
+                if let renewed = self.expiresAt, renewed.timeIntervalSince(expiresAt) < 1 { return }
             } else {
                 failures += 1
             }
@@ -92,7 +95,7 @@ final class AgentURLs: Sendable {
     }
 
     private func fetch(_ reportURL: String) async -> Bool {
-        guard let url = try? ServiceURL(AgentLaunch.renewalURL(reportURL: reportURL)),
+        guard let url = try? ServiceURL(AgentLaunch.url(under: reportURL, "renew", query: asker)),
             let response = try? await transport.send(
                 .POST,
                 url,

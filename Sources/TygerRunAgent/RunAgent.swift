@@ -54,7 +54,10 @@ public struct RunAgent: Sendable {
         let launch = try launch(from: launchDocument)
         var caPath: String?
         if let pem = launch.caCertificate {
-            let directory = try makePrivateTemporaryDirectory()
+            let directory: String
+            do { directory = try makePrivateTemporaryDirectory() } catch {
+                throw RunAgentError(message: "cannot make a directory for the server's CA certificates: \(error)")
+            }
             caPath = directory + "/ca.pem"
             guard FileManager.default.createFile(atPath: directory + "/ca.pem", contents: Data(pem.utf8)) else {
                 try? FileManager.default.removeItem(atPath: directory)
@@ -73,7 +76,11 @@ public struct RunAgent: Sendable {
         } catch let error as RunAgentError {
             throw error
         } catch {
-            throw RunAgentError(message: "the server's CA certificates cannot be used: \(error)")
+            throw RunAgentError(
+                message: caPath == nil
+                    ? "cannot make the agent's HTTP client: \(error)"
+                    : "the server's CA certificates cannot be used: \(error)"
+            )
         }
     }
 
@@ -135,7 +142,7 @@ public struct RunAgent: Sendable {
         defer { try? FileManager.default.removeItem(atPath: launch.runDirectory) }
         do {
             try Self.makeDirectory(launch.workingDirectory)
-            if !launch.buffers.isEmpty {
+            if !launch.buffers.isEmpty || (launch.container != nil && !launch.pipesDirectory.isEmpty) {
                 try Self.makeDirectory(launch.pipesDirectory)
                 for buffer in launch.buffers {
                     let path = hostPath(ofPipe: buffer.pipe)
@@ -164,6 +171,7 @@ public struct RunAgent: Sendable {
             ]
         )
         request.isWorkers = launch.worker == true
+        request.firstReplica = launch.replica
         let execution: any Execution
         do {
             execution = try await executor().start(request, log: log)
@@ -220,7 +228,7 @@ public struct RunAgent: Sendable {
     private func transfer(_ buffer: BufferLaunch, opener: FifoOpener, stop: AgentStop) async -> String? {
         let url: ServiceURL
         do {
-            url = try ServiceURL(buffer.isRelayed ? buffer.url : urls.buffer(buffer.name) ?? buffer.url)
+            url = try ServiceURL(urls.buffer(buffer.name) ?? buffer.url)
         } catch { return "the access URL of '\(buffer.name)' is not valid" }
         // Paced as the CLI's transfers are: the window follows the throughput, timeouts the measured rate. A URL
         // refused as expired is renewed.
@@ -239,7 +247,10 @@ public struct RunAgent: Sendable {
         // written: an output must not end as complete.
         let source = StoppableSource(FIFOSource(descriptor), stop: stop)
         if buffer.isRelayed {
-            return await relay(buffer, url: url, descriptor: descriptor, source: source, opener: opener, stop: stop)
+            // Under the report URL as it is now: the process may open its pipe after the first URLs expired.
+            let current =
+                (try? ServiceURL(AgentLaunch.pipeURL(reportURL: urls.reportURL, parameter: buffer.name))) ?? url
+            return await relay(buffer, url: current, descriptor: descriptor, source: source, opener: opener, stop: stop)
         }
         if buffer.isInput {
             if opener.wasReleased || Task.isCancelled { return nil }

@@ -221,7 +221,13 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 let root = runRoot(request.runId, replica: index, worker: request.isWorkers)
                 // The default working directory (the view's, replica 0's) is each replica's own.
                 let defaultWork = runRoot(request.runId, replica: 0) + "/work"
-                let work = replica.workingDirectory.flatMap { $0 == defaultWork ? nil : $0 } ?? root + "/work"
+                // In a container the codespec's working directory is the container's; the agent's stays its own.
+                let containers = configuration.containerHost != nil
+                let work =
+                    containers
+                    ? root + "/work"
+                    : replica.workingDirectory.flatMap { $0 == defaultWork ? nil : $0 } ?? root + "/work"
+                let hasPipes = index == 0 && !request.isWorkers
                 var launch = AgentLaunch(
                     runId: request.runId,
                     replica: index,
@@ -229,7 +235,8 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                     environment: replica.environment,
                     runDirectory: root,
                     workingDirectory: work,
-                    pipesDirectory: index == 0 && !request.isWorkers ? root + "/pipes" : "",
+                    // A container mounts a pipes directory, empty for the replicas without buffers.
+                    pipesDirectory: hasPipes || containers ? root + "/pipes" : "",
                     buffers: index == 0 && !request.isWorkers ? request.buffers : [],
                     reportURL: reportURL,
                     logPrefix: replica.logPrefix

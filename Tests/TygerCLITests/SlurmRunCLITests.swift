@@ -206,6 +206,33 @@ struct SlurmRunCLITests {
                 "\(listed)"
             )
 
+            // Two replicas without buffers (each its own container, named after its replica, on one machine), in the
+            // codespec's working directory inside the image.
+            try s.file(
+                "replicas.yml",
+                """
+                job:
+                  replicas: 2
+                  codespec:
+                    image: localhost/tyger-test/busybox-nobody
+                    workingDir: /tyger-not-on-the-host
+                    command: ["sh", "-c", "echo replica $TYGER_REPLICA_INDEX in $PWD"]
+                """
+            )
+            let replicas = try await s.tyger(
+                ["run", "exec", "-f", s.directory + "/replicas.yml"],
+                timeout: .seconds(90)
+            )
+            #expect(replicas.exitCode == 0, "\(replicas)")
+            let replicasID = try #require(
+                try jsonArray(try await s.tyger(["run", "list"])).first?["id"].map { "\($0)" }
+            )
+            let replicaLogs = try await s.tyger(["run", "logs", replicasID]).stdoutText
+            for index in 0..<2 {
+                #expect(replicaLogs.contains("replica \(index) in /tyger-not-on-the-host"), "\(replicaLogs)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: "/tyger-not-on-the-host"))
+
             // An image the machine's engine does not have and cannot pull (no registry on that port): the run fails
             // naming it.
             try s.file(
@@ -271,6 +298,39 @@ struct SlurmRunCLITests {
         }
     }
 
+    @Test func aJobQueuedLongerThanItsURLsLastRenewsThemWhenItStarts() async throws {
+        // URLs of 30 s (test-only) and a job held in the queue for 35 s: its agent starts with expired URLs and renews
+        // them with the one it holds (genuine, expired, the run live), then moves its buffers and reports.
+        try await withSlurm(["TYGER_TEST_AGENT_URL_LIFETIME": "30"]) { s in
+            try s.file("upper.yml", upperRunYAML)
+            let made = try await s.shell(
+                #"id=$("$TYGER" buffer create) && printf 'queued a while\n' | "$TYGER" buffer write "$id" && echo "$id""#
+            )
+            try #require(made.exitCode == 0, "\(made)")
+            let input = made.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let id = try await s.createRun([
+                "-f", s.directory + "/upper.yml", "--node-pool", "queued", "-b", "input=" + input,
+            ])
+            try await slurmEventually(timeout: .seconds(30)) {
+                try await SlurmTestCluster.jobs(ofRun: id, s).first?.state == "PENDING"
+            }
+            try await Task.sleep(for: .seconds(35))
+            try await queuedPartition("UP")
+            let ended: [String: Any]
+            do {
+                ended = try await s.waitForStatus(id, in: ["Succeeded", "Failed"], timeout: .seconds(60))
+            } catch {
+                try? await queuedPartition("DOWN")
+                throw error
+            }
+            try await queuedPartition("DOWN")
+            #expect(ended["status"] as? String == "Succeeded", "\(ended)")
+            let output = try #require((ended["job"] as? [String: Any])?["buffers"] as? [String: Any])["output"]
+            let read = try await s.tyger(["buffer", "read", "\(output ?? "")"])
+            #expect(read.stdoutText == "QUEUED A WHILE\n", "\(read)")
+        }
+    }
+
     @Test func aJobSlurmEndsFailsTheRunWithSlurmsStateAndReason() async throws {
         // Cancelled by someone else than the server (`scancel` by hand; a node that fails or a preemption take the
         // same path): the agent still reports the process's exit, and the run says what Slurm did.
@@ -327,15 +387,8 @@ struct SlurmRunCLITests {
 
     @Test func aRunStaysPendingWhileSlurmKeepsItsJobQueued() async throws {
         // The test cluster's partition `queued` is down: Slurm accepts jobs there and keeps them queued
-        // (PartitionDown) until it is brought up. No other test uses it.
-        func partition(_ state: String) async throws {
-            let updated = try await runProcess(
-                "/usr/bin/scontrol",
-                ["update", "PartitionName=queued", "State=\(state)"],
-                environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
-            )
-            try #require(updated.exitCode == 0, "\(updated)")
-        }
+        // (PartitionDown) until it is brought up. Only this suite's tests use it, one at a time.
+        func partition(_ state: String) async throws { try await queuedPartition(state) }
         try await withSlurm { s in
             try s.file("echo.yml", scriptRun("echo ran"))
             let spec = s.directory + "/echo.yml"
@@ -662,6 +715,16 @@ private func scriptRun(_ script: String, timeout: Int? = nil, replicas: Int = 1)
         command: ["sh", "-c", "\(script.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))"]
     \(timeout.map { "timeoutSeconds: \($0)" } ?? "")
     """
+}
+
+/// Sets the state of the test cluster's partition `queued` (down between tests: jobs there stay queued).
+private func queuedPartition(_ state: String) async throws {
+    let updated = try await runProcess(
+        "/usr/bin/scontrol",
+        ["update", "PartitionName=queued", "State=\(state)"],
+        environment: ["SLURM_CONF": SlurmTestCluster.configuration ?? ""]
+    )
+    try #require(updated.exitCode == 0, "\(updated)")
 }
 
 /// Waits until `condition` holds, looking every 200 ms.

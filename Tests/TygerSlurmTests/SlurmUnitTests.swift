@@ -105,7 +105,8 @@ struct SlurmUnitTests {
         let old = try JSONSerialization.data(withJSONObject: object).base64EncodedString()
         #expect(try AgentLaunch.decode(old).expiresAt == nil)
         #expect(
-            AgentLaunch.renewalURL(reportURL: "http://h:1/agent/runs/7?sig=y") == "http://h:1/agent/runs/7/renew?sig=y"
+            AgentLaunch.url(under: "http://h:1/agent/runs/7?sig=y", "renew", query: "replica=0")
+                == "http://h:1/agent/runs/7/renew?sig=y&replica=0"
         )
     }
 

@@ -109,14 +109,14 @@ extension RunEngine {
     }
 
     /// For the agent of a run whose executor moves its own buffers: fresh signed URLs (reports, relays, stored
-    /// buffers) for a run that outlasts them (``AgentRenewal``).
+    /// buffers, `withBuffers`: for the replica that has them) for a run that outlasts them (``AgentRenewal``).
     ///
     /// - Throws: `TygerRunEngineError` `.notFound` when the run is not live on this server.
-    public func agentRenewal(runId: Int64) async throws -> AgentRenewal {
+    public func agentRenewal(runId: Int64, withBuffers: Bool) async throws -> AgentRenewal {
         guard executor.movesOwnBuffers, let supervisor = supervisor(runId) else {
             throw TygerRunEngineError(.notFound, "run \(runId) is not running here")
         }
-        return try await supervisor.renewedURLs()
+        return try await supervisor.renewedURLs(withBuffers: withBuffers)
     }
 
     /// Writes into a FIFO once `opener` opened it; writes are discarded once the reader went away.

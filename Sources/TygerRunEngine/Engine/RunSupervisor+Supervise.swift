@@ -346,12 +346,13 @@ extension RunSupervisor {
         return AgentRenewal(reportURL: reportURL, buffers: buffers, expiresAt: RFC3339.format(expiresAt))
     }
 
-    /// Fresh URLs for the run's agents, while the run is live.
+    /// Fresh URLs for the run's agents, while the run is live (`withBuffers`: the buffers' too, for the replica that
+    /// moves them).
     ///
     /// - Throws: `TygerRunEngineError` `.notFound` once the run has ended.
-    func renewedURLs() async throws -> AgentRenewal {
+    func renewedURLs(withBuffers: Bool) async throws -> AgentRenewal {
         guard isLive else { throw TygerRunEngineError(.notFound, "run \(runId) has ended") }
-        return try await signedURLs(parameters: parameters)
+        return try await signedURLs(parameters: withBuffers ? parameters : [])
     }
 
     /// Streams one buffer parameter between its FIFO and its buffer.

@@ -81,9 +81,6 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
         return path + "/" + suffix + (queries.isEmpty ? "" : "?" + queries.joined(separator: "&"))
     }
 
-    /// Where the agent renews its signed URLs: `<report path>/renew?<report query>` (`POST`, ``AgentRenewal``).
-    public static func renewalURL(reportURL: String) -> String { url(under: reportURL, "renew") }
-
     /// The relay of an ephemeral buffer for the agent: `<report path>/pipes/<parameter>?<report query>`.
     public static func pipeURL(reportURL: String, parameter: String) -> String {
         url(under: reportURL, "pipes/" + parameter)
@@ -119,8 +116,9 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     }
 }
 
-/// Fresh signed URLs for a run's agent (`POST <report path>/renew`): a run may outlast one URL's lifetime (at most
-/// 24 hours), so its agent renews them before they expire, with the URL it holds.
+/// Fresh signed URLs for a run's agent (`POST <report path>/renew?<report query>&replica=N`, or `worker=N`): a run
+/// may outlast one URL's lifetime (at most 24 hours), so its agent renews them before they expire, with the URL it
+/// holds.
 public struct AgentRenewal: Sendable, Hashable, Codable {
     /// The new signed base URL of the reports (and of the relays of ephemeral buffers).
     public var reportURL: String

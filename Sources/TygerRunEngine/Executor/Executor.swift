@@ -232,6 +232,9 @@ public struct ExecutionRequest: Sendable {
     public var nodePool: String?
     /// Whether these are the run's workers (the job's replicas otherwise).
     public var isWorkers = false
+    /// The run's replica index of ``replicas``' first (a run agent starts one replica of many: its container is named
+    /// and labelled after it).
+    public var firstReplica = 0
     /// For the job of a run with workers: the network its replicas join to reach them on loopback, the workers'
     /// ``Execution/sharedNetwork``.
     public var network: String?

@@ -37,13 +37,18 @@ struct AgentController: Sendable {
         router.get("/agent/runs/:id/pipes/:name") { request, context in try await getPipe(request, context) }
     }
 
-    /// Checks the signature; the run.
-    private func signedRun(_ request: Request, _ context: AppRequestContext) throws -> Int64 {
+    /// Checks the signature (`acceptingExpired`: a genuine one past its expiry too); the run.
+    private func signedRun(
+        _ request: Request,
+        _ context: AppRequestContext,
+        acceptingExpired: Bool = false
+    ) throws -> Int64 {
         guard let runId = Int64(try context.parameters.require("id")), runId > 0 else { throw APIError.notFound }
         _ = try validator.validate(
             query: try QueryParameters(request.uri.query).signedURLParameters(),
             containerId: Self.signedName(runId),
-            required: .createBlob
+            required: .createBlob,
+            acceptingExpired: acceptingExpired
         )
         context.caller = .signedURL(containerId: Self.signedName(runId))
         return runId
@@ -103,12 +108,16 @@ struct AgentController: Sendable {
         return Response(status: .noContent)
     }
 
-    /// Fresh signed URLs for the run's agent, asked with the URL it holds (still valid): a run may outlast them.
+    /// Fresh signed URLs for the run's agent, asked with the report URL it holds: a run may outlast them. An expired
+    /// but genuine URL is taken while the run is live (a job may wait in Slurm's queue longer than its URLs last);
+    /// only the job's replica 0 (`replica=0`), the one with the buffers, gets the buffers' URLs.
     private func renew(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let runId = try signedRun(request, context)
+        let runId = try signedRun(request, context, acceptingExpired: true)
+        let query = QueryParameters(request.uri.query)
+        let withBuffers = query.string("worker") == nil && query.string("replica") == "0"
         let renewal: AgentRenewal
         do {
-            renewal = try await engine.agentRenewal(runId: runId)
+            renewal = try await engine.agentRenewal(runId: runId, withBuffers: withBuffers)
         } catch let error as TygerRunEngineError where error.code == .notFound {
             throw APIError.notFound
         }

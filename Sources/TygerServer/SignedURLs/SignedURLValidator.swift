@@ -48,11 +48,18 @@ public struct SignedURLValidator: Sendable {
     ///   - query: The request's percent-decoded query parameters.
     ///   - containerId: The container the request addresses (the signature must be for it).
     ///   - required: The permission the operation needs.
+    ///   - acceptingExpired: Takes a genuine URL past its expiry too (a run agent renewing its URLs: a job that waited
+    ///     in Slurm's queue longer than they last).
     /// - Returns: What the URL grants.
     /// - Throws: `SignedURLError` `.authenticationFailed` when a parameter is missing or malformed, the URL is not yet
     ///   valid or expired, or the signature does not verify; `.permissionMismatch` when the URL is genuine but lacks
     ///   `required`.
-    public func validate(query: [String: String], containerId: String, required: SignedURLPermission) throws -> Grant {
+    public func validate(
+        query: [String: String],
+        containerId: String,
+        required: SignedURLPermission,
+        acceptingExpired: Bool = false
+    ) throws -> Grant {
         func field(_ name: String) throws -> String {
             guard let value = query[name], !value.isEmpty else {
                 throw SignedURLError(.authenticationFailed, "The access URL is missing its '\(name)' parameter.")
@@ -75,7 +82,9 @@ public struct SignedURLValidator: Sendable {
         }
         let now = clock.seconds()
         guard now >= start else { throw SignedURLError(.authenticationFailed, "The access URL is not valid yet.") }
-        guard now <= expiry else { throw SignedURLError(.authenticationFailed, "The access URL has expired.") }
+        guard now <= expiry || acceptingExpired else {
+            throw SignedURLError(.authenticationFailed, "The access URL has expired.")
+        }
         guard let der = Base64.decode(sig), let signature = try? P256.Signing.ECDSASignature(derRepresentation: der)
         else {
             throw SignedURLError(.authenticationFailed, "The signature is not a base64 DER ECDSA signature.")
