@@ -155,6 +155,19 @@ public struct RunAgent: Sendable {
             log.append(message)
             return ReplicaExit(code: 1, detail: message)
         }
+        // A worker's ports were taken on the server's machine: one in use here would have it fail to listen, or
+        // have the job reach another program. Said at once instead.
+        let taken = Self.portsInUse(launch.portVariables ?? [], environment: launch.environment)
+        if !taken.isEmpty {
+            for (_, opener) in openers { opener.release() }
+            let message =
+                "the worker's port"
+                + (taken.count > 1 ? "s " : " ")
+                + taken.map { "\($0.port) (\($0.variable))" }.joined(separator: ", ")
+                + (taken.count > 1 ? " are" : " is") + " in use on \(ProcessInfo.processInfo.hostName)"
+            log.append(message)
+            return ReplicaExit(code: 1, detail: message)
+        }
         var request = ExecutionRequest(
             runId: launch.runId,
             runDirectory: scratch,
@@ -387,6 +400,30 @@ public struct RunAgent: Sendable {
                 "\(path): \(String(cString: strerror(errno)))"
                     + (errno == EEXIST ? " (left by an earlier attempt? remove it to run again)" : "")
             )
+        }
+    }
+
+    /// The ports among `variables` of `environment` that something on this machine already listens on (TCP, any
+    /// address): a bind to them, with `SO_REUSEADDR` as servers bind, fails with `EADDRINUSE`.
+    static func portsInUse(_ variables: [String], environment: [String: String]) -> [(variable: String, port: Int)] {
+        variables.compactMap { variable -> (String, Int)? in
+            guard let text = environment[variable], let port = Int(text), (1...65535).contains(port) else { return nil }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            // As a server binds (connections of the port's past in TIME_WAIT do not count); a listener still does.
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = INADDR_ANY
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            return bound != 0 && errno == EADDRINUSE ? (variable, port) : nil
         }
     }
 

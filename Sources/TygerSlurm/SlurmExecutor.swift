@@ -245,6 +245,9 @@ public final class SlurmExecutor: Executor, RunAgentReceiver {
                 launch.expiresAt = request.urlsExpireAt.map { RFC3339.format($0) }
                 launch.commandCount = replica.commandCount
                 launch.caCertificate = configuration.caCertificate
+                if request.isWorkers, !request.workerPortVariables.isEmpty {
+                    launch.portVariables = request.workerPortVariables
+                }
                 if let host = configuration.containerHost {
                     // Workers, and a job that reaches them, are on their machines' networks.
                     let withWorkers = request.isWorkers || replica.environment["TYGER_WORKER_NODES"] != nil

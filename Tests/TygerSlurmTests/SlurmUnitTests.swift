@@ -6,6 +6,10 @@ import TygerRunEngine
 @testable import TygerRunAgent
 @testable import TygerSlurm
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The Slurm executor's pure parts: resource options, script quoting, `scontrol` fields, the launch document.
 struct SlurmUnitTests {
     @Test func resourcesBecomeSbatchOptionsLimitsFirst() throws {
@@ -108,6 +112,40 @@ struct SlurmUnitTests {
             AgentLaunch.url(under: "http://h:1/agent/runs/7?sig=y", "renew", query: "replica=0")
                 == "http://h:1/agent/runs/7/renew?sig=y&replica=0"
         )
+    }
+
+    @Test func aWorkersPortThatSomethingListensOnIsFoundBeforeItStarts() throws {
+        // A listener on a port of its own (the kernel's choice), and a port taken and let go again.
+        func socketOn(_ port: UInt16) -> (fd: Int32, port: Int) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = INADDR_ANY
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            return (fd, Int(UInt16(bigEndian: address.sin_port)))
+        }
+        let listening = socketOn(0)
+        defer { close(listening.fd) }
+        try #require(listen(listening.fd, 1) == 0)
+        let released = socketOn(0)
+        close(released.fd)
+        let environment = [
+            "TYGER_HTTP_PORT": String(listening.port), "TYGER_GRPC_PORT": String(released.port), "TYGER_X_PORT": "x",
+        ]
+        let taken = RunAgent.portsInUse(
+            ["TYGER_HTTP_PORT", "TYGER_GRPC_PORT", "TYGER_X_PORT", "TYGER_MISSING_PORT"],
+            environment: environment
+        )
+        #expect(taken.map(\.variable) == ["TYGER_HTTP_PORT"] && taken.first?.port == listening.port, "\(taken)")
     }
 
     @Test func anUnreachableControllerIsToldFromARefusal() {

@@ -175,6 +175,7 @@ extension RunSupervisor {
             replicas: launches
         )
         request.isWorkers = true
+        request.workerPortVariables = endpoints.portVariables
         return request
     }
 

@@ -55,11 +55,14 @@ public struct WorkerEndpoints: Sendable, Hashable {
         return WorkerEndpoints(names: names, ports: ports)
     }
 
+    /// The variables that give a worker its ports, `TYGER_<ENDPOINT>_PORT`, in the order of ``names``.
+    public var portVariables: [String] { names.map { "TYGER_\($0.uppercased())_PORT" } }
+
     /// `TYGER_<ENDPOINT>_PORT` for worker replica `replica`.
     public func workerEnvironment(replica: Int) -> [String: String] {
         var environment: [String: String] = [:]
-        for (index, name) in names.enumerated() {
-            environment["TYGER_\(name.uppercased())_PORT"] = String(ports[replica][index])
+        for (index, variable) in portVariables.enumerated() {
+            environment[variable] = String(ports[replica][index])
         }
         return environment
     }

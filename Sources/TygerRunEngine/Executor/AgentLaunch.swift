@@ -45,6 +45,9 @@ public struct AgentLaunch: Sendable, Hashable, Codable {
     /// PEM certificates the agent trusts for the server's HTTPS URLs besides the system's roots (a server with a
     /// certificate of its own CA: `--slurm-ca-cert`).
     public var caCertificate: String?
+    /// For a worker: the variables of ``environment`` that carry its endpoints' ports, taken on the server's machine;
+    /// the agent checks that they are free where the job runs before it starts the worker.
+    public var portVariables: [String]?
 
     public init(
         runId: Int64,

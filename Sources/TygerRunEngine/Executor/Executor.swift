@@ -232,6 +232,8 @@ public struct ExecutionRequest: Sendable {
     public var nodePool: String?
     /// Whether these are the run's workers (the job's replicas otherwise).
     public var isWorkers = false
+    /// For workers: the variables that carry their endpoints' ports (`TYGER_<ENDPOINT>_PORT`).
+    public var workerPortVariables: [String] = []
     /// The run's replica index of ``replicas``' first (a run agent starts one replica of many: its container is named
     /// and labelled after it).
     public var firstReplica = 0
