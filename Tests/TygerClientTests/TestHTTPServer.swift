@@ -46,7 +46,11 @@ final class TestHTTPServer: Sendable {
         _ body: (TestHTTPServer) async throws -> T
     ) async throws -> T {
         let server = TestHTTPServer()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // A loop of its own: a full test run keeps the shared loops busy (once a retried request to this server got
+        // no answer in 100 s there), and a test's answers must not wait for other tests.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
