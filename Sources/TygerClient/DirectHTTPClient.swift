@@ -642,13 +642,7 @@ private struct ResponseReader {
     }
 
     mutating func read(method: HTTPMethod, receiveIntoMemory: Bool, maxBody: Int) throws -> DirectHTTPClient.Answer {
-        var (version, status, headers) = try readHead()
-        // Interim answers (100 Continue, 103 Early Hints, …) come before the final one; 101 switches protocols,
-        // which nothing here asks for.
-        while (100..<200).contains(status) {
-            guard status != 101 else { throw SocketFailure(reason: "an unexpected 101 Switching Protocols") }
-            (version, status, headers) = try readHead()
-        }
+        let (version, status, headers) = try readFinalHead()
         let keepAlive =
             version == "HTTP/1.1" && !headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
         if method == .HEAD || status == 204 || status == 304 {
@@ -725,11 +719,7 @@ private struct ResponseReader {
     mutating func readStreaming(
         deliver: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> HTTPTransport.Response {
-        var (_, status, headers) = try readHead()
-        while (100..<200).contains(status) {
-            guard status != 101 else { throw SocketFailure(reason: "an unexpected 101 Switching Protocols") }
-            (_, status, headers) = try readHead()
-        }
+        let (_, status, headers) = try readFinalHead()
         guard status == 200 else {
             // Not a stream: the error's body, as a plain read would collect it (the head is already consumed).
             var body = ByteBuffer()
@@ -762,28 +752,28 @@ private struct ResponseReader {
                 timeout: timeout
             )
         }
-        if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
-            while true {
-                var left = try readChunkSize()
-                if left == 0 { break }
-                while left > 0 {
-                    let n = try piece(atMost: left)
-                    if n == 0 { throw SocketFailure(reason: "the answer ended early") }
-                    try deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
-                    left -= n
-                }
-                guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
-            }
-        } else if let text = headers.first(name: "Content-Length") {
-            guard var left = Int(text), left >= 0 else {
-                throw SocketFailure(reason: "invalid Content-Length '\(text)'")
-            }
+        // `count` bytes of the body, as they come; `short` says what a body that ends first is.
+        func deliverExactly(_ count: Int, else short: String) throws {
+            var left = count
             while left > 0 {
                 let n = try piece(atMost: left)
-                if n == 0 { throw SocketFailure(reason: "the body ended early") }
+                if n == 0 { throw SocketFailure(reason: short) }
                 try deliver(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
                 left -= n
             }
+        }
+        if headers[canonicalForm: "transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+            while true {
+                let size = try readChunkSize()
+                if size == 0 { break }
+                try deliverExactly(size, else: "the answer ended early")
+                guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
+            }
+        } else if let text = headers.first(name: "Content-Length") {
+            guard let length = Int(text), length >= 0 else {
+                throw SocketFailure(reason: "invalid Content-Length '\(text)'")
+            }
+            try deliverExactly(length, else: "the body ended early")
         } else {
             while true {
                 let n = try piece(atMost: chunkSize)
@@ -893,6 +883,17 @@ private struct ResponseReader {
             }
             guard try readLine().isEmpty else { throw SocketFailure(reason: "bad chunked encoding in the answer") }
         }
+    }
+
+    /// The head of the final answer: interim answers (100 Continue, 103 Early Hints, …) come before it; 101 switches
+    /// protocols, which nothing here asks for.
+    private mutating func readFinalHead() throws -> (String, Int, HTTPHeaders) {
+        var head = try readHead()
+        while (100..<200).contains(head.1) {
+            guard head.1 != 101 else { throw SocketFailure(reason: "an unexpected 101 Switching Protocols") }
+            head = try readHead()
+        }
+        return head
     }
 
     /// The size line of the next chunk; at the last chunk (0) its trailers are skipped too.

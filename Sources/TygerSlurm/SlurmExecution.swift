@@ -81,13 +81,11 @@ final class SlurmExecution: Execution, Sendable {
             var explained = exit
             for attempt in 0..<6 {
                 if attempt > 0 { await sleep(.milliseconds(500)) }
-                guard let shown = try? await commands.run("scontrol", ["show", "job", "-o", job]), shown.code == 0
+                guard let fields = await shownJob(job), let state = fields["JobState"],
+                    !Self.runningStates.contains(state)
                 else { continue }
-                let fields = Self.fields(shown.output)
-                guard let state = fields["JobState"], !Self.runningStates.contains(state) else { continue }
                 if Self.stoppedByClusterStates.contains(state) {
-                    let reason = fields["Reason"].flatMap { ["None", ""].contains($0) ? nil : $0 }
-                    let detail = "the Slurm job \(job) ended \(state)" + (reason.map { " (\($0))" } ?? "")
+                    let detail = Self.ended(job: job, state: state, reason: fields["Reason"] ?? "")
                     log.append(detail)
                     explained.detail = [detail, exit.detail].compactMap { $0 }.joined(separator: "; ")
                 }
@@ -246,8 +244,7 @@ final class SlurmExecution: Execution, Sendable {
         var state = listed?.state ?? "gone"
         var reason = listed?.reason ?? ""
         var code: Int32 = 1
-        if let shown = try? await commands.run("scontrol", ["show", "job", "-o", job]), shown.code == 0 {
-            let fields = Self.fields(shown.output)
+        if let fields = await shownJob(job) {
             state = fields["JobState"] ?? state
             reason = fields["Reason"] ?? reason
             if let exit = fields["ExitCode"] {
@@ -256,11 +253,22 @@ final class SlurmExecution: Execution, Sendable {
             }
         }
         if code == 0 { code = 1 }
-        var detail = "the Slurm job \(job) ended \(state)"
-        if !reason.isEmpty, reason != "None" { detail += " (\(reason))" }
-        detail += " without its agent's report"
+        let detail = Self.ended(job: job, state: state, reason: reason) + " without its agent's report"
         log.append("\(detail); is \(configuration.agentPath) installed where the job ran, and can it reach the server?")
         return ReplicaExit(code: code, detail: detail)
+    }
+
+    /// The fields of `scontrol show job -o JOB`; `nil` when it failed.
+    private func shownJob(_ job: String) async -> [String: String]? {
+        guard let shown = try? await commands.run("scontrol", ["show", "job", "-o", job]), shown.code == 0 else {
+            return nil
+        }
+        return Self.fields(shown.output)
+    }
+
+    /// `the Slurm job 9 ended NODE_FAIL (NodeDown)`; no reason when Slurm gives none.
+    static func ended(job: String, state: String, reason: String) -> String {
+        "the Slurm job \(job) ended \(state)" + (["None", ""].contains(reason) ? "" : " (\(reason))")
     }
 
     /// `key=value` fields of a one-line `scontrol show` answer.
