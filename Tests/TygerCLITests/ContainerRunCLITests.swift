@@ -11,7 +11,7 @@ import Glibc
 // containers have. Skipped where TYGER_TEST_DOCKER_HOST is not set (tools/test always sets it).
 
 /// `curl` against the test engine's API: `arguments`, then the URL of `path` under `/v1.41`.
-private func engineRequest(_ path: String, _ arguments: [String] = []) async throws -> ProcessResult {
+func engineRequest(_ path: String, _ arguments: [String] = []) async throws -> ProcessResult {
     let socket = String(try #require(TestExecutor.dockerHost).dropFirst("unix://".count))
     return try await runProcess(
         "/usr/bin/curl",
@@ -25,7 +25,7 @@ private func removeImage(_ reference: String) async throws {
 }
 
 /// The containers of the test engine carrying `label` (`key=value`), as the Docker API lists them.
-private func containers(label: String) async throws -> [[String: Any]] {
+func containers(label: String) async throws -> [[String: Any]] {
     let filters = "{\"label\":[\"\(label)\"]}"
     let listed = try await engineRequest(
         "/containers/json",

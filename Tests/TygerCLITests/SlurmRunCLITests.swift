@@ -36,15 +36,18 @@ enum SlurmTestCluster {
         return jobs
     }
 
+    /// The instance ID of the session's server (its jobs' comments and its containers' labels carry it).
+    static func instance(of session: TygerSession) throws -> String {
+        String(decoding: try TestFiles.read(session.home + "/server/instance-id"), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The jobs of run `id` of the session's server (their comment is `tyger:<instance>:<id>:<replica>`).
     static func jobs(
         ofRun id: String,
         _ session: TygerSession
     ) async throws -> [(id: String, name: String, state: String, user: String)] {
-        let instance = String(
-            decoding: try TestFiles.read(session.home + "/server/instance-id"),
-            as: UTF8.self
-        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let instance = try instance(of: session)
         return try await jobs().compactMap { job, info in
             info.comment.hasPrefix("tyger:\(instance):\(id):") ? (job, info.name, info.state, info.user) : nil
         }.sorted { $0.name < $1.name }
@@ -189,22 +192,8 @@ struct SlurmRunCLITests {
             let status = try await s.tyger(["api", "status"])
             #expect(status.stdoutText.contains("Docker"), "\(status)")
             // The container carried this server's instance and is gone.
-            let instance = String(
-                decoding: try TestFiles.read(s.home + "/server/instance-id"),
-                as: UTF8.self
-            ).trimmingCharacters(in: .whitespacesAndNewlines)
-            let listed = try await runProcess(
-                "/usr/bin/curl",
-                [
-                    "-sf", "-G", "--unix-socket", String((TestExecutor.dockerHost ?? "").dropFirst("unix://".count)),
-                    "--data-urlencode", "all=true", "--data-urlencode",
-                    "filters={\"label\":[\"tyger-instance=\(instance)\"]}", "http://d/v1.41/containers/json",
-                ]
-            )
-            #expect(
-                listed.exitCode == 0 && listed.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "[]",
-                "\(listed)"
-            )
+            let left = try await containers(label: "tyger-instance=\(try SlurmTestCluster.instance(of: s))")
+            #expect(left.isEmpty, "\(left)")
 
             // Two replicas without buffers (each its own container, named after its replica, on one machine), in the
             // codespec's working directory inside the image.
